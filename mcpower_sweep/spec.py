@@ -1,0 +1,213 @@
+"""The one immutable description of a simulated study.
+
+A :class:`SimulationSpec` is built and validated by the API (``model.py``), the
+scenario loader or the sweep grid, and consumed by the engine (``engine.py``).
+Everything the engine needs to generate and fit one simulated data set is here;
+nothing downstream parses strings or re-validates.
+
+A sweep varies a spec with :func:`dataclasses.replace` (through
+:meth:`SimulationSpec.with_params`), so a sweep point and a ``find_power`` call with
+the same parameters and seed run exactly the same simulations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+ESTIMATORS = ("reml", "ml")
+DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
+MIN_CLUSTER_SIZE = 5
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A simulated predictor: ``kind`` is ``"normal"`` (N(0, 1)) or ``"binary"`` (Bernoulli(p))."""
+
+    name: str
+    kind: str = "normal"
+    p: float = 0.5
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """A fully specified design: data-generating model, fitted model, sizes and test.
+
+    Parameters
+    ----------
+    formula
+        The lme4-style formula as the user wrote it (kept for provenance).
+    outcome
+        Name of the response.
+    predictors
+        The simulated predictors, in order of first appearance in the formula.
+    terms
+        The fixed-effect columns after the intercept: each is a tuple of predictor
+        indices whose product forms the column (one index for a main effect).
+    term_names
+        Names of all fixed-effect columns, ``"(Intercept)"`` first (as in lme4).
+    effects
+        True fixed effects, one per entry of ``term_names`` (intercept 0).
+    grouping
+        Name of the grouping factor.
+    random_columns
+        Indices into ``term_names`` of the columns with a random effect
+        (0 = random intercept).
+    icc, slope_variance, slope_intercept_corr
+        Random-effect covariance: intercept variance ``icc / (1 - icc)``, each random
+        slope's variance, the correlation of each slope with the intercept.
+    n_clusters, cluster_size
+        Exactly one is set; with ``cluster_size`` the number of clusters is
+        ``sample_size // cluster_size``.
+    sample_size
+        Total number of observations N.
+    estimator, df_method, alpha
+        How each simulated data set is fitted and tested.
+    """
+
+    formula: str
+    outcome: str
+    predictors: tuple[Predictor, ...]
+    terms: tuple[tuple[int, ...], ...]
+    term_names: tuple[str, ...]
+    effects: tuple[float, ...]
+    grouping: str
+    random_columns: tuple[int, ...]
+    icc: float = 0.0
+    slope_variance: float = 0.0
+    slope_intercept_corr: float = 0.0
+    n_clusters: int | None = None
+    cluster_size: int | None = None
+    sample_size: int = 0
+    estimator: str = "reml"
+    df_method: str = "satterthwaite"
+    alpha: float = 0.05
+    extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def tests(self) -> tuple[str, ...]:
+        """The fixed effects that are tested (all but the intercept)."""
+        return self.term_names[1:]
+
+    @property
+    def effective_n_clusters(self) -> int:
+        if self.cluster_size is not None:
+            return self.sample_size // self.cluster_size
+        assert self.n_clusters is not None
+        return self.n_clusters
+
+    def cluster_sizes(self) -> np.ndarray:
+        """Cluster sizes: as even as possible (differing by at most 1) or all ``cluster_size``."""
+        j = self.effective_n_clusters
+        if self.cluster_size is not None:
+            return np.full(j, self.cluster_size, dtype=np.int64)
+        base, extra = divmod(self.sample_size, j)
+        sizes = np.full(j, base, dtype=np.int64)
+        sizes[:extra] += 1
+        return sizes
+
+    @property
+    def total_n(self) -> int:
+        return int(self.cluster_sizes().sum())
+
+    def re_cov(self) -> np.ndarray:
+        """Random-effect covariance G (variance units, residual variance 1)."""
+        q = len(self.random_columns)
+        sd = np.empty(q)
+        for k, col in enumerate(self.random_columns):
+            sd[k] = math.sqrt(self.icc / (1.0 - self.icc)) if col == 0 else math.sqrt(
+                self.slope_variance
+            )
+        corr = np.eye(q)
+        if self.random_columns and self.random_columns[0] == 0:
+            corr[0, 1:] = corr[1:, 0] = self.slope_intercept_corr
+        return corr * np.outer(sd, sd)
+
+    def with_params(self, **params: Any) -> SimulationSpec:
+        """A copy with some parameters changed and checked (used by sweeps)."""
+        new = replace(self, **params)
+        new.validate()
+        return new
+
+    def params(self) -> dict[str, Any]:
+        """Plain parameters for provenance (JSON-friendly)."""
+        return {
+            "formula": self.formula,
+            "effects": dict(zip(self.term_names[1:], self.effects[1:])),
+            "variable_types": {
+                p.name: (p.kind if p.kind == "normal" else f"binary({p.p:g})")
+                for p in self.predictors
+            },
+            "grouping": self.grouping,
+            "random_effects": [self.term_names[c] for c in self.random_columns],
+            "icc": self.icc,
+            "slope_variance": self.slope_variance,
+            "slope_intercept_corr": self.slope_intercept_corr,
+            "n_clusters": self.n_clusters,
+            "cluster_size": self.cluster_size,
+            "sample_size": self.sample_size,
+            "estimator": self.estimator,
+            "df_method": self.df_method,
+            "alpha": self.alpha,
+        }
+
+    # -------------------------------------------------------------- validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the parameter, the value and what is allowed."""
+        if not 0.0 <= self.icc < 1.0:
+            raise ValueError(f"ICC={self.icc!r} is outside [0, 1): use a value 0 <= ICC < 1")
+        if not (self.slope_variance >= 0.0 and math.isfinite(self.slope_variance)):
+            raise ValueError(
+                f"slope_variance={self.slope_variance!r} is not allowed: use a finite value >= 0"
+            )
+        r = self.slope_intercept_corr
+        if not (-1.0 <= r <= 1.0):
+            raise ValueError(f"slope_intercept_corr={r!r} is outside [-1, 1]")
+        n_slopes = sum(1 for c in self.random_columns if c != 0)
+        if n_slopes > 1 and r * r * n_slopes > 1.0:
+            raise ValueError(
+                f"slope_intercept_corr={r!r} with {n_slopes} random slopes gives a covariance "
+                f"that is not positive semi-definite: need |r| <= {1 / math.sqrt(n_slopes):.3f}"
+            )
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator={self.estimator!r} is unknown: use one of {ESTIMATORS}")
+        if self.df_method not in DF_METHODS:
+            raise ValueError(f"df_method={self.df_method!r} is unknown: use one of {DF_METHODS}")
+        if not (0.0 < self.alpha < 1.0):
+            raise ValueError(f"alpha={self.alpha!r} is outside (0, 1)")
+        if self.sample_size <= 0 or int(self.sample_size) != self.sample_size:
+            raise ValueError(
+                f"sample_size={self.sample_size!r} is not allowed: use a positive integer"
+            )
+        for p in self.predictors:
+            if p.kind == "binary" and not (0.0 < p.p < 1.0):
+                raise ValueError(f"variable type of {p.name!r}: binary({p.p}) needs 0 < p < 1")
+        if (self.n_clusters is None) == (self.cluster_size is None):
+            raise ValueError("set exactly one of n_clusters and cluster_size")
+        if self.n_clusters is not None and self.n_clusters < 2:
+            raise ValueError(f"n_clusters={self.n_clusters!r} is too small: use at least 2")
+        if self.cluster_size is not None and self.cluster_size < MIN_CLUSTER_SIZE:
+            raise ValueError(
+                f"cluster_size={self.cluster_size!r} is too small: use at least {MIN_CLUSTER_SIZE}"
+            )
+        j = self.effective_n_clusters
+        if j < 2:
+            raise ValueError(
+                f"sample_size={self.sample_size} with cluster_size={self.cluster_size} gives "
+                f"{j} cluster(s): at least 2 are needed"
+            )
+        if self.sample_size < MIN_CLUSTER_SIZE * j:
+            raise ValueError(
+                f"sample_size={self.sample_size} over n_clusters={j} gives fewer than "
+                f"{MIN_CLUSTER_SIZE} observations per cluster: use sample_size >= "
+                f"{MIN_CLUSTER_SIZE * j} or fewer clusters"
+            )
+        n_fixed = len(self.term_names)
+        if self.total_n <= n_fixed + 1:
+            raise ValueError(
+                f"sample_size={self.sample_size} is too small for {n_fixed} fixed effects"
+            )
