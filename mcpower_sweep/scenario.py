@@ -445,9 +445,17 @@ def _key_in_message(message: str, keys: tuple[str, ...], default: str) -> str:
     return min(hits)[1] if hits else default
 
 
+def _one_line(err: Exception) -> str:
+    """An error's message on one line (a formula error's caret becomes a column)."""
+    reason, position = getattr(err, "reason", None), getattr(err, "position", None)
+    if reason is not None:
+        return reason + (f" (at column {position + 1})" if position is not None else "")
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip(" ^"))
+
+
 def _setter_error(c: _Checker, path: str, value: Any, err: Exception) -> ScenarioError:
     where = f"{c.source}: {path}"
-    return ScenarioError(f"{where}: {err} (got {_show(value)})")
+    return ScenarioError(f"{where}: {_one_line(err)} (got {_show(value)})")
 
 
 def _build_model(c: _Checker, model_cfg: dict[str, Any], opts: dict[str, Any]) -> Any:
@@ -518,7 +526,7 @@ def _check_grid_points(c: _Checker, base: Any, grid: dict[str, list[Any]]) -> No
     try:
         Grid(base, grid)
     except ValueError as err:
-        raise ScenarioError(f"{c.source}: sweep: {err}") from err
+        raise ScenarioError(f"{c.source}: sweep: {_one_line(err)}") from err
 
 
 # --------------------------------------------------------------------- loading

@@ -1,0 +1,217 @@
+"""Scenario YAML: schema errors name the file, the key path and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcpower_sweep.scenario import ScenarioError, expand_range, load_scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+model:
+  formula: "score ~ treatment + (1 + treatment|cluster)"
+  effects: {treatment: 0.15}
+  cluster:
+    grouping: cluster
+    ICC: 0.15
+    n_clusters: 30
+    random_slopes: [treatment]
+    slope_variance: 0.1
+simulations: 200
+seed: 42
+max_failed: 0.3
+sample_size: 900
+sweep:
+  n_clusters: [15, 30]
+  sample_size: {from: 300, to: 900, by: 300}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "scen.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "\n" not in message
+    return message
+
+
+def edit(old: str, new: str) -> str:
+    assert old in GOOD
+    return GOOD.replace(old, new)
+
+
+def test_good_scenario_builds_model_and_grid(tmp_path: Path) -> None:
+    s = load_scenario(write(tmp_path, GOOD))
+    assert s.grid == {"n_clusters": [15, 30], "sample_size": [300, 600, 900]}
+    assert s.options.simulations == 200 and s.options.seed == 42
+    assert s.model.simulations == 200 and s.model.seed == 42
+    assert s.model.max_failed == pytest.approx(0.3)
+    assert s.options.df_method == "satterthwaite" and s.options.estimator == "reml"
+    spec = s.base_spec()
+    assert spec.n_clusters == 30 and spec.slope_variance == pytest.approx(0.1)
+    assert s.text == GOOD and s.stem == "scen"
+    assert s.sweep_kwargs()["scenario_text"] == GOOD
+
+
+def test_effects_and_types_as_strings(tmp_path: Path) -> None:
+    text = edit("effects: {treatment: 0.15}",
+                'effects: "treatment=0.25"\n  variable_types: "treatment=binary(0.3)"')
+    s = load_scenario(write(tmp_path, text))
+    spec = s.base_spec()
+    assert spec.effects[1] == pytest.approx(0.25)
+    assert spec.predictors[0].kind == "binary" and spec.predictors[0].p == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "value", "suggestion"),
+    [
+        ("    ICC: 0.15", "    IIC: 0.15", "model.cluster.IIC", "'IIC'", "'ICC'"),
+        ("simulations: 200", "simulation: 200", "simulation", "'simulation'", "'simulations'"),
+        ("  effects:", "  efects:", "model.efects", "'efects'", "'effects'"),
+        ("  n_clusters: [15, 30]", "  n_cluster: [15, 30]", "sweep.n_cluster", "'n_cluster'",
+         "'n_clusters'"),
+        ("seed: 42", "sed: 42", "sed", "'sed'", "'seed'"),
+        ("  cluster:\n", "  clusters:\n", "model.clusters", "'clusters'", "'cluster'"),
+    ],
+)
+def test_unknown_key_suggests_closest(tmp_path: Path, old: str, new: str, path: str,
+                                      value: str, suggestion: str) -> None:
+    message = error_of(tmp_path, edit(old, new))
+    assert f": {path}:" in message
+    assert value in message
+    assert f"did you mean {suggestion}" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "value"),
+    [
+        ("simulations: 200", "simulations: many", "simulations", "'many'"),
+        ("simulations: 200", "simulations: 2.5", "simulations", "2.5"),
+        ("seed: 42", "seed: [1]", "seed", "[1]"),
+        ("    ICC: 0.15", "    ICC: high", "model.cluster.ICC", "'high'"),
+        ("    n_clusters: 30", "    n_clusters: true", "model.cluster.n_clusters", "True"),
+        ("    random_slopes: [treatment]", "    random_slopes: {a: 1}",
+         "model.cluster.random_slopes", "{'a': 1}"),
+        ("effects: {treatment: 0.15}", "effects: {treatment: big}", "model.effects.treatment",
+         "'big'"),
+        ("  n_clusters: [15, 30]", "  n_clusters: 15", "sweep.n_clusters", "15"),
+        ("  n_clusters: [15, 30]", "  n_clusters: [15, x]", "sweep.n_clusters[1]", "'x'"),
+        ("  cluster:\n    grouping: cluster\n", "  cluster: 3\n  _x:\n    grouping: cluster\n",
+         "model.cluster", "3"),
+    ],
+)
+def test_wrong_types(tmp_path: Path, old: str, new: str, path: str, value: str) -> None:
+    message = error_of(tmp_path, edit(old, new))
+    assert f": {path}:" in message, message
+    assert value in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "value"),
+    [
+        ("    ICC: 0.15", "    ICC: 1.5", "model.cluster.ICC", "1.5"),
+        ("    slope_variance: 0.1", "    slope_variance: -0.1", "model.cluster.slope_variance",
+         "-0.1"),
+        ("    n_clusters: 30", "    n_clusters: 1", "model.cluster.n_clusters", "1"),
+        ("simulations: 200", "simulations: 0", "simulations", "0"),
+        ("max_failed: 0.3", "max_failed: 1.3", "max_failed", "1.3"),
+        ("seed: 42", "seed: -1", "seed", "-1"),
+        ("max_failed: 0.3", "max_failed: 0.3\nalpha: 1.0", "alpha", "1.0"),
+        ("max_failed: 0.3", "max_failed: 0.3\ndf_method: satterwhite", "df_method",
+         "'satterwhite'"),
+        ("  n_clusters: [15, 30]", "  n_clusters: [15, 1]", "sweep.n_clusters[1]", "1"),
+        ("  n_clusters: [15, 30]", "  n_clusters: [15, 15]", "sweep.n_clusters[1]", "15"),
+        ("  n_clusters: [15, 30]", "  slope_variance: [0.1, -1]", "sweep.slope_variance[1]",
+         "-1"),
+        ("by: 300}", "by: -300}", "sweep.sample_size.by", "-300"),
+        ("  n_clusters: [15, 30]", "  effect_treatmnt: [0.1]", "sweep.effect_treatmnt",
+         "'effect_treatmnt'"),
+    ],
+)
+def test_out_of_range(tmp_path: Path, old: str, new: str, path: str, value: str) -> None:
+    message = error_of(tmp_path, edit(old, new))
+    assert f": {path}" in message, message
+    assert value in message
+
+
+def test_setter_errors_get_key_path(tmp_path: Path) -> None:
+    # Only the model knows which names are random slopes: its message, our key path.
+    message = error_of(tmp_path, edit("random_slopes: [treatment]", "random_slopes: [age]"))
+    assert ": model.cluster.random_slopes:" in message and "age" in message
+    message = error_of(tmp_path, edit("grouping: cluster", "grouping: school"))
+    assert ": model.cluster.grouping:" in message and "school" in message
+    message = error_of(tmp_path, edit("effects: {treatment: 0.15}", "effects: {age: 0.2}"))
+    assert ": model.effects:" in message and "age" in message
+    message = error_of(tmp_path, edit('"score ~ treatment + (1 + treatment|cluster)"',
+                                      '"score ~ treatment + (1 + treatment|cluster"'))
+    assert ": model.formula:" in message
+
+
+def test_combination_of_axes_is_checked(tmp_path: Path) -> None:
+    # 100 clusters with N = 300 leaves 3 observations per cluster.
+    message = error_of(tmp_path, edit("n_clusters: [15, 30]", "n_clusters: [15, 100]"))
+    assert ": sweep" in message and "100" in message
+
+
+def test_missing_required_and_sample_size(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "simulations: 10\n")
+    assert ": model:" in message and "required" in message
+    message = error_of(tmp_path, GOOD.replace("sample_size: 900\n", "").replace(
+        "  sample_size: {from: 300, to: 900, by: 300}\n", ""))
+    assert ": sample_size:" in message
+
+
+def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "model: [unclosed\n")
+    assert "not valid YAML" in message and "line" in message
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.yaml")
+    assert error_of(tmp_path, "")
+
+
+def test_scenario_error_is_value_error() -> None:
+    assert issubclass(ScenarioError, ValueError)
+    with pytest.raises(ValueError, match="<string>: model"):
+        parse_scenario("model: 3\n")
+
+
+def test_expand_range() -> None:
+    assert expand_range(300, 900, 300) == [300, 600, 900]
+    assert expand_range(300, 1000, 300) == [300, 600, 900]
+    assert expand_range(0.05, 0.2, 0.05) == [0.05, 0.1, 0.15, 0.2]
+
+
+@pytest.mark.parametrize("name", ["random-slopes-docs.yaml", "calibration.yaml"])
+def test_shipped_scenarios_load(name: str) -> None:
+    s = load_scenario(ROOT / "scenarios" / name)
+    assert s.grid
+
+
+def test_docs_scenario_covers_the_tutorial() -> None:
+    s = load_scenario(ROOT / "scenarios" / "random-slopes-docs.yaml")
+    assert s.grid["slope_variance"] == [0, 0.01, 0.05, 0.1, 0.15, 0.2, 0.3]
+    assert s.grid["n_clusters"] == [15, 20, 30, 40, 50]
+    sizes = s.grid["sample_size"]
+    assert 900 in sizes and min(sizes) == 300 and max(sizes) == 5000
+    assert s.options.seed == 42
+    spec = s.base_spec()
+    assert spec.effects[1] == pytest.approx(0.15) and spec.icc == pytest.approx(0.15)
+    assert spec.term_names[1] == "treatment" and 1 in spec.random_columns
+
+
+def test_calibration_is_a_true_null() -> None:
+    s = load_scenario(ROOT / "scenarios" / "calibration.yaml")
+    assert s.base_spec().effects[1] == 0.0
+    assert set(s.grid["df_method"]) == {"satterthwaite", "between_within", "residual", "z"}
+    assert s.grid["n_clusters"] == [8, 15, 30, 50]
