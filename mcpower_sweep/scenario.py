@@ -516,9 +516,17 @@ def _check_grid_points(c: _Checker, base: Any, grid: dict[str, list[Any]]) -> No
                     f"no fixed effect {term!r} in the formula{hint} "
                     f"(effects: {', '.join(base.tests)})",
                 )
+        # The most lenient values of the other size axes, so that an error here is
+        # about this value alone (combinations are checked below).
+        lenient = {a: (max(grid[a]) if a == "sample_size" else min(grid[a]))
+                   for a in ("sample_size", "n_clusters", "cluster_size")
+                   if a in grid and a != axis}
+        if axis in ("n_clusters", "cluster_size"):
+            lenient.pop("n_clusters", None)
+            lenient.pop("cluster_size", None)
         for i, v in enumerate(values):
             try:
-                base.with_params(**point_params(base, {axis: v}))
+                base.with_params(**point_params(base, {**lenient, axis: v}))
             except ValueError as err:
                 raise _setter_error(c, f"sweep.{axis}[{i}]", v, err) from err
     if math.prod(len(v) for v in grid.values()) > _FULL_CHECK_LIMIT:
