@@ -1,0 +1,106 @@
+// Python bindings: type conversion only.  Work runs without the GIL; C++ exceptions
+// become ValueError (std::invalid_argument) or RuntimeError (anything else).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+
+#include "chunk.hpp"
+#include "inference.hpp"
+#include "rng.hpp"
+
+namespace py = pybind11;
+using namespace mcps;
+
+namespace {
+
+template <typename T>
+py::array_t<T> to_array(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
+    py::array_t<T> a(shape);
+    if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
+    return a;
+}
+
+py::dict chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t count, int n_threads) {
+    ChunkOutput out;
+    {
+        py::gil_scoped_release release;
+        out = run_chunk(spec, seed, start, count, n_threads);
+    }
+    const py::ssize_t n = out.count, p = out.p;
+    py::dict d;
+    d["converged"] = to_array(out.converged, {n}).attr("astype")("bool");
+    d["singular"] = to_array(out.singular, {n}).attr("astype")("bool");
+    d["estimate"] = to_array(out.estimate, {n, p});
+    d["se"] = to_array(out.se, {n, p});
+    d["df"] = to_array(out.df, {n, p});
+    d["pvalue"] = to_array(out.pvalue, {n, p});
+    return d;
+}
+
+py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X,
+             py::array_t<double, py::array::c_style | py::array::forcecast> y,
+             py::array_t<int64_t, py::array::c_style | py::array::forcecast> group, int n_groups,
+             std::vector<int> z_columns, bool reml, int df_method) {
+    if (X.ndim() != 2) throw std::invalid_argument("X must be a 2-d array (rows x fixed effects)");
+    if (y.ndim() != 1 || group.ndim() != 1) throw std::invalid_argument("y and group must be 1-d arrays");
+    const int64_t n = X.shape(0);
+    const int p = int(X.shape(1));
+    if (y.shape(0) != n || group.shape(0) != n)
+        throw std::invalid_argument("X has " + std::to_string(n) + " rows but y has " + std::to_string(y.shape(0)) +
+                                    " and group has " + std::to_string(group.shape(0)));
+    if (df_method < 0 || df_method > 3) throw std::invalid_argument("df_method must be 0..3");
+    DataFitOutput out;
+    {
+        py::gil_scoped_release release;
+        out = fit_data(X.data(), y.data(), group.data(), n, p, n_groups, z_columns, reml, DfMethod(df_method));
+    }
+    const py::ssize_t pp = p, q = py::ssize_t(z_columns.size());
+    py::dict d;
+    d["beta"] = to_array(out.fit.beta, {pp});
+    d["vcov"] = to_array(out.fit.vcov, {pp, pp});
+    d["se"] = to_array(out.tests.se, {pp});
+    d["df"] = to_array(out.tests.df, {pp});
+    d["pvalue"] = to_array(out.tests.pvalue, {pp});
+    d["theta"] = to_array(out.fit.theta, {py::ssize_t(out.fit.theta.size())});
+    d["re_cov"] = to_array(out.fit.re_cov, {q, q});
+    d["sigma2"] = out.fit.sigma2;
+    d["deviance"] = out.fit.deviance;
+    d["converged"] = out.fit.converged;
+    d["singular"] = out.fit.singular;
+    d["iterations"] = out.fit.iterations;
+    return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+    m.doc() = "mcpower_sweep's native engine: simulation, LMM fits and Wald tests";
+    m.attr("__version__") = "0.1.0";
+
+    py::class_<EngineSpec>(m, "EngineSpec")
+        .def(py::init<>())
+        .def_readwrite("predictor_binary", &EngineSpec::predictor_binary)
+        .def_readwrite("predictor_p", &EngineSpec::predictor_p)
+        .def_readwrite("terms", &EngineSpec::terms)
+        .def_readwrite("beta", &EngineSpec::beta)
+        .def_readwrite("z_columns", &EngineSpec::z_columns)
+        .def_readwrite("re_cov", &EngineSpec::re_cov)
+        .def_readwrite("cluster_sizes", &EngineSpec::cluster_sizes)
+        .def_readwrite("reml", &EngineSpec::reml)
+        .def_readwrite("df_method", &EngineSpec::df_method)
+        .def("check", &EngineSpec::check);
+
+    m.def("run_chunk", &chunk, py::arg("spec"), py::arg("seed"), py::arg("start"), py::arg("count"),
+          py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");
+    m.def("fit", &fit_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"), py::arg("z_columns"),
+          py::arg("reml") = true, py::arg("df_method") = 0, "Fit a one-factor LMM to data.");
+    m.def("two_sided_p", &two_sided_p, py::arg("t"), py::arg("df"), "Two-sided p-value of a t (df=inf: z).");
+    m.def("normal_draws", [](uint64_t seed, uint64_t index, int64_t n) {
+        std::vector<double> v(n);
+        Stream s(seed, index);
+        for (auto& x : v) x = s.normal();
+        return to_array(v, {py::ssize_t(n)});
+    }, py::arg("seed"), py::arg("index"), py::arg("n"), "Standard normal draws of one stream (for tests).");
+}

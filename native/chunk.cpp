@@ -1,0 +1,213 @@
+#include "chunk.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "simulate.hpp"
+
+namespace mcps {
+
+namespace {
+
+constexpr int kMaxRandom = 8;   // q: fixed buffers in lmm.cpp
+constexpr int kMaxFixed = 63;   // p: W = [X y] has at most 64 columns
+
+void check_sizes(int p, int q) {
+    if (p < 1 || p > kMaxFixed)
+        throw std::invalid_argument("number of fixed effects = " + std::to_string(p) + " is not in [1, " +
+                                    std::to_string(kMaxFixed) + "]");
+    if (q < 1 || q > kMaxRandom)
+        throw std::invalid_argument("number of random effects = " + std::to_string(q) + " is not in [1, " +
+                                    std::to_string(kMaxRandom) + "]");
+}
+
+// A start that is safely inside the parameter space: on a diagonal of exactly zero the
+// profiled deviance has zero slope in theta, so a start there could never leave it.
+std::vector<double> interior(std::vector<double> theta, int q, double floor) {
+    const std::vector<double> lb = theta_lower(q);
+    for (size_t k = 0; k < theta.size(); ++k)
+        if (lb[k] == 0.0) theta[k] = std::max(theta[k], floor);
+    return theta;
+}
+
+}  // namespace
+
+void EngineSpec::check() const {
+    const int n_pred = int(predictor_binary.size());
+    if (int(predictor_p.size()) != n_pred) throw std::invalid_argument("predictor_p must have one entry per predictor");
+    if (int(beta.size()) != n_fixed())
+        throw std::invalid_argument("beta has " + std::to_string(beta.size()) + " entries, expected " +
+                                    std::to_string(n_fixed()) + " (intercept and one per term)");
+    for (const auto& t : terms) {
+        if (t.empty()) throw std::invalid_argument("a fixed-effect term has no predictor");
+        for (int v : t)
+            if (v < 0 || v >= n_pred) throw std::invalid_argument("term refers to predictor " + std::to_string(v));
+    }
+    check_sizes(n_fixed(), n_random());
+    if (n_pred > 64) throw std::invalid_argument("at most 64 predictors are supported");
+    for (int c : z_columns)
+        if (c < 0 || c >= n_fixed()) throw std::invalid_argument("z_columns entry " + std::to_string(c) + " is not a fixed column");
+    const int q = n_random();
+    if (int(re_cov.size()) != q * q) throw std::invalid_argument("re_cov must be q x q");
+    for (int a = 0; a < q; ++a)
+        if (!(re_cov[a * q + a] >= 0.0)) throw std::invalid_argument("re_cov has a negative variance");
+    if (cluster_sizes.size() < 2) throw std::invalid_argument("at least 2 clusters are needed");
+    for (auto n : cluster_sizes)
+        if (n < 1) throw std::invalid_argument("cluster sizes must be >= 1");
+    for (double pr : predictor_p)
+        if (!(pr >= 0.0 && pr <= 1.0)) throw std::invalid_argument("binary predictor probability outside [0, 1]");
+    if (df_method < 0 || df_method > 3) throw std::invalid_argument("df_method must be 0..3");
+}
+
+ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t count, int n_threads) {
+    spec.check();
+    if (count < 0) throw std::invalid_argument("count must be >= 0");
+    const int p = spec.n_fixed(), q = spec.n_random();
+    ChunkOutput out;
+    out.count = count;
+    out.p = p;
+    out.converged.assign(count, 0);
+    out.singular.assign(count, 0);
+    out.iterations.assign(count, 0);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    out.estimate.assign(count * p, nan);
+    out.se.assign(count * p, nan);
+    out.df.assign(count * p, nan);
+    out.pvalue.assign(count * p, nan);
+
+    const Generator gen(spec);
+    const std::vector<double> truth = interior(theta_from_cov(spec.re_cov, q, 1.0), q, 0.1);
+    std::vector<double> identity(n_theta(q), 0.0);
+    {
+        int k = 0;
+        for (int c = 0; c < q; ++c)
+            for (int r = c; r < q; ++r) identity[k++] = r == c ? 1.0 : 0.0;
+    }
+    FitOptions opt;
+    opt.reml = spec.reml;
+    const auto method = DfMethod(spec.df_method);
+
+    std::atomic<int64_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    auto worker = [&]() {
+        try {
+            Problem pr;
+            Workspace ws;
+            constexpr int64_t block = 4;
+            for (;;) {
+                const int64_t b0 = next.fetch_add(block);
+                if (b0 >= count) break;
+                for (int64_t i = b0; i < std::min(count, b0 + block); ++i) {
+                    gen.generate(seed, start + uint64_t(i), pr);
+                    Fit f = fit(pr, opt, {truth}, ws);
+                    if (!f.converged) f = fit(pr, opt, {truth, identity}, ws);
+                    out.iterations[i] = f.iterations;
+                    if (!f.converged) continue;
+                    const WaldTests t = wald_tests(pr, f, ws, method);
+                    bool finite = true;
+                    for (int c = 0; c < p; ++c)
+                        finite = finite && std::isfinite(f.beta[c]) && std::isfinite(t.se[c]) &&
+                                 std::isfinite(t.pvalue[c]) && !std::isnan(t.df[c]);
+                    if (!finite) continue;  // counted as a failed fit, never as "not significant"
+                    out.converged[i] = 1;
+                    out.singular[i] = f.singular;
+                    for (int c = 0; c < p; ++c) {
+                        out.estimate[i * p + c] = f.beta[c];
+                        out.se[i * p + c] = t.se[c];
+                        out.df[i * p + c] = t.df[c];
+                        out.pvalue[i * p + c] = t.pvalue[c];
+                    }
+                }
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+            next.store(count);
+        }
+    };
+    const int nt = int(std::max<int64_t>(1, std::min<int64_t>(n_threads, (count + 3) / 4)));
+    if (nt <= 1) {
+        worker();
+    } else {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < nt; ++t) pool.emplace_back(worker);
+        for (auto& th : pool) th.join();
+    }
+    if (error) std::rethrow_exception(error);
+    return out;
+}
+
+DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p, int n_groups,
+                       const std::vector<int>& z_columns, bool reml, DfMethod method) {
+    const int q = int(z_columns.size());
+    check_sizes(p, q);
+    if (n_groups < 2) throw std::invalid_argument("the grouping factor has " + std::to_string(n_groups) +
+                                                  " level(s): at least 2 are needed");
+    for (int c : z_columns)
+        if (c < 0 || c >= p) throw std::invalid_argument("random-effect column " + std::to_string(c) + " is not a column of X");
+    for (int64_t i = 0; i < n; ++i) {
+        if (group[i] < 0 || group[i] >= n_groups) throw std::invalid_argument("group code out of range");
+        if (!std::isfinite(y[i])) throw std::invalid_argument("the response has a missing or non-finite value at row " + std::to_string(i));
+        for (int c = 0; c < p; ++c)
+            if (!std::isfinite(X[i * p + c]))
+                throw std::invalid_argument("predictor column " + std::to_string(c) + " has a missing or non-finite value at row " + std::to_string(i));
+    }
+    if (n <= p) throw std::invalid_argument("fewer rows than fixed effects");
+    Problem pr;
+    pr.reset(p, q, n_groups, z_columns);
+    const int m = p + 1;
+    std::vector<double> w(m);
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t j = group[i];
+        for (int c = 0; c < p; ++c) w[c] = X[i * p + c];
+        w[p] = y[i];
+        double* S = &pr.cross[size_t(j) * m * m];
+        for (int r = 0; r < m; ++r) {
+            pr.colsum[size_t(j) * m + r] += w[r];
+            for (int c = 0; c < m; ++c) S[r * m + c] += w[r] * w[c];
+        }
+        pr.rows[j] += 1.0;
+    }
+    for (int j = 0; j < n_groups; ++j)
+        if (pr.rows[j] == 0.0) throw std::invalid_argument("group level " + std::to_string(j) + " has no rows");
+    pr.n_obs = double(n);
+
+    // Several starts, as lme4's own default optimiser can stop early on near-singular
+    // problems: lme4's default, smaller and larger scales, and correlated starts.
+    std::vector<std::vector<double>> starts;
+    for (double scale : {1.0, 0.2, 3.0}) {
+        std::vector<double> th(n_theta(q), 0.0);
+        int k = 0;
+        for (int c = 0; c < q; ++c)
+            for (int r = c; r < q; ++r) th[k++] = r == c ? scale : 0.0;
+        starts.push_back(th);
+        if (q > 1) {
+            for (double off : {0.8, -0.8}) {
+                auto t2 = th;
+                int kk = 0;
+                for (int c = 0; c < q; ++c)
+                    for (int r = c; r < q; ++r, ++kk)
+                        if (r != c) t2[kk] = off * scale;
+                starts.push_back(t2);
+            }
+        }
+    }
+    FitOptions opt;
+    opt.reml = reml;
+    Workspace ws;
+    DataFitOutput out;
+    out.fit = fit(pr, opt, starts, ws);
+    if (out.fit.theta.empty()) throw std::runtime_error("the model could not be evaluated at any start (collinear fixed effects?)");
+    out.tests = wald_tests(pr, out.fit, ws, method);
+    return out;
+}
+
+}  // namespace mcps

@@ -1,0 +1,34 @@
+// Entry points: a chunk of simulations of one design, and one fit of real data.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "inference.hpp"
+#include "lmm.hpp"
+#include "spec.hpp"
+
+namespace mcps {
+
+struct ChunkOutput {
+    int64_t count = 0;
+    int p = 0;
+    std::vector<uint8_t> converged, singular;
+    std::vector<int32_t> iterations;
+    std::vector<double> estimate, se, df, pvalue;  // count x p, row-major
+};
+
+// Simulations start .. start + count - 1 of `seed`; results never depend on n_threads.
+ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t count, int n_threads);
+
+struct DataFitOutput {
+    Fit fit;
+    WaldTests tests;
+};
+
+// Fit y ~ X + (Z | group) to data: X is n x p row-major, group codes in [0, n_groups),
+// Z = the columns z_columns of X.  Throws std::invalid_argument on bad input.
+DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p,
+                       int n_groups, const std::vector<int>& z_columns, bool reml, DfMethod method);
+
+}  // namespace mcps

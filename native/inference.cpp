@@ -1,0 +1,136 @@
+#include "inference.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "linalg.hpp"
+
+namespace mcps {
+
+namespace {
+
+// Continued fraction for I_x(a, b) (modified Lentz), valid for x < (a + 1) / (a + b + 2).
+double beta_cf(double a, double b, double x) {
+    constexpr double tiny = 1e-300, eps = 1e-16;
+    double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
+    if (std::fabs(d) < tiny) d = tiny;
+    d = 1.0 / d;
+    double h = d;
+    for (int m = 1; m < 100000; ++m) {
+        const double m2 = 2.0 * m;
+        double num = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
+        d = 1.0 + num * d;
+        if (std::fabs(d) < tiny) d = tiny;
+        c = 1.0 + num / c;
+        if (std::fabs(c) < tiny) c = tiny;
+        d = 1.0 / d;
+        h *= d * c;
+        num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
+        d = 1.0 + num * d;
+        if (std::fabs(d) < tiny) d = tiny;
+        c = 1.0 + num / c;
+        if (std::fabs(c) < tiny) c = tiny;
+        d = 1.0 / d;
+        const double delta = d * c;
+        h *= delta;
+        if (std::fabs(delta - 1.0) < eps) break;
+    }
+    return h;
+}
+
+}  // namespace
+
+// I_x(a, b) with y = 1 - x given separately, so that neither loses precision.
+double incomplete_beta(double a, double b, double x, double y) {
+    if (!(x > 0.0)) return 0.0;
+    if (!(y > 0.0)) return 1.0;
+    const double lbeta = std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b);
+    const double front = std::exp(a * std::log(x) + b * std::log(y) - lbeta);
+    if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_cf(a, b, x) / a;
+    return 1.0 - front * beta_cf(b, a, y) / b;
+}
+
+double incomplete_beta(double a, double b, double x) { return incomplete_beta(a, b, x, 1.0 - x); }
+
+double two_sided_p(double t, double df) {
+    if (!std::isfinite(t)) return std::isnan(t) ? std::numeric_limits<double>::quiet_NaN() : 0.0;
+    if (std::isinf(df)) return std::erfc(std::fabs(t) / std::sqrt(2.0));
+    if (!(df > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+    // P(|T| > |t|) = I_x(df/2, 1/2) with x = df / (df + t^2), 1 - x = t^2 / (df + t^2).
+    const double t2 = t * t;
+    return incomplete_beta(0.5 * df, 0.5, df / (df + t2), t2 / (df + t2));
+}
+
+WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfMethod method) {
+    const int p = pr.p;
+    WaldTests out;
+    out.se.resize(p);
+    out.df.resize(p);
+    out.pvalue.resize(p);
+    for (int c = 0; c < p; ++c) out.se[c] = std::sqrt(fit.vcov[c * p + c]);
+
+    switch (method) {
+        case DfMethod::z:
+            for (int c = 0; c < p; ++c) out.df[c] = std::numeric_limits<double>::infinity();
+            break;
+        case DfMethod::residual:
+            for (int c = 0; c < p; ++c) out.df[c] = pr.n_obs - p;
+            break;
+        case DfMethod::between_within: {
+            // SAS's DDFM=BW: effects constant within clusters get the between-cluster df
+            // (clusters minus between effects), the others the within df.
+            int n_between = 0;
+            std::vector<bool> between(p);
+            for (int c = 0; c < p; ++c) {
+                between[c] = pr.column_is_between(c);
+                n_between += between[c];
+            }
+            const double df_b = std::max(1.0, double(pr.n_clusters - n_between));
+            const double df_w = std::max(1.0, pr.n_obs - pr.n_clusters - (p - n_between));
+            for (int c = 0; c < p; ++c) out.df[c] = between[c] ? df_b : df_w;
+            break;
+        }
+        case DfMethod::satterthwaite: {
+            // df = 2 Var(b_c)^2 / (g' A g), g = d Var(b_c) / d psi, A = 2 H^+ (lmerTest):
+            // H is the Hessian of -2 log L in psi = (theta, sigma), inverted over its
+            // positive eigenvalues as lmerTest does.
+            const int k = n_theta(pr.q), d = k + 1;
+            std::vector<double> w, V;
+            la::sym_eigen(ws.hess_psi, d, w, V);
+            constexpr double tol = 1e-8;
+            std::vector<double> Ainv(d * d, 0.0);
+            for (int e = 0; e < d; ++e) {
+                if (!(w[e] > tol)) continue;
+                for (int i = 0; i < d; ++i)
+                    for (int l = 0; l < d; ++l) Ainv[i * d + l] += 2.0 * V[i * d + e] * V[l * d + e] / w[e];
+            }
+            const std::vector<double>& Phi = ws.phi_inv;
+            std::vector<double> gphi(d), gpsi(d);
+            for (int c = 0; c < p; ++c) {
+                // d Var(b_c) / d phi_a = (Phi Q_a Phi)_cc, Q_sigma2 = X'H^-2 X
+                for (int a = 0; a < d; ++a) {
+                    const double* Qa = a < k ? &ws.Q[size_t(a) * p * p] : ws.P2xx.data();
+                    double t = 0.0;
+                    for (int i = 0; i < p; ++i)
+                        for (int l = 0; l < p; ++l) t += Phi[c * p + i] * Qa[i * p + l] * Phi[l * p + c];
+                    gphi[a] = t;
+                }
+                for (int mth = 0; mth < d; ++mth) {
+                    double t = 0.0;
+                    for (int a = 0; a < d; ++a) t += ws.jac[a * d + mth] * gphi[a];
+                    gpsi[mth] = t;
+                }
+                double denom = 0.0;
+                for (int i = 0; i < d; ++i)
+                    for (int l = 0; l < d; ++l) denom += gpsi[i] * Ainv[i * d + l] * gpsi[l];
+                const double var = fit.vcov[c * p + c];
+                out.df[c] = denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
+            }
+            break;
+        }
+    }
+    for (int c = 0; c < p; ++c) out.pvalue[c] = two_sided_p(fit.beta[c] / out.se[c], out.df[c]);
+    return out;
+}
+
+}  // namespace mcps

@@ -1,0 +1,23 @@
+// Wald tests of the fixed effects: reference distributions and their degrees of freedom.
+#pragma once
+
+#include <vector>
+
+#include "lmm.hpp"
+#include "spec.hpp"
+
+namespace mcps {
+
+struct WaldTests {
+    std::vector<double> se, df, pvalue;  // per fixed effect; df = +inf for the z test
+};
+
+// Regularised incomplete beta I_x(a, b).
+double incomplete_beta(double a, double b, double x);
+// Two-sided p-value of t with df degrees of freedom (df = +inf: standard normal).
+double two_sided_p(double t, double df);
+
+// Tests at the fit; ws must hold evaluate() and derivatives() at fit.theta (fit() leaves it so).
+WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfMethod method);
+
+}  // namespace mcps

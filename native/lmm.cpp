@@ -1,0 +1,625 @@
+// REML / ML fit of a one-factor linear mixed model (see lmm.hpp for the notation).
+//
+// Pass 1 (evaluate) forms, per cluster, M_j = Lambda' Z_j'Z_j Lambda + I and
+// K_j = Lambda M_j^-1 Lambda', so that with H_j = I + Z_j Lambda Lambda' Z_j'
+// (V_j = sigma^2 H_j):  W_j' H_j^-1 W_j = W_j'W_j - W_j'Z_j K_j Z_j'W_j  and
+// log|H_j| = log|M_j|.  Summing gives the GLS normal equations and the deviance.
+//
+// Pass 2 (derivatives) gives the exact gradient and observed Hessian of -2 log L
+// with respect to phi = (the lower triangle of G, sigma^2), where V_a = Z E_a Z'
+// for an element of G and V = I for sigma^2:
+//   d/da   = tr(S V_a) - r'V^-1 V_a V^-1 r
+//   d2/dab = -tr(S V_a S V_b) + 2 r'V^-1 V_a P V_b V^-1 r
+// with S = P (REML) or V^-1 (ML, beta profiled), P = V^-1 - V^-1 X Phi X' V^-1,
+// Phi = (X'V^-1 X)^-1.  Every trace reduces to small per-cluster blocks of
+// W'H^-1 W, W'H^-2 W and W'H^-3 W.  The chain rule then gives the same in
+// psi = (theta, sigma), lmerTest's parameterisation, used both by the optimiser
+// (sigma profiled) and by the Satterthwaite degrees of freedom.
+#include "lmm.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "linalg.hpp"
+
+namespace mcps {
+
+namespace {
+
+constexpr double kLog2Pi = 1.8378770664093453;
+
+// Index pairs (row, col), row >= col, of the lower triangle, column by column
+// (lme4's order of theta, and the order of the G parameters in phi).
+struct Tri {
+    std::vector<int> r, c;
+    explicit Tri(int q) {
+        for (int col = 0; col < q; ++col)
+            for (int row = col; row < q; ++row) {
+                r.push_back(row);
+                c.push_back(col);
+            }
+    }
+};
+
+// The (one or two) unit entries (i, j) of the symmetric basis matrix E_a.
+inline int basis(const Tri& t, int a, int* ii, int* jj) {
+    ii[0] = t.r[a];
+    jj[0] = t.c[a];
+    if (t.r[a] == t.c[a]) return 1;
+    ii[1] = t.c[a];
+    jj[1] = t.r[a];
+    return 2;
+}
+
+void build_lambda(const double* theta, int q, const Tri& t, std::vector<double>& lam) {
+    lam.assign(q * q, 0.0);
+    for (size_t k = 0; k < t.r.size(); ++k) lam[t.r[k] * q + t.c[k]] = theta[k];
+}
+
+}  // namespace
+
+void Problem::reset(int p_, int q_, int j_, const std::vector<int>& zc) {
+    p = p_;
+    q = q_;
+    n_clusters = j_;
+    z_columns = zc;
+    const int mm = p_ + 1;
+    cross.assign(size_t(j_) * mm * mm, 0.0);
+    colsum.assign(size_t(j_) * mm, 0.0);
+    rows.assign(j_, 0.0);
+    n_obs = 0.0;
+}
+
+bool Problem::column_is_between(int c) const {
+    const int mm = m();
+    for (int j = 0; j < n_clusters; ++j) {
+        const double n = rows[j];
+        const double s = colsum[size_t(j) * mm + c];
+        const double ss = cross[size_t(j) * mm * mm + size_t(c) * mm + c];
+        const double within = ss - s * s / n;
+        if (within > 1e-10 * (ss + 1.0)) return false;
+    }
+    return true;
+}
+
+int n_theta(int q) { return q * (q + 1) / 2; }
+
+std::vector<double> theta_lower(int q) {
+    const Tri t(q);
+    std::vector<double> lb(t.r.size());
+    for (size_t k = 0; k < lb.size(); ++k)
+        lb[k] = t.r[k] == t.c[k] ? 0.0 : -std::numeric_limits<double>::infinity();
+    return lb;
+}
+
+std::vector<double> theta_from_cov(const std::vector<double>& G, int q, double sigma2) {
+    // Cholesky that tolerates zero variances (a zero pivot gives a zero column).
+    std::vector<double> l(q * q, 0.0);
+    for (int j = 0; j < q; ++j) {
+        double d = G[j * q + j] / sigma2;
+        for (int k = 0; k < j; ++k) d -= l[j * q + k] * l[j * q + k];
+        const double ljj = d > 1e-14 ? std::sqrt(d) : 0.0;
+        l[j * q + j] = ljj;
+        for (int i = j + 1; i < q; ++i) {
+            double s = G[i * q + j] / sigma2;
+            for (int k = 0; k < j; ++k) s -= l[i * q + k] * l[j * q + k];
+            l[i * q + j] = ljj > 0.0 ? s / ljj : 0.0;
+        }
+    }
+    const Tri t(q);
+    std::vector<double> theta(t.r.size());
+    for (size_t k = 0; k < theta.size(); ++k) theta[k] = l[t.r[k] * q + t.c[k]];
+    return theta;
+}
+
+bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) {
+    const int p = pr.p, q = pr.q, m = pr.m(), J = pr.n_clusters;
+    const int* zc = pr.z_columns.data();
+    const Tri tri(q);
+    build_lambda(theta, q, tri, ws.lambda);
+    const double* lam = ws.lambda.data();
+    ws.K.resize(size_t(J) * q * q);
+    ws.G1.resize(size_t(J) * q * m);
+    ws.P1.resize(size_t(J) * m * m);
+    std::vector<double> tot(m * m, 0.0);
+    double Szz[64], T[64], M[64], Y[64];
+    double logdet = 0.0;
+    for (int j = 0; j < J; ++j) {
+        const double* S = &pr.cross[size_t(j) * m * m];
+        double* K = &ws.K[size_t(j) * q * q];
+        double* G1 = &ws.G1[size_t(j) * q * m];
+        double* P1 = &ws.P1[size_t(j) * m * m];
+        for (int a = 0; a < q; ++a)
+            for (int b = 0; b < q; ++b) Szz[a * q + b] = S[zc[a] * m + zc[b]];
+        for (int a = 0; a < q; ++a)
+            for (int b = 0; b < q; ++b) {
+                double s = 0.0;
+                for (int c = 0; c < q; ++c) s += Szz[a * q + c] * lam[c * q + b];
+                T[a * q + b] = s;
+            }
+        for (int a = 0; a < q; ++a)
+            for (int b = 0; b < q; ++b) {
+                double s = a == b ? 1.0 : 0.0;
+                for (int c = 0; c < q; ++c) s += lam[c * q + a] * T[c * q + b];
+                M[a * q + b] = s;
+            }
+        if (!la::cholesky(M, q)) return false;
+        logdet += la::chol_logdet(M, q);
+        // Y = L^-1 Lambda'  (column b of Lambda' is row b of Lambda)
+        for (int b = 0; b < q; ++b)
+            for (int i = 0; i < q; ++i) {
+                double s = lam[b * q + i];
+                for (int c = 0; c < i; ++c) s -= M[i * q + c] * Y[c * q + b];
+                Y[i * q + b] = s / M[i * q + i];
+            }
+        for (int a = 0; a < q; ++a)
+            for (int b = 0; b < q; ++b) {
+                double s = 0.0;
+                for (int c = 0; c < q; ++c) s += Y[c * q + a] * Y[c * q + b];
+                K[a * q + b] = s;
+            }
+        for (int a = 0; a < q; ++a)
+            for (int w = 0; w < m; ++w) {
+                double s = 0.0;
+                for (int c = 0; c < q; ++c) s += K[a * q + c] * S[zc[c] * m + w];
+                G1[a * m + w] = s;
+            }
+        for (int w = 0; w < m; ++w)
+            for (int v = w; v < m; ++v) {
+                double s = S[w * m + v];
+                for (int a = 0; a < q; ++a) s -= S[zc[a] * m + w] * G1[a * m + v];
+                P1[w * m + v] = s;
+                P1[v * m + w] = s;
+                tot[w * m + v] += s;
+            }
+    }
+    for (int w = 0; w < m; ++w)
+        for (int v = 0; v < w; ++v) tot[w * m + v] = tot[v * m + w];
+    ws.A.assign(p * p, 0.0);
+    for (int i = 0; i < p; ++i)
+        for (int l = 0; l < p; ++l) ws.A[i * p + l] = tot[i * m + l];
+    ws.Achol = ws.A;
+    if (!la::cholesky(ws.Achol.data(), p)) return false;
+    ws.beta.resize(p);
+    for (int i = 0; i < p; ++i) ws.beta[i] = tot[i * m + p];
+    la::chol_solve(ws.Achol.data(), p, ws.beta.data());
+    double rhr = tot[p * m + p];
+    for (int i = 0; i < p; ++i) rhr -= tot[i * m + p] * ws.beta[i];
+    const double dof = reml ? pr.n_obs - p : pr.n_obs;
+    if (!(rhr > 0.0) || !(dof > 0.0) || !std::isfinite(logdet)) return false;
+    ws.logdet_l = logdet;
+    ws.logdet_a = la::chol_logdet(ws.Achol.data(), p);
+    ws.rhr = rhr;
+    ws.s2 = rhr / dof;
+    ws.deviance = logdet + (reml ? ws.logdet_a : 0.0) + dof * (1.0 + kLog2Pi + std::log(ws.s2));
+    return std::isfinite(ws.deviance);
+}
+
+bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
+    const int p = pr.p, q = pr.q, m = pr.m(), J = pr.n_clusters;
+    const int* zc = pr.z_columns.data();
+    const Tri tri(q);
+    const int k = int(tri.r.size()), d = k + 1;
+    const double s = ws.s2;
+
+    std::vector<double>& Phi = ws.phi_inv;  // (X'H^-1 X)^-1
+    Phi.resize(p * p);
+    la::chol_inverse(ws.Achol.data(), p, Phi.data());
+    std::vector<double> v(m);
+    for (int i = 0; i < p; ++i) v[i] = -ws.beta[i];
+    v[p] = 1.0;
+
+    // accumulators
+    std::vector<double> trC(k, 0), uEu(k, 0), trC2(k, 0), uEu2(k, 0), trR2(k, 0);
+    std::vector<double> ECEC(k * k, 0), uECEu(k * k, 0), ECER(k * k, 0);
+    ws.Q.assign(size_t(k) * p * p, 0.0);
+    std::vector<double> gv(size_t(k) * p, 0.0);
+    std::vector<double> P2tot(m * m, 0.0), P3tot(m * m, 0.0), P2j(m * m);
+    double trHinv = 0.0, trH2 = 0.0;
+    double P1z[64 * 8], P2z[64 * 8], C[64], F[64 * 8], u[8], C2[64], F2[64 * 8], u2[8], KSzz[64];
+    double R[64], R2[64], FPhi[64 * 8];
+    int ia[2], ja[2], ib[2], jb[2];
+
+    for (int j = 0; j < J; ++j) {
+        const double* K = &ws.K[size_t(j) * q * q];
+        const double* G1 = &ws.G1[size_t(j) * q * m];
+        const double* P1 = &ws.P1[size_t(j) * m * m];
+        const double nj = pr.rows[j];
+        for (int a = 0; a < q; ++a)
+            for (int w = 0; w < m; ++w) P1z[a * m + w] = P1[zc[a] * m + w];
+        for (int a = 0; a < q; ++a)
+            for (int b = 0; b < q; ++b) KSzz[a * q + b] = G1[a * m + zc[b]];
+        for (int a = 0; a < q; ++a)
+            for (int w = 0; w < m; ++w) {
+                double t = P1z[a * m + w];
+                for (int c = 0; c < q; ++c) t -= KSzz[c * q + a] * P1z[c * m + w];
+                P2z[a * m + w] = t;
+            }
+        // P2_j = P1_j - G1' P1z ; P3_j = P2_j - P1z' K P1z
+        for (int w = 0; w < m; ++w)
+            for (int x = w; x < m; ++x) {
+                double t = P1[w * m + x];
+                for (int a = 0; a < q; ++a) t -= G1[a * m + w] * P1z[a * m + x];
+                P2j[w * m + x] = t;
+                P2tot[w * m + x] += t;
+                double t3 = 0.0;
+                for (int a = 0; a < q; ++a)
+                    for (int b = 0; b < q; ++b) t3 += P1z[a * m + w] * K[a * q + b] * P1z[b * m + x];
+                P3tot[w * m + x] += t - t3;
+            }
+        double t1 = 0.0, t2 = 0.0;
+        for (int a = 0; a < q; ++a) {
+            t1 += KSzz[a * q + a];
+            for (int b = 0; b < q; ++b) t2 += KSzz[a * q + b] * KSzz[b * q + a];
+        }
+        trHinv += nj - t1;
+        trH2 += nj - 2.0 * t1 + t2;
+        for (int a = 0; a < q; ++a) {
+            double ua = 0.0, u2a = 0.0;
+            for (int w = 0; w < m; ++w) {
+                ua += P1z[a * m + w] * v[w];
+                u2a += P2z[a * m + w] * v[w];
+            }
+            u[a] = ua;
+            u2[a] = u2a;
+            for (int b = 0; b < q; ++b) {
+                C[a * q + b] = P1z[a * m + zc[b]];
+                C2[a * q + b] = P2z[a * m + zc[b]];
+            }
+            for (int i = 0; i < p; ++i) {
+                F[a * p + i] = P1z[a * m + i];
+                F2[a * p + i] = P2z[a * m + i];
+            }
+        }
+        // R = F Phi F', R2 = F2 Phi F'
+        for (int a = 0; a < q; ++a)
+            for (int i = 0; i < p; ++i) {
+                double t = 0.0;
+                for (int l = 0; l < p; ++l) t += F[a * p + l] * Phi[l * p + i];
+                FPhi[a * p + i] = t;
+            }
+        for (int a = 0; a < q; ++a)
+            for (int b = 0; b < q; ++b) {
+                double r1 = 0.0, r2 = 0.0;
+                for (int i = 0; i < p; ++i) {
+                    r1 += FPhi[a * p + i] * F[b * p + i];
+                    r2 += F2[a * p + i] * FPhi[b * p + i];
+                }
+                R[a * q + b] = r1;
+                R2[a * q + b] = r2;
+            }
+        for (int a = 0; a < k; ++a) {
+            const int na = basis(tri, a, ia, ja);
+            for (int e = 0; e < na; ++e) {
+                const int i = ia[e], l = ja[e];  // E_a contains e_i e_l'
+                trC[a] += C[l * q + i];
+                trC2[a] += C2[l * q + i];
+                trR2[a] += R2[l * q + i];
+                uEu[a] += u[i] * u[l];
+                uEu2[a] += u[i] * u2[l];
+                double* Qa = &ws.Q[size_t(a) * p * p];
+                for (int x = 0; x < p; ++x) {
+                    gv[a * p + x] += F[i * p + x] * u[l];
+                    for (int y = 0; y < p; ++y) Qa[x * p + y] += F[i * p + x] * F[l * p + y];
+                }
+            }
+            for (int b = 0; b <= a; ++b) {
+                const int nb = basis(tri, b, ib, jb);
+                double e1 = 0.0, e2 = 0.0, e3 = 0.0;
+                for (int e = 0; e < na; ++e)
+                    for (int f = 0; f < nb; ++f) {
+                        // tr(e_i e_l' C e_r e_t' C) = C[l][r] C[t][i]
+                        const int i = ia[e], l = ja[e], r = ib[f], t = jb[f];
+                        e1 += C[l * q + r] * C[t * q + i];
+                        e2 += C[l * q + r] * R[t * q + i];
+                        e3 += u[i] * C[l * q + r] * u[t];
+                    }
+                ECEC[a * k + b] += e1;
+                ECER[a * k + b] += e2;
+                uECEu[a * k + b] += e3;
+            }
+        }
+    }
+    for (int w = 0; w < m; ++w)
+        for (int x = 0; x < w; ++x) {
+            P2tot[w * m + x] = P2tot[x * m + w];
+            P3tot[w * m + x] = P3tot[x * m + w];
+        }
+    for (int a = 0; a < k; ++a)
+        for (int b = 0; b < a; ++b) {
+            ECEC[b * k + a] = ECEC[a * k + b];
+            ECER[b * k + a] = ECER[a * k + b];
+            uECEu[b * k + a] = uECEu[a * k + b];
+        }
+
+    // Blocks over X and the residual direction v.
+    ws.P2xx.assign(p * p, 0.0);
+    std::vector<double> P3xx(p * p), x2r(p, 0.0);
+    double rH2r = 0.0, rH3r = 0.0;
+    for (int i = 0; i < p; ++i)
+        for (int l = 0; l < p; ++l) {
+            ws.P2xx[i * p + l] = P2tot[i * m + l];
+            P3xx[i * p + l] = P3tot[i * m + l];
+        }
+    for (int w = 0; w < m; ++w)
+        for (int x = 0; x < m; ++x) {
+            rH2r += v[w] * P2tot[w * m + x] * v[x];
+            rH3r += v[w] * P3tot[w * m + x] * v[x];
+        }
+    for (int i = 0; i < p; ++i)
+        for (int x = 0; x < m; ++x) x2r[i] += P2tot[i * m + x] * v[x];
+
+    auto tr_prod = [p](const double* A, const double* B) {  // tr(A B), both p x p
+        double t = 0.0;
+        for (int i = 0; i < p; ++i)
+            for (int l = 0; l < p; ++l) t += A[i * p + l] * B[l * p + i];
+        return t;
+    };
+    auto quad = [p, &Phi](const double* a, const double* b) {  // a' Phi b
+        double t = 0.0;
+        for (int i = 0; i < p; ++i)
+            for (int l = 0; l < p; ++l) t += a[i] * Phi[i * p + l] * b[l];
+        return t;
+    };
+    // PhiQ_a = Phi Q_a (p x p) for the REML terms; the last one is Phi P2xx.
+    std::vector<double> PhiQ(size_t(d) * p * p, 0.0);
+    for (int a = 0; a < d; ++a) {
+        const double* Qa = a < k ? &ws.Q[size_t(a) * p * p] : ws.P2xx.data();
+        for (int i = 0; i < p; ++i)
+            for (int l = 0; l < p; ++l) {
+                double t = 0.0;
+                for (int x = 0; x < p; ++x) t += Phi[i * p + x] * Qa[x * p + l];
+                PhiQ[size_t(a) * p * p + i * p + l] = t;
+            }
+    }
+    auto trPhiQ = [&](int a) {
+        double t = 0.0;
+        for (int i = 0; i < p; ++i) t += PhiQ[size_t(a) * p * p + i * p + i];
+        return t;
+    };
+
+    ws.grad_phi.assign(d, 0.0);
+    ws.hess_phi.assign(d * d, 0.0);
+    for (int a = 0; a < k; ++a)
+        ws.grad_phi[a] = trC[a] / s - uEu[a] / (s * s) - (reml ? trPhiQ(a) / s : 0.0);
+    ws.grad_phi[k] = trHinv / s - rH2r / (s * s) - (reml ? trPhiQ(k) / s : 0.0);
+
+    for (int a = 0; a < d; ++a)
+        for (int b = 0; b <= a; ++b) {
+            double vt, rz;
+            const double* gva = a < k ? &gv[a * p] : x2r.data();
+            const double* gvb = b < k ? &gv[b * p] : x2r.data();
+            if (a < k) {  // both G
+                vt = ECEC[a * k + b];
+                if (reml) vt += -2.0 * ECER[a * k + b];
+                rz = uECEu[a * k + b];
+            } else if (b < k) {  // sigma^2 with G_b
+                vt = trC2[b];
+                if (reml) vt += -2.0 * trR2[b];
+                rz = uEu2[b];
+            } else {
+                vt = trH2;
+                if (reml) vt += -2.0 * tr_prod(Phi.data(), P3xx.data());
+                rz = rH3r;
+            }
+            if (reml) vt += tr_prod(&PhiQ[size_t(a) * p * p], &PhiQ[size_t(b) * p * p]);
+            rz -= quad(gva, gvb);
+            const double h = -vt / (s * s) + 2.0 * rz / (s * s * s);
+            ws.hess_phi[a * d + b] = h;
+            ws.hess_phi[b * d + a] = h;
+        }
+
+    // Chain rule to psi = (theta, sigma): G = sigma^2 Lambda Lambda', sigma^2 = sigma^2.
+    const double* lam = ws.lambda.data();
+    const double sig = std::sqrt(s);
+    std::vector<double> LLt(q * q, 0.0);
+    for (int i = 0; i < q; ++i)
+        for (int l = 0; l < q; ++l)
+            for (int c = 0; c < q; ++c) LLt[i * q + l] += lam[i * q + c] * lam[l * q + c];
+    ws.jac.assign(d * d, 0.0);  // jac[a * d + mth] = d phi_a / d psi_m
+    for (int mth = 0; mth < k; ++mth) {
+        const int rm = tri.r[mth], cm = tri.c[mth];
+        for (int a = 0; a < k; ++a) {
+            const int i = tri.r[a], l = tri.c[a];
+            // (E Lambda' + Lambda E')[i][l] with E = e_rm e_cm'
+            double val = 0.0;
+            if (i == rm) val += lam[l * q + cm];
+            if (l == rm) val += lam[i * q + cm];
+            ws.jac[a * d + mth] = s * val;
+        }
+    }
+    for (int a = 0; a < k; ++a) ws.jac[a * d + k] = 2.0 * sig * LLt[tri.r[a] * q + tri.c[a]];
+    ws.jac[k * d + k] = 2.0 * sig;
+
+    const std::vector<double>& g = ws.grad_phi;
+    ws.grad_psi.assign(d, 0.0);
+    for (int mth = 0; mth < d; ++mth)
+        for (int a = 0; a < d; ++a) ws.grad_psi[mth] += ws.jac[a * d + mth] * g[a];
+    // J' H J
+    std::vector<double> HJ(d * d, 0.0);
+    for (int a = 0; a < d; ++a)
+        for (int n = 0; n < d; ++n)
+            for (int b = 0; b < d; ++b) HJ[a * d + n] += ws.hess_phi[a * d + b] * ws.jac[b * d + n];
+    ws.hess_psi.assign(d * d, 0.0);
+    for (int mth = 0; mth < d; ++mth)
+        for (int n = 0; n < d; ++n) {
+            double t = 0.0;
+            for (int a = 0; a < d; ++a) t += ws.jac[a * d + mth] * HJ[a * d + n];
+            ws.hess_psi[mth * d + n] = t;
+        }
+    // + sum_a g_a d2 phi_a / d psi d psi
+    for (int mth = 0; mth < k; ++mth)
+        for (int n = 0; n < k; ++n) {
+            // s (E_m E_n' + E_n E_m'); E_m E_n' = e_rm e_rn' when cm == cn
+            if (tri.c[mth] != tri.c[n]) continue;
+            const int rm = tri.r[mth], rn = tri.r[n];
+            double t = 0.0;
+            for (int a = 0; a < k; ++a) {
+                const int i = tri.r[a], l = tri.c[a];
+                double val = 0.0;
+                if (i == rm && l == rn) val += 1.0;
+                if (i == rn && l == rm) val += 1.0;
+                t += g[a] * s * val;
+            }
+            ws.hess_psi[mth * d + n] += t;
+        }
+    for (int mth = 0; mth < k; ++mth) {
+        double t = 0.0;
+        for (int a = 0; a < k; ++a) t += g[a] * ws.jac[a * d + mth];
+        t *= 2.0 / sig;
+        ws.hess_psi[mth * d + k] += t;
+        ws.hess_psi[k * d + mth] += t;
+    }
+    {
+        double t = 2.0 * g[k];
+        for (int a = 0; a < k; ++a) t += g[a] * 2.0 * LLt[tri.r[a] * q + tri.c[a]];
+        ws.hess_psi[k * d + k] += t;
+    }
+    for (double x : ws.hess_psi)
+        if (!std::isfinite(x)) return false;
+    for (double x : ws.grad_psi)
+        if (!std::isfinite(x)) return false;
+    return true;
+}
+
+namespace {
+
+// Gradient and Hessian of the sigma-profiled deviance in theta, from psi's.
+void profiled_theta_derivs(const Workspace& ws, int k, std::vector<double>& g, std::vector<double>& H) {
+    const int d = k + 1;
+    g.assign(ws.grad_psi.begin(), ws.grad_psi.begin() + k);
+    H.assign(k * k, 0.0);
+    const double hss = ws.hess_psi[k * d + k];
+    for (int i = 0; i < k; ++i)
+        for (int l = 0; l < k; ++l) {
+            double h = ws.hess_psi[i * d + l];
+            if (hss > 0) h -= ws.hess_psi[i * d + k] * ws.hess_psi[l * d + k] / hss;
+            H[i * k + l] = h;
+        }
+}
+
+Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta, Workspace& ws) {
+    const int k = n_theta(pr.q);
+    const std::vector<double> lb = theta_lower(pr.q);
+    Fit out;
+    for (int i = 0; i < k; ++i) theta[i] = std::max(theta[i], lb[i]);
+    if (!evaluate(pr, opt.reml, theta.data(), ws)) return out;
+    double dev = ws.deviance;
+    std::vector<double> g, H, Hf, step(k), trial(k);
+    std::vector<int> freev;
+    bool converged = false;
+    int it = 0;
+    for (; it < opt.max_iter; ++it) {
+        if (!derivatives(pr, opt.reml, ws)) return out;
+        profiled_theta_derivs(ws, k, g, H);
+        freev.clear();
+        for (int i = 0; i < k; ++i)
+            if (!(theta[i] <= lb[i] + 1e-12 && g[i] > 0.0)) freev.push_back(i);
+        const int nf = int(freev.size());
+        std::fill(step.begin(), step.end(), 0.0);
+        double dec = 0.0;
+        if (nf > 0) {
+            double scale = 0.0;
+            for (int a : freev) scale = std::max(scale, std::fabs(H[a * k + a]));
+            scale = std::max(scale, 1e-12);
+            std::vector<double> gf(nf);
+            double mu = 0.0;
+            for (int attempt = 0; attempt < 40; ++attempt) {
+                Hf.assign(nf * nf, 0.0);
+                for (int a = 0; a < nf; ++a) {
+                    for (int b = 0; b < nf; ++b) Hf[a * nf + b] = H[freev[a] * k + freev[b]];
+                    Hf[a * nf + a] += mu;
+                }
+                if (la::cholesky(Hf.data(), nf)) break;
+                mu = mu == 0.0 ? 1e-10 * scale : mu * 10.0;
+            }
+            for (int a = 0; a < nf; ++a) gf[a] = -g[freev[a]];
+            la::chol_solve(Hf.data(), nf, gf.data());
+            for (int a = 0; a < nf; ++a) {
+                step[freev[a]] = gf[a];
+                dec -= g[freev[a]] * gf[a];
+            }
+        }
+        if (dec < 1e-10) {
+            converged = true;
+            break;
+        }
+        // Projected backtracking line search (Armijo on the projected step).
+        double t = 1.0;
+        bool accepted = false;
+        for (int ls = 0; ls < 50; ++ls, t *= 0.5) {
+            double slope = 0.0;
+            for (int i = 0; i < k; ++i) {
+                trial[i] = std::max(lb[i], theta[i] + t * step[i]);
+                slope += g[i] * (trial[i] - theta[i]);
+            }
+            if (evaluate(pr, opt.reml, trial.data(), ws) && ws.deviance <= dev + 1e-4 * slope) {
+                accepted = true;
+                break;
+            }
+        }
+        if (!accepted) {
+            // No descent along the Newton direction: at an optimum to rounding error?
+            evaluate(pr, opt.reml, theta.data(), ws);
+            converged = dec < 1e-6;
+            break;
+        }
+        const double change = dev - ws.deviance;
+        theta = trial;
+        dev = ws.deviance;
+        if (change >= 0.0 && change < 1e-13 * (1.0 + std::fabs(dev)) && t == 1.0 && dec < 1e-8) {
+            converged = true;
+            ++it;
+            break;
+        }
+    }
+    if (!evaluate(pr, opt.reml, theta.data(), ws)) return out;
+    out.converged = converged;
+    out.iterations = it;
+    out.theta = theta;
+    out.deviance = ws.deviance;
+    return out;
+}
+
+}  // namespace
+
+Fit fit(const Problem& pr, const FitOptions& opt, const std::vector<std::vector<double>>& starts,
+        Workspace& ws) {
+    Fit best;
+    bool have = false;
+    int total_iter = 0;
+    for (const auto& st : starts) {
+        Fit f = fit_from(pr, opt, st, ws);
+        total_iter += f.iterations;
+        if (f.theta.empty()) continue;
+        const bool better = !have || (f.converged && !best.converged) ||
+                            (f.converged == best.converged && f.deviance < best.deviance - 1e-10);
+        if (better) {
+            best = f;
+            have = true;
+        }
+    }
+    if (!have) return best;
+    best.iterations = total_iter;
+    const int p = pr.p, q = pr.q;
+    if (!evaluate(pr, opt.reml, best.theta.data(), ws) || !derivatives(pr, opt.reml, ws)) {
+        best.converged = false;
+        return best;
+    }
+    best.sigma2 = ws.s2;
+    best.beta = ws.beta;
+    best.vcov.resize(p * p);
+    for (int i = 0; i < p * p; ++i) best.vcov[i] = ws.s2 * ws.phi_inv[i];
+    best.re_cov.assign(q * q, 0.0);
+    for (int i = 0; i < q; ++i)
+        for (int l = 0; l < q; ++l)
+            for (int c = 0; c < q; ++c) best.re_cov[i * q + l] += ws.s2 * ws.lambda[i * q + c] * ws.lambda[l * q + c];
+    const Tri tri(q);
+    for (int a = 0; a < int(tri.r.size()); ++a)
+        if (tri.r[a] == tri.c[a] && best.theta[a] < opt.singular_tol) best.singular = true;
+    return best;
+}
+
+}  // namespace mcps

@@ -1,0 +1,113 @@
+// Counter-based random numbers: Philox4x32-10 and a ziggurat normal generator.
+//
+// Every simulation owns a stream keyed by the master seed and addressed by its
+// simulation index, so its numbers do not depend on which thread, chunk or worker
+// runs it (the reproducibility contract in DESIGN.md).
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+namespace mcps {
+
+// Philox4x32 with 10 rounds (Salmon et al., "Parallel random numbers: as easy as
+// 1, 2, 3", SC 2011): a bijection of a 128-bit counter under a 64-bit key.
+inline std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
+    constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+    constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+    for (int round = 0; round < 10; ++round) {
+        const uint64_t p0 = uint64_t(M0) * c[0];
+        const uint64_t p1 = uint64_t(M1) * c[2];
+        const uint32_t hi0 = uint32_t(p0 >> 32), lo0 = uint32_t(p0);
+        const uint32_t hi1 = uint32_t(p1 >> 32), lo1 = uint32_t(p1);
+        c = {hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0};
+        k[0] += W0;
+        k[1] += W1;
+    }
+    return c;
+}
+
+namespace detail {
+// Ziggurat tables for the standard normal (256 layers), built once from the
+// layer area so that every layer (and the base with its tail) has equal area.
+struct ZigguratTables {
+    static constexpr int n = 256;
+    static constexpr double r = 3.6541528853610088;   // start of the tail
+    static constexpr double area = 0.00492867323399;  // area of each layer
+    double x[n + 1];  // x[0] = base width (area / f(r)), x[1] = r, ..., x[n] = 0
+    double f[n + 1];  // f(x[i]) = exp(-x[i]^2 / 2)
+    ZigguratTables() {
+        x[0] = area / std::exp(-0.5 * r * r);
+        x[1] = r;
+        for (int i = 2; i < n; ++i) {
+            x[i] = std::sqrt(-2.0 * std::log(area / x[i - 1] + std::exp(-0.5 * x[i - 1] * x[i - 1])));
+        }
+        x[n] = 0.0;
+        for (int i = 0; i <= n; ++i) f[i] = std::exp(-0.5 * x[i] * x[i]);
+    }
+};
+inline const ZigguratTables& zig() {
+    static const ZigguratTables t;
+    return t;
+}
+}  // namespace detail
+
+// The random stream of one simulation: key = master seed, counter = (block, index).
+class Stream {
+  public:
+    Stream(uint64_t seed, uint64_t index)
+        : key_{uint32_t(seed), uint32_t(seed >> 32)}, index_(index) {}
+
+    uint32_t next_u32() {
+        if (pos_ == 4) refill();
+        return buf_[pos_++];
+    }
+    uint64_t next_u64() {
+        const uint64_t hi = next_u32();
+        return (hi << 32) | next_u32();
+    }
+    // Uniform on [0, 1) with 53 random bits.
+    double uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }
+    // Uniform on (0, 1], safe for log().
+    double uniform_pos() { return (double(next_u64() >> 11) + 1.0) * 0x1.0p-53; }
+
+    double normal() {
+        const auto& t = detail::zig();
+        for (;;) {
+            const uint64_t u = next_u64();
+            const int i = int(u & 0xFF);
+            const double sign = (u & 0x100) ? -1.0 : 1.0;
+            const double ux = double(u >> 11) * 0x1.0p-53;  // bits 11..63: independent of i and sign
+            const double xx = ux * t.x[i];
+            if (xx < t.x[i + 1]) return sign * xx;  // inside the rectangle: the common case
+            if (i == 0) {                            // the base strip beyond r: the tail
+                double a, b;
+                do {
+                    a = -std::log(uniform_pos()) / t.r;
+                    b = -std::log(uniform_pos());
+                } while (b + b < a * a);
+                return sign * (t.r + a);
+            }
+            // The wedge between the rectangle and the curve.
+            const double y = t.f[i] + uniform() * (t.f[i + 1] - t.f[i]);
+            if (y < std::exp(-0.5 * xx * xx)) return sign * xx;
+        }
+    }
+
+  private:
+    void refill() {
+        const std::array<uint32_t, 4> ctr{uint32_t(block_), uint32_t(block_ >> 32), uint32_t(index_),
+                                          uint32_t(index_ >> 32)};
+        buf_ = philox4x32_10(ctr, key_);
+        ++block_;
+        pos_ = 0;
+    }
+    std::array<uint32_t, 2> key_;
+    uint64_t index_;
+    uint64_t block_ = 0;
+    std::array<uint32_t, 4> buf_{};
+    int pos_ = 4;
+};
+
+}  // namespace mcps

@@ -1,0 +1,22 @@
+// Data generation for one simulated study, straight into per-cluster cross-products.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lmm.hpp"
+#include "spec.hpp"
+
+namespace mcps {
+
+// What generation needs from the spec, computed once per spec.
+struct Generator {
+    explicit Generator(const EngineSpec& spec);
+    // Fill pr with simulation `index` of master `seed` (pr is reshaped as needed).
+    void generate(uint64_t seed, uint64_t index, Problem& pr) const;
+
+    const EngineSpec& spec;
+    std::vector<double> re_chol;  // q x q lower factor of the random-effect covariance
+};
+
+}  // namespace mcps
