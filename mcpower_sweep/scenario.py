@@ -117,6 +117,13 @@ class Scenario:
             "target_power": self.options.target_power,
         }
 
+    def design_grid(self) -> Any:
+        """The :class:`~mcpower_sweep.grid.Grid` to sweep: the base spec (with the
+        scenario's estimator and df method) and the axes."""
+        from .grid import Grid
+
+        return Grid(self.base_spec(), self.grid)
+
     def base_spec(self) -> Any:
         """The spec at the base sample size (or the first swept one)."""
         n = self.options.sample_size or self.grid["sample_size"][0]

@@ -267,6 +267,72 @@ def power_table(
     return text
 
 
+def default_axes(ds: xr.Dataset) -> tuple[str, str]:
+    """Rows and columns for a table when none are asked for: the axis with the most
+    values as rows, the next as columns (``test`` when there is only one axis).
+
+    Examples
+    --------
+    >>> default_axes(ds)  # doctest: +SKIP
+    ('sample_size', 'slope_variance')
+    """
+    axes = sorted(axes_of(ds), key=lambda a: -ds.sizes[a])
+    if not axes:
+        raise ValueError("the results have no swept axis to tabulate")
+    return (axes[0], axes[1]) if len(axes) > 1 else (axes[0], "test")
+
+
+def power_tables(
+    ds: xr.Dataset,
+    rows: str | None = None,
+    cols: str | None = None,
+    *,
+    at: Mapping[str, Any] | None = None,
+    test: str | None = None,
+    ci: bool = False,
+    fmt: str = "markdown",
+) -> str:
+    """:func:`power_table` for every combination of the axes not fixed by ``at``.
+
+    Markdown gives one titled table per combination; CSV gives one long table with a
+    column per axis.
+
+    Examples
+    --------
+    >>> print(power_tables(ds, "n_clusters", "df_method",
+    ...                    at={"slope_variance": 0.1}))  # doctest: +SKIP
+    """
+    if rows is None or cols is None:
+        given = rows or cols
+        ranked = [a for a in sorted(axes_of(ds), key=lambda a: -ds.sizes[a])
+                  if a != given and a not in (at or {})] + ["test"]
+        if given is None:
+            rows, cols = default_axes(select(ds, at)) if at else default_axes(ds)
+        else:
+            rows, cols = given, ranked[0]
+    if rows == cols:
+        raise ValueError(f"rows and columns are both {rows!r}: give two different axes")
+    at = dict(at or {})
+    free = [a for a in axes_of(ds) if a not in (rows, cols) and a not in at]
+    combos = pd.MultiIndex.from_product([ds[a].values for a in free]) if free else [()]
+    if fmt == "csv":
+        sub = select(ds, at)
+        if cols != "test":
+            sub = sub.sel(test=pick_test(ds, test))
+        names = ["power", "n_success"] + (["power_lower", "power_upper"] if ci else [])
+        return sub[names].to_dataframe().reset_index().to_csv(index=False, float_format="%.6g")
+    parts = []
+    for combo in combos:
+        point = {**at, **{a: _scalar(v) for a, v in zip(free, combo, strict=True)}}
+        table = power_table(ds, rows, cols, at=point, test=test, ci=ci, fmt=fmt)
+        if free:
+            title = ", ".join(f"{a}={format_value(a, v)}" for a, v in point.items()
+                              if a in free)
+            table = f"### {title}\n\n{table}"
+        parts.append(table)
+    return "\n\n".join(parts)
+
+
 def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub markdown table, numeric-looking columns right-aligned.
 

@@ -1,0 +1,356 @@
+"""The ``mcpower-sweep`` command: run scenarios, and read their stores as tables and plots.
+
+::
+
+    mcpower-sweep run scenarios/random-slopes-docs.yaml     # sweep, then print the tables
+    mcpower-sweep table results/random-slopes-docs.zarr --required-n
+    mcpower-sweep plot results/random-slopes-docs.zarr -o power.png
+    mcpower-sweep info results/random-slopes-docs.zarr
+
+Errors are one line on stderr (``error: ...``) and a non-zero exit; ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: multi-line messages are joined, carets dropped.
+
+    Examples
+    --------
+    >>> one_line(ValueError("bad thing\\n    y ~ x +\\n          ^"))
+    'bad thing; y ~ x +'
+    """
+    reason, position = getattr(err, "reason", None), getattr(err, "position", None)
+    if isinstance(reason, str):
+        return reason + (f" (at column {position + 1})" if isinstance(position, int) else "")
+    text = str(err)
+    if isinstance(err, KeyError) and err.args:
+        text = str(err.args[0])
+    lines = [line.strip() for line in text.splitlines() if line.strip(" ^")]
+    return "; ".join(lines) or type(err).__name__
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn any exception of a command into one ``error:`` line (traceback with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(kwargs.get("debug")) or bool((ctx.obj or {}).get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            _fail("interrupted; finished chunks are saved: run the same command with --resume "
+                  "to continue", EXIT_INTERRUPTED)
+        except Exception as err:  # noqa: BLE001 - the CLI's single error boundary
+            if debug:
+                raise
+            _fail(one_line(err))
+
+    return wrapper  # type: ignore[return-value]
+
+
+debug_option = click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mcpower-sweep", prog_name="mcpower-sweep")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Monte Carlo power analysis for multilevel designs, swept over design grids.
+
+    Run a scenario file into a zarr store, then read the store with table, plot and info.
+    """
+    ctx.obj = {"debug": debug}
+
+
+# --------------------------------------------------------------------------- run
+
+
+def default_store(scenario_path: str | Path) -> Path:
+    """``results/<scenario-stem>.zarr``.
+
+    Examples
+    --------
+    >>> default_store("scenarios/random-slopes-docs.yaml").as_posix()
+    'results/random-slopes-docs.zarr'
+    """
+    return Path("results") / f"{Path(scenario_path).stem}.zarr"
+
+
+def summary_tables(ds: Any, *, ci: bool = False) -> str:
+    """What ``run`` prints: the tutorial tables when the store has their axes, else a
+    power table (and the required N when sample_size is swept)."""
+    from . import tables
+
+    if tables.has_tutorial_axes(ds):
+        try:
+            return tables.tutorial_tables(ds, ci=ci)
+        except ValueError:
+            pass  # the tutorial's own design points are not all in the grid
+    out = [tables.power_tables(ds, ci=ci)]
+    if tables.SIZE_AXIS in tables.axes_of(ds) and len(tables.axes_of(ds)) <= 3:
+        out.append("### Required sample size\n\n" + tables.required_n_table(ds))
+    return "\n\n".join(out)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", type=click.Path(file_okay=False),
+              help="Results store (default: results/<scenario-stem>.zarr).")
+@click.option("--cluster", default=None, metavar="local|slurm|CONFIG.yaml|tcp://HOST:PORT",
+              help="Where to run (default: a LocalCluster with one worker per core).")
+@click.option("--workers", type=click.IntRange(min=1), help="Number of Dask workers.")
+@click.option("--cluster-option", "cluster_options", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of the cluster config (repeatable), e.g. walltime=02:00:00.")
+@click.option("--chunk-size", type=click.IntRange(min=1),
+              help="Simulations per task (default: calibrated to about a second of work).")
+@click.option("--simulations", type=click.IntRange(min=1),
+              help="Simulations per design point (default: the scenario's).")
+@click.option("--resume", is_flag=True, help="Finish an existing store's missing chunks.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
+@click.option("--ci", is_flag=True, help="Show 95% intervals in the printed tables.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@debug_option
+@handle_errors
+def run(scenario: str, out: str | None, cluster: str | None, workers: int | None,
+        cluster_options: Sequence[str], chunk_size: int | None, simulations: int | None,
+        resume: bool, overwrite: bool, ci: bool, progress: bool, debug: bool) -> None:
+    """Sweep the design grid of SCENARIO (YAML) into a zarr store and print its tables."""
+    del debug
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other: choose one")
+    from .scenario import load_scenario
+
+    s = load_scenario(scenario)
+    overrides = None
+    if cluster_options:
+        from .cluster import parse_overrides
+
+        overrides = parse_overrides(cluster_options)
+    if overrides:
+        from .cluster import open_client
+
+        cluster_arg: Any = open_client(cluster, workers, overrides)
+    else:
+        cluster_arg = cluster
+    store_path = Path(out) if out else default_store(scenario)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = s.sweep_kwargs()
+    if simulations is not None:
+        kwargs["simulations"] = simulations
+    if chunk_size is not None:
+        kwargs["chunk_size"] = chunk_size
+    from .sweep import sweep
+
+    start = time.perf_counter()
+    if overrides:
+        with cluster_arg as client:
+            ds = sweep(s.model, s.design_grid(), out=store_path, cluster=client,
+                       resume=resume, overwrite=overwrite, progress=progress, **kwargs)
+    else:
+        ds = sweep(s.model, s.design_grid(), out=store_path, cluster=cluster_arg,
+                   workers=workers, resume=resume, overwrite=overwrite, progress=progress,
+                   **kwargs)
+    wall = time.perf_counter() - start
+    click.echo(f"Results: {store_path} ({_points_text(ds)}, {wall:.1f} s)", err=True)
+    click.echo(summary_tables(ds, ci=ci))
+
+
+def _points_text(ds: Any) -> str:
+    complete = ds["complete"].values
+    return f"{int(complete.sum())}/{complete.size} design points complete"
+
+
+# ------------------------------------------------------------------------- table
+
+
+def _open(store: str) -> Any:
+    from .store import open_results
+
+    if not Path(store).exists():
+        raise FileNotFoundError(f"{store!r} does not exist: give the path of a results store "
+                                "made by 'mcpower-sweep run'")
+    return open_results(store)
+
+
+def _axes_option(text: str | None) -> tuple[str | None, str | None]:
+    if not text:
+        return None, None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) not in (1, 2):
+        raise click.BadParameter(f"{text!r}: give one or two axes, e.g. slope_variance,n_clusters",
+                                 param_hint="--axes")
+    return parts[0], parts[1] if len(parts) == 2 else None
+
+
+@main.command()
+@click.argument("store", type=click.Path())
+@click.option("--axes", metavar="ROWS,COLS", help="The two axes of the power table.")
+@click.option("--at", "at_items", multiple=True, metavar="AXIS=VALUE",
+              help="Fix another axis at a value (repeatable).")
+@click.option("--ci", is_flag=True, help="Add 95% Wilson intervals.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown",
+              show_default=True)
+@click.option("--required-n", is_flag=True,
+              help="The required sample size at every point of the other axes.")
+@click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Target power for --required-n (default: the store's).")
+@click.option("--test", help="The tested effect (default: the first).")
+@debug_option
+@handle_errors
+def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: str,
+          required_n: bool, target: float | None, test: str | None, debug: bool) -> None:
+    """Power tables (or the required sample size) from a results STORE."""
+    del debug
+    from . import tables
+
+    ds = _open(store)
+    at = tables.parse_at(at_items, ds)
+    rows, cols = _axes_option(axes)
+    if required_n:
+        click.echo(tables.required_n_table(ds, target, test=test, at=at, fmt=fmt))
+    elif rows is None and not at and fmt == "markdown" and tables.has_tutorial_axes(ds):
+        click.echo(summary_tables(ds, ci=ci))
+    else:
+        click.echo(tables.power_tables(ds, rows, cols, at=at, test=test, ci=ci, fmt=fmt))
+
+
+# -------------------------------------------------------------------------- plot
+
+
+@main.command()
+@click.argument("store", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Image file: .png, .svg or .pdf.")
+@click.option("--kind", type=click.Choice(["curves", "heatmap"]), default="curves",
+              show_default=True,
+              help="Power curves against sample size, or a heatmap of the required N.")
+@click.option("--at", "at_items", multiple=True, metavar="AXIS=VALUE",
+              help="Fix an axis at a value (repeatable).")
+@click.option("--test", help="The tested effect (default: the first).")
+@click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Target power (default: the store's).")
+@debug_option
+@handle_errors
+def plot(store: str, output: str, kind: str, at_items: Sequence[str], test: str | None,
+         target: float | None, debug: bool) -> None:
+    """Plot power curves (or a required-N heatmap) from a results STORE."""
+    del debug
+    from . import plots, tables
+
+    suffix = Path(output).suffix.lower()
+    if suffix not in plots.FORMATS:
+        raise click.BadParameter(f"{output!r}: use a file name ending in "
+                                 f"{', '.join(plots.FORMATS)}", param_hint="-o")
+    ds = _open(store)
+    at = tables.parse_at(at_items, ds)
+    if kind == "curves":
+        fig = plots.power_curves(ds, at=at, test=test, target=target)
+    else:
+        fig = plots.required_n_heatmap(ds, at=at, test=test, target=target)
+    path = plots.save(fig, output)
+    click.echo(f"wrote {path}", err=True)
+
+
+# -------------------------------------------------------------------------- info
+
+
+def store_info(store: str) -> str:
+    """What a store holds: provenance, axes, and how much of the work is done."""
+    from .store import done_mask, open_results, read_attrs
+
+    attrs = read_attrs(store)
+    ds = open_results(store)
+    done = done_mask(store)
+    grid = json.loads(attrs.get("grid", "{}")) if isinstance(attrs.get("grid"), str) else {}
+    n_points = int(ds["complete"].size)
+    n_complete = int(ds["complete"].values.sum())
+    sims_total = int(attrs.get("simulations", 0)) * n_points
+    sims_done = int(ds["n_sims"].values.sum())
+    lines = [
+        f"store:       {store}",
+        f"formula:     {attrs.get('formula', '?')}",
+        "axes:        " + "; ".join(
+            f"{a} ({len(v)}): {', '.join(str(x) for x in v)}" for a, v in grid.items()),
+        f"tests:       {', '.join(str(t) for t in ds['test'].values)}",
+        f"simulations: {attrs.get('simulations')} per point, chunks of {attrs.get('chunk_size')}",
+        f"seed:        {attrs.get('seed')}",
+        f"test:        alpha={attrs.get('alpha')}, df_method={attrs.get('df_method')}, "
+        f"estimator={attrs.get('estimator')}, target power={attrs.get('target_power')}",
+        f"done:        {int(done.sum())}/{done.size} chunks, {n_complete}/{n_points} design "
+        f"points, {sims_done:,}/{sims_total:,} simulations",
+    ]
+    if done.size and not done.all():
+        lines.append(f"left:        {done.size - int(done.sum())} chunks; finish with "
+                     "'mcpower-sweep run SCENARIO --out " + store + " --resume'")
+    if sims_done:
+        failed = int(ds["n_failed"].values.sum())
+        singular = int(ds["n_singular"].values.sum())
+        worst = float(ds["failure_rate"].max(skipna=True))
+        lines.append(f"fits:        {failed:,} failed ({100 * failed / sims_done:.2f}%, worst "
+                     f"point {100 * worst:.1f}%), {singular:,} singular")
+    lines += [
+        f"versions:    package {attrs.get('package_version')}, engine "
+        f"{attrs.get('engine_version')}",
+        f"created:     {attrs.get('created')}",
+        f"scenario:    {'recorded (' + str(len(attrs['scenario'])) + ' characters)' if attrs.get('scenario') else 'none'}",  # noqa: E501
+    ]
+    base = attrs.get("base_params")
+    if base:
+        lines.append(f"parameters:  {base}")
+    last = attrs.get("last_run")
+    if last:
+        lines.append(f"last run:    {last}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("store", type=click.Path())
+@click.option("--scenario", "show_scenario", is_flag=True,
+              help="Print the recorded scenario YAML instead.")
+@debug_option
+@handle_errors
+def info(store: str, show_scenario: bool, debug: bool) -> None:
+    """What a results STORE holds: provenance, and what is done and left."""
+    del debug
+    if not Path(store).exists():
+        raise FileNotFoundError(f"{store!r} does not exist: give the path of a results store "
+                                "made by 'mcpower-sweep run'")
+    if show_scenario:
+        from .store import read_attrs
+
+        click.echo(read_attrs(store).get("scenario") or "(no scenario recorded)")
+        return
+    click.echo(store_info(store))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,216 @@
+"""Figures from a sweep's derived Dataset (matplotlib, Agg backend, PNG or SVG).
+
+* :func:`power_curves` — power against sample size, one line per slope_variance (or
+  any ``hue`` axis), one panel per number of clusters (or any ``facet`` axis), with
+  95% Wilson bands and the target power as a dashed line.
+* :func:`required_n_heatmap` — the interpolated required N over n_clusters ×
+  slope_variance; cells where the target is not reached in the grid are hatched and
+  show the power ceiling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")  # files only: no display needed on clusters or in CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from .tables import (  # noqa: E402
+    SIZE_AXIS,
+    axes_of,
+    format_n,
+    format_value,
+    pick_test,
+    required_sample_size,
+    select,
+)
+
+FORMATS = (".png", ".svg", ".pdf")
+
+
+def _target(ds: xr.Dataset, target: float | None) -> float:
+    return float(target if target is not None else ds.attrs.get("target_power", 0.8))
+
+
+def _fix_others(ds: xr.Dataset, keep: tuple[str | None, ...],
+                at: Mapping[str, Any] | None) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Fix every axis not in ``keep``: at the given value, else at its first value."""
+    fixed = dict(at or {})
+    for axis in axes_of(ds):
+        if axis not in keep and axis not in fixed:
+            fixed[axis] = ds[axis].values[0].item()
+    return select(ds, fixed), fixed
+
+
+def power_curves(
+    ds: xr.Dataset,
+    *,
+    x: str = SIZE_AXIS,
+    hue: str | None = "slope_variance",
+    facet: str | None = "n_clusters",
+    at: Mapping[str, Any] | None = None,
+    test: str | None = None,
+    target: float | None = None,
+    bands: bool = True,
+    ncols: int | None = None,
+) -> Figure:
+    """Power curves: ``x`` on the horizontal axis, a line per ``hue``, a panel per ``facet``.
+
+    Axes missing from the Dataset are ignored; other axes are fixed by ``at`` (or at
+    their first value, named in the title).
+
+    Examples
+    --------
+    >>> fig = power_curves(open_results("results/random-slopes-docs.zarr"))  # doctest: +SKIP
+    >>> fig.savefig("power.png")  # doctest: +SKIP
+    """
+    if x not in axes_of(ds):
+        raise ValueError(f"cannot plot against {x!r}: the results' axes are {axes_of(ds)}")
+    hue = hue if hue in axes_of(ds) and hue != x else None
+    facet = facet if facet in axes_of(ds) and facet not in (x, hue) else None
+    test = pick_test(ds, test)
+    target = _target(ds, target)
+    sub, fixed = _fix_others(ds.sel(test=test), (x, hue, facet), at)
+
+    facets = list(sub[facet].values) if facet else [None]
+    n = len(facets)
+    ncols = ncols or min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows + 0.6),
+                             sharex=True, sharey=True, squeeze=False)
+    hues = list(sub[hue].values) if hue else [None]
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(len(hues), 1)))
+    xs = sub[x].values.astype(float)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.set_visible(False)
+            continue
+        panel = sub.isel({facet: k}) if facet else sub
+        for color, h in zip(colors, hues, strict=False):
+            curve = panel.sel({hue: h}) if hue is not None else panel
+            label = format_value(hue, h) if hue else test
+            ax.plot(xs, 100 * curve["power"].values, marker="o", ms=3, lw=1.5, color=color,
+                    label=label)
+            if bands:
+                ax.fill_between(xs, 100 * curve["power_lower"].values,
+                                100 * curve["power_upper"].values, color=color, alpha=0.18,
+                                lw=0)
+        ax.axhline(100 * target, ls="--", lw=1, color="0.3")
+        ax.set_ylim(0, 101)
+        ax.grid(alpha=0.3)
+        if facet:
+            ax.set_title(f"{facets[k]} clusters" if facet == "n_clusters"
+                         else f"{facet} = {format_value(facet, facets[k])}", fontsize=10)
+        if x == SIZE_AXIS:
+            ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
+    for ax in axes[-1]:
+        ax.set_xlabel("sample size N" if x == SIZE_AXIS else x)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"power of {test} (%)")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if hue:
+        fig.legend(handles, labels, title=hue, loc="center right", frameon=False)
+    fixed_text = ", ".join(f"{a}={format_value(a, v)}" for a, v in fixed.items())
+    fig.suptitle(f"Power of {test} (target {100 * target:.0f}%, dashed; bands: 95% CI)"
+                 + (f"\n{fixed_text}" if fixed_text else ""), fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.88 if hue else 1, 1))
+    return fig
+
+
+def required_n_heatmap(
+    ds: xr.Dataset,
+    *,
+    rows: str = "slope_variance",
+    cols: str = "n_clusters",
+    at: Mapping[str, Any] | None = None,
+    test: str | None = None,
+    target: float | None = None,
+) -> Figure:
+    """Heatmap of the interpolated required N over two axes (log colour scale).
+
+    Cells where the target is not reached in the grid are hatched grey and labelled
+    ``>N_max`` with the power ceiling as N → ∞; cells already at the target at the
+    smallest size read ``≤N_min``.
+
+    Examples
+    --------
+    >>> fig = required_n_heatmap(open_results("results/random-slopes-docs.zarr"))  # doctest: +SKIP
+    """
+    for axis in (rows, cols, SIZE_AXIS):
+        if axis not in axes_of(ds):
+            raise ValueError(f"a required-N heatmap needs the {axis!r} axis: the results' "
+                             f"axes are {axes_of(ds)}")
+    test = pick_test(ds, test)
+    target = _target(ds, target)
+    sub, fixed = _fix_others(ds, (rows, cols, SIZE_AXIS), at)
+    req = required_sample_size(sub, target, test=test)
+    r_vals, c_vals = list(sub[rows].values), list(sub[cols].values)
+    grid = np.full((len(r_vals), len(c_vals)), np.nan)
+    frame = req.reset_index()
+    max_n = float(sub[SIZE_AXIS].values.max())
+    min_n = float(sub[SIZE_AXIS].values.min())
+    fig, ax = plt.subplots(figsize=(1.1 * len(c_vals) + 2.6, 0.55 * len(r_vals) + 1.8))
+    labels: dict[tuple[int, int], str] = {}
+    for _, row in frame.iterrows():
+        i = int(np.flatnonzero(np.isclose(np.asarray(r_vals, float), float(row[rows])))[0])
+        j = int(np.flatnonzero(np.isclose(np.asarray(c_vals, float), float(row[cols])))[0])
+        if row["status"] == "not reached":
+            labels[i, j] = f">{format_n(max_n)}\nceil {100 * row['ceiling']:.0f}%"
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.88",
+                                       hatch="///", edgecolor="0.7", lw=0))
+        elif row["status"] == "below grid":
+            grid[i, j] = min_n
+            labels[i, j] = f"≤{format_n(min_n)}"
+        else:
+            grid[i, j] = row["estimate"]
+            labels[i, j] = format_n(10 * math.ceil(row["estimate"] / 10))
+    finite = grid[np.isfinite(grid)]
+    norm = matplotlib.colors.LogNorm(vmin=max(min_n, finite.min()) if finite.size else min_n,
+                                     vmax=max_n)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="magma_r", norm=norm, aspect="auto",
+                      origin="upper")
+    for (i, j), text in labels.items():
+        value = grid[i, j]
+        dark = np.isfinite(value) and norm(value) > 0.55
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if dark else "black")
+    ax.set_xticks(range(len(c_vals)), [format_value(cols, v) for v in c_vals])
+    ax.set_yticks(range(len(r_vals)), [format_value(rows, v) for v in r_vals])
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label(f"N for {100 * target:.0f}% power")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:,.0f}")
+    bar.ax.yaxis.set_major_formatter(plain)
+    bar.ax.yaxis.set_minor_formatter(plain)
+    fixed_text = ", ".join(f"{a}={format_value(a, v)}" for a, v in fixed.items())
+    ax.set_title(f"Required sample size, {test}" + (f" ({fixed_text})" if fixed_text else ""),
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
+    """Write a figure as PNG, SVG or PDF (from the suffix) and close it.
+
+    Examples
+    --------
+    >>> save(power_curves(ds), "power.svg")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"{str(path)!r}: use a file name ending in {', '.join(FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
