@@ -82,7 +82,9 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set
 def _html_table(
     caption: str, header: Sequence[str], rows: Sequence[Sequence[str]], footer: str
 ) -> str:
-    esc = html.escape
+    def esc(text: str) -> str:
+        return html.escape(text).replace("\n", "<br>")
+
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows
@@ -92,6 +94,12 @@ def _html_table(
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f"<p style='font-size:smaller'>{esc(footer)}</p>"
     )
+
+
+def _seed_text(seed: int, drawn: bool) -> str:
+    if drawn:
+        return f"seed {seed} (none was set; set_seed({seed}) repeats this run)"
+    return f"seed {seed}"
 
 
 def _design_line(spec: SimulationSpec) -> str:
@@ -192,6 +200,12 @@ class PowerResult:
         return not math.isnan(p) and p >= self.target_power
 
     # ------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        power = ", ".join(f"{t!r}: {p:.4f}" for t, p in self.power.items())
+        return (f"PowerResult(power={{{power}}}, sample_size={self.spec.sample_size}, "
+                f"n_simulations={self.n_simulations}, n_failed={self.n_failed}, "
+                f"seed={self.seed})")
+
     def _rows(self) -> list[list[str]]:
         shown = self.target_tests or self.tests
         return [
@@ -208,7 +222,7 @@ class PowerResult:
     _HEADER = ("test", "power", "95% CI", "target", "reached")
 
     def _footer(self) -> str:
-        seed = f"seed {self.seed}" + (" (drawn; set_seed to repeat)" if self.seed_drawn else "")
+        seed = _seed_text(self.seed, self.seed_drawn)
         return (
             f"{self.n_simulations} simulations: {_rate(self.n_failed, self.n_simulations)} "
             f"failed fits, {_rate(self.n_singular, self.n_success)} singular fits\n"
@@ -339,6 +353,12 @@ class SampleSizeResult:
         return out
 
     # ------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        sizes = self.sizes
+        return (f"SampleSizeResult(required_n={self.required_n}, sizes={int(sizes[0])}.."
+                f"{int(sizes[-1])} ({len(sizes)} sizes), target_power={self.target_power:g}, "
+                f"seed={self.seed})")
+
     def _shown(self) -> tuple[str, ...]:
         return self.target_tests or self.tests
 
@@ -376,7 +396,7 @@ class SampleSizeResult:
 
     def _footer(self) -> str:
         p = self.points[0]
-        seed = f"seed {p.seed}" + (" (drawn; set_seed to repeat)" if p.seed_drawn else "")
+        seed = _seed_text(p.seed, p.seed_drawn)
         return (f"{p.n_simulations} simulations per size (same random numbers at every size); "
                 f"* = target reached\ndf method {p.spec.df_method}; {seed}")
 
