@@ -1,0 +1,247 @@
+"""Design grids: ordered axes of parameter values, each point a validated spec.
+
+A :class:`Grid` takes a base :class:`~mcpower_sweep.spec.SimulationSpec` and axes
+``{parameter: values}``.  Every design point is ``base.with_params(...)`` of that
+point's values, so a sweep point and a ``find_power`` call with the same parameters
+and seed run exactly the same simulations.
+
+Axis names are the spec's own words (``n_clusters``, ``sample_size``, ``icc``, ...)
+plus ``effect_<term>`` for the size of a fixed effect (``effect_treatment``,
+``effect_x:z``).  Input is checked once, here; everything downstream trusts it.
+
+>>> grid = Grid(spec, {"n_clusters": [10, 20], "slope_variance": [0.0, 0.1]})  # doctest: +SKIP
+>>> grid.shape  # doctest: +SKIP
+(2, 2)
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from .spec import DF_METHODS, ESTIMATORS, SimulationSpec
+
+EFFECT_PREFIX = "effect_"
+
+# parameter -> (kind, description, units); kind is "int", "float" or a tuple of choices.
+AXIS_INFO: dict[str, tuple[Any, str, str]] = {
+    "n_clusters": ("int", "number of clusters", "clusters"),
+    "cluster_size": ("int", "observations per cluster", "observations"),
+    "sample_size": ("int", "total number of observations N", "observations"),
+    "icc": ("float", "intra-class correlation of the outcome (random intercept)", "1"),
+    "slope_variance": (
+        "float",
+        "variance of each random slope (residual variance = 1)",
+        "outcome variance",
+    ),
+    "slope_intercept_corr": (
+        "float",
+        "correlation between each random slope and the random intercept",
+        "1",
+    ),
+    "alpha": ("float", "significance level of each test", "1"),
+    "df_method": (DF_METHODS, "reference distribution (df) of the Wald t test", ""),
+    "estimator": (ESTIMATORS, "fit criterion of the mixed model", ""),
+}
+
+
+def allowed_axes(spec: SimulationSpec) -> tuple[str, ...]:
+    """Axis names a grid over ``spec`` may use: spec parameters and ``effect_<term>``.
+
+    >>> allowed_axes(spec)  # doctest: +SKIP
+    ('n_clusters', ..., 'effect_treatment')
+    """
+    return (*AXIS_INFO, *(EFFECT_PREFIX + t for t in spec.tests))
+
+
+def axis_attrs(name: str) -> dict[str, str]:
+    """``description`` and ``units`` of an axis (for xarray coordinates)."""
+    if name.startswith(EFFECT_PREFIX):
+        term = name[len(EFFECT_PREFIX) :]
+        return {"description": f"standardised fixed effect of {term}", "units": "outcome SD"}
+    _, description, units = AXIS_INFO[name]
+    return {"description": description, "units": units}
+
+
+def _check_name(name: object, spec: SimulationSpec) -> str:
+    allowed = allowed_axes(spec)
+    if isinstance(name, str) and name in allowed:
+        return name
+    close = difflib.get_close_matches(str(name), allowed, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown grid parameter {name!r}.{hint} Allowed: {', '.join(allowed)}")
+
+
+def _kind(name: str) -> Any:
+    return "float" if name.startswith(EFFECT_PREFIX) else AXIS_INFO[name][0]
+
+
+def _normalise_value(name: str, value: object) -> int | float | str:
+    """One axis value as a plain Python scalar of the axis' type, or ``ValueError``."""
+    kind = _kind(name)
+    if kind == "int":
+        if isinstance(value, Integral) and not isinstance(value, (bool, np.bool_)):
+            return int(value)
+        if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
+            if math.isfinite(float(value)) and float(value).is_integer():
+                return int(value)
+        raise ValueError(f"grid axis {name!r}: value {value!r} is not allowed: use integers")
+    if kind == "float":
+        if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
+            if math.isfinite(float(value)):
+                return float(value)
+        raise ValueError(f"grid axis {name!r}: value {value!r} is not allowed: use finite numbers")
+    if isinstance(value, str) and value in kind:
+        return str(value)
+    raise ValueError(
+        f"grid axis {name!r}: value {value!r} is not allowed: use one of {', '.join(kind)}"
+    )
+
+
+def _normalise_axis(name: str, values: object) -> tuple[int | float | str, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+        raise ValueError(
+            f"grid axis {name!r}: {values!r} is not a list of values: "
+            f"write e.g. {{{name!r}: [value1, value2]}}"
+        )
+    out = tuple(_normalise_value(name, v) for v in values)
+    if not out:
+        raise ValueError(f"grid axis {name!r} is empty: give at least one value")
+    seen: set[object] = set()
+    for v in out:
+        if v in seen:
+            raise ValueError(f"grid axis {name!r}: value {v!r} appears more than once")
+        seen.add(v)
+    return out
+
+
+def point_params(spec: SimulationSpec, values: Mapping[str, int | float | str]) -> dict[str, Any]:
+    """The keyword arguments of :meth:`SimulationSpec.with_params` for one design point.
+
+    ``effect_<term>`` values replace that term's entry of ``effects``; setting
+    ``n_clusters`` clears ``cluster_size`` (and vice versa) so that exactly one is set.
+
+    >>> point_params(spec, {"n_clusters": 10, "effect_x": 0.3})  # doctest: +SKIP
+    {'n_clusters': 10, 'cluster_size': None, 'effects': (0.0, 0.3)}
+    """
+    params: dict[str, Any] = {}
+    effects = list(spec.effects)
+    for name, value in values.items():
+        if name.startswith(EFFECT_PREFIX):
+            effects[spec.term_names.index(name[len(EFFECT_PREFIX) :])] = float(value)
+            params["effects"] = tuple(effects)
+        else:
+            params[name] = value
+    if "n_clusters" in params:
+        params["cluster_size"] = None
+    elif "cluster_size" in params:
+        params["n_clusters"] = None
+    return params
+
+
+@dataclass(frozen=True, init=False)
+class Grid:
+    """A design grid: a base spec and ordered axes ``{parameter: values}``.
+
+    Parameters
+    ----------
+    base
+        The spec every point starts from (the model as configured).
+    axes
+        Axis name -> values, in the order the dimensions should have.  Names are
+        spec parameters (``n_clusters``, ``cluster_size``, ``sample_size``, ``icc``,
+        ``slope_variance``, ``slope_intercept_corr``, ``alpha``, ``df_method``,
+        ``estimator``) or ``effect_<term>``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (with the closest allowed name), an empty axis, a
+        repeated value, a value of the wrong type, ``n_clusters`` together with
+        ``cluster_size``, or a design point the spec rejects (naming the point).
+
+    Examples
+    --------
+    >>> grid = Grid(spec, {"n_clusters": [10, 20], "sample_size": [200, 400]})  # doctest: +SKIP
+    >>> [idx for idx, _ in grid.points()]  # doctest: +SKIP
+    [(0, 0), (0, 1), (1, 0), (1, 1)]
+    """
+
+    base: SimulationSpec
+    axes: tuple[tuple[str, tuple[int | float | str, ...]], ...]
+
+    def __init__(self, base: SimulationSpec, axes: Mapping[str, Sequence[Any]]) -> None:
+        if not isinstance(axes, Mapping):
+            raise ValueError(
+                f"grid must be a mapping {{parameter: values}}, got {type(axes).__name__}"
+            )
+        checked = tuple(
+            (_check_name(name, base), _normalise_axis(str(name), values))
+            for name, values in axes.items()
+        )
+        if {"n_clusters", "cluster_size"} <= {name for name, _ in checked}:
+            raise ValueError(
+                "grid axes 'n_clusters' and 'cluster_size' cannot both be swept: "
+                "a design sets one of them"
+            )
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "axes", checked)
+        for _point in self.points():  # validate every point before any work starts
+            pass
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Axis names, in dimension order."""
+        return tuple(name for name, _ in self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(values) for _, values in self.axes)
+
+    @property
+    def size(self) -> int:
+        """Number of design points."""
+        return math.prod(self.shape)
+
+    def as_dict(self) -> dict[str, list[int | float | str]]:
+        """Axes as plain lists (JSON-friendly, for provenance)."""
+        return {name: list(values) for name, values in self.axes}
+
+    # ----------------------------------------------------------------- points
+    def values_at(self, index: tuple[int, ...]) -> dict[str, int | float | str]:
+        """Parameter values of the point at ``index``."""
+        return {name: values[i] for (name, values), i in zip(self.axes, index, strict=True)}
+
+    def spec_at(self, index: tuple[int, ...]) -> SimulationSpec:
+        """The validated spec of the point at ``index``."""
+        values = self.values_at(index)
+        try:
+            return self.base.with_params(**point_params(self.base, values))
+        except ValueError as err:
+            where = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            raise ValueError(f"design point {where}: {err}") from None
+
+    def points(self) -> Iterator[tuple[tuple[int, ...], SimulationSpec]]:
+        """Design points in C order as ``(index tuple, spec)``."""
+        for index in itertools.product(*(range(n) for n in self.shape)):
+            yield index, self.spec_at(index)
+
+    def grid_coords(self) -> dict[str, tuple[str, np.ndarray, dict[str, str]]]:
+        """Coordinates for :class:`xarray.Dataset`: ``{name: (name, values, attrs)}``.
+
+        >>> xr.Dataset(coords=grid.grid_coords())  # doctest: +SKIP
+        """
+        coords = {}
+        for name, values in self.axes:
+            kind = _kind(name)
+            dtype: Any = {"int": np.int64, "float": np.float64}.get(kind, object)
+            coords[name] = (name, np.asarray(values, dtype=dtype), axis_attrs(name))
+        return coords

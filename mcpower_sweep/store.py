@@ -1,0 +1,341 @@
+"""The results store: per-chunk counts in zarr, and the derived power dataset.
+
+Layout (``docs/contracts.md``): one dimension per swept parameter, plus ``chunk`` and
+``test``.  The raw variables are the source of truth:
+
+- ``chunk_n_sims``, ``chunk_n_success``, ``chunk_n_singular`` ``[axes..., chunk]``
+- ``chunk_n_significant[axes..., chunk, test]``
+- ``chunk_done[axes..., chunk]`` -- written after that chunk's counts.
+
+Every raw variable is stored with a zarr chunk of 1 along every dimension except
+``test``, so each simulation chunk's counts live in their own zarr chunks: writes of
+different chunks never touch the same object, a write never needs a read, and a run
+killed mid-write loses at most the chunk being written (its done flag is still unset,
+so a resumed run recomputes it).  Raw chunks are stored uncompressed: they are a few
+bytes each.
+
+:func:`open_results` sums the done chunks and derives ``power``, its 95% Wilson
+bounds and the failure and singular-fit rates.
+
+>>> ds = open_results("results/tutorial.zarr")  # doctest: +SKIP
+>>> ds.power.sel(test="treatment", n_clusters=20)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from .grid import Grid
+from .results import wilson_interval
+
+ZARR_MAJOR = int(zarr.__version__.split(".")[0])
+ZARR_FORMAT = 3
+
+CHUNK_DIM = "chunk"
+TEST_DIM = "test"
+
+# name -> (has test dim, dtype, fill value, description, units)
+RAW_VARIABLES: dict[str, tuple[bool, str, Any, str, str]] = {
+    "chunk_n_sims": (False, "int64", 0, "simulations run in the chunk", "simulations"),
+    "chunk_n_success": (
+        False,
+        "int64",
+        0,
+        "simulations whose fit succeeded in the chunk",
+        "simulations",
+    ),
+    "chunk_n_singular": (
+        False,
+        "int64",
+        0,
+        "successful fits with a variance component at its boundary in the chunk",
+        "simulations",
+    ),
+    "chunk_n_significant": (
+        True,
+        "int64",
+        0,
+        "successful fits whose test was significant at alpha in the chunk",
+        "simulations",
+    ),
+    "chunk_done": (False, "bool", False, "the chunk's counts are complete", ""),
+}
+
+DERIVED_ATTRS: dict[str, tuple[str, str]] = {
+    "n_sims": ("simulations run (done chunks)", "simulations"),
+    "n_success": ("simulations whose fit succeeded", "simulations"),
+    "n_failed": ("simulations whose fit failed (not counted in power)", "simulations"),
+    "n_singular": ("successful fits with a variance component at its boundary", "simulations"),
+    "n_significant": ("successful fits whose test was significant at alpha", "simulations"),
+    "power": ("estimated power: n_significant / n_success", "1"),
+    "power_lower": ("lower bound of the 95% Wilson interval of power", "1"),
+    "power_upper": ("upper bound of the 95% Wilson interval of power", "1"),
+    "failure_rate": ("n_failed / n_sims", "1"),
+    "singular_rate": ("n_singular / n_success", "1"),
+    "complete": ("every chunk of simulations of the design point is done", ""),
+}
+
+
+def _require_zarr3() -> None:
+    if ZARR_MAJOR < 3:
+        raise ImportError(
+            f"the results store needs zarr >= 3 (found zarr {zarr.__version__}): "
+            "pip install 'zarr>=3'"
+        )
+
+
+def is_store(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a zarr group (a results store or some other zarr data)."""
+    p = Path(path)
+    return p.is_dir() and ((p / "zarr.json").is_file() or (p / ".zgroup").is_file())
+
+
+def n_chunks_for(simulations: int, chunk_size: int) -> int:
+    """Number of chunks of ``chunk_size`` simulations covering ``simulations``.
+
+    >>> n_chunks_for(1000, 400)
+    3
+    """
+    return -(-simulations // chunk_size)
+
+
+def chunk_bounds(k: int, simulations: int, chunk_size: int) -> tuple[int, int]:
+    """``(start, count)`` of chunk ``k``: simulations ``[k*c, min((k+1)*c, simulations))``.
+
+    >>> chunk_bounds(2, 1000, 400)
+    (800, 200)
+    """
+    start = k * chunk_size
+    return start, min(chunk_size, simulations - start)
+
+
+def _raw_chunks(n_axes: int, has_test: bool, n_tests: int) -> tuple[int, ...]:
+    return (1,) * (n_axes + 1) + ((max(1, n_tests),) if has_test else ())
+
+
+def create_store(
+    path: str | os.PathLike[str],
+    grid: Grid,
+    *,
+    simulations: int,
+    chunk_size: int,
+    attrs: Mapping[str, Any],
+) -> None:
+    """Create an empty results store (coordinates, attrs and raw variables, no counts).
+
+    Parameters
+    ----------
+    path
+        Directory of the new zarr store; it must not exist.
+    grid
+        The design grid (dimensions and coordinates).
+    simulations, chunk_size
+        Simulations per design point and per chunk (fix the ``chunk`` dimension).
+    attrs
+        Provenance, JSON-friendly (strings, numbers, booleans).
+
+    Examples
+    --------
+    >>> create_store("out.zarr", grid, simulations=1000, chunk_size=250, attrs={})  # doctest: +SKIP
+    """
+    _require_zarr3()
+    tests = grid.base.tests
+    n_chunks = n_chunks_for(simulations, chunk_size)
+    coords: dict[str, Any] = dict(grid.grid_coords())
+    coords[CHUNK_DIM] = (
+        CHUNK_DIM,
+        np.arange(n_chunks, dtype=np.int64),
+        {
+            "description": f"chunk k holds simulations [k*{chunk_size}, "
+            f"min((k+1)*{chunk_size}, {simulations}))",
+            "units": "",
+        },
+    )
+    coords[TEST_DIM] = (
+        TEST_DIM,
+        np.asarray(tests, dtype=object),
+        {"description": "fixed effect tested (Wald t test)", "units": ""},
+    )
+    xr.Dataset(coords=coords, attrs=dict(attrs)).to_zarr(
+        path, mode="w-", zarr_format=ZARR_FORMAT, consolidated=False
+    )
+    group = zarr.open_group(str(path), mode="r+")
+    dims = (*grid.names, CHUNK_DIM)
+    shape = (*grid.shape, n_chunks)
+    for name, (has_test, dtype, fill, description, units) in RAW_VARIABLES.items():
+        group.create_array(
+            name,
+            shape=shape + ((len(tests),) if has_test else ()),
+            chunks=_raw_chunks(len(grid.names), has_test, len(tests)),
+            dtype=dtype,
+            fill_value=fill,
+            compressors=None,
+            dimension_names=dims + ((TEST_DIM,) if has_test else ()),
+            attributes={"description": description, "units": units},
+        )
+    with warnings.catch_warnings():
+        # Consolidated metadata is not (yet) in the zarr v3 spec; xarray and zarr-python
+        # read it, and it makes opening a large store one read instead of many.
+        warnings.filterwarnings("ignore", message="Consolidated metadata")
+        zarr.consolidate_metadata(str(path))
+
+
+def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance attrs of a store."""
+    _require_zarr3()
+    return dict(zarr.open_group(str(path), mode="r").attrs)
+
+
+@dataclass
+class ChunkWriter:
+    """Writes chunk counts into an existing store (one driver process writes).
+
+    >>> writer = ChunkWriter.open("out.zarr")  # doctest: +SKIP
+    >>> writer.write(index=(0, 1), k=3, counts=counts)  # doctest: +SKIP
+    """
+
+    arrays: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> ChunkWriter:
+        _require_zarr3()
+        group = zarr.open_group(str(path), mode="r+")
+        return cls({name: group[name] for name in RAW_VARIABLES})
+
+    def write(
+        self,
+        index: Sequence[int],
+        k: int,
+        *,
+        n_sims: int,
+        n_success: int,
+        n_singular: int,
+        n_significant: np.ndarray,
+    ) -> None:
+        """Write one chunk's counts, then its done flag (so a flag always means data)."""
+        at = (*index, k)
+        self.arrays["chunk_n_sims"][at] = n_sims
+        self.arrays["chunk_n_success"][at] = n_success
+        self.arrays["chunk_n_singular"][at] = n_singular
+        self.arrays["chunk_n_significant"][at] = np.asarray(n_significant, dtype=np.int64)
+        self.arrays["chunk_done"][at] = True
+
+    def done_mask(self) -> np.ndarray:
+        """Boolean array ``[axes..., chunk]``: which chunks are done."""
+        return np.asarray(self.arrays["chunk_done"][...], dtype=bool)
+
+
+def done_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """Which chunks of a store are done, as a boolean array ``[axes..., chunk]``.
+
+    >>> done_mask("out.zarr").mean()  # doctest: +SKIP
+    """
+    _require_zarr3()
+    return np.asarray(zarr.open_group(str(path), mode="r")["chunk_done"][...], dtype=bool)
+
+
+def _wilson(k: xr.DataArray, n: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    lower, upper = xr.apply_ufunc(
+        np.vectorize(wilson_interval, otypes=[float, float]),
+        k,
+        n.broadcast_like(k),
+        output_core_dims=[[], []],
+    )
+    return lower, upper
+
+
+def _ratio(num: xr.DataArray, den: xr.DataArray) -> xr.DataArray:
+    return (num / den.where(den > 0)).astype(np.float64)
+
+
+def derive(raw: xr.Dataset) -> xr.Dataset:
+    """Totals, power, Wilson bounds and rates from the raw per-chunk counts.
+
+    Chunks whose done flag is unset contribute nothing (a partly written chunk is
+    ignored).  Pure: ``raw`` is any Dataset with the raw variables.
+
+    >>> derive(xr.open_zarr("out.zarr")).power  # doctest: +SKIP
+    """
+    done = raw["chunk_done"].astype(bool)
+
+    def total(name: str) -> xr.DataArray:
+        return raw[name].where(done, 0).sum(CHUNK_DIM).astype(np.int64)
+
+    n_sims = total("chunk_n_sims")
+    n_success = total("chunk_n_success")
+    n_significant = total("chunk_n_significant")
+    lower, upper = _wilson(n_significant, n_success)
+    data = {
+        "n_sims": n_sims,
+        "n_success": n_success,
+        "n_failed": n_sims - n_success,
+        "n_singular": total("chunk_n_singular"),
+        "n_significant": n_significant,
+        "power": _ratio(n_significant, n_success),
+        "power_lower": lower,
+        "power_upper": upper,
+        "failure_rate": _ratio(n_sims - n_success, n_sims),
+        "singular_rate": _ratio(total("chunk_n_singular"), n_success),
+        "complete": done.all(CHUNK_DIM),
+    }
+    out = xr.Dataset(data, attrs=dict(raw.attrs))
+    out = out.drop_vars(CHUNK_DIM, errors="ignore")
+    for name, (description, units) in DERIVED_ATTRS.items():
+        out[name].attrs = {"description": description, "units": units}
+    for name in out.coords:
+        out[name].attrs = dict(raw[name].attrs)
+    return out
+
+
+def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Coordinates read back as NumPy ``StringDType`` become ordinary ``str`` arrays."""
+    for name, coord in ds.coords.items():
+        if coord.dtype.kind in "TO":
+            ds = ds.assign_coords(
+                {name: (coord.dims, np.array(coord.values.tolist(), dtype=str), coord.attrs)}
+            )
+    return ds
+
+
+def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Open a results store as the derived Dataset (in memory; dims = axes + ``test``).
+
+    Parameters
+    ----------
+    path
+        A store written by :func:`mcpower_sweep.sweep`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``n_sims``, ``n_success``, ``n_failed``, ``n_singular`` and ``failure_rate``,
+        ``singular_rate``, ``complete`` over the axes; ``n_significant``, ``power``,
+        ``power_lower``, ``power_upper`` over the axes and ``test``.  ``attrs`` hold the
+        provenance (seed, simulations, versions, formula, parameters, ...).
+
+    Examples
+    --------
+    >>> ds = open_results("results/tutorial.zarr")  # doctest: +SKIP
+    >>> ds.power.sel(test="treatment").to_pandas()  # doctest: +SKIP
+    """
+    _require_zarr3()
+    if not is_store(path):
+        raise FileNotFoundError(f"{os.fspath(path)!r} is not a results store (no zarr group)")
+    with xr.open_zarr(path, chunks=None) as raw:
+        missing = [name for name in RAW_VARIABLES if name not in raw]
+        if missing:
+            raise ValueError(
+                f"{os.fspath(path)!r} is not a mcpower_sweep results store "
+                f"(missing {', '.join(missing)})"
+            )
+        derived = derive(raw.load())
+    return _plain_strings(derived)
