@@ -594,7 +594,7 @@ def execute(
     from .cluster import dashboard_link, open_client
 
     t_start = time.perf_counter()
-    writer = ChunkWriter.open(plan.path)
+    writer = store.ChunkWriter.open(plan.path)
     done = writer.done_mask()
     stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
     if stats.chunks_done == stats.chunks_total:
