@@ -236,7 +236,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
             raise ValueError(f"cluster option {item!r}: value is not valid YAML: {exc}") from exc
-        # "02:00:00" reads as a sexagesimal int in YAML 1.1; a walltime must stay a string.
+        # "2:00:00" reads as a sexagesimal int in YAML 1.1; a walltime must stay a string.
         if isinstance(value, int) and not isinstance(value, bool) and ":" in text:
             value = text.strip()
         out[key] = value
@@ -353,8 +353,8 @@ def _from_mapping(
     jobqueue.update(overrides)
     walltime = jobqueue.get("walltime")
     if walltime is not None and not isinstance(walltime, str):
-        # Unquoted, YAML 1.1 reads 01:00:00 as the integer 3600, which Slurm would take as
-        # 3600 minutes.
+        # Unquoted, YAML 1.1 reads 1:30:00 as the integer 5400, which Slurm would take as
+        # 5400 minutes.
         raise ValueError(
             f"cluster={cluster!r}: walltime must be a quoted string like '01:00:00', "
             f"got {walltime!r}"

@@ -1,0 +1,404 @@
+"""Tests for mcpower_sweep.cluster: real LocalCluster, a real standalone scheduler, real Slurm.
+
+The ``slurm`` tests need the single-node Slurm of ``cluster-configs/slurm-localhost/up.sh``
+(or any Slurm with a partition named ``debug`` on this host) and run with ``-m slurm``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import pytest
+from distributed import Client, LocalCluster
+
+from mcpower_sweep.cluster import (
+    ENV_VAR,
+    available_configs,
+    dashboard_link,
+    describe,
+    load_cluster_config,
+    open_client,
+    parse_overrides,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# Picklable by reference to a builtin: a standalone scheduler and Slurm workers cannot import
+# this test module.
+_square = functools.partial(pow, exp=2)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# --- LocalCluster ---------------------------------------------------------------------------
+
+
+def test_local_cluster_runs_tasks_and_closes() -> None:
+    with open_client(workers=2) as client:
+        cluster = client.cluster
+        assert isinstance(cluster, LocalCluster)
+        assert client.submit(_square, 7).result() == 49
+        assert client.gather(client.map(_square, range(10))) == [x * x for x in range(10)]
+        # Worker processes with one thread each: the engine is single-threaded per task.
+        assert sorted(client.nthreads().values()) == [1, 1]
+        line = describe(client)
+        assert line.startswith("LocalCluster at tcp://127.0.0.1:")
+        assert "2 workers, 2 threads" in line
+        link = dashboard_link(client)
+        assert link is None or link.startswith("http")
+    assert client.status == "closed"
+    assert cluster.status.name == "closed"
+
+
+def test_local_default_uses_usable_cores() -> None:
+    config = load_cluster_config(None)
+    assert config.kind == "local"
+    assert config.source == "built-in"
+    assert config.options["n_workers"] is None  # resolved to the usable cores at start
+    assert config.options["threads_per_worker"] == 1
+
+
+def test_local_name_reads_shipped_local_yaml() -> None:
+    config = load_cluster_config("local")
+    assert config.kind == "local"
+    assert Path(config.source) == REPO / "cluster-configs" / "local.yaml"
+    # The shipped file repeats the built-in defaults.
+    assert config.options == load_cluster_config(None).options
+
+
+def test_shipped_configs_are_valid() -> None:
+    names = available_configs()
+    assert {"local", "slurm", "address"} <= set(names)
+    for name in ("local", "slurm", "address"):
+        assert load_cluster_config(name).kind == name
+
+
+def test_env_var_folder_comes_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path / "local.yaml", "kind: local\nn_workers: 1\n")
+    _write(tmp_path / "mysite.yml", "kind: address\naddress: tcp://10.0.0.1:8786\n")
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert load_cluster_config("local").source == str(tmp_path / "local.yaml")
+    assert load_cluster_config("local").options["n_workers"] == 1
+    assert load_cluster_config("mysite").options["address"] == "tcp://10.0.0.1:8786"
+    # Names from the repository folder are still found after the env var's folder.
+    assert load_cluster_config("slurm").kind == "slurm"
+
+
+def test_yaml_path_and_workers_override(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "two.yaml",
+        "kind: local\nn_workers: 1\nthreads_per_worker: 1\nmemory_limit: 1GB\n",
+    )
+    with open_client(path) as client:
+        assert len(client.nthreads()) == 1
+        assert client.submit(_square, 3).result() == 9
+    with open_client(str(path), workers=2) as client:
+        assert len(client.nthreads()) == 2
+
+
+def test_local_overrides(tmp_path: Path) -> None:
+    config = load_cluster_config("local", overrides={"memory_limit": "1GB", "n_workers": 3})
+    assert config.options["memory_limit"] == "1GB"
+    assert config.options["n_workers"] == 3
+    # workers wins over an n_workers override.
+    assert load_cluster_config("local", 2, {"n_workers": 3}).options["n_workers"] == 2
+
+
+def test_existing_client_and_cluster_are_left_open() -> None:
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with open_client(cluster) as client:
+            assert client.submit(_square, 4).result() == 16
+        assert client.status == "closed"
+        assert cluster.status.name == "running"
+
+        with Client(cluster) as own:
+            with open_client(own) as client:
+                assert client is own
+            assert own.status == "running"
+            with pytest.raises(ValueError, match="workers and overrides"):
+                open_client(own, workers=2)
+
+
+# --- Standalone scheduler + worker on 127.0.0.1 ------------------------------------------------
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # dask's CLIs shut down cleanly on SIGINT
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def scheduler_address(tmp_path: Path) -> Iterator[str]:
+    """A `dask scheduler` on 127.0.0.1 (free port) with one `dask worker`; stopped after."""
+    scheduler_file = tmp_path / "scheduler.json"
+    log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115 - closed in finally
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_scheduler",
+                 "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
+                 "--scheduler-file", str(scheduler_file)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
+            if procs[0].poll() is not None or time.monotonic() > deadline:
+                pytest.fail("dask scheduler did not start:\n" + (tmp_path / "dask.log").read_text())
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address,
+                 "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                 "--memory-limit", "1GB", "--local-directory", str(tmp_path)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        yield address
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        log.close()
+
+
+def test_address_cluster(scheduler_address: str, tmp_path: Path) -> None:
+    assert scheduler_address.startswith("tcp://127.0.0.1:")
+    with open_client(scheduler_address, workers=1) as client:
+        assert client.cluster is None
+        assert client.gather(client.map(_square, range(5))) == [0, 1, 4, 9, 16]
+        assert describe(client) == f"scheduler at {scheduler_address}, 1 worker, 1 thread"
+        assert (dashboard_link(client) or "").startswith("http://127.0.0.1:")
+    assert client.status == "closed"
+
+    # The scheduler and its worker were left running: connect again, through a config file.
+    path = _write(tmp_path / "addr.yaml", f"kind: address\naddress: {scheduler_address}\n")
+    with open_client(path, workers=1) as client:
+        assert client.submit(_square, 6).result() == 36
+
+
+# --- Errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not: [valid", "not valid YAML"),
+        ("- a list\n", "must hold a mapping"),
+        ("kind: kubernetes\n", "allowed kinds: local, slurm, address"),
+        ("n_workers: 2\n", "kind=None"),
+        ("kind: local\nthreads: 2\n", "unknown local key(s) 'threads'"),
+        ("kind: local\nn_workers: 0\n", "n_workers must be a positive integer"),
+        ("kind: address\naddress: localhost:8786\n", "tcp://host:port"),
+        (
+            "kind: slurm\njobqueue: {cores: 1, partition: x}\n",
+            "unknown jobqueue key(s) 'partition'",
+        ),
+        ("kind: slurm\njobqueue: {walltime: 1:30:00}\n", "walltime must be a quoted string"),
+        ("kind: slurm\nscale: {jobs: 1}\nadapt: {maximum_jobs: 2}\n", "either scale or adapt"),
+        ("kind: slurm\nscale: {nodes: 2}\n", "unknown scale key(s) 'nodes'"),
+        ("kind: slurm\nadapt: {max: 2}\n", "unknown adapt key(s) 'max'"),
+        ("kind: slurm\nqueue: debug\n", "unknown top-level key(s) 'queue'"),
+    ],
+)
+def test_invalid_config_file(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path / "bad.yaml", text)
+    with pytest.raises(ValueError) as info:
+        open_client(str(path))
+    assert repr(str(path)) in str(info.value)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["no-such-cluster", "tcp://127.0.0.1", "http://127.0.0.1:8786", "missing.yaml", "./nope"],
+)
+def test_bad_cluster_value_names_value_and_choices(value: str) -> None:
+    with pytest.raises(ValueError) as info:
+        open_client(value)
+    message = str(info.value)
+    assert repr(value) in message
+    assert "tcp://host:port" in message
+    assert "slurm" in message and "local" in message  # names found in cluster-configs
+
+
+def test_bad_workers_and_overrides() -> None:
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        open_client(workers=0)
+    with pytest.raises(ValueError, match=r"cluster='local': unknown override key\(s\) 'cores'"):
+        open_client("local", overrides={"cores": 2})
+    with pytest.raises(ValueError, match=r"unknown override key\(s\) 'partition'"):
+        open_client("slurm", overrides={"partition": "debug"})
+    with pytest.raises(ValueError, match="expected a config name"):
+        open_client(42)  # type: ignore[arg-type]
+
+
+def test_parse_overrides() -> None:
+    assert parse_overrides(
+        ["cores=4", "walltime=02:00:00", "queue=short", "job_extra_directives=[--qos=low]"]
+    ) == {
+        "cores": 4,
+        "walltime": "02:00:00",
+        "queue": "short",
+        "job_extra_directives": ["--qos=low"],
+    }
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["cores"])
+
+
+# --- Slurm configuration (no Slurm needed: only the job script is rendered) ---------------------
+
+
+def _job_script(config_options: dict[str, object]) -> str:
+    from dask_jobqueue import SLURMCluster
+
+    with SLURMCluster(scheduler_options={"dashboard_address": None}, **config_options) as c:
+        return c.job_script()
+
+
+def test_slurm_config_precedence(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "site.yaml",
+        "kind: slurm\n"
+        "jobqueue:\n  cores: 2\n  processes: 2\n  memory: 4GB\n  walltime: '01:00:00'\n"
+        "  job-extra-directives: ['--qos=low']\n"
+        "adapt: {minimum_jobs: 0, maximum_jobs: 3}\n",
+    )
+    # Dask's own config supplies keys the file leaves out, and loses to keys it gives.
+    with dask.config.set(
+        {"jobqueue.slurm.account": "proj42", "jobqueue.slurm.walltime": "09:00:00"}
+    ):
+        config = load_cluster_config(path, overrides={"queue": "debug"})
+        assert config.options == {
+            "cores": 2,
+            "processes": 2,
+            "memory": "4GB",
+            "walltime": "01:00:00",
+            "job_extra_directives": ["--qos=low"],
+            "queue": "debug",
+        }
+        assert config.adapt == {"minimum_jobs": 0, "maximum_jobs": 3}
+        script = _job_script(config.options)
+    assert "#SBATCH -A proj42" in script
+    assert "#SBATCH -t 01:00:00" in script
+    assert "#SBATCH -p debug" in script
+    assert "#SBATCH --qos=low" in script
+    assert "--nthreads 1" in script  # cores / processes
+
+    # Overrides beat the file; workers replaces the adaptive maximum.
+    config = load_cluster_config(path, workers=5, overrides={"walltime": "02:30:00"})
+    assert config.options["walltime"] == "02:30:00"
+    assert config.adapt == {"minimum_jobs": 0, "maximum": 5}
+
+
+def test_slurm_scale_from_workers() -> None:
+    assert load_cluster_config("slurm").scale == {"jobs": 2}
+    assert load_cluster_config("slurm", workers=8).scale == {"n": 8}
+
+
+# --- Real Slurm --------------------------------------------------------------------------------
+
+
+def _slurm_problem() -> str | None:
+    if shutil.which("sbatch") is None:
+        return "sbatch not on PATH (start one with cluster-configs/slurm-localhost/up.sh)"
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-p", "debug", "-o", "%a %t"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"sinfo failed ({exc}); is Slurm up? (cluster-configs/slurm-localhost/up.sh)"
+    if not any(line.split()[:1] == ["up"] for line in out.splitlines()):
+        return "no partition 'debug' that is up (cluster-configs/slurm-localhost/up.sh)"
+    return None
+
+
+@pytest.fixture
+def slurm_overrides(tmp_path: Path) -> dict[str, object]:
+    """SLURMCluster keys for the local test Slurm: small jobs on the lo interface."""
+    problem = _slurm_problem()
+    if problem:
+        pytest.skip(problem)
+    return {
+        "cores": 1,
+        "processes": 1,
+        "memory": "1GB",
+        "walltime": "00:10:00",
+        "queue": "debug",
+        "interface": "lo",
+        "python": sys.executable,
+        "job_name": f"mcpower-test-{uuid.uuid4().hex[:8]}",
+        "log_directory": str(tmp_path / "slurm-logs"),
+        "local_directory": str(tmp_path / "dask-worker-space"),
+        "death_timeout": 30,
+    }
+
+
+def _job_ids(name: str) -> list[str]:
+    out = subprocess.run(
+        ["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()
+
+
+def _wait_no_jobs(name: str, timeout: float = 30) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (ids := _job_ids(name)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return ids
+
+
+@pytest.fixture
+def slurm_client(slurm_overrides: dict[str, object]) -> Iterator[Client]:
+    """A client on a 2-worker SLURMCluster from the shipped ``slurm`` config."""
+    with open_client("slurm", workers=2, overrides=slurm_overrides) as client:
+        client.wait_for_workers(2, timeout=120)
+        yield client
+    assert _wait_no_jobs(str(slurm_overrides["job_name"])) == []
+
+
+@pytest.mark.slurm
+def test_slurm_runs_tasks(slurm_client: Client, slurm_overrides: dict[str, object]) -> None:
+    assert type(slurm_client.cluster).__name__ == "SLURMCluster"
+    assert len(_job_ids(str(slurm_overrides["job_name"]))) == 2
+    assert slurm_client.gather(slurm_client.map(_square, range(50))) == [x * x for x in range(50)]
+    # The tasks really ran in Slurm jobs, not in this process.
+    job_ids = slurm_client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+    assert len(job_ids) == 2 and all(job_ids.values())
+    assert describe(slurm_client).endswith("2 workers, 2 threads")
+
+
+@pytest.mark.slurm
+def test_slurm_adaptive(tmp_path: Path, slurm_overrides: dict[str, object]) -> None:
+    path = _write(
+        tmp_path / "adaptive.yaml",
+        "kind: slurm\njobqueue: {cores: 1}\nadapt: {minimum_jobs: 0, maximum_jobs: 2}\n",
+    )
+    name = str(slurm_overrides["job_name"])
+    with open_client(path, overrides=slurm_overrides) as client:
+        # No job until there is work; the queued tasks make Dask submit some.
+        assert client.gather(client.map(_square, range(20))) == [x * x for x in range(20)]
+        assert 1 <= len(client.nthreads()) <= 2
+    assert _wait_no_jobs(name) == []
