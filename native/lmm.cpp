@@ -30,19 +30,6 @@ namespace {
 
 constexpr double kLog2Pi = 1.8378770664093453;
 
-// Index pairs (row, col), row >= col, of the lower triangle, column by column
-// (lme4's order of theta, and the order of the G parameters in phi).
-struct Tri {
-    std::vector<int> r, c;
-    explicit Tri(int q) {
-        for (int col = 0; col < q; ++col)
-            for (int row = col; row < q; ++row) {
-                r.push_back(row);
-                c.push_back(col);
-            }
-    }
-};
-
 // The (one or two) unit entries (i, j) of the symmetric basis matrix E_a.
 inline int basis(const Tri& t, int a, int* ii, int* jj) {
     ii[0] = t.r[a];
@@ -58,7 +45,23 @@ void build_lambda(const double* theta, int q, const Tri& t, std::vector<double>&
     for (size_t k = 0; k < t.r.size(); ++k) lam[t.r[k] * q + t.c[k]] = theta[k];
 }
 
+const Tri& tri_of(Workspace& ws, int q) {
+    if (ws.tri.q != q) ws.tri.build(q);
+    return ws.tri;
+}
+
 }  // namespace
+
+void Tri::build(int q_) {
+    q = q_;
+    r.clear();
+    c.clear();
+    for (int col = 0; col < q_; ++col)
+        for (int row = col; row < q_; ++row) {
+            r.push_back(row);
+            c.push_back(col);
+        }
+}
 
 void Problem::reset(int p_, int q_, int j_, const std::vector<int>& zc) {
     p = p_;
@@ -87,7 +90,8 @@ bool Problem::column_is_between(int c) const {
 int n_theta(int q) { return q * (q + 1) / 2; }
 
 std::vector<double> theta_lower(int q) {
-    const Tri t(q);
+    Tri t;
+    t.build(q);
     std::vector<double> lb(t.r.size());
     for (size_t k = 0; k < lb.size(); ++k)
         lb[k] = t.r[k] == t.c[k] ? 0.0 : -std::numeric_limits<double>::infinity();
@@ -108,7 +112,8 @@ std::vector<double> theta_from_cov(const std::vector<double>& G, int q, double s
             l[i * q + j] = ljj > 0.0 ? s / ljj : 0.0;
         }
     }
-    const Tri t(q);
+    Tri t;
+    t.build(q);
     std::vector<double> theta(t.r.size());
     for (size_t k = 0; k < theta.size(); ++k) theta[k] = l[t.r[k] * q + t.c[k]];
     return theta;
@@ -117,13 +122,14 @@ std::vector<double> theta_from_cov(const std::vector<double>& G, int q, double s
 bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) {
     const int p = pr.p, q = pr.q, m = pr.m(), J = pr.n_clusters;
     const int* zc = pr.z_columns.data();
-    const Tri tri(q);
+    const Tri& tri = tri_of(ws, q);
     build_lambda(theta, q, tri, ws.lambda);
     const double* lam = ws.lambda.data();
     ws.K.resize(size_t(J) * q * q);
     ws.G1.resize(size_t(J) * q * m);
     ws.P1.resize(size_t(J) * m * m);
-    std::vector<double> tot(m * m, 0.0);
+    std::vector<double>& tot = ws.tot;
+    tot.assign(m * m, 0.0);
     double Szz[64], T[64], M[64], Y[64];
     double logdet = 0.0;
     for (int j = 0; j < J; ++j) {
@@ -200,23 +206,35 @@ bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) 
 bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
     const int p = pr.p, q = pr.q, m = pr.m(), J = pr.n_clusters;
     const int* zc = pr.z_columns.data();
-    const Tri tri(q);
+    const Tri& tri = tri_of(ws, q);
     const int k = int(tri.r.size()), d = k + 1;
     const double s = ws.s2;
 
     std::vector<double>& Phi = ws.phi_inv;  // (X'H^-1 X)^-1
     Phi.resize(p * p);
     la::chol_inverse(ws.Achol.data(), p, Phi.data());
-    std::vector<double> v(m);
+    std::vector<double>& v = ws.v;
+    v.resize(m);
     for (int i = 0; i < p; ++i) v[i] = -ws.beta[i];
     v[p] = 1.0;
 
     // accumulators
-    std::vector<double> trC(k, 0), uEu(k, 0), trC2(k, 0), uEu2(k, 0), trR2(k, 0);
-    std::vector<double> ECEC(k * k, 0), uECEu(k * k, 0), ECER(k * k, 0);
-    ws.Q.assign(size_t(k) * p * p, 0.0);
-    std::vector<double> gv(size_t(k) * p, 0.0);
-    std::vector<double> P2tot(m * m, 0.0), P3tot(m * m, 0.0), P2j(m * m);
+    auto zeroed = [](std::vector<double>& x, size_t n) -> std::vector<double>& {
+        x.assign(n, 0.0);
+        return x;
+    };
+    auto& trC = zeroed(ws.trC, k);
+    auto& uEu = zeroed(ws.uEu, k);
+    auto& trC2 = zeroed(ws.trC2, k);
+    auto& uEu2 = zeroed(ws.uEu2, k);
+    auto& trR2 = zeroed(ws.trR2, k);
+    auto& ECEC = zeroed(ws.ECEC, k * k);
+    auto& uECEu = zeroed(ws.uECEu, k * k);
+    auto& ECER = zeroed(ws.ECER, k * k);
+    zeroed(ws.Q, size_t(k) * p * p);
+    auto& gv = zeroed(ws.gv, size_t(k) * p);
+    auto& P2tot = zeroed(ws.P2tot, m * m);
+    auto& P3tot = zeroed(ws.P3tot, m * m);
     double trHinv = 0.0, trH2 = 0.0;
     double P1z[64 * 8], P2z[64 * 8], C[64], F[64 * 8], u[8], C2[64], F2[64 * 8], u2[8], KSzz[64];
     double R[64], R2[64], FPhi[64 * 8];
@@ -242,7 +260,6 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
             for (int x = w; x < m; ++x) {
                 double t = P1[w * m + x];
                 for (int a = 0; a < q; ++a) t -= G1[a * m + w] * P1z[a * m + x];
-                P2j[w * m + x] = t;
                 P2tot[w * m + x] += t;
                 double t3 = 0.0;
                 for (int a = 0; a < q; ++a)
@@ -336,7 +353,8 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
 
     // Blocks over X and the residual direction v.
     ws.P2xx.assign(p * p, 0.0);
-    std::vector<double> P3xx(p * p), x2r(p, 0.0);
+    auto& P3xx = zeroed(ws.P3xx, p * p);
+    auto& x2r = zeroed(ws.x2r, p);
     double rH2r = 0.0, rH3r = 0.0;
     for (int i = 0; i < p; ++i)
         for (int l = 0; l < p; ++l) {
@@ -364,7 +382,7 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
         return t;
     };
     // PhiQ_a = Phi Q_a (p x p) for the REML terms; the last one is Phi P2xx.
-    std::vector<double> PhiQ(size_t(d) * p * p, 0.0);
+    auto& PhiQ = zeroed(ws.PhiQ, size_t(d) * p * p);
     for (int a = 0; a < d; ++a) {
         const double* Qa = a < k ? &ws.Q[size_t(a) * p * p] : ws.P2xx.data();
         for (int i = 0; i < p; ++i)
@@ -414,7 +432,7 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
     // Chain rule to psi = (theta, sigma): G = sigma^2 Lambda Lambda', sigma^2 = sigma^2.
     const double* lam = ws.lambda.data();
     const double sig = std::sqrt(s);
-    std::vector<double> LLt(q * q, 0.0);
+    auto& LLt = zeroed(ws.LLt, q * q);
     for (int i = 0; i < q; ++i)
         for (int l = 0; l < q; ++l)
             for (int c = 0; c < q; ++c) LLt[i * q + l] += lam[i * q + c] * lam[l * q + c];
@@ -438,7 +456,7 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
     for (int mth = 0; mth < d; ++mth)
         for (int a = 0; a < d; ++a) ws.grad_psi[mth] += ws.jac[a * d + mth] * g[a];
     // J' H J
-    std::vector<double> HJ(d * d, 0.0);
+    auto& HJ = zeroed(ws.HJ, d * d);
     for (int a = 0; a < d; ++a)
         for (int n = 0; n < d; ++n)
             for (int b = 0; b < d; ++b) HJ[a * d + n] += ws.hess_phi[a * d + b] * ws.jac[b * d + n];
@@ -486,67 +504,79 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
 
 namespace {
 
-// Gradient and Hessian of the sigma-profiled deviance in theta, from psi's.
-void profiled_theta_derivs(const Workspace& ws, int k, std::vector<double>& g, std::vector<double>& H) {
+// Gradient and Hessian of the sigma-profiled deviance in theta, from psi's:
+// at sigma-hat the sigma component of the gradient is zero, and the Hessian of the
+// profiled function is the Schur complement of the sigma block.
+void profiled_theta_derivs(Workspace& ws, int k) {
     const int d = k + 1;
-    g.assign(ws.grad_psi.begin(), ws.grad_psi.begin() + k);
-    H.assign(k * k, 0.0);
+    ws.g.assign(ws.grad_psi.begin(), ws.grad_psi.begin() + k);
+    ws.H.resize(k * k);
     const double hss = ws.hess_psi[k * d + k];
     for (int i = 0; i < k; ++i)
         for (int l = 0; l < k; ++l) {
             double h = ws.hess_psi[i * d + l];
             if (hss > 0) h -= ws.hess_psi[i * d + k] * ws.hess_psi[l * d + k] / hss;
-            H[i * k + l] = h;
+            ws.H[i * k + l] = h;
         }
 }
 
+// Projected Newton (Bertsekas 1982) on the profiled deviance with the exact Hessian,
+// bounds theta_ii >= 0, Levenberg damping where the Hessian is not positive definite
+// and an Armijo backtracking search along the projected path.  On success ws holds
+// pass 1 and pass 2 at the returned theta.
 Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta, Workspace& ws) {
     const int k = n_theta(pr.q);
-    const std::vector<double> lb = theta_lower(pr.q);
+    if (int(ws.lb.size()) != k) ws.lb = theta_lower(pr.q);
+    const std::vector<double>& lb = ws.lb;
     Fit out;
     for (int i = 0; i < k; ++i) theta[i] = std::max(theta[i], lb[i]);
     if (!evaluate(pr, opt.reml, theta.data(), ws)) return out;
     double dev = ws.deviance;
-    std::vector<double> g, H, Hf, step(k), trial(k);
-    std::vector<int> freev;
-    bool converged = false;
+    std::vector<double>& step = ws.step;
+    std::vector<double>& trial = ws.trial;
+    step.resize(k);
+    trial.resize(k);
+    bool converged = false, current = false;  // current: ws holds both passes at theta
     int it = 0;
     for (; it < opt.max_iter; ++it) {
         if (!derivatives(pr, opt.reml, ws)) return out;
-        profiled_theta_derivs(ws, k, g, H);
-        freev.clear();
+        current = true;
+        profiled_theta_derivs(ws, k);
+        const std::vector<double>& g = ws.g;
+        const std::vector<double>& H = ws.H;
+        ws.freev.clear();
         for (int i = 0; i < k; ++i)
-            if (!(theta[i] <= lb[i] + 1e-12 && g[i] > 0.0)) freev.push_back(i);
-        const int nf = int(freev.size());
+            if (!(theta[i] <= lb[i] + 1e-12 && g[i] > 0.0)) ws.freev.push_back(i);
+        const std::vector<int>& fv = ws.freev;
+        const int nf = int(fv.size());
         std::fill(step.begin(), step.end(), 0.0);
-        double dec = 0.0;
+        double dec = 0.0;  // Newton decrement g' H^-1 g over the free variables
         if (nf > 0) {
             double scale = 0.0;
-            for (int a : freev) scale = std::max(scale, std::fabs(H[a * k + a]));
+            for (int a : fv) scale = std::max(scale, std::fabs(H[a * k + a]));
             scale = std::max(scale, 1e-12);
-            std::vector<double> gf(nf);
             double mu = 0.0;
             for (int attempt = 0; attempt < 40; ++attempt) {
-                Hf.assign(nf * nf, 0.0);
+                ws.Hf.assign(nf * nf, 0.0);
                 for (int a = 0; a < nf; ++a) {
-                    for (int b = 0; b < nf; ++b) Hf[a * nf + b] = H[freev[a] * k + freev[b]];
-                    Hf[a * nf + a] += mu;
+                    for (int b = 0; b < nf; ++b) ws.Hf[a * nf + b] = H[fv[a] * k + fv[b]];
+                    ws.Hf[a * nf + a] += mu;
                 }
-                if (la::cholesky(Hf.data(), nf)) break;
+                if (la::cholesky(ws.Hf.data(), nf)) break;
                 mu = mu == 0.0 ? 1e-10 * scale : mu * 10.0;
             }
-            for (int a = 0; a < nf; ++a) gf[a] = -g[freev[a]];
-            la::chol_solve(Hf.data(), nf, gf.data());
+            ws.gf.resize(nf);
+            for (int a = 0; a < nf; ++a) ws.gf[a] = -g[fv[a]];
+            la::chol_solve(ws.Hf.data(), nf, ws.gf.data());
             for (int a = 0; a < nf; ++a) {
-                step[freev[a]] = gf[a];
-                dec -= g[freev[a]] * gf[a];
+                step[fv[a]] = ws.gf[a];
+                dec -= g[fv[a]] * ws.gf[a];
             }
         }
         if (dec < 1e-10) {
             converged = true;
             break;
         }
-        // Projected backtracking line search (Armijo on the projected step).
         double t = 1.0;
         bool accepted = false;
         for (int ls = 0; ls < 50; ++ls, t *= 0.5) {
@@ -555,27 +585,22 @@ Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta
                 trial[i] = std::max(lb[i], theta[i] + t * step[i]);
                 slope += g[i] * (trial[i] - theta[i]);
             }
+            current = false;
             if (evaluate(pr, opt.reml, trial.data(), ws) && ws.deviance <= dev + 1e-4 * slope) {
                 accepted = true;
                 break;
             }
         }
         if (!accepted) {
-            // No descent along the Newton direction: at an optimum to rounding error?
-            evaluate(pr, opt.reml, theta.data(), ws);
+            // No descent along the Newton path: at the optimum up to rounding if the
+            // predicted decrease is negligible, otherwise a failure.
             converged = dec < 1e-6;
             break;
         }
-        const double change = dev - ws.deviance;
-        theta = trial;
+        theta.swap(trial);
         dev = ws.deviance;
-        if (change >= 0.0 && change < 1e-13 * (1.0 + std::fabs(dev)) && t == 1.0 && dec < 1e-8) {
-            converged = true;
-            ++it;
-            break;
-        }
     }
-    if (!evaluate(pr, opt.reml, theta.data(), ws)) return out;
+    if (!current && !(evaluate(pr, opt.reml, theta.data(), ws) && derivatives(pr, opt.reml, ws))) return out;
     out.converged = converged;
     out.iterations = it;
     out.theta = theta;
@@ -588,23 +613,26 @@ Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta
 Fit fit(const Problem& pr, const FitOptions& opt, const std::vector<std::vector<double>>& starts,
         Workspace& ws) {
     Fit best;
-    bool have = false;
+    bool have = false, ws_at_best = false;
     int total_iter = 0;
     for (const auto& st : starts) {
         Fit f = fit_from(pr, opt, st, ws);
         total_iter += f.iterations;
+        ws_at_best = false;
         if (f.theta.empty()) continue;
         const bool better = !have || (f.converged && !best.converged) ||
                             (f.converged == best.converged && f.deviance < best.deviance - 1e-10);
         if (better) {
-            best = f;
+            best = std::move(f);
             have = true;
+            ws_at_best = true;
         }
     }
     if (!have) return best;
     best.iterations = total_iter;
     const int p = pr.p, q = pr.q;
-    if (!evaluate(pr, opt.reml, best.theta.data(), ws) || !derivatives(pr, opt.reml, ws)) {
+    if (!ws_at_best &&
+        !(evaluate(pr, opt.reml, best.theta.data(), ws) && derivatives(pr, opt.reml, ws))) {
         best.converged = false;
         return best;
     }
@@ -615,8 +643,9 @@ Fit fit(const Problem& pr, const FitOptions& opt, const std::vector<std::vector<
     best.re_cov.assign(q * q, 0.0);
     for (int i = 0; i < q; ++i)
         for (int l = 0; l < q; ++l)
-            for (int c = 0; c < q; ++c) best.re_cov[i * q + l] += ws.s2 * ws.lambda[i * q + c] * ws.lambda[l * q + c];
-    const Tri tri(q);
+            for (int c = 0; c < q; ++c)
+                best.re_cov[i * q + l] += ws.s2 * ws.lambda[i * q + c] * ws.lambda[l * q + c];
+    const Tri& tri = tri_of(ws, q);
     for (int a = 0; a < int(tri.r.size()); ++a)
         if (tri.r[a] == tri.c[a] && best.theta[a] < opt.singular_tol) best.singular = true;
     return best;

@@ -29,8 +29,18 @@ struct Problem {
     bool column_is_between(int c) const;
 };
 
-// Everything the deviance and its derivatives need at one theta (reused buffers).
+// Index pairs (row, col), row >= col, of a q x q lower triangle, column by column:
+// lme4's order of theta, and the order of the G parameters in phi.
+struct Tri {
+    int q = -1;
+    std::vector<int> r, c;
+    void build(int q_);
+};
+
+// Everything the deviance and its derivatives need at one theta.  Buffers are reused
+// across evaluations and fits, so the hot loop does not allocate.
 struct Workspace {
+    Tri tri;
     // pass 1
     std::vector<double> lambda, K, G1, P1;  // per cluster K (q x q), G1 = K Z'W (q x m), P1 = W'H^-1 W
     std::vector<double> A, Achol, beta;     // X'H^-1 X, its Cholesky, GLS beta
@@ -41,6 +51,12 @@ struct Workspace {
     // Satterthwaite pieces in psi = (theta, sigma)
     std::vector<double> jac;                    // d phi / d psi
     std::vector<double> grad_psi, hess_psi;
+    // scratch of pass 2
+    std::vector<double> tot, v, trC, uEu, trC2, uEu2, trR2, ECEC, uECEu, ECER, gv, P2tot, P3tot, P3xx, x2r,
+        PhiQ, LLt, HJ;
+    // optimiser scratch
+    std::vector<double> g, H, Hf, gf, step, trial, lb;
+    std::vector<int> freev;
 };
 
 struct FitOptions {
