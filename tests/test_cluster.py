@@ -320,17 +320,23 @@ def test_slurm_scale_from_workers() -> None:
 # --- Real Slurm --------------------------------------------------------------------------------
 
 
+@functools.cache
 def _slurm_problem() -> str | None:
+    """Why the Slurm tests cannot run here, or None. Asked once: sinfo waits ~10 s for a
+    controller that is down."""
     if shutil.which("sbatch") is None:
         return "sbatch not on PATH (start one with cluster-configs/slurm-localhost/up.sh)"
     try:
-        out = subprocess.run(
+        proc = subprocess.run(
             ["sinfo", "-h", "-p", "debug", "-o", "%a %t"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"sinfo failed ({exc}); is Slurm up? (cluster-configs/slurm-localhost/up.sh)"
-    if not any(line.split()[:1] == ["up"] for line in out.splitlines()):
+        return f"sinfo failed ({exc}); start Slurm with cluster-configs/slurm-localhost/up.sh"
+    if proc.returncode != 0:
+        error = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"sinfo failed ({error}); start Slurm with cluster-configs/slurm-localhost/up.sh"
+    if not any(line.split()[:1] == ["up"] for line in proc.stdout.splitlines()):
         return "no partition 'debug' that is up (cluster-configs/slurm-localhost/up.sh)"
     return None
 
