@@ -372,7 +372,7 @@ def _norm_cdf(x: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=64)
 def _chi_scale_nodes(df: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``s = sqrt(V/df)`` and weights for ``V ~ chi2(df)`` (trapezoid in log V)."""
-    x = np.linspace(math.log(1e-10 * df), math.log(df + 60 * math.sqrt(df) + 200), 6001)
+    x = np.linspace(math.log(1e-10 * df), math.log(df + 60 * math.sqrt(df) + 200), 2001)
     v = np.exp(x)
     half = df / 2.0
     log_dens = (half - 1) * x - v / 2 - half * math.log(2.0) - math.lgamma(half) + x
@@ -413,13 +413,13 @@ def t_quantile(q: float, df: float) -> float:
     """
     if math.isinf(df):
         lo, hi = -40.0, 40.0
-        for _ in range(100):
+        for _ in range(64):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if float(_norm_cdf(np.array(mid))) < q else (lo, mid)
         return (lo + hi) / 2
     s, w = _chi_scale_nodes(float(df))
     lo, hi = -1e3, 1e3
-    for _ in range(100):
+    for _ in range(64):
         mid = (lo + hi) / 2
         cdf = float((_norm_cdf(mid * s) * w).sum())
         lo, hi = (mid, hi) if cdf < q else (lo, mid)
