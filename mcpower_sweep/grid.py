@@ -74,7 +74,9 @@ def _check_name(name: object, spec: SimulationSpec) -> str:
     allowed = allowed_axes(spec)
     if isinstance(name, str) and name in allowed:
         return name
-    close = difflib.get_close_matches(str(name), allowed, n=1)
+    by_case = {a.lower(): a for a in allowed}
+    close = [by_case[str(name).lower()]] if str(name).lower() in by_case else []
+    close = close or difflib.get_close_matches(str(name), allowed, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown grid parameter {name!r}.{hint} Allowed: {', '.join(allowed)}")
 

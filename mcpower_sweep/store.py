@@ -330,12 +330,13 @@ def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
     _require_zarr3()
     if not is_store(path):
         raise FileNotFoundError(f"{os.fspath(path)!r} is not a results store (no zarr group)")
+    group = zarr.open_group(str(path), mode="r")
+    missing = [name for name in RAW_VARIABLES if name not in group]
+    if missing:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a mcpower_sweep results store "
+            f"(missing {', '.join(missing)})"
+        )
     with xr.open_zarr(path, chunks=None) as raw:
-        missing = [name for name in RAW_VARIABLES if name not in raw]
-        if missing:
-            raise ValueError(
-                f"{os.fspath(path)!r} is not a mcpower_sweep results store "
-                f"(missing {', '.join(missing)})"
-            )
         derived = derive(raw.load())
     return _plain_strings(derived)
