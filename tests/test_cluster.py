@@ -312,9 +312,15 @@ def test_slurm_config_precedence(tmp_path: Path) -> None:
     assert config.adapt == {"minimum_jobs": 0, "maximum": 5}
 
 
-def test_slurm_scale_from_workers() -> None:
-    assert load_cluster_config("slurm").scale == {"jobs": 2}
-    assert load_cluster_config("slurm", workers=8).scale == {"n": 8}
+def test_slurm_size_from_workers(tmp_path: Path) -> None:
+    assert load_cluster_config("slurm").adapt == {"minimum_jobs": 0, "maximum_jobs": 4}
+    assert load_cluster_config("slurm", workers=8).adapt == {"minimum_jobs": 0, "maximum": 8}
+    fixed = _write(tmp_path / "fixed.yaml", "kind: slurm\nscale: {jobs: 3}\n")
+    assert load_cluster_config(fixed).scale == {"jobs": 3}
+    assert load_cluster_config(fixed, workers=8).scale == {"n": 8}
+    # No size at all would leave a sweep waiting forever: one job.
+    bare = _write(tmp_path / "bare.yaml", "kind: slurm\n")
+    assert load_cluster_config(bare).scale == {"jobs": 1}
 
 
 # --- Real Slurm --------------------------------------------------------------------------------
@@ -377,9 +383,10 @@ def _wait_no_jobs(name: str, timeout: float = 30) -> list[str]:
 
 
 @pytest.fixture
-def slurm_client(slurm_overrides: dict[str, object]) -> Iterator[Client]:
-    """A client on a 2-worker SLURMCluster from the shipped ``slurm`` config."""
-    with open_client("slurm", workers=2, overrides=slurm_overrides) as client:
+def slurm_client(tmp_path: Path, slurm_overrides: dict[str, object]) -> Iterator[Client]:
+    """A client on a SLURMCluster of exactly 2 single-worker jobs."""
+    path = _write(tmp_path / "fixed.yaml", "kind: slurm\njobqueue: {cores: 1}\nscale: {jobs: 2}\n")
+    with open_client(path, overrides=slurm_overrides) as client:
         client.wait_for_workers(2, timeout=120)
         yield client
     assert _wait_no_jobs(str(slurm_overrides["job_name"])) == []
@@ -397,14 +404,29 @@ def test_slurm_runs_tasks(slurm_client: Client, slurm_overrides: dict[str, objec
 
 
 @pytest.mark.slurm
-def test_slurm_adaptive(tmp_path: Path, slurm_overrides: dict[str, object]) -> None:
+def test_slurm_shipped_config_is_adaptive(slurm_overrides: dict[str, object]) -> None:
+    name = str(slurm_overrides["job_name"])
+    with open_client("slurm", workers=2, overrides=slurm_overrides) as client:
+        # No job until there is work; the queued tasks make Dask submit up to 2.
+        assert client.gather(client.map(_square, range(20))) == [x * x for x in range(20)]
+        assert 1 <= len(client.nthreads()) <= 2
+    assert _wait_no_jobs(name) == []
+
+
+@pytest.mark.slurm
+def test_slurm_adaptive_replaces_cancelled_job(
+    tmp_path: Path, slurm_overrides: dict[str, object]
+) -> None:
     path = _write(
         tmp_path / "adaptive.yaml",
-        "kind: slurm\njobqueue: {cores: 1}\nadapt: {minimum_jobs: 0, maximum_jobs: 2}\n",
+        "kind: slurm\njobqueue: {cores: 1}\nadapt: {minimum_jobs: 1, maximum_jobs: 1}\n",
     )
     name = str(slurm_overrides["job_name"])
     with open_client(path, overrides=slurm_overrides) as client:
-        # No job until there is work; the queued tasks make Dask submit some.
-        assert client.gather(client.map(_square, range(20))) == [x * x for x in range(20)]
-        assert 1 <= len(client.nthreads()) <= 2
+        client.wait_for_workers(1, timeout=120)
+        (first,) = _job_ids(name)
+        subprocess.run(["scancel", first], check=True)  # as walltime or preemption would
+        # Work submitted after the loss still completes, on a job Dask submits in its place.
+        assert client.gather(client.map(_square, range(10))) == [x * x for x in range(10)]
+        assert first not in _job_ids(name)
     assert _wait_no_jobs(name) == []
