@@ -243,6 +243,15 @@ def done_mask(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray(zarr.open_group(str(path), mode="r")["chunk_done"][...], dtype=bool)
 
 
+def _plain_coord(coord: xr.DataArray) -> tuple[tuple[str, ...], np.ndarray, dict[str, Any]]:
+    """A coordinate as ``(dims, values, attrs)``; strings read back as NumPy
+    ``StringDType`` become ordinary ``str`` arrays."""
+    values = coord.values
+    if values.dtype.kind in "TO":
+        values = np.array(values.tolist(), dtype=str)
+    return coord.dims, values, dict(coord.attrs)
+
+
 def _wilson(k: xr.DataArray, n: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     lower, upper = xr.apply_ufunc(
         np.vectorize(wilson_interval, otypes=[float, float]),
@@ -287,23 +296,14 @@ def derive(raw: xr.Dataset) -> xr.Dataset:
         "singular_rate": _ratio(total("chunk_n_singular"), n_success),
         "complete": done.all(CHUNK_DIM),
     }
-    out = xr.Dataset(data, attrs=dict(raw.attrs))
-    out = out.drop_vars(CHUNK_DIM, errors="ignore")
+    dims = [d for d in raw["chunk_n_significant"].dims if d != CHUNK_DIM]
+    coords = {d: _plain_coord(raw[d]) for d in dims if d in raw.coords}  # axes' order
+    out = xr.Dataset(coords=coords, attrs=dict(raw.attrs))
+    for name, value in data.items():
+        out[name] = value.variable  # coordinates come from `coords`, in the axes order
     for name, (description, units) in DERIVED_ATTRS.items():
         out[name].attrs = {"description": description, "units": units}
-    for name in out.coords:
-        out[name].attrs = dict(raw[name].attrs)
     return out
-
-
-def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
-    """Coordinates read back as NumPy ``StringDType`` become ordinary ``str`` arrays."""
-    for name, coord in ds.coords.items():
-        if coord.dtype.kind in "TO":
-            ds = ds.assign_coords(
-                {name: (coord.dims, np.array(coord.values.tolist(), dtype=str), coord.attrs)}
-            )
-    return ds
 
 
 def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
@@ -339,4 +339,4 @@ def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
         )
     with xr.open_zarr(path, chunks=None) as raw:
         derived = derive(raw.load())
-    return _plain_strings(derived)
+    return derived

@@ -99,7 +99,8 @@ def test_open_results_derives_power_and_rates(path) -> None:
         write(path, (0, 1), k, 7, 6, 1, [k + 2, 1])
     write(path, (0, 1), 4, 2, 1, 0, [1, 0])
     ds = store.open_results(path)
-    assert set(ds.dims) == {"n_clusters", "df_method", "test"}
+    assert list(ds.dims) == ["n_clusters", "df_method", "test"]  # the grid's order
+    assert ds.power.dims == ("n_clusters", "df_method", "test")
     assert "chunk" not in ds.coords and not any(v.startswith("chunk_") for v in ds.data_vars)
     point = ds.sel(n_clusters=10, df_method="z")
     assert int(point.n_sims) == 30 and int(point.n_success) == 25
