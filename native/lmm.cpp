@@ -544,9 +544,28 @@ Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta
         profiled_theta_derivs(ws, k);
         const std::vector<double>& g = ws.g;
         const std::vector<double>& H = ws.H;
+        // Active bounds: a diagonal at 0 whose gradient pushes outwards, or whose gradient
+        // vanishes (as it does for the last column of Lambda) with the deviance curving
+        // upwards.  With downward curvature the point is a saddle of the bound: step off it.
+        bool saddle = false;
         ws.freev.clear();
-        for (int i = 0; i < k; ++i)
-            if (!(theta[i] <= lb[i] + 1e-12 && g[i] > 0.0)) ws.freev.push_back(i);
+        for (int i = 0; i < k; ++i) {
+            const bool at_bound = theta[i] <= lb[i] + 1e-12;
+            const double gscale = 1e-10 * (1.0 + std::fabs(dev));
+            if (at_bound && g[i] > gscale) continue;
+            if (at_bound && g[i] >= -gscale) {
+                if (H[i * k + i] >= 0.0) continue;
+                theta[i] = lb[i] + 0.1;
+                saddle = true;
+            }
+            ws.freev.push_back(i);
+        }
+        if (saddle) {
+            if (!evaluate(pr, opt.reml, theta.data(), ws)) return out;
+            dev = ws.deviance;
+            current = false;
+            continue;
+        }
         const std::vector<int>& fv = ws.freev;
         const int nf = int(fv.size());
         std::fill(step.begin(), step.end(), 0.0);
