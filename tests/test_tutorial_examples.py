@@ -198,3 +198,71 @@ def test_tutorial_script_runs_with_only_the_import_changed(script, capsys):
     assert "treatment" in printed
     assert "%" in printed
     assert isinstance(namespace["model"], MCPower)
+
+
+# ------------------------------------------------------------------ against MCPower 1.4.1
+# The tutorial's designs: its two tables (treatment = 0.15, ICC = 0.15, N = 900) and the
+# examples' own designs.  With an ML fit and a Wald z on both sides, the same
+# data-generating process must give the same power within Monte Carlo error.
+_SLOPE = "score ~ treatment + (1 + treatment|cluster)"
+_TABLE = dict(effects="treatment=0.15", n=900, types=None)
+MCPOWER_DESIGNS = {
+    **{f"table-sv-{sv}": dict(formula=_SLOPE, cluster=dict(
+        ICC=0.15, n_clusters=30, random_slopes=["treatment"], slope_variance=sv), **_TABLE)
+       for sv in (0.01, 0.05, 0.10, 0.15, 0.20, 0.30)},
+    "table-sv-0": dict(formula="score ~ treatment + (1|cluster)",
+                       cluster=dict(ICC=0.15, n_clusters=30), **_TABLE),
+    **{f"table-clusters-{j}": dict(formula=_SLOPE, cluster=dict(
+        ICC=0.15, n_clusters=j, random_slopes=["treatment"], slope_variance=0.10), **_TABLE)
+       for j in (15, 20, 40, 50)},
+    "example-full": dict(
+        formula="outcome ~ treatment + motivation + (1 + treatment|site)",
+        cluster=dict(ICC=0.2, n_clusters=30, random_slopes=["treatment"], slope_variance=0.1,
+                     slope_intercept_corr=0.3),
+        effects="treatment=0.5, motivation=0.3", n=500, types=None),
+    "example-negative-corr": dict(
+        formula="outcome ~ treatment + (1 + treatment|site)",
+        cluster=dict(ICC=0.2, n_clusters=30, random_slopes=["treatment"], slope_variance=0.1,
+                     slope_intercept_corr=-0.5),
+        effects="treatment=0.2", n=600, types=None),
+    "example-binary": dict(
+        formula="outcome ~ treatment + age + (1 + treatment|site)",
+        cluster=dict(ICC=0.15, n_clusters=30, random_slopes=["treatment"], slope_variance=0.05),
+        effects="treatment=0.25, age=0.05", n=600, types="treatment=binary"),
+}
+MCPOWER_SIMS = 10_000
+
+
+def _configure(model, design: dict, grouping: str):
+    model.set_simulations(MCPOWER_SIMS)
+    model.set_cluster(grouping, **design["cluster"])
+    if design["types"]:
+        model.set_variable_type(design["types"])
+    model.set_effects(design["effects"])
+    model.set_max_failed_simulations(0.5)
+    model.set_seed(20261125)
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MCPOWER_DESIGNS))
+def test_ml_z_power_matches_mcpower_1_4_1(name):
+    mcpower = pytest.importorskip("mcpower", reason="needs mcpower==1.4.1 (the bench extra)")
+    if getattr(mcpower, "__version__", "") != "1.4.1":
+        pytest.skip(f"needs mcpower 1.4.1, found {getattr(mcpower, '__version__', '?')}")
+    design = MCPOWER_DESIGNS[name]
+    grouping = design["formula"].rsplit("|", 1)[1].rstrip(")").strip()
+    ours = _configure(MCPower(design["formula"]), design, grouping).find_power(
+        design["n"], estimator="ml", df_method="z", print_results=False)
+    theirs_model = _configure(mcpower.MCPower(design["formula"], family="lme"), design,
+                              grouping)
+    theirs = theirs_model.find_power(sample_size=design["n"], df_method="asymptotic",
+                                     verbose=False, progress_callback=False)
+    their_power = theirs["power_uncorrected"][0]
+    assert len(their_power) == len(ours.tests)
+    for test, p2 in zip(ours.tests, their_power, strict=True):
+        p1 = ours.power[test]
+        n2 = MCPOWER_SIMS * theirs["convergence_rate"][0]
+        se = math.sqrt(max(p1 * (1 - p1), 1e-4) / ours.n_success
+                       + max(p2 * (1 - p2), 1e-4) / n2)
+        assert abs(p1 - p2) <= 3 * se, f"{name} {test}: ours {p1:.4f}, MCPower {p2:.4f}"
