@@ -105,19 +105,20 @@ def default_store(scenario_path: str | Path) -> Path:
     return Path("results") / f"{Path(scenario_path).stem}.zarr"
 
 
-def summary_tables(ds: Any, *, ci: bool = False) -> str:
+def summary_tables(ds: Any, *, ci: bool = False, test: str | None = None) -> str:
     """What ``run`` prints: the tutorial tables when the store has their axes, else a
     power table (and the required N when sample_size is swept)."""
     from . import tables
 
+    test = tables.pick_test(ds, test)
     if tables.has_tutorial_axes(ds):
         try:
-            return tables.tutorial_tables(ds, ci=ci)
+            return tables.tutorial_tables(ds, ci=ci, test=test)
         except ValueError:
             pass  # the tutorial's own design points are not all in the grid
-    out = [tables.power_tables(ds, ci=ci)]
+    out = [tables.power_tables(ds, ci=ci, test=test)]
     if tables.SIZE_AXIS in tables.axes_of(ds) and len(tables.axes_of(ds)) <= 3:
-        out.append("### Required sample size\n\n" + tables.required_n_table(ds))
+        out.append("### Required sample size\n\n" + tables.required_n_table(ds, test=test))
     return "\n\n".join(out)
 
 
@@ -238,7 +239,7 @@ def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: 
     if required_n:
         click.echo(tables.required_n_table(ds, target, test=test, at=at, fmt=fmt))
     elif rows is None and not at and fmt == "markdown" and tables.has_tutorial_axes(ds):
-        click.echo(summary_tables(ds, ci=ci))
+        click.echo(summary_tables(ds, ci=ci, test=test))
     else:
         click.echo(tables.power_tables(ds, rows, cols, at=at, test=test, ci=ci, fmt=fmt))
 

@@ -175,8 +175,9 @@ def required_n_heatmap(
             grid[i, j] = row["estimate"]
             labels[i, j] = format_n(10 * math.ceil(row["estimate"] / 10))
     finite = grid[np.isfinite(grid)]
-    norm = matplotlib.colors.LogNorm(vmin=max(min_n, finite.min()) if finite.size else min_n,
-                                     vmax=max_n)
+    vmin = float(finite.min()) if finite.size else min_n
+    vmax = float(finite.max()) if finite.size else max_n
+    norm = matplotlib.colors.LogNorm(vmin=vmin, vmax=max(vmax, vmin * 1.5))
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="magma_r", norm=norm, aspect="auto",
                       origin="upper")
     for (i, j), text in labels.items():

@@ -276,7 +276,7 @@ def default_axes(ds: xr.Dataset) -> tuple[str, str]:
     >>> default_axes(ds)  # doctest: +SKIP
     ('sample_size', 'slope_variance')
     """
-    axes = sorted(axes_of(ds), key=lambda a: -ds.sizes[a])
+    axes = sorted(axes_of(ds), key=lambda a: (-ds.sizes[a], a != SIZE_AXIS))
     if not axes:
         raise ValueError("the results have no swept axis to tabulate")
     return (axes[0], axes[1]) if len(axes) > 1 else (axes[0], "test")
@@ -319,8 +319,15 @@ def power_tables(
         sub = select(ds, at)
         if cols != "test":
             sub = sub.sel(test=pick_test(ds, test))
-        names = ["power", "n_success"] + (["power_lower", "power_upper"] if ci else [])
-        return sub[names].to_dataframe().reset_index().to_csv(index=False, float_format="%.6g")
+        names = ["power"] + (["power_lower", "power_upper"] if ci else []) + ["n_success"]
+        frame = sub[names].to_dataframe().reset_index()
+        for axis, value in at.items():
+            frame[axis] = value  # fixed axes are scalar coordinates: make sure they show
+        first = [*at, rows, cols, *free]
+        if "test" not in first:
+            first.append("test")
+        frame = frame[first + [c for c in frame.columns if c not in first]]
+        return frame.to_csv(index=False, float_format="%.6g")
     parts = []
     for combo in combos:
         point = {**at, **{a: _scalar(v) for a, v in zip(free, combo, strict=True)}}
@@ -806,6 +813,17 @@ def _fixed_extra(ds: xr.Dataset) -> xr.Dataset:
     return ds.isel({a: 0 for a in extra}) if extra else ds
 
 
+def _power_cell(cell: xr.Dataset, ci: bool) -> str:
+    """``61.4%`` (with ``[58.0, 64.7]`` when ``ci``), ``*`` when the point is incomplete."""
+    p = float(cell["power"])
+    text = pct(p)
+    if ci and not math.isnan(p):
+        text += f" [{100 * float(cell['power_lower']):.1f}, {100 * float(cell['power_upper']):.1f}]"
+    if "complete" in cell and not bool(cell["complete"]):
+        text += "*"
+    return text
+
+
 def slope_variance_table(
     ds: xr.Dataset,
     *,
@@ -835,11 +853,7 @@ def slope_variance_table(
         base_n = req.loc[0.0, "estimate"]
     rows = []
     for i, sv in enumerate(ds["slope_variance"].values):
-        cell = at_point.isel(slope_variance=i)
-        power = pct(float(cell["power"]))
-        if ci:
-            power += f" [{100 * float(cell['power_lower']):.1f}, " \
-                     f"{100 * float(cell['power_upper']):.1f}]"
+        power = _power_cell(at_point.isel(slope_variance=i), ci)
         r = req.iloc[i]
         need = required_n_text(r, max_size)
         if r["status"] == "reached" and base_n and float(sv) > 0:
@@ -874,11 +888,7 @@ def cluster_table(
     sub = select(ds, {"slope_variance": slope_variance, SIZE_AXIS: sample_size}).sel(test=test)
     rows = []
     for i, j in enumerate(ds["n_clusters"].values):
-        cell = sub.isel(n_clusters=i)
-        power = pct(float(cell["power"]))
-        if ci:
-            power += f" [{100 * float(cell['power_lower']):.1f}, " \
-                     f"{100 * float(cell['power_upper']):.1f}]"
+        power = _power_cell(sub.isel(n_clusters=i), ci)
         rows.append([str(int(j)), power])
     return markdown(["n_clusters", f"Power (slope_var={slope_variance:.2f}, N={sample_size:,})"],
                     rows)
@@ -948,6 +958,8 @@ def tutorial_tables(ds: xr.Dataset, target: float | None = None, *, test: str | 
         caption,
         recommendation(ds, target, test=test),
     ]
+    if "complete" in ds and not bool(ds["complete"].all()):
+        parts.append("\\* point not complete yet (power from the chunks done so far)")
     return "\n\n".join(parts)
 
 

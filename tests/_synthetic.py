@@ -101,3 +101,43 @@ def curve_dataset(sizes: Sequence[int], power: Sequence[float], n: int = 1000,
     sig = np.round(np.asarray(power, dtype=float) * n).reshape(1, 1, -1)
     succ = np.full(sig.shape, float(n))
     return derived(grid, sig, succ, n)
+
+
+def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
+                simulations: int = 200, chunk_size: int = 100, seed: int = 3,
+                done_fraction: float = 1.0, scenario_text: str = "") -> Any:
+    """A real results store (written by store.py) with binomial counts, no engine run.
+
+    Power at each point is ``model_power``; with ``done_fraction < 1`` only that share
+    of chunks is marked done (an interrupted run).
+    """
+    from mcpower_sweep.grid import Grid
+    from mcpower_sweep.model import MCPower
+    from mcpower_sweep.store import ChunkWriter, chunk_bounds, create_store, n_chunks_for
+    from mcpower_sweep.sweep import provenance
+
+    axes = axes or {"n_clusters": [15, 30], "slope_variance": [0.0, 0.1],
+                    "sample_size": [300, 900, 2000]}
+    model = MCPower("score ~ treatment + (1 + treatment|cluster)")
+    model.set_cluster("cluster", ICC=0.15, n_clusters=30, random_slopes=["treatment"],
+                      slope_variance=0.1)
+    model.set_effects("treatment=0.15")
+    base = model.to_spec(900)
+    grid = Grid(base, axes)
+    attrs = provenance(grid, seed=seed, simulations=simulations, chunk_size=chunk_size,
+                       target_power=0.8, scenario_text=scenario_text, max_failed=0.3)
+    create_store(path, grid, simulations=simulations, chunk_size=chunk_size, attrs=attrs)
+    writer = ChunkWriter.open(path)
+    rng = np.random.default_rng(seed)
+    n_chunks = n_chunks_for(simulations, chunk_size)
+    for index, spec in grid.points():
+        p = model_power(spec.sample_size, spec.effective_n_clusters, spec.slope_variance)
+        for k in range(n_chunks):
+            if rng.random() >= done_fraction:
+                continue
+            _, count = chunk_bounds(k, simulations, chunk_size)
+            failed = int(rng.binomial(count, 0.02))
+            ok = count - failed
+            writer.write(index, k, n_sims=count, n_success=ok, n_singular=int(ok // 10),
+                         n_significant=np.array([rng.binomial(ok, p)]))
+    return path

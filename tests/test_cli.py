@@ -1,0 +1,201 @@
+"""The mcpower-sweep command: every subcommand, its help, and one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _synthetic import write_store
+from click.testing import CliRunner
+
+from mcpower_sweep.cli import default_store, main, one_line
+
+TINY = """\
+model:
+  formula: "score ~ treatment + (1 + treatment|cluster)"
+  effects: {treatment: 0.3}
+  cluster: {grouping: cluster, ICC: 0.15, n_clusters: 10, random_slopes: [treatment],
+            slope_variance: 0.05}
+simulations: 20
+seed: 7
+max_failed: 0.5
+sweep:
+  slope_variance: [0, 0.1]
+  sample_size: [100, 200]
+"""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("cli") / "syn.zarr"
+    return str(write_store(path))
+
+
+@pytest.fixture(scope="module")
+def partial_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("cli") / "partial.zarr"
+    return str(write_store(path, done_fraction=0.5, seed=11))
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_one_line_error(code: int, stderr: str, *needles: str) -> None:
+    assert code != 0
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["table"], ["plot"], ["info"]])
+def test_help(command: list[str]) -> None:
+    code, out, _ = invoke(*command, "--help")
+    assert code == 0 and "Usage:" in out
+
+
+def test_table_default_is_the_tutorial_layout(store: str) -> None:
+    code, out, _ = invoke("table", store)
+    assert code == 0
+    assert "| slope_variance | Power (N=900, 30 clusters) | Required N (30 clusters) |" in out
+    assert "| n_clusters | Power (slope_var=0.10, N=900) |" in out
+
+
+def test_table_axes_at_ci_csv(store: str) -> None:
+    code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance",
+                          "--at", "n_clusters=30", "--ci")
+    assert code == 0
+    assert out.splitlines()[0].startswith("| sample_size | slope_variance=0 |")
+    assert "[" in out.splitlines()[2]
+    code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance",
+                          "--at", "n_clusters=30", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("n_clusters,sample_size,slope_variance")
+    code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance")
+    assert code == 0 and out.count("### n_clusters=") == 2  # one table per free n_clusters
+    code, out, _ = invoke("table", store, "--axes", "sample_size")
+    assert code == 0 and out.splitlines()[2].startswith("| sample_size |")
+
+
+def test_table_required_n(store: str) -> None:
+    code, out, _ = invoke("table", store, "--required-n", "--at", "n_clusters=30")
+    assert code == 0 and "Estimated N" in out and ">2,000" in out
+    code, out, _ = invoke("table", store, "--required-n", "--format", "csv", "--target", "0.3")
+    assert code == 0 and out.startswith("n_clusters,slope_variance,status")
+
+
+def test_plot_png_and_heatmap_svg(store: str, tmp_path: Path) -> None:
+    png, svg = tmp_path / "p.png", tmp_path / "h.svg"
+    code, _, err = invoke("plot", store, "-o", str(png))
+    assert code == 0 and png.stat().st_size > 1000 and "wrote" in err
+    code, _, _ = invoke("plot", store, "-o", str(svg), "--kind", "heatmap")
+    assert code == 0 and svg.read_text().lstrip().startswith("<?xml")
+
+
+def test_info_done_and_left(store: str, partial_store: str) -> None:
+    code, out, _ = invoke("info", store)
+    assert code == 0
+    assert "12/12 design points" in out and "left:" not in out
+    assert "seed:        3" in out and "formula:" in out and "versions:" in out
+    code, out, _ = invoke("info", partial_store)
+    assert code == 0 and "left:" in out and "--resume" in out
+    code, out, _ = invoke("info", store, "--scenario")
+    assert code == 0 and "no scenario" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["table", "nowhere.zarr"], ["nowhere.zarr", "does not exist"]),
+        (["info", "nowhere.zarr"], ["nowhere.zarr"]),
+        (["table", "{store}", "--at", "n_clusters=31"], ["n_clusters=", "31"]),
+        (["table", "{store}", "--at", "icc=0.1"], ["'icc'", "not an axis"]),
+        (["table", "{store}", "--at", "n_clusters"], ["axis=value"]),
+        (["table", "{store}", "--test", "age"], ["age"]),
+        (["run", "nowhere.yaml"], ["nowhere.yaml", "no such scenario"]),
+        (["run", "{bad_scenario}"], ["model.cluster.IIC", "did you mean 'ICC'"]),
+        (["run", "{tiny}", "--resume", "--overwrite"], ["--resume", "--overwrite"]),
+    ],
+)
+def test_errors_are_one_line(args: list[str], needles: list[str], store: str,
+                             tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.replace("ICC: 0.15", "IIC: 0.15"))
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(TINY)
+    args = [a.format(store=store, bad_scenario=bad, tiny=tiny) for a in args]
+    code, _, err = invoke(*args)
+    if "--resume" in args:  # a usage error from click: its own short message
+        assert code == 2 and "exclude each other" in err and "Traceback" not in err
+        return
+    assert_one_line_error(code, err, *needles)
+
+
+def test_plot_bad_suffix(store: str) -> None:
+    code, _, err = invoke("plot", store, "-o", "figure.jpg")
+    assert code == 2 and ".png" in err and "Traceback" not in err
+
+
+def test_debug_shows_traceback() -> None:
+    result = CliRunner().invoke(main, ["--debug", "info", "nowhere.zarr"])
+    assert result.exit_code != 0 and isinstance(result.exception, FileNotFoundError)
+    result = CliRunner().invoke(main, ["info", "nowhere.zarr", "--debug"])
+    assert isinstance(result.exception, FileNotFoundError)
+
+
+def test_one_line_and_default_store() -> None:
+    assert one_line(ValueError("a\n  b\n  ^")) == "a; b"
+    assert default_store("scenarios/x.yaml") == Path("results/x.zarr")
+
+
+def test_subprocess_entry_point(store: str) -> None:
+    exe = shutil.which("mcpower-sweep")
+    cmd = [exe] if exe else [sys.executable, "-m", "mcpower_sweep.cli"]
+    done = subprocess.run([*cmd, "info", store], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "design points" in done.stdout
+    done = subprocess.run([*cmd, "table", "does-not-exist.zarr"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- real runs
+
+
+def test_run_tiny_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.yaml").write_text(TINY)
+    code, out, err = invoke("run", "tiny.yaml", "--workers", "1", "--no-progress")
+    assert code == 0, err
+    assert Path("results/tiny.zarr").is_dir()
+    assert "| sample_size | slope_variance=0 | slope_variance=0.10 |" in out
+    assert "Required sample size" in out
+    # running again on the same store needs --resume or --overwrite
+    code, _, err = invoke("run", "tiny.yaml", "--workers", "1", "--no-progress")
+    assert_one_line_error(code, err, "tiny.zarr")
+    code, out, _ = invoke("run", "tiny.yaml", "--workers", "1", "--no-progress", "--resume")
+    assert code == 0 and "slope_variance" in out
+    code, out, _ = invoke("info", "results/tiny.zarr", "--scenario")
+    assert code == 0 and out.strip() == TINY.strip()
+
+
+@pytest.mark.slow
+def test_subprocess_run_override_simulations(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    exe = shutil.which("mcpower-sweep") or "mcpower-sweep"
+    done = subprocess.run(
+        [exe, "run", "tiny.yaml", "--out", "o.zarr", "--simulations", "40", "--chunk-size",
+         "10", "--workers", "2", "--no-progress"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    info = subprocess.run([exe, "info", "o.zarr"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert "40 per point, chunks of 10" in info.stdout
+    assert "16/16 chunks" in info.stdout

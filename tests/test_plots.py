@@ -1,0 +1,59 @@
+"""Figures from synthetic results: they render, to PNG and SVG, for full and odd grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import pytest
+from _synthetic import curve_dataset, tutorial_like
+
+from mcpower_sweep import plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_backend_is_agg() -> None:
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_power_curves_png(tmp_path: Path) -> None:
+    fig = plots.power_curves(tutorial_like())
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 5  # one panel per n_clusters
+    assert len(axes[0].lines) == 7 + 1  # a line per slope_variance, plus the target line
+    assert axes[0].get_title() == "15 clusters"
+    out = plots.save(fig, tmp_path / "curves.png")
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_heatmap_svg(tmp_path: Path) -> None:
+    fig = plots.required_n_heatmap(tutorial_like())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 5 * 7
+    assert any(t.startswith(">5,000") and "ceil" in t for t in texts)
+    out = plots.save(fig, tmp_path / "heat.svg")
+    assert out.read_text().lstrip().startswith("<?xml")
+
+
+def test_single_curve_without_hue_or_facet(tmp_path: Path) -> None:
+    ds = curve_dataset([300, 600, 900], [0.3, 0.6, 0.9]).isel(n_clusters=0, slope_variance=0)
+    fig = plots.power_curves(ds)
+    assert len(fig.axes) == 1
+    plots.save(fig, tmp_path / "one.png")
+
+
+def test_other_axes_fixed_and_named(tmp_path: Path) -> None:
+    fig = plots.power_curves(tutorial_like(), facet=None, at={"n_clusters": 30})
+    assert "n_clusters=30" in fig._suptitle.get_text()
+    plots.save(fig, tmp_path / "at.png")
+
+
+def test_errors() -> None:
+    ds = tutorial_like()
+    with pytest.raises(ValueError, match="cannot plot against"):
+        plots.power_curves(ds, x="icc")
+    with pytest.raises(ValueError, match="needs the 'n_clusters' axis"):
+        plots.required_n_heatmap(ds.isel(n_clusters=0))
+    with pytest.raises(ValueError, match=r"\.png"):
+        plots.save(plots.power_curves(ds), "figure.jpg")
