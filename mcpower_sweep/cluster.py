@@ -381,7 +381,27 @@ def _from_mapping(
     if scale is None and adapt is None:
         # A cluster with no jobs would leave the sweep waiting forever.
         scale = {"jobs": 1}
+    _check_required_slurm_keys(cluster, jobqueue)
     return ClusterConfig("slurm", source, jobqueue, scale=scale, adapt=adapt)
+
+
+def _check_required_slurm_keys(cluster: str, jobqueue: Mapping[str, Any]) -> None:
+    # dask-jobqueue needs cores and memory from somewhere; say where they may come from now,
+    # rather than fail inside the cluster start with a message that names no file.
+    import dask
+
+    section = f"jobqueue.{jobqueue.get('config_name') or 'slurm'}"
+    missing = [
+        key
+        for key in ("cores", "memory")
+        if jobqueue.get(key) is None and dask.config.get(f"{section}.{key}", None) is None
+    ]
+    if missing:
+        raise ValueError(
+            f"cluster={cluster!r}: no {' or '.join(missing)} for the Slurm jobs; set them in "
+            f"the config's jobqueue mapping, with --cluster-option, or in Dask's config "
+            f"({section} in ~/.config/dask/jobqueue.yaml)"
+        )
 
 
 def load_cluster_config(

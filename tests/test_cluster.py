@@ -220,11 +220,14 @@ def test_address_cluster(scheduler_address: str, tmp_path: Path) -> None:
         ("kind: slurm\nscale: {nodes: 2}\n", "unknown scale key(s) 'nodes'"),
         ("kind: slurm\nadapt: {max: 2}\n", "unknown adapt key(s) 'max'"),
         ("kind: slurm\nqueue: debug\n", "unknown top-level key(s) 'queue'"),
+        ("kind: slurm\njobqueue: {cores: 2}\n", "no memory for the Slurm jobs"),
     ],
 )
 def test_invalid_config_file(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path / "bad.yaml", text)
-    with pytest.raises(ValueError) as info:
+    # Independent of this machine's ~/.config/dask/jobqueue.yaml.
+    no_site_defaults = {"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": None}
+    with dask.config.set(no_site_defaults), pytest.raises(ValueError) as info:
         open_client(str(path))
     assert repr(str(path)) in str(info.value)
     assert message in str(info.value)
@@ -312,14 +315,26 @@ def test_slurm_config_precedence(tmp_path: Path) -> None:
     assert config.adapt == {"minimum_jobs": 0, "maximum": 5}
 
 
+def test_slurm_cores_and_memory_may_come_from_dask_config(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bare.yaml", "kind: slurm\n")
+    no_site_defaults = {"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": None}
+    with dask.config.set(no_site_defaults), pytest.raises(ValueError, match="no cores or memory"):
+        load_cluster_config(path)
+    with dask.config.set({"jobqueue.slurm.cores": 8, "jobqueue.slurm.memory": "16GB"}):
+        assert load_cluster_config(path).options == {}
+
+
 def test_slurm_size_from_workers(tmp_path: Path) -> None:
     assert load_cluster_config("slurm").adapt == {"minimum_jobs": 0, "maximum_jobs": 4}
     assert load_cluster_config("slurm", workers=8).adapt == {"minimum_jobs": 0, "maximum": 8}
-    fixed = _write(tmp_path / "fixed.yaml", "kind: slurm\nscale: {jobs: 3}\n")
+    fixed = _write(
+        tmp_path / "fixed.yaml",
+        "kind: slurm\njobqueue: {cores: 1, memory: 1GB}\nscale: {jobs: 3}\n",
+    )
     assert load_cluster_config(fixed).scale == {"jobs": 3}
     assert load_cluster_config(fixed, workers=8).scale == {"n": 8}
     # No size at all would leave a sweep waiting forever: one job.
-    bare = _write(tmp_path / "bare.yaml", "kind: slurm\n")
+    bare = _write(tmp_path / "bare.yaml", "kind: slurm\njobqueue: {cores: 1, memory: 1GB}\n")
     assert load_cluster_config(bare).scale == {"jobs": 1}
 
 
