@@ -351,7 +351,9 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     | x | 1 |
     """
     def numeric(k: int) -> bool:
-        return all(r[k][:1].isdigit() or r[k][:1] in "<>≤≈—-" for r in rows) and k > 0
+        cells = [r[k].lstrip("*") for r in rows]
+        return k > 0 and all(c[:1].isdigit() or c[:1] in "<>≤≈—-" or c == "not reached"
+                             for c in cells)
 
     align = ["--:" if numeric(k) else ":--" for k in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
