@@ -184,6 +184,29 @@ def test_run_tiny_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     code, out, _ = invoke("info", "results/tiny.zarr", "--scenario")
     assert code == 0 and out.strip() == TINY.strip()
 
+    # A sweep point runs exactly the simulations of find_power with the same settings.
+    from mcpower_sweep import open_results
+    from mcpower_sweep.scenario import load_scenario
+
+    ds = open_results("results/tiny.zarr")
+    model = load_scenario("tiny.yaml").model
+    model.set_cluster("cluster", ICC=0.15, n_clusters=10, random_slopes=["treatment"],
+                      slope_variance=0.1)
+    single = model.find_power(200, print_results=False)
+    swept = ds["power"].sel(slope_variance=0.1, sample_size=200, test="treatment")
+    assert float(swept) == single.power["treatment"]
+
+
+@pytest.mark.slow
+def test_main_job_prints_both_tutorial_tables(tmp_path: Path) -> None:
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "random-slopes-docs.yaml"
+    code, out, err = invoke("run", str(scenario), "--out", str(tmp_path / "docs.zarr"),
+                            "--simulations", "40", "--no-progress")
+    assert code == 0, err
+    assert "| slope_variance | Power (N=900, 30 clusters) | Required N (30 clusters) |" in out
+    assert "| n_clusters | Power (slope_var=0.10, N=900) |" in out
+    assert "Minimum clusters for 80% power" in out
+
 
 @pytest.mark.slow
 def test_subprocess_run_override_simulations(tmp_path: Path) -> None:
