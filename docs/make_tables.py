@@ -119,7 +119,7 @@ def calibration_summary(ds: xr.Dataset, alpha: float) -> str:
     return "\n".join(lines)
 
 
-def calibration_page(ds: xr.Dataset, store: Path) -> str:
+def calibration_page(ds: xr.Dataset, store: Path, figure: str | None = None) -> str:
     """``docs/calibration.md``: type-I error of every df method under a true null."""
     for axis in ("df_method", "n_clusters", "slope_variance", "sample_size"):
         if axis not in tables.axes_of(ds):
@@ -142,6 +142,8 @@ def calibration_page(ds: xr.Dataset, store: Path) -> str:
     for n in ds["sample_size"].values:
         parts.append(f"## N = {int(n):,}")
         parts.append(calibration_table(ds, n, alpha))
+    if figure:
+        parts.append(f"![Rejection rate by number of clusters and df method]({figure})")
     return "\n\n".join(parts) + "\n"
 
 
@@ -172,8 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped design tables: no store at {args.design_store}", file=sys.stderr)
     if args.calibration_store.exists():
         ds = open_results(args.calibration_store)
+        figure = None
+        if not args.no_figures:
+            n_min = ds["sample_size"].values.min().item()
+            fig = plots.power_curves(ds, x="n_clusters", hue="df_method", facet="slope_variance",
+                                     at={"sample_size": n_min})
+            plots.save(fig, args.out / "figures" / "calibration.png", dpi=90)
+            figure = "figures/calibration.png"
         page = args.out / "calibration.md"
-        page.write_text(calibration_page(ds, args.calibration_store), encoding="utf-8")
+        page.write_text(calibration_page(ds, args.calibration_store, figure), encoding="utf-8")
         written.append(page)
     else:
         print(f"skipped calibration: no store at {args.calibration_store}", file=sys.stderr)

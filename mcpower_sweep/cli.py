@@ -256,13 +256,19 @@ def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: 
               help="Power curves against sample size, or a heatmap of the required N.")
 @click.option("--at", "at_items", multiple=True, metavar="AXIS=VALUE",
               help="Fix an axis at a value (repeatable).")
+@click.option("--x", "x_axis", default="sample_size", show_default=True,
+              help="Horizontal axis of the curves.")
+@click.option("--hue", default="slope_variance", show_default=True,
+              help="One curve per value of this axis.")
+@click.option("--facet", default="n_clusters", show_default=True,
+              help="One panel per value of this axis.")
 @click.option("--test", help="The tested effect (default: the first).")
 @click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Target power (default: the store's).")
 @debug_option
 @handle_errors
-def plot(store: str, output: str, kind: str, at_items: Sequence[str], test: str | None,
-         target: float | None, debug: bool) -> None:
+def plot(store: str, output: str, kind: str, at_items: Sequence[str], x_axis: str, hue: str,
+         facet: str, test: str | None, target: float | None, debug: bool) -> None:
     """Plot power curves (or a required-N heatmap) from a results STORE."""
     del debug
     from . import plots, tables
@@ -274,7 +280,8 @@ def plot(store: str, output: str, kind: str, at_items: Sequence[str], test: str 
     ds = _open(store)
     at = tables.parse_at(at_items, ds)
     if kind == "curves":
-        fig = plots.power_curves(ds, at=at, test=test, target=target)
+        fig = plots.power_curves(ds, x=x_axis, hue=hue, facet=facet, at=at, test=test,
+                                 target=target)
     else:
         fig = plots.required_n_heatmap(ds, at=at, test=test, target=target)
     path = plots.save(fig, output)

@@ -31,6 +31,7 @@ from .tables import (  # noqa: E402
     format_n,
     format_value,
     pick_test,
+    point_params,
     required_sample_size,
     select,
 )
@@ -50,6 +51,14 @@ def _fix_others(ds: xr.Dataset, keep: tuple[str | None, ...],
         if axis not in keep and axis not in fixed:
             fixed[axis] = ds[axis].values[0].item()
     return select(ds, fixed), fixed
+
+
+def _is_null(ds: xr.Dataset, test: str) -> bool:
+    """Whether the test's effect is 0 at every point (a calibration run)."""
+    axis = f"effect_{test}"
+    if axis in ds.dims:
+        return bool((ds[axis].values == 0).all())
+    return point_params(ds, {}, test)["effect"] == 0
 
 
 def power_curves(
@@ -82,6 +91,14 @@ def power_curves(
     target = _target(ds, target)
     sub, fixed = _fix_others(ds.sel(test=test), (x, hue, facet), at)
 
+    # Under a true null the curves are rejection rates: compare them with alpha instead.
+    null = _is_null(ds, test)
+    alpha = float(ds.attrs.get("alpha", 0.05)) if not isinstance(
+        ds.attrs.get("alpha"), str) else 0.05
+    reference = alpha if null else target
+    upper = float(sub["power_upper"].max(skipna=True)) if sub["power_upper"].size else 1.0
+    top = max(3 * 100 * alpha, 120 * upper) if null else 101
+
     facets = list(sub[facet].values) if facet else [None]
     n = len(facets)
     ncols = ncols or min(n, 3)
@@ -105,25 +122,34 @@ def power_curves(
                 ax.fill_between(xs, 100 * curve["power_lower"].values,
                                 100 * curve["power_upper"].values, color=color, alpha=0.18,
                                 lw=0)
-        ax.axhline(100 * target, ls="--", lw=1, color="0.3")
-        ax.set_ylim(0, 101)
+        ax.axhline(100 * reference, ls="--", lw=1, color="0.3")
+        ax.set_ylim(0, top)
         ax.grid(alpha=0.3)
         if facet:
             ax.set_title(f"{facets[k]} clusters" if facet == "n_clusters"
                          else f"{facet} = {format_value(facet, facets[k])}", fontsize=10)
         if x == SIZE_AXIS:
             ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
-    for ax in axes[-1]:
+    for col in range(ncols):
+        # the lowest visible panel of each column carries the x labels
+        last = max(r for r in range(nrows) if r * ncols + col < n) if col < n else None
+        if last is None:
+            continue
+        ax = axes[last, col]
+        ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("sample size N" if x == SIZE_AXIS else x)
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"power of {test} (%)")
+        ax.set_ylabel(f"{'rejection rate' if null else 'power'} of {test} (%)")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if hue:
         fig.legend(handles, labels, title=hue, loc="center right", frameon=False)
     fixed_text = ", ".join(f"{a}={format_value(a, v)}" for a, v in fixed.items())
-    fig.suptitle(f"Power of {test} (target {100 * target:.0f}%, dashed; bands: 95% CI)"
+    what = (f"Rejection rate of {test} under a true null (alpha {100 * alpha:g}%, dashed"
+            if null else f"Power of {test} (target {100 * target:.0f}%, dashed")
+    fig.suptitle(f"{what}; bands: 95% CI)"
                  + (f"\n{fixed_text}" if fixed_text else ""), fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.88 if hue else 1, 1))
+    longest = max((len(label) for label in labels), default=0)
+    fig.tight_layout(rect=(0, 0, (0.88 if longest <= 6 else 0.84) if hue else 1, 1))
     return fig
 
 

@@ -49,6 +49,16 @@ def test_other_axes_fixed_and_named(tmp_path: Path) -> None:
     plots.save(fig, tmp_path / "at.png")
 
 
+def test_true_null_is_drawn_against_alpha(tmp_path: Path) -> None:
+    ds = tutorial_like()
+    ds.attrs["base_params"] = ds.attrs["base_params"].replace('"treatment": 0.15',
+                                                              '"treatment": 0.0')
+    fig = plots.power_curves(ds, at={"sample_size": 900}, x="n_clusters", facet=None)
+    assert "true null" in fig._suptitle.get_text()
+    assert fig.axes[0].get_ylabel().startswith("rejection rate")
+    plots.save(fig, tmp_path / "null.png")
+
+
 def test_errors() -> None:
     ds = tutorial_like()
     with pytest.raises(ValueError, match="cannot plot against"):
