@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dask
+import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
@@ -444,4 +445,129 @@ def test_slurm_adaptive_replaces_cancelled_job(
         # Work submitted after the loss still completes, on a job Dask submits in its place.
         assert client.gather(client.map(_square, range(10))) == [x * x for x in range(10)]
         assert first not in _job_ids(name)
+    assert _wait_no_jobs(name) == []
+
+
+# --- Sweeps through Slurm ------------------------------------------------------------------------
+
+SWEEP_SCENARIO = """\
+name: slurm-check
+model:
+  formula: "score ~ treatment + (1 + treatment|cluster)"
+  effects: {treatment: 0.3}
+  cluster: {grouping: cluster, ICC: 0.15, n_clusters: 10, random_slopes: [treatment],
+            slope_variance: 0.1}
+simulations: 2000
+seed: 20261125
+sample_size: 200
+sweep:
+  n_clusters: [8, 12]
+"""
+
+
+def _chunk_arrays(path: Path) -> dict[str, np.ndarray]:
+    import xarray as xr
+
+    with xr.open_zarr(path) as ds:
+        return {name: ds[name].values for name in ds.data_vars if name.startswith("chunk_")}
+
+
+def _assert_same_chunks(a: Path, b: Path) -> None:
+    left, right = _chunk_arrays(a), _chunk_arrays(b)
+    assert left.keys() == right.keys()
+    for name in left:
+        assert np.array_equal(left[name], right[name]), name
+
+
+@pytest.mark.slurm
+def test_sweep_on_slurm_is_bit_identical_to_local(slurm_client: Client, tmp_path: Path) -> None:
+    pytest.importorskip("mcpower_sweep._native")
+    from mcpower_sweep.scenario import load_scenario
+    from mcpower_sweep.sweep import sweep
+
+    scenario = load_scenario(_write(tmp_path / "s.yaml", SWEEP_SCENARIO))
+    options = {**scenario.sweep_kwargs(), "simulations": 300, "chunk_size": 25, "progress": False}
+    on_slurm = sweep(
+        scenario.model, scenario.design_grid(), out=tmp_path / "slurm.zarr",
+        cluster=slurm_client, **options,
+    )  # fmt: skip
+    with open_client(workers=2) as local:
+        sweep(
+            scenario.model, scenario.design_grid(), out=tmp_path / "local.zarr",
+            cluster=local, **options,
+        )  # fmt: skip
+    assert bool(on_slurm.complete.all())
+    _assert_same_chunks(tmp_path / "slurm.zarr", tmp_path / "local.zarr")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mcpower_sweep.cli", *args]
+
+
+def _done_chunks(path: Path) -> int:
+    import zarr
+
+    try:
+        return int(zarr.open_group(str(path), mode="r")["chunk_done"][...].sum())
+    except (FileNotFoundError, KeyError, ValueError):
+        return 0  # not created yet
+
+
+@pytest.mark.slurm
+def test_sweep_survives_scancel_and_resumes(
+    tmp_path: Path, slurm_overrides: dict[str, object]
+) -> None:
+    """Workers' job cancelled and the driver killed mid-sweep: no finished chunk is lost, and
+    `--resume` completes the store bit-identically to an uninterrupted run."""
+    pytest.importorskip("mcpower_sweep._native")
+    scenario = _write(tmp_path / "s.yaml", SWEEP_SCENARIO)
+    config = _write(
+        tmp_path / "one-job.yaml", "kind: slurm\njobqueue: {cores: 1}\nscale: {jobs: 1}\n"
+    )
+    name = str(slurm_overrides["job_name"])
+    options = [f"--cluster-option={key}={value}" for key, value in slurm_overrides.items()]
+    store = tmp_path / "interrupted.zarr"
+    common = ["--chunk-size", "20", "--no-progress"]
+
+    reference = tmp_path / "reference.zarr"
+    subprocess.run(
+        _cli("run", str(scenario), "--out", str(reference), "--workers", "2", *common),
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    log = open(tmp_path / "driver.log", "wb")  # noqa: SIM115 - closed below
+    driver = subprocess.Popen(
+        _cli("run", str(scenario), "--out", str(store), "--cluster", str(config), *options,
+             *common),
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while _done_chunks(store) < 10:
+            assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+            assert time.monotonic() < deadline, "no chunk finished on Slurm in 180 s"
+            time.sleep(0.2)
+        # As walltime or preemption would: the workers' job goes, then the driver.
+        subprocess.run(["scancel", "-n", name], check=True)
+        assert _wait_no_jobs(name) == []
+        time.sleep(1)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        log.close()
+    done = _done_chunks(store)
+    total = _chunk_arrays(reference)["chunk_done"].size
+    assert 10 <= done < total
+
+    resumed = subprocess.run(
+        _cli("run", str(scenario), "--out", str(store), "--cluster", str(config), *options,
+             "--resume", *common),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert _done_chunks(store) == total
+    _assert_same_chunks(store, reference)
     assert _wait_no_jobs(name) == []
