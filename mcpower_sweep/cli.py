@@ -119,6 +119,9 @@ def summary_tables(ds: Any, *, ci: bool = False, test: str | None = None) -> str
     out = [tables.power_tables(ds, ci=ci, test=test)]
     if tables.SIZE_AXIS in tables.axes_of(ds) and len(tables.axes_of(ds)) <= 3:
         out.append("### Required sample size\n\n" + tables.required_n_table(ds, test=test))
+    note = tables.failure_note(ds)
+    if note:
+        out.append(note)
     return "\n\n".join(out)
 
 

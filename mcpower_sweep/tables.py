@@ -938,6 +938,32 @@ def recommendation(ds: xr.Dataset, target: float | None = None, *,
     return (f"Minimum clusters for {pct(target, 0)} power ({test}):\n" + "\n".join(lines))
 
 
+def failure_note(ds: xr.Dataset) -> str:
+    """A warning naming the design points whose failed-fit share exceeds the store's
+    ``max_failed`` ("" when none does, or no threshold is recorded).
+
+    Examples
+    --------
+    >>> failure_note(ds)  # doctest: +SKIP
+    'Warning: 2 design points have more failed fits than max_failed=3% ...'
+    """
+    limit = ds.attrs.get("max_failed")
+    if limit is None or "failure_rate" not in ds:
+        return ""
+    rate = ds["failure_rate"]
+    over = rate.where(rate > float(limit))
+    n_over = int(over.notnull().sum())
+    if n_over == 0:
+        return ""
+    worst = over.where(over == over.max(), drop=True)
+    point = {a: _scalar(worst[a].values.flat[0]) for a in axes_of(ds)}
+    shown = ", ".join(f"{a}={format_value(a, v)}" for a, v in point.items())
+    return (f"Warning: {n_over} design point(s) have more failed fits than "
+            f"max_failed={100 * float(limit):g}% (worst {pct(float(over.max()))} at {shown}); "
+            "their power is over the successful fits only: use more clusters or more "
+            "observations per cluster there.")
+
+
 def tutorial_tables(ds: xr.Dataset, target: float | None = None, *, test: str | None = None,
                     ci: bool = False, sample_size: int = 900, n_clusters: int = 30,
                     slope_variance: float = 0.10) -> str:
@@ -960,6 +986,9 @@ def tutorial_tables(ds: xr.Dataset, target: float | None = None, *, test: str | 
         caption,
         recommendation(ds, target, test=test),
     ]
+    note = failure_note(ds)
+    if note:
+        parts.append(note)
     if "complete" in ds and not bool(ds["complete"].all()):
         parts.append("\\* point not complete yet (power from the chunks done so far)")
     return "\n\n".join(parts)

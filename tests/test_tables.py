@@ -247,3 +247,15 @@ def test_derived_helper_shapes() -> None:
     assert T.axes_of(ds) == ["sample_size"]
     assert T.default_axes(ds) == ("sample_size", "test")
     assert "| sample_size | treatment |" in T.power_tables(ds)
+
+
+def test_failure_note_names_worst_point() -> None:
+    ds = tutorial_like()
+    assert T.failure_note(ds) == ""  # no threshold recorded
+    ds.attrs["max_failed"] = 0.05
+    assert T.failure_note(ds) == ""
+    ds["failure_rate"][0, 0, 0] = 0.2
+    ds["failure_rate"][1, 0, 0] = 0.1
+    note = T.failure_note(ds)
+    assert "2 design point(s)" in note and "20.0%" in note and "n_clusters=15" in note
+    assert note in T.tutorial_tables(ds)
