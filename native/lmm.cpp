@@ -119,8 +119,11 @@ std::vector<double> theta_from_cov(const std::vector<double>& G, int q, double s
     return theta;
 }
 
-bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) {
-    const int p = pr.p, q = pr.q, m = pr.m(), J = pr.n_clusters;
+// Q and M are the random-effect and [X y] column counts when known at compile time
+// (0: read at run time); the common small models get fully unrolled inner loops.
+template <int Q, int M>
+bool evaluate_t(const Problem& pr, bool reml, const double* theta, Workspace& ws) {
+    const int q = Q > 0 ? Q : pr.q, m = M > 0 ? M : pr.m(), p = m - 1, J = pr.n_clusters;
     const int* zc = pr.z_columns.data();
     const Tri& tri = tri_of(ws, q);
     build_lambda(theta, q, tri, ws.lambda);
@@ -130,8 +133,8 @@ bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) 
     ws.P1.resize(size_t(J) * m * m);
     std::vector<double>& tot = ws.tot;
     tot.assign(m * m, 0.0);
-    double Szz[64], T[64], M[64], Y[64];
-    double logdet = 0.0;
+    double Szz[64], T[64], Mj[64], Y[64];
+    double logdet = 0.0, det_run = 1.0;
     for (int j = 0; j < J; ++j) {
         const double* S = &pr.cross[size_t(j) * m * m];
         double* K = &ws.K[size_t(j) * q * q];
@@ -149,16 +152,22 @@ bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) 
             for (int b = 0; b < q; ++b) {
                 double s = a == b ? 1.0 : 0.0;
                 for (int c = 0; c < q; ++c) s += lam[c * q + a] * T[c * q + b];
-                M[a * q + b] = s;
+                Mj[a * q + b] = s;
             }
-        if (!la::cholesky(M, q)) return false;
-        logdet += la::chol_logdet(M, q);
+        if (!la::cholesky(Mj, q)) return false;
+        // log|M_j| = 2 sum log L_ii, taken as the log of a running product (|M_j| >= 1),
+        // flushed before it could overflow: one log call per many clusters.
+        for (int a = 0; a < q; ++a) det_run *= Mj[a * q + a] * Mj[a * q + a];
+        if (det_run > 1e250) {
+            logdet += std::log(det_run);
+            det_run = 1.0;
+        }
         // Y = L^-1 Lambda'  (column b of Lambda' is row b of Lambda)
         for (int b = 0; b < q; ++b)
             for (int i = 0; i < q; ++i) {
                 double s = lam[b * q + i];
-                for (int c = 0; c < i; ++c) s -= M[i * q + c] * Y[c * q + b];
-                Y[i * q + b] = s / M[i * q + i];
+                for (int c = 0; c < i; ++c) s -= Mj[i * q + c] * Y[c * q + b];
+                Y[i * q + b] = s / Mj[i * q + i];
             }
         for (int a = 0; a < q; ++a)
             for (int b = 0; b < q; ++b) {
@@ -181,6 +190,7 @@ bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) 
                 tot[w * m + v] += s;
             }
     }
+    logdet += std::log(det_run);
     for (int w = 0; w < m; ++w)
         for (int v = 0; v < w; ++v) tot[w * m + v] = tot[v * m + w];
     ws.A.assign(p * p, 0.0);
@@ -203,11 +213,12 @@ bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) 
     return std::isfinite(ws.deviance);
 }
 
-bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
-    const int p = pr.p, q = pr.q, m = pr.m(), J = pr.n_clusters;
+template <int Q, int M>
+bool derivatives_t(const Problem& pr, bool reml, Workspace& ws) {
+    const int q = Q > 0 ? Q : pr.q, m = M > 0 ? M : pr.m(), p = m - 1, J = pr.n_clusters;
     const int* zc = pr.z_columns.data();
     const Tri& tri = tri_of(ws, q);
-    const int k = int(tri.r.size()), d = k + 1;
+    const int k = Q > 0 ? Q * (Q + 1) / 2 : int(tri.r.size()), d = k + 1;
     const double s = ws.s2;
 
     std::vector<double>& Phi = ws.phi_inv;  // (X'H^-1 X)^-1
@@ -235,9 +246,19 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
     auto& gv = zeroed(ws.gv, size_t(k) * p);
     auto& P2tot = zeroed(ws.P2tot, m * m);
     auto& P3tot = zeroed(ws.P3tot, m * m);
+    auto& SC = zeroed(ws.SC, q * q);
+    auto& SC2 = zeroed(ws.SC2, q * q);
+    auto& SR2 = zeroed(ws.SR2, q * q);
+    auto& Suu = zeroed(ws.Suu, q * q);
+    auto& Suu2 = zeroed(ws.Suu2, q * q);
+    auto& CC = zeroed(ws.CC, q * q * q * q);
+    auto& CR = zeroed(ws.CR, q * q * q * q);
+    auto& UCU = zeroed(ws.UCU, q * q * q * q);
+    auto& FU = zeroed(ws.FU, size_t(q) * q * p);
+    auto& FF = zeroed(ws.FF, size_t(q) * q * p * p);
     double trHinv = 0.0, trH2 = 0.0;
     double P1z[64 * 8], P2z[64 * 8], C[64], F[64 * 8], u[8], C2[64], F2[64 * 8], u2[8], KSzz[64];
-    double R[64], R2[64], FPhi[64 * 8];
+    double R[64], R2[64], FPhi[64 * 8], KP[64 * 8];
     int ia[2], ja[2], ib[2], jb[2];
 
     for (int j = 0; j < J; ++j) {
@@ -256,14 +277,20 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
                 P2z[a * m + w] = t;
             }
         // P2_j = P1_j - G1' P1z ; P3_j = P2_j - P1z' K P1z
+        for (int a = 0; a < q; ++a)
+            for (int w = 0; w < m; ++w) {
+                double t = 0.0;
+                for (int b = 0; b < q; ++b) t += K[a * q + b] * P1z[b * m + w];
+                KP[a * m + w] = t;
+            }
         for (int w = 0; w < m; ++w)
             for (int x = w; x < m; ++x) {
-                double t = P1[w * m + x];
-                for (int a = 0; a < q; ++a) t -= G1[a * m + w] * P1z[a * m + x];
+                double t = P1[w * m + x], t3 = 0.0;
+                for (int a = 0; a < q; ++a) {
+                    t -= G1[a * m + w] * P1z[a * m + x];
+                    t3 += P1z[a * m + w] * KP[a * m + x];
+                }
                 P2tot[w * m + x] += t;
-                double t3 = 0.0;
-                for (int a = 0; a < q; ++a)
-                    for (int b = 0; b < q; ++b) t3 += P1z[a * m + w] * K[a * q + b] * P1z[b * m + x];
                 P3tot[w * m + x] += t - t3;
             }
         double t1 = 0.0, t2 = 0.0;
@@ -307,36 +334,58 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
                 R[a * q + b] = r1;
                 R2[a * q + b] = r2;
             }
-        for (int a = 0; a < k; ++a) {
-            const int na = basis(tri, a, ia, ja);
-            for (int e = 0; e < na; ++e) {
-                const int i = ia[e], l = ja[e];  // E_a contains e_i e_l'
-                trC[a] += C[l * q + i];
-                trC2[a] += C2[l * q + i];
-                trR2[a] += R2[l * q + i];
-                uEu[a] += u[i] * u[l];
-                uEu2[a] += u[i] * u2[l];
-                double* Qa = &ws.Q[size_t(a) * p * p];
-                for (int x = 0; x < p; ++x) {
-                    gv[a * p + x] += F[i * p + x] * u[l];
-                    for (int y = 0; y < p; ++y) Qa[x * p + y] += F[i * p + x] * F[l * p + y];
+        // Per-cluster sums as dense tensors (no basis bookkeeping in the hot loop); the
+        // G-parameter pairs are read out of them once, after the loop.
+        const int q2 = q * q;
+        for (int x = 0; x < q2; ++x) {
+            SC[x] += C[x];
+            SC2[x] += C2[x];
+            SR2[x] += R2[x];
+        }
+        for (int i = 0; i < q; ++i)
+            for (int l = 0; l < q; ++l) {
+                Suu[i * q + l] += u[i] * u[l];
+                Suu2[i * q + l] += u[i] * u2[l];
+                for (int x = 0; x < p; ++x) FU[(i * q + l) * p + x] += F[i * p + x] * u[l];
+                for (int x = 0; x < p; ++x)
+                    for (int y = 0; y < p; ++y) FF[((i * q + l) * p + x) * p + y] += F[i * p + x] * F[l * p + y];
+            }
+        for (int x = 0; x < q2; ++x) {
+            const double cx = C[x], ux = u[x / q] * u[x % q];
+            for (int y = 0; y < q2; ++y) {
+                CC[x * q2 + y] += cx * C[y];
+                CR[x * q2 + y] += cx * R[y];
+                UCU[x * q2 + y] += ux * C[y];
+            }
+        }
+    }
+    // Read the G-parameter sums out of the tensors.  E_a holds the entries e_i e_l'.
+    for (int a = 0; a < k; ++a) {
+        const int na = basis(tri, a, ia, ja);
+        for (int e = 0; e < na; ++e) {
+            const int i = ia[e], l = ja[e];
+            trC[a] += SC[l * q + i];
+            trC2[a] += SC2[l * q + i];
+            trR2[a] += SR2[l * q + i];
+            uEu[a] += Suu[i * q + l];
+            uEu2[a] += Suu2[i * q + l];
+            double* Qa = &ws.Q[size_t(a) * p * p];
+            for (int x = 0; x < p; ++x) {
+                gv[a * p + x] += FU[(i * q + l) * p + x];
+                for (int y = 0; y < p; ++y) Qa[x * p + y] += FF[((i * q + l) * p + x) * p + y];
+            }
+        }
+        for (int b = 0; b < k; ++b) {
+            const int nb = basis(tri, b, ib, jb);
+            for (int e = 0; e < na; ++e)
+                for (int f = 0; f < nb; ++f) {
+                    // tr(e_i e_l' C e_r e_t' C) = C[l][r] C[t][i]
+                    const int i = ia[e], l = ja[e], r = ib[f], t = jb[f];
+                    const int lr = l * q + r, ti = t * q + i, it = i * q + t;
+                    ECEC[a * k + b] += CC[lr * q * q + ti];
+                    ECER[a * k + b] += CR[lr * q * q + ti];
+                    uECEu[a * k + b] += UCU[it * q * q + lr];
                 }
-            }
-            for (int b = 0; b <= a; ++b) {
-                const int nb = basis(tri, b, ib, jb);
-                double e1 = 0.0, e2 = 0.0, e3 = 0.0;
-                for (int e = 0; e < na; ++e)
-                    for (int f = 0; f < nb; ++f) {
-                        // tr(e_i e_l' C e_r e_t' C) = C[l][r] C[t][i]
-                        const int i = ia[e], l = ja[e], r = ib[f], t = jb[f];
-                        e1 += C[l * q + r] * C[t * q + i];
-                        e2 += C[l * q + r] * R[t * q + i];
-                        e3 += u[i] * C[l * q + r] * u[t];
-                    }
-                ECEC[a * k + b] += e1;
-                ECER[a * k + b] += e2;
-                uECEu[a * k + b] += e3;
-            }
         }
     }
     for (int w = 0; w < m; ++w)
@@ -344,13 +393,6 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
             P2tot[w * m + x] = P2tot[x * m + w];
             P3tot[w * m + x] = P3tot[x * m + w];
         }
-    for (int a = 0; a < k; ++a)
-        for (int b = 0; b < a; ++b) {
-            ECEC[b * k + a] = ECEC[a * k + b];
-            ECER[b * k + a] = ECER[a * k + b];
-            uECEu[b * k + a] = uECEu[a * k + b];
-        }
-
     // Blocks over X and the residual direction v.
     ws.P2xx.assign(p * p, 0.0);
     auto& P3xx = zeroed(ws.P3xx, p * p);
@@ -502,6 +544,28 @@ bool derivatives(const Problem& pr, bool reml, Workspace& ws) {
     return true;
 }
 
+// Dispatch to a size-specialised instance: models with one or two random effects and
+// up to four fixed effects cover most designs; anything else runs the general code.
+#define MCPS_DISPATCH(FN, ...)                                  \
+    switch (pr.q * 100 + pr.m()) {                              \
+        case 102: return FN<1, 2>(__VA_ARGS__);                 \
+        case 103: return FN<1, 3>(__VA_ARGS__);                 \
+        case 104: return FN<1, 4>(__VA_ARGS__);                 \
+        case 105: return FN<1, 5>(__VA_ARGS__);                 \
+        case 203: return FN<2, 3>(__VA_ARGS__);                 \
+        case 204: return FN<2, 4>(__VA_ARGS__);                 \
+        case 205: return FN<2, 5>(__VA_ARGS__);                 \
+        default: return FN<0, 0>(__VA_ARGS__);                  \
+    }
+
+bool evaluate(const Problem& pr, bool reml, const double* theta, Workspace& ws) {
+    MCPS_DISPATCH(evaluate_t, pr, reml, theta, ws)
+}
+
+bool derivatives(const Problem& pr, bool reml, Workspace& ws) { MCPS_DISPATCH(derivatives_t, pr, reml, ws) }
+
+#undef MCPS_DISPATCH
+
 namespace {
 
 // Gradient and Hessian of the sigma-profiled deviance in theta, from psi's:
@@ -592,7 +656,7 @@ Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta
                 dec -= g[fv[a]] * ws.gf[a];
             }
         }
-        if (dec < 1e-10) {
+        if (dec < opt.tolerance) {
             converged = true;
             break;
         }

@@ -22,6 +22,7 @@ struct Problem {
     std::vector<double> cross;       // per cluster: (p+1) x (p+1) W'W, W = [X y]
     std::vector<double> colsum;      // per cluster: column sums of W
     std::vector<double> rows;        // per cluster: number of rows
+    std::vector<double> scratch;     // room for data generation (one cluster's columns)
 
     int m() const { return p + 1; }
     void reset(int p_, int q_, int j_, const std::vector<int>& zc);
@@ -53,7 +54,7 @@ struct Workspace {
     std::vector<double> grad_psi, hess_psi;
     // scratch of pass 2
     std::vector<double> tot, v, trC, uEu, trC2, uEu2, trR2, ECEC, uECEu, ECER, gv, P2tot, P3tot, P3xx, x2r,
-        PhiQ, LLt, HJ;
+        PhiQ, LLt, HJ, SC, SC2, SR2, Suu, Suu2, CC, CR, UCU, FU, FF;
     // optimiser scratch
     std::vector<double> g, H, Hf, gf, step, trial, lb;
     std::vector<int> freev;
@@ -62,6 +63,9 @@ struct Workspace {
 struct FitOptions {
     bool reml = true;
     int max_iter = 200;
+    // Converged when the Newton decrement g'H^-1 g (the predicted decrease of the
+    // deviance to the optimum, doubled) is below this.
+    double tolerance = 1e-10;
     double singular_tol = 1e-4;  // lme4's isSingular() default
 };
 

@@ -1,5 +1,6 @@
 #include "simulate.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -17,55 +18,107 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     for (int c = 0; c < q; ++c)
         for (int r = c; r < q; ++r) full[r * q + c] = re_chol[k++];
     re_chol = full;
+    binary.assign(s.predictor_binary.begin(), s.predictor_binary.end());
+    main_effects_only = true;
+    for (const auto& t : s.terms) {
+        main_effects_only = main_effects_only && t.size() == 1;
+        term_pred.push_back(t.empty() ? 0 : t[0]);
+    }
 }
 
+namespace {
+
+// Dot product of two columns of length n (vectorised by the compiler).
+inline double dot(const double* a, const double* b, int64_t n) {
+    double s0 = 0.0, s1 = 0.0;
+    int64_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+    }
+    if (i < n) s0 += a[i] * b[i];
+    return s0 + s1;
+}
+
+inline double sum(const double* a, int64_t n) {
+    double s0 = 0.0, s1 = 0.0;
+    int64_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        s0 += a[i];
+        s1 += a[i + 1];
+    }
+    if (i < n) s0 += a[i];
+    return s0 + s1;
+}
+
+}  // namespace
+
+// One simulation, cluster by cluster.  Draw order within a cluster (part of the
+// reproducibility contract): the q random-effect normals, then each predictor's
+// column, then the residuals.  The cluster's columns are built whole and reduced to
+// W_j'W_j by dot products, which the compiler vectorises.
 void Generator::generate(uint64_t seed, uint64_t index, Problem& pr) const {
     const int n_pred = int(spec.predictor_binary.size());
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
-    std::fill(pr.cross.begin(), pr.cross.end(), 0.0);
-    std::fill(pr.colsum.begin(), pr.colsum.end(), 0.0);
+    int64_t max_n = 0;
+    for (auto n : spec.cluster_sizes) max_n = std::max(max_n, n);
+    // columns: predictors (n_pred), then W = [X y] (m); X's intercept column is all ones
+    pr.scratch.resize(size_t(max_n) * (n_pred + m));
+    double* pred = pr.scratch.data();
+    double* W = pred + size_t(max_n) * n_pred;
+    std::fill(W, W + max_n, 1.0);
 
     Stream rng(seed, index);
-    double pred[64], w[65], z[8], b[8];
+    double z[8], coef[64];
     const int* zc = spec.z_columns.data();
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
-        // Random effects of cluster j: b = chol(G) z.
+        const int64_t nj = spec.cluster_sizes[j];
+        // Cluster j's coefficients: the fixed effects plus its random effects chol(G) z.
         for (int a = 0; a < q; ++a) z[a] = rng.normal();
+        for (int t = 0; t < p; ++t) coef[t] = spec.beta[t];
         for (int a = 0; a < q; ++a) {
-            double t = 0.0;
-            for (int c = 0; c <= a; ++c) t += re_chol[a * q + c] * z[c];
-            b[a] = t;
+            double b = 0.0;
+            for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
+            coef[zc[a]] += b;
+        }
+        for (int v = 0; v < n_pred; ++v) {
+            double* col = pred + size_t(v) * max_n;
+            if (binary[v])
+                rng.fill_bernoulli(col, nj, spec.predictor_p[v]);
+            else
+                rng.fill_normal(col, nj);
+        }
+        for (int t = 1; t < p; ++t) {
+            double* col = W + size_t(t) * max_n;
+            const auto& term = spec.terms[t - 1];
+            const double* first = pred + size_t(term[0]) * max_n;
+            std::copy(first, first + nj, col);
+            for (size_t f = 1; f < term.size(); ++f) {
+                const double* other = pred + size_t(term[f]) * max_n;
+                for (int64_t i = 0; i < nj; ++i) col[i] *= other[i];
+            }
+        }
+        double* y = W + size_t(p) * max_n;
+        rng.fill_normal(y, nj);
+        for (int64_t i = 0; i < nj; ++i) y[i] += coef[0];
+        for (int t = 1; t < p; ++t) {
+            const double ct = coef[t];
+            const double* col = W + size_t(t) * max_n;
+            for (int64_t i = 0; i < nj; ++i) y[i] += ct * col[i];
         }
         double* S = &pr.cross[size_t(j) * m * m];
         double* cs = &pr.colsum[size_t(j) * m];
-        const int64_t nj = spec.cluster_sizes[j];
-        for (int64_t i = 0; i < nj; ++i) {
-            for (int v = 0; v < n_pred; ++v)
-                pred[v] = spec.predictor_binary[v] ? (rng.uniform() < spec.predictor_p[v] ? 1.0 : 0.0)
-                                                   : rng.normal();
-            w[0] = 1.0;
-            for (int t = 1; t < p; ++t) {
-                double x = 1.0;
-                for (int v : spec.terms[t - 1]) x *= pred[v];
-                w[t] = x;
-            }
-            double y = rng.normal();
-            for (int t = 0; t < p; ++t) y += spec.beta[t] * w[t];
-            for (int a = 0; a < q; ++a) y += b[a] * w[zc[a]];
-            w[p] = y;
-            // Upper triangle only; mirrored below.
-            for (int r = 0; r < m; ++r) {
-                const double wr = w[r];
-                cs[r] += wr;
-                double* row = S + r * m;
-                for (int c = r; c < m; ++c) row[c] += wr * w[c];
-            }
+        cs[0] = double(nj);
+        S[0] = double(nj);
+        for (int r = 1; r < m; ++r) {
+            const double* cr = W + size_t(r) * max_n;
+            cs[r] = sum(cr, nj);
+            S[r] = S[r * m] = cs[r];
+            for (int c = r; c < m; ++c) S[r * m + c] = S[c * m + r] = dot(cr, W + size_t(c) * max_n, nj);
         }
-        for (int r = 0; r < m; ++r)
-            for (int c = 0; c < r; ++c) S[r * m + c] = S[c * m + r];
         pr.rows[j] = double(nj);
         n_total += double(nj);
     }

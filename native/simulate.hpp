@@ -16,7 +16,10 @@ struct Generator {
     void generate(uint64_t seed, uint64_t index, Problem& pr) const;
 
     const EngineSpec& spec;
-    std::vector<double> re_chol;  // q x q lower factor of the random-effect covariance
+    std::vector<double> re_chol;   // q x q lower factor of the random-effect covariance
+    std::vector<uint8_t> binary;   // per predictor
+    bool main_effects_only;        // every term is one predictor: column t+1 = predictor term_pred[t]
+    std::vector<int> term_pred;
 };
 
 }  // namespace mcps
