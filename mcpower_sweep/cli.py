@@ -184,8 +184,24 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
                    workers=workers, resume=resume, overwrite=overwrite, progress=progress,
                    **kwargs)
     wall = time.perf_counter() - start
-    click.echo(f"Results: {store_path} ({_points_text(ds)}, {wall:.1f} s)", err=True)
+    click.echo(f"Results: {store_path} ({_points_text(ds)}; {_run_text(ds, wall)})", err=True)
     click.echo(summary_tables(ds, ci=ci))
+
+
+def _run_text(ds: Any, wall: float) -> str:
+    """Wall time, and the run's own statistics when the sweep reports them."""
+    try:
+        last = json.loads(ds.attrs.get("last_run", "{}"))
+    except (TypeError, ValueError):
+        last = {}
+    text = f"{wall:.1f} s wall"
+    if last.get("simulations_run"):
+        text += (f"; {last['simulations_run']:,} simulations in {last.get('chunks_run', '?')} "
+                 f"tasks on {last.get('workers', '?')} workers, "
+                 f"{last.get('engine_seconds', 0):.1f} s of engine time")
+    if last.get("chunks_skipped"):
+        text += f"; {last['chunks_skipped']} chunks already done"
+    return text
 
 
 def _points_text(ds: Any) -> str:
