@@ -596,6 +596,8 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     if opts["sample_size"] is None and "sample_size" not in grid:
         raise c.fail("sample_size", None,
                      "set a base sample_size or sweep it (sweep.sample_size)")
+    if not grid:
+        grid = {"sample_size": [opts["sample_size"]]}  # a single design point
     options = RunOptions(**opts)
     model = _build_model(c, cfg["model"], opts)
     scenario = Scenario(

@@ -215,3 +215,21 @@ def test_calibration_is_a_true_null() -> None:
     assert s.base_spec().effects[1] == 0.0
     assert set(s.grid["df_method"]) == {"satterthwaite", "between_within", "residual", "z"}
     assert s.grid["n_clusters"] == [8, 15, 30, 50]
+
+
+def test_no_sweep_is_one_design_point(tmp_path: Path) -> None:
+    text = GOOD.split("sweep:")[0]
+    s = load_scenario(write(tmp_path, text))
+    assert s.grid == {"sample_size": [900]}
+    assert s.design_grid().size == 1
+
+
+def test_effect_and_cluster_size_axes(tmp_path: Path) -> None:
+    text = edit("  n_clusters: [15, 30]", "  cluster_size: [10, 30]\n  effect_treatment: [0, 0.2]")
+    s = load_scenario(write(tmp_path, text))
+    grid = s.design_grid()
+    assert grid.names == ("cluster_size", "effect_treatment", "sample_size")
+    assert grid.size == 2 * 2 * 3
+    bad = edit("  n_clusters: [15, 30]", "  cluster_size: [10, 400]")
+    message = error_of(tmp_path, bad)
+    assert ": sweep" in message and "400" in message
