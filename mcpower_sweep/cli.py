@@ -79,7 +79,24 @@ def handle_errors(func: F) -> F:
 debug_option = click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """A click group whose usage errors are one ``error:`` line too (not click's three)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as err:
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            _fail(one_line(ValueError(err.format_message())) + hint, err.exit_code)
+        except click.Abort:
+            _fail("aborted", EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mcpower-sweep", prog_name="mcpower-sweep")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 @click.pass_context
