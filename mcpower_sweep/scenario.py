@@ -53,6 +53,10 @@ EFFECT_AXIS_PREFIX = "effect_"
 
 # Largest grid whose every point is checked while loading (beyond it only each axis is).
 _FULL_CHECK_LIMIT = 20_000
+# Beyond these a run would exhaust memory or time long before it finished: fail at once.
+MAX_GRID_POINTS = 1_000_000
+MAX_SAMPLE_SIZE = 10_000_000
+MAX_SIMULATIONS = 100_000_000
 
 
 class ScenarioError(ValueError):
@@ -298,14 +302,14 @@ _TOP_SCHEMA: dict[str, tuple[bool, Any]] = {
     "name": (False, _str()),
     "description": (False, _str()),
     "model": (True, _MODEL_SCHEMA),
-    "simulations": (False, _int(1)),
+    "simulations": (False, _int(1, MAX_SIMULATIONS)),
     "seed": (False, _optional(_int(0, 2**64 - 1))),
     "alpha": (False, _float(0.0, 1.0, open_low=True, open_high=True)),
     "target_power": (False, _float(0.0, 1.0, open_low=True, open_high=True)),
     "max_failed": (False, _float(0.0, 1.0)),
     "estimator": (False, _str(ESTIMATORS)),
     "df_method": (False, _str(DF_METHODS)),
-    "sample_size": (False, _int(1)),
+    "sample_size": (False, _int(1, MAX_SAMPLE_SIZE)),
     "chunk_size": (False, _optional(_int(1))),
     "sweep": (False, "sweep"),
 }
@@ -390,7 +394,7 @@ def _axis_check(axis: str) -> Check | None:
         return _float()
     kind = AXIS_TYPES.get(axis)
     if kind == "int":
-        return _int(1)
+        return _int(1, MAX_SAMPLE_SIZE)
     if kind == "float":
         return _float()
     if kind == "choice":
@@ -422,6 +426,11 @@ def _check_sweep(c: _Checker, path: str, value: Any) -> dict[str, list[Any]]:
                 raise c.fail(f"{sub}[{i}]", v, "duplicate value on this axis")
             seen.add(v)
         grid[str(axis)] = values
+    n_points = math.prod(len(v) for v in grid.values())
+    if n_points > MAX_GRID_POINTS:
+        sizes = " x ".join(f"{len(v)} {a}" for a, v in grid.items())
+        raise c.fail(path, sizes, f"the grid has {n_points:,} design points; at most "
+                     f"{MAX_GRID_POINTS:,}: split it into several scenarios")
     if "n_clusters" in grid and "cluster_size" in grid:
         raise c.fail(path, list(grid), "sweep either n_clusters or cluster_size, not both")
     return grid

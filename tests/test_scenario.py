@@ -135,6 +135,12 @@ def test_wrong_types(tmp_path: Path, old: str, new: str, path: str, value: str) 
         ("  n_clusters: [15, 30]", "  slope_variance: [0.1, -1]", "sweep.slope_variance[1]",
          "-1"),
         ("by: 300}", "by: -300}", "sweep.sample_size.by", "-300"),
+        ("sample_size: 900\n", "sample_size: 1000000000\n", "sample_size", "1000000000"),
+        ("by: 300}", "by: 300}\n  slope_variance: {from: 0, to: 1000, by: 0.1}",
+         "sweep.slope_variance", "'from': 0"),
+        ("by: 300}", "by: 300}\n  icc: {from: 0, to: 0.9, by: 0.0001}\n"
+                     "  slope_intercept_corr: {from: -0.9, to: 0.9, by: 0.001}",
+         "sweep", "design points"),
         ("  n_clusters: [15, 30]", "  effect_treatmnt: [0.1]", "sweep.effect_treatmnt",
          "'effect_treatmnt'"),
     ],
