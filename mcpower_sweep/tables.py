@@ -30,7 +30,7 @@ import xarray as xr
 
 Z_95 = 1.959963984540054
 SIZE_AXIS = "sample_size"
-# Power computed from a handful of simulations says nothing; cells below it are blank.
+# Power values closer than this count as equal (pooled means are not exact fractions).
 _TOL = 1e-12
 
 
@@ -364,24 +364,19 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # --------------------------------------------------------------- power ceiling
 
 
-def _norm_cdf(x: np.ndarray) -> np.ndarray:
-    """Standard normal CDF via a vectorised erfc (W. J. Cody-grade accuracy is not
-    needed here: the rational approximation below is good to ~1e-7)."""
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _norm_cdf(x: np.ndarray | float) -> np.ndarray:
+    """Standard normal CDF, exact to double precision (``math.erfc`` element-wise)."""
     x = np.asarray(x, dtype=float)
-    z = np.abs(x) / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.5 * z)
-    # Numerical Recipes' erfc approximation (fractional error < 1.2e-7).
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
-        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
-            1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-    erfc = t * np.exp(poly)
-    return np.where(x >= 0, 1.0 - 0.5 * erfc, 0.5 * erfc)
+    return 0.5 * _erfc(-x / math.sqrt(2.0)).astype(float)
 
 
 @lru_cache(maxsize=64)
 def _chi_scale_nodes(df: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``s = sqrt(V/df)`` and weights for ``V ~ chi2(df)`` (trapezoid in log V)."""
-    x = np.linspace(math.log(1e-10 * df), math.log(df + 60 * math.sqrt(df) + 200), 2001)
+    x = np.linspace(math.log(1e-30 * df), math.log(df + 60 * math.sqrt(df) + 200), 4001)
     v = np.exp(x)
     half = df / 2.0
     log_dens = (half - 1) * x - v / 2 - half * math.log(2.0) - math.lgamma(half) + x
@@ -413,7 +408,10 @@ def two_sided_power(delta: float, df: float, alpha: float) -> float:
 
 @lru_cache(maxsize=256)
 def t_quantile(q: float, df: float) -> float:
-    """Quantile of Student's t (normal when ``df`` is inf), by bisection on its CDF.
+    """Quantile of Student's t (normal when ``df`` is inf).
+
+    Newton's method on the CDF (the mixture integral of :func:`two_sided_power`) with
+    the closed-form density, from the normal quantile; bisection guards each step.
 
     Examples
     --------
@@ -421,18 +419,34 @@ def t_quantile(q: float, df: float) -> float:
     2.045
     """
     if math.isinf(df):
-        lo, hi = -40.0, 40.0
-        for _ in range(64):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if float(_norm_cdf(np.array(mid))) < q else (lo, mid)
-        return (lo + hi) / 2
-    s, w = _chi_scale_nodes(float(df))
-    lo, hi = -1e3, 1e3
-    for _ in range(64):
-        mid = (lo + hi) / 2
-        cdf = float((_norm_cdf(mid * s) * w).sum())
-        lo, hi = (mid, hi) if cdf < q else (lo, mid)
-    return (lo + hi) / 2
+        s, w = np.array([1.0]), np.array([1.0])
+        log_c = -0.5 * math.log(2 * math.pi)
+
+        def log_pdf(t: float) -> float:
+            return log_c - t * t / 2
+    else:
+        s, w = _chi_scale_nodes(float(df))
+        log_c = (math.lgamma((df + 1) / 2) - math.lgamma(df / 2)
+                 - 0.5 * math.log(df * math.pi))
+
+        def log_pdf(t: float) -> float:
+            return log_c - (df + 1) / 2 * math.log1p(t * t / df)
+
+    def cdf(t: float) -> float:
+        return float((_norm_cdf(t * s) * w).sum())
+
+    lo, hi = -1e4, 1e4
+    t = 0.0
+    for _ in range(200):
+        f = cdf(t) - q
+        if abs(f) < 1e-13:
+            break
+        lo, hi = (t, hi) if f < 0 else (lo, t)
+        step = t - f / math.exp(log_pdf(t))
+        t = step if lo < step < hi else (lo + hi) / 2
+        if hi - lo < 1e-12:
+            break
+    return t
 
 
 def ceiling_df(n_clusters: int, df_method: str) -> float:
