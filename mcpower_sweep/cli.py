@@ -168,20 +168,14 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     del debug
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other: choose one")
+    from .cluster import open_client, parse_overrides
     from .scenario import load_scenario
 
     s = load_scenario(scenario)
-    overrides = None
-    if cluster_options:
-        from .cluster import parse_overrides
-
-        overrides = parse_overrides(cluster_options)
-    if overrides:
-        from .cluster import open_client
-
-        cluster_arg: Any = open_client(cluster, workers, overrides)
-    else:
-        cluster_arg = cluster
+    overrides = parse_overrides(cluster_options) if cluster_options else None
+    # Check the cluster choice now, before a store is created (nothing starts until entered).
+    session = open_client(cluster, workers, overrides)
+    cluster_arg: Any = session if overrides else cluster
     store_path = Path(out) if out else default_store(scenario)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = s.sweep_kwargs()

@@ -121,6 +121,8 @@ def test_info_done_and_left(store: str, partial_store: str) -> None:
         (["run", "nowhere.yaml"], ["nowhere.yaml", "no such scenario"]),
         (["run", "{bad_scenario}"], ["model.cluster.IIC", "did you mean 'ICC'"]),
         (["run", "{tiny}", "--resume", "--overwrite"], ["--resume", "--overwrite"]),
+        (["run", "{tiny}", "--cluster", "bogus", "--out", "{tmp}/never.zarr"], ["'bogus'"]),
+        (["run", "{tiny}", "--cluster-option", "cores"], ["cores", "key=value"]),
     ],
 )
 def test_errors_are_one_line(args: list[str], needles: list[str], store: str,
@@ -129,8 +131,9 @@ def test_errors_are_one_line(args: list[str], needles: list[str], store: str,
     bad.write_text(TINY.replace("ICC: 0.15", "IIC: 0.15"))
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(TINY)
-    args = [a.format(store=store, bad_scenario=bad, tiny=tiny) for a in args]
+    args = [a.format(store=store, bad_scenario=bad, tiny=tiny, tmp=tmp_path) for a in args]
     code, _, err = invoke(*args)
+    assert not (tmp_path / "never.zarr").exists()  # a bad cluster is refused before the store
     assert_one_line_error(code, err, *needles)
 
 
