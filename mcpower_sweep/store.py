@@ -24,9 +24,10 @@ bounds and the failure and singular-fit rates.
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,9 @@ def create_store(
             chunks=_raw_chunks(len(grid.names), has_test, len(tests)),
             dtype=dtype,
             fill_value=fill,
+            filters=None,
             compressors=None,
+            chunk_key_encoding={"name": "default", "separator": "/"},
             dimension_names=dims + ((TEST_DIM,) if has_test else ()),
             attributes={"description": description, "units": units},
         )
@@ -195,21 +198,72 @@ def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(zarr.open_group(str(path), mode="r").attrs)
 
 
+@dataclass(frozen=True)
+class ChunkRecord:
+    """The counts of chunk ``k`` of the design point at ``index``."""
+
+    index: tuple[int, ...]
+    k: int
+    n_sims: int
+    n_success: int
+    n_singular: int
+    n_significant: np.ndarray
+
+
+def _plain_layout(array: Any) -> bool:
+    """Whether a raw array stores each chunk as plain little-endian bytes under ``c/i/j/...``."""
+    meta = array.metadata.to_dict()
+    codecs = list(meta.get("codecs", ()))
+    plain = [{"name": "bytes"}, {"name": "bytes", "configuration": {"endian": "little"}}]
+    encoding = meta.get("chunk_key_encoding", {})
+    return (
+        len(codecs) == 1
+        and codecs[0] in plain
+        and encoding.get("name") == "default"
+        and encoding.get("configuration", {}).get("separator") == "/"
+    )
+
+
 @dataclass
 class ChunkWriter:
-    """Writes chunk counts into an existing store (one driver process writes).
+    """Writes chunk counts into an existing local store (one driver process writes).
+
+    Each raw chunk is a zarr v3 chunk object of plain little-endian bytes (no filters or
+    compressors, ``"/"`` chunk keys: the layout :func:`create_store` fixes), so the writer
+    puts those few bytes at ``<variable>/c/<i>/<j>/...`` itself, atomically (a temporary
+    file renamed into place): about a tenth of the CPU time of zarr-python's general
+    write path, which matters when hundreds of workers report chunks to one driver.
+    Everything is read back through zarr and xarray.
 
     >>> writer = ChunkWriter.open("out.zarr")  # doctest: +SKIP
-    >>> writer.write(index=(0, 1), k=3, counts=counts)  # doctest: +SKIP
+    >>> writer.write((0, 1), 3, n_sims=50, n_success=50, n_singular=2,
+    ...              n_significant=np.array([41]))  # doctest: +SKIP
     """
 
-    arrays: dict[str, Any]
+    root: Path
+    n_tests: int
+    _made: set[Path] = field(default_factory=set, repr=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> ChunkWriter:
         _require_zarr3()
         group = zarr.open_group(str(path), mode="r+")
-        return cls({name: group[name] for name in RAW_VARIABLES})
+        odd = [name for name in RAW_VARIABLES if not _plain_layout(group[name])]
+        if odd:
+            raise ValueError(
+                f"{os.fspath(path)!r}: variables {', '.join(odd)} do not have the layout of a "
+                "results store (uncompressed chunks with '/' keys); start a new store"
+            )
+        return cls(Path(path), int(group["chunk_n_significant"].shape[-1]))
+
+    def _put(self, name: str, at: tuple[int, ...], data: bytes) -> None:
+        target = self.root.joinpath(name, "c", *map(str, at))
+        if target.parent not in self._made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(target.parent)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        partial.write_bytes(data)
+        partial.replace(target)
 
     def write(
         self,
@@ -222,16 +276,26 @@ class ChunkWriter:
         n_significant: np.ndarray,
     ) -> None:
         """Write one chunk's counts, then its done flag (so a flag always means data)."""
-        at = (*index, k)
-        self.arrays["chunk_n_sims"][at] = n_sims
-        self.arrays["chunk_n_success"][at] = n_success
-        self.arrays["chunk_n_singular"][at] = n_singular
-        self.arrays["chunk_n_significant"][at] = np.asarray(n_significant, dtype=np.int64)
-        self.arrays["chunk_done"][at] = True
+        record = ChunkRecord(tuple(index), k, n_sims, n_success, n_singular, n_significant)
+        self.write_many([record])
 
-    def done_mask(self) -> np.ndarray:
-        """Boolean array ``[axes..., chunk]``: which chunks are done."""
-        return np.asarray(self.arrays["chunk_done"][...], dtype=bool)
+    def write_many(self, records: Sequence[ChunkRecord]) -> None:
+        """Write the counts of several chunks, then their done flags."""
+        for r in records:
+            at = (*r.index, r.k)
+            self._put("chunk_n_sims", at, np.int64(r.n_sims).astype("<i8").tobytes())
+            self._put("chunk_n_success", at, np.int64(r.n_success).astype("<i8").tobytes())
+            self._put("chunk_n_singular", at, np.int64(r.n_singular).astype("<i8").tobytes())
+            significant = np.asarray(r.n_significant).astype("<i8")
+            if significant.shape != (self.n_tests,):
+                raise ValueError(
+                    f"chunk {r.k} of point {r.index}: {significant.size} significance counts "
+                    f"for {self.n_tests} tests"
+                )
+            if self.n_tests:
+                self._put("chunk_n_significant", (*at, 0), significant.tobytes())
+        for r in records:
+            self._put("chunk_done", (*r.index, r.k), b"\x01")
 
 
 def done_mask(path: str | os.PathLike[str]) -> np.ndarray:

@@ -529,14 +529,11 @@ class _Window:
             self.futures.clear()
 
 
-def _write(writer: ChunkWriter, index: tuple[int, ...], k: int, counts: Any) -> None:
-    writer.write(
-        index,
-        k,
-        n_sims=counts.n_sims,
-        n_success=counts.n_success,
-        n_singular=counts.n_singular,
-        n_significant=counts.n_significant,
+def _record(index: tuple[int, ...], k: int, counts: Any) -> Any:
+    from .store import ChunkRecord
+
+    return ChunkRecord(
+        index, k, counts.n_sims, counts.n_success, counts.n_singular, counts.n_significant
     )
 
 
@@ -552,30 +549,50 @@ def _collect(
     bar: Any,
     stats: RunStats,
 ) -> None:
-    """Write each chunk as it completes (counts, then its done flag) and refill the window."""
+    """Write chunks as they complete (counts, then done flags) and refill the window.
+
+    Futures that finish together are written together: one zarr call per variable.
+    """
     plan = window.plan
-    for future in window.completed:
-        index, k = window.futures.pop(future)
-        try:
-            counts, seconds = future.result()
-        except Exception as err:
-            raise _task_failed(plan, index, k, err) from err
-        del future  # the result is written, not kept
+    for batch in window.completed.batches():
+        items = [(future, *window.futures.pop(future)) for future in batch]
+        failed = next((item for item in items if item[0].status != "finished"), None)
+        finished = [item for item in items if item[0].status == "finished"]
+        results = window.client.gather([future for future, _, _ in finished])
+        records = [
+            _record(index, k, counts)
+            for (_, index, k), (counts, _) in zip(finished, results, strict=True)
+        ]
         with guard.writing():
-            _write(writer, index, k, counts)
-        stats.record(counts.n_sims, seconds)
-        bar.update(counts.n_sims)
+            writer.write_many(records)
+        for counts, seconds in results:
+            stats.record(counts.n_sims, seconds)
+        bar.update(sum(r.n_sims for r in records))
         bar.set_postfix_str(f"chunks {stats.chunks_done}/{stats.chunks_total}", refresh=False)
+        del items, finished, results, records  # written, not kept
+        if failed is not None:
+            future, index, k = failed
+            err = (
+                future.exception()
+                if future.status == "error"
+                else RuntimeError(f"the task was {future.status}")
+            )
+            raise _task_failed(plan, index, k, err) from err
         window.refill()
 
 
 def _save_arrived(window: _Window, writer: ChunkWriter, stats: RunStats) -> None:
     """After Ctrl-C: write the chunks that finished but were not yet collected."""
-    for future, (index, k) in list(window.futures.items()):
-        if future.status == "finished":
-            counts, seconds = future.result()
-            _write(writer, index, k, counts)
-            stats.record(counts.n_sims, seconds)
+    finished = [(f, *item) for f, item in window.futures.items() if f.status == "finished"]
+    results = window.client.gather([future for future, _, _ in finished])
+    writer.write_many(
+        [
+            _record(index, k, counts)
+            for (_, index, k), (counts, _) in zip(finished, results, strict=True)
+        ]
+    )
+    for counts, seconds in results:
+        stats.record(counts.n_sims, seconds)
 
 
 def execute(
@@ -595,7 +612,7 @@ def execute(
 
     t_start = time.perf_counter()
     writer = store.ChunkWriter.open(plan.path)
-    done = writer.done_mask()
+    done = store.done_mask(plan.path)
     stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
     if stats.chunks_done == stats.chunks_total:
         return stats

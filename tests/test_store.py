@@ -142,7 +142,9 @@ def test_create_refuses_existing(path, grid) -> None:
 def test_open_results_rejects_other_paths(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="not a results store"):
         store.open_results(tmp_path / "missing.zarr")
-    xr.Dataset({"a": ("x", [1, 2])}).to_zarr(tmp_path / "other.zarr", zarr_format=3, consolidated=False)
+    xr.Dataset({"a": ("x", [1, 2])}).to_zarr(
+        tmp_path / "other.zarr", zarr_format=3, consolidated=False
+    )
     with pytest.raises(ValueError, match="missing chunk_n_sims"):
         store.open_results(tmp_path / "other.zarr")
 

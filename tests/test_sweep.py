@@ -1,0 +1,491 @@
+"""Sweeps on real Dask clusters into real zarr stores: reproducibility, resume, refusals.
+
+Counts must be bit-identical whatever the chunk size, the number of workers, the
+scheduler (LocalCluster or a standalone ``dask scheduler`` + ``dask worker``) and
+whether the run was interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import xarray as xr
+import zarr
+from distributed import Client, LocalCluster
+
+from mcpower_sweep import engine, store
+from mcpower_sweep.grid import Grid
+from mcpower_sweep.model import MCPower
+from mcpower_sweep.sweep import (
+    Plan,
+    _task_failed,
+    calibrate_chunk_size,
+    identity_differences,
+    sweep,
+)
+
+SEED = 20240611
+COUNTS = ["n_sims", "n_success", "n_singular", "n_significant"]
+GRID = {"n_clusters": [10, 20], "sample_size": [1000, 600]}
+
+
+def make_model(simulations: int = 30) -> MCPower:
+    """10 clusters × 100 observations, a random slope, two tested effects."""
+    return (
+        MCPower("y ~ x + z + (1 + x|school)")
+        .set_cluster("school", ICC=0.1, n_clusters=10, random_slopes=["x"], slope_variance=0.1)
+        .set_effects("x=0.4, z=0.2")
+        .set_simulations(simulations)
+        .set_seed(SEED)
+    )
+
+
+def counts(ds: xr.Dataset) -> xr.Dataset:
+    return ds[COUNTS]
+
+
+def assert_same_counts(a: xr.Dataset, b: xr.Dataset) -> None:
+    xr.testing.assert_identical(counts(a).drop_attrs(), counts(b).drop_attrs())
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """Two single-threaded worker processes, shared by the tests of this module."""
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def reference(client, tmp_path_factory) -> xr.Dataset:
+    """The grid at 120 simulations, chunks of 40, two workers."""
+    out = tmp_path_factory.mktemp("ref") / "ref.zarr"
+    return sweep(make_model(120), GRID, chunk_size=40, out=out, cluster=client, progress=False)
+
+
+# ---------------------------------------------------------------------- correctness
+def test_point_equals_engine_and_find_power(client, tmp_path) -> None:
+    model = make_model(30)
+    ds = sweep(model, GRID, chunk_size=7, out=tmp_path / "s.zarr", cluster=client, progress=False)
+    assert bool(ds.complete.all())
+    assert int(ds.n_sims.min()) == 30
+    grid = Grid(model.to_spec(1000), GRID)
+    for index, spec in grid.points():
+        expected = engine.count_chunk(engine.run_chunk(spec, SEED, 0, 30), spec.alpha)
+        point = ds.isel(dict(zip(grid.names, index, strict=True)))
+        assert int(point.n_sims) == expected.n_sims
+        assert int(point.n_success) == expected.n_success
+        assert int(point.n_singular) == expected.n_singular
+        assert point.n_significant.values.tolist() == expected.n_significant.tolist()
+    # the same parameters and seed through the tutorial API
+    result = (
+        MCPower("y ~ x + z + (1 + x|school)")
+        .set_cluster("school", ICC=0.1, n_clusters=20, random_slopes=["x"], slope_variance=0.1)
+        .set_effects("x=0.4, z=0.2")
+        .set_simulations(30)
+        .set_seed(SEED)
+        .find_power(600, print_results=False)
+    )
+    point = ds.sel(n_clusters=20, sample_size=600)
+    assert int(point.n_success) == result.n_success
+    for test in ("x", "z"):
+        assert float(point.power.sel(test=test)) == result.power[test]
+
+
+def test_chunk_size_does_not_change_counts(client, reference, tmp_path) -> None:
+    ds = sweep(
+        make_model(120), GRID, chunk_size=7, out=tmp_path / "s.zarr", cluster=client, progress=False
+    )
+    assert ds.attrs["chunk_size"] == 7 and reference.attrs["chunk_size"] == 40
+    assert_same_counts(ds, reference)
+
+
+def test_one_worker_equals_two_and_prints_dashboard(reference, capsys) -> None:
+    """A cluster the run starts itself (one worker); its dashboard address is printed."""
+    ds = sweep(make_model(120), GRID, chunk_size=40, workers=1, progress=True)
+    assert json.loads(ds.attrs["last_run"])["workers"] == 1
+    assert_same_counts(ds, reference)
+    err = capsys.readouterr().err
+    assert "Dask dashboard: http://" in err
+    assert "sim" in err  # the progress bar
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def standalone_scheduler(tmp_path) -> Iterator[str]:
+    """`dask scheduler` + one `dask worker` on 127.0.0.1, as subprocesses; stopped after."""
+    scheduler_file = tmp_path / "scheduler.json"
+    log = (tmp_path / "dask.log").open("w")
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or procs[0].poll() is not None:
+                pytest.fail("dask scheduler did not start:\n" + (tmp_path / "dask.log").read_text())
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dask",
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    ":0",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        yield address
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        log.close()
+
+
+def test_standalone_scheduler_equals_local_cluster(standalone_scheduler, reference, capsys):
+    ds = sweep(
+        make_model(120), GRID, chunk_size=40, cluster=standalone_scheduler, workers=1, progress=True
+    )
+    assert_same_counts(ds, reference)
+    assert "Dask dashboard" not in capsys.readouterr().err  # it started no cluster
+
+
+# ------------------------------------------------------------------- interruption
+DRIVER = textwrap.dedent(
+    """
+    import pickle, sys
+    from mcpower_sweep.sweep import sweep
+
+    def main():
+        with open(sys.argv[1], "rb") as f:
+            spec, grid, options = pickle.load(f)
+        sweep(spec, grid, **options)
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+def _start_driver(tmp_path: Path, spec, grid, **options) -> subprocess.Popen:
+    (tmp_path / "driver.py").write_text(DRIVER)
+    with (tmp_path / "args.pkl").open("wb") as f:
+        pickle.dump((spec, grid, options), f)
+    return subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "args.pkl")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_chunks(path: Path, proc: subprocess.Popen, at_least: int) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"driver ended before it was interrupted:\n{proc.stderr.read()}")
+        if store.is_store(path) and (path / "chunk_done").exists():
+            done = int(store.done_mask(path).sum())
+            if done >= at_least:
+                return done
+        time.sleep(0.02)
+    pytest.fail("driver made no progress")
+
+
+def _interrupt_case(client):
+    spec = make_model().to_spec(1000)
+    grid = {"n_clusters": [10, 20], "slope_variance": [0.0, 0.1]}
+    options = dict(
+        simulations=2000, seed=SEED, chunk_size=50, progress=False, cluster=client.scheduler.address
+    )
+    return spec, grid, options
+
+
+def test_sigkill_then_resume_is_identical(client, tmp_path) -> None:
+    """The driver is killed mid-run; a resumed run completes the store bit-identically."""
+    spec, grid, options = _interrupt_case(client)
+    path = tmp_path / "killed.zarr"
+    proc = _start_driver(tmp_path, spec, grid, out=str(path), **options)
+    try:
+        _wait_for_chunks(path, proc, at_least=4)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    total = 4 * 40
+    done_at_kill = int(store.done_mask(path).sum())
+    assert 4 <= done_at_kill < total, "the run was not interrupted mid-way"
+
+    resumed = sweep(spec, grid, out=path, resume=True, **{**options, "cluster": client})
+    stats = json.loads(resumed.attrs["last_run"])
+    assert stats["chunks_skipped"] == done_at_kill
+    assert stats["chunks_run"] == total - done_at_kill
+    assert bool(resumed.complete.all())
+    whole = sweep(spec, grid, **{**options, "cluster": client})
+    assert_same_counts(resumed, whole)
+
+
+def test_sigint_saves_arrived_chunks_and_says_how_to_resume(client, tmp_path) -> None:
+    spec, grid, options = _interrupt_case(client)
+    path = tmp_path / "stopped.zarr"
+    proc = _start_driver(tmp_path, spec, grid, out=str(path), **options)
+    _wait_for_chunks(path, proc, at_least=4)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "KeyboardInterrupt" in err
+    assert "resume=True" in err and str(path) in err
+    done = store.done_mask(path)
+    assert 4 <= int(done.sum()) < done.size
+    # every done chunk holds its counts
+    raw = xr.open_zarr(path)
+    assert (raw.chunk_n_sims.values[done] == 50).all()
+    resumed = sweep(spec, grid, out=path, resume=True, **{**options, "cluster": client})
+    whole = sweep(spec, grid, **{**options, "cluster": client})
+    assert_same_counts(resumed, whole)
+
+
+# ------------------------------------------------------------------------ the store
+def test_open_zarr_shows_dims_coords_and_provenance(client, tmp_path) -> None:
+    path = tmp_path / "s.zarr"
+    sweep(
+        make_model(30),
+        GRID,
+        chunk_size=10,
+        out=path,
+        cluster=client,
+        progress=False,
+        scenario_text="name: test\n",
+        target_power=0.9,
+    )
+    ds = xr.open_zarr(path)
+    assert ds.chunk_n_significant.dims == ("n_clusters", "sample_size", "chunk", "test")
+    assert list(ds.n_clusters.values) == [10, 20] and list(ds.sample_size.values) == [1000, 600]
+    assert [str(t) for t in ds.test.values] == ["x", "z"]
+    assert ds.sample_size.attrs == {
+        "description": "total number of observations N",
+        "units": "observations",
+    }
+    attrs = ds.attrs
+    assert attrs["seed"] == SEED and attrs["simulations"] == 30 and attrs["chunk_size"] == 10
+    assert attrs["formula"] == "y ~ x + z + (1 + x|school)"
+    assert attrs["alpha"] == 0.05 and attrs["df_method"] == "satterthwaite"
+    assert attrs["estimator"] == "reml" and attrs["target_power"] == 0.9
+    assert attrs["scenario"] == "name: test\n"
+    assert json.loads(attrs["grid"]) == GRID
+    base = json.loads(attrs["base_params"])
+    assert base["effects"] == {"x": 0.4, "z": 0.2} and base["slope_variance"] == 0.1
+    assert attrs["package_version"] and attrs["engine_version"] and attrs["created"]
+    assert len(attrs["spec_hash"]) == 16
+    results = store.open_results(path)
+    assert set(results.dims) == {"n_clusters", "sample_size", "test"}
+    assert results.attrs["seed"] == SEED
+
+
+def test_existing_store_needs_resume_or_overwrite(client, tmp_path) -> None:
+    path = tmp_path / "s.zarr"
+    first = sweep(make_model(30), GRID, chunk_size=10, out=path, cluster=client, progress=False)
+    with pytest.raises(FileExistsError, match="resume=True.*overwrite=True"):
+        sweep(make_model(30), GRID, chunk_size=10, out=path, cluster=client, progress=False)
+    again = sweep(make_model(30), GRID, out=path, cluster=client, progress=False, resume=True)
+    assert json.loads(again.attrs["last_run"])["chunks_run"] == 0  # all done: nothing to run
+    assert again.attrs["chunk_size"] == 10  # taken from the store, not recalibrated
+    assert_same_counts(first, again)
+    replaced = sweep(
+        make_model(30),
+        {"n_clusters": [10], "sample_size": [1000]},
+        chunk_size=30,
+        out=path,
+        cluster=client,
+        progress=False,
+        overwrite=True,
+    )
+    assert dict(replaced.sizes) == {"n_clusters": 1, "sample_size": 1, "test": 2}
+    assert replaced.n_significant.values.tolist() == first.n_significant.values[:1, :1].tolist()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"seed": SEED + 1}, ["seed", str(SEED), str(SEED + 1)]),
+        ({"simulations": 40}, ["simulations", "30", "40"]),
+        ({"chunk_size": 5}, ["chunk size", "10", "5"]),
+        ({"grid": {"n_clusters": [10, 30], "sample_size": [1000, 600]}}, ["grid", "n_clusters"]),
+        ({"model": make_model(30).set_effects("x=0.5")}, ["model parameters", "effects"]),
+    ],
+)
+def test_resume_refuses_a_different_run(client, tmp_path, change, words) -> None:
+    path = tmp_path / "s.zarr"
+    sweep(make_model(30), GRID, chunk_size=10, out=path, cluster=client, progress=False)
+    model = change.pop("model", make_model(30))
+    options = {"grid": GRID, "chunk_size": 10, **change}
+    grid = options.pop("grid")
+    with pytest.raises(ValueError, match="different run") as info:
+        sweep(model, grid, out=path, cluster=client, progress=False, resume=True, **options)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+def test_resume_refuses_another_package_version(client, tmp_path) -> None:
+    path = tmp_path / "s.zarr"
+    sweep(make_model(30), GRID, chunk_size=10, out=path, cluster=client, progress=False)
+    group = zarr.open_group(str(path), mode="r+")
+    group.attrs["package_version"] = "0.0.1"
+    zarr.consolidate_metadata(str(path))
+    with pytest.raises(ValueError, match="package version.*0.0.1"):
+        sweep(make_model(30), GRID, out=path, cluster=client, progress=False, resume=True)
+
+
+def test_resume_of_a_missing_store_starts_it(client, tmp_path) -> None:
+    ds = sweep(
+        make_model(30),
+        GRID,
+        chunk_size=30,
+        out=tmp_path / "new.zarr",
+        cluster=client,
+        progress=False,
+        resume=True,
+    )
+    assert bool(ds.complete.all())
+
+
+def test_temporary_store_is_removed(client, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ds = sweep(make_model(30), GRID, chunk_size=30, cluster=client, progress=False)
+    assert int(ds.n_sims.sum()) == 4 * 30
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_paths_are_not_overwritten(client, tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a results store"):
+        sweep(make_model(30), GRID, out=tmp_path, cluster=client, progress=False, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+# --------------------------------------------------------------- options and input
+def test_automatic_chunk_size_is_calibrated(client, tmp_path) -> None:
+    spec = make_model().to_spec(1000)
+    small = calibrate_chunk_size(spec, SEED, 10_000, target_seconds=0.01, probe_seconds=0.01)
+    large = calibrate_chunk_size(spec, SEED, 10_000, target_seconds=0.2, probe_seconds=0.05)
+    assert 1 <= small < large <= 10_000
+    assert calibrate_chunk_size(spec, SEED, 5, target_seconds=10.0) == 5  # bounded
+    ds = sweep(make_model(30), GRID, out=tmp_path / "s.zarr", cluster=client, progress=False)
+    assert 1 <= ds.attrs["chunk_size"] <= 30
+
+
+def test_spec_input(client) -> None:
+    spec = make_model().to_spec(1000)
+    ds = sweep(
+        spec,
+        {"slope_variance": [0.0, 0.2]},
+        simulations=20,
+        seed=3,
+        chunk_size=10,
+        cluster=client,
+        progress=False,
+    )
+    assert ds.attrs["seed"] == 3 and ds.attrs["target_power"] == 0.8
+    expected = engine.count_chunk(
+        engine.run_chunk(spec.with_params(slope_variance=0.2), 3, 0, 20), spec.alpha
+    )
+    assert ds.n_significant.sel(slope_variance=0.2).values.tolist() == list(expected.n_significant)
+    with pytest.raises(ValueError, match="simulations is required"):
+        sweep(spec, {}, cluster=client, progress=False)
+
+
+def test_drawn_seed_is_recorded_and_reused_on_resume(client, tmp_path) -> None:
+    model = make_model(20).set_seed(None)
+    path = tmp_path / "s.zarr"
+    first = sweep(model, GRID, chunk_size=20, out=path, cluster=client, progress=False)
+    seed = first.attrs["seed"]
+    assert isinstance(seed, int) and 0 <= seed < 2**63
+    again = sweep(model, GRID, out=path, cluster=client, progress=False, resume=True)
+    assert again.attrs["seed"] == seed
+
+
+def test_input_errors_name_the_problem(client) -> None:
+    with pytest.raises(ValueError, match="'sample_size' axis"):
+        sweep(make_model(), {"n_clusters": [10]}, cluster=client, progress=False)
+    with pytest.raises(ValueError, match="Did you mean 'n_clusters'"):
+        sweep(make_model(), {"sample_size": [1000], "nclusters": [10]}, cluster=client)
+    with pytest.raises(ValueError, match="exclude each other"):
+        sweep(make_model(), GRID, resume=True, overwrite=True, cluster=client)
+    with pytest.raises(ValueError, match="chunk_size=0"):
+        sweep(make_model(), GRID, chunk_size=0, cluster=client)
+    with pytest.raises(ValueError, match="seed=-1"):
+        sweep(make_model(), GRID, seed=-1, cluster=client)
+
+
+def test_identity_differences_in_words() -> None:
+    old = {
+        "seed": 1,
+        "grid": json.dumps({"n_clusters": [10]}),
+        "base_params": json.dumps({"icc": 0.1, "alpha": 0.05}),
+    }
+    new = {
+        "seed": 2,
+        "grid": json.dumps({"n_clusters": [20]}),
+        "base_params": json.dumps({"icc": 0.2, "alpha": 0.05}),
+    }
+    diffs = identity_differences(old, new)
+    assert diffs[0] == "model parameters (icc: store 0.1, now 0.2)"
+    assert diffs[1] == "grid (n_clusters: store [10], now [20])"
+    assert diffs[2] == "seed (store: 1, now: 2)"
+    assert identity_differences(old, old) == []
+
+
+def test_task_failure_message_names_the_point() -> None:
+    spec = make_model().to_spec(1000)
+    plan = Plan(Grid(spec, GRID), SEED, 30, 10, Path("x.zarr"), {})
+    err = _task_failed(plan, (1, 0), 2, RuntimeError("fit blew up"))
+    assert str(err) == "chunk 2 of design point n_clusters=20, sample_size=1000 failed: fit blew up"
