@@ -1,0 +1,176 @@
+"""Checks of a sweep's destination before any simulation runs.
+
+A sweep that can only fail when it writes its first chunk wastes the calibration, the
+cluster start-up and possibly a queue wait on Slurm.  What can be known up front is
+checked here:
+
+- :func:`check_writable`: the store's directory (or its nearest existing ancestor) accepts
+  a new file.  This is a real write, not ``os.access``: a read-only mount refuses it even
+  for root, and root passes permission bits that ``os.access`` would report.
+- :func:`check_space`: the file system has room (bytes and inodes) for the store.  Every
+  chunk's counts are their own small files (see :mod:`mcpower_sweep.store`), so the
+  size is dominated by one file-system block per file, not by the bytes in it:
+  :func:`estimate_store` counts files and directories.
+
+Both raise :class:`DestinationError` (an ``OSError``) with a message that names the
+path, what is wrong and what to do.
+
+>>> check_writable("results/docs.zarr")  # doctest: +SKIP
+>>> check_space("results/docs.zarr", estimate_store((4, 4, 6), 4))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DestinationError", "StoreEstimate", "check_space", "check_writable", "estimate_store"]
+
+# Raw variables of a store (store.RAW_VARIABLES): four counts and the done flag.
+RAW_FILES_PER_CHUNK = 5
+# Group, coordinate and array metadata, consolidated metadata, coordinate chunks.
+METADATA_FILES = 64
+# Leave this much room besides the store (other writers, the file system's own needs).
+MARGIN_BYTES = 16 * 2**20
+
+
+class DestinationError(OSError):
+    """The results store cannot be written where it was asked to be (``errno`` is set)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+@dataclass(frozen=True)
+class StoreEstimate:
+    """How many files and directories a complete store has, and its size on disk."""
+
+    files: int
+    directories: int
+    block_size: int
+
+    @property
+    def inodes(self) -> int:
+        return self.files + self.directories
+
+    @property
+    def bytes(self) -> int:
+        """Every file and directory takes at least one block."""
+        return self.inodes * self.block_size
+
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists():
+        if p.parent == p:
+            break
+        p = p.parent
+    return p
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def check_writable(store: str | os.PathLike[str]) -> None:
+    """Raise :class:`DestinationError` unless a file can be created where ``store`` goes.
+
+    The store itself is tested when it exists (resume), else its nearest existing
+    ancestor directory (where the store's directories will be made).
+
+    Examples
+    --------
+    >>> check_writable("/proc/results.zarr")  # doctest: +SKIP
+    Traceback (most recent call last):
+    DestinationError: cannot write the results store '/proc/results.zarr': ...
+    """
+    path = Path(os.fspath(store))
+    where = path if path.is_dir() else _existing_ancestor(path.parent)
+    if not where.is_dir():
+        raise DestinationError(
+            errno.ENOTDIR,
+            f"cannot write the results store {str(path)!r}: {str(where)!r} is not a directory; "
+            "choose another --out (out=) path",
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mcpower-sweep-probe-", dir=where)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise DestinationError(
+            err.errno or errno.EACCES,
+            f"cannot write the results store {str(path)!r}: {str(where)!r} does not accept new "
+            f"files ({reason}); choose a writable --out (out=) path",
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def estimate_store(shape: Sequence[int], n_chunks: int, *, block_size: int = 4096) -> StoreEstimate:
+    """Files, directories and bytes of a complete store over a grid of ``shape``.
+
+    Each raw variable keeps chunk ``k`` of the point at ``(i, j, ...)`` in the file
+    ``<variable>/c/<i>/<j>/.../<k>`` (``.../<k>/0`` for the significance counts, which
+    have a ``test`` dimension): one file per point and chunk and variable, and a
+    directory per prefix of the chunk key.
+
+    >>> e = estimate_store((2, 3), 10)
+    >>> e.files, e.directories
+    (364, 120)
+    """
+    n_points = math.prod(shape)
+    prefixes = sum(math.prod(shape[:i]) for i in range(1, len(shape) + 1))
+    files = RAW_FILES_PER_CHUNK * n_points * n_chunks + METADATA_FILES
+    directories = (
+        RAW_FILES_PER_CHUNK * (2 + prefixes)  # <variable>/, c/ and the key prefixes
+        + n_points * n_chunks  # .../<k>/ of the significance counts
+        + 2 * (len(shape) + 3)  # coordinate arrays
+    )
+    return StoreEstimate(files, directories, block_size)
+
+
+def check_space(store: str | os.PathLike[str], estimate: StoreEstimate) -> None:
+    """Raise :class:`DestinationError` if the store's file system lacks room for it.
+
+    Bytes are compared with :func:`shutil.disk_usage` (space available to this user),
+    inodes with ``statvfs`` when the file system counts them.
+
+    Examples
+    --------
+    >>> check_space("results/docs.zarr", estimate_store((4, 4, 6), 4))  # doctest: +SKIP
+    """
+    path = Path(os.fspath(store))
+    where = _existing_ancestor(path)
+    try:
+        st = os.statvfs(where)
+        block = st.f_frsize or st.f_bsize or estimate.block_size
+        free_inodes = st.f_favail if st.f_files else None
+    except (OSError, AttributeError):
+        block, free_inodes = estimate.block_size, None
+    need = StoreEstimate(estimate.files, estimate.directories, max(block, estimate.block_size))
+    free = shutil.disk_usage(where).free
+    if need.bytes + MARGIN_BYTES > free:
+        raise DestinationError(
+            errno.ENOSPC,
+            f"not enough free space for the results store {str(path)!r}: it needs about "
+            f"{_size(need.bytes)} ({need.files:,} files of one {_size(need.block_size)} block "
+            f"each) plus {_size(MARGIN_BYTES)} to spare, and {str(where)!r} has {_size(free)} "
+            "free; free some space, sweep a smaller grid, use a larger --chunk-size, or choose "
+            "another --out",
+        )
+    if free_inodes is not None and need.inodes > free_inodes:
+        raise DestinationError(
+            errno.ENOSPC,
+            f"not enough free inodes for the results store {str(path)!r}: it needs about "
+            f"{need.inodes:,} files and directories and {str(where)!r} has {free_inodes:,}; "
+            "sweep a smaller grid, use a larger --chunk-size, or choose another --out",
+        )
