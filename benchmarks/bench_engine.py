@@ -77,12 +77,16 @@ def main() -> None:
                     ref.append(time_mcpower(j, n, slope, args.sims))
             o = min(ours)
             r = min(ref) if ref else float("nan")
-            print(f"{j:>8} {n:>6} {'slope' if slope else 'intercept':>9} {o:>9.1f} {r:>11.1f} {o / r:>6.2f}")
+            model = "slope" if slope else "intercept"
+            print(f"{j:>8} {n:>6} {model:>9} {o:>9.1f} {r:>11.1f} {o / r:>6.2f}")
     spec = our_spec(30, 900, True)
     one = min(time_ours(spec, args.sims, 1) for _ in range(args.repeats))
     for threads in (1, 2):
         t = min(time_ours(spec, args.sims, threads) for _ in range(args.repeats))
-        print(f"threads={threads}: {t:.1f} us/sim wall, speed-up {one / t:.2f}x (30 clusters, N=900, slope)")
+        print(
+            f"threads={threads}: {t:.1f} us/sim wall, speed-up {one / t:.2f}x "
+            "(30 clusters, N=900, slope)"
+        )
 
 
 if __name__ == "__main__":

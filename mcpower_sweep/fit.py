@@ -186,7 +186,7 @@ def fit_lmm(
     re_names = tuple(names[c] for c in parsed.random_columns)
 
     def by_name(arr: np.ndarray) -> dict[str, float]:
-        return {t: float(v) for t, v in zip(names, arr)}
+        return {t: float(v) for t, v in zip(names, arr, strict=True)}
 
     return LMMFit(
         formula=formula,

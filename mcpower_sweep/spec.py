@@ -137,7 +137,7 @@ class SimulationSpec:
         """Plain parameters for provenance (JSON-friendly)."""
         return {
             "formula": self.formula,
-            "effects": dict(zip(self.term_names[1:], self.effects[1:])),
+            "effects": dict(zip(self.term_names[1:], self.effects[1:], strict=True)),
             "variable_types": {
                 p.name: (p.kind if p.kind == "normal" else f"binary({p.p:g})")
                 for p in self.predictors

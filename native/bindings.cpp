@@ -89,6 +89,7 @@ PYBIND11_MODULE(_native, m) {
         .def_readwrite("re_cov", &EngineSpec::re_cov)
         .def_readwrite("cluster_sizes", &EngineSpec::cluster_sizes)
         .def_readwrite("reml", &EngineSpec::reml)
+        .def_readwrite("row_level", &EngineSpec::row_level)
         .def_readwrite("df_method", &EngineSpec::df_method)
         .def("check", &EngineSpec::check);
 

@@ -84,6 +84,25 @@ class Stream {
         for (int64_t i = 0; i < n; ++i) out[i] = normal_from(a, b, c, d);
         s_[0] = a, s_[1] = b, s_[2] = c, s_[3] = d;
     }
+    // Chi-square with nu > 0 degrees of freedom: 2 Gamma(nu / 2), by Marsaglia & Tsang's
+    // (2000) squeeze method (shape < 1 boosted by U^(1/shape)).
+    double chi_square(double nu) {
+        double shape = 0.5 * nu, boost = 1.0;
+        if (shape < 1.0) {
+            boost = std::pow(1.0 - uniform(), 1.0 / shape);
+            shape += 1.0;
+        }
+        const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+        for (;;) {
+            const double x = normal();
+            double v = 1.0 + c * x;
+            if (v <= 0.0) continue;
+            v = v * v * v;
+            const double u = 1.0 - uniform();  // (0, 1]
+            if (u < 1.0 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v)))
+                return 2.0 * d * v * boost;
+        }
+    }
     // n Bernoulli(prob) draws as 0.0 / 1.0 (one uniform each).
     void fill_bernoulli(double* out, int64_t n, double prob) {
         uint64_t a = s_[0], b = s_[1], c = s_[2], d = s_[3];

@@ -19,6 +19,9 @@ struct EngineSpec {
     std::vector<double> re_cov;            // q x q random-effect covariance, row-major, residual var 1
     std::vector<int64_t> cluster_sizes;    // rows per cluster
     bool reml = true;
+    // Generate every row (true) instead of drawing each cluster's cross-products from
+    // their exact distribution when all columns are Gaussian (false, the default).
+    bool row_level = false;
     int df_method = 0;                     // a DfMethod
 
     int n_fixed() const { return int(terms.size()) + 1; }
