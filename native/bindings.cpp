@@ -77,7 +77,7 @@ py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X
 
 PYBIND11_MODULE(_native, m) {
     m.doc() = "mcpower_sweep's native engine: simulation, LMM fits and Wald tests";
-    m.attr("__version__") = "0.1.0";
+    m.attr("__version__") = MCPS_VERSION;
 
     py::class_<EngineSpec>(m, "EngineSpec")
         .def(py::init<>())
