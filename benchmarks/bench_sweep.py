@@ -7,6 +7,8 @@ before the clock starts, so the figures are about running a sweep, not starting 
   tasks of about ``--task-seconds`` of engine work each;
 - Dask overhead: ``1 − engine time / (workers × wall time)``, with the engine time
   measured inside the tasks (everything else: scheduling, transfers, store writes);
+- the hardware ceiling: the same engine chunks in 1 and 2 plain processes, without
+  Dask (on a shared or hyper-threaded host, two processes are not twice as fast);
 - worker memory: peak RSS of each worker after a sweep of S and of 10·S simulations
   per point (same chunk size), each on a fresh cluster.
 
@@ -24,6 +26,8 @@ import resource
 import shutil
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +117,26 @@ def efficiency(tasks: int, task_seconds: float) -> tuple[list[dict[str, float]],
     return rows, rows[0]["wall"] / (2 * rows[1]["wall"]), chunk_size
 
 
+def hardware_ceiling(chunk_size: int, chunks: int = 8) -> float:
+    """``T1 / (2 × T2)`` of the same engine chunks in 1 and 2 plain processes (no Dask).
+
+    This is the best a 2-worker sweep can do on this machine: on a shared or
+    hyper-threaded host two processes do not get two cores' worth of work done.
+    """
+    spec = base_spec()
+    times = []
+    for procs in (1, 2):
+        with ProcessPoolExecutor(procs, mp_context=get_context("spawn")) as pool:
+            list(pool.map(run_task, [spec] * procs, [SEED] * procs, [0] * procs, [2] * procs))
+            t0 = time.perf_counter()
+            starts = [k * chunk_size for k in range(chunks)]
+            list(
+                pool.map(run_task, [spec] * chunks, [SEED] * chunks, starts, [chunk_size] * chunks)
+            )
+            times.append(time.perf_counter() - t0)
+    return times[0] / (2 * times[1])
+
+
 def memory(simulations: int, chunk_size: int) -> list[tuple[int, list[float]]]:
     rows = []
     for sims in (simulations, 10 * simulations):
@@ -147,7 +171,10 @@ def main() -> None:
             f"{r['workers']:>7} {r['tasks']:>6} {r['wall']:>8.2f} {r['engine']:>9.2f} "
             f"{r['overhead']:>9.1%}"
         )
+    ceiling = hardware_ceiling(chunk_size)
     print(f"\nparallel efficiency T1 / (2 x T2) = {eff:.3f}")
+    print(f"same engine chunks in 1 vs 2 plain processes (no Dask): {ceiling:.3f}")
+    print(f"sweep efficiency relative to that ceiling: {eff / ceiling:.3f}")
 
     mem_chunk = max(1, args.memory_simulations // 10)
     print(f"\nWorker peak RSS (2 workers, chunk_size={mem_chunk}):")

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -294,10 +295,10 @@ def most_expensive_point(grid: Grid) -> SimulationSpec:
     )
 
 
-def _prepare_path(path: Path, *, resume: bool, overwrite: bool) -> bool:
-    """Check what is at ``path``; remove an old store for ``overwrite``.
+def _existing_store(path: Path, *, resume: bool, overwrite: bool) -> bool:
+    """Check what is at ``path``: whether a results store is there (to resume or replace).
 
-    Returns whether an existing store is to be resumed.
+    Nothing is removed here: an old store is replaced only once the new run is valid.
     """
     from . import store
 
@@ -309,10 +310,7 @@ def _prepare_path(path: Path, *, resume: bool, overwrite: bool) -> bool:
         raise FileExistsError(
             f"{str(path)!r} exists and is not a results store: choose another out= path"
         )
-    if overwrite:
-        shutil.rmtree(path)
-        return False
-    if not resume:
+    if not (resume or overwrite):
         raise FileExistsError(
             f"results store {str(path)!r} already exists: pass resume=True to finish it "
             "(--resume) or overwrite=True to start again (--overwrite)"
@@ -345,7 +343,8 @@ def make_plan(
         raise ValueError("resume=True and overwrite=True exclude each other: choose one")
     if not isinstance(grid, Grid):
         grid = Grid(base_spec(model_or_spec, grid), grid)
-    resuming = _prepare_path(path, resume=resume, overwrite=overwrite)
+    existing = _existing_store(path, resume=resume, overwrite=overwrite)
+    resuming = existing and resume
     stored = store.read_attrs(path) if resuming else {}
 
     simulations = (
@@ -389,6 +388,8 @@ def make_plan(
             )
         attrs = dict(stored)
     else:
+        if existing:
+            shutil.rmtree(path)
         store.create_store(path, grid, simulations=simulations, chunk_size=chunk_size, attrs=attrs)
     plan = Plan(grid, seed, simulations, chunk_size, path, attrs)
     return plan, resuming
@@ -744,3 +745,19 @@ def sweep(
             shutil.rmtree(tmpdir, ignore_errors=True)
     ds.attrs["last_run"] = stats.as_json()
     return ds
+
+
+class _SweepModule(types.ModuleType):
+    """This module, callable as :func:`sweep`.
+
+    The package exports the function ``mcpower_sweep.sweep`` lazily, but importing the
+    submodule of the same name rebinds that package attribute to the module, so
+    ``from mcpower_sweep import sweep`` can yield the module.  Calling it then still
+    runs the sweep.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> xr.Dataset:
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _SweepModule

@@ -416,6 +416,31 @@ def test_temporary_store_is_removed(client, tmp_path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_overwrite_keeps_the_old_store_when_the_new_run_is_invalid(client, tmp_path) -> None:
+    path = tmp_path / "s.zarr"
+    sweep(make_model(30), GRID, chunk_size=30, out=path, cluster=client, progress=False)
+    with pytest.raises(ValueError, match="seed"):
+        sweep(make_model(30), GRID, seed=-5, out=path, cluster=client, overwrite=True)
+    assert bool(store.open_results(path).complete.all())
+
+
+def test_an_empty_directory_becomes_the_store(client, tmp_path) -> None:
+    (tmp_path / "s.zarr").mkdir()
+    ds = sweep(
+        make_model(30), GRID, chunk_size=30, out=tmp_path / "s.zarr", cluster=client, progress=False
+    )
+    assert bool(ds.complete.all())
+
+
+def test_package_level_sweep_is_callable(client) -> None:
+    from mcpower_sweep import sweep as package_sweep
+
+    ds = package_sweep(
+        make_model(10), {"sample_size": [1000]}, chunk_size=10, cluster=client, progress=False
+    )
+    assert ds.n_sims.values.tolist() == [10]
+
+
 def test_other_paths_are_not_overwritten(client, tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not a results store"):
