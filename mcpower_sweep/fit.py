@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _native
 from .formula import parse_formula
-from .spec import DF_METHODS, ESTIMATORS
+from .spec import DF_METHODS, ESTIMATORS, MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
 
 __all__ = ["LMMFit", "fit_lmm"]
 
@@ -97,6 +97,8 @@ def _column(data: Any, name: str) -> np.ndarray:
 
 def _numeric(data: Any, name: str) -> np.ndarray:
     raw = _column(data, name)
+    if raw.ndim != 1:
+        raise ValueError(f"column {name!r} has shape {raw.shape}: expected a 1-d column")
     try:
         x = raw.astype(np.float64)
     except (TypeError, ValueError):
@@ -144,7 +146,18 @@ def fit_lmm(
         raise ValueError(f"df_method={df_method!r} is unknown: use one of {DF_METHODS}")
     if not isinstance(reml, bool | np.bool_):
         raise ValueError(f"reml={reml!r} must be True or False (estimators: {ESTIMATORS})")
+    if not (isinstance(data, Mapping) or hasattr(data, "columns")):
+        raise ValueError(
+            f"data of type {type(data).__name__} is not allowed: use a pandas DataFrame or a "
+            "dict of column name -> 1-d array"
+        )
     parsed = parse_formula(formula)
+    n_fixed, n_random = len(parsed.term_names), len(parsed.random_columns)
+    if n_fixed > MAX_FIXED_EFFECTS or n_random > MAX_RANDOM_EFFECTS:
+        raise ValueError(
+            f"formula {formula!r} has {n_fixed} fixed and {n_random} random effects: the "
+            f"engine fits at most {MAX_FIXED_EFFECTS} and {MAX_RANDOM_EFFECTS}"
+        )
     if parsed.grouping is None:
         raise ValueError(
             f"formula {formula!r} has no random part: add one such as (1 | cluster)"
@@ -166,14 +179,40 @@ def fit_lmm(
             col = col * preds[parsed.predictors[i]]
         cols.append(col)
     X = np.column_stack(cols)
+    if n <= X.shape[1]:
+        raise ValueError(
+            f"data has {n} rows for {X.shape[1]} fixed effects of {formula!r}: need more rows "
+            "than fixed effects"
+        )
+    norms = np.linalg.norm(X, axis=0)
+    scaled = X / np.where(norms > 0, norms, 1.0)  # rank of the columns, not of their units
+    for k in range(1, X.shape[1] + 1) if np.linalg.matrix_rank(scaled) < X.shape[1] else ():
+        if np.linalg.matrix_rank(scaled[:, :k]) < k:
+            raise ValueError(
+                f"fixed effect {parsed.term_names[k - 1]!r} of {formula!r} is a linear "
+                "combination of the terms before it (collinear, or constant) in this data: "
+                "drop it or recode"
+            )
     groups_raw = _column(data, parsed.grouping)
     if groups_raw.shape != (n,):
         raise ValueError(
             f"grouping column {parsed.grouping!r} has shape {groups_raw.shape}, expected ({n},)"
         )
-    if groups_raw.dtype.kind == "f" and np.isnan(groups_raw).any():
-        raise ValueError(f"grouping column {parsed.grouping!r} has missing values")
-    levels, codes = np.unique(groups_raw, return_inverse=True)
+    missing = [
+        i for i, g in enumerate(groups_raw.tolist())
+        if g is None or (isinstance(g, float) and np.isnan(g))
+    ] if groups_raw.dtype.kind in "fO" else []
+    if missing:
+        raise ValueError(
+            f"grouping column {parsed.grouping!r} has missing values (first at row {missing[0]})"
+        )
+    try:
+        levels, codes = np.unique(groups_raw, return_inverse=True)
+    except TypeError:
+        raise ValueError(
+            f"grouping column {parsed.grouping!r} mixes value types "
+            f"({sorted({type(g).__name__ for g in groups_raw.tolist()})}): use one type of label"
+        ) from None
     if len(levels) < 2:
         raise ValueError(
             f"grouping factor {parsed.grouping!r} has {len(levels)} level(s): at least 2 needed"

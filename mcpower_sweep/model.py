@@ -32,12 +32,27 @@ import numpy as np
 
 from .formula import FormulaError, ParsedFormula, parse_formula
 from .results import PowerResult, SampleSizeResult
-from .spec import DF_METHODS, ESTIMATORS, MIN_CLUSTER_SIZE, Predictor, SimulationSpec
+from .spec import (
+    DF_METHODS,
+    ESTIMATORS,
+    MAX_FIXED_EFFECTS,
+    MAX_RANDOM_EFFECTS,
+    MAX_SAMPLE_SIZE,
+    MAX_SIMULATIONS,
+    MIN_CLUSTER_SIZE,
+    Predictor,
+    SimulationSpec,
+)
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
 
 DEFAULT_SIMULATIONS = 1000
 MAX_SEED = 2**64
+MAX_THREADS = 1024
+MAX_SIZES = 10_000  # sample sizes tried by one find_sample_size
+# find_power runs its simulations in blocks of this many, so memory stays bounded
+# (results do not depend on it: simulation i is the same in any block).
+RUN_BLOCK = 100_000
 
 
 class TooManyFailedFitsError(RuntimeError):
@@ -68,12 +83,15 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _whole(param: str, value: object, minimum: int, what: str = "") -> int:
-    """An integer >= ``minimum`` (bools and floats are rejected)."""
+def _whole(param: str, value: object, minimum: int, what: str = "",
+           maximum: int | None = None) -> int:
+    """An integer >= ``minimum`` (bools and floats are rejected), and <= ``maximum``."""
     if not _is_int(value) or int(value) < minimum:  # type: ignore[call-overload]
         extra = f" ({what})" if what else ""
         raise ValueError(f"{param}={value!r} is not allowed: use a whole number >= {minimum}"
                          f"{extra}")
+    if maximum is not None and int(value) > maximum:  # type: ignore[call-overload]
+        raise ValueError(f"{param}={value!r} is too large: at most {maximum:,}")
     return int(value)  # type: ignore[call-overload]
 
 
@@ -134,6 +152,21 @@ def _variable_type(name: str, text: str) -> Predictor:
     return Predictor(name, "binary", p)
 
 
+def _block_counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int) -> Any:
+    """Counts of simulations ``0 .. simulations - 1``, run in blocks of ``RUN_BLOCK``."""
+    from . import engine
+
+    total = None
+    for start in range(0, simulations, RUN_BLOCK):
+        chunk = engine.run_chunk(spec, seed, start, min(RUN_BLOCK, simulations - start),
+                                 n_threads)
+        c = engine.count_chunk(chunk, spec.alpha)
+        total = c if total is None else engine.ChunkCounts(
+            total.n_sims + c.n_sims, total.n_success + c.n_success,
+            total.n_singular + c.n_singular, total.n_significant + c.n_significant)
+    return total
+
+
 def _draw_seed() -> int:
     """A fresh 63-bit seed from the operating system's entropy."""
     return int(np.random.SeedSequence().entropy) & (2**63 - 1)
@@ -165,6 +198,12 @@ class MCPower:
         if not parsed.terms:
             raise FormulaError("the formula has no fixed effects to test: add at least one "
                                "predictor, e.g. 'y ~ x + (1|g)'", formula)
+        if len(parsed.term_names) > MAX_FIXED_EFFECTS:
+            raise FormulaError(f"the formula has {len(parsed.term_names)} fixed effects: the "
+                               f"engine fits at most {MAX_FIXED_EFFECTS}", formula)
+        if len(parsed.random_columns) > MAX_RANDOM_EFFECTS:
+            raise FormulaError(f"the random part has {len(parsed.random_columns)} random effects: "
+                               f"the engine fits at most {MAX_RANDOM_EFFECTS}", formula)
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
         self._effects: dict[str, float] = dict.fromkeys(parsed.tests, 0.0)
@@ -253,7 +292,7 @@ class MCPower:
         >>> MCPower("y ~ x + (1|g)").set_simulations(400).simulations
         400
         """
-        self._simulations = _whole("n_simulations", n_simulations, 1)
+        self._simulations = _whole("n_simulations", n_simulations, 1, maximum=MAX_SIMULATIONS)
         return self
 
     def set_cluster(
@@ -312,10 +351,11 @@ class MCPower:
                 f"(got n_clusters={n_clusters!r}, cluster_size={cluster_size!r})"
             )
         if n_clusters is not None:
-            n_clusters = _whole("n_clusters", n_clusters, 2)
+            n_clusters = _whole("n_clusters", n_clusters, 2,
+                                maximum=MAX_SAMPLE_SIZE // MIN_CLUSTER_SIZE)
         if cluster_size is not None:
             cluster_size = _whole("cluster_size", cluster_size, MIN_CLUSTER_SIZE,
-                                  "observations per cluster")
+                                  "observations per cluster", maximum=MAX_SAMPLE_SIZE // 2)
         variance = _real("slope_variance", slope_variance, ">= 0", lambda x: x >= 0.0)
         corr = _real("slope_intercept_corr", slope_intercept_corr, "in [-1, 1]",
                      lambda x: -1.0 <= x <= 1.0)
@@ -534,7 +574,7 @@ class MCPower:
         if not isinstance(enable, (bool, np.bool_)):
             raise ValueError(f"enable={enable!r} is not allowed: use True or False")
         if n_cores is not None:
-            n_cores = _whole("n_cores", n_cores, 1)
+            n_cores = _whole("n_cores", n_cores, 1, maximum=MAX_THREADS)
         self._parallel = bool(enable)
         self._n_cores = n_cores
         return self
@@ -552,7 +592,7 @@ class MCPower:
         20
         """
         f = self._parsed
-        sample_size = _whole("sample_size", sample_size, 1)
+        sample_size = _whole("sample_size", sample_size, 1, maximum=MAX_SAMPLE_SIZE)
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator={estimator!r} is unknown: use one of "
                              f"{', '.join(ESTIMATORS)}")
@@ -622,8 +662,7 @@ class MCPower:
         from . import engine
 
         start = time.perf_counter()
-        chunk = engine.run_chunk(spec, seed, 0, self._simulations, self.n_threads)
-        counts = engine.count_chunk(chunk, spec.alpha)
+        counts = _block_counts(spec, seed, self._simulations, self.n_threads)
         result = PowerResult(
             spec=spec,
             seed=seed,
@@ -751,14 +790,18 @@ class MCPower:
         >>> result.required_n["treatment"]  # doctest: +SKIP
         1000
         """
-        from_size = _whole("from_size", from_size, 1)
-        to_size = _whole("to_size", to_size, 1)
+        from_size = _whole("from_size", from_size, 1, maximum=MAX_SAMPLE_SIZE)
+        to_size = _whole("to_size", to_size, 1, maximum=MAX_SAMPLE_SIZE)
         if from_size > to_size:
             raise ValueError(f"from_size={from_size} is larger than to_size={to_size}: use "
                              "from_size <= to_size")
         if by is None:
             by = max(1, (to_size - from_size) // 10)
         by = _whole("by", by, 1)
+        n_sizes = (to_size - from_size) // by + 1
+        if n_sizes > MAX_SIZES:
+            raise ValueError(f"by={by} gives {n_sizes:,} sample sizes from {from_size} to "
+                             f"{to_size}: at most {MAX_SIZES:,}; use a larger by")
         targets = self._targets(target_test)
         specs = [self.to_spec(n, estimator=estimator, df_method=df_method)
                  for n in range(from_size, to_size + 1, by)]

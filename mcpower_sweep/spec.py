@@ -21,6 +21,12 @@ import numpy as np
 ESTIMATORS = ("reml", "ml")
 DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
 MIN_CLUSTER_SIZE = 5
+# Beyond these a run would exhaust memory or time long before it finished: refuse up
+# front.  The fixed-effect and random-effect limits are the engine's (native/chunk.cpp).
+MAX_SAMPLE_SIZE = 10_000_000
+MAX_SIMULATIONS = 100_000_000
+MAX_FIXED_EFFECTS = 63
+MAX_RANDOM_EFFECTS = 8
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,11 @@ class SimulationSpec:
         if self.sample_size <= 0 or int(self.sample_size) != self.sample_size:
             raise ValueError(
                 f"sample_size={self.sample_size!r} is not allowed: use a positive integer"
+            )
+        if self.sample_size > MAX_SAMPLE_SIZE:
+            raise ValueError(
+                f"sample_size={self.sample_size!r} is too large: at most {MAX_SAMPLE_SIZE:,} "
+                "observations per simulated study"
             )
         for p in self.predictors:
             if p.kind == "binary" and not (0.0 < p.p < 1.0):
