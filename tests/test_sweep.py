@@ -15,6 +15,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -391,7 +392,9 @@ def test_resume_refuses_another_package_version(client, tmp_path) -> None:
     sweep(make_model(30), GRID, chunk_size=10, out=path, cluster=client, progress=False)
     group = zarr.open_group(str(path), mode="r+")
     group.attrs["package_version"] = "0.0.1"
-    zarr.consolidate_metadata(str(path))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata")
+        zarr.consolidate_metadata(str(path))
     with pytest.raises(ValueError, match="package version.*0.0.1"):
         sweep(make_model(30), GRID, out=path, cluster=client, progress=False, resume=True)
 
