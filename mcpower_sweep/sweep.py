@@ -388,6 +388,9 @@ def make_plan(
             )
         attrs = dict(stored)
     else:
+        from .preflight import check_space, estimate_store
+
+        check_space(path, estimate_store(grid.shape, store.n_chunks_for(simulations, chunk_size)))
         if existing:
             shutil.rmtree(path)
         store.create_store(path, grid, simulations=simulations, chunk_size=chunk_size, attrs=attrs)
@@ -709,6 +712,10 @@ def sweep(
         what differs).
     FileExistsError
         If ``out`` exists and neither ``resume`` nor ``overwrite`` is set.
+    mcpower_sweep.lock.StoreLockedError
+        If another live run is writing the same store.
+    mcpower_sweep.preflight.DestinationError
+        If ``out`` is not writable or its file system lacks room for the store.
     KeyboardInterrupt
         On Ctrl-C, after saving the chunks that arrived and printing how to resume.
 
@@ -723,23 +730,30 @@ def sweep(
     temporary = out is None
     tmpdir = tempfile.mkdtemp(prefix="mcpower-sweep-") if temporary else None
     path = Path(tmpdir, "results.zarr") if tmpdir else Path(os.fspath(out)).expanduser()
+    from .lock import store_lock
+    from .preflight import check_writable
+
     try:
-        plan, _ = make_plan(
-            model_or_spec,
-            grid,
-            path=path,
-            simulations=simulations,
-            seed=seed,
-            chunk_size=chunk_size,
-            resume=resume,
-            overwrite=overwrite,
-            scenario_text=scenario_text,
-            target_power=target_power,
-        )
-        stats = execute(
-            plan, cluster=cluster, workers=workers, progress=progress, temporary=temporary
-        )
-        ds = store.open_results(path)
+        # Checked before calibration and cluster start-up: fail fast on a bad destination,
+        # and one run per store (the lock dies with the process, even on SIGKILL).
+        check_writable(path)
+        with store_lock(path):
+            plan, _ = make_plan(
+                model_or_spec,
+                grid,
+                path=path,
+                simulations=simulations,
+                seed=seed,
+                chunk_size=chunk_size,
+                resume=resume,
+                overwrite=overwrite,
+                scenario_text=scenario_text,
+                target_power=target_power,
+            )
+            stats = execute(
+                plan, cluster=cluster, workers=workers, progress=progress, temporary=temporary
+            )
+            ds = store.open_results(path)
     finally:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)

@@ -26,7 +26,9 @@ from distributed import Client, LocalCluster
 
 from mcpower_sweep import engine, store
 from mcpower_sweep.grid import Grid
+from mcpower_sweep.lock import StoreLockedError, store_lock
 from mcpower_sweep.model import MCPower
+from mcpower_sweep.preflight import DestinationError
 from mcpower_sweep.sweep import (
     Plan,
     _task_failed,
@@ -442,6 +444,15 @@ def test_package_level_sweep_is_callable(client) -> None:
         make_model(10), {"sample_size": [1000]}, chunk_size=10, cluster=client, progress=False
     )
     assert ds.n_sims.values.tolist() == [10]
+
+
+def test_one_run_per_store_and_a_writable_destination(client, tmp_path) -> None:
+    path = tmp_path / "s.zarr"
+    with store_lock(path), pytest.raises(StoreLockedError, match="in use by another run"):
+        sweep(make_model(10), GRID, chunk_size=10, out=path, cluster=client, progress=False)
+    assert not path.exists()
+    with pytest.raises(DestinationError, match="cannot write the results store"):
+        sweep(make_model(10), GRID, chunk_size=10, out="/proc/s.zarr", cluster=client)
 
 
 def test_other_paths_are_not_overwritten(client, tmp_path) -> None:
