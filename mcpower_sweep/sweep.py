@@ -97,6 +97,7 @@ class Plan:
     chunk_size: int
     path: Path
     attrs: dict[str, Any]
+    calibrated: bool = False  # chunk_size was measured for this run, not given
 
 
 @dataclass
@@ -341,6 +342,7 @@ def make_plan(
 
     if resume and overwrite:
         raise ValueError("resume=True and overwrite=True exclude each other: choose one")
+    calibrated = False
     if not isinstance(grid, Grid):
         grid = Grid(base_spec(model_or_spec, grid), grid)
     existing = _existing_store(path, resume=resume, overwrite=overwrite)
@@ -365,6 +367,7 @@ def make_plan(
         chunk_size = int(stored["chunk_size"])
     else:
         chunk_size = calibrate_chunk_size(most_expensive_point(grid), seed, simulations)
+        calibrated = True
 
     if target_power is None:
         target_power = _model_value(model_or_spec, "target_power")
@@ -394,7 +397,7 @@ def make_plan(
         if existing:
             shutil.rmtree(path)
         store.create_store(path, grid, simulations=simulations, chunk_size=chunk_size, attrs=attrs)
-    plan = Plan(grid, seed, simulations, chunk_size, path, attrs)
+    plan = Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated)
     return plan, resuming
 
 
@@ -628,6 +631,12 @@ def execute(
         stats.workers = len(client.nthreads())
         if progress and _starts_cluster(cluster):
             print(f"Dask dashboard: {dashboard_link(client)}", file=sys.stderr)
+        if progress and plan.calibrated:
+            print(
+                f"chunk_size={plan.chunk_size} simulations per task (calibrated for about "
+                f"{TARGET_TASK_SECONDS:g} s of engine work each)",
+                file=sys.stderr,
+            )
         window = _Window(client, plan, pending_chunks(plan.grid, done))
         bar = _progress_bar(plan.grid.size * plan.simulations, sims_done, progress)
         try:

@@ -463,14 +463,15 @@ def test_other_paths_are_not_overwritten(client, tmp_path) -> None:
 
 
 # --------------------------------------------------------------- options and input
-def test_automatic_chunk_size_is_calibrated(client, tmp_path) -> None:
+def test_automatic_chunk_size_is_calibrated(client, tmp_path, capsys) -> None:
     spec = make_model().to_spec(1000)
     small = calibrate_chunk_size(spec, SEED, 10_000, target_seconds=0.01, probe_seconds=0.01)
     large = calibrate_chunk_size(spec, SEED, 10_000, target_seconds=0.2, probe_seconds=0.05)
     assert 1 <= small < large <= 10_000
     assert calibrate_chunk_size(spec, SEED, 5, target_seconds=10.0) == 5  # bounded
-    ds = sweep(make_model(30), GRID, out=tmp_path / "s.zarr", cluster=client, progress=False)
+    ds = sweep(make_model(30), GRID, out=tmp_path / "s.zarr", cluster=client, progress=True)
     assert 1 <= ds.attrs["chunk_size"] <= 30
+    assert f"chunk_size={ds.attrs['chunk_size']} simulations per task" in capsys.readouterr().err
 
 
 def test_spec_input(client) -> None:
