@@ -1,5 +1,7 @@
 """Engine speed: microseconds per simulation (generate + fit + Satterthwaite tests), one
 thread, side by side with MCPower 1.4.1's Rust engine in the same run, plus thread scaling.
+"rows" times the engine with row-by-row data generation forced (the path designs with
+binary predictors or interactions take).
 
 Run: ``pip install ".[bench]" && python benchmarks/bench_engine.py``.  The two tools are
 timed alternately (best of ``--repeats``) so that background load affects both alike.
@@ -15,7 +17,7 @@ import time
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # MCPower's Rust pool: one thread
 
-from mcpower_sweep import engine  # noqa: E402
+from mcpower_sweep import _native, engine  # noqa: E402
 from mcpower_sweep.model import MCPower as Ours  # noqa: E402
 
 DESIGNS = [(15, 300), (30, 900), (50, 2000), (100, 5000)]
@@ -29,11 +31,18 @@ def our_spec(n_clusters: int, n: int, slope: bool):
     return m.to_spec(n)
 
 
-def time_ours(spec, sims: int, threads: int = 1) -> float:
-    engine.run_chunk(spec, 1, 0, min(sims, 50), threads)  # warm up
-    t = time.perf_counter()
-    engine.run_chunk(spec, 1, 0, sims, threads)
-    return (time.perf_counter() - t) / sims * 1e6
+def time_ours(spec, sims: int, threads: int = 1, row_level: bool = False) -> float:
+    """Engine time per simulation; ``row_level`` forces generating every row instead of
+    drawing each cluster's cross-products from their exact distribution."""
+    es = engine.native_spec(spec)
+    es.row_level = row_level
+    try:
+        _native.run_chunk(es, 1, 0, min(sims, 50), threads)  # warm up
+        t = time.perf_counter()
+        _native.run_chunk(es, 1, 0, sims, threads)
+        return (time.perf_counter() - t) / sims * 1e6
+    finally:
+        es.row_level = False
 
 
 def time_mcpower(n_clusters: int, n: int, slope: bool, sims: int) -> float:
@@ -66,19 +75,26 @@ def main() -> None:
     except ImportError:
         have_ref = False
         print("MCPower 1.4.1 not installed (pip install '.[bench]'): ours only")
-    print(f"{'clusters':>8} {'N':>6} {'model':>9} {'ours us':>9} {'MCPower us':>11} {'ratio':>6}")
+    print(
+        f"{'clusters':>8} {'N':>6} {'model':>9} {'ours us':>9} {'rows us':>8} "
+        f"{'MCPower us':>11} {'ratio':>6} {'rows ratio':>10}"
+    )
     for slope in (True, False):
         for j, n in DESIGNS:
             spec = our_spec(j, n, slope)
-            ours, ref = [], []
+            ours, rows, ref = [], [], []
             for _ in range(args.repeats):
                 ours.append(time_ours(spec, args.sims))
+                rows.append(time_ours(spec, args.sims, row_level=True))
                 if have_ref:
                     ref.append(time_mcpower(j, n, slope, args.sims))
-            o = min(ours)
+            o, w = min(ours), min(rows)
             r = min(ref) if ref else float("nan")
             model = "slope" if slope else "intercept"
-            print(f"{j:>8} {n:>6} {model:>9} {o:>9.1f} {r:>11.1f} {o / r:>6.2f}")
+            print(
+                f"{j:>8} {n:>6} {model:>9} {o:>9.1f} {w:>8.1f} {r:>11.1f} {o / r:>6.2f} "
+                f"{w / r:>10.2f}"
+            )
     spec = our_spec(30, 900, True)
     one = min(time_ours(spec, args.sims, 1) for _ in range(args.repeats))
     for threads in (1, 2):
