@@ -34,6 +34,20 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     for (auto n : s.cluster_sizes) sufficient = sufficient && n - 1 >= s.n_fixed();
 }
 
+// A cluster's coefficients: the fixed effects plus its random effects chol(G) z
+// (q normals, the first draws of every cluster).
+void Generator::cluster_coefficients(Stream& rng, double* coef) const {
+    const int p = spec.n_fixed(), q = spec.n_random();
+    double z[8];
+    for (int a = 0; a < q; ++a) z[a] = rng.normal();
+    for (int t = 0; t < p; ++t) coef[t] = spec.beta[t];
+    for (int a = 0; a < q; ++a) {
+        double b = 0.0;
+        for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
+        coef[spec.z_columns[a]] += b;
+    }
+}
+
 void Generator::generate(uint64_t seed, uint64_t index, Problem& pr) const {
     if (sufficient)
         generate_sufficient(seed, index, pr);
@@ -86,19 +100,11 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, Problem& pr) const 
     std::fill(W, W + max_n, 1.0);
 
     Stream rng(seed, index);
-    double z[8], coef[64];
-    const int* zc = spec.z_columns.data();
+    double coef[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
         const int64_t nj = spec.cluster_sizes[j];
-        // Cluster j's coefficients: the fixed effects plus its random effects chol(G) z.
-        for (int a = 0; a < q; ++a) z[a] = rng.normal();
-        for (int t = 0; t < p; ++t) coef[t] = spec.beta[t];
-        for (int a = 0; a < q; ++a) {
-            double b = 0.0;
-            for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
-            coef[zc[a]] += b;
-        }
+        cluster_coefficients(rng, coef);
         for (int v = 0; v < n_pred; ++v) {
             double* col = pred + size_t(v) * max_n;
             if (binary[v])
@@ -153,18 +159,11 @@ void Generator::generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) 
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
     Stream rng(seed, index);
-    double z[8], coef[64], L[64 * 64], F[65 * 65], mean[64];
-    const int* zc = spec.z_columns.data();
+    double coef[64], L[64 * 64], F[65 * 65], mean[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
         const double n = double(spec.cluster_sizes[j]);
-        for (int a = 0; a < q; ++a) z[a] = rng.normal();
-        for (int t = 0; t < p; ++t) coef[t] = spec.beta[t];
-        for (int a = 0; a < q; ++a) {
-            double b = 0.0;
-            for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
-            coef[zc[a]] += b;
-        }
+        cluster_coefficients(rng, coef);
         for (int i = 0; i < k; ++i) {
             L[i * k + i] = std::sqrt(rng.chi_square(n - 1.0 - i));
             for (int l = 0; l < i; ++l) L[i * k + l] = rng.normal();

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "lmm.hpp"
+#include "rng.hpp"
 #include "spec.hpp"
 
 namespace mcps {
@@ -17,6 +18,7 @@ struct Generator {
     // The two ways: every row, or each cluster's cross-products drawn directly.
     void generate_rows(uint64_t seed, uint64_t index, Problem& pr) const;
     void generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) const;
+    void cluster_coefficients(Stream& rng, double* coef) const;
 
     const EngineSpec& spec;
     std::vector<double> re_chol;   // q x q lower factor of the random-effect covariance
