@@ -75,6 +75,8 @@ import inspect
 import logging
 import os
 import re
+import signal
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -497,12 +499,32 @@ def _usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started in the block ignore SIGINT (an ignored signal survives exec).
+
+    Ctrl-C in a terminal goes to the whole foreground process group: the driver saves
+    what has arrived and stops the cluster itself, which it cannot do if the workers
+    have already died with tracebacks of their own.  A Ctrl-C while the cluster starts
+    is not seen by the driver either (a second one is).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _start_local(options: Mapping[str, Any]) -> Cluster:
     from distributed import LocalCluster
 
     kwargs = dict(options)
     kwargs["n_workers"] = options["n_workers"] or _usable_cores()
-    return LocalCluster(silence_logs=logging.ERROR, **kwargs)
+    with _children_ignore_sigint():
+        return LocalCluster(silence_logs=logging.ERROR, **kwargs)
 
 
 def _start_slurm(config: ClusterConfig) -> Cluster:
