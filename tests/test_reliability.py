@@ -357,6 +357,33 @@ def test_existing_store_needs_overwrite_to_be_replaced(made_store: Path, tmp_pat
     assert bool(store.open_results(copy)["complete"].all())
 
 
+@pytest.mark.skip(reason="pending sweep wiring")
+def test_a_run_killed_while_creating_its_store_leaves_no_half_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mcpower_sweep.sweep import sweep
+
+    s = parse_scenario(small_scenario())
+    path = tmp_path / "s.zarr"
+    real = store.create_store
+
+    def dies_while_creating(where: Path, *args: object, **kwargs: object) -> None:
+        real(where, *args, **kwargs)
+        (Path(where) / "zarr.json").unlink()  # as if killed before the metadata was written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "create_store", dies_while_creating)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(s.model, s.design_grid(), out=path, cluster="tcp://127.0.0.1:9", progress=False,
+              **s.sweep_kwargs())
+    assert not path.exists()  # nothing half-made where the store goes
+    monkeypatch.undo()
+    ds = sweep(s.model, s.design_grid(), out=path, workers=1, progress=False, resume=True,
+               **s.sweep_kwargs())
+    assert bool(ds["complete"].all())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]  # stale parts removed
+
+
 # --------------------------------------------------------------------- the lock
 HOLD = textwrap.dedent(
     """
