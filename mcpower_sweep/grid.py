@@ -29,6 +29,8 @@ import numpy as np
 from .spec import DF_METHODS, ESTIMATORS, SimulationSpec
 
 EFFECT_PREFIX = "effect_"
+# Beyond this a sweep would exhaust memory or time long before it finished.
+MAX_GRID_POINTS = 1_000_000
 
 # parameter -> (kind, description, units); kind is "int", "float" or a tuple of choices.
 AXIS_INFO: dict[str, tuple[Any, str, str]] = {
@@ -192,6 +194,13 @@ class Grid:
             raise ValueError(
                 "grid axes 'n_clusters' and 'cluster_size' cannot both be swept: "
                 "a design sets one of them"
+            )
+        n_points = math.prod(len(values) for _, values in checked)
+        if n_points > MAX_GRID_POINTS:
+            sizes = " x ".join(f"{len(values)} {name}" for name, values in checked)
+            raise ValueError(
+                f"the grid ({sizes}) has {n_points:,} design points: at most "
+                f"{MAX_GRID_POINTS:,}; split it into several sweeps"
             )
         object.__setattr__(self, "base", base)
         object.__setattr__(self, "axes", checked)
