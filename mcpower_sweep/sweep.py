@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
+import glob
 import hashlib
 import itertools
 import json
@@ -46,7 +48,7 @@ import numpy as np
 from . import __version__ as PACKAGE_VERSION
 from . import engine
 from .grid import Grid
-from .spec import SimulationSpec
+from .spec import MAX_SIMULATIONS, SimulationSpec
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -60,6 +62,7 @@ TARGET_TASK_SECONDS = 1.0  # engine work per task: large enough that Dask overhe
 PROBE_SECONDS = 0.2  # calibration stops once a probe chunk takes this long
 DEFAULT_TARGET_POWER = 0.8
 IN_FLIGHT_PER_THREAD = 4
+SAVE_SECONDS = 10.0  # after Ctrl-C: how long to wait for results that already arrived
 MIN_IN_FLIGHT = 8
 
 # Attrs that must match for a store to be resumed (a mismatch means other simulations).
@@ -159,6 +162,10 @@ def base_spec(model_or_spec: Any, axes: Mapping[str, Sequence[Any]]) -> Simulati
             f"sweep needs an MCPower model or a SimulationSpec, got {type(model_or_spec).__name__}"
         )
     sizes = axes.get("sample_size") if isinstance(axes, Mapping) else None
+    if isinstance(axes, Mapping) and "sample_size" in axes:
+        from .grid import _normalise_axis
+
+        _normalise_axis("sample_size", sizes)  # names an empty or malformed axis
     if not sizes or isinstance(sizes, (str, bytes)):
         raise ValueError(
             "sweeping a model needs a 'sample_size' axis in the grid, e.g. "
@@ -319,6 +326,36 @@ def _existing_store(path: Path, *, resume: bool, overwrite: bool) -> bool:
     return True
 
 
+def _create_store_atomically(
+    path: Path, grid: Grid, *, simulations: int, chunk_size: int, attrs: dict[str, Any],
+    replace: bool,
+) -> None:
+    """Create the store beside ``path`` and rename it into place (replacing an old one).
+
+    A run killed while creating leaves no half-made store at ``path`` (a half-made one
+    would be neither resumable nor, being no results store, replaceable), only a hidden
+    ``.<name>.new-*`` or ``.<name>.old-*`` directory that the next run removes.  Called
+    with the store's lock held.
+    """
+    from . import store
+
+    for pattern in (f".{glob.escape(path.name)}.new-*", f".{glob.escape(path.name)}.old-*"):
+        for stale in path.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
+    token = uuid.uuid4().hex[:8]
+    new = path.with_name(f".{path.name}.new-{token}")
+    store.create_store(new, grid, simulations=simulations, chunk_size=chunk_size, attrs=attrs)
+    if replace:
+        old = path.with_name(f".{path.name}.old-{token}")
+        os.rename(path, old)
+        os.rename(new, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if path.is_dir():
+            path.rmdir()  # an empty directory stands in for a new store
+        os.rename(new, path)
+
+
 def _model_value(model_or_spec: Any, name: str) -> Any:
     return None if isinstance(model_or_spec, SimulationSpec) else getattr(model_or_spec, name)
 
@@ -356,6 +393,11 @@ def make_plan(
     if simulations is None:
         raise ValueError("simulations is required when sweeping a SimulationSpec")
     simulations = _positive_int("simulations", simulations)
+    if simulations > MAX_SIMULATIONS:
+        raise ValueError(
+            f"simulations={simulations!r} is too large: at most {MAX_SIMULATIONS:,} per "
+            "design point"
+        )
 
     seed = seed if seed is not None else _model_value(model_or_spec, "seed")
     seed = seed if seed is not None else stored.get("seed")
@@ -366,6 +408,10 @@ def make_plan(
     elif "chunk_size" in stored:
         chunk_size = int(stored["chunk_size"])
     else:
+        from .preflight import check_space, estimate_store
+
+        # Room for the smallest store (one chunk per point) before calibration simulates.
+        check_space(path, estimate_store(grid.shape, 1))
         chunk_size = calibrate_chunk_size(most_expensive_point(grid), seed, simulations)
         calibrated = True
 
@@ -394,9 +440,8 @@ def make_plan(
         from .preflight import check_space, estimate_store
 
         check_space(path, estimate_store(grid.shape, store.n_chunks_for(simulations, chunk_size)))
-        if existing:
-            shutil.rmtree(path)
-        store.create_store(path, grid, simulations=simulations, chunk_size=chunk_size, attrs=attrs)
+        _create_store_atomically(path, grid, simulations=simulations, chunk_size=chunk_size,
+                                 attrs=attrs, replace=existing)
     plan = Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated)
     return plan, resuming
 
@@ -562,9 +607,16 @@ def _collect(
     """
     plan = window.plan
     for batch in window.completed.batches():
-        items = [(future, *window.futures.pop(future)) for future in batch]
-        failed = next((item for item in items if item[0].status != "finished"), None)
-        finished = [item for item in items if item[0].status == "finished"]
+        status = {future: future.status for future in batch}
+        items = []
+        for future in batch:
+            if status[future] in ("lost", "pending"):
+                # Its worker died after it finished: Dask recomputes it, so wait again.
+                window.completed.add(future)
+            else:
+                items.append((future, *window.futures.pop(future)))
+        failed = next((item for item in items if status[item[0]] != "finished"), None)
+        finished = [item for item in items if status[item[0]] == "finished"]
         results = window.client.gather([future for future, _, _ in finished])
         records = [
             _record(index, k, counts)
@@ -572,8 +624,8 @@ def _collect(
         ]
         with guard.writing():
             writer.write_many(records)
-        for counts, seconds in results:
-            stats.record(counts.n_sims, seconds)
+            for counts, seconds in results:  # counted before a pending Ctrl-C is raised
+                stats.record(counts.n_sims, seconds)
         bar.update(sum(r.n_sims for r in records))
         bar.set_postfix_str(f"chunks {stats.chunks_done}/{stats.chunks_total}", refresh=False)
         del items, finished, results, records  # written, not kept
@@ -588,18 +640,48 @@ def _collect(
         window.refill()
 
 
-def _save_arrived(window: _Window, writer: ChunkWriter, stats: RunStats) -> None:
-    """After Ctrl-C: write the chunks that finished but were not yet collected."""
-    finished = [(f, *item) for f, item in window.futures.items() if f.status == "finished"]
-    results = window.client.gather([future for future, _, _ in finished])
-    writer.write_many(
-        [
-            _record(index, k, counts)
-            for (_, index, k), (counts, _) in zip(finished, results, strict=True)
-        ]
+def _write_failed(plan: Plan, stats: RunStats, err: OSError) -> OSError:
+    """A failed chunk write as an error that says what is saved and what to do."""
+    from .preflight import DestinationError
+
+    if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return err
+    from .store import done_mask
+
+    what = "became read-only" if err.errno == errno.EROFS else "is full"
+    try:
+        saved = int(done_mask(plan.path).sum())  # a batch may have been written in part
+    except Exception:  # noqa: BLE001 - the message must not fail
+        saved = stats.chunks_done
+    return DestinationError(
+        err.errno,
+        f"the file system of {str(plan.path)!r} {what} ({err.strerror}) after "
+        f"{saved} of {stats.chunks_total} chunks; those are saved: free some "
+        "space (or make it writable), then run the same command with --resume",
     )
-    for counts, seconds in results:
-        stats.record(counts.n_sims, seconds)
+
+
+def _save_arrived(
+    window: _Window, writer: ChunkWriter, stats: RunStats, seconds: float = SAVE_SECONDS
+) -> None:
+    """After Ctrl-C: write the chunks that finished but were not yet collected.
+
+    Within ``seconds`` in all: a Ctrl-C in a terminal reaches a LocalCluster's workers
+    too, and a result held by a worker that died is never delivered (its chunk is left
+    for the resumed run).
+    """
+    deadline = time.monotonic() + seconds
+    records = []
+    for future, (index, k) in list(window.futures.items()):
+        if future.status != "finished":
+            continue
+        try:
+            counts, engine_seconds = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - lost with its worker: recomputed on resume
+            continue
+        records.append(_record(index, k, counts))
+        stats.record(counts.n_sims, engine_seconds)
+    writer.write_many(records)
 
 
 def execute(
@@ -644,13 +726,22 @@ def execute(
                 window.refill()
                 try:
                     _collect(window, writer, guard, bar, stats)
+                except OSError as err:
+                    failure = _write_failed(plan, stats, err)
+                    if failure is err:
+                        raise
+                    raise failure from err
                 except KeyboardInterrupt:
                     guard.critical = True  # a second Ctrl-C must not cut a write short
                     _save_arrived(window, writer, stats)
                     bar.close()
                     hint = _resume_hint(plan, temporary, stats.chunks_done, stats.chunks_total)
-                    print(hint, file=sys.stderr)
-                    raise
+                    # The hint travels with the exception (the CLI turns it into one line).
+                    interrupted = KeyboardInterrupt(hint)
+                    interrupted.chunks_done = stats.chunks_done  # type: ignore[attr-defined]
+                    interrupted.chunks_total = stats.chunks_total  # type: ignore[attr-defined]
+                    interrupted.store = None if temporary else plan.path  # type: ignore[attr-defined]
+                    raise interrupted from None
         finally:
             window.cancel()
     stats.wall_seconds = time.perf_counter() - t_start
