@@ -47,6 +47,24 @@ def one_line(err: BaseException) -> str:
     return "; ".join(lines) or type(err).__name__
 
 
+def interrupted_line(err: BaseException) -> str:
+    """What Ctrl-C prints: how much is saved (when a sweep says) and how to resume.
+
+    Examples
+    --------
+    >>> e = KeyboardInterrupt(); e.chunks_done, e.chunks_total, e.store = 3, 8, "s.zarr"
+    >>> print(interrupted_line(e))  # doctest: +ELLIPSIS
+    interrupted: 3 of 8 chunks are saved in 's.zarr'; run the same command with --resume to ...
+    """
+    done, total = getattr(err, "chunks_done", None), getattr(err, "chunks_total", None)
+    where = getattr(err, "store", None)
+    if done is None or total is None or where is None:
+        return ("interrupted; finished chunks are saved: run the same command with --resume "
+                "to continue")
+    return (f"interrupted: {done} of {total} chunks are saved in {str(where)!r}; run the same "
+            "command with --resume to continue")
+
+
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -63,11 +81,10 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             if debug:
                 raise
-            _fail("interrupted; finished chunks are saved: run the same command with --resume "
-                  "to continue", EXIT_INTERRUPTED)
+            _fail(interrupted_line(err), EXIT_INTERRUPTED)
         except Exception as err:  # noqa: BLE001 - the CLI's single error boundary
             if debug:
                 raise
@@ -177,6 +194,9 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     session = open_client(cluster, workers, overrides)
     cluster_arg: Any = session if overrides else cluster
     store_path = Path(out) if out else default_store(scenario)
+    from .preflight import check_writable
+
+    check_writable(store_path)  # a clear error for read-only places, before mkdir
     store_path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = s.sweep_kwargs()
     if simulations is not None:
@@ -325,8 +345,8 @@ def store_info(store: str) -> str:
     """What a store holds: provenance, axes, and how much of the work is done."""
     from .store import done_mask, open_results, read_attrs
 
+    ds = open_results(store)  # names a path that is not a results store
     attrs = read_attrs(store)
-    ds = open_results(store)
     done = done_mask(store)
     grid = json.loads(attrs.get("grid", "{}")) if isinstance(attrs.get("grid"), str) else {}
     n_points = int(ds["complete"].size)
