@@ -199,17 +199,8 @@ API_CASES: list[tuple[str, Callable[[], Any], type[BaseException], list[str]]] =
 ]
 
 
-# Refused once the sweep/grid/CLI entry checks of issue 7 are wired in.
-PENDING = {"grid: empty sample sizes", "grid: text instead of a list", "grid: too many points",
-           "sweep: absurd simulations", "cli: info on a plain directory"}
-
-
 def cases(table: list[tuple[Any, ...]]) -> list[Any]:
-    return [
-        pytest.param(*c[1:], id=c[0],
-                     marks=[pytest.mark.skip(reason="pending wiring")] if c[0] in PENDING else [])
-        for c in table
-    ]
+    return [pytest.param(*c[1:], id=c[0]) for c in table]
 
 
 @pytest.mark.parametrize(("call", "exc", "words"), cases(API_CASES))

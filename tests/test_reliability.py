@@ -242,7 +242,6 @@ def test_sigkill_driver_at_a_random_time(workdir: Path, expected, seed: int) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="pending wiring: one interrupt line from sweep + cli")
 @pytest.mark.parametrize(("seed", "target"), [(6, "driver"), (7, "process group")])
 def test_sigint_driver_says_how_to_resume(workdir: Path, expected, seed: int,
                                           target: str) -> None:
@@ -357,7 +356,6 @@ def test_existing_store_needs_overwrite_to_be_replaced(made_store: Path, tmp_pat
     assert bool(store.open_results(copy)["complete"].all())
 
 
-@pytest.mark.skip(reason="pending sweep wiring")
 def test_a_run_killed_while_creating_its_store_leaves_no_half_store(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -516,10 +514,7 @@ def test_sweep_to_a_read_only_place_fails_before_simulating(no_simulation, tmpfs
               progress=False, simulations=20, seed=1)
 
 
-@pytest.mark.parametrize("out", [
-    "/proc/s.zarr",
-    pytest.param("/proc/mcpower/s.zarr", marks=pytest.mark.skip(reason="pending cli wiring")),
-])
+@pytest.mark.parametrize("out", ["/proc/s.zarr", "/proc/mcpower/s.zarr"])
 def test_cli_to_a_read_only_place_is_one_line(no_simulation, tmp_path: Path, out: str) -> None:
     (tmp_path / "s.yaml").write_text(small_scenario())
     code, err = invoke("run", str(tmp_path / "s.yaml"), "--out", out,
@@ -528,10 +523,7 @@ def test_cli_to_a_read_only_place_is_one_line(no_simulation, tmp_path: Path, out
     assert out in line and "writable" in line
 
 
-@pytest.mark.parametrize("chunk_size", [
-    pytest.param(5, id="given"),
-    pytest.param(None, id="calibrated", marks=pytest.mark.skip(reason="pending sweep wiring")),
-])
+@pytest.mark.parametrize("chunk_size", [5, None], ids=["given", "calibrated"])
 def test_full_disk_is_refused_before_simulating(no_simulation, tmpfs,
                                                 chunk_size: int | None) -> None:
     from mcpower_sweep.sweep import sweep
@@ -602,7 +594,6 @@ def test_engine_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="pending sweep wiring")
 def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch) -> None:
     """The disk fills during the run: a clear error, chunks written so far kept, and
     after space is freed --resume completes with the same counts."""
