@@ -58,7 +58,6 @@ double log_beta(double a, double b) {
 
 }  // namespace
 
-// I_x(a, b) with y = 1 - x given separately, so that neither loses precision.
 double incomplete_beta(double a, double b, double x, double y) {
     if (!(x > 0.0)) return 0.0;
     if (!(y > 0.0)) return 1.0;
@@ -68,8 +67,6 @@ double incomplete_beta(double a, double b, double x, double y) {
     if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_cf(a, b, x) / a;
     return 1.0 - front * beta_cf(b, a, y) / b;
 }
-
-double incomplete_beta(double a, double b, double x) { return incomplete_beta(a, b, x, 1.0 - x); }
 
 double two_sided_p(double t, double df) {
     if (!std::isfinite(t)) return std::isnan(t) ? std::numeric_limits<double>::quiet_NaN() : 0.0;

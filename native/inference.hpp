@@ -12,8 +12,9 @@ struct WaldTests {
     std::vector<double> se, df, pvalue;  // per fixed effect; df = +inf for the z test
 };
 
-// Regularised incomplete beta I_x(a, b).
-double incomplete_beta(double a, double b, double x);
+// Regularised incomplete beta I_x(a, b), with y = 1 - x given separately so that
+// neither loses precision.
+double incomplete_beta(double a, double b, double x, double y);
 // Two-sided p-value of t with df degrees of freedom (df = +inf: standard normal).
 double two_sided_p(double t, double df);
 
