@@ -18,7 +18,7 @@ import time
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # MCPower's Rust pool: one thread
 
 from mcpower_sweep import _native, engine  # noqa: E402
-from mcpower_sweep.model import MCPower as Ours  # noqa: E402
+from mcpower_sweep.api.model import MCPower as Ours  # noqa: E402
 
 DESIGNS = [(15, 300), (30, 900), (50, 2000), (100, 5000)]
 

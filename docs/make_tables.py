@@ -20,7 +20,8 @@ from typing import Any
 
 import xarray as xr
 
-from mcpower_sweep import open_results, plots, tables
+from mcpower_sweep import open_results
+from mcpower_sweep.reports import plots, tables
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent

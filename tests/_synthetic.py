@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from mcpower_sweep.tables import two_sided_power, wilson
+from mcpower_sweep.reports.tables import two_sided_power, wilson
 
 AXES = ("n_clusters", "slope_variance", "sample_size")
 
@@ -111,10 +111,10 @@ def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
     Power at each point is ``model_power``; with ``done_fraction < 1`` only that share
     of chunks is marked done (an interrupted run).
     """
-    from mcpower_sweep.grid import Grid
-    from mcpower_sweep.model import MCPower
-    from mcpower_sweep.store import ChunkWriter, chunk_bounds, create_store, n_chunks_for
-    from mcpower_sweep.sweep import provenance
+    from mcpower_sweep.api.model import MCPower
+    from mcpower_sweep.sweeps.grid import Grid
+    from mcpower_sweep.sweeps.run import provenance
+    from mcpower_sweep.sweeps.store import ChunkWriter, chunk_bounds, create_store, n_chunks_for
 
     axes = axes or {"n_clusters": [15, 30], "slope_variance": [0.0, 0.1],
                     "sample_size": [300, 900, 2000]}

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 
 from mcpower_sweep import MCPower, fit_lmm
 from mcpower_sweep.cli import main
-from mcpower_sweep.formula import FormulaError
+from mcpower_sweep.design.formula import FormulaError
 from mcpower_sweep.scenario import ScenarioError, parse_scenario
-from mcpower_sweep.sweep import sweep
+from mcpower_sweep.sweeps.run import sweep
 
 
 def model() -> MCPower:

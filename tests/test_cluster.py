@@ -483,7 +483,7 @@ def _assert_same_chunks(a: Path, b: Path) -> None:
 def test_sweep_on_slurm_is_bit_identical_to_local(slurm_client: Client, tmp_path: Path) -> None:
     pytest.importorskip("mcpower_sweep._native")
     from mcpower_sweep.scenario import load_scenario
-    from mcpower_sweep.sweep import sweep
+    from mcpower_sweep.sweeps.run import sweep
 
     scenario = load_scenario(_write(tmp_path / "s.yaml", SWEEP_SCENARIO))
     options = {**scenario.sweep_kwargs(), "simulations": 300, "chunk_size": 25, "progress": False}

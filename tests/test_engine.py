@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mcpower_sweep import _native, engine
-from mcpower_sweep.spec import Predictor, SimulationSpec
+from mcpower_sweep.design.spec import Predictor, SimulationSpec
 
 DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
 

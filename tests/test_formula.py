@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcpower_sweep.formula import FormulaError, parse_formula
+from mcpower_sweep.design.formula import FormulaError, parse_formula
 
 
 def test_main_effects_with_random_intercept_and_slope():

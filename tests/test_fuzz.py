@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcpower_sweep import engine
-from mcpower_sweep.formula import FormulaError, ParsedFormula, parse_formula
-from mcpower_sweep.model import MCPower
-from mcpower_sweep.spec import DF_METHODS, ESTIMATORS, Predictor, SimulationSpec
+from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.design.formula import FormulaError, ParsedFormula, parse_formula
+from mcpower_sweep.design.spec import DF_METHODS, ESTIMATORS, Predictor, SimulationSpec
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

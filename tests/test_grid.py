@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mcpower_sweep.grid import Grid, allowed_axes, point_params
-from mcpower_sweep.model import MCPower
+from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.sweeps.grid import Grid, allowed_axes, point_params
 
 FORMULA = "y ~ x + z + x:z + (1 + x|school)"
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mcpower_sweep.formula import FormulaError
-from mcpower_sweep.model import MCPower, TooManyFailedFitsError
-from mcpower_sweep.results import PowerResult, SampleSizeResult, wilson_interval
+from mcpower_sweep.api.model import MCPower, TooManyFailedFitsError
+from mcpower_sweep.design.formula import FormulaError
+from mcpower_sweep.results.power import PowerResult, SampleSizeResult, wilson_interval
 
 FORMULA = "outcome ~ treatment + motivation + (1 + treatment|site)"
 

@@ -8,7 +8,7 @@ import matplotlib
 import pytest
 from _synthetic import curve_dataset, tutorial_like
 
-from mcpower_sweep import plots
+from mcpower_sweep.reports import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -34,16 +34,17 @@ import xarray as xr
 import zarr
 from click.testing import CliRunner
 
-from mcpower_sweep import engine, store
+from mcpower_sweep import engine
 from mcpower_sweep.cli import main
-from mcpower_sweep.lock import StoreLockedError, lock_path, store_lock
-from mcpower_sweep.preflight import (
+from mcpower_sweep.scenario import parse_scenario
+from mcpower_sweep.sweeps import store
+from mcpower_sweep.sweeps.lock import StoreLockedError, lock_path, store_lock
+from mcpower_sweep.sweeps.preflight import (
     DestinationError,
     check_space,
     check_writable,
     estimate_store,
 )
-from mcpower_sweep.scenario import parse_scenario
 
 COUNTS = ["n_sims", "n_success", "n_singular", "n_significant"]
 
@@ -162,7 +163,7 @@ def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected
     """SIGKILL one worker process, later the other: Dask reruns their tasks elsewhere."""
     from distributed import Client, LocalCluster
 
-    from mcpower_sweep.sweep import sweep
+    from mcpower_sweep.sweeps.run import sweep
 
     s = parse_scenario(SCENARIO)
     path = tmp_path / "w.zarr"
@@ -359,7 +360,7 @@ def test_existing_store_needs_overwrite_to_be_replaced(made_store: Path, tmp_pat
 def test_a_run_killed_while_creating_its_store_leaves_no_half_store(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from mcpower_sweep.sweep import sweep
+    from mcpower_sweep.sweeps.run import sweep
 
     s = parse_scenario(small_scenario())
     path = tmp_path / "s.zarr"
@@ -386,7 +387,7 @@ def test_a_run_killed_while_creating_its_store_leaves_no_half_store(
 HOLD = textwrap.dedent(
     """
     import sys, time
-    from mcpower_sweep.lock import store_lock
+    from mcpower_sweep.sweeps.lock import store_lock
     with store_lock(sys.argv[1]):
         print("locked", flush=True)
         time.sleep(600)
@@ -505,7 +506,7 @@ def test_unwritable_system_paths_are_refused() -> None:
 
 
 def test_sweep_to_a_read_only_place_fails_before_simulating(no_simulation, tmpfs) -> None:
-    from mcpower_sweep.sweep import sweep
+    from mcpower_sweep.sweeps.run import sweep
 
     ro = tmpfs("ro", "ro,size=1m")
     s = parse_scenario(small_scenario())
@@ -526,7 +527,7 @@ def test_cli_to_a_read_only_place_is_one_line(no_simulation, tmp_path: Path, out
 @pytest.mark.parametrize("chunk_size", [5, None], ids=["given", "calibrated"])
 def test_full_disk_is_refused_before_simulating(no_simulation, tmpfs,
                                                 chunk_size: int | None) -> None:
-    from mcpower_sweep.sweep import sweep
+    from mcpower_sweep.sweeps.run import sweep
 
     small = tmpfs("small", "size=64k")
     s = parse_scenario(small_scenario())
@@ -563,7 +564,7 @@ def test_inodes_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 def test_estimate_bounds_a_real_store(tmp_path: Path) -> None:
     """The estimate is at least what a complete store uses, and not far above it."""
-    from mcpower_sweep.grid import Grid
+    from mcpower_sweep.sweeps.grid import Grid
 
     s = parse_scenario(small_scenario())
     grid = Grid(s.base_spec(), {"slope_variance": [0.0, 0.1, 0.2], "sample_size": [80, 160]})
@@ -597,8 +598,8 @@ def test_engine_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_pa
 def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch) -> None:
     """The disk fills during the run: a clear error, chunks written so far kept, and
     after space is freed --resume completes with the same counts."""
-    from mcpower_sweep import preflight
-    from mcpower_sweep.sweep import sweep
+    from mcpower_sweep.sweeps import preflight
+    from mcpower_sweep.sweeps.run import sweep
 
     small = tmpfs("small", "size=1m")
     monkeypatch.setattr(preflight, "check_space", lambda *args: None)  # as if filled later

@@ -9,10 +9,10 @@ import pytest
 import xarray as xr
 import zarr
 
-from mcpower_sweep import store
-from mcpower_sweep.grid import Grid
-from mcpower_sweep.model import MCPower
-from mcpower_sweep.results import wilson_interval
+from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.results.power import wilson_interval
+from mcpower_sweep.sweeps import store
+from mcpower_sweep.sweeps.grid import Grid
 
 ATTRS = {"seed": 7, "simulations": 30, "chunk_size": 7, "grid": json.dumps({"x": [1]})}
 

@@ -24,12 +24,13 @@ import xarray as xr
 import zarr
 from distributed import Client, LocalCluster
 
-from mcpower_sweep import engine, store
-from mcpower_sweep.grid import Grid
-from mcpower_sweep.lock import StoreLockedError, store_lock
-from mcpower_sweep.model import MCPower
-from mcpower_sweep.preflight import DestinationError
-from mcpower_sweep.sweep import (
+from mcpower_sweep import engine
+from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.sweeps import store
+from mcpower_sweep.sweeps.grid import Grid
+from mcpower_sweep.sweeps.lock import StoreLockedError, store_lock
+from mcpower_sweep.sweeps.preflight import DestinationError
+from mcpower_sweep.sweeps.run import (
     Plan,
     _task_failed,
     calibrate_chunk_size,
@@ -207,7 +208,7 @@ def test_standalone_scheduler_equals_local_cluster(standalone_scheduler, referen
 DRIVER = textwrap.dedent(
     """
     import pickle, sys
-    from mcpower_sweep.sweep import sweep
+    from mcpower_sweep.sweeps.run import sweep
 
     def main():
         with open(sys.argv[1], "rb") as f:

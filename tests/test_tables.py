@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _synthetic import curve_dataset, derived, tutorial_like
 
-from mcpower_sweep import tables as T
+from mcpower_sweep.reports import tables as T
 
 SIZES = [300, 600, 900, 1200, 1800]
 

@@ -10,7 +10,7 @@ region of the store as it arrives (then that chunk's done flag), and never keeps
 results in memory.  ``resume=True`` skips chunks already done.
 
 >>> from mcpower_sweep import MCPower
->>> from mcpower_sweep.sweep import sweep
+>>> from mcpower_sweep.sweeps.run import sweep
 >>> model = MCPower("y ~ x + (1 + x|g)").set_cluster("g", ICC=0.1, n_clusters=10,
 ...     random_slopes=["x"], slope_variance=0.1).set_effects("x=0.3")  # doctest: +SKIP
 >>> ds = sweep(model, {"n_clusters": [10, 20], "sample_size": [200, 400]},
@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import types
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,10 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import __version__ as PACKAGE_VERSION
-from . import engine
+from .. import __version__ as PACKAGE_VERSION
+from .. import engine
+from ..design.spec import MAX_SIMULATIONS, SimulationSpec
 from .grid import Grid
-from .spec import MAX_SIMULATIONS, SimulationSpec
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -696,8 +695,8 @@ def execute(
 
     >>> stats = execute(plan, workers=2)  # doctest: +SKIP
     """
+    from ..cluster import dashboard_link, open_client
     from . import store
-    from .cluster import dashboard_link, open_client
 
     t_start = time.perf_counter()
     writer = store.ChunkWriter.open(plan.path)
@@ -859,19 +858,3 @@ def sweep(
             shutil.rmtree(tmpdir, ignore_errors=True)
     ds.attrs["last_run"] = stats.as_json()
     return ds
-
-
-class _SweepModule(types.ModuleType):
-    """This module, callable as :func:`sweep`.
-
-    The package exports the function ``mcpower_sweep.sweep`` lazily, but importing the
-    submodule of the same name rebinds that package attribute to the module, so
-    ``from mcpower_sweep import sweep`` can yield the module.  Calling it then still
-    runs the sweep.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> xr.Dataset:
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _SweepModule

@@ -142,7 +142,7 @@ def default_store(scenario_path: str | Path) -> Path:
 def summary_tables(ds: Any, *, ci: bool = False, test: str | None = None) -> str:
     """What ``run`` prints: the tutorial tables when the store has their axes, else a
     power table (and the required N when sample_size is swept)."""
-    from . import tables
+    from .reports import tables
 
     test = tables.pick_test(ds, test)
     if tables.has_tutorial_axes(ds):
@@ -194,7 +194,7 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     session = open_client(cluster, workers, overrides)
     cluster_arg: Any = session if overrides else cluster
     store_path = Path(out) if out else default_store(scenario)
-    from .preflight import check_writable
+    from .sweeps.preflight import check_writable
 
     check_writable(store_path)  # a clear error for read-only places, before mkdir
     store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +203,7 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
         kwargs["simulations"] = simulations
     if chunk_size is not None:
         kwargs["chunk_size"] = chunk_size
-    from .sweep import sweep
+    from .sweeps.run import sweep
 
     start = time.perf_counter()
     if overrides:
@@ -244,7 +244,7 @@ def _points_text(ds: Any) -> str:
 
 
 def _open(store: str) -> Any:
-    from .store import open_results
+    from .sweeps.store import open_results
 
     if not Path(store).exists():
         raise FileNotFoundError(f"{store!r} does not exist: give the path of a results store "
@@ -281,7 +281,7 @@ def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: 
           required_n: bool, target: float | None, test: str | None, debug: bool) -> None:
     """Power tables (or the required sample size) from a results STORE."""
     del debug
-    from . import tables
+    from .reports import tables
 
     ds = _open(store)
     at = tables.parse_at(at_items, ds)
@@ -321,7 +321,7 @@ def plot(store: str, output: str, kind: str, at_items: Sequence[str], x_axis: st
          facet: str, test: str | None, target: float | None, debug: bool) -> None:
     """Plot power curves (or a required-N heatmap) from a results STORE."""
     del debug
-    from . import plots, tables
+    from .reports import plots, tables
 
     suffix = Path(output).suffix.lower()
     if suffix not in plots.FORMATS:
@@ -343,7 +343,7 @@ def plot(store: str, output: str, kind: str, at_items: Sequence[str], x_axis: st
 
 def store_info(store: str) -> str:
     """What a store holds: provenance, axes, and how much of the work is done."""
-    from .store import done_mask, open_results, read_attrs
+    from .sweeps.store import done_mask, open_results, read_attrs
 
     ds = open_results(store)  # names a path that is not a results store
     attrs = read_attrs(store)
@@ -403,7 +403,7 @@ def info(store: str, show_scenario: bool, debug: bool) -> None:
         raise FileNotFoundError(f"{store!r} does not exist: give the path of a results store "
                                 "made by 'mcpower-sweep run'")
     if show_scenario:
-        from .store import read_attrs
+        from .sweeps.store import read_attrs
 
         click.echo(read_attrs(store).get("scenario") or "(no scenario recorded)")
         return

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from .formula import parse_formula
-from .spec import DF_METHODS, ESTIMATORS, MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
+from .design.formula import parse_formula
+from .design.spec import DF_METHODS, ESTIMATORS, MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
 
 __all__ = ["LMMFit", "fit_lmm"]
 

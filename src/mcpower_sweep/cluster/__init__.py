@@ -170,7 +170,7 @@ def config_dirs() -> list[Path]:
     env = os.environ.get(ENV_VAR, "")
     candidates += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
     candidates.append(Path.cwd() / "cluster-configs")
-    candidates.append(Path(__file__).resolve().parent.parent / "cluster-configs")
+    candidates.append(Path(__file__).resolve().parents[3] / "cluster-configs")
     dirs: list[Path] = []
     for path in candidates:
         resolved = path.resolve()

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import DF_METHODS, ESTIMATORS, SimulationSpec
+from ..design.spec import DF_METHODS, ESTIMATORS, SimulationSpec
 
 EFFECT_PREFIX = "effect_"
 # Beyond this a sweep would exhaust memory or time long before it finished.

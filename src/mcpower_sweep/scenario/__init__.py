@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from .spec import DF_METHODS, ESTIMATORS
+from ..design.spec import DF_METHODS, ESTIMATORS
 
 # Axes a sweep may vary besides ``effect_<term>``; the type says how values are checked.
 AXIS_TYPES: dict[str, str] = {
@@ -124,7 +124,7 @@ class Scenario:
     def design_grid(self) -> Any:
         """The :class:`~mcpower_sweep.grid.Grid` to sweep: the base spec (with the
         scenario's estimator and df method) and the axes."""
-        from .grid import Grid
+        from ..sweeps.grid import Grid
 
         return Grid(self.base_spec(), self.grid)
 
@@ -475,7 +475,7 @@ def _setter_error(c: _Checker, path: str, value: Any, err: Exception) -> Scenari
 
 
 def _build_model(c: _Checker, model_cfg: dict[str, Any], opts: dict[str, Any]) -> Any:
-    from .model import MCPower  # imported here: loading the schema needs no engine
+    from ..api.model import MCPower  # imported here: loading the schema needs no engine
 
     formula = model_cfg["formula"]
     try:
@@ -520,7 +520,7 @@ def _build_model(c: _Checker, model_cfg: dict[str, Any], opts: dict[str, Any]) -
 
 def _check_grid_points(c: _Checker, base: Any, grid: dict[str, list[Any]]) -> None:
     """Build the spec of each axis value (naming it), then of every point of the grid."""
-    from .grid import Grid, point_params
+    from ..sweeps.grid import Grid, point_params
 
     for axis, values in grid.items():
         if axis.startswith(EFFECT_AXIS_PREFIX):

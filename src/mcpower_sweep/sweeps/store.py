@@ -35,8 +35,8 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ..results.power import wilson_interval
 from .grid import Grid
-from .results import wilson_interval
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 ZARR_FORMAT = 3

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import _native
-from .spec import DF_METHODS, SimulationSpec
+from .design.spec import DF_METHODS, SimulationSpec
 
 ENGINE_VERSION: str = _native.__version__
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .spec import SimulationSpec
+from ..design.spec import SimulationSpec
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -113,7 +113,7 @@ def _design_line(spec: SimulationSpec) -> str:
 
 
 def _provenance(spec: SimulationSpec, seed: int, engine_version: str) -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
 
     return {
         "package_version": __version__,

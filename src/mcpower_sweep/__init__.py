@@ -14,12 +14,12 @@ __version__ = "0.1.0"
 # Public names and the module that defines each; imported on first use so that
 # ``import mcpower_sweep`` stays cheap (Dask and xarray load only for sweeps).
 _EXPORTS = {
-    "MCPower": "model",
+    "MCPower": "api.model",
     "fit_lmm": "fit",
     "LMMFit": "fit",
-    "SimulationSpec": "spec",
-    "sweep": "sweep",
-    "open_results": "store",
+    "SimulationSpec": "design.spec",
+    "sweep": "sweeps.run",
+    "open_results": "sweeps.store",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .formula import FormulaError, ParsedFormula, parse_formula
-from .results import PowerResult, SampleSizeResult
-from .spec import (
+from ..design.formula import FormulaError, ParsedFormula, parse_formula
+from ..design.spec import (
     DF_METHODS,
     ESTIMATORS,
     MAX_FIXED_EFFECTS,
@@ -43,6 +42,7 @@ from .spec import (
     Predictor,
     SimulationSpec,
 )
+from ..results.power import PowerResult, SampleSizeResult
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
 
@@ -154,7 +154,7 @@ def _variable_type(name: str, text: str) -> Predictor:
 
 def _block_counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int) -> Any:
     """Counts of simulations ``0 .. simulations - 1``, run in blocks of ``RUN_BLOCK``."""
-    from . import engine
+    from .. import engine
 
     total = None
     for start in range(0, simulations, RUN_BLOCK):
@@ -265,7 +265,7 @@ class MCPower:
             return 1
         if self._n_cores is not None:
             return self._n_cores
-        from . import engine
+        from .. import engine
 
         return engine.default_threads()
 
@@ -659,7 +659,7 @@ class MCPower:
     def _run(
         self, spec: SimulationSpec, seed: int, targets: tuple[str, ...], drawn: bool
     ) -> PowerResult:
-        from . import engine
+        from .. import engine
 
         start = time.perf_counter()
         counts = _block_counts(spec, seed, self._simulations, self.n_threads)
