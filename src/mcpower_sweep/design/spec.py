@@ -18,13 +18,16 @@ from typing import Any
 
 import numpy as np
 
-ESTIMATORS = ("reml", "ml")
-DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
-MIN_CLUSTER_SIZE = 5
-# Beyond these a run would exhaust memory or time long before it finished: refuse up
-# front.  The fixed-effect and random-effect limits are the engine's (native/chunk.cpp).
-MAX_SAMPLE_SIZE = 10_000_000
-MAX_SIMULATIONS = 100_000_000
+from ..params import (  # noqa: F401 - re-exported for the engine and the API
+    DF_METHODS,
+    ESTIMATORS,
+    MAX_SAMPLE_SIZE,
+    MAX_SIMULATIONS,
+    MIN_CLUSTER_SIZE,
+)
+
+# The engine's limits (native/chunk.cpp).
+
 MAX_FIXED_EFFECTS = 63
 MAX_RANDOM_EFFECTS = 8
 

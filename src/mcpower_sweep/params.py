@@ -1,0 +1,178 @@
+"""Every user-facing parameter, defined once: name, type, range, description and units.
+
+The API setters, the scenario (YAML) checks, the sweep axes, the CLI options and the
+results' attributes all take their rules and words from :data:`PARAMS`, so a range or a
+description is changed in one place.  A fixed effect's size is the axis
+``effect_<term>`` (:func:`effect_param`).
+
+Examples
+--------
+>>> PARAMS["icc"].check(0.2)
+0.2
+>>> PARAMS["n_clusters"].check(1)
+Traceback (most recent call last):
+...
+ValueError: n_clusters=1 is not allowed: use a whole number >= 2
+>>> PARAMS["slope_variance"].attrs()["units"]
+'outcome variance'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+ESTIMATORS = ("reml", "ml")
+DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
+MIN_CLUSTER_SIZE = 5
+# Beyond these a run would exhaust memory or time long before it finished: refuse up front.
+MAX_SAMPLE_SIZE = 10_000_000
+MAX_SIMULATIONS = 100_000_000
+MAX_SEED = 2**64 - 1
+MAX_THREADS = 1024
+EFFECT_PREFIX = "effect_"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its rule (``kind`` and range), its words and whether it is a sweep axis.
+
+    Attributes
+    ----------
+    name
+        The one spelling used by the YAML, the CLI, the sweep axes and the dataset.
+    kind
+        ``"int"``, ``"float"`` or a tuple of allowed strings.
+    description, units
+        For humans and for CF attributes (``long_name``, ``units``; ``"1"`` = a ratio).
+    low, high
+        Bounds (None: unbounded); ``low_open`` / ``high_open`` exclude the bound itself.
+    axis
+        Whether a sweep may vary it.
+    """
+
+    name: str
+    kind: str | tuple[str, ...]
+    description: str
+    units: str = "1"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    axis: bool = False
+
+    @property
+    def allowed(self) -> str:
+        """What is allowed, in words (``"a whole number >= 2"``, ``"a number in [0, 1)"``)."""
+        if isinstance(self.kind, tuple):
+            return "one of " + ", ".join(self.kind)
+        what = "a whole number" if self.kind == "int" else "a number"
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None and self.kind == "float":
+            return (f"{what} in {'(' if self.low_open else '['}{lo:g}, "
+                    f"{hi:g}{')' if self.high_open else ']'}")
+        if lo is not None:
+            return f"{what} {'>' if self.low_open else '>='} {lo:g}"
+        if hi is not None:
+            return f"{what} {'<' if self.high_open else '<='} {hi:g}"
+        return f"a finite {what[2:]}" if self.kind == "float" else what
+
+    def check(self, value: Any, label: str | None = None) -> int | float | str:
+        """``value`` as a plain Python scalar of this parameter's type, or ``ValueError``.
+
+        ``label`` is the spelling the user wrote (``"ICC"`` in ``set_cluster``), used in
+        the message; it defaults to :attr:`name`.
+        """
+        label = label or self.name
+        if isinstance(self.kind, tuple):
+            if isinstance(value, str) and value in self.kind:
+                return value
+            raise ValueError(f"{label}={value!r} is unknown: use {self.allowed}")
+        number = _number(value, whole=self.kind == "int")
+        if number is None:
+            raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
+        lo, hi = self.low, self.high
+        if lo is not None and (number < lo or (self.low_open and number == lo)):
+            raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
+        if hi is not None and (number > hi or (self.high_open and number == hi)):
+            if self.kind == "int":
+                raise ValueError(f"{label}={value!r} is too large: at most {int(hi):,}")
+            raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
+        return number
+
+    def attrs(self) -> dict[str, str]:
+        """CF-style attributes of a coordinate or variable named after this parameter."""
+        return {"long_name": self.description, "units": self.units}
+
+
+def _number(value: Any, *, whole: bool) -> int | float | None:
+    """A finite int (``whole``) or float from ``value``; None if it is not one.
+
+    Booleans are refused; a float that is a whole number is accepted as an int.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        return None
+    x = float(value)
+    if not math.isfinite(x):
+        return None
+    if not whole:
+        return x
+    if isinstance(value, Integral):
+        return int(value)
+    return int(x) if x.is_integer() else None
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    # Sizes of the simulated study.
+    Param("sample_size", "int", "total number of observations N", "observations", low=1,
+          high=MAX_SAMPLE_SIZE, axis=True),
+    Param("n_clusters", "int", "number of clusters", "clusters", low=2,
+          high=MAX_SAMPLE_SIZE // MIN_CLUSTER_SIZE, axis=True),
+    Param("cluster_size", "int", "observations per cluster", "observations",
+          low=MIN_CLUSTER_SIZE, high=MAX_SAMPLE_SIZE // 2, axis=True),
+    # The random-effects covariance (residual variance 1).
+    Param("icc", "float", "intra-class correlation of the outcome (random intercept)",
+          low=0.0, high=1.0, high_open=True, axis=True),
+    Param("slope_variance", "float", "variance of each random slope (residual variance = 1)",
+          "outcome variance", low=0.0, axis=True),
+    Param("slope_intercept_corr", "float",
+          "correlation between each random slope and the random intercept", low=-1.0,
+          high=1.0, axis=True),
+    # The test.
+    Param("alpha", "float", "significance level of each test", low=0.0, high=1.0,
+          low_open=True, high_open=True, axis=True),
+    Param("df_method", DF_METHODS, "reference distribution (df) of the Wald t test", "",
+          axis=True),
+    Param("estimator", ESTIMATORS, "fit criterion of the mixed model", "", axis=True),
+    # How a run is made.
+    Param("simulations", "int", "simulated studies per design point", "simulations", low=1,
+          high=MAX_SIMULATIONS),
+    Param("seed", "int", "master seed of the random numbers", "", low=0, high=MAX_SEED),
+    Param("target_power", "float", "power the design should reach", low=0.0, high=1.0,
+          low_open=True, high_open=True),
+    Param("max_failed", "float", "largest share of failed fits accepted", low=0.0, high=1.0),
+    Param("chunk_size", "int", "simulations per task", "simulations", low=1,
+          high=MAX_SIMULATIONS),
+    Param("workers", "int", "Dask worker processes", "workers", low=1, high=MAX_THREADS),
+    Param("n_threads", "int", "engine threads of one process", "threads", low=1,
+          high=MAX_THREADS),
+)}
+
+AXES: tuple[str, ...] = tuple(name for name, p in PARAMS.items() if p.axis)
+
+
+def effect_param(term: str) -> Param:
+    """The sweep axis ``effect_<term>``: the standardised size of a fixed effect."""
+    return Param(EFFECT_PREFIX + term, "float", f"standardised fixed effect of {term}",
+                 "outcome SD", axis=True)
+
+
+def param(name: str) -> Param:
+    """The :class:`Param` called ``name`` (``effect_<term>`` included), or ``KeyError``."""
+    if name.startswith(EFFECT_PREFIX) and len(name) > len(EFFECT_PREFIX):
+        return effect_param(name[len(EFFECT_PREFIX):])
+    return PARAMS[name]

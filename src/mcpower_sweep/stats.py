@@ -1,0 +1,233 @@
+"""The Python-side statistics, each defined once, on SciPy.
+
+Everything that turns simulation counts into answers lives here: the Wilson interval of
+a power estimate, the t and normal distribution functions, the noncentral-t power of a
+two-sided Wald test, isotonic regression, and *the* definition of the sample size that
+reaches a target power (:func:`required_n`), which ``find_sample_size``, the tables and
+the plots all use.  The C++ engine keeps what the hot loop needs (p-values of each fit).
+
+Examples
+--------
+>>> lo, hi = wilson_interval(80, 100)
+>>> round(float(lo), 3), round(float(hi), 3)
+(0.711, 0.867)
+>>> round(two_sided_power(2.8, math.inf, 0.05), 3)
+0.8
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize, special
+from scipy import stats as _st
+
+Z_95 = float(_st.norm.ppf(0.975))  # 1.959963984540054
+# Two sizes' powers closer than this are treated as equal (ties in a monotone curve).
+TOL = 1e-12
+
+__all__ = [
+    "Z_95",
+    "RequiredN",
+    "first_crossing",
+    "isotonic",
+    "norm_cdf",
+    "required_n",
+    "t_quantile",
+    "two_sided_power",
+    "wilson_interval",
+]
+
+
+def wilson_interval(successes: Any, trials: Any, z: float = Z_95) -> tuple[Any, Any]:
+    """Wilson score interval of a binomial proportion, element-wise (vectorised).
+
+    Scalars give a pair of floats, arrays a pair of arrays; where ``trials`` is 0 both
+    bounds are NaN.  For labelled arrays wrap it in ``xarray.apply_ufunc``.
+
+    Parameters
+    ----------
+    successes, trials
+        Counts (broadcast against each other).
+    z
+        Normal quantile of the two-sided level (default: 95%).
+
+    Examples
+    --------
+    >>> lo, hi = wilson_interval(np.array([0, 80, 5]), np.array([100, 100, 0]))
+    >>> np.round(lo, 3).tolist(), np.round(hi, 3).tolist()
+    ([0.0, 0.711, nan], [0.037, 0.867, nan])
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        z2 = z * z
+        denom = 1.0 + z2 / n
+        centre = (p + z2 / (2 * n)) / denom
+        half = z / denom * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n))
+        lower = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+        upper = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    if lower.ndim == 0:
+        return float(lower), float(upper)
+    return lower, upper
+
+
+def norm_cdf(x: Any) -> Any:
+    """Standard normal distribution function (``scipy.special.ndtr``)."""
+    return special.ndtr(x)
+
+
+def t_quantile(q: float, df: float) -> float:
+    """Quantile of Student's t with ``df`` degrees of freedom (the normal when ``df`` is inf).
+
+    Examples
+    --------
+    >>> round(t_quantile(0.975, 29), 3)
+    2.045
+    """
+    if math.isinf(df):
+        return float(_st.norm.ppf(q))
+    return float(_st.t.ppf(q, df))
+
+
+def two_sided_power(delta: float, df: float, alpha: float) -> float:
+    """Power of a two-sided t test at level ``alpha`` with noncentrality ``delta``.
+
+    ``P(|T| > t_{1-alpha/2, df})`` for ``T`` noncentral t with ``df`` degrees of freedom
+    and noncentrality ``delta`` (normal with mean ``delta`` when ``df`` is inf).
+
+    Examples
+    --------
+    >>> round(two_sided_power(0.0, 20, 0.05), 6)
+    0.05
+    """
+    crit = t_quantile(1.0 - alpha / 2.0, df)
+    if math.isinf(df):
+        power = special.ndtr(delta - crit) + special.ndtr(-delta - crit)
+    else:
+        power = _st.nct.sf(crit, df, delta) + _st.nct.cdf(-crit, df, delta)
+    return float(np.clip(power, 0.0, 1.0))
+
+
+def isotonic(y: Sequence[float] | np.ndarray, w: Sequence[float] | np.ndarray | None = None
+             ) -> np.ndarray:
+    """Non-decreasing weighted least-squares fit of ``y`` (``scipy.optimize.isotonic_regression``).
+
+    Examples
+    --------
+    >>> isotonic([0.5, 0.8, 0.7, 0.9]).round(2).tolist()
+    [0.5, 0.75, 0.75, 0.9]
+    """
+    y = np.asarray(y, dtype=float)
+    if y.size == 0:
+        return y
+    weights = None if w is None else np.asarray(w, dtype=float)
+    return np.asarray(optimize.isotonic_regression(y, weights=weights).x)
+
+
+def first_crossing(sizes: np.ndarray, curve: np.ndarray, target: float) -> float | None:
+    """Size where a non-decreasing ``curve`` first reaches ``target``, linear between
+    sizes; ``sizes[0]`` if it starts there, None if it never gets there.
+
+    Examples
+    --------
+    >>> first_crossing(np.array([100, 200]), np.array([0.6, 1.0]), 0.8)
+    150.0
+    """
+    hit = np.flatnonzero(np.asarray(curve) >= target - TOL)
+    if hit.size == 0:
+        return None
+    k = int(hit[0])
+    if k == 0:
+        return float(sizes[0])
+    p0, p1 = curve[k - 1], curve[k]
+    frac = (target - p0) / (p1 - p0) if p1 > p0 else 1.0
+    return float(sizes[k - 1] + frac * (sizes[k] - sizes[k - 1]))
+
+
+@dataclass(frozen=True)
+class RequiredN:
+    """Where one power curve reaches the target power.
+
+    Attributes
+    ----------
+    status
+        ``"reached"``; ``"below range"`` (the target is already met at the smallest
+        size: the answer is at most that size, start lower); or ``"not reached"``
+        (not even at the largest size).
+    estimate
+        The size where the monotone (isotonic) fit of the curve reaches the target,
+        linear between sizes (None when not reached).
+    low, high
+        Its 95% range: where the Wilson upper and lower bounds of the fitted power
+        reach the target (``high`` None: beyond the largest size).
+    first_size
+        Smallest size tried whose observed power is at or above the target.
+    max_power, n_at_max
+        Highest observed power and the (smallest) size where it was seen.
+    monotone
+        Whether the observed curve never decreases.
+    """
+
+    status: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+    first_size: float | None
+    max_power: float
+    n_at_max: float | None
+    monotone: bool
+
+
+def required_n(
+    sizes: Sequence[float] | np.ndarray,
+    n_significant: Sequence[float] | np.ndarray,
+    n_success: Sequence[float] | np.ndarray,
+    target: float,
+) -> RequiredN:
+    """The required sample size (or clusters, or any size) from one power curve.
+
+    The estimate interpolates linearly in size on the isotonic fit of the observed power
+    (weights = successful simulations): it irons out Monte Carlo wiggles without moving
+    a curve that is already monotone.  Its 95% range comes from the Wilson bounds of the
+    fitted power at each size, made non-decreasing: the upper bound's crossing is the
+    smallest plausible size, the lower bound's the largest.
+
+    Examples
+    --------
+    >>> r = required_n([300, 600, 900], [300, 600, 760], [1000, 1000, 1000], 0.7)
+    >>> r.status, r.first_size, round(r.estimate)
+    ('reached', 900.0, 788)
+    """
+    s = np.asarray(sizes, dtype=float)
+    k = np.asarray(n_significant, dtype=float)
+    n = np.asarray(n_success, dtype=float)
+    order = np.argsort(s, kind="stable")
+    s, k, n = s[order], k[order], n[order]
+    keep = n > 0
+    s, k, n = s[keep], k[keep], n[keep]
+    if s.size == 0:
+        return RequiredN("not reached", None, None, None, None, math.nan, None, True)
+    p = k / n
+    monotone = bool(np.all(np.diff(p) >= -TOL))
+    reached = np.flatnonzero(p >= target - TOL)
+    first_size = float(s[reached[0]]) if reached.size else None
+    best = int(np.argmax(p))
+    fit = isotonic(p, n)
+    lower, upper = wilson_interval(fit * n, n)
+    lower, upper = np.maximum.accumulate(lower), np.maximum.accumulate(upper)
+    estimate = first_crossing(s, fit, target)
+    if estimate is None:
+        status = "not reached"
+    elif fit[0] >= target - TOL:
+        status = "below range"
+    else:
+        status = "reached"
+    return RequiredN(status, estimate, first_crossing(s, upper, target),
+                     first_crossing(s, lower, target), first_size, float(p[best]),
+                     float(s[best]), monotone)
