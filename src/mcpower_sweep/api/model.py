@@ -215,6 +215,7 @@ class MCPower:
         self._target_power = 0.8
         self._parallel = True
         self._n_cores: int | None = None
+        self._sample_size: int | None = None
 
     # ------------------------------------------------------------ read-only
     @property
@@ -238,6 +239,11 @@ class MCPower:
     @property
     def simulations(self) -> int:
         return self._simulations
+
+    @property
+    def sample_size(self) -> int | None:
+        """N of the most recent :meth:`find_power` (None before one): a sweep's default point."""
+        return self._sample_size
 
     @property
     def seed(self) -> int | None:
@@ -746,6 +752,7 @@ class MCPower:
         """
         targets = self._targets(target_test)
         spec = self.to_spec(sample_size, estimator=estimator, df_method=df_method)
+        self._sample_size = spec.sample_size
         seed, drawn = self._seed_for_run()
         result = self._run(spec, seed, targets, drawn)
         if print_results:
