@@ -20,6 +20,7 @@ ValueError: n_clusters=1 is not allowed: use a whole number >= 2
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -176,3 +177,8 @@ def param(name: str) -> Param:
     if name.startswith(EFFECT_PREFIX) and len(name) > len(EFFECT_PREFIX):
         return effect_param(name[len(EFFECT_PREFIX):])
     return PARAMS[name]
+
+
+def draw_seed() -> int:
+    """A fresh 63-bit master seed from the operating system's entropy (recorded with results)."""
+    return secrets.randbits(63)
