@@ -96,6 +96,26 @@ def sweep_counts(quick: bool) -> dict[str, Any]:
         return _counts(ds.load())
 
 
+def _like(got: Any, want: Any) -> Any:
+    """``got`` restricted to the keys ``want`` has (later versions may record more)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        return {k: _like(got.get(k), v) for k, v in want.items()}
+    if isinstance(want, list) and isinstance(got, list) and len(got) == len(want):
+        return [_like(g, w) for g, w in zip(got, want, strict=True)]
+    return got
+
+
+def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
+    """Path of the first entry where ``got`` and ``want`` differ (None: identical)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for k in want:
+            found = _first_difference(got.get(k), want[k], f"{where}/{k}")
+            if found:
+                return found
+        return None
+    return None if got == want else where or "/"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("record", "check"))
@@ -108,12 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recorded {args.path}")
         return 0
     want = json.loads(args.path.read_text())
-    for part in ("tutorial", "docs_sweep"):
-        if got[part] != want[part]:
-            keys = sorted(set(got[part]) | set(want[part]))
-            first = next(k for k in keys if got[part].get(k) != want[part].get(k))
-            print(f"DIFFERENT: {part} / {first}", file=sys.stderr)
-            return 1
+    first = _first_difference(_like(got, want), want)
+    if first is not None:
+        print(f"DIFFERENT: {first}", file=sys.stderr)
+        return 1
     print(f"identical to {args.path}: {len(got['tutorial'])} tutorial scripts and "
           "the docs sweep")
     return 0
