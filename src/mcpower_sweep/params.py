@@ -95,7 +95,9 @@ class Param:
             raise ValueError(f"{label}={value!r} is unknown: use {self.allowed}")
         number = _number(value, whole=self.kind == "int")
         if number is None:
-            raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
+            real = isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+            problem = "is not allowed" if real else "is not a number"
+            raise ValueError(f"{label}={value!r} {problem}: use {self.allowed}")
         lo, hi = self.low, self.high
         if lo is not None and (number < lo or (self.low_open and number == lo)):
             raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
