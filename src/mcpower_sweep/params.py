@@ -54,6 +54,8 @@ class Param:
         Bounds (None: unbounded); ``low_open`` / ``high_open`` exclude the bound itself.
     axis
         Whether a sweep may vary it.
+    hint
+        What is allowed, in words, where the range alone says it badly.
     """
 
     name: str
@@ -65,10 +67,13 @@ class Param:
     low_open: bool = False
     high_open: bool = False
     axis: bool = False
+    hint: str | None = None
 
     @property
     def allowed(self) -> str:
         """What is allowed, in words (``"a whole number >= 2"``, ``"a number in [0, 1)"``)."""
+        if self.hint:
+            return self.hint
         if isinstance(self.kind, tuple):
             return "one of " + ", ".join(self.kind)
         what = "a whole number" if self.kind == "int" else "a number"
@@ -103,7 +108,8 @@ class Param:
             raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
         if hi is not None and (number > hi or (self.high_open and number == hi)):
             if self.kind == "int":
-                raise ValueError(f"{label}={value!r} is too large: at most {int(hi):,}")
+                limit = self.hint or f"at most {int(hi):,}"
+                raise ValueError(f"{label}={value!r} is too large: {limit}")
             raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
         return number
 
@@ -154,7 +160,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     # How a run is made.
     Param("simulations", "int", "simulated studies per design point", "simulations", low=1,
           high=MAX_SIMULATIONS),
-    Param("seed", "int", "master seed of the random numbers", "", low=0, high=MAX_SEED),
+    Param("seed", "int", "master seed of the random numbers", "", low=0, high=MAX_SEED,
+          hint="a whole number 0 <= seed < 2**64"),
     Param("target_power", "float", "power the design should reach", low=0.0, high=1.0,
           low_open=True, high_open=True),
     Param("max_failed", "float", "largest share of failed fits accepted", low=0.0, high=1.0),

@@ -32,6 +32,27 @@ MAX_FIXED_EFFECTS = 63
 MAX_RANDOM_EFFECTS = 8
 
 
+def check_slope_intercept_corr(r: float, n_slopes: int) -> None:
+    """Refuse a common slope-intercept correlation that makes G not positive semi-definite.
+
+    With ``k`` slopes sharing one correlation ``r`` with the intercept (and 0 between
+    slopes), G is positive semi-definite exactly when ``k r^2 <= 1``.
+
+    Examples
+    --------
+    >>> check_slope_intercept_corr(0.8, 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: slope_intercept_corr=0.8 with 2 random slopes ... <= 0.707
+    """
+    if n_slopes > 1 and r * r * n_slopes > 1.0:
+        raise ValueError(
+            f"slope_intercept_corr={r!r} with {n_slopes} random slopes gives a covariance "
+            "that is not positive semi-definite: use "
+            f"|slope_intercept_corr| <= {1 / math.sqrt(n_slopes):.3f}"
+        )
+
+
 @dataclass(frozen=True)
 class Predictor:
     """A simulated predictor: ``kind`` is ``"normal"`` (N(0, 1)) or ``"binary"`` (Bernoulli(p))."""
@@ -176,12 +197,7 @@ class SimulationSpec:
         r = self.slope_intercept_corr
         if not (-1.0 <= r <= 1.0):
             raise ValueError(f"slope_intercept_corr={r!r} is outside [-1, 1]")
-        n_slopes = sum(1 for c in self.random_columns if c != 0)
-        if n_slopes > 1 and r * r * n_slopes > 1.0:
-            raise ValueError(
-                f"slope_intercept_corr={r!r} with {n_slopes} random slopes gives a covariance "
-                f"that is not positive semi-definite: need |r| <= {1 / math.sqrt(n_slopes):.3f}"
-            )
+        check_slope_intercept_corr(r, sum(1 for c in self.random_columns if c != 0))
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator={self.estimator!r} is unknown: use one of {ESTIMATORS}")
         if self.df_method not in DF_METHODS:

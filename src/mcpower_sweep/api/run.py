@@ -1,0 +1,128 @@
+"""Running a configured model: simulations in bounded blocks, counted into a result.
+
+``find_power`` and ``find_sample_size`` of :class:`~mcpower_sweep.MCPower` call
+:func:`power_at` once per sample size; a sweep runs the same simulations through Dask.
+Simulation ``i`` of a seed is the same whatever block runs it, so the block size never
+changes a result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from ..design.spec import SimulationSpec
+from ..params import PARAMS
+from ..results.power import PowerResult
+
+# Simulations run per engine call, so memory stays bounded for any number of simulations.
+RUN_BLOCK = 100_000
+MAX_SIZES = 10_000  # sample sizes tried by one find_sample_size
+
+
+class TooManyFailedFitsError(RuntimeError):
+    """More fits failed than ``set_max_failed_simulations`` allows.
+
+    The partial result (counts of the run that failed the check) is in ``result``.
+    """
+
+    def __init__(self, message: str, result: PowerResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int) -> object:
+    """Counts of simulations ``0 .. simulations - 1``, run in blocks of ``RUN_BLOCK``."""
+    from .. import engine
+
+    total = None
+    for start in range(0, simulations, RUN_BLOCK):
+        chunk = engine.run_chunk(spec, seed, start, min(RUN_BLOCK, simulations - start),
+                                 n_threads)
+        c = engine.count_chunk(chunk, spec.alpha)
+        total = c if total is None else engine.ChunkCounts(
+            total.n_sims + c.n_sims, total.n_success + c.n_success,
+            total.n_singular + c.n_singular, total.n_significant + c.n_significant)
+    return total
+
+
+def power_at(
+    spec: SimulationSpec,
+    *,
+    seed: int,
+    seed_drawn: bool,
+    simulations: int,
+    n_threads: int,
+    target_power: float,
+    targets: tuple[str, ...],
+    max_failed: float,
+) -> PowerResult:
+    """Simulate ``spec`` ``simulations`` times and count; raise if too many fits failed.
+
+    Raises
+    ------
+    TooManyFailedFitsError
+        When the share of failed fits exceeds ``max_failed`` (the counts are attached).
+    """
+    from .. import engine
+
+    start = time.perf_counter()
+    counts = _counts(spec, seed, simulations, n_threads)
+    result = PowerResult(
+        spec=spec,
+        seed=seed,
+        n_simulations=counts.n_sims,
+        n_success=counts.n_success,
+        n_singular=counts.n_singular,
+        n_significant=dict(zip(spec.tests, map(int, counts.n_significant), strict=True)),
+        target_power=target_power,
+        target_tests=targets,
+        engine_version=engine.ENGINE_VERSION,
+        seed_drawn=seed_drawn,
+        elapsed=time.perf_counter() - start,
+    )
+    _check_failures(result, max_failed)
+    return result
+
+
+def _check_failures(result: PowerResult, max_failed: float) -> None:
+    rate = result.failure_rate
+    if not rate > max_failed:
+        return
+    spec = result.spec
+    j = spec.effective_n_clusters
+    raise TooManyFailedFitsError(
+        f"{result.n_failed} of {result.n_simulations} model fits failed ({rate:.1%}) at "
+        f"sample_size={spec.sample_size} with {j} clusters of about "
+        f"{spec.total_n / j:.0f} observations, above the threshold "
+        f"max_failed={max_failed:g} ({max_failed:.0%}) set with "
+        "set_max_failed_simulations. The design is hard to fit: use more clusters "
+        "(n_clusters), more observations per cluster (a larger sample_size or "
+        "cluster_size), or allow more failures with set_max_failed_simulations(...) "
+        f"(seed {result.seed})",
+        result,
+    )
+
+
+def sample_sizes(from_size: object, to_size: object, by: object | None) -> Sequence[int]:
+    """The sizes ``from_size, from_size + by, ... <= to_size`` of ``find_sample_size``.
+
+    ``by`` defaults to about ten steps.
+
+    Examples
+    --------
+    >>> list(sample_sizes(500, 1000, 250))
+    [500, 750, 1000]
+    """
+    size = PARAMS["sample_size"]
+    lo = size.check(from_size, "from_size")
+    hi = size.check(to_size, "to_size")
+    if lo > hi:
+        raise ValueError(f"from_size={lo} is larger than to_size={hi}: use "
+                         "from_size <= to_size")
+    step = PARAMS["sample_size"].check(max(1, (hi - lo) // 10) if by is None else by, "by")
+    n_sizes = (hi - lo) // step + 1
+    if n_sizes > MAX_SIZES:
+        raise ValueError(f"by={step} gives {n_sizes:,} sample sizes from {lo} to "
+                         f"{hi}: at most {MAX_SIZES:,}; use a larger by")
+    return range(lo, hi + 1, step)

@@ -1,0 +1,181 @@
+"""A model's checked settings and the one spec they make.
+
+``set_cluster``'s arguments are checked against the formula once, here, into
+:class:`ClusterSettings`; :func:`build_spec` turns the settings into the validated
+:class:`~mcpower_sweep.design.spec.SimulationSpec` that the engine runs.
+
+Examples
+--------
+>>> from mcpower_sweep.design.formula import parse_formula
+>>> f = parse_formula("y ~ x + (1 + x|school)")
+>>> cluster_settings(f, "school", icc=0.1, n_clusters=40, slope_variance=0.05).n_clusters
+40
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..design.formula import ParsedFormula
+from ..design.spec import Predictor, SimulationSpec, check_slope_intercept_corr
+from ..params import PARAMS
+from .parse import term_name
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The random-effects settings given to ``set_cluster`` (already checked)."""
+
+    grouping: str
+    icc: float
+    n_clusters: int | None
+    cluster_size: int | None
+    slope_variance: float
+    slope_intercept_corr: float
+
+
+def cluster_settings(
+    f: ParsedFormula,
+    name: str,
+    *,
+    icc: object = None,
+    n_clusters: object = None,
+    cluster_size: object = None,
+    random_slopes: Sequence[str] | str | None = None,
+    slope_variance: object = 0.0,
+    slope_intercept_corr: object = 0.0,
+) -> ClusterSettings:
+    """Check ``set_cluster``'s arguments against the formula ``f`` (see ``set_cluster``)."""
+    if f.grouping is None:
+        raise ValueError(
+            f"set_cluster({name!r}): the formula {f.text!r} has no random part; add one "
+            f"such as (1 | {name}) to the formula"
+        )
+    if name != f.grouping:
+        raise ValueError(
+            f"set_cluster: name={name!r} is not a grouping factor of the formula "
+            f"{f.text!r}; its random part is grouped by {f.grouping!r}"
+        )
+    slopes = _random_slopes(f, random_slopes)
+    icc_value = _icc(f, icc)
+    if (n_clusters is None) == (cluster_size is None):
+        raise ValueError(
+            f"set_cluster: give exactly one of n_clusters and cluster_size "
+            f"(got n_clusters={n_clusters!r}, cluster_size={cluster_size!r})"
+        )
+    if n_clusters is not None:
+        n_clusters = PARAMS["n_clusters"].check(n_clusters)
+    if cluster_size is not None:
+        cluster_size = PARAMS["cluster_size"].check(cluster_size)
+    variance = PARAMS["slope_variance"].check(slope_variance)
+    corr = PARAMS["slope_intercept_corr"].check(slope_intercept_corr)
+    if not slopes and variance != 0.0:
+        raise ValueError(
+            f"slope_variance={slope_variance!r} is not allowed: the formula {f.text!r} has "
+            "no random slopes; add one, e.g. (1 + x | g), or leave slope_variance at 0"
+        )
+    if corr != 0.0 and not (slopes and f.random_intercept):
+        raise ValueError(
+            f"slope_intercept_corr={slope_intercept_corr!r} is not allowed: the formula "
+            f"{f.text!r} needs both a random intercept and a random slope for it; "
+            "leave it at 0"
+        )
+    check_slope_intercept_corr(corr, len(slopes))
+    return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr)
+
+
+def _icc(f: ParsedFormula, icc: object) -> float:
+    if icc is None:
+        if f.random_intercept:
+            raise ValueError("set_cluster: ICC=None is not allowed: the formula has a "
+                             "random intercept, give ICC with 0 <= ICC < 1")
+        return 0.0
+    value = PARAMS["icc"].check(icc, "ICC")
+    if value != 0.0 and not f.random_intercept:
+        raise ValueError(
+            f"ICC={icc!r} is not allowed: the formula {f.text!r} has no random "
+            "intercept ('0 +' in the random part); leave ICC unset or 0"
+        )
+    return value
+
+def _random_slopes(f: ParsedFormula, random_slopes: Sequence[str] | str | None
+                   ) -> tuple[str, ...]:
+    if random_slopes is None:
+        return f.random_slopes
+    given = [random_slopes] if isinstance(random_slopes, str) else list(random_slopes)
+    names: list[str] = []
+    for name in given:
+        if not isinstance(name, str):
+            raise ValueError(f"random_slopes={random_slopes!r}: {name!r} is not a "
+                             "predictor name")
+        term = term_name(name, f.tests)
+        if term is None:
+            raise ValueError(
+                f"random_slopes={random_slopes!r}: {name!r} is not in the formula "
+                f"{f.text!r}; its fixed effects are {', '.join(f.tests)}"
+            )
+        if term not in f.random_slopes:
+            raise ValueError(
+                f"random_slopes={random_slopes!r}: {name!r} has no random slope in the "
+                f"formula's random part; write it there too, e.g. (1 + {term} | "
+                f"{f.grouping})"
+            )
+        names.append(term)
+    missing = [s for s in f.random_slopes if s not in names]
+    if missing:
+        raise ValueError(
+            f"random_slopes={random_slopes!r} leaves out {', '.join(map(repr, missing))}, "
+            "which the formula's random part gives a random slope; list every random slope "
+            "of the formula (they share slope_variance) or remove it from the formula"
+        )
+    return tuple(names)
+
+
+def build_spec(
+    f: ParsedFormula,
+    cluster: ClusterSettings | None,
+    *,
+    types: Mapping[str, Predictor],
+    effects: Mapping[str, float],
+    sample_size: object,
+    estimator: object,
+    df_method: object,
+    alpha: float,
+) -> SimulationSpec:
+    """The validated spec of a configured model at ``sample_size`` (see ``MCPower.to_spec``)."""
+    sample_size = PARAMS["sample_size"].check(sample_size)
+    estimator = PARAMS["estimator"].check(estimator)
+    df_method = PARAMS["df_method"].check(df_method)
+    if f.grouping is None:
+        raise ValueError(
+            f"the formula {f.text!r} has no random part: mcpower_sweep simulates "
+            "multilevel designs; add one such as (1 | cluster) and call set_cluster"
+        )
+    c = cluster
+    if c is None:
+        raise ValueError(
+            f"set_cluster has not been called: configure the grouping factor first, e.g. "
+            f"set_cluster({f.grouping!r}, ICC=0.1, n_clusters=30)"
+        )
+    spec = SimulationSpec(
+        formula=f.text,
+        outcome=f.outcome,
+        predictors=tuple(types[p] for p in f.predictors),
+        terms=f.terms,
+        term_names=f.term_names,
+        effects=(0.0, *(effects[t] for t in f.tests)),
+        grouping=c.grouping,
+        random_columns=f.random_columns,
+        icc=c.icc,
+        slope_variance=c.slope_variance,
+        slope_intercept_corr=c.slope_intercept_corr,
+        n_clusters=c.n_clusters,
+        cluster_size=c.cluster_size,
+        sample_size=sample_size,
+        estimator=estimator,
+        df_method=df_method,
+        alpha=alpha,
+    )
+    spec.validate()
+    return spec
