@@ -164,8 +164,9 @@ def test_required_sample_size_for_the_treatment_effect():
     if required is None:
         assert not reached.any()
         assert curve.max_power["treatment"][0] == pytest.approx(power.max())
-    else:
-        assert required == curve.sizes[np.argmax(reached)]
+    else:  # interpolated on the monotone fit: within the sizes, where power gets there
+        assert curve.sizes[0] <= required <= curve.sizes[-1]
+        assert reached[curve.sizes >= required].any()
 
 
 def test_binary_treatment_with_random_slopes():
@@ -180,20 +181,29 @@ def test_binary_treatment_with_random_slopes():
 
 
 # ------------------------------------------------------------------ the tutorial's own scripts
-def _seed_scripts() -> list[Path]:
-    return sorted(SEED_DIR.glob("*.py")) if SEED_DIR.is_dir() else []
+# Copies of shared/seed/examples with only the import changed, kept in the repository so the
+# contract test runs in any fresh clone.
+TUTORIAL_DIR = Path(__file__).resolve().parent / "data" / "tutorial"
 
 
-@pytest.mark.skipif(not SEED_DIR.is_dir(),
-                    reason=f"tutorial scripts not found at {SEED_DIR} (shared/ beside the repo)")
-@pytest.mark.parametrize("script", _seed_scripts(), ids=lambda p: p.name)
+def _tutorial_scripts() -> list[Path]:
+    return sorted(TUTORIAL_DIR.glob("*.py"))
+
+
+def test_all_eight_tutorial_scripts_are_here():
+    assert [p.name[:2] for p in _tutorial_scripts()] == [f"{k:02d}" for k in range(1, 9)]
+
+
+@pytest.mark.parametrize("script", _tutorial_scripts(), ids=lambda p: p.name)
 def test_tutorial_script_runs_with_only_the_import_changed(script, capsys):
     source = script.read_text(encoding="utf-8")
-    assert source.count(ORIGINAL_IMPORT) == 1, f"{script.name}: expected one '{ORIGINAL_IMPORT}'"
-    patched = source.replace(ORIGINAL_IMPORT, OUR_IMPORT)
+    assert source.count(OUR_IMPORT) == 1, f"{script.name}: expected one '{OUR_IMPORT}'"
+    original = SEED_DIR / script.name
+    if original.is_file():  # the copy is the tutorial's script but for the import line
+        assert original.read_text(encoding="utf-8").replace(ORIGINAL_IMPORT, OUR_IMPORT) == source
     namespace: dict[str, object] = {"__name__": "__main__", "__file__": str(script)}
     # run in-process as a script would run: its own globals, __name__ == "__main__"
-    exec(compile(patched, str(script), "exec"), namespace)
+    exec(compile(source, str(script), "exec"), namespace)
     printed = capsys.readouterr().out
     assert "treatment" in printed
     assert "%" in printed

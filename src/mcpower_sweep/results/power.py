@@ -1,130 +1,29 @@
 """What ``find_power`` and ``find_sample_size`` return: counts, power, intervals, tables.
 
 A result holds the exact simulation counts and the spec that produced them; power, its
-95% Wilson interval and every table are derived from those counts, so printing, the
-Jupyter view and :meth:`to_xarray` always agree.
+95% Wilson interval, the required sample size and every table are derived from those
+counts (with :mod:`mcpower_sweep.stats`), so printing, the Jupyter view and
+:meth:`to_xarray` always agree, and ``to_xarray`` gives the variables of every other
+result (:mod:`mcpower_sweep.results.schema`).
 """
 
 from __future__ import annotations
 
-import html
-import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..design.spec import SimulationSpec
+from ..stats import RequiredN, required_n, wilson_interval
+from . import render as R
+from .schema import provenance, summarise, variable_attrs
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["PowerResult", "SampleSizeResult", "wilson_interval"]
-
-Z_95 = 1.959963984540054
-
-DF_LABELS = {
-    "satterthwaite": "Satterthwaite",
-    "kenward_roger": "Kenward-Roger",
-    "between_within": "between-within",
-    "residual": "residual",
-    "z": "z (asymptotic)",
-}
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (NaNs when ``trials == 0``).
-
-    Examples
-    --------
-    >>> lo, hi = wilson_interval(80, 100)
-    >>> round(lo, 3), round(hi, 3)
-    (0.711, 0.867)
-    """
-    if trials <= 0:
-        return (math.nan, math.nan)
-    p = successes / trials
-    z2 = z * z
-    denom = 1.0 + z2 / trials
-    centre = (p + z2 / (2 * trials)) / denom
-    half = z / denom * math.sqrt(p * (1.0 - p) / trials + z2 / (4.0 * trials * trials))
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def _pct(x: float, digits: int = 1) -> str:
-    return "—" if math.isnan(x) else f"{100 * x:.{digits}f}%"
-
-
-def _ci_text(ci: tuple[float, float]) -> str:
-    lo, hi = ci
-    return "—" if math.isnan(lo) else f"[{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
-def _rate(k: int, n: int) -> str:
-    return f"{k} ({100 * k / n:.1f}%)" if n else str(k)
-
-
-def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
-    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = (
-            c.rjust(w) if k in right else c.ljust(w)
-            for k, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-        return "  ".join(padded).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def _html_table(
-    caption: str, header: Sequence[str], rows: Sequence[Sequence[str]], footer: str
-) -> str:
-    def esc(text: str) -> str:
-        return html.escape(text).replace("\n", "<br>")
-
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return (
-        f"<table><caption style='text-align:left'>{esc(caption)}</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        f"<p style='font-size:smaller'>{esc(footer)}</p>"
-    )
-
-
-def _seed_text(seed: int, drawn: bool) -> str:
-    if drawn:
-        return f"seed {seed} (none was set; set_seed({seed}) repeats this run)"
-    return f"seed {seed}"
-
-
-def _design_line(spec: SimulationSpec) -> str:
-    sizes = spec.cluster_sizes()
-    per = f"{sizes.min()}" if sizes.min() == sizes.max() else f"{sizes.min()}–{sizes.max()}"
-    return (
-        f"N = {spec.total_n} in {spec.effective_n_clusters} clusters of {spec.grouping!r} "
-        f"({per} per cluster); {spec.estimator.upper()} fit, "
-        f"{DF_LABELS.get(spec.df_method, spec.df_method)} df, alpha = {spec.alpha:g}"
-    )
-
-
-def _provenance(spec: SimulationSpec, seed: int, engine_version: str) -> dict[str, Any]:
-    from .. import __version__
-
-    return {
-        "package_version": __version__,
-        "engine_version": engine_version,
-        "formula": spec.formula,
-        "params": json.dumps(spec.params()),
-        "seed": int(seed),
-        "alpha": spec.alpha,
-        "df_method": spec.df_method,
-        "estimator": spec.estimator,
-    }
+__all__ = ["PowerResult", "SampleSizeResult"]
 
 
 @dataclass(frozen=True)
@@ -169,7 +68,6 @@ class PowerResult:
     seed_drawn: bool = False
     elapsed: float = field(default=math.nan, compare=False)
 
-    # ------------------------------------------------------------ derived
     @property
     def tests(self) -> tuple[str, ...]:
         return tuple(self.n_significant)
@@ -206,42 +104,31 @@ class PowerResult:
                 f"n_simulations={self.n_simulations}, n_failed={self.n_failed}, "
                 f"seed={self.seed})")
 
-    def _rows(self) -> list[list[str]]:
-        shown = self.target_tests or self.tests
-        return [
-            [
-                t,
-                _pct(self.power[t]),
-                _ci_text(self.ci[t]),
-                _pct(self.target_power, 0),
-                "yes" if self.reached(t) else "no",
-            ]
-            for t in shown
-        ]
-
     _HEADER = ("test", "power", "95% CI", "target", "reached")
 
-    def _footer(self) -> str:
-        seed = _seed_text(self.seed, self.seed_drawn)
-        return (
-            f"{self.n_simulations} simulations: {_rate(self.n_failed, self.n_simulations)} "
-            f"failed fits, {_rate(self.n_singular, self.n_success)} singular fits\n"
-            f"df method {self.spec.df_method}; {seed}"
-        )
+    def _rows(self) -> list[list[str]]:
+        return [[t, R.pct(self.power[t]), R.ci_text(self.ci[t]), R.pct(self.target_power, 0),
+                 "yes" if self.reached(t) else "no"]
+                for t in self.target_tests or self.tests]
 
     def _caption(self) -> str:
-        return f"Power for {self.spec.formula}\n{_design_line(self.spec)}"
+        return "\n".join([f"Power for {self.spec.formula}", *R.design_lines(self.spec)])
+
+    def _footer(self) -> str:
+        return (f"{self.n_simulations} simulations: {R.rate(self.n_failed, self.n_simulations)} "
+                f"failed fits, {R.rate(self.n_singular, self.n_success)} singular fits\n"
+                f"{R.seed_text(self.seed, self.seed_drawn)}")
 
     def __str__(self) -> str:
-        table = _text_table(self._HEADER, self._rows(), right={1, 3})
+        table = R.text_table(self._HEADER, self._rows(), right={1, 3})
         return f"{self._caption()}\n\n{table}\n\n{self._footer()}"
 
     def _repr_html_(self) -> str:
-        return _html_table(self._caption(), self._HEADER, self._rows(), self._footer())
+        return R.html_table(self._caption(), self._HEADER, self._rows(), self._footer())
 
     # ------------------------------------------------------------ export
     def to_xarray(self) -> xr.Dataset:
-        """The counts and power as an :class:`xarray.Dataset` with dimension ``test``.
+        """Counts, power and its interval as an :class:`xarray.Dataset` over ``test``.
 
         Examples
         --------
@@ -252,31 +139,25 @@ class PowerResult:
         import xarray as xr
 
         tests = list(self.tests)
-        ci = self.ci
-        ds = xr.Dataset(
-            {
-                "power": ("test", [self.power[t] for t in tests]),
-                "power_lower": ("test", [ci[t][0] for t in tests]),
-                "power_upper": ("test", [ci[t][1] for t in tests]),
-                "n_significant": ("test", np.array([self.n_significant[t] for t in tests],
-                                                   dtype=np.int64)),
-                "n_success": ((), np.int64(self.n_success)),
-                "n_failed": ((), np.int64(self.n_failed)),
-                "n_singular": ((), np.int64(self.n_singular)),
-            },
+        counts = xr.Dataset(
+            {"n_sims": self.n_simulations, "n_success": self.n_success,
+             "n_singular": self.n_singular,
+             "n_significant": ("test", [self.n_significant[t] for t in tests])},
             coords={"test": tests, "sample_size": self.spec.sample_size},
-            attrs={
-                **_provenance(self.spec, self.seed, self.engine_version),
-                "simulations": self.n_simulations,
-                "target_power": self.target_power,
-            },
+            attrs=provenance(self.spec, seed=self.seed, simulations=self.n_simulations,
+                             target_power=self.target_power),
         )
-        return _describe(ds)
+        return summarise(counts)
+
+
+def _up(n: float) -> int:
+    """An interpolated size rounded up to a whole one (rounding noise ignored)."""
+    return math.ceil(round(n, 6))
 
 
 @dataclass(frozen=True)
 class SampleSizeResult:
-    """Power over a grid of sample sizes, simulated with common random numbers.
+    """Power over a range of sample sizes, simulated with common random numbers.
 
     Attributes
     ----------
@@ -291,8 +172,8 @@ class SampleSizeResult:
     --------
     >>> result = model.find_sample_size(500, 3000, by=250,
     ...                                 target_test="treatment")  # doctest: +SKIP
-    >>> result.required_n["treatment"]  # doctest: +SKIP
-    1000
+    >>> result.required_n["treatment"], result.required_n_ci["treatment"]  # doctest: +SKIP
+    (1004, (871, 1190))
     """
 
     points: tuple[PowerResult, ...]
@@ -334,13 +215,33 @@ class SampleSizeResult:
     def n_singular(self) -> np.ndarray:
         return np.array([p.n_singular for p in self.points], dtype=np.int64)
 
+    def curve(self, test: str) -> RequiredN:
+        """Where the power curve of ``test`` reaches the target (``stats.required_n``)."""
+        return required_n(self.sizes, [p.n_significant[test] for p in self.points],
+                          [p.n_success for p in self.points], self.target_power)
+
     @property
     def required_n(self) -> dict[str, int | None]:
-        """First sample size whose estimated power reaches the target, per test (or None)."""
+        """Required sample size per test (None when the target is never reached).
+
+        The size where the monotone fit of the power curve reaches the target, rounded up;
+        when the target is already met at the smallest size, that size (the answer is at
+        most it).
+        """
         out: dict[str, int | None] = {}
         for t in self.tests:
-            hits = [p.spec.sample_size for p in self.points if p.reached(t)]
-            out[t] = int(hits[0]) if hits else None
+            r = self.curve(t)
+            out[t] = None if r.estimate is None else _up(r.estimate)
+        return out
+
+    @property
+    def required_n_ci(self) -> dict[str, tuple[int | None, int | None]]:
+        """95% range of the required sample size per test (None: beyond the sizes tried)."""
+        out: dict[str, tuple[int | None, int | None]] = {}
+        for t in self.tests:
+            r = self.curve(t)
+            out[t] = (None if r.low is None else math.floor(round(r.low, 6)),
+                      None if r.high is None else _up(r.high))
         return out
 
     @property
@@ -362,58 +263,67 @@ class SampleSizeResult:
     def _shown(self) -> tuple[str, ...]:
         return self.target_tests or self.tests
 
-    def _curve(self) -> tuple[list[str], list[list[str]]]:
+    def _curve_table(self) -> tuple[list[str], list[list[str]]]:
         shown = self._shown()
         header = ["sample size", *shown, "failed", "singular"]
         rows = []
         for p in self.points:
             cells = [str(p.spec.sample_size)]
-            cells += [_pct(p.power[t]) + ("*" if p.reached(t) else " ") for t in shown]
-            cells += [_rate(p.n_failed, p.n_simulations), _rate(p.n_singular, p.n_success)]
+            cells += [R.pct(p.power[t]) + ("*" if p.reached(t) else " ") for t in shown]
+            cells += [R.rate(p.n_failed, p.n_simulations), R.rate(p.n_singular, p.n_success)]
             rows.append(cells)
         return header, rows
 
     def _summary(self) -> list[str]:
+        target = R.pct(self.target_power, 0)
         lines = []
-        required = self.required_n
         for t in self._shown():
-            n = required[t]
-            if n is not None:
-                lines.append(f"{t}: target {_pct(self.target_power, 0)} first reached at "
-                             f"N = {n}")
-            else:
+            r = self.curve(t)
+            first, last = int(self.sizes[0]), int(self.sizes[-1])
+            if r.status == "not reached":
                 best, at = self.max_power[t]
-                lines.append(f"{t}: target {_pct(self.target_power, 0)} not reached up to "
-                             f"N = {int(self.sizes[-1])} (highest power {_pct(best)} at N = {at})")
+                lines.append(f"{t}: target {target} not reached up to N = {last} (highest "
+                             f"power {R.pct(best)} at N = {at}); try larger sizes")
+            elif r.status == "below range":
+                lines.append(f"{t}: target {target} already met at the smallest size, "
+                             f"N = {first} (power {R.pct(self.power[t][0])}): the required N "
+                             "is at most that; start lower (from_size) to find it")
+            else:
+                lo, hi = self.required_n_ci[t]
+                hi_text = f"{hi:,}" if hi is not None else f"beyond {last:,}"
+                lines.append(f"{t}: target {target} needs N ≈ {self.required_n[t]:,} "
+                             f"(95% range {lo:,}–{hi_text})")
         return lines
 
     def _caption(self) -> str:
         spec = self.spec
-        design = _design_line(spec).split("; ", 1)[1]
         clusters = (f"{spec.n_clusters} clusters" if spec.n_clusters is not None
                     else f"clusters of {spec.cluster_size}")
-        return f"Sample size for {spec.formula}\n{clusters} of {spec.grouping!r}; {design}"
+        return "\n".join([f"Sample size for {spec.formula}",
+                          f"Design: {clusters} of {spec.grouping!r}",
+                          *R.design_lines(spec, sizes=False)])
 
     def _footer(self) -> str:
         p = self.points[0]
-        seed = _seed_text(p.seed, p.seed_drawn)
         return (f"{p.n_simulations} simulations per size (same random numbers at every size); "
-                f"* = target reached\ndf method {p.spec.df_method}; {seed}")
+                "* = target reached\nRequired N: where the monotone (isotonic) fit of the power "
+                "curve reaches the target; its range, where the curve's 95% Wilson bounds do\n"
+                f"{R.seed_text(p.seed, p.seed_drawn)}")
 
     def __str__(self) -> str:
-        header, rows = self._curve()
-        table = _text_table(header, rows, right=set(range(len(header))))
+        header, rows = self._curve_table()
+        table = R.text_table(header, rows, right=set(range(len(header))))
         summary = "\n".join(self._summary())
         return f"{self._caption()}\n\n{table}\n\n{summary}\n{self._footer()}"
 
     def _repr_html_(self) -> str:
-        header, rows = self._curve()
+        header, rows = self._curve_table()
         footer = " ".join(self._summary()) + " " + self._footer()
-        return _html_table(self._caption(), header, rows, footer)
+        return R.html_table(self._caption(), header, rows, footer)
 
     # ------------------------------------------------------------ export
     def to_xarray(self) -> xr.Dataset:
-        """Counts and power as an :class:`xarray.Dataset` with dims ``sample_size``, ``test``.
+        """Counts, power and the required N as a Dataset over ``sample_size`` and ``test``.
 
         Examples
         --------
@@ -423,41 +333,24 @@ class SampleSizeResult:
         import xarray as xr
 
         tests = list(self.tests)
-        ci = self.ci
-        dims = ("sample_size", "test")
-        ds = xr.Dataset(
-            {
-                "power": (dims, np.column_stack([self.power[t] for t in tests])),
-                "power_lower": (dims, np.column_stack([ci[t][:, 0] for t in tests])),
-                "power_upper": (dims, np.column_stack([ci[t][:, 1] for t in tests])),
-                "n_significant": (dims, np.array(
-                    [[p.n_significant[t] for t in tests] for p in self.points], dtype=np.int64)),
-                "n_success": ("sample_size", np.array([p.n_success for p in self.points],
-                                                      dtype=np.int64)),
-                "n_failed": ("sample_size", self.n_failed),
-                "n_singular": ("sample_size", self.n_singular),
-            },
+        points = self.points
+        counts = xr.Dataset(
+            {"n_sims": ("sample_size", [p.n_simulations for p in points]),
+             "n_success": ("sample_size", [p.n_success for p in points]),
+             "n_singular": ("sample_size", [p.n_singular for p in points]),
+             "n_significant": (("sample_size", "test"),
+                               [[p.n_significant[t] for t in tests] for p in points])},
             coords={"sample_size": self.sizes, "test": tests},
-            attrs={
-                **_provenance(self.spec, self.seed, self.points[0].engine_version),
-                "simulations": self.points[0].n_simulations,
-                "target_power": self.target_power,
-            },
+            attrs=provenance(self.spec, seed=self.seed, simulations=points[0].n_simulations,
+                             target_power=self.target_power),
         )
-        return _describe(ds)
-
-
-def _describe(ds: xr.Dataset) -> xr.Dataset:
-    """Attach short descriptions to the variables (what ``ds.power.attrs`` shows)."""
-    text = {
-        "power": "share of successful fits with p < alpha",
-        "power_lower": "lower bound of the 95% Wilson interval of power",
-        "power_upper": "upper bound of the 95% Wilson interval of power",
-        "n_significant": "successful fits with p < alpha",
-        "n_success": "simulations whose fit succeeded",
-        "n_failed": "simulations whose fit failed (excluded from power)",
-        "n_singular": "successful fits with a variance component at its boundary",
-    }
-    for name, description in text.items():
-        ds[name].attrs["description"] = description
-    return ds
+        ds = summarise(counts)
+        ci = self.required_n_ci
+        for name, values in (
+            ("required_n", [self.required_n[t] for t in tests]),
+            ("required_n_lower", [ci[t][0] for t in tests]),
+            ("required_n_upper", [ci[t][1] for t in tests]),
+        ):
+            ds[name] = ("test", np.array([np.nan if v is None else v for v in values], float))
+            ds[name].attrs = variable_attrs(name)
+        return ds

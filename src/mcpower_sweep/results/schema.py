@@ -51,6 +51,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "failure_rate": ("share of failed fits", "1", "n_failed / n_sims"),
     "singular_rate": ("share of singular fits", "1", "n_singular / n_success"),
     "complete": ("design point complete", "", "every simulation of the design point is done"),
+    "required_n": ("required sample size", "observations",
+                   "where the isotonic fit of the power curve reaches the target power"),
+    "required_n_lower": ("required sample size, lower 95% bound", "observations",
+                         "where the upper Wilson bound of the power curve reaches the target"),
+    "required_n_upper": ("required sample size, upper 95% bound", "observations",
+                         "where the lower Wilson bound of the power curve reaches the target "
+                         "(NaN: beyond the sizes tried)"),
 }
 TEST_ATTRS = {"long_name": "tested fixed effect", "units": ""}
 

@@ -1,0 +1,121 @@
+"""How a single result reads: the design it was run at, plain-text and HTML tables.
+
+A report must say what was simulated: five runs of the tutorial's slope-variance loop
+should not look identical but for the numbers, so :func:`design_lines` spells out the
+sizes, the random-effects variances, the effects and the test.
+
+Examples
+--------
+>>> print(text_table(["test", "power"], [["x", "61.4%"]], right={1}))
+test  power
+----  -----
+x     61.4%
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from ..design.spec import SimulationSpec
+from ..reports.render import pct
+
+DF_LABELS = {
+    "satterthwaite": "Satterthwaite",
+    "kenward_roger": "Kenward-Roger",
+    "between_within": "between-within",
+    "residual": "residual",
+    "z": "z (asymptotic)",
+}
+
+
+def rate(k: int, n: int) -> str:
+    """``k`` with its share of ``n``: ``3 (1.5%)``."""
+    return f"{k} ({100 * k / n:.1f}%)" if n else str(k)
+
+
+def seed_text(seed: int, drawn: bool) -> str:
+    """The seed, and how to repeat the run when it was drawn."""
+    if drawn:
+        return f"seed {seed} (none was set; set_seed({seed}) repeats this run)"
+    return f"seed {seed}"
+
+
+def sizes_text(spec: SimulationSpec) -> str:
+    """``N = 1500 in 30 clusters of 'site' (50 per cluster)``."""
+    sizes = spec.cluster_sizes()
+    per = f"{sizes.min()}" if sizes.min() == sizes.max() else f"{sizes.min()}–{sizes.max()}"
+    return (f"N = {spec.total_n} in {spec.effective_n_clusters} clusters of "
+            f"{spec.grouping!r} ({per} per cluster)")
+
+
+def random_effects_text(spec: SimulationSpec) -> str:
+    """The random-effects variances: ICC, slope variance (with the slopes), correlation."""
+    names = [spec.term_names[c] for c in spec.random_columns]
+    parts = []
+    if "(Intercept)" in names:
+        parts.append(f"ICC {spec.icc:g}")
+    slopes = [n for n in names if n != "(Intercept)"]
+    if slopes:
+        parts.append(f"slope variance {spec.slope_variance:g} ({', '.join(slopes)})")
+        if "(Intercept)" in names:
+            parts.append(f"slope-intercept correlation {spec.slope_intercept_corr:g}")
+    return "; ".join(parts)
+
+
+def effects_text(spec: SimulationSpec) -> str:
+    """True effects, with the distribution of each binary predictor."""
+    kinds = {p.name: f"binary({p.p:g})" for p in spec.predictors if p.kind == "binary"}
+    return ", ".join(
+        f"{t} {b:g}" + (f" [{kinds[t]}]" if t in kinds else "")
+        for t, b in zip(spec.tests, spec.effects[1:], strict=True))
+
+
+def test_text(spec: SimulationSpec) -> str:
+    """``REML fit, Satterthwaite df, alpha = 0.05``."""
+    return (f"{spec.estimator.upper()} fit, {DF_LABELS.get(spec.df_method, spec.df_method)} "
+            f"df, alpha = {spec.alpha:g}")
+
+
+def design_lines(spec: SimulationSpec, *, sizes: bool = True) -> list[str]:
+    """The design as a few labelled lines (``sizes=False`` leaves out N and the clusters)."""
+    lines = [f"Design: {sizes_text(spec)}"] if sizes else []
+    return lines + [f"Random effects: {random_effects_text(spec)}",
+                    f"Effects: {effects_text(spec)}",
+                    f"Test: {test_text(spec)}"]
+
+
+def ci_text(ci: tuple[float, float]) -> str:
+    """A 95% interval in percent, ``—`` when undefined."""
+    lo, hi = ci
+    return "—" if lo != lo else f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    """A plain-text table with a rule under the header; columns in ``right`` right-aligned."""
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (c.rjust(w) if k in right else c.ljust(w)
+                  for k, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def html_table(caption: str, header: Sequence[str], rows: Sequence[Sequence[str]],
+               footer: str) -> str:
+    """The same table for Jupyter (``_repr_html_``)."""
+    def esc(text: str) -> str:
+        return html.escape(text).replace("\n", "<br>")
+
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return (f"<table><caption style='text-align:left'>{esc(caption)}</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p style='font-size:smaller'>{esc(footer)}</p>")
+
+
+__all__ = ["DF_LABELS", "ci_text", "design_lines", "html_table", "pct", "rate", "seed_text",
+           "sizes_text", "text_table"]
