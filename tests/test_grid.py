@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.params import AXES
 from mcpower_sweep.sweeps.grid import Grid, allowed_axes, point_params
 
 FORMULA = "y ~ x + z + x:z + (1 + x|school)"
@@ -102,17 +103,17 @@ def test_empty_grid_is_one_point(spec) -> None:
         ({"ICC": [0.1]}, ["'ICC'", "'icc'"]),
         ({"n_clusters": []}, ["'n_clusters'", "empty"]),
         ({"n_clusters": [10, 10]}, ["'n_clusters'", "10", "more than once"]),
-        ({"n_clusters": [10.5]}, ["'n_clusters'", "10.5", "integers"]),
-        ({"n_clusters": ["10"]}, ["'n_clusters'", "'10'", "integers"]),
+        ({"n_clusters": [10.5]}, ["'n_clusters'", "10.5", "whole number"]),
+        ({"n_clusters": ["10"]}, ["'n_clusters'", "'10'", "whole number"]),
         ({"n_clusters": [True]}, ["'n_clusters'", "True"]),
-        ({"icc": [math.nan]}, ["'icc'", "nan", "finite"]),
+        ({"icc": [math.nan]}, ["'icc'", "nan", "[0, 1)"]),
         ({"df_method": ["kr"]}, ["'df_method'", "'kr'", "satterthwaite"]),
         ({"estimator": ["REML"]}, ["'estimator'", "'REML'", "reml"]),
         ({"n_clusters": 10}, ["'n_clusters'", "not a list"]),
         ({"df_method": "z"}, ["'df_method'", "not a list"]),
         ({"n_clusters": [10], "cluster_size": [20]}, ["n_clusters", "cluster_size", "both"]),
-        ({"n_clusters": [10, 1]}, ["design point n_clusters=1", "at least 2"]),
-        ({"icc": [0.1, 1.0]}, ["design point icc=1.0", "ICC"]),
+        ({"n_clusters": [10, 1]}, ["grid axis 'n_clusters'", "n_clusters=1", ">= 2"]),
+        ({"icc": [0.1, 1.0]}, ["grid axis 'icc'", "icc=1.0", "[0, 1)"]),
         (
             {"n_clusters": [10, 300], "sample_size": [1000]},
             ["design point n_clusters=300, sample_size=1000", "observations per cluster"],
@@ -134,7 +135,7 @@ def test_grid_must_be_a_mapping(spec) -> None:
 def test_allowed_axes_include_every_effect(spec) -> None:
     names = allowed_axes(spec)
     assert "effect_x" in names and "effect_x:z" in names and "effect_(Intercept)" not in names
-    assert names[:3] == ("n_clusters", "cluster_size", "sample_size")
+    assert names[: len(AXES)] == AXES and AXES[:3] == ("sample_size", "n_clusters", "cluster_size")
 
 
 def test_grid_coords_make_labelled_dataset(spec) -> None:
@@ -147,6 +148,6 @@ def test_grid_coords_make_labelled_dataset(spec) -> None:
     assert ds.n_clusters.dtype == np.int64
     assert ds.effect_x.dtype == np.float64
     assert list(ds.df_method.values) == ["z", "residual"]
-    assert ds.n_clusters.attrs == {"description": "number of clusters", "units": "clusters"}
+    assert ds.n_clusters.attrs == {"long_name": "number of clusters", "units": "clusters"}
     assert ds.effect_x.attrs["units"] == "outcome SD"
-    assert "x" in ds.effect_x.attrs["description"]
+    assert ds.effect_x.attrs["long_name"] == "standardised fixed effect of x"

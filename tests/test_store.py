@@ -10,7 +10,7 @@ import xarray as xr
 import zarr
 
 from mcpower_sweep.api.model import MCPower
-from mcpower_sweep.results.power import wilson_interval
+from mcpower_sweep.stats import wilson_interval
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps.grid import Grid
 
@@ -120,6 +120,9 @@ def test_open_results_derives_power_and_rates(path) -> None:
     assert np.isnan(other.power_lower).all() and np.isnan(other.failure_rate)
     assert ds.power.attrs["units"] == "1" and "Wilson" in ds.power_lower.attrs["description"]
     assert ds.n_clusters.attrs["units"] == "clusters"
+    # the one results schema: CF attrs, so ds.power.plot() labels itself
+    assert ds.power.attrs["long_name"] == "power"
+    assert ds.n_clusters.attrs["long_name"] == "number of clusters"
     assert ds.df_method.dtype.kind == "U" and ds.test.dtype.kind == "U"
     assert ds.attrs == ATTRS
 

@@ -1,13 +1,14 @@
 """Design grids: ordered axes of parameter values, each point a validated spec.
 
-A :class:`Grid` takes a base :class:`~mcpower_sweep.spec.SimulationSpec` and axes
+A :class:`Grid` takes a base :class:`~mcpower_sweep.design.spec.SimulationSpec` and axes
 ``{parameter: values}``.  Every design point is ``base.with_params(...)`` of that
 point's values, so a sweep point and a ``find_power`` call with the same parameters
 and seed run exactly the same simulations.
 
-Axis names are the spec's own words (``n_clusters``, ``sample_size``, ``icc``, ...)
-plus ``effect_<term>`` for the size of a fixed effect (``effect_treatment``,
-``effect_x:z``).  Input is checked once, here; everything downstream trusts it.
+Axis names are the parameters of :mod:`mcpower_sweep.params` that are axes
+(``n_clusters``, ``sample_size``, ``icc``, ...) plus ``effect_<term>`` for the size of a
+fixed effect (``effect_treatment``, ``effect_x:z``); their rules and words come from
+there.  Input is checked once, here; everything downstream trusts it.
 
 >>> grid = Grid(spec, {"n_clusters": [10, 20], "slope_variance": [0.0, 0.1]})  # doctest: +SKIP
 >>> grid.shape  # doctest: +SKIP
@@ -21,55 +22,34 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
-from ..design.spec import DF_METHODS, ESTIMATORS, SimulationSpec
+from ..design.spec import SimulationSpec
+from ..params import AXES, EFFECT_PREFIX, param
 
-EFFECT_PREFIX = "effect_"
 # Beyond this a sweep would exhaust memory or time long before it finished.
 MAX_GRID_POINTS = 1_000_000
 
-# parameter -> (kind, description, units); kind is "int", "float" or a tuple of choices.
-AXIS_INFO: dict[str, tuple[Any, str, str]] = {
-    "n_clusters": ("int", "number of clusters", "clusters"),
-    "cluster_size": ("int", "observations per cluster", "observations"),
-    "sample_size": ("int", "total number of observations N", "observations"),
-    "icc": ("float", "intra-class correlation of the outcome (random intercept)", "1"),
-    "slope_variance": (
-        "float",
-        "variance of each random slope (residual variance = 1)",
-        "outcome variance",
-    ),
-    "slope_intercept_corr": (
-        "float",
-        "correlation between each random slope and the random intercept",
-        "1",
-    ),
-    "alpha": ("float", "significance level of each test", "1"),
-    "df_method": (DF_METHODS, "reference distribution (df) of the Wald t test", ""),
-    "estimator": (ESTIMATORS, "fit criterion of the mixed model", ""),
-}
-
 
 def allowed_axes(spec: SimulationSpec) -> tuple[str, ...]:
-    """Axis names a grid over ``spec`` may use: spec parameters and ``effect_<term>``.
+    """Axis names a grid over ``spec`` may use: the parameters that are axes, and
+    ``effect_<term>`` for each tested term.
 
     >>> allowed_axes(spec)  # doctest: +SKIP
-    ('n_clusters', ..., 'effect_treatment')
+    ('sample_size', 'n_clusters', ..., 'effect_treatment')
     """
-    return (*AXIS_INFO, *(EFFECT_PREFIX + t for t in spec.tests))
+    return (*AXES, *(EFFECT_PREFIX + t for t in spec.tests))
 
 
 def axis_attrs(name: str) -> dict[str, str]:
-    """``description`` and ``units`` of an axis (for xarray coordinates)."""
-    if name.startswith(EFFECT_PREFIX):
-        term = name[len(EFFECT_PREFIX) :]
-        return {"description": f"standardised fixed effect of {term}", "units": "outcome SD"}
-    _, description, units = AXIS_INFO[name]
-    return {"description": description, "units": units}
+    """CF attributes (``long_name``, ``units``) of an axis, for its xarray coordinate.
+
+    >>> axis_attrs("n_clusters")
+    {'long_name': 'number of clusters', 'units': 'clusters'}
+    """
+    return param(name).attrs()
 
 
 def _check_name(name: object, spec: SimulationSpec) -> str:
@@ -83,39 +63,24 @@ def _check_name(name: object, spec: SimulationSpec) -> str:
     raise ValueError(f"unknown grid parameter {name!r}.{hint} Allowed: {', '.join(allowed)}")
 
 
-def _kind(name: str) -> Any:
-    return "float" if name.startswith(EFFECT_PREFIX) else AXIS_INFO[name][0]
+def normalise_axis(name: str, values: object) -> tuple[int | float | str, ...]:
+    """An axis' values as plain Python scalars of the parameter's type, or ``ValueError``
+    naming the axis, the value and what is allowed (empty, repeated or out-of-range values
+    included).
 
-
-def _normalise_value(name: str, value: object) -> int | float | str:
-    """One axis value as a plain Python scalar of the axis' type, or ``ValueError``."""
-    kind = _kind(name)
-    if kind == "int":
-        if isinstance(value, Integral) and not isinstance(value, (bool, np.bool_)):
-            return int(value)
-        if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
-            if math.isfinite(float(value)) and float(value).is_integer():
-                return int(value)
-        raise ValueError(f"grid axis {name!r}: value {value!r} is not allowed: use integers")
-    if kind == "float":
-        if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
-            if math.isfinite(float(value)):
-                return float(value)
-        raise ValueError(f"grid axis {name!r}: value {value!r} is not allowed: use finite numbers")
-    if isinstance(value, str) and value in kind:
-        return str(value)
-    raise ValueError(
-        f"grid axis {name!r}: value {value!r} is not allowed: use one of {', '.join(kind)}"
-    )
-
-
-def _normalise_axis(name: str, values: object) -> tuple[int | float | str, ...]:
+    >>> normalise_axis("n_clusters", [10, 20.0])
+    (10, 20)
+    """
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
         raise ValueError(
             f"grid axis {name!r}: {values!r} is not a list of values: "
             f"write e.g. {{{name!r}: [value1, value2]}}"
         )
-    out = tuple(_normalise_value(name, v) for v in values)
+    rule = param(name)
+    try:
+        out = tuple(rule.check(v) for v in values)
+    except ValueError as err:
+        raise ValueError(f"grid axis {name!r}: {err}") from None
     if not out:
         raise ValueError(f"grid axis {name!r} is empty: give at least one value")
     seen: set[object] = set()
@@ -187,7 +152,7 @@ class Grid:
                 f"grid must be a mapping {{parameter: values}}, got {type(axes).__name__}"
             )
         checked = tuple(
-            (_check_name(name, base), _normalise_axis(str(name), values))
+            (_check_name(name, base), normalise_axis(str(name), values))
             for name, values in axes.items()
         )
         if {"n_clusters", "cluster_size"} <= {name for name, _ in checked}:
@@ -252,7 +217,7 @@ class Grid:
         """
         coords = {}
         for name, values in self.axes:
-            kind = _kind(name)
-            dtype: Any = {"int": np.int64, "float": np.float64}.get(kind, object)
+            kind = param(name).kind
+            dtype: Any = np.int64 if kind == "int" else np.float64 if kind == "float" else object
             coords[name] = (name, np.asarray(values, dtype=dtype), axis_attrs(name))
         return coords

@@ -15,7 +15,8 @@ so a resumed run recomputes it).  Raw chunks are stored uncompressed: they are a
 bytes each.
 
 :func:`open_results` sums the done chunks and derives ``power``, its 95% Wilson
-bounds and the failure and singular-fit rates.
+bounds and the failure and singular-fit rates with the one results schema
+(:mod:`mcpower_sweep.results.schema`).
 
 >>> ds = open_results("results/tutorial.zarr")  # doctest: +SKIP
 >>> ds.power.sel(test="treatment", n_clusters=20)  # doctest: +SKIP
@@ -35,14 +36,14 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..results.power import wilson_interval
+from ..results.schema import TEST_DIM, describe_coords, summarise
 from .grid import Grid
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 ZARR_FORMAT = 3
 
 CHUNK_DIM = "chunk"
-TEST_DIM = "test"
+COUNT_NAMES = ("n_sims", "n_success", "n_singular", "n_significant")
 
 # name -> (has test dim, dtype, fill value, description, units)
 RAW_VARIABLES: dict[str, tuple[bool, str, Any, str, str]] = {
@@ -70,21 +71,6 @@ RAW_VARIABLES: dict[str, tuple[bool, str, Any, str, str]] = {
     ),
     "chunk_done": (False, "bool", False, "the chunk's counts are complete", ""),
 }
-
-DERIVED_ATTRS: dict[str, tuple[str, str]] = {
-    "n_sims": ("simulations run (done chunks)", "simulations"),
-    "n_success": ("simulations whose fit succeeded", "simulations"),
-    "n_failed": ("simulations whose fit failed (not counted in power)", "simulations"),
-    "n_singular": ("successful fits with a variance component at its boundary", "simulations"),
-    "n_significant": ("successful fits whose test was significant at alpha", "simulations"),
-    "power": ("estimated power: n_significant / n_success", "1"),
-    "power_lower": ("lower bound of the 95% Wilson interval of power", "1"),
-    "power_upper": ("upper bound of the 95% Wilson interval of power", "1"),
-    "failure_rate": ("n_failed / n_sims", "1"),
-    "singular_rate": ("n_singular / n_success", "1"),
-    "complete": ("every chunk of simulations of the design point is done", ""),
-}
-
 
 def _require_zarr3() -> None:
     if ZARR_MAJOR < 3:
@@ -166,7 +152,7 @@ def create_store(
         np.asarray(tests, dtype=object),
         {"description": "fixed effect tested (Wald t test)", "units": ""},
     )
-    xr.Dataset(coords=coords, attrs=dict(attrs)).to_zarr(
+    describe_coords(xr.Dataset(coords=coords, attrs=dict(attrs))).to_zarr(
         path, mode="w-", zarr_format=ZARR_FORMAT, consolidated=False
     )
     group = zarr.open_group(str(path), mode="r+")
@@ -316,25 +302,12 @@ def _plain_coord(coord: xr.DataArray) -> tuple[tuple[str, ...], np.ndarray, dict
     return coord.dims, values, dict(coord.attrs)
 
 
-def _wilson(k: xr.DataArray, n: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    lower, upper = xr.apply_ufunc(
-        np.vectorize(wilson_interval, otypes=[float, float]),
-        k,
-        n.broadcast_like(k),
-        output_core_dims=[[], []],
-    )
-    return lower, upper
-
-
-def _ratio(num: xr.DataArray, den: xr.DataArray) -> xr.DataArray:
-    return (num / den.where(den > 0)).astype(np.float64)
-
-
 def derive(raw: xr.Dataset) -> xr.Dataset:
     """Totals, power, Wilson bounds and rates from the raw per-chunk counts.
 
     Chunks whose done flag is unset contribute nothing (a partly written chunk is
-    ignored).  Pure: ``raw`` is any Dataset with the raw variables.
+    ignored); the totals go through :func:`mcpower_sweep.results.schema.summarise`, as
+    every result does.  Pure: ``raw`` is any Dataset with the raw variables.
 
     >>> derive(xr.open_zarr("out.zarr")).power  # doctest: +SKIP
     """
@@ -343,31 +316,12 @@ def derive(raw: xr.Dataset) -> xr.Dataset:
     def total(name: str) -> xr.DataArray:
         return raw[name].where(done, 0).sum(CHUNK_DIM).astype(np.int64)
 
-    n_sims = total("chunk_n_sims")
-    n_success = total("chunk_n_success")
-    n_significant = total("chunk_n_significant")
-    lower, upper = _wilson(n_significant, n_success)
-    data = {
-        "n_sims": n_sims,
-        "n_success": n_success,
-        "n_failed": n_sims - n_success,
-        "n_singular": total("chunk_n_singular"),
-        "n_significant": n_significant,
-        "power": _ratio(n_significant, n_success),
-        "power_lower": lower,
-        "power_upper": upper,
-        "failure_rate": _ratio(n_sims - n_success, n_sims),
-        "singular_rate": _ratio(total("chunk_n_singular"), n_success),
-        "complete": done.all(CHUNK_DIM),
-    }
     dims = [d for d in raw["chunk_n_significant"].dims if d != CHUNK_DIM]
     coords = {d: _plain_coord(raw[d]) for d in dims if d in raw.coords}  # axes' order
-    out = xr.Dataset(coords=coords, attrs=dict(raw.attrs))
-    for name, value in data.items():
-        out[name] = value.variable  # coordinates come from `coords`, in the axes order
-    for name, (description, units) in DERIVED_ATTRS.items():
-        out[name].attrs = {"description": description, "units": units}
-    return out
+    # Variables without their coordinates: `coords` has them, in the axes' order.
+    counts = {name: total(f"chunk_{name}").variable for name in COUNT_NAMES}
+    counts["complete"] = done.all(CHUNK_DIM).variable
+    return summarise(xr.Dataset(counts, coords=coords, attrs=dict(raw.attrs)))
 
 
 def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
