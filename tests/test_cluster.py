@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
+import mcpower_sweep.cluster
 from mcpower_sweep.cluster import (
+    BUILTIN_DIR,
     ENV_VAR,
     available_configs,
     dashboard_link,
@@ -69,7 +72,7 @@ def test_local_cluster_runs_tasks_and_closes() -> None:
 def test_local_default_uses_usable_cores() -> None:
     config = load_cluster_config(None)
     assert config.kind == "local"
-    assert config.source == "built-in"
+    assert config.source == str(BUILTIN_DIR / "local.yaml")
     assert config.options["n_workers"] is None  # resolved to the usable cores at start
     assert config.options["threads_per_worker"] == 1
 
@@ -77,8 +80,7 @@ def test_local_default_uses_usable_cores() -> None:
 def test_local_name_reads_shipped_local_yaml() -> None:
     config = load_cluster_config("local")
     assert config.kind == "local"
-    assert Path(config.source) == REPO / "cluster-configs" / "local.yaml"
-    # The shipped file repeats the built-in defaults.
+    assert Path(config.source) == BUILTIN_DIR / "local.yaml"
     assert config.options == load_cluster_config(None).options
 
 
@@ -89,14 +91,67 @@ def test_shipped_configs_are_valid() -> None:
         assert load_cluster_config(name).kind == name
 
 
+def test_shipped_configs_are_package_data() -> None:
+    # Inside the package directory, which wheel.packages installs whole; one copy only.
+    package = Path(mcpower_sweep.cluster.__file__).parent
+    assert BUILTIN_DIR == package / "configs"
+    for name in ("local", "slurm", "address"):
+        assert (BUILTIN_DIR / f"{name}.yaml").is_file()
+    assert not list((REPO / "cluster-configs").glob("*.y*ml"))
+
+
+def test_shipped_configs_found_outside_the_checkout(tmp_path: Path) -> None:
+    """Trap: with a regular `pip install .`, `--cluster slurm` was unknown, because named
+    configs were looked up beside the source folder. Here the package is a copy outside the
+    repository (as a wheel installs it), imported without the editable hook, from elsewhere."""
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "src" / "mcpower_sweep", site / "mcpower_sweep",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "import json, mcpower_sweep.cluster as c\n"
+        "print(json.dumps({'file': c.__file__, 'kind': c.load_cluster_config('slurm').kind,\n"
+        "                  'configs': {k: str(v) for k, v in c.available_configs().items()}}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "PYTHONPATH")}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]])
+    # -S: no site-packages .pth files, so the editable install's import hook is not loaded.
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=elsewhere, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    found = json.loads(out)
+    package = site / "mcpower_sweep" / "cluster"
+    assert Path(found["file"]) == package / "__init__.py"
+    assert found["kind"] == "slurm"
+    assert {"local", "slurm", "address"} <= set(found["configs"])
+    for name in ("local", "slurm", "address"):
+        assert Path(found["configs"][name]) == package / "configs" / f"{name}.yaml"
+
+
+def test_cwd_cluster_configs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cluster-configs").mkdir()
+    _write(tmp_path / "cluster-configs" / "local.yaml", "kind: local\nn_workers: 3\n")
+    _write(tmp_path / "cluster-configs" / "lab.yaml", "kind: address\naddress: tcp://h:1\n")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.chdir(tmp_path)
+    # ./cluster-configs comes before the built-in folder, and a partial local file takes
+    # the other keys from the built-in local.yaml.
+    local = load_cluster_config("local")
+    assert local.source == str(tmp_path / "cluster-configs" / "local.yaml")
+    assert local.options == {**load_cluster_config(None).options, "n_workers": 3}
+    assert load_cluster_config("lab").options == {"address": "tcp://h:1"}
+    assert available_configs()["slurm"] == BUILTIN_DIR / "slurm.yaml"
+
+
 def test_env_var_folder_comes_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path / "local.yaml", "kind: local\nn_workers: 1\n")
     _write(tmp_path / "mysite.yml", "kind: address\naddress: tcp://10.0.0.1:8786\n")
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     assert load_cluster_config("local").source == str(tmp_path / "local.yaml")
     assert load_cluster_config("local").options["n_workers"] == 1
+    assert load_cluster_config("local").options["threads_per_worker"] == 1
     assert load_cluster_config("mysite").options["address"] == "tcp://10.0.0.1:8786"
-    # Names from the repository folder are still found after the env var's folder.
+    # Built-in names are still found after the env var's folder.
     assert load_cluster_config("slurm").kind == "slurm"
 
 
@@ -210,7 +265,10 @@ def test_address_cluster(scheduler_address: str, tmp_path: Path) -> None:
         ("kind: kubernetes\n", "allowed kinds: local, slurm, address"),
         ("n_workers: 2\n", "kind=None"),
         ("kind: local\nthreads: 2\n", "unknown local key(s) 'threads'"),
-        ("kind: local\nn_workers: 0\n", "n_workers must be a positive integer"),
+        ("kind: local\nn_workers: 0\n", "n_workers=0 is not allowed: use a whole number >= 1"),
+        ("kind: local\nthreads_per_worker: 1.5\n", "threads_per_worker=1.5 is not allowed"),
+        ("kind: slurm\njobqueue: {cores: 1, memory: 1GB}\nscale: {jobs: 0}\n",
+         "scale.jobs=0 is not allowed"),
         ("kind: address\naddress: localhost:8786\n", "tcp://host:port"),
         (
             "kind: slurm\njobqueue: {cores: 1, partition: x}\n",
@@ -244,11 +302,11 @@ def test_bad_cluster_value_names_value_and_choices(value: str) -> None:
     message = str(info.value)
     assert repr(value) in message
     assert "tcp://host:port" in message
-    assert "slurm" in message and "local" in message  # names found in cluster-configs
+    assert "slurm" in message and "local" in message  # the named configs found
 
 
 def test_bad_workers_and_overrides() -> None:
-    with pytest.raises(ValueError, match="workers must be a positive integer"):
+    with pytest.raises(ValueError, match="workers=0 is not allowed: use a whole number >= 1"):
         open_client(workers=0)
     with pytest.raises(ValueError, match=r"cluster='local': unknown override key\(s\) 'cores'"):
         open_client("local", overrides={"cores": 2})
