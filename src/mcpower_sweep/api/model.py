@@ -25,10 +25,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..design.formula import FormulaError, ParsedFormula, parse_formula
+from ..design.formula import ParsedFormula
 from ..design.spec import (
-    MAX_FIXED_EFFECTS,
-    MAX_RANDOM_EFFECTS,
     Predictor,
     SimulationSpec,
 )
@@ -36,7 +34,7 @@ from ..params import PARAMS, draw_seed
 from ..results.power import PowerResult, SampleSizeResult
 from . import parse
 from .run import TooManyFailedFitsError, power_at, sample_sizes
-from .settings import ClusterSettings, build_spec, cluster_settings
+from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
 
@@ -61,19 +59,7 @@ class MCPower:
     """
 
     def __init__(self, formula: str) -> None:
-        parsed = parse_formula(formula)
-        if not parsed.intercept:
-            raise FormulaError("models without a fixed intercept ('0 +', '- 1') are not "
-                               "supported yet: remove it", formula)
-        if not parsed.terms:
-            raise FormulaError("the formula has no fixed effects to test: add at least one "
-                               "predictor, e.g. 'y ~ x + (1|g)'", formula)
-        if len(parsed.term_names) > MAX_FIXED_EFFECTS:
-            raise FormulaError(f"the formula has {len(parsed.term_names)} fixed effects: the "
-                               f"engine fits at most {MAX_FIXED_EFFECTS}", formula)
-        if len(parsed.random_columns) > MAX_RANDOM_EFFECTS:
-            raise FormulaError(f"the random part has {len(parsed.random_columns)} random effects: "
-                               f"the engine fits at most {MAX_RANDOM_EFFECTS}", formula)
+        parsed = simulated_formula(formula)
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
         self._effects: dict[str, float] = dict.fromkeys(parsed.tests, 0.0)
@@ -231,24 +217,7 @@ class MCPower:
         >>> MCPower("y ~ a*b + (1|g)").set_effects("a=0.5, a:b=0.2").effects
         {'a': 0.5, 'b': 0.0, 'a:b': 0.2}
         """
-        if isinstance(effects, Mapping):
-            pairs = [(str(k), v) for k, v in effects.items()]
-        else:
-            pairs = list(parse.items("set_effects", effects))
-        new = dict(self._effects)
-        seen: set[str] = set()
-        for name, raw in pairs:
-            term = self._term_name(name)
-            if term is None:
-                raise ValueError(
-                    f"set_effects: {name!r} is not a fixed effect of the formula "
-                    f"{self.formula!r}; its fixed effects are {', '.join(self.tests)}"
-                )
-            if term in seen:
-                raise ValueError(f"set_effects: {name!r} is given twice")
-            seen.add(term)
-            new[term] = parse.effect_value(name, raw)
-        self._effects = new
+        self._effects = {**self._effects, **parse.effects(effects, self._parsed)}
         return self
 
     def set_variable_type(self, types: str | Mapping[str, str]) -> MCPower:
@@ -261,20 +230,7 @@ class MCPower:
         >>> model = MCPower("y ~ treatment + age + (1|site)")
         >>> _ = model.set_variable_type("treatment=binary(0.3), age=normal")
         """
-        pairs = (list(types.items()) if isinstance(types, Mapping)
-                 else parse.items("set_variable_type", types))
-        new = dict(self._types)
-        for name, kind in pairs:
-            if name not in new:
-                raise ValueError(
-                    f"set_variable_type: {name!r} is not a predictor of the formula "
-                    f"{self.formula!r}; its predictors are {', '.join(new)}"
-                )
-            if not isinstance(kind, str):
-                raise ValueError(f"set_variable_type: {name}={kind!r}: use normal, binary or "
-                                 "binary(p)")
-            new[name] = parse.variable_type(name, kind.strip())
-        self._types = new
+        self._types = {**self._types, **parse.variable_types(types, self._parsed)}
         return self
 
     def set_max_failed_simulations(self, max_failed: float) -> MCPower:

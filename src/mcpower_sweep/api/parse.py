@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from ..design.formula import ParsedFormula
 from ..design.spec import Predictor
 
 _BINARY = re.compile(r"binary\s*(?:\(\s*(?P<p>[^)]*?)\s*\))?", re.IGNORECASE)
@@ -135,3 +136,49 @@ def targets(target_test: str | Sequence[str], tests: tuple[str, ...]) -> tuple[s
         raise ValueError(f"target_test={target_test!r} names no test: use 'all' or "
                          f"some of {', '.join(tests)}")
     return tuple(out)
+
+
+def effects(given: str | Mapping[str, object], f: ParsedFormula) -> dict[str, float]:
+    """``set_effects``' argument as ``{term: effect}`` with canonical term names.
+
+    Examples
+    --------
+    >>> from mcpower_sweep.design.formula import parse_formula
+    >>> effects("b:a=0.2, a=0.5", parse_formula("y ~ a*b + (1|g)"))
+    {'a:b': 0.2, 'a': 0.5}
+    """
+    pairs = ([(str(k), v) for k, v in given.items()] if isinstance(given, Mapping)
+             else items("set_effects", given))
+    out: dict[str, float] = {}
+    for name, raw in pairs:
+        term = term_name(name, f.tests)
+        if term is None:
+            raise ValueError(f"set_effects: {name!r} is not a fixed effect of the formula "
+                             f"{f.text!r}; its fixed effects are {', '.join(f.tests)}")
+        if term in out:
+            raise ValueError(f"set_effects: {name!r} is given twice")
+        out[term] = effect_value(name, raw)
+    return out
+
+
+def variable_types(given: str | Mapping[str, str], f: ParsedFormula) -> dict[str, Predictor]:
+    """``set_variable_type``'s argument as ``{predictor: Predictor}``.
+
+    Examples
+    --------
+    >>> from mcpower_sweep.design.formula import parse_formula
+    >>> variable_types("x=binary", parse_formula("y ~ x + (1|g)"))["x"].kind
+    'binary'
+    """
+    pairs = (list(given.items()) if isinstance(given, Mapping)
+             else items("set_variable_type", given))
+    out: dict[str, Predictor] = {}
+    for name, kind in pairs:
+        if name not in f.predictors:
+            raise ValueError(f"set_variable_type: {name!r} is not a predictor of the formula "
+                             f"{f.text!r}; its predictors are {', '.join(f.predictors)}")
+        if not isinstance(kind, str):
+            raise ValueError(f"set_variable_type: {name}={kind!r}: use normal, binary or "
+                             "binary(p)")
+        out[name] = variable_type(name, kind.strip())
+    return out

@@ -17,10 +17,40 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..design.formula import ParsedFormula
-from ..design.spec import Predictor, SimulationSpec, check_slope_intercept_corr
+from ..design.formula import FormulaError, ParsedFormula, parse_formula
+from ..design.spec import (
+    MAX_FIXED_EFFECTS,
+    MAX_RANDOM_EFFECTS,
+    Predictor,
+    SimulationSpec,
+    check_slope_intercept_corr,
+)
 from ..params import PARAMS
 from .parse import term_name
+
+
+def simulated_formula(formula: str) -> ParsedFormula:
+    """Parse ``formula`` and check that the engine can simulate and fit it.
+
+    Examples
+    --------
+    >>> simulated_formula("y ~ x + (1|g)").tests
+    ('x',)
+    """
+    parsed = parse_formula(formula)
+    if not parsed.intercept:
+        raise FormulaError("models without a fixed intercept ('0 +', '- 1') are not "
+                           "supported yet: remove it", formula)
+    if not parsed.terms:
+        raise FormulaError("the formula has no fixed effects to test: add at least one "
+                           "predictor, e.g. 'y ~ x + (1|g)'", formula)
+    if len(parsed.term_names) > MAX_FIXED_EFFECTS:
+        raise FormulaError(f"the formula has {len(parsed.term_names)} fixed effects: the "
+                           f"engine fits at most {MAX_FIXED_EFFECTS}", formula)
+    if len(parsed.random_columns) > MAX_RANDOM_EFFECTS:
+        raise FormulaError(f"the random part has {len(parsed.random_columns)} random effects: "
+                           f"the engine fits at most {MAX_RANDOM_EFFECTS}", formula)
+    return parsed
 
 
 @dataclass(frozen=True)
