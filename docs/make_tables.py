@@ -20,12 +20,11 @@ from typing import Any
 
 import xarray as xr
 
-from mcpower_sweep import open_results
-from mcpower_sweep.reports import plots, tables
+from mcpower_sweep import open_results, reports
+from mcpower_sweep.reports import plots
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-Z_95 = 1.959963984540054
 
 
 def provenance(ds: xr.Dataset, store: Path) -> str:
@@ -68,15 +67,15 @@ def design_tables_page(ds: xr.Dataset, store: Path, figures: dict[str, str]) -> 
         "sweep over n_clusters × slope_variance × sample_size. A random slope for treatment "
         "is fitted at every slope_variance (0 included), and each fixed effect is tested "
         "with Satterthwaite df, so at few clusters power is lower than with a z test.",
-        tables.tutorial_tables(ds, ci=True),
+        reports.tutorial_tables(ds, ci=True),
         "## Required sample size at every design point",
-        tables.required_n_table(ds, target),
+        reports.required_n_table(ds, target),
         "The ceiling is the power of the t test with `SE = sqrt(slope_variance / J)` and "
         "J − 1 df: with J clusters fixed, the average slope cannot be known better than the "
         "mean of J cluster slopes, however many observations each cluster has.",
         "## Power at N = 900",
-        tables.power_table(ds, "slope_variance", "n_clusters", at={"sample_size": 900},
-                           ci=True),
+        reports.power_table(ds, "slope_variance", "n_clusters", at={"sample_size": 900},
+                            ci=True),
     ]
     if figures:
         parts.append("## Figures")
@@ -89,7 +88,7 @@ def calibration_table(ds: xr.Dataset, sample_size: Any, alpha: float) -> str:
 
     A rate whose 95% Wilson interval excludes alpha is in bold.
     """
-    sub = tables.select(ds, {"sample_size": sample_size}).sel(test=tables.pick_test(ds))
+    sub = reports.select(ds, {"sample_size": sample_size}).sel(test=reports.pick_test(ds))
     methods = [str(m) for m in ds["df_method"].values]
     header = ["n_clusters", "slope_variance", *methods]
     rows = []
@@ -100,22 +99,22 @@ def calibration_table(ds: xr.Dataset, sample_size: Any, alpha: float) -> str:
                 cell = sub.sel(df_method=m, n_clusters=j, slope_variance=sv)
                 p = float(cell["power"])
                 lo, hi = float(cell["power_lower"]), float(cell["power_upper"])
-                text = tables.pct(p)
+                text = reports.pct(p)
                 cells.append(f"**{text}**" if not lo <= alpha <= hi else text)
-            rows.append([str(int(j)), tables.format_value("slope_variance", sv), *cells])
-    return tables.markdown(header, rows)
+            rows.append([str(int(j)), reports.format_value("slope_variance", sv), *cells])
+    return reports.markdown(header, rows)
 
 
 def calibration_summary(ds: xr.Dataset, alpha: float) -> str:
     """Per df method: range of rejection rates and how many cells are off alpha."""
-    sub = ds.sel(test=tables.pick_test(ds))
+    sub = ds.sel(test=reports.pick_test(ds))
     lines = ["| df method | rejection rate, min – max | cells whose 95% CI excludes "
              f"{alpha:g} |", "|:--|--:|--:|"]
     for m in ds["df_method"].values:
         cell = sub.sel(df_method=m)
         p = cell["power"].values
         off = ((cell["power_lower"] > alpha) | (cell["power_upper"] < alpha)).values
-        lines.append(f"| {m} | {tables.pct(float(p.min()))} – {tables.pct(float(p.max()))} | "
+        lines.append(f"| {m} | {reports.pct(float(p.min()))} – {reports.pct(float(p.max()))} | "
                      f"{int(off.sum())} of {off.size} |")
     return "\n".join(lines)
 
@@ -123,7 +122,7 @@ def calibration_summary(ds: xr.Dataset, alpha: float) -> str:
 def calibration_page(ds: xr.Dataset, store: Path, figure: str | None = None) -> str:
     """``docs/calibration.md``: type-I error of every df method under a true null."""
     for axis in ("df_method", "n_clusters", "slope_variance", "sample_size"):
-        if axis not in tables.axes_of(ds):
+        if axis not in reports.axes_of(ds):
             raise ValueError(f"{store}: a calibration store needs the {axis!r} axis")
     alpha = float(ds.attrs.get("alpha", 0.05))
     sims = int(ds.attrs.get("simulations", 0))
@@ -164,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, str] = {}
         if not args.no_figures:
             fig_dir = args.out / "figures"
+            fig_dir.mkdir(parents=True, exist_ok=True)
             plots.save(plots.power_curves(ds), fig_dir / "power-curves.png", dpi=90)
             plots.save(plots.required_n_heatmap(ds), fig_dir / "required-n.png", dpi=90)
             figures = {"Power curves by number of clusters": "figures/power-curves.png",
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             n_min = ds["sample_size"].values.min().item()
             fig = plots.power_curves(ds, x="n_clusters", hue="df_method", facet="slope_variance",
                                      at={"sample_size": n_min})
+            (args.out / "figures").mkdir(parents=True, exist_ok=True)
             plots.save(fig, args.out / "figures" / "calibration.png", dpi=90)
             figure = "figures/calibration.png"
         page = args.out / "calibration.md"

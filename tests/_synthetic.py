@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from mcpower_sweep.reports.tables import two_sided_power, wilson
+from mcpower_sweep.stats import two_sided_power, wilson_interval
 
 AXES = ("n_clusters", "slope_variance", "sample_size")
 
@@ -54,7 +54,7 @@ def derived(grid: dict[str, Sequence[Any]], n_significant: np.ndarray, n_success
     n_sims = np.full(n_success.shape, simulations) if n_sims is None else n_sims
     with np.errstate(divide="ignore", invalid="ignore"):
         power = n_significant / n_success
-    lo, hi = wilson(power, n_success)
+    lo, hi = wilson_interval(n_significant, n_success)
     ds = xr.Dataset(
         {
             "n_sims": (dims, n_sims.astype(np.int64)),

@@ -1,4 +1,4 @@
-"""Figures from a sweep's derived Dataset (matplotlib, Agg backend, PNG or SVG).
+"""Figures from a sweep's derived Dataset (PNG, SVG or PDF).
 
 * :func:`power_curves` — power against sample size, one line per slope_variance (or
   any ``hue`` axis), one panel per number of clusters (or any ``facet`` axis), with
@@ -6,6 +6,11 @@
 * :func:`required_n_heatmap` — the interpolated required N over n_clusters ×
   slope_variance; cells where the target is not reached in the grid are hatched and
   show the power ceiling.
+
+Figures are :class:`matplotlib.figure.Figure` objects made without pyplot, so
+importing this module or drawing never changes matplotlib's backend (a notebook keeps
+its own), and nothing is left open in pyplot's figure manager.  Axis labels come from
+the variables' and coordinates' CF attributes (``long_name``, ``units``) when present.
 """
 
 from __future__ import annotations
@@ -16,31 +21,27 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-import matplotlib.ticker
+import numpy as np
+import xarray as xr
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")  # files only: no display needed on clusters or in CI
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .tables import (  # noqa: E402
+from .axes import (
     SIZE_AXIS,
     axes_of,
-    format_n,
     format_value,
+    label_of,
     pick_test,
     point_params,
-    required_sample_size,
     select,
+    target_of,
 )
+from .render import format_n, round_n
+from .required_n import required_sample_size
 
 FORMATS = (".png", ".svg", ".pdf")
-
-
-def _target(ds: xr.Dataset, target: float | None) -> float:
-    return float(target if target is not None else ds.attrs.get("target_power", 0.8))
 
 
 def _fix_others(ds: xr.Dataset, keep: tuple[str | None, ...],
@@ -88,7 +89,7 @@ def power_curves(
     hue = hue if hue in axes_of(ds) and hue != x else None
     facet = facet if facet in axes_of(ds) and facet not in (x, hue) else None
     test = pick_test(ds, test)
-    target = _target(ds, target)
+    target = target_of(ds, target)
     sub, fixed = _fix_others(ds.sel(test=test), (x, hue, facet), at)
 
     # Under a true null the curves are rejection rates: compare them with alpha instead.
@@ -103,10 +104,10 @@ def power_curves(
     n = len(facets)
     ncols = ncols or min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows + 0.6),
-                             sharex=True, sharey=True, squeeze=False)
+    fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows + 0.6))
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
     hues = list(sub[hue].values) if hue else [None]
-    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(len(hues), 1)))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, max(len(hues), 1)))
     xs = sub[x].values.astype(float)
     for k, ax in enumerate(axes.flat):
         if k >= n:
@@ -137,9 +138,11 @@ def power_curves(
             continue
         ax = axes[last, col]
         ax.xaxis.set_tick_params(labelbottom=True)
-        ax.set_xlabel("sample size N" if x == SIZE_AXIS else x)
+        ax.set_xlabel(label_of(sub, x))
+    # The y axis is in percent whatever the variable's units; its long_name names it.
+    quantity = "rejection rate" if null else ds["power"].attrs.get("long_name", "power")
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"{'rejection rate' if null else 'power'} of {test} (%)")
+        ax.set_ylabel(f"{quantity} of {test} (%)")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if hue:
         fig.legend(handles, labels, title=hue, loc="center right", frameon=False)
@@ -177,7 +180,7 @@ def required_n_heatmap(
             raise ValueError(f"a required-N heatmap needs the {axis!r} axis: the results' "
                              f"axes are {axes_of(ds)}")
     test = pick_test(ds, test)
-    target = _target(ds, target)
+    target = target_of(ds, target)
     sub, fixed = _fix_others(ds, (rows, cols, SIZE_AXIS), at)
     req = required_sample_size(sub, target, test=test)
     r_vals, c_vals = list(sub[rows].values), list(sub[cols].values)
@@ -185,25 +188,26 @@ def required_n_heatmap(
     frame = req.reset_index()
     max_n = float(sub[SIZE_AXIS].values.max())
     min_n = float(sub[SIZE_AXIS].values.min())
-    fig, ax = plt.subplots(figsize=(1.1 * len(c_vals) + 2.6, 0.55 * len(r_vals) + 1.8))
+    fig = Figure(figsize=(1.1 * len(c_vals) + 2.6, 0.55 * len(r_vals) + 1.8))
+    ax = fig.subplots()
     labels: dict[tuple[int, int], str] = {}
     for _, row in frame.iterrows():
         i = int(np.flatnonzero(np.isclose(np.asarray(r_vals, float), float(row[rows])))[0])
         j = int(np.flatnonzero(np.isclose(np.asarray(c_vals, float), float(row[cols])))[0])
         if row["status"] == "not reached":
             labels[i, j] = f">{format_n(max_n)}\nceil {100 * row['ceiling']:.0f}%"
-            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.88",
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.88",
                                        hatch="///", edgecolor="0.7", lw=0))
-        elif row["status"] == "below grid":
+        elif row["status"] == "below range":
             grid[i, j] = min_n
             labels[i, j] = f"≤{format_n(min_n)}"
         else:
             grid[i, j] = row["estimate"]
-            labels[i, j] = format_n(10 * math.ceil(row["estimate"] / 10))
+            labels[i, j] = format_n(round_n(row["estimate"]))
     finite = grid[np.isfinite(grid)]
     vmin = float(finite.min()) if finite.size else min_n
     vmax = float(finite.max()) if finite.size else max_n
-    norm = matplotlib.colors.LogNorm(vmin=vmin, vmax=max(vmax, vmin * 1.5))
+    norm = LogNorm(vmin=vmin, vmax=max(vmax, vmin * 1.5))
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="magma_r", norm=norm, aspect="auto",
                       origin="upper")
     for (i, j), text in labels.items():
@@ -213,11 +217,11 @@ def required_n_heatmap(
                 color="white" if dark else "black")
     ax.set_xticks(range(len(c_vals)), [format_value(cols, v) for v in c_vals])
     ax.set_yticks(range(len(r_vals)), [format_value(rows, v) for v in r_vals])
-    ax.set_xlabel(cols)
-    ax.set_ylabel(rows)
+    ax.set_xlabel(label_of(sub, cols))
+    ax.set_ylabel(label_of(sub, rows))
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(f"N for {100 * target:.0f}% power")
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:,.0f}")
+    plain = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
     bar.ax.yaxis.set_major_formatter(plain)
     bar.ax.yaxis.set_minor_formatter(plain)
     fixed_text = ", ".join(f"{a}={format_value(a, v)}" for a, v in fixed.items())
@@ -228,7 +232,10 @@ def required_n_heatmap(
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Write a figure as PNG, SVG or PDF (from the suffix) and close it.
+    """Write a figure as PNG, SVG or PDF (from the suffix) into an existing folder.
+
+    A missing folder is an error naming it (it is not created): a typo in the path
+    should not scatter directories.
 
     Examples
     --------
@@ -237,7 +244,9 @@ def save(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"{str(path)!r}: use a file name ending in {', '.join(FORMATS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"directory {str(folder)!r} does not exist: create it first, "
+                                "or write the figure somewhere else")
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path
