@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _native
 from .design.formula import parse_formula
-from .design.spec import DF_METHODS, ESTIMATORS, MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
+from .design.spec import MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
+from .params import DF_METHODS, PARAMS
 
 __all__ = ["LMMFit", "fit_lmm"]
 
@@ -115,8 +116,10 @@ def _numeric(data: Any, name: str) -> np.ndarray:
 def fit_lmm(
     formula: str,
     data: Mapping[str, Any] | Any,
-    reml: bool = True,
+    reml: bool | None = None,
     df_method: str = "satterthwaite",
+    *,
+    estimator: str | None = None,
 ) -> LMMFit:
     """Fit ``formula`` to ``data`` by REML (default) or ML and test each fixed effect.
 
@@ -127,10 +130,12 @@ def fit_lmm(
     data
         A pandas DataFrame or a mapping of column name to 1-d array.
     reml
-        REML (True, lme4's default) or ML.
+        lme4's spelling of the estimator (``REML = TRUE``): True for REML, False for ML.
     df_method
         ``"satterthwaite"`` (lmerTest's default), ``"between_within"``, ``"residual"``
         or ``"z"``.
+    estimator
+        ``"reml"`` (default) or ``"ml"``: the package's spelling, as in ``find_power``.
 
     Examples
     --------
@@ -142,10 +147,15 @@ def fit_lmm(
     >>> round(fit.coef["x"], 2) > 0
     True
     """
-    if df_method not in DF_METHODS:
-        raise ValueError(f"df_method={df_method!r} is unknown: use one of {DF_METHODS}")
-    if not isinstance(reml, bool | np.bool_):
-        raise ValueError(f"reml={reml!r} must be True or False (estimators: {ESTIMATORS})")
+    df_method = PARAMS["df_method"].check(df_method)
+    if reml is not None and not isinstance(reml, bool | np.bool_):
+        raise ValueError(f"reml={reml!r} must be True or False (or use estimator='reml'|'ml')")
+    if estimator is None:
+        estimator = "ml" if reml is False else "reml"
+    estimator = PARAMS["estimator"].check(estimator)
+    if reml is not None and bool(reml) != (estimator == "reml"):
+        raise ValueError(f"reml={reml!r} contradicts estimator={estimator!r}: give one of them")
+    reml = estimator == "reml"
     if not (isinstance(data, Mapping) or hasattr(data, "columns")):
         raise ValueError(
             f"data of type {type(data).__name__} is not allowed: use a pandas DataFrame or a "
