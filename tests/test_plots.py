@@ -2,19 +2,62 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-import matplotlib
 import pytest
 from _synthetic import curve_dataset, tutorial_like
 
 from mcpower_sweep.reports import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TESTS = Path(__file__).resolve().parent
 
 
-def test_backend_is_agg() -> None:
-    assert matplotlib.get_backend().lower() == "agg"
+def test_plotting_leaves_the_backend_alone(tmp_path: Path) -> None:
+    """Importing plots and drawing keep the user's backend (a notebook's, say) and pyplot out."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(TESTS)!r})
+import matplotlib
+from _synthetic import tutorial_like
+from mcpower_sweep.reports import plots
+plots.save(plots.power_curves(tutorial_like()), {str(tmp_path / "c.png")!r})
+plots.save(plots.required_n_heatmap(tutorial_like()), {str(tmp_path / "h.svg")!r})
+print(matplotlib.rcParams["backend"], "matplotlib.pyplot" in sys.modules)
+"""
+    env = {**os.environ, "MPLBACKEND": "pdf"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["pdf", "False"]
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_axis_labels_from_cf_attrs() -> None:
+    ds = tutorial_like()
+    ds["sample_size"].attrs = {"long_name": "total number of observations N",
+                               "units": "observations"}
+    ds["n_clusters"].attrs = {"description": "number of clusters"}  # no long_name
+    ds["slope_variance"].attrs = {"long_name": "variance of each random slope", "units": "1"}
+    ds["power"].attrs = {"long_name": "power", "units": "1"}
+    fig = plots.power_curves(ds, facet=None, at={"n_clusters": 30})
+    assert fig.axes[0].get_xlabel() == "total number of observations N [observations]"
+    assert fig.axes[0].get_ylabel() == "power of treatment (%)"
+    heat = plots.required_n_heatmap(ds)
+    assert heat.axes[0].get_xlabel() == "number of clusters"
+    assert heat.axes[0].get_ylabel() == "variance of each random slope"  # units "1" left out
+    bare = plots.power_curves(tutorial_like(), facet=None, at={"n_clusters": 30})
+    assert bare.axes[0].get_xlabel() == "sample_size"  # no attrs: the name
+
+
+def test_save_does_not_create_folders(tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "dir"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        plots.save(plots.power_curves(tutorial_like()), missing / "x.png")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_power_curves_png(tmp_path: Path) -> None:
