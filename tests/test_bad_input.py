@@ -232,7 +232,7 @@ model:
   formula: "score ~ treatment + (1 + treatment|cluster)"
   effects: {treatment: 0.3}
   variable_types: {treatment: binary}
-  cluster: {grouping: cluster, ICC: 0.15, n_clusters: 10, random_slopes: [treatment],
+  cluster: {grouping: cluster, icc: 0.15, n_clusters: 10, random_slopes: [treatment],
             slope_variance: 0.05}
 simulations: 20
 seed: 7
@@ -254,7 +254,7 @@ SCENARIO_CASES: list[tuple[str, str, list[str]]] = [
     ("yaml: simulations text", edit("simulations: 20", "simulations: many"),
      ["simulations", "'many'"]),
     ("yaml: simulations zero", edit("simulations: 20", "simulations: 0"),
-     ["simulations", "(got 0)"]),
+     ["simulations", "simulations=0", "whole number >= 1"]),
     ("yaml: simulations absurd", edit("simulations: 20", "simulations: 1000000000000"),
      ["simulations", "1000000000000"]),
     ("yaml: negative seed", edit("seed: 7", "seed: -3"), ["seed", "-3"]),
@@ -262,7 +262,9 @@ SCENARIO_CASES: list[tuple[str, str, list[str]]] = [
     ("yaml: malformed formula",
      edit('"score ~ treatment + (1 + treatment|cluster)"', '"score ~ treatment + (1|"'),
      ["model.formula", "score ~ treatment + (1|"]),
-    ("yaml: ICC 2", edit("ICC: 0.15", "ICC: 2"), ["model.cluster.ICC", "2"]),
+    ("yaml: icc 2", edit("icc: 0.15", "icc: 2"), ["model.cluster.icc", "icc=2"]),
+    ("yaml: ICC 2 (the tutorial's spelling)", edit("icc: 0.15", "ICC: 2"),
+     ["model.cluster.ICC", "ICC=2"]),
     ("yaml: unknown effect", edit("effects: {treatment: 0.3}", "effects: {dose: 0.3}"),
      ["model.effects", "'dose'"]),
     ("yaml: effect text", edit("effects: {treatment: 0.3}", "effects: {treatment: big}"),

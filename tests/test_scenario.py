@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from mcpower_sweep.scenario import ScenarioError, expand_range, load_scenario, parse_scenario
+from mcpower_sweep.scenario import (
+    RunOptions,
+    ScenarioError,
+    expand_range,
+    load_scenario,
+    parse_scenario,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +22,7 @@ model:
   effects: {treatment: 0.15}
   cluster:
     grouping: cluster
-    ICC: 0.15
+    icc: 0.15
     n_clusters: 30
     random_slopes: [treatment]
     slope_variance: 0.1
@@ -76,7 +82,8 @@ def test_effects_and_types_as_strings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "path", "value", "suggestion"),
     [
-        ("    ICC: 0.15", "    IIC: 0.15", "model.cluster.IIC", "'IIC'", "'ICC'"),
+        ("    icc: 0.15", "    ic: 0.15", "model.cluster.ic", "'ic'", "'icc'"),
+        ("    icc: 0.15", "    IIC: 0.15", "model.cluster.IIC", "'IIC'", "'ICC'"),
         ("simulations: 200", "simulation: 200", "simulation", "'simulation'", "'simulations'"),
         ("  effects:", "  efects:", "model.efects", "'efects'", "'effects'"),
         ("  n_clusters: [15, 30]", "  n_cluster: [15, 30]", "sweep.n_cluster", "'n_cluster'",
@@ -99,7 +106,8 @@ def test_unknown_key_suggests_closest(tmp_path: Path, old: str, new: str, path: 
         ("simulations: 200", "simulations: many", "simulations", "'many'"),
         ("simulations: 200", "simulations: 2.5", "simulations", "2.5"),
         ("seed: 42", "seed: [1]", "seed", "[1]"),
-        ("    ICC: 0.15", "    ICC: high", "model.cluster.ICC", "'high'"),
+        ("    icc: 0.15", "    icc: high", "model.cluster.icc", "'high'"),
+        ("    icc: 0.15", "    ICC: high", "model.cluster.ICC", "'high'"),
         ("    n_clusters: 30", "    n_clusters: true", "model.cluster.n_clusters", "True"),
         ("    random_slopes: [treatment]", "    random_slopes: {a: 1}",
          "model.cluster.random_slopes", "{'a': 1}"),
@@ -120,7 +128,8 @@ def test_wrong_types(tmp_path: Path, old: str, new: str, path: str, value: str) 
 @pytest.mark.parametrize(
     ("old", "new", "path", "value"),
     [
-        ("    ICC: 0.15", "    ICC: 1.5", "model.cluster.ICC", "1.5"),
+        ("    icc: 0.15", "    icc: 1.5", "model.cluster.icc", "1.5"),
+        ("    icc: 0.15", "    ICC: 1.5", "model.cluster.ICC", "1.5"),
         ("    slope_variance: 0.1", "    slope_variance: -0.1", "model.cluster.slope_variance",
          "-0.1"),
         ("    n_clusters: 30", "    n_clusters: 1", "model.cluster.n_clusters", "1"),
@@ -158,10 +167,50 @@ def test_setter_errors_get_key_path(tmp_path: Path) -> None:
     message = error_of(tmp_path, edit("grouping: cluster", "grouping: school"))
     assert ": model.cluster.grouping:" in message and "school" in message
     message = error_of(tmp_path, edit("effects: {treatment: 0.15}", "effects: {age: 0.2}"))
-    assert ": model.effects:" in message and "age" in message
+    assert ": model.effects.age:" in message and "not a fixed effect" in message
+    message = error_of(tmp_path, edit("effects: {treatment: 0.15}",
+                                      "effects: {treatment: 0.1}\n  variable_types: {age: binary}"))
+    assert ": model.variable_types.age:" in message and "not a predictor" in message
+    message = error_of(tmp_path, edit("effects: {treatment: 0.15}", 'effects: "age=0.2"'))
+    assert ": model.effects:" in message and "'age=0.2'" in message
     message = error_of(tmp_path, edit('"score ~ treatment + (1 + treatment|cluster)"',
                                       '"score ~ treatment + (1 + treatment|cluster"'))
     assert ": model.formula:" in message
+
+
+def test_messages_state_the_parameter_rule(tmp_path: Path) -> None:
+    # The rule and its words come from mcpower_sweep.params, as in the Python API.
+    message = error_of(tmp_path, edit("    n_clusters: 30", "    n_clusters: 1"))
+    assert message.endswith(": model.cluster.n_clusters: n_clusters=1 is not allowed: use a "
+                            "whole number >= 2")
+    message = error_of(tmp_path, edit("simulations: 200", "simulations: 1000000000000"))
+    assert message.endswith(": simulations: simulations=1000000000000 is too large: at most "
+                            "100,000,000")
+    message = error_of(tmp_path, edit("max_failed: 0.3", "max_failed: 0.3\nestimator: REML"))
+    assert "use one of reml, ml; did you mean 'reml'?" in message
+
+
+def test_icc_spellings(tmp_path: Path) -> None:
+    # icc is canonical (the sweep axis, the dataset); ICC, set_cluster's spelling, is accepted.
+    canonical = load_scenario(write(tmp_path, GOOD)).base_spec()
+    tutorial = load_scenario(write(tmp_path, edit("    icc: 0.15", "    ICC: 0.15"))).base_spec()
+    assert canonical == tutorial and canonical.icc == pytest.approx(0.15)
+    message = error_of(tmp_path, edit("    icc: 0.15", "    icc: 0.15\n    ICC: 0.2"))
+    assert ": model.cluster.ICC: give icc or ICC, not both" in message
+
+
+def test_options_left_out_are_the_models_defaults(tmp_path: Path) -> None:
+    from mcpower_sweep import MCPower
+
+    text = GOOD.replace("simulations: 200\nseed: 42\nmax_failed: 0.3\n", "")
+    s = load_scenario(write(tmp_path, text))
+    model = MCPower("score ~ treatment + (1 + treatment|cluster)")
+    spec = s.base_spec()
+    assert s.options == RunOptions(
+        simulations=model.simulations, seed=None, alpha=model.alpha,
+        target_power=model.target_power, max_failed=model.max_failed,
+        estimator=spec.estimator, df_method=spec.df_method, sample_size=900)
+    assert (s.options.estimator, s.options.df_method) == ("reml", "satterthwaite")
 
 
 def test_combination_of_axes_is_checked(tmp_path: Path) -> None:

@@ -1,0 +1,149 @@
+"""Building a scenario's model through the API's own setters, and checking its grid.
+
+The model is an :class:`~mcpower_sweep.api.model.MCPower` configured by the same setters a
+script calls, so a scenario is validated by exactly the code that validates the Python API.
+A setter's error is reported at the key path it is about.  Then every axis value, and every
+point of a grid that is not too large, is built as a simulation spec.
+
+Examples
+--------
+>>> from mcpower_sweep.scenario.checks import Source
+>>> model = build_model(Source("s.yaml"), {"model": {
+...     "formula": "y ~ x + (1|g)", "effects": {"x": 0.3},
+...     "cluster": {"grouping": "g", "icc": 0.1, "n_clusters": 20}}, "simulations": 200})
+>>> model.simulations, model.effects
+(200, {'x': 0.3})
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..params import EFFECT_PREFIX
+from .checks import Source, suggest
+from .schema import CLUSTER_ALIASES
+
+# Scenario keys set through a setter of the same meaning (the tutorial's method names).
+_SETTERS = {"simulations": "set_simulations", "seed": "set_seed", "alpha": "set_alpha",
+            "target_power": "set_power", "max_failed": "set_max_failed_simulations"}
+# set_cluster's keyword for each canonical cluster key (the tutorial writes ICC).
+_CLUSTER_ARGS = {"icc": "ICC", "n_clusters": "n_clusters", "cluster_size": "cluster_size",
+                 "random_slopes": "random_slopes", "slope_variance": "slope_variance",
+                 "slope_intercept_corr": "slope_intercept_corr"}
+# Words a spec's error may be about -> the scenario key (cluster keys under model.cluster).
+_SPEC_KEYS = ("sample_size", "n_clusters", "cluster_size", "ICC", "icc", "slope_variance",
+              "slope_intercept_corr", "estimator", "df_method", "alpha", "effects")
+# Largest grid whose every point is checked while loading (beyond it only each axis value
+# is; the sweep checks every point before it starts).
+_FULL_CHECK_LIMIT = 20_000
+
+
+def _key_in_message(message: str, keys: tuple[str, ...], default: str) -> str:
+    """The key a setter's message is about: the first of ``keys`` it mentions."""
+    hits = [(message.find(k), k) for k in keys if k in message]
+    return min(hits)[1] if hits else default
+
+
+def _call(src: Source, path: str, value: Any, setter: Callable[[], Any]) -> None:
+    try:
+        setter()
+    except (ValueError, TypeError) as err:
+        raise src.error(path, err, value, show_value=True) from err
+
+
+def _set_cluster(src: Source, model: Any, cluster: Mapping[str, Any]) -> None:
+    written = {CLUSTER_ALIASES.get(k, k): k for k in cluster}  # canonical -> as written
+    kwargs = {_CLUSTER_ARGS[c]: cluster[k] for c, k in written.items() if c != "grouping"}
+    try:
+        model.set_cluster(cluster["grouping"], **kwargs)
+    except (ValueError, TypeError) as err:
+        words = (*_CLUSTER_ARGS.values(), *_CLUSTER_ARGS)
+        about = _key_in_message(str(err), words, "grouping")
+        canonical = CLUSTER_ALIASES.get(about, about)
+        key = written.get(canonical, canonical)
+        value = cluster.get(key, cluster["grouping"])
+        raise src.error(f"model.cluster.{key}", err, value, show_value=True) from err
+
+
+def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
+    """The model a checked scenario describes (``cfg`` as returned by the schema)."""
+    from ..api.model import MCPower  # imported here: checking the schema needs no engine
+
+    spec = cfg["model"]
+    try:
+        model = MCPower(spec["formula"])
+    except ValueError as err:
+        raise src.error("model.formula", err, spec["formula"], show_value=True) from err
+    for key, setter in _SETTERS.items():
+        if cfg.get(key) is not None:
+            value = cfg[key]
+            _call(src, key, value, lambda s=setter, v=value: getattr(model, s)(v))
+    if spec.get("cluster") is not None:
+        _set_cluster(src, model, spec["cluster"])
+    for key, setter in (("variable_types", model.set_variable_type),
+                        ("effects", model.set_effects)):
+        given = spec.get(key)
+        if isinstance(given, str):
+            _call(src, f"model.{key}", given, lambda s=setter, g=given: s(g))
+        elif given:
+            for name, value in given.items():  # one at a time, to name the entry at fault
+                _call(src, f"model.{key}.{name}", value,
+                      lambda s=setter, n=name, v=value: s({n: v}))
+    return model
+
+
+def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]) -> Any:
+    """The spec at ``sample_size`` with the scenario's estimator and df method (if given)."""
+    given = {k: cfg[k] for k in ("estimator", "df_method") if k in cfg}
+    try:
+        return model.to_spec(int(sample_size), **given)
+    except ValueError as err:
+        cluster = cfg["model"].get("cluster") or {}
+        about = _key_in_message(str(err), _SPEC_KEYS, "model")
+        canonical = CLUSTER_ALIASES.get(about, about)
+        if canonical in _CLUSTER_ARGS:
+            written = next((k for k in cluster if CLUSTER_ALIASES.get(k, k) == canonical),
+                           canonical)
+            path, value = f"model.cluster.{written}", cluster.get(written)
+        elif canonical == "effects":
+            path, value = "model.effects", cfg["model"].get("effects")
+        else:
+            path, value = canonical, cfg.get(canonical)
+        raise src.error(path, err, value, show_value=True) from err
+
+
+def check_grid_points(src: Source, base: Any, grid: Mapping[str, list[Any]]) -> None:
+    """Build the spec of each axis value (naming it), then of every point of the grid."""
+    from ..sweeps.grid import Grid, point_params
+
+    for axis, values in grid.items():
+        if axis.startswith(EFFECT_PREFIX):
+            term = axis[len(EFFECT_PREFIX):]
+            if term not in base.tests:
+                hint = suggest(term, list(base.tests))
+                raise src.fail(
+                    f"sweep.{axis}", axis,
+                    f"no fixed effect {term!r} in the formula{hint} "
+                    f"(effects: {', '.join(base.tests)})",
+                )
+        # The most lenient values of the other size axes, so that an error here is
+        # about this value alone (combinations are checked below).
+        lenient = {a: (max(grid[a]) if a == "sample_size" else min(grid[a]))
+                   for a in ("sample_size", "n_clusters", "cluster_size")
+                   if a in grid and a != axis}
+        if axis in ("n_clusters", "cluster_size"):
+            lenient.pop("n_clusters", None)
+            lenient.pop("cluster_size", None)
+        for i, v in enumerate(values):
+            try:
+                base.with_params(**point_params(base, {**lenient, axis: v}))
+            except ValueError as err:
+                raise src.error(f"sweep.{axis}[{i}]", err, v, show_value=True) from err
+    if math.prod(len(v) for v in grid.values()) > _FULL_CHECK_LIMIT:
+        return  # the sweep checks every point before it starts
+    try:
+        Grid(base, grid)
+    except ValueError as err:
+        raise src.error("sweep", err) from err

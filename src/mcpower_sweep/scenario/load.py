@@ -1,0 +1,193 @@
+"""Reading a scenario: YAML text -> checked keys -> model, grid and run options.
+
+Examples
+--------
+>>> s = parse_scenario('''
+... model:
+...   formula: "y ~ x + (1|g)"
+...   effects: {x: 0.3}
+...   cluster: {grouping: g, icc: 0.1, n_clusters: 20}
+... simulations: 200
+... sweep: {sample_size: [200, 400]}
+... ''')
+>>> s.grid, s.options.simulations, s.options.df_method
+({'sample_size': [200, 400]}, 200, 'satterthwaite')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .build import build_base, build_model, check_grid_points
+from .checks import ScenarioError, Source
+from .schema import check_top
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the sweep is run and judged (the scenario's top-level keys besides the model).
+
+    Keys the file leaves out have the model's defaults (those of :class:`MCPower` and
+    :meth:`MCPower.to_spec`), so a scenario and a script default alike.
+    """
+
+    simulations: int
+    seed: int | None
+    alpha: float
+    target_power: float
+    max_failed: float
+    estimator: str
+    df_method: str
+    sample_size: int | None
+    chunk_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded, validated scenario.
+
+    Attributes
+    ----------
+    path
+        The file it was read from (``"<string>"`` for text).
+    name, description
+        Free text for humans (``name`` defaults to the file stem).
+    model
+        The configured :class:`~mcpower_sweep.api.model.MCPower`.
+    grid
+        The sweep axes, ``{axis: [values...]}`` in file order, ranges expanded.
+    options
+        Run options (simulations, seed, alpha, target power, ...).
+    text
+        The original YAML text (recorded in the store's provenance).
+    """
+
+    path: str
+    name: str
+    description: str
+    model: Any
+    grid: dict[str, list[Any]]
+    options: RunOptions
+    text: str = field(repr=False)
+
+    @property
+    def stem(self) -> str:
+        """The file name without extension (the default store is ``results/<stem>.zarr``)."""
+        return Path(self.path).stem if self.path != "<string>" else self.name
+
+    def sweep_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`mcpower_sweep.sweep` that the scenario fixes."""
+        return {
+            "simulations": self.options.simulations,
+            "seed": self.options.seed,
+            "chunk_size": self.options.chunk_size,
+            "scenario_text": self.text,
+            "target_power": self.options.target_power,
+        }
+
+    def design_grid(self) -> Any:
+        """The :class:`~mcpower_sweep.sweeps.grid.Grid` to sweep: the base spec (with the
+        scenario's estimator and df method) and the axes."""
+        from ..sweeps.grid import Grid
+
+        return Grid(self.base_spec(), self.grid)
+
+    def base_spec(self) -> Any:
+        """The spec at the base sample size (or the first swept one)."""
+        n = self.options.sample_size or self.grid["sample_size"][0]
+        return self.model.to_spec(
+            int(n), estimator=self.options.estimator, df_method=self.options.df_method
+        )
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ScenarioError(f"{source}: not valid YAML{where}: {problem}") from err
+    if raw is None:
+        raise ScenarioError(f"{source}: the file is empty; a scenario needs at least 'model:'")
+    return raw
+
+
+def parse_scenario(text: str, source: str = "<string>") -> Scenario:
+    """Validate scenario YAML text and build its model.
+
+    Parameters
+    ----------
+    text
+        The YAML document.
+    source
+        The file name used in error messages.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        For unreadable YAML, unknown keys, wrong types and out-of-range values; the
+        message names ``source``, the key path and the value.
+
+    Examples
+    --------
+    >>> try:
+    ...     parse_scenario("model: {formula: 'y ~ x + (1|g)'}\\nsimulations: 0\\n", "s.yaml")
+    ... except ScenarioError as err:
+    ...     print(err)
+    s.yaml: simulations: simulations=0 is not allowed: use a whole number >= 1
+    """
+    src = Source(source)
+    cfg = check_top(src, "", _read_yaml(text, source))
+    grid: dict[str, list[Any]] = cfg.get("sweep", {})
+    sample_size = cfg.get("sample_size")
+    if sample_size is None and "sample_size" not in grid:
+        raise src.fail("sample_size", None,
+                       "set a base sample_size or sweep it (sweep.sample_size)")
+    if not grid:
+        grid = {"sample_size": [sample_size]}  # a single design point
+    model = build_model(src, cfg)
+    base = build_base(src, model, sample_size or grid["sample_size"][0], cfg)
+    options = RunOptions(
+        simulations=model.simulations, seed=model.seed, alpha=model.alpha,
+        target_power=model.target_power, max_failed=model.max_failed,
+        estimator=base.estimator, df_method=base.df_method,
+        sample_size=sample_size, chunk_size=cfg.get("chunk_size"),
+    )
+    check_grid_points(src, base, grid)
+    return Scenario(
+        path=source,
+        name=cfg.get("name") or (Path(source).stem if source != "<string>" else "scenario"),
+        description=cfg.get("description", ""),
+        model=model,
+        grid=grid,
+        options=options,
+        text=text,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and build the scenario in the YAML file ``path``.
+
+    Examples
+    --------
+    >>> s = load_scenario("scenarios/random-slopes-docs.yaml")  # doctest: +SKIP
+    >>> sorted(s.grid)  # doctest: +SKIP
+    ['n_clusters', 'sample_size', 'slope_variance']
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such scenario file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"{p}: cannot read the scenario: {err}") from err
+    return parse_scenario(text, str(p))

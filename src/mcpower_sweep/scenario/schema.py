@@ -1,0 +1,56 @@
+"""The keys a scenario may have, each with its check; the words are those of :mod:`~.params`.
+
+A key that is a parameter (``simulations``, ``target_power``, ``icc``, ...) is checked by
+that parameter's rule.  The cluster block also accepts ``ICC``, the tutorial's spelling in
+``set_cluster(ICC=...)``; ``icc`` is canonical.  What a value means for the model (names of
+effects and slopes, variable types, sizes that fit together) is left to the model's setters
+(:mod:`.build`), so a scenario and a script accept exactly the same values.
+
+Examples
+--------
+>>> from mcpower_sweep.scenario.checks import Source
+>>> check_top(Source("s.yaml"), "", {"model": {"formula": "y ~ x + (1|g)"}, "seed": 3})
+{'model': {'formula': 'y ~ x + (1|g)'}, 'seed': 3}
+"""
+
+from __future__ import annotations
+
+from ..params import PARAMS
+from .axes import check_sweep
+from .checks import Schema, assignments, mapping, name_list, optional, rule, text
+
+# Accepted second spellings of cluster keys -> the canonical key.
+CLUSTER_ALIASES = {"ICC": "icc"}
+
+CLUSTER: Schema = {
+    "grouping": (True, text),
+    "icc": (False, rule(PARAMS["icc"])),
+    "n_clusters": (False, rule(PARAMS["n_clusters"])),
+    "cluster_size": (False, rule(PARAMS["cluster_size"])),
+    "random_slopes": (False, name_list),
+    "slope_variance": (False, rule(PARAMS["slope_variance"])),
+    "slope_intercept_corr": (False, rule(PARAMS["slope_intercept_corr"])),
+}
+
+MODEL: Schema = {
+    "formula": (True, text),
+    "effects": (False, assignments("effect sizes")),
+    "variable_types": (False, assignments("variable types")),
+    "cluster": (False, mapping(CLUSTER, CLUSTER_ALIASES)),
+}
+
+# Run options: each is a parameter, checked by its rule; left out, the model's default.
+OPTIONS = ("simulations", "seed", "alpha", "target_power", "max_failed", "estimator",
+           "df_method", "sample_size", "chunk_size")
+_NULLABLE = ("seed", "chunk_size")  # null: drawn (seed), calibrated (chunk_size)
+
+TOP: Schema = {
+    "name": (False, text),
+    "description": (False, text),
+    "model": (True, mapping(MODEL)),
+    **{name: (False, optional(rule(PARAMS[name])) if name in _NULLABLE else rule(PARAMS[name]))
+       for name in OPTIONS},
+    "sweep": (False, check_sweep),
+}
+
+check_top = mapping(TOP)
