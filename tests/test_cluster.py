@@ -176,7 +176,7 @@ def test_local_overrides(tmp_path: Path) -> None:
 
 
 def test_existing_client_and_cluster_are_left_open() -> None:
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
         with open_client(cluster) as client:
             assert client.submit(_square, 4).result() == 16
         assert client.status == "closed"
