@@ -39,17 +39,20 @@ MODEL: Schema = {
     "cluster": (False, mapping(CLUSTER, CLUSTER_ALIASES)),
 }
 
-# Run options: each is a parameter, checked by its rule; left out, the model's default.
-OPTIONS = ("simulations", "seed", "alpha", "target_power", "max_failed", "estimator",
-           "df_method", "sample_size", "chunk_size")
-_NULLABLE = ("seed", "chunk_size")  # null: drawn (seed), calibrated (chunk_size)
-
+# Run options are parameters too; left out, they take the model's defaults (see .load).
 TOP: Schema = {
     "name": (False, text),
     "description": (False, text),
     "model": (True, mapping(MODEL)),
-    **{name: (False, optional(rule(PARAMS[name])) if name in _NULLABLE else rule(PARAMS[name]))
-       for name in OPTIONS},
+    "simulations": (False, rule(PARAMS["simulations"])),
+    "seed": (False, optional(rule(PARAMS["seed"]))),  # null: drawn, and recorded
+    "alpha": (False, rule(PARAMS["alpha"])),
+    "target_power": (False, rule(PARAMS["target_power"])),
+    "max_failed": (False, rule(PARAMS["max_failed"])),
+    "estimator": (False, rule(PARAMS["estimator"])),
+    "df_method": (False, rule(PARAMS["df_method"])),
+    "sample_size": (False, rule(PARAMS["sample_size"])),
+    "chunk_size": (False, optional(rule(PARAMS["chunk_size"]))),  # null: calibrated
     "sweep": (False, check_sweep),
 }
 
