@@ -113,7 +113,7 @@ def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
     """
     from mcpower_sweep.api.model import MCPower
     from mcpower_sweep.sweeps.grid import Grid
-    from mcpower_sweep.sweeps.run import provenance
+    from mcpower_sweep.sweeps.plan import store_attrs
     from mcpower_sweep.sweeps.store import ChunkWriter, chunk_bounds, create_store, n_chunks_for
 
     axes = axes or {"n_clusters": [15, 30], "slope_variance": [0.0, 0.1],
@@ -124,8 +124,8 @@ def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
     model.set_effects("treatment=0.15")
     base = model.to_spec(900)
     grid = Grid(base, axes)
-    attrs = provenance(grid, seed=seed, simulations=simulations, chunk_size=chunk_size,
-                       target_power=0.8, scenario_text=scenario_text, max_failed=0.3)
+    attrs = store_attrs(grid, seed=seed, simulations=simulations, chunk_size=chunk_size,
+                        target_power=0.8, scenario_text=scenario_text, max_failed=0.3)
     create_store(path, grid, simulations=simulations, chunk_size=chunk_size, attrs=attrs)
     writer = ChunkWriter.open(path)
     rng = np.random.default_rng(seed)

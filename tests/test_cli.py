@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,11 @@ from _synthetic import write_store
 from click.testing import CliRunner
 
 from mcpower_sweep.cli import default_store, main, one_line
+from mcpower_sweep.params import PARAMS
+from mcpower_sweep.reports import CEILING_NOTE
+
+# A power cell with its 95% interval: "61.4% [58.0, 64.7]".
+WITH_CI = re.compile(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]")
 
 TINY = """\
 model:
@@ -66,17 +72,23 @@ def test_table_default_is_the_tutorial_layout(store: str) -> None:
     assert code == 0
     assert "| slope_variance | Power (N=900, 30 clusters) | Required N (30 clusters) |" in out
     assert "| n_clusters | Power (slope_var=0.10, N=900) |" in out
+    # intervals by default; the ceiling explained where it appears
+    assert WITH_CI.search(out) and "ceiling" in out and CEILING_NOTE in out
 
 
 def test_table_axes_at_ci_csv(store: str) -> None:
     code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance",
-                          "--at", "n_clusters=30", "--ci")
+                          "--at", "n_clusters=30")
     assert code == 0
     assert out.splitlines()[0].startswith("| sample_size | slope_variance=0 |")
-    assert "[" in out.splitlines()[2]
+    assert WITH_CI.search(out.splitlines()[2])  # intervals unless --no-ci
+    code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance",
+                          "--at", "n_clusters=30", "--no-ci")
+    assert code == 0 and "[" not in out
     code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance",
                           "--at", "n_clusters=30", "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("n_clusters,sample_size,slope_variance")
+    assert "power_lower" in out.splitlines()[0]
     code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance")
     assert code == 0 and out.count("### n_clusters=") == 2  # one table per free n_clusters
     code, out, _ = invoke("table", store, "--axes", "sample_size")
@@ -85,9 +97,78 @@ def test_table_axes_at_ci_csv(store: str) -> None:
 
 def test_table_required_n(store: str) -> None:
     code, out, _ = invoke("table", store, "--required-n", "--at", "n_clusters=30")
-    assert code == 0 and "Estimated N" in out and ">2,000" in out
-    code, out, _ = invoke("table", store, "--required-n", "--format", "csv", "--target", "0.3")
+    assert code == 0 and "Estimated N" in out and ">2,000" in out and CEILING_NOTE in out
+    code, out, _ = invoke("table", store, "--required-n", "--format", "csv",
+                          "--target-power", "0.3")
     assert code == 0 and out.startswith("n_clusters,slope_variance,status")
+    assert "first_size" in out.splitlines()[0]
+
+
+def test_target_power_flag_and_its_hidden_alias(store: str) -> None:
+    code, new, _ = invoke("table", store, "--required-n", "--target-power", "0.3")
+    assert code == 0 and "Target power 30%" in new
+    code, old, _ = invoke("table", store, "--required-n", "--target", "0.3")
+    assert code == 0 and old == new
+    for command in ("table", "plot"):
+        code, out, _ = invoke(command, "--help")
+        assert "--target-power" in out and not re.search(r"--target\b(?!-)", out)
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "text", "value"),
+    [
+        ("--workers", "workers", "0", 0),
+        ("--chunk-size", "chunk_size", "2.5", 2.5),
+        ("--simulations", "simulations", "abc", "abc"),
+        ("--simulations", "simulations", str(10**9), 10**9),
+        ("--target-power", "target_power", "1.5", 1.5),
+    ],
+)
+def test_flags_are_checked_with_the_apis_rule(flag: str, name: str, text: str, value: object,
+                                              tmp_path: Path, store: str) -> None:
+    """The message is the API's (params.PARAMS), naming the flag instead of the argument."""
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    with pytest.raises(ValueError) as api:
+        PARAMS[name].check(value, label=flag)
+    args = (["table", store, "--required-n"] if name == "target_power"
+            else ["run", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "never.zarr")])
+    code, _, err = invoke(*args, flag, text)
+    assert code == 2
+    assert_one_line_error(code, err, str(api.value))
+    assert not (tmp_path / "never.zarr").exists()
+
+
+def test_existing_store_names_flags_not_arguments(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    existing = write_store(tmp_path / "there.zarr")
+    code, _, err = invoke("run", str(tmp_path / "tiny.yaml"), "--out", str(existing),
+                          "--cluster", "tcp://127.0.0.1:9", "--no-progress")
+    assert_one_line_error(code, err, str(existing), "already exists", "--resume", "--overwrite")
+    assert "=True" not in err
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "notes.txt").write_text("mine")
+    code, _, err = invoke("run", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "plain"),
+                          "--cluster", "tcp://127.0.0.1:9", "--no-progress")
+    assert_one_line_error(code, err, "is not a results store", "--out")
+    assert "out=" not in err
+
+
+def test_library_words_become_flags() -> None:
+    from mcpower_sweep.cli import cli_words
+
+    text = ("results store 's.zarr' was made for a different run: seed (store: 1, now: 2). "
+            "Use another out= path, or overwrite=True to replace it")
+    assert cli_words(text).endswith("Use another --out path, or --overwrite to replace it")
+    assert cli_words("pass resume=True") == "pass --resume"
+    assert cli_words("n_clusters=30 is not in the results") == (
+        "n_clusters=30 is not in the results")
+
+
+def test_plot_into_a_missing_directory_is_refused(store: str, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "dir" / "x.png"
+    code, _, err = invoke("plot", store, "-o", str(target))
+    assert_one_line_error(code, err, str(target.parent), "does not exist")
+    assert code == 1 and not (tmp_path / "missing").exists()
 
 
 def test_plot_png_and_heatmap_svg(store: str, tmp_path: Path) -> None:
@@ -183,9 +264,13 @@ def test_run_tiny_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert Path("results/tiny.zarr").is_dir()
     assert "| sample_size | slope_variance=0 | slope_variance=0.10 |" in out
     assert "Required sample size" in out
-    # running again on the same store needs --resume or --overwrite
+    # what run prints: intervals by default, the ceiling explained
+    assert WITH_CI.search(out.split("### Required sample size")[0])
+    assert CEILING_NOTE in out
+    # running again on the same store needs --resume or --overwrite, named as flags
     code, _, err = invoke("run", "tiny.yaml", "--workers", "1", "--no-progress")
-    assert_one_line_error(code, err, "tiny.zarr")
+    assert_one_line_error(code, err, "tiny.zarr", "--resume", "--overwrite")
+    assert "resume=True" not in err
     code, out, _ = invoke("run", "tiny.yaml", "--workers", "1", "--no-progress", "--resume")
     assert code == 0 and "slope_variance" in out
     code, out, _ = invoke("info", "results/tiny.zarr", "--scenario")
@@ -213,6 +298,7 @@ def test_main_job_prints_both_tutorial_tables(tmp_path: Path) -> None:
     assert "| slope_variance | Power (N=900, 30 clusters) | Required N (30 clusters) |" in out
     assert "| n_clusters | Power (slope_var=0.10, N=900) |" in out
     assert "Minimum clusters for 80% power" in out
+    assert WITH_CI.search(out) and CEILING_NOTE in out
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ the traceback instead.
 from __future__ import annotations
 
 import functools
-import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from .params import PARAMS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +47,31 @@ def one_line(err: BaseException) -> str:
         text = str(err.args[0])
     lines = [line.strip() for line in text.splitlines() if line.strip(" ^")]
     return "; ".join(lines) or type(err).__name__
+
+
+# Python keyword arguments that the library's messages name, and the run flags they are.
+_PYTHON_TO_FLAGS = (
+    # a message naming both spellings ("--resume / resume=True") keeps the flag
+    (re.compile(r"(--[\w-]+) / \w+=(?:True|False)?"), r"\1"),
+    (re.compile(r"\bresume=True\b"), "--resume"),
+    (re.compile(r"\boverwrite=True\b"), "--overwrite"),
+    (re.compile(r"\bout=(?=\s)"), "--out"),
+)
+
+
+def cli_words(text: str) -> str:
+    """A library message in the command line's words: flags, not Python arguments.
+
+    Examples
+    --------
+    >>> cli_words("Use another out= path, or overwrite=True to replace it")
+    'Use another --out path, or --overwrite to replace it'
+    >>> cli_words("finish it with --resume / resume=True (or --out / out=)")
+    'finish it with --resume (or --out)'
+    """
+    for pattern, flag in _PYTHON_TO_FLAGS:
+        text = pattern.sub(flag, text)
+    return text
 
 
 def interrupted_line(err: BaseException) -> str:
@@ -88,12 +115,61 @@ def handle_errors(func: F) -> F:
         except Exception as err:  # noqa: BLE001 - the CLI's single error boundary
             if debug:
                 raise
-            _fail(one_line(err))
+            _fail(cli_words(one_line(err)))
 
     return wrapper  # type: ignore[return-value]
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+
+
+def _text_value(text: str) -> int | float | str:
+    """A flag's text as the number it spells (int before float), else the text itself."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def checked(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback checking a flag with the API's rule for parameter ``name``
+    (:data:`mcpower_sweep.params.PARAMS`), so the message is the API's, naming the flag."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        flag = max(param.opts, key=len)
+        try:
+            return PARAMS[name].check(_text_value(value), label=flag)
+        except ValueError as err:
+            raise click.UsageError(str(err), ctx=ctx) from None
+
+    return callback
+
+
+def target_power_options(func: F) -> F:
+    """``--target-power``, and ``--target``: its older spelling, hidden, filling the same value."""
+    check = checked("target_power")
+
+    def alias(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            ctx.params["target_power"] = check(ctx, param, value)
+
+    def primary(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        # not given: keep what the alias set (the alias may be processed first)
+        return ctx.params.get("target_power") if value is None else check(ctx, param, value)
+
+    func = click.option("--target", hidden=True, expose_value=False, callback=alias)(func)
+    return click.option("--target-power", callback=primary, metavar="FLOAT",
+                        help="Target power (default: the store's).")(func)  # type: ignore[return-value]
+
+
+def ci_option(func: F) -> F:
+    """``--ci/--no-ci``: Wilson 95% intervals are shown unless asked not to."""
+    return click.option("--ci/--no-ci", default=True, show_default=True,
+                        help="Show 95% Wilson intervals of power.")(func)  # type: ignore[return-value]
 
 
 class _OneLineErrors(click.Group):
@@ -115,7 +191,7 @@ class _OneLineErrors(click.Group):
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mcpower-sweep", prog_name="mcpower-sweep")
-@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@debug_option
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Monte Carlo power analysis for multilevel designs, swept over design grids.
@@ -139,42 +215,23 @@ def default_store(scenario_path: str | Path) -> Path:
     return Path("results") / f"{Path(scenario_path).stem}.zarr"
 
 
-def summary_tables(ds: Any, *, ci: bool = False, test: str | None = None) -> str:
-    """What ``run`` prints: the tutorial tables when the store has their axes, else a
-    power table (and the required N when sample_size is swept)."""
-    from .reports import tables
-
-    test = tables.pick_test(ds, test)
-    if tables.has_tutorial_axes(ds):
-        try:
-            return tables.tutorial_tables(ds, ci=ci, test=test)
-        except ValueError:
-            pass  # the tutorial's own design points are not all in the grid
-    out = [tables.power_tables(ds, ci=ci, test=test)]
-    if tables.SIZE_AXIS in tables.axes_of(ds) and len(tables.axes_of(ds)) <= 3:
-        out.append("### Required sample size\n\n" + tables.required_n_table(ds, test=test))
-    note = tables.failure_note(ds)
-    if note:
-        out.append(note)
-    return "\n\n".join(out)
-
-
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", type=click.Path(file_okay=False),
               help="Results store (default: results/<scenario-stem>.zarr).")
 @click.option("--cluster", default=None, metavar="local|slurm|CONFIG.yaml|tcp://HOST:PORT",
               help="Where to run (default: a LocalCluster with one worker per core).")
-@click.option("--workers", type=click.IntRange(min=1), help="Number of Dask workers.")
+@click.option("--workers", callback=checked("workers"), metavar="INTEGER",
+              help="Number of Dask workers.")
 @click.option("--cluster-option", "cluster_options", multiple=True, metavar="KEY=VALUE",
               help="Override a key of the cluster config (repeatable), e.g. walltime=02:00:00.")
-@click.option("--chunk-size", type=click.IntRange(min=1),
+@click.option("--chunk-size", callback=checked("chunk_size"), metavar="INTEGER",
               help="Simulations per task (default: calibrated to about a second of work).")
-@click.option("--simulations", type=click.IntRange(min=1),
+@click.option("--simulations", callback=checked("simulations"), metavar="INTEGER",
               help="Simulations per design point (default: the scenario's).")
 @click.option("--resume", is_flag=True, help="Finish an existing store's missing chunks.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
-@click.option("--ci", is_flag=True, help="Show 95% intervals in the printed tables.")
+@ci_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @debug_option
 @handle_errors
@@ -206,6 +263,7 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     from .sweeps.run import sweep
 
     start = time.perf_counter()
+    # The sweep's messages name resume=, overwrite= and out=: handle_errors says the flags.
     if overrides:
         with cluster_arg as client:
             ds = sweep(s.model, s.design_grid(), out=store_path, cluster=client,
@@ -215,40 +273,26 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
                    workers=workers, resume=resume, overwrite=overwrite, progress=progress,
                    **kwargs)
     wall = time.perf_counter() - start
-    click.echo(f"Results: {store_path} ({_points_text(ds)}; {_run_text(ds, wall)})", err=True)
+    from .reports import summary_tables
+    from .reports.status import run_line
+
+    click.echo(run_line(store_path, ds, wall), err=True)
     click.echo(summary_tables(ds, ci=ci))
-
-
-def _run_text(ds: Any, wall: float) -> str:
-    """Wall time, and the run's own statistics when the sweep reports them."""
-    try:
-        last = json.loads(ds.attrs.get("last_run", "{}"))
-    except (TypeError, ValueError):
-        last = {}
-    text = f"{wall:.1f} s wall"
-    if last.get("simulations_run"):
-        text += (f"; {last['simulations_run']:,} simulations in {last.get('chunks_run', '?')} "
-                 f"tasks on {last.get('workers', '?')} workers, "
-                 f"{last.get('engine_seconds', 0):.1f} s of engine time")
-    if last.get("chunks_skipped"):
-        text += f"; {last['chunks_skipped']} chunks already done"
-    return text
-
-
-def _points_text(ds: Any) -> str:
-    complete = ds["complete"].values
-    return f"{int(complete.sum())}/{complete.size} design points complete"
 
 
 # ------------------------------------------------------------------------- table
 
 
-def _open(store: str) -> Any:
-    from .sweeps.store import open_results
-
+def _require(store: str) -> None:
     if not Path(store).exists():
         raise FileNotFoundError(f"{store!r} does not exist: give the path of a results store "
                                 "made by 'mcpower-sweep run'")
+
+
+def _open(store: str) -> Any:
+    from .sweeps.store import open_results
+
+    _require(store)
     return open_results(store)
 
 
@@ -267,31 +311,30 @@ def _axes_option(text: str | None) -> tuple[str | None, str | None]:
 @click.option("--axes", metavar="ROWS,COLS", help="The two axes of the power table.")
 @click.option("--at", "at_items", multiple=True, metavar="AXIS=VALUE",
               help="Fix another axis at a value (repeatable).")
-@click.option("--ci", is_flag=True, help="Add 95% Wilson intervals.")
+@ci_option
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown",
               show_default=True)
 @click.option("--required-n", is_flag=True,
               help="The required sample size at every point of the other axes.")
-@click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Target power for --required-n (default: the store's).")
+@target_power_options
 @click.option("--test", help="The tested effect (default: the first).")
 @debug_option
 @handle_errors
 def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: str,
-          required_n: bool, target: float | None, test: str | None, debug: bool) -> None:
+          required_n: bool, target_power: float | None, test: str | None, debug: bool) -> None:
     """Power tables (or the required sample size) from a results STORE."""
     del debug
-    from .reports import tables
+    from . import reports
 
     ds = _open(store)
-    at = tables.parse_at(at_items, ds)
+    at = reports.parse_at(at_items, ds)
     rows, cols = _axes_option(axes)
     if required_n:
-        click.echo(tables.required_n_table(ds, target, test=test, at=at, fmt=fmt))
-    elif rows is None and not at and fmt == "markdown" and tables.has_tutorial_axes(ds):
-        click.echo(summary_tables(ds, ci=ci, test=test))
+        click.echo(reports.required_n_table(ds, target_power, test=test, at=at, fmt=fmt))
+    elif rows is None and not at and fmt == "markdown" and reports.has_tutorial_axes(ds):
+        click.echo(reports.summary_tables(ds, ci=ci, test=test))
     else:
-        click.echo(tables.power_tables(ds, rows, cols, at=at, test=test, ci=ci, fmt=fmt))
+        click.echo(reports.power_tables(ds, rows, cols, at=at, test=test, ci=ci, fmt=fmt))
 
 
 # -------------------------------------------------------------------------- plot
@@ -313,81 +356,35 @@ def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: 
 @click.option("--facet", default="n_clusters", show_default=True,
               help="One panel per value of this axis.")
 @click.option("--test", help="The tested effect (default: the first).")
-@click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Target power (default: the store's).")
+@target_power_options
 @debug_option
 @handle_errors
 def plot(store: str, output: str, kind: str, at_items: Sequence[str], x_axis: str, hue: str,
-         facet: str, test: str | None, target: float | None, debug: bool) -> None:
+         facet: str, test: str | None, target_power: float | None, debug: bool) -> None:
     """Plot power curves (or a required-N heatmap) from a results STORE."""
     del debug
-    from .reports import plots, tables
+    from .reports import parse_at, plots
 
     suffix = Path(output).suffix.lower()
     if suffix not in plots.FORMATS:
         raise click.BadParameter(f"{output!r}: use a file name ending in "
                                  f"{', '.join(plots.FORMATS)}", param_hint="-o")
+    folder = Path(output).parent
+    if not folder.is_dir():  # checked before the work; never created behind the user's back
+        raise FileNotFoundError(f"directory {str(folder)!r} does not exist: create it first "
+                                "or give -o a path in an existing directory")
     ds = _open(store)
-    at = tables.parse_at(at_items, ds)
+    at = parse_at(at_items, ds)
     if kind == "curves":
         fig = plots.power_curves(ds, x=x_axis, hue=hue, facet=facet, at=at, test=test,
-                                 target=target)
+                                 target=target_power)
     else:
-        fig = plots.required_n_heatmap(ds, at=at, test=test, target=target)
+        fig = plots.required_n_heatmap(ds, at=at, test=test, target=target_power)
     path = plots.save(fig, output)
     click.echo(f"wrote {path}", err=True)
 
 
 # -------------------------------------------------------------------------- info
-
-
-def store_info(store: str) -> str:
-    """What a store holds: provenance, axes, and how much of the work is done."""
-    from .sweeps.store import done_mask, open_results, read_attrs
-
-    ds = open_results(store)  # names a path that is not a results store
-    attrs = read_attrs(store)
-    done = done_mask(store)
-    grid = json.loads(attrs.get("grid", "{}")) if isinstance(attrs.get("grid"), str) else {}
-    n_points = int(ds["complete"].size)
-    n_complete = int(ds["complete"].values.sum())
-    sims_total = int(attrs.get("simulations", 0)) * n_points
-    sims_done = int(ds["n_sims"].values.sum())
-    lines = [
-        f"store:       {store}",
-        f"formula:     {attrs.get('formula', '?')}",
-        "axes:        " + "; ".join(
-            f"{a} ({len(v)}): {', '.join(str(x) for x in v)}" for a, v in grid.items()),
-        f"tests:       {', '.join(str(t) for t in ds['test'].values)}",
-        f"simulations: {attrs.get('simulations')} per point, chunks of {attrs.get('chunk_size')}",
-        f"seed:        {attrs.get('seed')}",
-        f"test:        alpha={attrs.get('alpha')}, df_method={attrs.get('df_method')}, "
-        f"estimator={attrs.get('estimator')}, target power={attrs.get('target_power')}",
-        f"done:        {int(done.sum())}/{done.size} chunks, {n_complete}/{n_points} design "
-        f"points, {sims_done:,}/{sims_total:,} simulations",
-    ]
-    if done.size and not done.all():
-        lines.append(f"left:        {done.size - int(done.sum())} chunks; finish with "
-                     "'mcpower-sweep run SCENARIO --out " + store + " --resume'")
-    if sims_done:
-        failed = int(ds["n_failed"].values.sum())
-        singular = int(ds["n_singular"].values.sum())
-        worst = float(ds["failure_rate"].max(skipna=True))
-        lines.append(f"fits:        {failed:,} failed ({100 * failed / sims_done:.2f}%, worst "
-                     f"point {100 * worst:.1f}%), {singular:,} singular")
-    lines += [
-        f"versions:    package {attrs.get('package_version')}, engine "
-        f"{attrs.get('engine_version')}",
-        f"created:     {attrs.get('created')}",
-        f"scenario:    {'recorded (' + str(len(attrs['scenario'])) + ' characters)' if attrs.get('scenario') else 'none'}",  # noqa: E501
-    ]
-    base = attrs.get("base_params")
-    if base:
-        lines.append(f"parameters:  {base}")
-    last = attrs.get("last_run")
-    if last:
-        lines.append(f"last run:    {last}")
-    return "\n".join(lines)
 
 
 @main.command()
@@ -399,14 +396,14 @@ def store_info(store: str) -> str:
 def info(store: str, show_scenario: bool, debug: bool) -> None:
     """What a results STORE holds: provenance, and what is done and left."""
     del debug
-    if not Path(store).exists():
-        raise FileNotFoundError(f"{store!r} does not exist: give the path of a results store "
-                                "made by 'mcpower-sweep run'")
+    _require(store)
     if show_scenario:
         from .sweeps.store import read_attrs
 
         click.echo(read_attrs(store).get("scenario") or "(no scenario recorded)")
         return
+    from .reports.status import store_info
+
     click.echo(store_info(store))
 
 

@@ -1,7 +1,7 @@
 """Reports from a sweep's results Dataset: tables, required N, recommendations, plots.
 
-Everything here is a pure function of the Dataset that
-:func:`mcpower_sweep.open_results` returns; nothing is simulated.
+Everything here reads results, nothing is simulated; all but :mod:`.status` are pure
+functions of the Dataset that :func:`mcpower_sweep.open_results` returns.
 
 * :mod:`.axes` — listing, selecting and labelling the swept axes;
 * :mod:`.power` — power over any two axes (markdown or CSV, Wilson intervals);
@@ -9,6 +9,7 @@ Everything here is a pure function of the Dataset that
 * :mod:`.required_n` — the required sample size at every design point;
 * :mod:`.tutorial` — the random-slopes tutorial's tables and recommendation;
 * :mod:`.summary` — what ``mcpower-sweep run`` prints;
+* :mod:`.status` — what a store holds and what a run did (``info``, the run's last line);
 * :mod:`.render` — percentages, sizes and markdown;
 * :mod:`.plots` — figures (import it explicitly: it loads matplotlib).
 """

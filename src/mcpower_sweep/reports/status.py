@@ -1,0 +1,94 @@
+"""The state of a results store and of the run that filled it, as text for the CLI.
+
+Unlike the other reports these read the store itself (its attributes and which chunks
+are done), not only the derived Dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import xarray as xr
+
+
+def run_line(store: str | os.PathLike[str], ds: xr.Dataset, wall: float) -> str:
+    """What ``run`` says when it is done: where the results are, how complete, how fast.
+
+    Examples
+    --------
+    >>> run_line("s.zarr", ds, 12.3)  # doctest: +SKIP
+    'Results: s.zarr (12/12 design points complete; 12.3 s wall; 2,400 simulations ...)'
+    """
+    complete = ds["complete"].values
+    points = f"{int(complete.sum())}/{complete.size} design points complete"
+    try:
+        last = json.loads(ds.attrs.get("last_run", "{}"))
+    except (TypeError, ValueError):
+        last = {}
+    text = f"{wall:.1f} s wall"
+    if last.get("simulations_run"):
+        text += (f"; {last['simulations_run']:,} simulations in {last.get('chunks_run', '?')} "
+                 f"tasks on {last.get('workers', '?')} workers, "
+                 f"{last.get('engine_seconds', 0):.1f} s of engine time")
+    if last.get("chunks_skipped"):
+        text += f"; {last['chunks_skipped']} chunks already done"
+    return f"Results: {Path(store)} ({points}; {text})"
+
+
+def store_info(store: str) -> str:
+    """What a store holds: provenance, axes, and how much of the work is done.
+
+    Examples
+    --------
+    >>> print(store_info("results/random-slopes-docs.zarr"))  # doctest: +SKIP
+    store:       results/random-slopes-docs.zarr
+    ...
+    """
+    from ..sweeps.store import done_mask, open_results, read_attrs
+
+    ds = open_results(store)  # names a path that is not a results store
+    attrs = read_attrs(store)
+    done = done_mask(store)
+    grid = json.loads(attrs.get("grid", "{}")) if isinstance(attrs.get("grid"), str) else {}
+    n_points = int(ds["complete"].size)
+    n_complete = int(ds["complete"].values.sum())
+    sims_total = int(attrs.get("simulations", 0)) * n_points
+    sims_done = int(ds["n_sims"].values.sum())
+    lines = [
+        f"store:       {store}",
+        f"formula:     {attrs.get('formula', '?')}",
+        "axes:        " + "; ".join(
+            f"{a} ({len(v)}): {', '.join(str(x) for x in v)}" for a, v in grid.items()),
+        f"tests:       {', '.join(str(t) for t in ds['test'].values)}",
+        f"simulations: {attrs.get('simulations')} per point, chunks of {attrs.get('chunk_size')}",
+        f"seed:        {attrs.get('seed')}",
+        f"test:        alpha={attrs.get('alpha')}, df_method={attrs.get('df_method')}, "
+        f"estimator={attrs.get('estimator')}, target power={attrs.get('target_power')}",
+        f"done:        {int(done.sum())}/{done.size} chunks, {n_complete}/{n_points} design "
+        f"points, {sims_done:,}/{sims_total:,} simulations",
+    ]
+    if done.size and not done.all():
+        lines.append(f"left:        {done.size - int(done.sum())} chunks; finish with "
+                     f"'mcpower-sweep run SCENARIO --out {store} --resume'")
+    if sims_done:
+        failed = int(ds["n_failed"].values.sum())
+        singular = int(ds["n_singular"].values.sum())
+        worst = float(ds["failure_rate"].max(skipna=True))
+        lines.append(f"fits:        {failed:,} failed ({100 * failed / sims_done:.2f}%, worst "
+                     f"point {100 * worst:.1f}%), {singular:,} singular")
+    scenario = attrs.get("scenario")
+    lines += [
+        f"versions:    package {attrs.get('package_version')}, engine "
+        f"{attrs.get('engine_version')}",
+        f"created:     {attrs.get('created')}",
+        f"scenario:    {f'recorded ({len(scenario)} characters)' if scenario else 'none'}",
+    ]
+    base = attrs.get("base_params")
+    if base:
+        lines.append(f"parameters:  {base}")
+    last = attrs.get("last_run")
+    if last:
+        lines.append(f"last run:    {last}")
+    return "\n".join(lines)
