@@ -35,6 +35,8 @@ MAX_SAMPLE_SIZE = 10_000_000
 MAX_SIMULATIONS = 100_000_000
 MAX_SEED = 2**64 - 1
 MAX_THREADS = 1024
+MAX_WORKERS = 100_000
+MAX_GRID_POINTS = 1_000_000  # design points of one sweep
 EFFECT_PREFIX = "effect_"
 
 
@@ -167,7 +169,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("max_failed", "float", "largest share of failed fits accepted", low=0.0, high=1.0),
     Param("chunk_size", "int", "simulations per task", "simulations", low=1,
           high=MAX_SIMULATIONS),
-    Param("workers", "int", "Dask worker processes", "workers", low=1, high=MAX_THREADS),
+    Param("workers", "int", "Dask worker processes", "workers", low=1, high=MAX_WORKERS),
     Param("n_threads", "int", "engine threads of one process", "threads", low=1,
           high=MAX_THREADS),
 )}
