@@ -2,7 +2,7 @@
 
 Each axis is a list of values or an inclusive range ``{from:, to:, by:}``; every value is
 checked by its parameter's rule, values on an axis must be distinct, and the whole grid may
-not exceed :data:`~mcpower_sweep.sweeps.grid.MAX_GRID_POINTS`.  Whether a value fits the
+not exceed :data:`~mcpower_sweep.params.MAX_GRID_POINTS`.  Whether a value fits the
 model (e.g. enough observations per cluster) is checked later, on the built model.
 
 Examples
@@ -19,8 +19,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..params import AXES, EFFECT_PREFIX, Param, param
-from ..sweeps.grid import MAX_GRID_POINTS
+from ..params import AXES, EFFECT_PREFIX, MAX_GRID_POINTS, Param, param
 from .checks import Source, mapping, rule, suggest
 
 # More values than this on one axis is a typo in a range, not a design.
