@@ -505,3 +505,17 @@ def test_too_many_failed_fits_raise_with_rate_threshold_and_advice(engine, monke
     assert result.n_failed >= 30
     assert result.power["treatment"] == pytest.approx(
         result.n_significant["treatment"] / result.n_success)
+
+
+def test_find_power_report_shows_the_design(engine):
+    """Trap: five reports of the slope-variance loop looked identical but for the numbers."""
+    texts = []
+    for sv in (0.05, 0.1):
+        model = slope_model(slope_variance=sv).set_simulations(20)
+        texts.append(str(model.find_power(600, print_results=False)))
+    for text, sv in zip(texts, ("0.05", "0.1"), strict=True):
+        assert f"slope variance {sv} (treatment)" in text
+        assert "ICC 0.2" in text and "slope-intercept correlation 0.3" in text
+        assert "N = 600 in 30 clusters of 'site'" in text
+        assert "treatment 0.5" in text and "motivation 0.3" in text
+        assert "REML fit, Satterthwaite df, alpha = 0.05" in text
