@@ -295,13 +295,14 @@ def one_error_line(code: int, err: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def made_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished small store (one worker)."""
+def made_store(tmp_path_factory: pytest.TempPathFactory, dask_client: object) -> Path:
+    """A finished small store, as `run s.yaml --out s.zarr` makes it."""
+    from mcpower_sweep.sweeps.run import sweep
+
     d = tmp_path_factory.mktemp("made")
-    (d / "s.yaml").write_text(small_scenario())
-    code, err = invoke("run", str(d / "s.yaml"), "--out", str(d / "s.zarr"), "--workers", "1",
-                       "--no-progress")
-    assert code == 0, err
+    s = parse_scenario(small_scenario())
+    sweep(s.model, s.design_grid(), out=d / "s.zarr", cluster=dask_client, progress=False,
+          **s.sweep_kwargs())
     return d / "s.zarr"
 
 
@@ -358,7 +359,7 @@ def test_existing_store_needs_overwrite_to_be_replaced(made_store: Path, tmp_pat
 
 
 def test_a_run_killed_while_creating_its_store_leaves_no_half_store(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dask_client: object
 ) -> None:
     from mcpower_sweep.sweeps.run import sweep
 
@@ -377,8 +378,8 @@ def test_a_run_killed_while_creating_its_store_leaves_no_half_store(
               **s.sweep_kwargs())
     assert not path.exists()  # nothing half-made where the store goes
     monkeypatch.undo()
-    ds = sweep(s.model, s.design_grid(), out=path, workers=1, progress=False, resume=True,
-               **s.sweep_kwargs())
+    ds = sweep(s.model, s.design_grid(), out=path, cluster=dask_client, progress=False,
+               resume=True, **s.sweep_kwargs())
     assert bool(ds["complete"].all())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]  # stale parts removed
 
@@ -595,7 +596,8 @@ def test_engine_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_pa
 
 
 @pytest.mark.slow
-def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch,
+                                      dask_client: object) -> None:
     """The disk fills during the run: a clear error, chunks written so far kept, and
     after space is freed --resume completes with the same counts."""
     from mcpower_sweep.sweeps import preflight
@@ -607,15 +609,15 @@ def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch) -
     path = small / "s.zarr"
     kwargs = {**s.sweep_kwargs(), "chunk_size": 5}
     with pytest.raises(DestinationError) as info:
-        sweep(s.model, s.design_grid(), out=path, workers=1, progress=False, **kwargs)
+        sweep(s.model, s.design_grid(), out=path, cluster=dask_client, progress=False, **kwargs)
     message = str(info.value)
     assert info.value.errno == 28 and str(path) in message and "is full" in message
     assert "--resume" in message
     done = done_chunks(path)
     assert 0 < done < 80 and f"after {done} of 80 chunks" in message
     subprocess.run(["mount", "-o", "remount,size=8m", str(small)], check=True)
-    ds = sweep(s.model, s.design_grid(), out=path, workers=1, progress=False, resume=True,
-               **kwargs)
+    ds = sweep(s.model, s.design_grid(), out=path, cluster=dask_client, progress=False,
+               resume=True, **kwargs)
     assert json.loads(ds.attrs["last_run"])["chunks_run"] == 80 - done
     assert_counts(ds, expected_counts(small_scenario().replace("simulations: 20",
                                                                "simulations: 100")))

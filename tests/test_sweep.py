@@ -29,14 +29,10 @@ from mcpower_sweep.api.model import MCPower
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps.grid import Grid
 from mcpower_sweep.sweeps.lock import StoreLockedError, store_lock
-from mcpower_sweep.sweeps.preflight import DestinationError
-from mcpower_sweep.sweeps.run import (
-    Plan,
-    _task_failed,
-    calibrate_chunk_size,
-    identity_differences,
-    sweep,
-)
+from mcpower_sweep.sweeps.plan import Plan, calibrate_chunk_size, identity_differences
+from mcpower_sweep.sweeps.preflight import DestinationError, StoreExistsError, StoreMismatchError
+from mcpower_sweep.sweeps.run import sweep
+from mcpower_sweep.sweeps.tasks import task_failed
 
 SEED = 20240611
 COUNTS = ["n_sims", "n_success", "n_singular", "n_significant"]
@@ -62,21 +58,29 @@ def assert_same_counts(a: xr.Dataset, b: xr.Dataset) -> None:
     xr.testing.assert_identical(counts(a).drop_attrs(), counts(b).drop_attrs())
 
 
+@pytest.fixture
+def client(dask_client: Client) -> Client:
+    """The session's in-process cluster: these tests need a cluster, not its processes."""
+    return dask_client
+
+
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    """Two single-threaded worker processes, shared by the tests of this module."""
+def tcp_client() -> Iterator[Client]:
+    """An in-process cluster listening on TCP, for driver subprocesses to connect to."""
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                     host="127.0.0.1", dashboard_address=":0") as cluster,
         Client(cluster) as c,
     ):
         yield c
 
 
 @pytest.fixture(scope="module")
-def reference(client, tmp_path_factory) -> xr.Dataset:
+def reference(dask_client, tmp_path_factory) -> xr.Dataset:
     """The grid at 120 simulations, chunks of 40, two workers."""
     out = tmp_path_factory.mktemp("ref") / "ref.zarr"
-    return sweep(make_model(120), GRID, chunk_size=40, out=out, cluster=client, progress=False)
+    return sweep(make_model(120), GRID, chunk_size=40, out=out, cluster=dask_client,
+                 progress=False)
 
 
 # ---------------------------------------------------------------------- correctness
@@ -260,13 +264,14 @@ def _interrupt_case(client):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(client) -> xr.Dataset:
-    spec, grid, options = _interrupt_case(client)
-    return sweep(spec, grid, **{**options, "cluster": client})
+def uninterrupted(tcp_client) -> xr.Dataset:
+    spec, grid, options = _interrupt_case(tcp_client)
+    return sweep(spec, grid, **{**options, "cluster": tcp_client})
 
 
-def test_sigkill_then_resume_is_identical(client, uninterrupted, tmp_path) -> None:
+def test_sigkill_then_resume_is_identical(tcp_client, uninterrupted, tmp_path) -> None:
     """The driver is killed mid-run; a resumed run completes the store bit-identically."""
+    client = tcp_client
     spec, grid, options = _interrupt_case(client)
     path = tmp_path / "killed.zarr"
     proc = _start_driver(tmp_path, spec, grid, out=str(path), **options)
@@ -289,8 +294,9 @@ def test_sigkill_then_resume_is_identical(client, uninterrupted, tmp_path) -> No
 
 @pytest.mark.slow
 def test_sigint_saves_arrived_chunks_and_says_how_to_resume(
-    client, uninterrupted, tmp_path
+    tcp_client, uninterrupted, tmp_path
 ) -> None:
+    client = tcp_client
     spec, grid, options = _interrupt_case(client)
     path = tmp_path / "stopped.zarr"
     proc = _start_driver(tmp_path, spec, grid, out=str(path), **options)
@@ -327,6 +333,7 @@ def test_open_zarr_shows_dims_coords_and_provenance(client, tmp_path) -> None:
     assert list(ds.n_clusters.values) == [10, 20] and list(ds.sample_size.values) == [1000, 600]
     assert [str(t) for t in ds.test.values] == ["x", "z"]
     assert ds.sample_size.attrs == {
+        "long_name": "total number of observations N",
         "description": "total number of observations N",
         "units": "observations",
     }
@@ -349,8 +356,11 @@ def test_open_zarr_shows_dims_coords_and_provenance(client, tmp_path) -> None:
 def test_existing_store_needs_resume_or_overwrite(client, tmp_path) -> None:
     path = tmp_path / "s.zarr"
     first = sweep(make_model(30), GRID, chunk_size=10, out=path, cluster=client, progress=False)
-    with pytest.raises(FileExistsError, match="resume=True.*overwrite=True"):
+    with pytest.raises(StoreExistsError) as info:
         sweep(make_model(30), GRID, chunk_size=10, out=path, cluster=client, progress=False)
+    assert isinstance(info.value, FileExistsError) and info.value.path == path
+    assert "--resume / resume=True" in str(info.value)
+    assert "--overwrite / overwrite=True" in str(info.value)
     again = sweep(make_model(30), GRID, out=path, cluster=client, progress=False, resume=True)
     assert json.loads(again.attrs["last_run"])["chunks_run"] == 0  # all done: nothing to run
     assert again.attrs["chunk_size"] == 10  # taken from the store, not recalibrated
@@ -384,10 +394,12 @@ def test_resume_refuses_a_different_run(client, tmp_path, change, words) -> None
     model = change.pop("model", make_model(30))
     options = {"grid": GRID, "chunk_size": 10, **change}
     grid = options.pop("grid")
-    with pytest.raises(ValueError, match="different run") as info:
+    with pytest.raises(StoreMismatchError, match="different run") as info:
         sweep(model, grid, out=path, cluster=client, progress=False, resume=True, **options)
+    assert isinstance(info.value, ValueError) and info.value.path == path
+    assert "--overwrite / overwrite=True" in str(info.value)
     for word in words:
-        assert word in str(info.value), str(info.value)
+        assert any(word in d for d in info.value.differences), info.value.differences
 
 
 def test_resume_refuses_another_package_version(client, tmp_path) -> None:
@@ -463,6 +475,75 @@ def test_other_paths_are_not_overwritten(client, tmp_path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 
+# ------------------------------------------------------------- the newcomer's traps
+def test_the_models_own_sample_size_is_the_default_point(client, reference) -> None:
+    """The README's example: a grid without a sample_size axis sweeps at the model's N."""
+    model = make_model(120)
+    model.find_power(600, print_results=False)
+    assert model.sample_size == 600
+    ds = sweep(model, {"n_clusters": [10, 20]}, chunk_size=40, cluster=client, progress=False)
+    assert dict(ds.sizes) == {"n_clusters": 2, "test": 2}
+    assert json.loads(ds.attrs["base_params"])["sample_size"] == 600
+    assert_same_counts(ds, reference.sel(sample_size=600, drop=True))
+    given = sweep(make_model(120), {"n_clusters": [10, 20]}, sample_size=1000, chunk_size=40,
+                  cluster=client, progress=False)
+    assert_same_counts(given, reference.sel(sample_size=1000, drop=True))
+
+
+def test_a_model_without_a_sample_size_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError) as info:
+        sweep(make_model(), {"n_clusters": [10]}, cluster="tcp://127.0.0.1:9", progress=False)
+    message = str(info.value)
+    assert "\n" not in message
+    for words in ("'sample_size' axis", "sample_size=", "find_power"):
+        assert words in message, message
+    with pytest.raises(ValueError, match="sample_size=600 and the grid's 'sample_size' axis"):
+        sweep(make_model(), GRID, sample_size=600, cluster="tcp://127.0.0.1:9")
+
+
+PLAIN_SCRIPT = textwrap.dedent(
+    """
+    import mcpower_sweep
+
+    model = (
+        mcpower_sweep.MCPower("y ~ x + (1 + x|g)")
+        .set_cluster("g", ICC=0.1, n_clusters=10, random_slopes=["x"], slope_variance=0.1)
+        .set_effects("x=0.4")
+        .set_simulations(20)
+        .set_seed(1)
+    )
+    model.find_power(200, print_results=False)
+    ds = mcpower_sweep.sweep(model, {"n_clusters": [10, 20]}, workers=2, chunk_size=10,
+                             progress=False)
+    print(ds.n_significant.sel(test="x").values.tolist())
+    """
+)
+
+
+def test_a_plain_script_without_a_main_guard_runs(tmp_path) -> None:
+    """No ``if __name__ == "__main__":``: the workers must not run the script again."""
+    (tmp_path / "plain.py").write_text(PLAIN_SCRIPT)
+    done = subprocess.run([sys.executable, "plain.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Before, every worker re-ran the script: ~500 lines of tracebacks and no result.  (On
+    # a heavily loaded machine distributed may still log one worker heartbeat traceback of
+    # about 30 lines while the cluster shuts down.)
+    assert "bootstrapping phase" not in done.stderr, done.stderr[-3000:]
+    assert len(done.stderr.splitlines()) < 50, done.stderr
+    spec = (
+        MCPower("y ~ x + (1 + x|g)")
+        .set_cluster("g", ICC=0.1, n_clusters=10, random_slopes=["x"], slope_variance=0.1)
+        .set_effects("x=0.4")
+        .to_spec(200)
+    )
+    expected = [
+        int(engine.chunk_counts(point, 1, 0, 20, n_threads=1).n_significant[0])
+        for _, point in Grid(spec, {"n_clusters": [10, 20]}).points()
+    ]
+    assert done.stdout.strip() == str(expected)
+
+
 # --------------------------------------------------------------- options and input
 def test_automatic_chunk_size_is_calibrated(client, tmp_path, capsys) -> None:
     spec = make_model().to_spec(1000)
@@ -506,8 +587,6 @@ def test_drawn_seed_is_recorded_and_reused_on_resume(client, tmp_path) -> None:
 
 
 def test_input_errors_name_the_problem(client) -> None:
-    with pytest.raises(ValueError, match="'sample_size' axis"):
-        sweep(make_model(), {"n_clusters": [10]}, cluster=client, progress=False)
     with pytest.raises(ValueError, match="Did you mean 'n_clusters'"):
         sweep(make_model(), {"sample_size": [1000], "nclusters": [10]}, cluster=client)
     with pytest.raises(ValueError, match="exclude each other"):
@@ -539,5 +618,5 @@ def test_identity_differences_in_words() -> None:
 def test_task_failure_message_names_the_point() -> None:
     spec = make_model().to_spec(1000)
     plan = Plan(Grid(spec, GRID), SEED, 30, 10, Path("x.zarr"), {})
-    err = _task_failed(plan, (1, 0), 2, RuntimeError("fit blew up"))
+    err = task_failed(plan, (1, 0), 2, RuntimeError("fit blew up"))
     assert str(err) == "chunk 2 of design point n_clusters=20, sample_size=1000 failed: fit blew up"

@@ -13,7 +13,12 @@ checked here:
   :func:`estimate_store` counts files and directories.
 
 Both raise :class:`DestinationError` (an ``OSError``) with a message that names the
-path, what is wrong and what to do.
+path, what is wrong and what to do.  :func:`check_existing` says whether a results store
+is already there, and refuses to touch anything else.
+
+The errors carry their facts as attributes (``path``, ``differences``) and name each
+option in both spellings (``--resume / resume=True``), so the CLI and the Python API
+can share them (or reword them).
 
 >>> check_writable("results/docs.zarr")  # doctest: +SKIP
 >>> check_space("results/docs.zarr", estimate_store((4, 4, 6), 4))  # doctest: +SKIP
@@ -30,7 +35,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DestinationError", "StoreEstimate", "check_space", "check_writable", "estimate_store"]
+__all__ = [
+    "DestinationError",
+    "StoreEstimate",
+    "StoreExistsError",
+    "StoreMismatchError",
+    "check_existing",
+    "check_space",
+    "check_writable",
+    "estimate_store",
+]
 
 # Raw variables of a store (store.RAW_VARIABLES): four counts and the done flag.
 RAW_FILES_PER_CHUNK = 5
@@ -45,6 +59,35 @@ class DestinationError(OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class StoreExistsError(FileExistsError):
+    """A results store is already at ``path`` and neither resume nor overwrite was asked.
+
+    >>> err = StoreExistsError(Path("s.zarr"))
+    >>> str(err.path), "--resume / resume=True" in str(err)
+    ('s.zarr', True)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"results store {str(path)!r} already exists: finish it with --resume / "
+            "resume=True or start again with --overwrite / overwrite=True"
+        )
+
+
+class StoreMismatchError(ValueError):
+    """Resuming a store made for other simulations (``differences``: what differs, in words)."""
+
+    def __init__(self, path: Path, differences: Sequence[str]) -> None:
+        self.path = path
+        self.differences = list(differences)
+        super().__init__(
+            f"results store {str(path)!r} was made for a different run: "
+            f"{'; '.join(differences)}. Use another path (--out / out=), or replace it "
+            "with --overwrite / overwrite=True"
+        )
 
 
 @dataclass(frozen=True)
@@ -174,3 +217,30 @@ def check_space(store: str | os.PathLike[str], estimate: StoreEstimate) -> None:
             f"{need.inodes:,} files and directories and {str(where)!r} has {free_inodes:,}; "
             "sweep a smaller grid, use a larger --chunk-size, or choose another --out",
         )
+
+
+def check_existing(store: Path, *, resume: bool, overwrite: bool) -> bool:
+    """Whether a results store is at ``store`` (to resume or replace); refuse other things.
+
+    Nothing is removed here: an old store is replaced only once the new run is valid.
+    An empty directory counts as no store.
+
+    Raises
+    ------
+    FileExistsError
+        ``store`` is something other than a results store.
+    StoreExistsError
+        A store is there and neither ``resume`` nor ``overwrite`` is set.
+    """
+    from .store import is_store
+
+    if not store.exists() or (store.is_dir() and not any(store.iterdir())):
+        return False
+    if not is_store(store):
+        raise FileExistsError(
+            f"{str(store)!r} exists and is not a results store: choose another path "
+            "(--out / out=)"
+        )
+    if not (resume or overwrite):
+        raise StoreExistsError(store)
+    return True

@@ -1,0 +1,241 @@
+"""Sweep tasks: chunks of simulations submitted in a bounded window, collected as they finish.
+
+One task (:func:`run_task`) runs one chunk of simulations at one design point.  A
+:class:`TaskWindow` keeps a bounded number of tasks submitted and refills as results
+arrive; :func:`collect` writes each finished chunk's counts to its own region of the
+store (then its done flag) and keeps nothing in memory.  :func:`save_arrived` writes
+what had already finished when the run is stopped.
+
+Workers import this module to run :func:`run_task`: xarray, zarr, distributed and the
+store are imported only where the driver needs them, so a worker's first task starts
+quickly.
+
+>>> counts, seconds = run_task(spec, 1, 0, 50)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import engine
+from ..design.spec import SimulationSpec
+
+if TYPE_CHECKING:
+    from .grid import Grid
+    from .plan import Plan
+    from .run import InterruptGuard
+    from .store import ChunkRecord, ChunkWriter
+
+IN_FLIGHT_PER_THREAD = 4
+MIN_IN_FLIGHT = 8
+SAVE_SECONDS = 10.0  # after Ctrl-C: how long to wait for results that already arrived
+
+
+def run_task(spec: SimulationSpec, seed: int, start: int, count: int) -> tuple[Any, float]:
+    """One Dask task: a chunk's counts and the engine time spent on it (seconds).
+
+    >>> counts, seconds = run_task(spec, 1, 0, 50)  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    counts = engine.chunk_counts(spec, seed, start, count, n_threads=1)
+    return counts, time.perf_counter() - t0
+
+
+@dataclass
+class RunStats:
+    """What one call of ``sweep`` did (reported in the returned ``attrs['last_run']``)."""
+
+    chunks_total: int = 0
+    chunks_skipped: int = 0
+    chunks_run: int = 0
+    simulations_run: int = 0
+    engine_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    workers: int = 0
+
+    @property
+    def chunks_done(self) -> int:
+        return self.chunks_skipped + self.chunks_run
+
+    def record(self, n_sims: int, engine_seconds: float) -> None:
+        self.chunks_run += 1
+        self.simulations_run += n_sims
+        self.engine_seconds += engine_seconds
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+
+def pending_chunks(grid: Grid, done: np.ndarray) -> Iterator[tuple[tuple[int, ...], int]]:
+    """``(index, k)`` of chunks not done: chunk-major, costlier points first in each round.
+
+    Chunk-major order makes every point's estimate sharpen together (useful partial
+    results), and costly points first keeps the end of the run from waiting on them.
+    """
+    order = sorted(
+        (index for index, _ in grid.points()),
+        key=lambda index: -grid.spec_at(index).total_n,
+    )
+    for k in range(done.shape[-1]):
+        for index in order:
+            if not done[(*index, k)]:
+                yield index, k
+
+
+class TaskWindow:
+    """A bounded window of submitted tasks, refilled as results arrive."""
+
+    def __init__(self, client: Any, plan: Plan, todo: Iterator[tuple[tuple[int, ...], int]]):
+        from distributed import as_completed
+
+        self.client = client
+        self.plan = plan
+        self.todo = todo
+        self.futures: dict[Any, tuple[tuple[int, ...], int]] = {}
+        self.completed = as_completed()
+        self.run_id = uuid.uuid4().hex[:8]
+        self._limit = MIN_IN_FLIGHT
+        self._limit_checked = -math.inf
+
+    def limit(self) -> int:
+        # Workers can join late (remote or adaptive clusters): look again now and then.
+        now = time.monotonic()
+        if now - self._limit_checked > 5.0:
+            threads = sum(self.client.nthreads().values())
+            self._limit = max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * threads)
+            self._limit_checked = now
+        return self._limit
+
+    def refill(self) -> None:
+        from .store import chunk_bounds
+
+        plan = self.plan
+        for index, k in itertools.islice(self.todo, max(0, self.limit() - len(self.futures))):
+            start, count = chunk_bounds(k, plan.simulations, plan.chunk_size)
+            flat = int(np.ravel_multi_index(index, plan.grid.shape)) if index else 0
+            future = self.client.submit(
+                run_task,
+                plan.grid.spec_at(index),
+                plan.seed,
+                start,
+                count,
+                key=f"mcpower-chunk-{self.run_id}-{flat}-{k}",
+                pure=False,
+            )
+            self.futures[future] = (index, k)
+            self.completed.add(future)
+
+    def cancel(self) -> None:
+        if self.futures:
+            self.client.cancel(list(self.futures))
+            self.futures.clear()
+
+
+def _record(index: tuple[int, ...], k: int, counts: Any) -> ChunkRecord:
+    from .store import ChunkRecord
+
+    return ChunkRecord(
+        index, k, counts.n_sims, counts.n_success, counts.n_singular, counts.n_significant
+    )
+
+
+def task_failed(plan: Plan, index: tuple[int, ...], k: int, err: BaseException) -> RuntimeError:
+    """A task's failure as an error naming the chunk and its design point."""
+    where = ", ".join(f"{n}={v!r}" for n, v in plan.grid.values_at(index).items()) or "the"
+    return RuntimeError(f"chunk {k} of design point {where} failed: {err}")
+
+
+def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar: Any,
+            stats: RunStats) -> None:
+    """Write chunks as they complete (counts, then done flags) and refill the window.
+
+    Futures that finish together are written together: one call per batch.  Writes run
+    inside ``guard.writing()``, so a Ctrl-C never cuts one short.
+    """
+    plan = window.plan
+    for batch in window.completed.batches():
+        status = {future: future.status for future in batch}
+        items = []
+        for future in batch:
+            if status[future] in ("lost", "pending"):
+                # Its worker died after it finished: Dask recomputes it, so wait again.
+                window.completed.add(future)
+            else:
+                items.append((future, *window.futures.pop(future)))
+        failed = next((item for item in items if status[item[0]] != "finished"), None)
+        finished = [item for item in items if status[item[0]] == "finished"]
+        results = window.client.gather([future for future, _, _ in finished])
+        records = [
+            _record(index, k, counts)
+            for (_, index, k), (counts, _) in zip(finished, results, strict=True)
+        ]
+        with guard.writing():
+            writer.write_many(records)
+            for counts, seconds in results:  # counted before a pending Ctrl-C is raised
+                stats.record(counts.n_sims, seconds)
+        bar.update(sum(r.n_sims for r in records))
+        bar.set_postfix_str(f"chunks {stats.chunks_done}/{stats.chunks_total}", refresh=False)
+        del items, finished, results, records  # written, not kept
+        if failed is not None:
+            future, index, k = failed
+            err = (
+                future.exception()
+                if future.status == "error"
+                else RuntimeError(f"the task was {future.status}")
+            )
+            raise task_failed(plan, index, k, err) from err
+        window.refill()
+
+
+def write_failed(plan: Plan, stats: RunStats, err: OSError) -> OSError:
+    """A failed chunk write as an error that says what is saved and what to do."""
+    from .preflight import DestinationError
+    from .store import done_mask
+
+    if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return err
+    what = "became read-only" if err.errno == errno.EROFS else "is full"
+    try:
+        saved = int(done_mask(plan.path).sum())  # a batch may have been written in part
+    except Exception:  # noqa: BLE001 - the message must not fail
+        saved = stats.chunks_done
+    return DestinationError(
+        err.errno,
+        f"the file system of {str(plan.path)!r} {what} ({err.strerror}) after "
+        f"{saved} of {stats.chunks_total} chunks; those are saved: free some "
+        "space (or make it writable), then run the same sweep again with "
+        "--resume / resume=True",
+    )
+
+
+def save_arrived(
+    window: TaskWindow, writer: ChunkWriter, stats: RunStats, seconds: float = SAVE_SECONDS
+) -> None:
+    """After Ctrl-C: write the chunks that finished but were not yet collected.
+
+    Within ``seconds`` in all: a Ctrl-C in a terminal reaches a LocalCluster's workers
+    too, and a result held by a worker that died is never delivered (its chunk is left
+    for the resumed run).
+    """
+    deadline = time.monotonic() + seconds
+    records = []
+    for future, (index, k) in list(window.futures.items()):
+        if future.status != "finished":
+            continue
+        try:
+            counts, engine_seconds = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - lost with its worker: recomputed on resume
+            continue
+        records.append(_record(index, k, counts))
+        stats.record(counts.n_sims, engine_seconds)
+    writer.write_many(records)
