@@ -110,7 +110,9 @@ def two_sided_power(delta: float, df: float, alpha: float) -> float:
     if math.isinf(df):
         power = special.ndtr(delta - crit) + special.ndtr(-delta - crit)
     else:
-        power = _st.nct.sf(crit, df, delta) + _st.nct.cdf(-crit, df, delta)
+        # P(T < -c | delta) = P(T > c | -delta): two upper tails, each accurate far out
+        # (SciPy's nct.cdf returns NaN deep in the lower tail).
+        power = _st.nct.sf(crit, df, delta) + _st.nct.sf(crit, df, -delta)
     return float(np.clip(power, 0.0, 1.0))
 
 
