@@ -34,7 +34,9 @@ from typing import Any
 from distributed import Client, LocalCluster
 
 from mcpower_sweep.api.model import MCPower
-from mcpower_sweep.sweeps.run import calibrate_chunk_size, run_task, sweep
+from mcpower_sweep.sweeps.plan import calibrate_chunk_size
+from mcpower_sweep.sweeps.run import sweep
+from mcpower_sweep.sweeps.tasks import run_task
 
 GRID = {"n_clusters": [20, 40], "slope_variance": [0.05, 0.1]}
 SAMPLE_SIZE = 2000
