@@ -33,14 +33,8 @@ from .. import engine
 from ..design.spec import SimulationSpec
 from ..params import PARAMS, draw_seed
 from ..results.schema import provenance
-from . import store
+from . import preflight, store
 from .grid import Grid, normalise_axis
-from .preflight import (
-    StoreMismatchError,
-    check_existing,
-    check_space,
-    estimate_store,
-)
 
 TARGET_TASK_SECONDS = 1.0  # engine work per task: large enough that Dask overhead is small
 PROBE_SECONDS = 0.2  # calibration stops once a probe chunk takes this long
@@ -291,7 +285,7 @@ def make_plan(
                              "build the Grid on a spec with that sample size")
     else:
         grid = Grid(base_spec(model_or_spec, grid, sample_size), grid)
-    existing = check_existing(path, resume=resume, overwrite=overwrite)
+    existing = preflight.check_existing(path, resume=resume, overwrite=overwrite)
     resuming = existing and resume
     stored = store.read_attrs(path) if resuming else {}
 
@@ -310,7 +304,7 @@ def make_plan(
         chunk_size = int(stored["chunk_size"])
     else:
         # Room for the smallest store (one chunk per point) before calibration simulates.
-        check_space(path, estimate_store(grid.shape, 1))
+        preflight.check_space(path, preflight.estimate_store(grid.shape, 1))
         chunk_size = calibrate_chunk_size(most_expensive_point(grid), seed, simulations)
         calibrated = True
 
@@ -328,10 +322,11 @@ def make_plan(
     if resuming:
         diffs = identity_differences(stored, attrs)
         if diffs:
-            raise StoreMismatchError(path, diffs)
+            raise preflight.StoreMismatchError(path, diffs)
         attrs = dict(stored)
     else:
-        check_space(path, estimate_store(grid.shape, store.n_chunks_for(simulations, chunk_size)))
+        n_chunks = store.n_chunks_for(simulations, chunk_size)
+        preflight.check_space(path, preflight.estimate_store(grid.shape, n_chunks))
         _create_store_atomically(path, grid, simulations=simulations, chunk_size=chunk_size,
                                  attrs=attrs, replace=existing)
     return Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated)
