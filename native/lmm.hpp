@@ -5,6 +5,10 @@
 //
 // Everything below works on W = [X y] through the blocks W_j' W_j of each cluster, so
 // a deviance evaluation costs O(J q^3 + J q^2 p + p^3) whatever the number of rows.
+//
+// The sources follow the math: lmm_theta.cpp (the theta parameterisation),
+// lmm_deviance.cpp (the data and the profiled deviance, pass 1), lmm_derivatives.cpp
+// (gradient and Hessian, pass 2) and lmm_optimiser.cpp (projected Newton, starts).
 #pragma once
 
 #include <cstdint>
@@ -49,6 +53,7 @@ struct Workspace {
     // pass 2: derivatives with respect to phi = (vech G, sigma^2)
     std::vector<double> grad_phi, hess_phi, Q;  // Q: per G parameter, (X'H^-1 V_a H^-1 X) relative
     std::vector<double> P2xx, phi_inv;          // X'H^-2 X and (X'H^-1 X)^-1
+    double trHinv = 0, trH2 = 0, rH2r = 0, rH3r = 0;  // tr(H^-1), tr(H^-2), r'H^-2 r, r'H^-3 r
     // Satterthwaite pieces in psi = (theta, sigma)
     std::vector<double> jac;                    // d phi / d psi
     std::vector<double> grad_psi, hess_psi;
