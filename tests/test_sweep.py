@@ -31,7 +31,7 @@ from mcpower_sweep.sweeps.grid import Grid
 from mcpower_sweep.sweeps.lock import StoreLockedError, store_lock
 from mcpower_sweep.sweeps.plan import Plan, calibrate_chunk_size, identity_differences
 from mcpower_sweep.sweeps.preflight import DestinationError, StoreExistsError, StoreMismatchError
-from mcpower_sweep.sweeps.run import sweep
+from mcpower_sweep.sweeps.run import _workers_skip_main, sweep
 from mcpower_sweep.sweeps.tasks import task_failed
 
 SEED = 20240611
@@ -212,7 +212,7 @@ def test_standalone_scheduler_equals_local_cluster(standalone_scheduler, referen
 DRIVER = textwrap.dedent(
     """
     import pickle, sys
-    from mcpower_sweep.sweeps.run import sweep
+    from mcpower_sweep.sweeps.run import _workers_skip_main, sweep
 
     def main():
         with open(sys.argv[1], "rb") as f:
@@ -518,6 +518,19 @@ PLAIN_SCRIPT = textwrap.dedent(
     print(ds.n_significant.sel(test="x").values.tolist())
     """
 )
+
+
+def test_workers_started_by_a_sweep_do_not_see_the_script() -> None:
+    """While a sweep's own cluster runs, __main__ is a stand-in without a file (restored)."""
+    real = sys.modules["__main__"]
+    with _workers_skip_main():
+        stand_in = sys.modules["__main__"]
+        assert stand_in is not real and stand_in.__spec__ is None
+        assert not hasattr(stand_in, "__file__")
+        with _workers_skip_main():  # nested or concurrent sweeps share it
+            assert sys.modules["__main__"] is stand_in
+        assert sys.modules["__main__"] is stand_in
+    assert sys.modules["__main__"] is real
 
 
 def test_a_plain_script_without_a_main_guard_runs(tmp_path) -> None:
