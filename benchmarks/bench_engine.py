@@ -34,15 +34,11 @@ def our_spec(n_clusters: int, n: int, slope: bool):
 def time_ours(spec, sims: int, threads: int = 1, row_level: bool = False) -> float:
     """Engine time per simulation; ``row_level`` forces generating every row instead of
     drawing each cluster's cross-products from their exact distribution."""
-    es = engine.native_spec(spec)
-    es.row_level = row_level
-    try:
-        _native.run_chunk(es, 1, 0, min(sims, 50), threads)  # warm up
-        t = time.perf_counter()
-        _native.run_chunk(es, 1, 0, sims, threads)
-        return (time.perf_counter() - t) / sims * 1e6
-    finally:
-        es.row_level = False
+    es = engine.native_spec(spec, row_level=row_level)
+    _native.run_chunk(es, 1, 0, min(sims, 50), threads)  # warm up
+    t = time.perf_counter()
+    _native.run_chunk(es, 1, 0, sims, threads)
+    return (time.perf_counter() - t) / sims * 1e6
 
 
 def time_mcpower(n_clusters: int, n: int, slope: bool, sims: int) -> float:

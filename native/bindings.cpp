@@ -39,10 +39,30 @@ py::dict chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t co
     return d;
 }
 
+// The one way to make an EngineSpec from Python: every field named, checked once.
+EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> predictor_p,
+                     std::vector<std::vector<int>> terms, std::vector<double> beta, std::vector<int> z_columns,
+                     std::vector<double> re_cov, std::vector<int64_t> cluster_sizes, Estimator estimator,
+                     DfMethod df_method, bool row_level) {
+    EngineSpec s;
+    s.predictor_binary = std::move(predictor_binary);
+    s.predictor_p = std::move(predictor_p);
+    s.terms = std::move(terms);
+    s.beta = std::move(beta);
+    s.z_columns = std::move(z_columns);
+    s.re_cov = std::move(re_cov);
+    s.cluster_sizes = std::move(cluster_sizes);
+    s.estimator = estimator;
+    s.df_method = df_method;
+    s.row_level = row_level;
+    s.check();
+    return s;
+}
+
 py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X,
              py::array_t<double, py::array::c_style | py::array::forcecast> y,
              py::array_t<int64_t, py::array::c_style | py::array::forcecast> group, int n_groups,
-             std::vector<int> z_columns, bool reml, int df_method) {
+             std::vector<int> z_columns, Estimator estimator, DfMethod df_method) {
     if (X.ndim() != 2) throw std::invalid_argument("X must be a 2-d array (rows x fixed effects)");
     if (y.ndim() != 1 || group.ndim() != 1) throw std::invalid_argument("y and group must be 1-d arrays");
     const int64_t n = X.shape(0);
@@ -50,11 +70,10 @@ py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X
     if (y.shape(0) != n || group.shape(0) != n)
         throw std::invalid_argument("X has " + std::to_string(n) + " rows but y has " + std::to_string(y.shape(0)) +
                                     " and group has " + std::to_string(group.shape(0)));
-    if (df_method < 0 || df_method > 3) throw std::invalid_argument("df_method must be 0..3");
     DataFitOutput out;
     {
         py::gil_scoped_release release;
-        out = fit_data(X.data(), y.data(), group.data(), n, p, n_groups, z_columns, reml, DfMethod(df_method));
+        out = fit_data(X.data(), y.data(), group.data(), n, p, n_groups, z_columns, estimator, df_method);
     }
     const py::ssize_t pp = p, q = py::ssize_t(z_columns.size());
     py::dict d;
@@ -79,24 +98,38 @@ PYBIND11_MODULE(_native, m) {
     m.doc() = "mcpower_sweep's native engine: simulation, LMM fits and Wald tests";
     m.attr("__version__") = MCPS_VERSION;
 
-    py::class_<EngineSpec>(m, "EngineSpec")
-        .def(py::init<>())
-        .def_readwrite("predictor_binary", &EngineSpec::predictor_binary)
-        .def_readwrite("predictor_p", &EngineSpec::predictor_p)
-        .def_readwrite("terms", &EngineSpec::terms)
-        .def_readwrite("beta", &EngineSpec::beta)
-        .def_readwrite("z_columns", &EngineSpec::z_columns)
-        .def_readwrite("re_cov", &EngineSpec::re_cov)
-        .def_readwrite("cluster_sizes", &EngineSpec::cluster_sizes)
-        .def_readwrite("reml", &EngineSpec::reml)
-        .def_readwrite("row_level", &EngineSpec::row_level)
-        .def_readwrite("df_method", &EngineSpec::df_method)
-        .def("check", &EngineSpec::check);
+    m.attr("MAX_FIXED_EFFECTS") = kMaxFixedEffects;
+    m.attr("MAX_RANDOM_EFFECTS") = kMaxRandomEffects;
+
+    py::enum_<DfMethod>(m, "DfMethod", "Reference distribution (degrees of freedom) of the Wald t tests.")
+        .value("satterthwaite", DfMethod::satterthwaite)
+        .value("between_within", DfMethod::between_within)
+        .value("residual", DfMethod::residual)
+        .value("z", DfMethod::z);
+    py::enum_<Estimator>(m, "Estimator", "Fit criterion of the mixed model.")
+        .value("reml", Estimator::reml)
+        .value("ml", Estimator::ml);
+
+    py::class_<EngineSpec>(m, "EngineSpec", "A checked, read-only description of a simulated design.")
+        .def(py::init(&make_spec), py::kw_only(), py::arg("predictor_binary"), py::arg("predictor_p"),
+             py::arg("terms"), py::arg("beta"), py::arg("z_columns"), py::arg("re_cov"), py::arg("cluster_sizes"),
+             py::arg("estimator"), py::arg("df_method"), py::arg("row_level") = false)
+        .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
+        .def_readonly("predictor_p", &EngineSpec::predictor_p)
+        .def_readonly("terms", &EngineSpec::terms)
+        .def_readonly("beta", &EngineSpec::beta)
+        .def_readonly("z_columns", &EngineSpec::z_columns)
+        .def_readonly("re_cov", &EngineSpec::re_cov)
+        .def_readonly("cluster_sizes", &EngineSpec::cluster_sizes)
+        .def_readonly("estimator", &EngineSpec::estimator)
+        .def_readonly("df_method", &EngineSpec::df_method)
+        .def_readonly("row_level", &EngineSpec::row_level);
 
     m.def("run_chunk", &chunk, py::arg("spec"), py::arg("seed"), py::arg("start"), py::arg("count"),
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");
     m.def("fit", &fit_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"), py::arg("z_columns"),
-          py::arg("reml") = true, py::arg("df_method") = 0, "Fit a one-factor LMM to data.");
+          py::kw_only(), py::arg("estimator") = Estimator::reml, py::arg("df_method") = DfMethod::satterthwaite,
+          "Fit a one-factor LMM to data.");
     m.def("two_sided_p", &two_sided_p, py::arg("t"), py::arg("df"), "Two-sided p-value of a t (df=inf: z).");
     m.def("normal_draws", [](uint64_t seed, uint64_t index, int64_t n) {
         std::vector<double> v(n);

@@ -16,16 +16,22 @@ namespace mcps {
 
 namespace {
 
-constexpr int kMaxRandom = 8;   // q: fixed buffers in lmm.cpp
-constexpr int kMaxFixed = 63;   // p: W = [X y] has at most 64 columns
-
 void check_sizes(int p, int q) {
-    if (p < 1 || p > kMaxFixed)
+    if (p < 1 || p > kMaxFixedEffects)
         throw std::invalid_argument("number of fixed effects = " + std::to_string(p) + " is not in [1, " +
-                                    std::to_string(kMaxFixed) + "]");
-    if (q < 1 || q > kMaxRandom)
+                                    std::to_string(kMaxFixedEffects) + "]");
+    if (q < 1 || q > kMaxRandomEffects)
         throw std::invalid_argument("number of random effects = " + std::to_string(q) + " is not in [1, " +
-                                    std::to_string(kMaxRandom) + "]");
+                                    std::to_string(kMaxRandomEffects) + "]");
+}
+
+// An enum converted from an out-of-range integer (possible from Python) is refused.
+void check_choices(Estimator estimator, DfMethod method) {
+    if (estimator != Estimator::reml && estimator != Estimator::ml)
+        throw std::invalid_argument("estimator = " + std::to_string(int(estimator)) + " is not an Estimator (reml, ml)");
+    if (int(method) < 0 || int(method) > int(DfMethod::z))
+        throw std::invalid_argument("df_method = " + std::to_string(int(method)) +
+                                    " is not a DfMethod (satterthwaite, between_within, residual, z)");
 }
 
 // A start that is safely inside the parameter space: on a diagonal of exactly zero the
@@ -63,7 +69,7 @@ void EngineSpec::check() const {
         if (n < 1) throw std::invalid_argument("cluster sizes must be >= 1");
     for (double pr : predictor_p)
         if (!(pr >= 0.0 && pr <= 1.0)) throw std::invalid_argument("binary predictor probability outside [0, 1]");
-    if (df_method < 0 || df_method > 3) throw std::invalid_argument("df_method must be 0..3");
+    check_choices(estimator, df_method);
 }
 
 ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t count, int n_threads) {
@@ -91,8 +97,8 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
             for (int r = c; r < q; ++r) identity[k++] = r == c ? 1.0 : 0.0;
     }
     FitOptions opt;
-    opt.reml = spec.reml;
-    const auto method = DfMethod(spec.df_method);
+    opt.reml = spec.estimator == Estimator::reml;
+    const DfMethod method = spec.df_method;
 
     std::atomic<int64_t> next{0};
     std::exception_ptr error;
@@ -146,9 +152,10 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
 }
 
 DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p, int n_groups,
-                       const std::vector<int>& z_columns, bool reml, DfMethod method) {
+                       const std::vector<int>& z_columns, Estimator estimator, DfMethod method) {
     const int q = int(z_columns.size());
     check_sizes(p, q);
+    check_choices(estimator, method);
     if (n_groups < 2) throw std::invalid_argument("the grouping factor has " + std::to_string(n_groups) +
                                                   " level(s): at least 2 are needed");
     for (int c : z_columns)
@@ -201,7 +208,7 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
         }
     }
     FitOptions opt;
-    opt.reml = reml;
+    opt.reml = estimator == Estimator::reml;
     Workspace ws;
     DataFitOutput out;
     out.fit = fit(pr, opt, starts, ws);

@@ -1,5 +1,6 @@
 // The engine's plain description of a simulated design, filled once from Python's
-// SimulationSpec (engine.py) and trusted by everything below the bindings.
+// SimulationSpec (engine.py) and trusted by everything below the bindings, which run
+// check() when they build one: Python cannot make an invalid or mutable spec.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,15 @@
 
 namespace mcps {
 
+// The engine's limits, set by the fixed per-cluster buffers of the fit
+// (lmm_deviance.cpp, lmm_derivatives.cpp) and of data generation (simulate.cpp).
+constexpr int kMaxFixedEffects = 63;  // p: W = [X y] has at most 64 columns
+constexpr int kMaxRandomEffects = 8;  // q
+
+// Reference distribution (degrees of freedom) of the Wald t tests.
 enum class DfMethod : int { satterthwaite = 0, between_within = 1, residual = 2, z = 3 };
+// Fit criterion.
+enum class Estimator : int { reml = 0, ml = 1 };
 
 struct EngineSpec {
     std::vector<bool> predictor_binary;    // per predictor: Bernoulli(p) instead of N(0, 1)
@@ -18,11 +27,12 @@ struct EngineSpec {
     std::vector<int> z_columns;            // fixed columns that carry a random effect (0 = intercept)
     std::vector<double> re_cov;            // q x q random-effect covariance, row-major, residual var 1
     std::vector<int64_t> cluster_sizes;    // rows per cluster
-    bool reml = true;
+    Estimator estimator = Estimator::reml;
+    DfMethod df_method = DfMethod::satterthwaite;
     // Generate every row (true) instead of drawing each cluster's cross-products from
-    // their exact distribution when all columns are Gaussian (false, the default).
+    // their exact distribution when all columns are Gaussian (false, the default); for
+    // the tests and the benchmark, which compare the two.
     bool row_level = false;
-    int df_method = 0;                     // a DfMethod
 
     int n_fixed() const { return int(terms.size()) + 1; }
     int n_random() const { return int(z_columns.size()); }

@@ -1,17 +1,30 @@
-"""The native engine: reproducibility, the random numbers, unbiasedness, calibration and
-robustness.  Statistical tolerances are multiples of the Monte Carlo standard error."""
+"""The native engine: its typed boundary, reproducibility, the random numbers,
+unbiasedness, calibration and robustness.  Statistical tolerances are multiples of the
+Monte Carlo standard error."""
 
 from __future__ import annotations
 
+import ast
+import importlib.machinery
 import math
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mcpower_sweep import _native, engine
-from mcpower_sweep.design.spec import Predictor, SimulationSpec
+from mcpower_sweep import _native, engine, params
+from mcpower_sweep.design import spec as design_spec
+from mcpower_sweep.design.spec import DF_METHODS, Predictor, SimulationSpec
 
-DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
+PACKAGE = Path(engine.__file__).resolve().parent
+FIELDS = ("predictor_binary", "predictor_p", "terms", "beta", "z_columns", "re_cov",
+          "cluster_sizes", "estimator", "df_method", "row_level")
 
 
 def make_spec(
@@ -122,22 +135,111 @@ def test_counts() -> None:
     np.testing.assert_array_equal(c.n_significant, expected)
 
 
-def test_bad_engine_spec_raises_value_error() -> None:
-    es = engine.native_spec(make_spec())
-    bad = _native.EngineSpec()
-    bad.predictor_binary = es.predictor_binary
-    bad.predictor_p = es.predictor_p
-    bad.terms = es.terms
-    bad.beta = [0.0]
-    bad.z_columns = es.z_columns
-    bad.re_cov = es.re_cov
-    bad.cluster_sizes = es.cluster_sizes
+def fields(es: _native.EngineSpec) -> dict[str, object]:
+    return {name: getattr(es, name) for name in FIELDS}
+
+
+def test_engine_spec_is_checked_when_built() -> None:
+    kw = fields(engine.native_spec(make_spec()))
     with pytest.raises(ValueError, match="beta has 1 entries"):
-        _native.run_chunk(bad, 1, 0, 1)
-    bad.beta = es.beta
-    bad.z_columns = [0, 7]
-    with pytest.raises(ValueError, match="z_columns"):
-        _native.run_chunk(bad, 1, 0, 1)
+        _native.EngineSpec(**{**kw, "beta": [0.0]})
+    with pytest.raises(ValueError, match="z_columns entry 7"):
+        _native.EngineSpec(**{**kw, "z_columns": [0, 7]})
+    with pytest.raises(ValueError, match="df_method = 7 is not a DfMethod"):
+        _native.EngineSpec(**{**kw, "df_method": _native.DfMethod(7)})
+    with pytest.raises(ValueError, match="estimator = 2 is not an Estimator"):
+        _native.EngineSpec(**{**kw, "estimator": _native.Estimator(2)})
+    with pytest.raises(TypeError):  # every field is named: none can be forgotten
+        _native.EngineSpec()
+    with pytest.raises(TypeError):  # a list position is not a DfMethod
+        _native.EngineSpec(**{**kw, "df_method": 0})
+    with pytest.raises(TypeError):  # keywords only
+        _native.EngineSpec(*kw.values())
+
+
+def test_engine_spec_is_read_only_and_cached() -> None:
+    spec = make_spec()
+    es = engine.native_spec(spec)
+    for name in FIELDS:
+        with pytest.raises(AttributeError):
+            setattr(es, name, getattr(es, name))
+    assert engine.native_spec(spec) is es
+    assert engine.native_spec(spec, row_level=True).row_level
+    assert es.estimator == _native.Estimator.reml
+    assert es.df_method == _native.DfMethod.satterthwaite
+
+
+def test_enums_are_the_parameter_choices() -> None:
+    """The spec's strings map to the engine's enums by name: the two lists are the same."""
+    assert tuple(_native.DfMethod.__members__) == params.DF_METHODS
+    assert tuple(_native.Estimator.__members__) == params.ESTIMATORS
+
+
+def test_limits_come_from_the_engine() -> None:
+    assert design_spec.MAX_FIXED_EFFECTS == engine.MAX_FIXED_EFFECTS == _native.MAX_FIXED_EFFECTS
+    assert design_spec.MAX_RANDOM_EFFECTS == engine.MAX_RANDOM_EFFECTS == _native.MAX_RANDOM_EFFECTS
+    kw = fields(engine.native_spec(make_spec(slope=False)))
+    p = _native.MAX_FIXED_EFFECTS
+    _native.EngineSpec(**{**kw, "terms": [[0]] * (p - 1), "beta": [0.0] * p})
+    with pytest.raises(ValueError, match=f"fixed effects = {p + 1} is not in \\[1, {p}\\]"):
+        _native.EngineSpec(**{**kw, "terms": [[0]] * p, "beta": [0.0] * (p + 1)})
+    q = _native.MAX_RANDOM_EFFECTS
+    many = {**kw, "terms": [[0]] * q, "beta": [0.0] * (q + 1)}
+    _native.EngineSpec(**{**many, "z_columns": list(range(q)), "re_cov": [*np.eye(q).flat]})
+    with pytest.raises(ValueError, match=f"random effects = {q + 1} is not in \\[1, {q}\\]"):
+        _native.EngineSpec(**{**many, "z_columns": list(range(q + 1)),
+                              "re_cov": [*np.eye(q + 1).flat]})
+
+
+def test_stub_describes_the_module() -> None:
+    """``_native.pyi`` lists exactly the compiled module's public names and members."""
+    tree = ast.parse((PACKAGE / "_native.pyi").read_text())
+
+    def names(body: list[ast.stmt]) -> set[str]:
+        out = {n.name for n in body if isinstance(n, ast.ClassDef | ast.FunctionDef)}
+        out |= {n.target.id for n in body if isinstance(n, ast.AnnAssign)
+                and isinstance(n.target, ast.Name)}
+        return {n for n in out if not n.startswith("_")}
+
+    def public(obj: object) -> set[str]:
+        return {n for n in dir(obj) if not n.startswith("_")}
+
+    assert names(tree.body) == public(_native)
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        assert names(cls.body) == public(getattr(_native, cls.name)), cls.name
+    assert (PACKAGE / "py.typed").exists()
+
+
+def test_only_the_engine_module_imports_native() -> None:
+    """One import, with the message below; everything else goes through ``engine``."""
+    pattern = re.compile(r"^\s*(from \.+ import _native|(from|import) mcpower_sweep\._native"
+                         r"|from mcpower_sweep import .*\b_native\b)", re.M)
+    importers = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                       if pattern.search(p.read_text()))
+    assert importers == ["engine.py"]
+
+
+def test_source_folder_without_engine_fails_clearly(tmp_path: Path) -> None:
+    """Trap 3 of issue 10: Python takes the package from a source folder (the working
+    directory or PYTHONPATH first) where the compiled engine was never built.  The error
+    says what happened and what to do instead of ``cannot import name '_native'``.
+
+    ``python -S`` with the site directories on PYTHONPATH keeps the installed package
+    reachable but skips the ``.pth`` files, as a regular (non-editable) install has none.
+    """
+    extension = tuple(f"_native*{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+    copy = tmp_path / "mcpower_sweep"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", *extension))
+    path = [str(tmp_path), *site.getsitepackages()]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    run = subprocess.run([sys.executable, "-S", "-c", "import mcpower_sweep.engine"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: mcpower_sweep was imported from "), run.stderr
+    assert str(copy.resolve()) in last
+    assert "a source folder without the compiled engine" in last
+    assert "run Python from" in last  # what to do
 
 
 @pytest.mark.slow
@@ -206,13 +308,9 @@ def test_sufficient_statistics_match_row_level_generation(design: dict) -> None:
     """Drawing each cluster's cross-products from their exact (Wishart) distribution gives
     the same distribution of results as generating every row."""
     stats = pytest.importorskip("scipy.stats")
-    es = engine.native_spec(make_spec(**design))
-    runs = {}
-    for row_level in (False, True):
-        es.row_level = row_level
-        runs[row_level] = _native.run_chunk(es, 5, 0, 3000, 2)
-    es.row_level = False
-    fast, rows = runs[False], runs[True]
+    spec = make_spec(**design)
+    fast, rows = (_native.run_chunk(engine.native_spec(spec, row_level=row_level), 5, 0, 3000, 2)
+                  for row_level in (False, True))
     assert not np.array_equal(fast["estimate"], rows["estimate"])  # really two methods
     for col in (1, 2):
         a = fast["estimate"][fast["converged"], col]

@@ -4,7 +4,8 @@ The parser, given any text, returns a consistent :class:`ParsedFormula` or raise
 :class:`FormulaError` (a ``ValueError``) -- never another exception.  The engine, given
 any valid design, never crashes, never puts NaN into counts, and flags every failure:
 a fit that did not converge has NaN estimates, a converged one finite estimates and
-p-values in [0, 1].
+p-values in [0, 1].  The engine's spec, given any field values, is either refused with a
+``ValueError`` when built or runs like a valid design.
 
 The default runs are small (a few seconds); ``-m slow`` runs many more examples.
 """
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcpower_sweep import engine
+from mcpower_sweep import _native, engine
 from mcpower_sweep.api.model import MCPower
 from mcpower_sweep.design.formula import FormulaError, ParsedFormula, parse_formula
 from mcpower_sweep.design.spec import DF_METHODS, ESTIMATORS, Predictor, SimulationSpec
@@ -244,3 +245,46 @@ def test_engine_random_designs(design: tuple[SimulationSpec, int, int]) -> None:
 @given(designs())
 def test_engine_many_random_designs(design: tuple[SimulationSpec, int, int]) -> None:
     check_engine(*design, count=20)
+
+
+# ------------------------------------------------------------------ the engine's spec
+VALID_FIELDS = dict(
+    predictor_binary=[False, True], predictor_p=[0.5, 0.3], terms=[[0], [1]],
+    beta=[0.0, 0.3, 0.2], z_columns=[0, 1], re_cov=[0.2, 0.05, 0.05, 0.1],
+    cluster_sizes=[6, 5, 7, 6], estimator=_native.Estimator.reml,
+    df_method=_native.DfMethod.satterthwaite,
+)
+ints = st.integers(-2, 9)
+FIELD_VALUES = {
+    "predictor_binary": st.lists(st.booleans(), max_size=4),
+    "predictor_p": st.lists(st.floats(-0.5, 1.5) | st.just(math.nan), max_size=4),
+    "terms": st.lists(st.lists(ints, max_size=3), max_size=4),
+    "beta": st.lists(st.floats(-1e3, 1e3), max_size=5),
+    "z_columns": st.lists(ints, max_size=4),
+    "re_cov": st.lists(st.floats(-1, 2) | st.just(math.nan), max_size=9),
+    "cluster_sizes": st.lists(st.integers(-1, 8), max_size=6),
+    "estimator": st.integers(-1, 3).map(_native.Estimator),
+    "df_method": st.integers(-1, 5).map(_native.DfMethod),
+}
+
+
+@st.composite
+def engine_fields(draw: st.DrawFn) -> dict[str, object]:
+    """A valid design with one to three of its fields replaced by arbitrary values."""
+    names = draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), min_size=1, max_size=3,
+                          unique=True))
+    return {**VALID_FIELDS, **{name: draw(FIELD_VALUES[name]) for name in names}}
+
+
+@ENGINE_FAST
+@given(engine_fields())
+def test_engine_spec_refuses_or_runs(kw: dict[str, object]) -> None:
+    try:
+        es = _native.EngineSpec(**kw)
+    except ValueError:
+        return
+    out = _native.run_chunk(es, 7, 0, 4)
+    ok = out["converged"]
+    assert np.isfinite(out["estimate"][ok]).all()
+    assert np.isnan(out["estimate"][~ok]).all()
+    assert ((out["pvalue"][ok] >= 0) & (out["pvalue"][ok] <= 1)).all()

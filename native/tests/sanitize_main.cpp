@@ -135,8 +135,8 @@ void run_designs(int sims) {
         for (int method = 0; method < 4; ++method) {
             for (bool reml : {true, false}) {
                 EngineSpec s = d.spec;
-                s.df_method = method;
-                s.reml = reml;
+                s.df_method = DfMethod(method);
+                s.estimator = reml ? Estimator::reml : Estimator::ml;
                 const std::string name = d.name + " df=" + std::to_string(method) + (reml ? " REML" : " ML");
                 try {
                     const ChunkOutput one = run_chunk(s, 20240611, 0, sims, 1);
@@ -178,7 +178,8 @@ void run_bad_specs() {
         {"empty cluster", [](EngineSpec& s) { s.cluster_sizes[0] = 0; }},
         {"p outside [0, 1]", [](EngineSpec& s) { s.predictor_p[0] = 2.0; }},
         {"predictor_p too short", [](EngineSpec& s) { s.predictor_p.pop_back(); }},
-        {"df_method 7", [](EngineSpec& s) { s.df_method = 7; }},
+        {"df_method 7", [](EngineSpec& s) { s.df_method = DfMethod(7); }},
+        {"estimator 5", [](EngineSpec& s) { s.estimator = Estimator(5); }},
         {"no random effects", [](EngineSpec& s) { s.z_columns.clear(); s.re_cov.clear(); }},
     };
     for (auto& [name, mutate] : cases) {
@@ -249,7 +250,7 @@ void run_fixtures(const std::string& dir) {
                 for (int method = 0; method < 4; ++method) {
                     try {
                         DataFitOutput out = fit_data(X.data(), d.y.data(), g.data(), n, p, int(code.size()), z,
-                                                     reml, DfMethod(method));
+                                                     reml ? Estimator::reml : Estimator::ml, DfMethod(method));
                         if (out.fit.converged)
                             for (int c = 0; c < p; ++c)
                                 if (!std::isfinite(out.fit.beta[c]) || !(out.tests.pvalue[c] >= 0.0 &&
@@ -268,13 +269,13 @@ void run_fixtures(const std::string& dir) {
     const double y[3] = {1, 2, 3};
     const int64_t g_bad[3] = {0, 1, 5};
     try {
-        fit_data(X, y, g_bad, 3, 2, 2, {0}, true, DfMethod::satterthwaite);
+        fit_data(X, y, g_bad, 3, 2, 2, {0}, Estimator::reml, DfMethod::satterthwaite);
         problem("group code out of range was accepted");
     } catch (const std::invalid_argument&) {
     }
     const int64_t g_ok[3] = {0, 1, 1};
     try {
-        fit_data(X, y, g_ok, 3, 2, 2, {0, 4}, true, DfMethod::satterthwaite);
+        fit_data(X, y, g_ok, 3, 2, 2, {0, 4}, Estimator::reml, DfMethod::satterthwaite);
         problem("random-effect column out of range was accepted");
     } catch (const std::invalid_argument&) {
     }

@@ -1,8 +1,10 @@
 """Python face of the native engine: a spec and a range of simulations in, arrays out.
 
 The compiled module ``mcpower_sweep._native`` does all the statistics (data generation,
-REML/ML fit, Wald tests).  This module converts a :class:`~mcpower_sweep.spec.SimulationSpec`
-once into the engine's plain struct and turns its arrays into counts.
+REML/ML fit, Wald tests).  This module is the one place that imports it: it converts a
+:class:`~mcpower_sweep.design.spec.SimulationSpec` once into the engine's checked,
+read-only ``EngineSpec``, turns the engine's arrays into counts, and re-exports the
+engine's limits (``MAX_FIXED_EFFECTS``, ``MAX_RANDOM_EFFECTS``).
 
 Simulation ``i`` of master seed ``s`` always sees the same random numbers, whatever chunk
 or thread computes it, so any partition of ``range(n)`` into chunks gives identical results.
@@ -10,16 +12,65 @@ or thread computes it, so any partition of ``range(n)`` into chunks gives identi
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _native
-from .design.spec import DF_METHODS, SimulationSpec
+if TYPE_CHECKING:
+    from .design.spec import SimulationSpec
+
+
+def _engine_import_error(err: ImportError) -> str:
+    """Say why ``mcpower_sweep._native`` did not import, and what to do about it."""
+    here = Path(__file__).resolve().parent
+    found = importlib.util.find_spec(f"{__package__}._native")
+    if found is not None and found.origin:
+        return (
+            f"mcpower_sweep's compiled engine {found.origin} did not load ({err}). It was "
+            f"built for another Python or is damaged: rebuild it for this Python "
+            f"({sys.executable}) with `pip install .` (or `pip install -e .`) in the checkout."
+        )
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    installed = [
+        folder
+        for entry in sys.path
+        if (folder := Path(entry or ".").resolve() / "mcpower_sweep") != here
+        and any(f.name.endswith(suffixes) for f in folder.glob("_native*"))
+    ]
+    what = (
+        f"mcpower_sweep was imported from {here}, a source folder without the compiled "
+        "engine (mcpower_sweep._native is built by pip, not kept in the source tree). "
+        "This happens when that folder's parent is first on sys.path (the working "
+        "directory, PYTHONPATH, or a Slurm job started from the checkout) instead of the "
+        "installed package. "
+    )
+    if installed:
+        return what + (
+            f"The installed package is at {installed[0]}: run Python from another directory "
+            f"or take {here.parent} off PYTHONPATH."
+        )
+    return what + (
+        "Install the package first (`pip install .`, or `pip install -e .` to work on it), "
+        f"then run Python from a directory other than {here.parent}."
+    )
+
+
+try:
+    from . import _native
+except ImportError as err:
+    raise ImportError(_engine_import_error(err)) from err
 
 ENGINE_VERSION: str = _native.__version__
+MAX_FIXED_EFFECTS: int = _native.MAX_FIXED_EFFECTS
+MAX_RANDOM_EFFECTS: int = _native.MAX_RANDOM_EFFECTS
 
 
 @dataclass(frozen=True)
@@ -57,20 +108,42 @@ class ChunkCounts:
         }
 
 
+def _estimator(name: str) -> _native.Estimator:
+    return _native.Estimator.__members__[name]
+
+
+def _df_method(name: str) -> _native.DfMethod:
+    return _native.DfMethod.__members__[name]
+
+
 @lru_cache(maxsize=256)
-def native_spec(spec: SimulationSpec) -> _native.EngineSpec:
-    """Convert a validated spec into the engine's struct (cached: specs are immutable)."""
-    es = _native.EngineSpec()
-    es.predictor_binary = [p.kind == "binary" for p in spec.predictors]
-    es.predictor_p = [float(p.p) for p in spec.predictors]
-    es.terms = [list(t) for t in spec.terms]
-    es.beta = [float(b) for b in spec.effects]
-    es.z_columns = list(spec.random_columns)
-    es.re_cov = np.asarray(spec.re_cov(), dtype=np.float64).ravel().tolist()
-    es.cluster_sizes = spec.cluster_sizes().tolist()
-    es.reml = spec.estimator == "reml"
-    es.df_method = DF_METHODS.index(spec.df_method)
-    return es
+def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.EngineSpec:
+    """Convert a validated spec into the engine's checked, read-only struct.
+
+    Cached: both are immutable.  ``row_level=True`` makes the engine generate every row
+    even where it would draw each cluster's cross-products from their exact
+    distribution (the tests and the benchmark compare the two).
+
+    Examples
+    --------
+    >>> from mcpower_sweep import MCPower
+    >>> model = MCPower("y ~ x + (1 | g)").set_cluster("g", ICC=0.2, n_clusters=10)
+    >>> es = native_spec(model.to_spec(100))
+    >>> es.cluster_sizes[:3], es.df_method
+    ([10, 10, 10], <DfMethod.satterthwaite: 0>)
+    """
+    return _native.EngineSpec(
+        predictor_binary=[p.kind == "binary" for p in spec.predictors],
+        predictor_p=[float(p.p) for p in spec.predictors],
+        terms=[list(t) for t in spec.terms],
+        beta=[float(b) for b in spec.effects],
+        z_columns=list(spec.random_columns),
+        re_cov=np.asarray(spec.re_cov(), dtype=np.float64).ravel().tolist(),
+        cluster_sizes=spec.cluster_sizes().tolist(),
+        estimator=_estimator(spec.estimator),
+        df_method=_df_method(spec.df_method),
+        row_level=row_level,
+    )
 
 
 def default_threads() -> int:
@@ -116,3 +189,27 @@ def chunk_counts(
 ) -> ChunkCounts:
     """Run a chunk and return only its counts (what sweeps store)."""
     return count_chunk(run_chunk(spec, seed, start, count, n_threads), spec.alpha)
+
+
+def fit_data(
+    X: np.ndarray,
+    y: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    z_columns: Sequence[int],
+    *,
+    estimator: str,
+    df_method: str,
+) -> dict[str, Any]:
+    """Fit ``y ~ X + (Z | group)`` to data with the engine's fit and Wald tests.
+
+    ``X`` is rows x fixed effects, ``group`` holds codes in ``[0, n_groups)`` and Z is
+    the columns ``z_columns`` of X.  Returns the engine's dictionary (``beta``, ``vcov``,
+    ``se``, ``df``, ``pvalue``, ``theta``, ``re_cov``, ``sigma2``, ``deviance``,
+    ``converged``, ``singular``, ``iterations``); :func:`mcpower_sweep.fit_lmm` is the
+    user-facing form.
+    """
+    return _native.fit(
+        X, y, group, n_groups, list(z_columns),
+        estimator=_estimator(estimator), df_method=_df_method(df_method),
+    )

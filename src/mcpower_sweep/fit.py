@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _native
+from . import engine
 from .design.formula import parse_formula
 from .design.spec import MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
-from .params import DF_METHODS, PARAMS
+from .params import PARAMS
 
 __all__ = ["LMMFit", "fit_lmm"]
 
@@ -227,9 +227,9 @@ def fit_lmm(
         raise ValueError(
             f"grouping factor {parsed.grouping!r} has {len(levels)} level(s): at least 2 needed"
         )
-    out = _native.fit(
-        X, y, codes.astype(np.int64), len(levels), list(parsed.random_columns), bool(reml),
-        DF_METHODS.index(df_method),
+    out = engine.fit_data(
+        X, y, codes.astype(np.int64), len(levels), parsed.random_columns,
+        estimator=estimator, df_method=df_method,
     )
     names = parsed.term_names
     re_names = tuple(names[c] for c in parsed.random_columns)

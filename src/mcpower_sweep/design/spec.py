@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS  # noqa: F401 - re-exported
 from ..params import (  # noqa: F401 - re-exported for the engine and the API
     DF_METHODS,
     ESTIMATORS,
@@ -25,11 +26,6 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     MAX_SIMULATIONS,
     MIN_CLUSTER_SIZE,
 )
-
-# The engine's limits (native/chunk.cpp).
-
-MAX_FIXED_EFFECTS = 63
-MAX_RANDOM_EFFECTS = 8
 
 
 def check_slope_intercept_corr(r: float, n_slopes: int) -> None:

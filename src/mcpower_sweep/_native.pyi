@@ -1,0 +1,113 @@
+"""Type stubs of mcpower_sweep's compiled engine (native/bindings.cpp).
+
+Use it through :mod:`mcpower_sweep.engine`, the one module that imports it.
+"""
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__version__: str
+MAX_FIXED_EFFECTS: int
+MAX_RANDOM_EFFECTS: int
+
+class DfMethod:
+    """Reference distribution (degrees of freedom) of the Wald t tests."""
+
+    __members__: ClassVar[dict[str, DfMethod]]
+    satterthwaite: ClassVar[DfMethod]
+    between_within: ClassVar[DfMethod]
+    residual: ClassVar[DfMethod]
+    z: ClassVar[DfMethod]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class Estimator:
+    """Fit criterion of the mixed model."""
+
+    __members__: ClassVar[dict[str, Estimator]]
+    reml: ClassVar[Estimator]
+    ml: ClassVar[Estimator]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class EngineSpec:
+    """A checked, read-only description of a simulated design (ValueError if invalid)."""
+
+    def __init__(
+        self,
+        *,
+        predictor_binary: Sequence[bool],
+        predictor_p: Sequence[float],
+        terms: Sequence[Sequence[int]],
+        beta: Sequence[float],
+        z_columns: Sequence[int],
+        re_cov: Sequence[float],
+        cluster_sizes: Sequence[int],
+        estimator: Estimator,
+        df_method: DfMethod,
+        row_level: bool = False,
+    ) -> None: ...
+    @property
+    def predictor_binary(self) -> list[bool]: ...
+    @property
+    def predictor_p(self) -> list[float]: ...
+    @property
+    def terms(self) -> list[list[int]]: ...
+    @property
+    def beta(self) -> list[float]: ...
+    @property
+    def z_columns(self) -> list[int]: ...
+    @property
+    def re_cov(self) -> list[float]: ...
+    @property
+    def cluster_sizes(self) -> list[int]: ...
+    @property
+    def estimator(self) -> Estimator: ...
+    @property
+    def df_method(self) -> DfMethod: ...
+    @property
+    def row_level(self) -> bool: ...
+
+def run_chunk(
+    spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1
+) -> dict[str, NDArray[Any]]:
+    """Simulate and fit simulations start .. start + count - 1 of seed.
+
+    Keys: converged, singular (bool, per simulation); estimate, se, df, pvalue
+    (float64, simulation x fixed effect).
+    """
+
+def fit(
+    X: ArrayLike,
+    y: ArrayLike,
+    group: ArrayLike,
+    n_groups: int,
+    z_columns: Sequence[int],
+    *,
+    estimator: Estimator = ...,
+    df_method: DfMethod = ...,
+) -> dict[str, Any]:
+    """Fit a one-factor LMM to data."""
+
+def two_sided_p(t: float, df: float) -> float:
+    """Two-sided p-value of a t (df=inf: z)."""
+
+def normal_draws(seed: int, index: int, n: int) -> NDArray[np.float64]:
+    """Standard normal draws of one stream (for tests)."""
