@@ -13,183 +13,18 @@ the traceback instead.
 
 from __future__ import annotations
 
-import functools
-import re
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from .params import PARAMS
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+from .errors import OneLineErrors, handle_errors
+from .options import checked, ci_option, debug_option, target_power_options
 
 
-def one_line(err: BaseException) -> str:
-    """An exception as one line: multi-line messages are joined, carets dropped.
-
-    Examples
-    --------
-    >>> one_line(ValueError("bad thing\\n    y ~ x +\\n          ^"))
-    'bad thing; y ~ x +'
-    """
-    reason, position = getattr(err, "reason", None), getattr(err, "position", None)
-    if isinstance(reason, str):
-        return reason + (f" (at column {position + 1})" if isinstance(position, int) else "")
-    text = str(err)
-    if isinstance(err, KeyError) and err.args:
-        text = str(err.args[0])
-    lines = [line.strip() for line in text.splitlines() if line.strip(" ^")]
-    return "; ".join(lines) or type(err).__name__
-
-
-# Python keyword arguments that the library's messages name, and the run flags they are.
-_PYTHON_TO_FLAGS = (
-    # a message naming both spellings ("--resume / resume=True") keeps the flag
-    (re.compile(r"(--[\w-]+) / \w+=(?:True|False)?"), r"\1"),
-    (re.compile(r"\bresume=True\b"), "--resume"),
-    (re.compile(r"\boverwrite=True\b"), "--overwrite"),
-    (re.compile(r"\bout=(?=\s)"), "--out"),
-)
-
-
-def cli_words(text: str) -> str:
-    """A library message in the command line's words: flags, not Python arguments.
-
-    Examples
-    --------
-    >>> cli_words("Use another out= path, or overwrite=True to replace it")
-    'Use another --out path, or --overwrite to replace it'
-    >>> cli_words("finish it with --resume / resume=True (or --out / out=)")
-    'finish it with --resume (or --out)'
-    """
-    for pattern, flag in _PYTHON_TO_FLAGS:
-        text = pattern.sub(flag, text)
-    return text
-
-
-def interrupted_line(err: BaseException) -> str:
-    """What Ctrl-C prints: how much is saved (when a sweep says) and how to resume.
-
-    Examples
-    --------
-    >>> e = KeyboardInterrupt(); e.chunks_done, e.chunks_total, e.store = 3, 8, "s.zarr"
-    >>> print(interrupted_line(e))  # doctest: +ELLIPSIS
-    interrupted: 3 of 8 chunks are saved in 's.zarr'; run the same command with --resume to ...
-    """
-    done, total = getattr(err, "chunks_done", None), getattr(err, "chunks_total", None)
-    where = getattr(err, "store", None)
-    if done is None or total is None or where is None:
-        return ("interrupted; finished chunks are saved: run the same command with --resume "
-                "to continue")
-    return (f"interrupted: {done} of {total} chunks are saved in {str(where)!r}; run the same "
-            "command with --resume to continue")
-
-
-def _fail(message: str, code: int = EXIT_ERROR) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(func: F) -> F:
-    """Turn any exception of a command into one ``error:`` line (traceback with --debug)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        debug = bool(kwargs.get("debug")) or bool((ctx.obj or {}).get("debug"))
-        try:
-            return func(*args, **kwargs)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except KeyboardInterrupt as err:
-            if debug:
-                raise
-            _fail(interrupted_line(err), EXIT_INTERRUPTED)
-        except Exception as err:  # noqa: BLE001 - the CLI's single error boundary
-            if debug:
-                raise
-            _fail(cli_words(one_line(err)))
-
-    return wrapper  # type: ignore[return-value]
-
-
-debug_option = click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
-
-
-def _text_value(text: str) -> int | float | str:
-    """A flag's text as the number it spells (int before float), else the text itself."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def checked(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """A click callback checking a flag with the API's rule for parameter ``name``
-    (:data:`mcpower_sweep.params.PARAMS`), so the message is the API's, naming the flag."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        if value is None:
-            return None
-        flag = max(param.opts, key=len)
-        try:
-            return PARAMS[name].check(_text_value(value), label=flag)
-        except ValueError as err:
-            raise click.UsageError(str(err), ctx=ctx) from None
-
-    return callback
-
-
-def target_power_options(func: F) -> F:
-    """``--target-power``, and ``--target``: its older spelling, hidden, filling the same value."""
-    check = checked("target_power")
-
-    def alias(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value is not None:
-            ctx.params["target_power"] = check(ctx, param, value)
-
-    def primary(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        # not given: keep what the alias set (the alias may be processed first)
-        return ctx.params.get("target_power") if value is None else check(ctx, param, value)
-
-    func = click.option("--target", hidden=True, expose_value=False, callback=alias)(func)
-    return click.option("--target-power", callback=primary, metavar="FLOAT",
-                        help="Target power (default: the store's).")(func)  # type: ignore[return-value]
-
-
-def ci_option(func: F) -> F:
-    """``--ci/--no-ci``: Wilson 95% intervals are shown unless asked not to."""
-    return click.option("--ci/--no-ci", default=True, show_default=True,
-                        help="Show 95% Wilson intervals of power.")(func)  # type: ignore[return-value]
-
-
-class _OneLineErrors(click.Group):
-    """A click group whose usage errors are one ``error:`` line too (not click's three)."""
-
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
-        try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
-        except click.ClickException as err:
-            ctx = getattr(err, "ctx", None)
-            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            _fail(one_line(ValueError(err.format_message())) + hint, err.exit_code)
-        except click.Abort:
-            _fail("aborted", EXIT_INTERRUPTED)
-        sys.exit(code if isinstance(code, int) else 0)
-
-
-@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mcpower-sweep", prog_name="mcpower-sweep")
 @debug_option
 @click.pass_context
@@ -242,8 +77,8 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     del debug
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other: choose one")
-    from .cluster import open_client, parse_overrides
-    from .scenario import load_scenario
+    from ..cluster import open_client, parse_overrides
+    from ..scenario import load_scenario
 
     s = load_scenario(scenario)
     overrides = parse_overrides(cluster_options) if cluster_options else None
@@ -251,7 +86,7 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     session = open_client(cluster, workers, overrides)
     cluster_arg: Any = session if overrides else cluster
     store_path = Path(out) if out else default_store(scenario)
-    from .sweeps.preflight import check_writable
+    from ..sweeps.preflight import check_writable
 
     check_writable(store_path)  # a clear error for read-only places, before mkdir
     store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +95,7 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
         kwargs["simulations"] = simulations
     if chunk_size is not None:
         kwargs["chunk_size"] = chunk_size
-    from .sweeps.run import sweep
+    from ..sweeps.run import sweep
 
     start = time.perf_counter()
     # The sweep's messages name resume=, overwrite= and out=: handle_errors says the flags.
@@ -273,8 +108,8 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
                    workers=workers, resume=resume, overwrite=overwrite, progress=progress,
                    **kwargs)
     wall = time.perf_counter() - start
-    from .reports import summary_tables
-    from .reports.status import run_line
+    from ..reports import summary_tables
+    from ..reports.status import run_line
 
     click.echo(run_line(store_path, ds, wall), err=True)
     click.echo(summary_tables(ds, ci=ci))
@@ -290,7 +125,7 @@ def _require(store: str) -> None:
 
 
 def _open(store: str) -> Any:
-    from .sweeps.store import open_results
+    from ..sweeps.store import open_results
 
     _require(store)
     return open_results(store)
@@ -324,7 +159,7 @@ def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: 
           required_n: bool, target_power: float | None, test: str | None, debug: bool) -> None:
     """Power tables (or the required sample size) from a results STORE."""
     del debug
-    from . import reports
+    from .. import reports
 
     ds = _open(store)
     at = reports.parse_at(at_items, ds)
@@ -363,7 +198,7 @@ def plot(store: str, output: str, kind: str, at_items: Sequence[str], x_axis: st
          facet: str, test: str | None, target_power: float | None, debug: bool) -> None:
     """Plot power curves (or a required-N heatmap) from a results STORE."""
     del debug
-    from .reports import parse_at, plots
+    from ..reports import parse_at, plots
 
     suffix = Path(output).suffix.lower()
     if suffix not in plots.FORMATS:
@@ -398,14 +233,10 @@ def info(store: str, show_scenario: bool, debug: bool) -> None:
     del debug
     _require(store)
     if show_scenario:
-        from .sweeps.store import read_attrs
+        from ..sweeps.store import read_attrs
 
         click.echo(read_attrs(store).get("scenario") or "(no scenario recorded)")
         return
-    from .reports.status import store_info
+    from ..reports.status import store_info
 
     click.echo(store_info(store))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
