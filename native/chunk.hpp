@@ -19,6 +19,7 @@ struct ChunkOutput {
 };
 
 // Simulations start .. start + count - 1 of `seed`; results never depend on n_threads.
+// Runs spec.check() too, for C++ callers that fill an EngineSpec themselves.
 ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t count, int n_threads);
 
 struct DataFitOutput {
