@@ -155,7 +155,6 @@ def fit_lmm(
     estimator = PARAMS["estimator"].check(estimator)
     if reml is not None and bool(reml) != (estimator == "reml"):
         raise ValueError(f"reml={reml!r} contradicts estimator={estimator!r}: give one of them")
-    reml = estimator == "reml"
     if not (isinstance(data, Mapping) or hasattr(data, "columns")):
         raise ValueError(
             f"data of type {type(data).__name__} is not allowed: use a pandas DataFrame or a "
@@ -239,7 +238,7 @@ def fit_lmm(
 
     return LMMFit(
         formula=formula,
-        estimator="reml" if reml else "ml",
+        estimator=estimator,
         df_method=df_method,
         coef=by_name(out["beta"]),
         se=by_name(out["se"]),
