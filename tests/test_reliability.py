@@ -621,3 +621,94 @@ def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch,
     assert json.loads(ds.attrs["last_run"])["chunks_run"] == 80 - done
     assert_counts(ds, expected_counts(small_scenario().replace("simulations: 20",
                                                                "simulations: 100")))
+
+
+# ------------------------------------------------------------ workers that cannot run tasks
+BLOCK_IMPORT = """\
+import importlib.abc
+import sys
+
+
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    # As if the workers' Python had no mcpower_sweep (jobqueue.python pointing elsewhere).
+    def find_spec(self, name, path=None, target=None):
+        if name == "mcpower_sweep" or name.startswith("mcpower_sweep."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+for _name in [m for m in sys.modules if m.split(".")[0] == "mcpower_sweep"]:
+    del sys.modules[_name]
+sys.meta_path.insert(0, _NotInstalled())
+"""
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_import_the_package_stop_the_sweep(tmp_path: Path) -> None:
+    """Every task fails in the workers: one line naming the import error, within 120 s."""
+    from distributed import LocalCluster
+
+    from mcpower_sweep.sweeps.run import sweep
+
+    preload = tmp_path / "block_import.py"
+    preload.write_text(BLOCK_IMPORT)
+    s = parse_scenario(small_scenario())
+    t0 = time.monotonic()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", preload=[str(preload)]) as cluster:
+        with pytest.raises(RuntimeError) as info:
+            sweep(s.model, s.design_grid(), out=tmp_path / "s.zarr", cluster=cluster,
+                  chunk_size=5, progress=False)
+    assert time.monotonic() - t0 < 120
+    message = str(info.value)
+    assert "\n" not in message
+    assert "No module named 'mcpower_sweep" in message
+    assert "jobqueue.python" in message and "environment" in message
+
+
+def test_a_cluster_without_workers_says_so(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers that never arrive: a bounded wait, then a message saying what to check."""
+    from distributed import LocalCluster
+
+    from mcpower_sweep.sweeps.run import sweep
+    from mcpower_sweep.sweeps.tasks import WORKER_TIMEOUT_ENV, NoWorkersError
+
+    monkeypatch.setenv(WORKER_TIMEOUT_ENV, "2")
+    s = parse_scenario(small_scenario())
+    t0 = time.monotonic()
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        with pytest.raises(NoWorkersError, match="no Dask worker was connected for 2 s"):
+            sweep(s.model, s.design_grid(), out=tmp_path / "s.zarr", cluster=cluster,
+                  chunk_size=5, progress=False)
+    assert time.monotonic() - t0 < 30
+
+
+def test_a_bad_worker_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpower_sweep.sweeps.tasks import WORKER_TIMEOUT_ENV, worker_timeout
+
+    monkeypatch.setenv(WORKER_TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match="MCPOWER_SWEEP_WORKER_TIMEOUT='soon'"):
+        worker_timeout()
+
+
+def test_cli_stops_on_failing_tasks_with_one_line(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crashing engine in every task: the CLI exits non-zero with one line naming it,
+    and the store keeps what finished (nothing here)."""
+    from mcpower_sweep.sweeps import tasks
+
+    def crash(*args: object) -> None:
+        raise FloatingPointError("the engine crashed")
+
+    monkeypatch.setattr(tasks, "run_task", crash)
+    (tmp_path / "s.yaml").write_text(small_scenario())
+    (tmp_path / "threads.yaml").write_text(
+        "kind: local\nn_workers: 1\nprocesses: false\ndashboard_address: null\n")
+    t0 = time.monotonic()
+    code, err = invoke("run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "s.zarr"),
+                       "--cluster", str(tmp_path / "threads.yaml"), "--chunk-size", "5",
+                       "--no-progress")
+    line = one_error_line(code, err)
+    assert "FloatingPointError: the engine crashed" in line
+    assert time.monotonic() - t0 < 60

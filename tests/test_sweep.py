@@ -632,4 +632,10 @@ def test_task_failure_message_names_the_point() -> None:
     spec = make_model().to_spec(1000)
     plan = Plan(Grid(spec, GRID), SEED, 30, 10, Path("x.zarr"), {})
     err = task_failed(plan, (1, 0), 2, RuntimeError("fit blew up"))
-    assert str(err) == "chunk 2 of design point n_clusters=20, sample_size=1000 failed: fit blew up"
+    assert str(err) == (
+        "chunk 2 of design point n_clusters=20, sample_size=1000 failed: "
+        "RuntimeError: fit blew up"
+    )
+    env = task_failed(plan, (1, 0), 2, ModuleNotFoundError("No module named 'mcpower_sweep'"))
+    assert "ModuleNotFoundError: No module named 'mcpower_sweep'" in str(env)
+    assert "jobqueue.python" in str(env) and "\n" not in str(env)

@@ -38,7 +38,17 @@ import numpy as np
 
 from .grid import Grid
 from .plan import TARGET_TASK_SECONDS, Plan, make_plan
-from .tasks import RunStats, TaskWindow, collect, pending_chunks, save_arrived, write_failed
+from .tasks import (
+    RunStats,
+    TaskWindow,
+    WorkerWatch,
+    collect,
+    pending_chunks,
+    probe_workers,
+    save_arrived,
+    worker_timeout,
+    write_failed,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -151,6 +161,16 @@ def _interrupted(plan: Plan, temporary: bool, stats: RunStats) -> KeyboardInterr
     return interrupted
 
 
+def _stopped(plan: Plan, temporary: bool, stats: RunStats, err: RuntimeError) -> RuntimeError:
+    """A run stopped by failing tasks or missing workers: the cause, then what is saved."""
+    if temporary or stats.chunks_done == 0:
+        return err
+    return type(err)(
+        f"{err}. {stats.chunks_done} of {stats.chunks_total} chunks are saved in "
+        f"{str(plan.path)!r}: resume with --resume / resume=True once this is fixed"
+    )
+
+
 def execute(
     plan: Plan,
     *,
@@ -167,6 +187,7 @@ def execute(
     from . import store
 
     t_start = time.perf_counter()
+    timeout = worker_timeout()  # a bad setting is refused before the cluster starts
     writer = store.ChunkWriter.open(plan.path)
     done = store.done_mask(plan.path)
     stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
@@ -191,10 +212,16 @@ def execute(
         window = TaskWindow(client, plan, pending_chunks(plan.grid, done))
         bar = _progress_bar(plan.grid.size * plan.simulations, sims_done, progress)
         try:
-            with InterruptGuard() as guard, bar:
-                window.refill()
+            with InterruptGuard() as guard, bar, WorkerWatch(window, timeout) as watch:
                 try:
-                    collect(window, writer, guard, bar, stats)
+                    probe_workers(client, watch)
+                    window.refill()
+                    collect(window, writer, guard, bar, stats, watch)
+                except RuntimeError as err:
+                    with guard.writing():
+                        save_arrived(window, writer, stats, seconds=1.0)
+                    bar.close()
+                    raise _stopped(plan, temporary, stats, err) from None
                 except OSError as err:
                     failure = write_failed(plan, stats, err)
                     if failure is err:

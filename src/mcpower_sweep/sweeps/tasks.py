@@ -19,6 +19,8 @@ import errno
 import itertools
 import json
 import math
+import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +41,15 @@ if TYPE_CHECKING:
 IN_FLIGHT_PER_THREAD = 4
 MIN_IN_FLIGHT = 8
 SAVE_SECONDS = 10.0  # after Ctrl-C: how long to wait for results that already arrived
+WORKER_TIMEOUT_ENV = "MCPOWER_SWEEP_WORKER_TIMEOUT"
+WORKER_TIMEOUT_SECONDS = 120.0  # how long a run waits while its cluster has no worker
+
+# What to check when workers cannot run the tasks at all (one line, with the cause).
+ENVIRONMENT_HINT = (
+    "check that the workers' Python (jobqueue.python, or --cluster-option python=...) has "
+    "mcpower_sweep and its compiled engine installed, and the workers' environment "
+    "(PYTHONPATH, modules, virtual environment, working directory; Slurm job logs)"
+)
 
 
 def run_task(spec: SimulationSpec, seed: int, start: int, count: int) -> tuple[Any, float]:
@@ -149,18 +160,140 @@ def _record(index: tuple[int, ...], k: int, counts: Any) -> ChunkRecord:
     )
 
 
+def worker_timeout() -> float:
+    """Seconds a run waits while its cluster has no worker (env ``MCPOWER_SWEEP_WORKER_TIMEOUT``).
+
+    >>> worker_timeout() > 0
+    True
+    """
+    text = os.environ.get(WORKER_TIMEOUT_ENV, "").strip()
+    if not text:
+        return WORKER_TIMEOUT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise ValueError(f"{WORKER_TIMEOUT_ENV}={text!r}: give a number of seconds > 0")
+    return seconds
+
+
+class NoWorkersError(RuntimeError):
+    """The cluster had no worker for longer than :func:`worker_timeout`."""
+
+
+class WorkerWatch:
+    """Stops a run whose cluster has had no worker for ``seconds`` (a thread polls it).
+
+    Workers that never arrive (Slurm jobs that never start or die at once, an
+    unreachable scheduler) would otherwise leave the run waiting forever.  On timeout
+    the watch records a :class:`NoWorkersError` and cancels the window's tasks, which
+    wakes :func:`collect`; it raises the error.
+    """
+
+    def __init__(self, window: TaskWindow, seconds: float, poll: float = 1.0) -> None:
+        self.window = window
+        self.seconds = seconds
+        self.poll = poll
+        self.error: NoWorkersError | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mcpower-worker-watch",
+                                        daemon=True)
+
+    def __enter__(self) -> WorkerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5 * self.poll)
+
+    def _workers(self) -> int:
+        try:
+            return len(self.window.client.nthreads())
+        except Exception:  # noqa: BLE001 - an unreachable scheduler has no workers for us
+            return 0
+
+    def _run(self) -> None:
+        since = time.monotonic()
+        while not self._stop.wait(self.poll):
+            if self._workers():
+                since = time.monotonic()
+                continue
+            if time.monotonic() - since < self.seconds:
+                continue
+            self.error = NoWorkersError(
+                f"no Dask worker was connected for {self.seconds:g} s, so the sweep stopped "
+                f"instead of waiting: for Slurm, check that the jobs start (squeue) and stay "
+                f"up (their logs); {ENVIRONMENT_HINT}. Set {WORKER_TIMEOUT_ENV}=SECONDS to "
+                "wait longer (e.g. for a busy queue)"
+            )
+            for _ in range(10):  # the driver may change the window meanwhile
+                try:
+                    futures = list(self.window.futures)
+                    break
+                except RuntimeError:
+                    continue
+            else:
+                futures = []
+            if futures:
+                self.window.client.cancel(futures)
+            return
+
+
+def probe_workers(client: Any, watch: WorkerWatch) -> None:
+    """Check that a worker can import this package before any chunk is submitted.
+
+    A worker whose Python cannot import the package crashes on a chunk task before it
+    can report an error (its connection dies while reading the task), and its nanny
+    restarts it forever.  The probe is a task built from a builtin (``exec`` of an
+    import), so it reaches the worker and fails there as an ordinary task, with the
+    import error as its exception.  Waits while ``watch`` allows (no workers: its error).
+    """
+    import functools
+
+    probe = client.submit(functools.partial(exec, f"import {__name__}"), pure=False,
+                          key=f"mcpower-probe-{uuid.uuid4().hex[:8]}")
+    try:
+        while not probe.done():
+            if watch.error is not None:
+                raise watch.error
+            time.sleep(0.05)
+        if probe.status != "finished":
+            err = probe.exception()
+            cause = " ".join(f"{type(err).__name__}: {err}".split())
+            raise RuntimeError(f"the workers cannot run sweep tasks ({cause}): {ENVIRONMENT_HINT}")
+    finally:
+        probe.release()
+
+
+def _is_environment_error(err: BaseException) -> bool:
+    """Whether a task's error says the workers cannot run tasks at all."""
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(err, (ImportError, KilledWorker))
+
+
 def task_failed(plan: Plan, index: tuple[int, ...], k: int, err: BaseException) -> RuntimeError:
-    """A task's failure as an error naming the chunk and its design point."""
+    """A task's failure as one line naming the chunk, its design point, the worker's
+    exception and, when the workers cannot run tasks at all, what to check."""
     where = ", ".join(f"{n}={v!r}" for n, v in plan.grid.values_at(index).items()) or "the"
-    return RuntimeError(f"chunk {k} of design point {where} failed: {err}")
+    cause = " ".join(f"{type(err).__name__}: {err}".split())
+    if _is_environment_error(err):
+        return RuntimeError(
+            f"the workers cannot run sweep tasks ({cause}; chunk {k} of design point "
+            f"{where}): {ENVIRONMENT_HINT}"
+        )
+    return RuntimeError(f"chunk {k} of design point {where} failed: {cause}")
 
 
 def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar: Any,
-            stats: RunStats) -> None:
+            stats: RunStats, watch: WorkerWatch | None = None) -> None:
     """Write chunks as they complete (counts, then done flags) and refill the window.
 
     Futures that finish together are written together: one call per batch.  Writes run
-    inside ``guard.writing()``, so a Ctrl-C never cuts one short.
+    inside ``guard.writing()``, so a Ctrl-C never cuts one short.  A failed task raises
+    :func:`task_failed`'s error, and a ``watch`` that found no workers its own.
     """
     plan = window.plan
     for batch in window.completed.batches():
@@ -187,6 +320,8 @@ def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar:
         bar.set_postfix_str(f"chunks {stats.chunks_done}/{stats.chunks_total}", refresh=False)
         del items, finished, results, records  # written, not kept
         if failed is not None:
+            if watch is not None and watch.error is not None:
+                raise watch.error
             future, index, k = failed
             err = (
                 future.exception()
