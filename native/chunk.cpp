@@ -152,7 +152,8 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
 }
 
 DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p, int n_groups,
-                       const std::vector<int>& z_columns, Estimator estimator, DfMethod method) {
+                       const std::vector<int>& z_columns, bool diagonal, Estimator estimator,
+                       DfMethod method) {
     const int q = int(z_columns.size());
     check_sizes(p, q);
     check_choices(estimator, method);
@@ -186,6 +187,7 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
     for (int j = 0; j < n_groups; ++j)
         if (pr.rows[j] == 0.0) throw std::invalid_argument("group level " + std::to_string(j) + " has no rows");
     pr.n_obs = double(n);
+    pr.diagonal = diagonal;
 
     // Several starts, as lme4's own default optimiser can stop early on near-singular
     // problems: lme4's default, smaller and larger scales, and correlated starts.
@@ -196,7 +198,7 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
         for (int c = 0; c < q; ++c)
             for (int r = c; r < q; ++r) th[k++] = r == c ? scale : 0.0;
         starts.push_back(th);
-        if (q > 1) {
+        if (q > 1 && !diagonal) {
             for (double off : {0.8, -0.8}) {
                 auto t2 = th;
                 int kk = 0;

@@ -27,11 +27,16 @@ struct Problem {
     std::vector<double> colsum;      // per cluster: column sums of W
     std::vector<double> rows;        // per cluster: number of rows
     std::vector<double> scratch;     // room for data generation (one cluster's columns)
+    // (1 + x || g): Lambda is diagonal, so the random effects are uncorrelated; the
+    // off-diagonal theta stay at 0 and are not parameters (not optimised, not in the df).
+    bool diagonal = false;
 
     int m() const { return p + 1; }
     void reset(int p_, int q_, int j_, const std::vector<int>& zc);
     // Column c of X is constant within every cluster (a "between" effect).
     bool column_is_between(int c) const;
+    // Whether theta element a (row r, column c of Lambda) is a parameter of the model.
+    bool theta_free(int r, int c) const { return !diagonal || r == c; }
 };
 
 // Index pairs (row, col), row >= col, of a q x q lower triangle, column by column:

@@ -134,7 +134,6 @@ def _caret_column(err: FormulaError) -> int:
         ("y ~ a + (b|g)", "b", "not in the fixed part"),
         ("y ~ a + 2", "2", "only 0 and 1"),
         ("y ~ a - b", "b", "- 1"),
-        ("y ~ a + (1||g)", "||", "not supported"),
         ("y ~ a b", "b", "joined by '+'"),
         ("~ a", "~", "outcome"),
         ("y ~ y + a", "y + a", "outcome"),

@@ -101,6 +101,7 @@ def fit(
     n_groups: int,
     z_columns: Sequence[int],
     *,
+    uncorrelated: bool = ...,
     estimator: Estimator = ...,
     df_method: DfMethod = ...,
 ) -> dict[str, Any]:
