@@ -106,7 +106,8 @@ PYBIND11_MODULE(_native, m) {
         .value("satterthwaite", DfMethod::satterthwaite)
         .value("between_within", DfMethod::between_within)
         .value("residual", DfMethod::residual)
-        .value("z", DfMethod::z);
+        .value("z", DfMethod::z)
+        .value("kenward_roger", DfMethod::kenward_roger);
     py::enum_<Estimator>(m, "Estimator", "Fit criterion of the mixed model.")
         .value("reml", Estimator::reml)
         .value("ml", Estimator::ml);

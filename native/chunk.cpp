@@ -29,9 +29,13 @@ void check_sizes(int p, int q) {
 void check_choices(Estimator estimator, DfMethod method) {
     if (estimator != Estimator::reml && estimator != Estimator::ml)
         throw std::invalid_argument("estimator = " + std::to_string(int(estimator)) + " is not an Estimator (reml, ml)");
-    if (int(method) < 0 || int(method) > int(DfMethod::z))
+    if (int(method) < 0 || int(method) > int(DfMethod::kenward_roger))
         throw std::invalid_argument("df_method = " + std::to_string(int(method)) +
-                                    " is not a DfMethod (satterthwaite, between_within, residual, z)");
+                                    " is not a DfMethod (satterthwaite, between_within, residual, z, "
+                                    "kenward_roger)");
+    if (method == DfMethod::kenward_roger && estimator != Estimator::reml)
+        throw std::invalid_argument("df_method = kenward_roger needs the REML estimator (pbkrtest's "
+                                    "definition), not ML");
 }
 
 // A start that is safely inside the parameter space: on a diagonal of exactly zero the

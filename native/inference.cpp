@@ -106,6 +106,12 @@ WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfM
             for (int c = 0; c < p; ++c) out.df[c] = between[c] ? df_b : df_w;
             break;
         }
+        case DfMethod::kenward_roger: {
+            std::vector<double> adj;
+            kenward_roger(pr, ws, adj, out.df);
+            for (int c = 0; c < p; ++c) out.se[c] = std::sqrt(adj[c * p + c]);
+            break;
+        }
         case DfMethod::satterthwaite: {
             // df = 2 Var(b_c)^2 / (g' A g), g = d Var(b_c) / d psi, A = 2 H^+ (lmerTest):
             // H is the Hessian of -2 log L in psi = (theta, sigma), inverted over its

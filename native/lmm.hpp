@@ -57,6 +57,7 @@ struct Workspace {
     double logdet_l = 0, logdet_a = 0, rhr = 0, s2 = 0, deviance = 0;
     // pass 2: derivatives with respect to phi = (vech G, sigma^2)
     std::vector<double> grad_phi, hess_phi, Q;  // Q: per G parameter, (X'H^-1 V_a H^-1 X) relative
+    std::vector<double> info_phi;               // REML: tr(P V_a P V_b), twice the expected information
     std::vector<double> P2xx, phi_inv;          // X'H^-2 X and (X'H^-1 X)^-1
     double trHinv = 0, trH2 = 0, rH2r = 0, rH3r = 0;  // tr(H^-1), tr(H^-2), r'H^-2 r, r'H^-3 r
     // Satterthwaite pieces in psi = (theta, sigma)

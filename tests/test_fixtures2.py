@@ -81,6 +81,29 @@ def test_matches_lme4(key: str) -> None:
     _close(got, expected, 1e-3, np.full(expected.shape, s2))
 
 
+REML_CASES = [key for key in CASES if key.endswith("/REML")]
+
+
+@pytest.mark.parametrize("key", REML_CASES)
+def test_kenward_roger_matches_pbkrtest(key: str) -> None:
+    """pbkrtest's adjusted SEs and df (lmerTest's ddf = "Kenward-Roger"), REML fits."""
+    fit, ref = _fit(key, "kenward_roger")
+    terms = list(ref["fixed"])
+    assert all(np.isfinite(fit.df[t]) and fit.df[t] > 0 for t in terms)
+    if ref["singular"]:  # the fixtures' rule: no df or SE targets at a boundary
+        return
+    _close([fit.se[t] for t in terms], [ref["se_kenward_roger"][t] for t in terms], 1e-4, 0)
+    _close([fit.df[t] for t in terms], [ref["df_kenward_roger"][t] for t in terms], 0.01, 0)
+    sat, _ = _fit(key)
+    assert fit.coef == sat.coef  # the same fit, another test
+
+
+def test_kenward_roger_needs_reml() -> None:
+    data = pd.read_csv(DATA / "L1_1.csv")
+    with pytest.raises(ValueError, match="kenward_roger' needs the REML estimator"):
+        fit_lmm("y ~ treatment + x + (1 | cluster)", data, reml=False, df_method="kenward_roger")
+
+
 def test_fixtures_cover_the_model_class() -> None:
     formulas = {ref["formula"] for ref in FITS.values()}
     assert any("||" in f for f in formulas)

@@ -29,8 +29,9 @@ class LMMFit:
     Attributes
     ----------
     coef, se, df, pvalue
-        Fixed effects, their standard errors, the test's degrees of freedom
-        (``inf`` for ``df_method="z"``) and two-sided p-values.
+        Fixed effects, their standard errors (Kenward–Roger's adjusted ones for
+        ``df_method="kenward_roger"``), the test's degrees of freedom (``inf`` for
+        ``df_method="z"``) and two-sided p-values.
     sigma2
         Residual variance.
     re_cov, re_names
@@ -213,8 +214,9 @@ def fit_lmm(
     reml
         lme4's spelling of the estimator (``REML = TRUE``): True for REML, False for ML.
     df_method
-        ``"satterthwaite"`` (lmerTest's default), ``"between_within"``, ``"residual"``
-        or ``"z"``.
+        ``"satterthwaite"`` (lmerTest's default), ``"kenward_roger"`` (pbkrtest's, as
+        lmerTest's ``ddf = "Kenward-Roger"``; REML fits only), ``"between_within"``,
+        ``"residual"`` or ``"z"``.
     estimator
         ``"reml"`` (default) or ``"ml"``: the package's spelling, as in ``find_power``.
 
@@ -237,6 +239,11 @@ def fit_lmm(
     if reml is not None and bool(reml) != (estimator == "reml"):
         raise ValueError(f"reml={reml!r} contradicts estimator={estimator!r}: give one of them")
     reml = estimator == "reml"
+    if df_method == "kenward_roger" and not reml:
+        raise ValueError(
+            "df_method='kenward_roger' needs the REML estimator (pbkrtest's definition), not "
+            f"estimator={estimator!r}: fit by REML or choose another df_method"
+        )
     if not (isinstance(data, Mapping) or hasattr(data, "columns")):
         raise ValueError(
             f"data of type {type(data).__name__} is not allowed: use a pandas DataFrame or a "
