@@ -62,7 +62,7 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
 py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X,
              py::array_t<double, py::array::c_style | py::array::forcecast> y,
              py::array_t<int64_t, py::array::c_style | py::array::forcecast> group, int n_groups,
-             std::vector<int> z_columns, Estimator estimator, DfMethod df_method) {
+             std::vector<int> z_columns, bool uncorrelated, Estimator estimator, DfMethod df_method) {
     if (X.ndim() != 2) throw std::invalid_argument("X must be a 2-d array (rows x fixed effects)");
     if (y.ndim() != 1 || group.ndim() != 1) throw std::invalid_argument("y and group must be 1-d arrays");
     const int64_t n = X.shape(0);
@@ -73,7 +73,8 @@ py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X
     DataFitOutput out;
     {
         py::gil_scoped_release release;
-        out = fit_data(X.data(), y.data(), group.data(), n, p, n_groups, z_columns, estimator, df_method);
+        out = fit_data(X.data(), y.data(), group.data(), n, p, n_groups, z_columns, uncorrelated, estimator,
+                       df_method);
     }
     const py::ssize_t pp = p, q = py::ssize_t(z_columns.size());
     py::dict d;
@@ -105,7 +106,8 @@ PYBIND11_MODULE(_native, m) {
         .value("satterthwaite", DfMethod::satterthwaite)
         .value("between_within", DfMethod::between_within)
         .value("residual", DfMethod::residual)
-        .value("z", DfMethod::z);
+        .value("z", DfMethod::z)
+        .value("kenward_roger", DfMethod::kenward_roger);
     py::enum_<Estimator>(m, "Estimator", "Fit criterion of the mixed model.")
         .value("reml", Estimator::reml)
         .value("ml", Estimator::ml);
@@ -128,7 +130,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("run_chunk", &chunk, py::arg("spec"), py::arg("seed"), py::arg("start"), py::arg("count"),
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");
     m.def("fit", &fit_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"), py::arg("z_columns"),
-          py::kw_only(), py::arg("estimator") = Estimator::reml, py::arg("df_method") = DfMethod::satterthwaite,
+          py::kw_only(), py::arg("uncorrelated") = false, py::arg("estimator") = Estimator::reml, py::arg("df_method") = DfMethod::satterthwaite,
           "Fit a one-factor LMM to data.");
     m.def("two_sided_p", &two_sided_p, py::arg("t"), py::arg("df"), "Two-sided p-value of a t (df=inf: z).");
     m.def("normal_draws", [](uint64_t seed, uint64_t index, int64_t n) {

@@ -29,9 +29,13 @@ void check_sizes(int p, int q) {
 void check_choices(Estimator estimator, DfMethod method) {
     if (estimator != Estimator::reml && estimator != Estimator::ml)
         throw std::invalid_argument("estimator = " + std::to_string(int(estimator)) + " is not an Estimator (reml, ml)");
-    if (int(method) < 0 || int(method) > int(DfMethod::z))
+    if (int(method) < 0 || int(method) > int(DfMethod::kenward_roger))
         throw std::invalid_argument("df_method = " + std::to_string(int(method)) +
-                                    " is not a DfMethod (satterthwaite, between_within, residual, z)");
+                                    " is not a DfMethod (satterthwaite, between_within, residual, z, "
+                                    "kenward_roger)");
+    if (method == DfMethod::kenward_roger && estimator != Estimator::reml)
+        throw std::invalid_argument("df_method = kenward_roger needs the REML estimator (pbkrtest's "
+                                    "definition), not ML");
 }
 
 // A start that is safely inside the parameter space: on a diagonal of exactly zero the
@@ -152,7 +156,8 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
 }
 
 DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p, int n_groups,
-                       const std::vector<int>& z_columns, Estimator estimator, DfMethod method) {
+                       const std::vector<int>& z_columns, bool diagonal, Estimator estimator,
+                       DfMethod method) {
     const int q = int(z_columns.size());
     check_sizes(p, q);
     check_choices(estimator, method);
@@ -186,6 +191,7 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
     for (int j = 0; j < n_groups; ++j)
         if (pr.rows[j] == 0.0) throw std::invalid_argument("group level " + std::to_string(j) + " has no rows");
     pr.n_obs = double(n);
+    pr.diagonal = diagonal;
 
     // Several starts, as lme4's own default optimiser can stop early on near-singular
     // problems: lme4's default, smaller and larger scales, and correlated starts.
@@ -196,7 +202,7 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
         for (int c = 0; c < q; ++c)
             for (int r = c; r < q; ++r) th[k++] = r == c ? scale : 0.0;
         starts.push_back(th);
-        if (q > 1) {
+        if (q > 1 && !diagonal) {
             for (double off : {0.8, -0.8}) {
                 auto t2 = th;
                 int kk = 0;

@@ -28,9 +28,10 @@ struct DataFitOutput {
 };
 
 // Fit y ~ X + (Z | group) to data: X is n x p row-major, group codes in [0, n_groups),
-// Z = the columns z_columns of X.  Throws std::invalid_argument on bad input.
+// Z = the columns z_columns of X, uncorrelated random effects (Z || group) when diagonal.
+// Throws std::invalid_argument on bad input.
 DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p,
-                       int n_groups, const std::vector<int>& z_columns, Estimator estimator,
-                       DfMethod method);
+                       int n_groups, const std::vector<int>& z_columns, bool diagonal,
+                       Estimator estimator, DfMethod method);
 
 }  // namespace mcps

@@ -106,19 +106,34 @@ WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfM
             for (int c = 0; c < p; ++c) out.df[c] = between[c] ? df_b : df_w;
             break;
         }
+        case DfMethod::kenward_roger: {
+            std::vector<double> adj;
+            kenward_roger(pr, ws, adj, out.df);
+            for (int c = 0; c < p; ++c) out.se[c] = std::sqrt(adj[c * p + c]);
+            break;
+        }
         case DfMethod::satterthwaite: {
             // df = 2 Var(b_c)^2 / (g' A g), g = d Var(b_c) / d psi, A = 2 H^+ (lmerTest):
             // H is the Hessian of -2 log L in psi = (theta, sigma), inverted over its
             // positive eigenvalues as lmerTest does.
+            // Only the model's parameters enter (with ||, not the off-diagonal theta).
             const int k = n_theta(pr.q), d = k + 1;
+            std::vector<int> keep;
+            for (int a = 0; a < k; ++a)
+                if (pr.theta_free(ws.tri.r[a], ws.tri.c[a])) keep.push_back(a);
+            keep.push_back(k);
+            const int dk = int(keep.size());
+            std::vector<double> Hk(dk * dk);
+            for (int i = 0; i < dk; ++i)
+                for (int l = 0; l < dk; ++l) Hk[i * dk + l] = ws.hess_psi[keep[i] * d + keep[l]];
             std::vector<double> w, V;
-            la::sym_eigen(ws.hess_psi, d, w, V);
+            la::sym_eigen(Hk, dk, w, V);
             constexpr double tol = 1e-8;
-            std::vector<double> Ainv(d * d, 0.0);
-            for (int e = 0; e < d; ++e) {
+            std::vector<double> Ainv(dk * dk, 0.0);
+            for (int e = 0; e < dk; ++e) {
                 if (!(w[e] > tol)) continue;
-                for (int i = 0; i < d; ++i)
-                    for (int l = 0; l < d; ++l) Ainv[i * d + l] += 2.0 * V[i * d + e] * V[l * d + e] / w[e];
+                for (int i = 0; i < dk; ++i)
+                    for (int l = 0; l < dk; ++l) Ainv[i * dk + l] += 2.0 * V[i * dk + e] * V[l * dk + e] / w[e];
             }
             const std::vector<double>& Phi = ws.phi_inv;
             std::vector<double> gphi(d), gpsi(d);
@@ -137,8 +152,8 @@ WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfM
                     gpsi[mth] = t;
                 }
                 double denom = 0.0;
-                for (int i = 0; i < d; ++i)
-                    for (int l = 0; l < d; ++l) denom += gpsi[i] * Ainv[i * d + l] * gpsi[l];
+                for (int i = 0; i < dk; ++i)
+                    for (int l = 0; l < dk; ++l) denom += gpsi[keep[i]] * Ainv[i * dk + l] * gpsi[keep[l]];
                 const double var = fit.vcov[c * p + c];
                 out.df[c] = denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
             }

@@ -18,7 +18,13 @@ double incomplete_beta(double a, double b, double x, double y);
 // Two-sided p-value of t with df degrees of freedom (df = +inf: standard normal).
 double two_sided_p(double t, double df);
 
+// Kenward-Roger's adjusted covariance of beta-hat (p x p, variance units) and the df of
+// each fixed effect, for a REML fit (kenward_roger.cpp); ws as for wald_tests.
+void kenward_roger(const Problem& pr, const Workspace& ws, std::vector<double>& vcov_adj,
+                   std::vector<double>& df);
+
 // Tests at the fit; ws must hold evaluate() and derivatives() at fit.theta (fit() leaves it so).
+// Kenward-Roger replaces the SEs by those of its adjusted covariance.
 WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfMethod method);
 
 }  // namespace mcps

@@ -27,11 +27,16 @@ struct Problem {
     std::vector<double> colsum;      // per cluster: column sums of W
     std::vector<double> rows;        // per cluster: number of rows
     std::vector<double> scratch;     // room for data generation (one cluster's columns)
+    // (1 + x || g): Lambda is diagonal, so the random effects are uncorrelated; the
+    // off-diagonal theta stay at 0 and are not parameters (not optimised, not in the df).
+    bool diagonal = false;
 
     int m() const { return p + 1; }
     void reset(int p_, int q_, int j_, const std::vector<int>& zc);
     // Column c of X is constant within every cluster (a "between" effect).
     bool column_is_between(int c) const;
+    // Whether theta element a (row r, column c of Lambda) is a parameter of the model.
+    bool theta_free(int r, int c) const { return !diagonal || r == c; }
 };
 
 // Index pairs (row, col), row >= col, of a q x q lower triangle, column by column:
@@ -52,6 +57,7 @@ struct Workspace {
     double logdet_l = 0, logdet_a = 0, rhr = 0, s2 = 0, deviance = 0;
     // pass 2: derivatives with respect to phi = (vech G, sigma^2)
     std::vector<double> grad_phi, hess_phi, Q;  // Q: per G parameter, (X'H^-1 V_a H^-1 X) relative
+    std::vector<double> info_phi;               // REML: tr(P V_a P V_b), twice the expected information
     std::vector<double> P2xx, phi_inv;          // X'H^-2 X and (X'H^-1 X)^-1
     double trHinv = 0, trH2 = 0, rH2r = 0, rH3r = 0;  // tr(H^-1), tr(H^-2), r'H^-2 r, r'H^-3 r
     // Satterthwaite pieces in psi = (theta, sigma)

@@ -312,6 +312,7 @@ void phi_derivatives(const Problem& pr, bool reml, Workspace& ws) {
 
     ws.grad_phi.assign(d, 0.0);
     ws.hess_phi.assign(d * d, 0.0);
+    ws.info_phi.assign(d * d, 0.0);
     for (int a = 0; a < k; ++a)
         ws.grad_phi[a] = trC[a] / s - uEu[a] / (s * s) - (reml ? trPhiQ(a) / s : 0.0);
     ws.grad_phi[k] = ws.trHinv / s - ws.rH2r / (s * s) - (reml ? trPhiQ(k) / s : 0.0);
@@ -339,6 +340,7 @@ void phi_derivatives(const Problem& pr, bool reml, Workspace& ws) {
             const double h = -vt / (s * s) + 2.0 * rz / (s * s * s);
             ws.hess_phi[a * d + b] = h;
             ws.hess_phi[b * d + a] = h;
+            ws.info_phi[a * d + b] = ws.info_phi[b * d + a] = vt / (s * s);
         }
 }
 

@@ -23,6 +23,7 @@ void Problem::reset(int p_, int q_, int j_, const std::vector<int>& zc) {
     colsum.assign(size_t(j_) * mm, 0.0);
     rows.assign(j_, 0.0);
     n_obs = 0.0;
+    diagonal = false;
 }
 
 bool Problem::column_is_between(int c) const {

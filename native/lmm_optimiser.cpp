@@ -37,6 +37,9 @@ Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta
     const std::vector<double>& lb = ws.lb;
     Fit out;
     for (int i = 0; i < k; ++i) theta[i] = std::max(theta[i], lb[i]);
+    const Tri& tri = detail::tri_of(ws, pr.q);
+    for (int i = 0; i < k; ++i)
+        if (!pr.theta_free(tri.r[i], tri.c[i])) theta[i] = 0.0;
     if (!evaluate(pr, opt.reml, theta.data(), ws)) return out;
     double dev = ws.deviance;
     std::vector<double>& step = ws.step;
@@ -57,6 +60,7 @@ Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta
         bool saddle = false;
         ws.freev.clear();
         for (int i = 0; i < k; ++i) {
+            if (!pr.theta_free(tri.r[i], tri.c[i])) continue;
             const bool at_bound = theta[i] <= lb[i] + 1e-12;
             const double gscale = 1e-10 * (1.0 + std::fabs(dev));
             if (at_bound && g[i] > gscale) continue;

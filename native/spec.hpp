@@ -15,7 +15,7 @@ constexpr int kMaxFixedEffects = 63;  // p: W = [X y] has at most 64 columns
 constexpr int kMaxRandomEffects = 8;  // q
 
 // Reference distribution (degrees of freedom) of the Wald t tests.
-enum class DfMethod : int { satterthwaite = 0, between_within = 1, residual = 2, z = 3 };
+enum class DfMethod : int { satterthwaite = 0, between_within = 1, residual = 2, z = 3, kenward_roger = 4 };
 // Fit criterion.
 enum class Estimator : int { reml = 0, ml = 1 };
 

@@ -149,6 +149,9 @@ def test_engine_spec_is_checked_when_built() -> None:
         _native.EngineSpec(**{**kw, "df_method": _native.DfMethod(7)})
     with pytest.raises(ValueError, match="estimator = 2 is not an Estimator"):
         _native.EngineSpec(**{**kw, "estimator": _native.Estimator(2)})
+    with pytest.raises(ValueError, match="kenward_roger needs the REML estimator"):
+        _native.EngineSpec(**{**kw, "estimator": _native.Estimator.ml,
+                              "df_method": _native.DfMethod.kenward_roger})
     with pytest.raises(TypeError):  # every field is named: none can be forgotten
         _native.EngineSpec()
     with pytest.raises(TypeError):  # a list position is not a DfMethod
@@ -269,8 +272,23 @@ def test_eight_clusters_all_df_methods() -> None:
     print("type I error at 8 clusters:", rates)
     se = math.sqrt(0.05 * 0.95 / 4000)
     assert abs(rates["satterthwaite"] - 0.05) < 4 * se
+    assert abs(rates["kenward_roger"] - 0.05) < 4 * se
     assert rates["z"] > 0.05 + 3 * se
     assert rates["between_within"] > 0.05 + 3 * se
+
+
+def test_kenward_roger_in_simulations() -> None:
+    """The same fits as with Satterthwaite; KR's adjusted SEs are at least the plain ones
+    here (few clusters) and its df are finite and positive."""
+    kr, sat = (engine.run_chunk(make_spec(n_clusters=8, sample_size=120, df_method=m), 7, 0, 60)
+               for m in ("kenward_roger", "satterthwaite"))
+    ok = kr.converged
+    np.testing.assert_array_equal(ok, sat.converged)
+    np.testing.assert_array_equal(kr.estimate, sat.estimate)
+    assert ok.sum() > 50
+    assert (kr.se[ok] >= sat.se[ok] * (1 - 1e-12)).all()
+    assert (np.isfinite(kr.df[ok]) & (kr.df[ok] > 0)).all()
+    assert not np.array_equal(kr.df[ok], sat.df[ok])
 
 
 DEGENERATE = {

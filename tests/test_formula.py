@@ -84,6 +84,17 @@ def test_interaction_random_slope():
     assert f.random_columns == (0, 3)
 
 
+@pytest.mark.parametrize(
+    ("text", "uncorrelated"),
+    [("y ~ x + (1 + x || g)", True), ("y ~ x + (1 + x | g)", False), ("y ~ x + (1 || g)", True)],
+)
+def test_double_bar_means_uncorrelated_random_effects(text, uncorrelated):
+    f = parse_formula(text)
+    assert f.uncorrelated is uncorrelated
+    assert f.grouping == "g"
+    assert f.random_columns == ((0, 1) if "1 + x" in text else (0,))
+
+
 def test_repeated_terms_are_dropped():
     f = parse_formula("y ~ a + a + a:a + (1|g)")
     assert f.term_names == ("(Intercept)", "a")
@@ -134,7 +145,6 @@ def _caret_column(err: FormulaError) -> int:
         ("y ~ a + (b|g)", "b", "not in the fixed part"),
         ("y ~ a + 2", "2", "only 0 and 1"),
         ("y ~ a - b", "b", "- 1"),
-        ("y ~ a + (1||g)", "||", "not supported"),
         ("y ~ a b", "b", "joined by '+'"),
         ("~ a", "~", "outcome"),
         ("y ~ y + a", "y + a", "outcome"),

@@ -71,6 +71,26 @@ def test_matches_lme4(case: str, model: str, est: str) -> None:
     np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-3, atol=1e-5)
 
 
+KR_CASES = [(case, model) for case in sorted(REFERENCE) for model in FORMULAS
+            if not REFERENCE[case][f"{model}_REML"]["singular"]]
+
+
+@pytest.mark.parametrize(("case", "model"), KR_CASES, ids=["-".join(c) for c in KR_CASES])
+def test_kenward_roger_matches_pbkrtest(case: str, model: str) -> None:
+    ref = REFERENCE[case][f"{model}_REML"]
+    fit = fit_lmm(FORMULAS[model], pd.read_csv(DATA / f"{case}.csv"), df_method="kenward_roger")
+    terms = list(ref["fixed"])
+    np.testing.assert_allclose(
+        [fit.se[t] for t in terms], [ref["se_kenward_roger"][t] for t in terms], rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        [fit.df[t] for t in terms], [ref["df_kenward_roger"][t] for t in terms], rtol=0.01
+    )
+    np.testing.assert_allclose(
+        [fit.pvalue[t] for t in terms], [ref["p_kenward_roger"][t] for t in terms], rtol=1e-2
+    )
+
+
 def test_reference_has_hard_cases() -> None:
     assert {"c21", "c22"} <= set(REFERENCE)
     assert any(REFERENCE[c]["slope_REML"]["singular"] for c in REFERENCE)

@@ -21,6 +21,7 @@ class DfMethod:
     between_within: ClassVar[DfMethod]
     residual: ClassVar[DfMethod]
     z: ClassVar[DfMethod]
+    kenward_roger: ClassVar[DfMethod]
     def __init__(self, value: int) -> None: ...
     def __int__(self) -> int: ...
     def __index__(self) -> int: ...
@@ -101,6 +102,7 @@ def fit(
     n_groups: int,
     z_columns: Sequence[int],
     *,
+    uncorrelated: bool = ...,
     estimator: Estimator = ...,
     df_method: DfMethod = ...,
 ) -> dict[str, Any]:

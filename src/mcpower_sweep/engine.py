@@ -200,16 +200,17 @@ def fit_data(
     *,
     estimator: str,
     df_method: str,
+    uncorrelated: bool = False,
 ) -> dict[str, Any]:
     """Fit ``y ~ X + (Z | group)`` to data with the engine's fit and Wald tests.
 
     ``X`` is rows x fixed effects, ``group`` holds codes in ``[0, n_groups)`` and Z is
-    the columns ``z_columns`` of X.  Returns the engine's dictionary (``beta``, ``vcov``,
-    ``se``, ``df``, ``pvalue``, ``theta``, ``re_cov``, ``sigma2``, ``deviance``,
-    ``converged``, ``singular``, ``iterations``); :func:`mcpower_sweep.fit_lmm` is the
-    user-facing form.
+    the columns ``z_columns`` of X; ``uncorrelated=True`` fits ``(Z || group)``.  Returns
+    the engine's dictionary (``beta``, ``vcov``, ``se``, ``df``, ``pvalue``, ``theta``,
+    ``re_cov``, ``sigma2``, ``deviance``, ``converged``, ``singular``, ``iterations``);
+    :func:`mcpower_sweep.fit_lmm` is the user-facing form.
     """
     return _native.fit(
-        X, y, group, n_groups, list(z_columns),
+        X, y, group, n_groups, list(z_columns), uncorrelated=bool(uncorrelated),
         estimator=_estimator(estimator), df_method=_df_method(df_method),
     )

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .design.formula import parse_formula
+from .design.formula import INTERCEPT, ParsedFormula, parse_formula
 from .design.spec import MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
 from .params import PARAMS
 
@@ -29,8 +29,9 @@ class LMMFit:
     Attributes
     ----------
     coef, se, df, pvalue
-        Fixed effects, their standard errors, the test's degrees of freedom
-        (``inf`` for ``df_method="z"``) and two-sided p-values.
+        Fixed effects, their standard errors (Kenward–Roger's adjusted ones for
+        ``df_method="kenward_roger"``), the test's degrees of freedom (``inf`` for
+        ``df_method="z"``) and two-sided p-values.
     sigma2
         Residual variance.
     re_cov, re_names
@@ -113,6 +114,84 @@ def _numeric(data: Any, name: str) -> np.ndarray:
     return x
 
 
+def _predictor(data: Any, name: str, n: int) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """A numeric column, or a factor's dummy columns (n x levels-1) and its levels.
+
+    Strings, booleans and pandas categoricals are factors, coded as R's treatment
+    contrasts against the first level (a categorical's own order, else sorted, as R's
+    ``factor()`` sorts).
+    """
+    raw = _column(data, name)
+    dtype = getattr(raw, "dtype", None)
+    categories = getattr(getattr(data[name], "cat", None), "categories", None)
+    if categories is None and dtype is not None and dtype.kind not in "OUSb":
+        x = _numeric(data, name)
+        if x.shape != (n,):
+            raise ValueError(f"column {name!r} has shape {x.shape}, expected ({n},)")
+        return x, None
+    if raw.shape != (n,):
+        raise ValueError(f"column {name!r} has shape {raw.shape}, expected ({n},)")
+    values = raw.tolist()
+    if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in values):
+        raise ValueError(f"factor column {name!r} has missing values")
+    levels = [str(c) for c in categories] if categories is not None else sorted(
+        {str(v) for v in values}
+    )
+    if len(levels) < 2:
+        raise ValueError(f"factor {name!r} has {len(levels)} level(s): at least 2 needed")
+    labels = np.array([str(v) for v in values])
+    dummies = np.column_stack([(labels == lv).astype(np.float64) for lv in levels[1:]])
+    return dummies, tuple(levels)
+
+
+def _fixed_matrix(
+    parsed: ParsedFormula, data: Any, n: int
+) -> tuple[np.ndarray, tuple[str, ...], tuple[int, ...]]:
+    """X with one column per coefficient, lme4's coefficient names, and Z's columns of X.
+
+    A factor term expands to its dummy columns, named ``<factor><level>`` (``groupb``);
+    an interaction is the product of its predictors' columns, names joined by ``:``.
+    """
+    preds = {name: _predictor(data, name, n) for name in parsed.predictors}
+    factors = [p for p, (_, lv) in preds.items() if lv is not None]
+    if factors and not parsed.intercept:
+        raise ValueError(
+            f"factor {factors[0]!r} in a model without a fixed intercept is not supported: "
+            "keep the intercept (its first level is then the reference)"
+        )
+    cols: list[np.ndarray] = [np.ones(n)] if parsed.intercept else []
+    names: list[str] = [INTERCEPT] if parsed.intercept else []
+    first_column: dict[str, tuple[int, int]] = {}
+    for term, label in zip(parsed.terms, parsed.tests, strict=True):
+        parts: list[tuple[np.ndarray, list[str]]] = [(np.ones(n), [""])]
+        for i in term:
+            pname = parsed.predictors[i]
+            x, levels = preds[pname]
+            block = x[:, None] if levels is None else x
+            labels = [pname] if levels is None else [pname + lv for lv in levels[1:]]
+            parts = [
+                (col * block[:, k], [*lab, labels[k]])
+                for col, lab in parts
+                for k in range(block.shape[1])
+            ]
+        first_column[label] = (len(cols), len(parts))
+        for col, lab in parts:
+            cols.append(col)
+            names.append(":".join(x for x in lab if x))
+    random_columns: list[int] = []
+    for c in parsed.random_columns:
+        if c == 0 and parsed.intercept:
+            random_columns.append(0)
+            continue
+        start, width = first_column[parsed.term_names[c]]
+        if width != 1:
+            raise ValueError(
+                f"a random slope of factor term {parsed.term_names[c]!r} is not supported"
+            )
+        random_columns.append(start)
+    return np.column_stack(cols), tuple(names), tuple(random_columns)
+
+
 def fit_lmm(
     formula: str,
     data: Mapping[str, Any] | Any,
@@ -126,14 +205,18 @@ def fit_lmm(
     Parameters
     ----------
     formula
-        lme4 syntax with one grouping factor, e.g. ``"y ~ x + (1 + x | g)"``.
+        lme4 syntax with one grouping factor, e.g. ``"y ~ x + (1 + x | g)"``, or
+        ``(1 + x || g)`` for uncorrelated random effects.  String, boolean and
+        categorical columns are factors (treatment contrasts against the first level,
+        coefficients named as lme4 names them, e.g. ``groupb``).
     data
         A pandas DataFrame or a mapping of column name to 1-d array.
     reml
         lme4's spelling of the estimator (``REML = TRUE``): True for REML, False for ML.
     df_method
-        ``"satterthwaite"`` (lmerTest's default), ``"between_within"``, ``"residual"``
-        or ``"z"``.
+        ``"satterthwaite"`` (lmerTest's default), ``"kenward_roger"`` (pbkrtest's, as
+        lmerTest's ``ddf = "Kenward-Roger"``; REML fits only), ``"between_within"``,
+        ``"residual"`` or ``"z"``.
     estimator
         ``"reml"`` (default) or ``"ml"``: the package's spelling, as in ``find_power``.
 
@@ -155,39 +238,30 @@ def fit_lmm(
     estimator = PARAMS["estimator"].check(estimator)
     if reml is not None and bool(reml) != (estimator == "reml"):
         raise ValueError(f"reml={reml!r} contradicts estimator={estimator!r}: give one of them")
+    if df_method == "kenward_roger" and estimator != "reml":
+        raise ValueError(
+            "df_method='kenward_roger' needs the REML estimator (pbkrtest's definition), not "
+            f"estimator={estimator!r}: fit by REML or choose another df_method"
+        )
     if not (isinstance(data, Mapping) or hasattr(data, "columns")):
         raise ValueError(
             f"data of type {type(data).__name__} is not allowed: use a pandas DataFrame or a "
             "dict of column name -> 1-d array"
         )
     parsed = parse_formula(formula)
-    n_fixed, n_random = len(parsed.term_names), len(parsed.random_columns)
-    if n_fixed > MAX_FIXED_EFFECTS or n_random > MAX_RANDOM_EFFECTS:
-        raise ValueError(
-            f"formula {formula!r} has {n_fixed} fixed and {n_random} random effects: the "
-            f"engine fits at most {MAX_FIXED_EFFECTS} and {MAX_RANDOM_EFFECTS}"
-        )
     if parsed.grouping is None:
         raise ValueError(
             f"formula {formula!r} has no random part: add one such as (1 | cluster)"
         )
     y = _numeric(data, parsed.outcome)
     n = y.shape[0]
-    preds = {name: _numeric(data, name) for name in parsed.predictors}
-    for name, x in preds.items():
-        if x.shape != (n,):
-            raise ValueError(
-                f"column {name!r} has shape {x.shape}, expected ({n},) like {parsed.outcome!r}"
-            )
-    cols: list[np.ndarray] = []
-    if parsed.intercept:
-        cols.append(np.ones(n))
-    for term in parsed.terms:
-        col = np.ones(n)
-        for i in term:
-            col = col * preds[parsed.predictors[i]]
-        cols.append(col)
-    X = np.column_stack(cols)
+    X, names, random_columns = _fixed_matrix(parsed, data, n)
+    n_fixed, n_random = X.shape[1], len(random_columns)
+    if n_fixed > MAX_FIXED_EFFECTS or n_random > MAX_RANDOM_EFFECTS:
+        raise ValueError(
+            f"formula {formula!r} has {n_fixed} fixed and {n_random} random effects: the "
+            f"engine fits at most {MAX_FIXED_EFFECTS} and {MAX_RANDOM_EFFECTS}"
+        )
     if n <= X.shape[1]:
         raise ValueError(
             f"data has {n} rows for {X.shape[1]} fixed effects of {formula!r}: need more rows "
@@ -198,7 +272,7 @@ def fit_lmm(
     for k in range(1, X.shape[1] + 1) if np.linalg.matrix_rank(scaled) < X.shape[1] else ():
         if np.linalg.matrix_rank(scaled[:, :k]) < k:
             raise ValueError(
-                f"fixed effect {parsed.term_names[k - 1]!r} of {formula!r} is a linear "
+                f"fixed effect {names[k - 1]!r} of {formula!r} is a linear "
                 "combination of the terms before it (collinear, or constant) in this data: "
                 "drop it or recode"
             )
@@ -227,11 +301,10 @@ def fit_lmm(
             f"grouping factor {parsed.grouping!r} has {len(levels)} level(s): at least 2 needed"
         )
     out = engine.fit_data(
-        X, y, codes.astype(np.int64), len(levels), parsed.random_columns,
-        estimator=estimator, df_method=df_method,
+        X, y, codes.astype(np.int64), len(levels), random_columns,
+        uncorrelated=parsed.uncorrelated, estimator=estimator, df_method=df_method,
     )
-    names = parsed.term_names
-    re_names = tuple(names[c] for c in parsed.random_columns)
+    re_names = tuple(names[c] for c in random_columns)
 
     def by_name(arr: np.ndarray) -> dict[str, float]:
         return {t: float(v) for t, v in zip(names, arr, strict=True)}

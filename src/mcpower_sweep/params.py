@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 ESTIMATORS = ("reml", "ml")
-DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
+DF_METHODS = ("satterthwaite", "between_within", "residual", "z", "kenward_roger")
 MIN_CLUSTER_SIZE = 5
 # Beyond these a run would exhaust memory or time long before it finished: refuse up front.
 MAX_SAMPLE_SIZE = 10_000_000

@@ -38,6 +38,9 @@ def simulated_formula(formula: str) -> ParsedFormula:
     ('x',)
     """
     parsed = parse_formula(formula)
+    if parsed.uncorrelated:  # fit_lmm fits it; simulations do not generate it yet
+        raise FormulaError("'||' (uncorrelated random effects) is not supported in "
+                           "simulations yet: use '|'", formula, formula.index("||"))
     if not parsed.intercept:
         raise FormulaError("models without a fixed intercept ('0 +', '- 1') are not "
                            "supported yet: remove it", formula)

@@ -9,6 +9,7 @@ with a random intercept and random slopes::
     (1 | g)                   random intercept
     (1 + a | g), (a | g)      correlated random intercept and slope
     (0 + a | g)               random slope without random intercept
+    (1 + a || g)              uncorrelated random intercept and slope (lme4's ``||``)
 
 Anything else raises :class:`FormulaError`, whose message quotes the formula with a caret
 under the offending token.  Terms are ordered as R orders them (by degree, then by first
@@ -68,6 +69,8 @@ class ParsedFormula:
     ('(Intercept)', 'a', 'b', 'a:b')
     >>> f.random_columns
     (0, 1)
+    >>> parse_formula("y ~ a + (1 + a || g)").uncorrelated
+    True
     """
 
     text: str
@@ -80,6 +83,8 @@ class ParsedFormula:
     random_intercept: bool
     random_slopes: tuple[str, ...]
     random_columns: tuple[int, ...]
+    # ``||``: the random effects are uncorrelated (a diagonal covariance matrix).
+    uncorrelated: bool = False
 
     @property
     def tests(self) -> tuple[str, ...]:
@@ -100,6 +105,8 @@ class _Token:
 
 # A term as written: the set of variable names multiplied together, and where it starts.
 _Term = tuple[frozenset[str], int]
+# A random part as written: grouping token, terms, random intercept, uncorrelated ('||').
+_RandomPart = tuple[_Token, list[_Term], bool, bool]
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -171,18 +178,18 @@ class _Parser:
         return tok
 
     # ---------------------------------------------------------------- grammar
-    def formula(self) -> tuple[str, list[_Term], bool, list[tuple[_Token, list[_Term], bool]]]:
+    def formula(self) -> tuple[str, list[_Term], bool, list[_RandomPart]]:
         if self.tok.kind == "end":
             raise FormulaError("the formula is empty: write it as 'y ~ x + (1|g)'", self.text, 0)
         outcome = self.name("the outcome name before '~'").text
         self.expect("~", "'~' after the outcome")
         return (outcome, *self.rhs())
 
-    def rhs(self) -> tuple[list[_Term], bool, list[tuple[_Token, list[_Term], bool]]]:
-        """Fixed terms, fixed intercept, random parts ``(grouping token, terms, intercept)``."""
+    def rhs(self) -> tuple[list[_Term], bool, list[_RandomPart]]:
+        """Fixed terms, fixed intercept, random parts."""
         fixed: list[_Term] = []
         intercept = True
-        randoms: list[tuple[_Token, list[_Term], bool]] = []
+        randoms: list[_RandomPart] = []
         first = True
         while True:
             if self.tok.kind == "end" and first:
@@ -256,7 +263,7 @@ class _Parser:
         seen.extend(n for n in names if n not in seen)
         return frozenset(names), start
 
-    def random_part(self) -> tuple[_Token, list[_Term], bool]:
+    def random_part(self) -> _RandomPart:
         open_tok = self.expect("(", "'('")
         if self.at("("):
             raise self.error("nested parentheses are not supported")
@@ -291,9 +298,7 @@ class _Parser:
                                  "write it as (1 + x | group)")
         if first:
             raise self.error("the random part has no terms before '|': write (1 | group)")
-        if self.at("||"):
-            raise self.error("'||' (uncorrelated random effects) is not supported yet: "
-                             "use '|'")
+        uncorrelated = self.at("||")
         self.advance()
         group = self.name("the grouping factor after '|'")
         if self.at("/") or self.at(":"):
@@ -305,7 +310,7 @@ class _Parser:
         self.in_random = False
         if not terms and not intercept:
             raise self.error("the random part has no random effects", open_tok)
-        return group, terms, intercept
+        return group, terms, intercept, uncorrelated
 
 
 def _degree_order(terms: list[_Term]) -> list[_Term]:
@@ -370,9 +375,9 @@ def parse_formula(text: str) -> ParsedFormula:
     in_terms = set(predictors)
     random_terms: list[_Term] = []
     grouping_tok: _Token | None = None
-    random_intercept = False
+    random_intercept = uncorrelated = False
     if randoms:
-        grouping_tok, random_terms, random_intercept = randoms[0]
+        grouping_tok, random_terms, random_intercept, uncorrelated = randoms[0]
 
     if outcome in in_terms:
         pos = _find_name(parser, outcome, skip_first=True)
@@ -433,6 +438,7 @@ def parse_formula(text: str) -> ParsedFormula:
         random_intercept=random_intercept,
         random_slopes=tuple(random_slopes),
         random_columns=tuple(random_columns),
+        uncorrelated=uncorrelated,
     )
 
 
