@@ -26,6 +26,7 @@ __all__ = ["FormulaError", "ParsedFormula", "parse_formula"]
 
 INTERCEPT = "(Intercept)"
 
+
 @dataclass(frozen=True)
 class ParsedFormula:
     """A parsed formula (see ``docs/contracts.md``).
