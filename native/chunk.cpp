@@ -48,6 +48,18 @@ std::vector<double> interior(std::vector<double> theta, int q, double floor) {
 void EngineSpec::check() const {
     const int n_pred = int(predictor_binary.size());
     if (int(predictor_p.size()) != n_pred) throw std::invalid_argument("predictor_p must have one entry per predictor");
+    if (!predictor_level.empty() && int(predictor_level.size()) != n_pred)
+        throw std::invalid_argument("predictor_level must be empty or have one entry per predictor");
+    if (!predictor_allocation.empty() && int(predictor_allocation.size()) != n_pred)
+        throw std::invalid_argument("predictor_allocation must be empty or have one entry per predictor");
+    for (int v = 0; v < n_pred; ++v) {
+        if (level(v) != Level::observation && level(v) != Level::cluster)
+            throw std::invalid_argument("predictor_level of predictor " + std::to_string(v) + " is not a Level");
+        if (allocation(v) != Allocation::independent && allocation(v) != Allocation::balanced)
+            throw std::invalid_argument("predictor_allocation of predictor " + std::to_string(v) + " is not an Allocation");
+        if (allocation(v) == Allocation::balanced && !predictor_binary[v])
+            throw std::invalid_argument("balanced allocation needs a binary predictor (predictor " + std::to_string(v) + ")");
+    }
     if (int(beta.size()) != n_fixed())
         throw std::invalid_argument("beta has " + std::to_string(beta.size()) + " entries, expected " +
                                     std::to_string(n_fixed()) + " (intercept and one per term)");

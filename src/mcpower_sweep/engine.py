@@ -135,6 +135,9 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
     return _native.EngineSpec(
         predictor_binary=[p.kind == "binary" for p in spec.predictors],
         predictor_p=[float(p.p) for p in spec.predictors],
+        predictor_level=[_native.Level.__members__[p.level] for p in spec.predictors],
+        predictor_allocation=[_native.Allocation.__members__[p.allocation]
+                              for p in spec.predictors],
         terms=[list(t) for t in spec.terms],
         beta=[float(b) for b in spec.effects],
         z_columns=list(spec.random_columns),

@@ -29,6 +29,9 @@ import numpy as np
 
 ESTIMATORS = ("reml", "ml")
 DF_METHODS = ("satterthwaite", "between_within", "residual", "z")
+# MCPower 1.4.1's families that this package simulates (its "logit", "probit" and
+# "poisson" are generalised mixed models, not simulated yet; its "ols" has no clusters).
+FAMILIES = ("lme",)
 MIN_CLUSTER_SIZE = 5
 # Beyond these a run would exhaust memory or time long before it finished: refuse up front.
 MAX_SAMPLE_SIZE = 10_000_000
@@ -153,6 +156,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("slope_intercept_corr", "float",
           "correlation between each random slope and the random intercept", low=-1.0,
           high=1.0, axis=True),
+    # The model.
+    Param("family", FAMILIES, "model family (lme: linear mixed model)", "",
+          hint="'lme' (the linear mixed model; the generalised families logit, probit and "
+               "poisson are not simulated yet)"),
     # The test.
     Param("alpha", "float", "significance level of each test", low=0.0, high=1.0,
           low_open=True, high_open=True, axis=True),

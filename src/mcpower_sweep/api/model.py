@@ -58,7 +58,8 @@ class MCPower:
     ('treatment',)
     """
 
-    def __init__(self, formula: str) -> None:
+    def __init__(self, formula: str, family: str = "lme") -> None:
+        PARAMS["family"].check(family)
         parsed = simulated_formula(formula)
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
@@ -166,6 +167,8 @@ class MCPower:
         random_slopes: Sequence[str] | str | None = None,
         slope_variance: float = 0.0,
         slope_intercept_corr: float = 0.0,
+        *,
+        cluster_level_vars: Sequence[str] | None = None,
     ) -> MCPower:
         """Configure the grouping factor of the formula's random part.
 
@@ -187,17 +190,25 @@ class MCPower:
             Variance of each random slope (>= 0), in outcome units squared.
         slope_intercept_corr
             Correlation of each random slope with the random intercept, in [-1, 1].
+        cluster_level_vars
+            Predictors drawn once per cluster and constant within it (MCPower 1.4.1's
+            spelling), e.g. the treatment of a cluster-randomised trial; none may have a
+            random slope.  With ``binary(p, balanced)`` exactly round(p J) clusters get 1.
 
         Examples
         --------
         >>> model = MCPower("y ~ x + (1 + x|school)")
         >>> _ = model.set_cluster("school", ICC=0.1, n_clusters=40, random_slopes=["x"],
         ...                       slope_variance=0.05)
+        >>> crt = (MCPower("y ~ treatment + x + (1|school)")
+        ...        .set_variable_type("treatment=binary(0.5, balanced)")
+        ...        .set_cluster("school", ICC=0.15, n_clusters=30,
+        ...                     cluster_level_vars=["treatment"]))
         """
         self._cluster = cluster_settings(
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
             random_slopes=random_slopes, slope_variance=slope_variance,
-            slope_intercept_corr=slope_intercept_corr)
+            slope_intercept_corr=slope_intercept_corr, cluster_level_vars=cluster_level_vars)
         return self
 
     def _term_name(self, name: str) -> str | None:
@@ -223,7 +234,10 @@ class MCPower:
     def set_variable_type(self, types: str | Mapping[str, str]) -> MCPower:
         """How each predictor is simulated: ``normal`` (default), ``binary``, ``binary(p)``.
 
-        ``binary`` is Bernoulli(0.5) coded 0/1; ``binary(p)`` has P(1) = p.
+        ``binary`` is Bernoulli(0.5) coded 0/1; ``binary(p)`` has P(1) = p (MCPower 1.4.1's
+        ``(binary, p)`` too).  ``binary(p, balanced)`` is a balanced allocation: exactly
+        round(p n_j) ones in each cluster (a multisite trial), or in round(p J) clusters for
+        a predictor in ``cluster_level_vars`` (a cluster-randomised trial), at random.
 
         Examples
         --------

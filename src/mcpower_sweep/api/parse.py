@@ -8,7 +8,7 @@ Examples
 >>> items("set_effects", "treatment=0.5, x:z=0.2")
 [('treatment', '0.5'), ('x:z', '0.2')]
 >>> variable_type("treatment", "binary(0.3)")
-Predictor(name='treatment', kind='binary', p=0.3)
+Predictor(name='treatment', kind='binary', p=0.3, allocation='independent', level='observation')
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from collections.abc import Mapping, Sequence
 from ..design.formula import ParsedFormula
 from ..design.spec import Predictor
 
-_BINARY = re.compile(r"binary\s*(?:\(\s*(?P<p>[^)]*?)\s*\))?", re.IGNORECASE)
+_BINARY = re.compile(r"binary\s*(?:\(\s*(?P<p>[^),]*?)\s*(?:,\s*(?P<how>[^)]*?)\s*)?\))?",
+                     re.IGNORECASE)
+# MCPower 1.4.1's spelling "(binary, 0.3)" of binary(0.3)
+_TUPLE = re.compile(r"\(\s*binary\s*(?:,\s*(?P<args>.*?))?\s*\)", re.IGNORECASE)
+_TYPES = "normal, binary, binary(p) or binary(p, balanced) with 0 < p < 1"
 
 
 def items(setter: str, text: object) -> list[tuple[str, str]]:
@@ -48,13 +52,32 @@ def items(setter: str, text: object) -> list[tuple[str, str]]:
 
 
 def variable_type(name: str, text: str) -> Predictor:
-    """``normal``, ``binary`` or ``binary(p)`` as a :class:`Predictor`."""
+    """``normal``, ``binary``, ``binary(p)`` or ``binary(p, balanced)`` as a :class:`Predictor`.
+
+    ``balanced`` places exactly round(p n) ones among the n units of the predictor's level
+    (the rows of each cluster, or the clusters for a cluster-level predictor); MCPower
+    1.4.1's ``(binary, p)`` is read as ``binary(p)``.
+
+    Examples
+    --------
+    >>> variable_type("t", "binary(0.5, balanced)").allocation
+    'balanced'
+    >>> variable_type("t", "(binary, 0.3)").p
+    0.3
+    """
     if text.lower() == "normal":
         return Predictor(name, "normal")
-    m = _BINARY.fullmatch(text)
+    mcpower = _TUPLE.fullmatch(text)
+    m = _BINARY.fullmatch(f"binary({mcpower.group('args')})" if mcpower and mcpower.group(
+        "args") else "binary" if mcpower else text)
     if m is None:
         raise ValueError(f"set_variable_type: unknown variable type {text!r} for {name!r}: "
-                         "use normal, binary or binary(p) with 0 < p < 1")
+                         f"use {_TYPES}")
+    how = (m.group("how") or "").lower()
+    if how not in ("", "balanced"):
+        raise ValueError(f"set_variable_type: {name}={text}: {m.group('how')!r} is not an "
+                         "allocation: write binary(p, balanced) or binary(p)")
+    allocation = "balanced" if how else "independent"
     p_text = m.group("p")
     if p_text is None:
         return Predictor(name, "binary", 0.5)
@@ -65,7 +88,7 @@ def variable_type(name: str, text: str) -> Predictor:
     if not 0.0 < p < 1.0:
         raise ValueError(f"set_variable_type: {name}={text} is not allowed: binary(p) needs "
                          "a proportion 0 < p < 1")
-    return Predictor(name, "binary", p)
+    return Predictor(name, "binary", p, allocation)
 
 
 def effect_value(name: str, raw: object) -> float:

@@ -15,7 +15,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..design.formula import FormulaError, ParsedFormula, parse_formula
 from ..design.spec import (
@@ -63,6 +63,7 @@ class ClusterSettings:
     cluster_size: int | None
     slope_variance: float
     slope_intercept_corr: float
+    cluster_level_vars: tuple[str, ...] = ()
 
 
 def cluster_settings(
@@ -75,6 +76,7 @@ def cluster_settings(
     random_slopes: Sequence[str] | str | None = None,
     slope_variance: object = 0.0,
     slope_intercept_corr: object = 0.0,
+    cluster_level_vars: Sequence[str] | str | None = None,
 ) -> ClusterSettings:
     """Check ``set_cluster``'s arguments against the formula ``f`` (see ``set_cluster``)."""
     if f.grouping is None:
@@ -112,7 +114,32 @@ def cluster_settings(
             "leave it at 0"
         )
     check_slope_intercept_corr(corr, len(slopes))
-    return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr)
+    between = _cluster_level_vars(f, cluster_level_vars)
+    return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr, between)
+
+
+def _cluster_level_vars(f: ParsedFormula, given: Sequence[str] | str | None
+                        ) -> tuple[str, ...]:
+    """Predictors constant within clusters: names of the formula, none with a random slope."""
+    if given is None:
+        return ()
+    names = [given] if isinstance(given, str) else list(given)
+    for name in names:
+        if not isinstance(name, str) or name not in f.predictors:
+            raise ValueError(
+                f"cluster_level_vars={given!r}: {name!r} is not a predictor of the formula "
+                f"{f.text!r}; its predictors are {', '.join(f.predictors)}"
+            )
+        if name in f.random_slopes:
+            raise ValueError(
+                f"cluster_level_vars={given!r}: {name!r} has a random slope on "
+                f"{f.grouping!r}, but a predictor constant within clusters has no slope that "
+                "can vary between them: remove it from the formula's random part or from "
+                "cluster_level_vars"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"cluster_level_vars={given!r} names a predictor twice")
+    return tuple(names)
 
 
 def _icc(f: ParsedFormula, icc: object) -> float:
@@ -191,7 +218,8 @@ def build_spec(
     spec = SimulationSpec(
         formula=f.text,
         outcome=f.outcome,
-        predictors=tuple(types[p] for p in f.predictors),
+        predictors=tuple(replace(types[p], level="cluster") if p in c.cluster_level_vars
+                         else types[p] for p in f.predictors),
         terms=f.terms,
         term_names=f.term_names,
         effects=(0.0, *(effects[t] for t in f.tests)),

@@ -49,13 +49,52 @@ def check_slope_intercept_corr(r: float, n_slopes: int) -> None:
         )
 
 
+LEVELS = ("observation", "cluster")
+ALLOCATIONS = ("independent", "balanced")
+
+
+def balanced_ones(p: float, n: int) -> int:
+    """Ones of a balanced binary predictor among ``n`` units: round(p n), halves up.
+
+    The engine's rule (``fill_balanced`` in ``native/simulate.cpp``), used here to refuse
+    designs where it gives no contrast.
+
+    Examples
+    --------
+    >>> balanced_ones(0.5, 7), balanced_ones(0.3, 10)
+    (4, 3)
+    """
+    return math.floor(p * n + 0.5)
+
+
 @dataclass(frozen=True)
 class Predictor:
-    """A simulated predictor: ``kind`` is ``"normal"`` (N(0, 1)) or ``"binary"`` (Bernoulli(p))."""
+    """A simulated predictor: its distribution, allocation and level are data of the design.
+
+    ``kind`` is ``"normal"`` (N(0, 1)) or ``"binary"`` (0/1 with P(1) = ``p``);
+    ``allocation`` of a binary predictor is ``"independent"`` (Bernoulli draws) or
+    ``"balanced"`` (exactly round(p n) ones among the n units of its level, at random
+    places); ``level`` is ``"observation"`` (varies within clusters) or ``"cluster"``
+    (one value per cluster, set by ``cluster_level_vars``).
+    """
 
     name: str
     kind: str = "normal"
     p: float = 0.5
+    allocation: str = "independent"
+    level: str = "observation"
+
+    def type_text(self) -> str:
+        """The variable type as ``set_variable_type`` spells it.
+
+        Examples
+        --------
+        >>> Predictor("t", "binary", 0.5, "balanced").type_text()
+        'binary(0.5, balanced)'
+        """
+        if self.kind == "normal":
+            return "normal"
+        return f"binary({self.p:g}{', balanced' if self.allocation == 'balanced' else ''})"
 
 
 @dataclass(frozen=True)
@@ -137,6 +176,11 @@ class SimulationSpec:
         return sizes
 
     @property
+    def cluster_level_vars(self) -> tuple[str, ...]:
+        """The predictors that are constant within clusters."""
+        return tuple(p.name for p in self.predictors if p.level == "cluster")
+
+    @property
     def total_n(self) -> int:
         return int(self.cluster_sizes().sum())
 
@@ -164,10 +208,7 @@ class SimulationSpec:
         return {
             "formula": self.formula,
             "effects": dict(zip(self.term_names[1:], self.effects[1:], strict=True)),
-            "variable_types": {
-                p.name: (p.kind if p.kind == "normal" else f"binary({p.p:g})")
-                for p in self.predictors
-            },
+            "variable_types": {p.name: p.type_text() for p in self.predictors},
             "grouping": self.grouping,
             "random_effects": [self.term_names[c] for c in self.random_columns],
             "icc": self.icc,
@@ -179,6 +220,9 @@ class SimulationSpec:
             "estimator": self.estimator,
             "df_method": self.df_method,
             "alpha": self.alpha,
+            # Only when used, so existing designs keep their provenance (and design hash).
+            **({"cluster_level_vars": list(self.cluster_level_vars)}
+               if self.cluster_level_vars else {}),
         }
 
     # -------------------------------------------------------------- validation
@@ -212,6 +256,13 @@ class SimulationSpec:
         for p in self.predictors:
             if p.kind == "binary" and not (0.0 < p.p < 1.0):
                 raise ValueError(f"variable type of {p.name!r}: binary({p.p}) needs 0 < p < 1")
+            if p.level not in LEVELS or p.allocation not in ALLOCATIONS:
+                raise ValueError(f"predictor {p.name!r}: level={p.level!r}, allocation="
+                                 f"{p.allocation!r}: use a level in {LEVELS} and an "
+                                 f"allocation in {ALLOCATIONS}")
+            if p.allocation == "balanced" and p.kind != "binary":
+                raise ValueError(f"variable type of {p.name!r}: balanced allocation is for "
+                                 "binary predictors, e.g. binary(0.5, balanced)")
         if (self.n_clusters is None) == (self.cluster_size is None):
             raise ValueError("set exactly one of n_clusters and cluster_size")
         if self.n_clusters is not None and self.n_clusters < 2:
@@ -232,8 +283,38 @@ class SimulationSpec:
                 f"{MIN_CLUSTER_SIZE} observations per cluster: use sample_size >= "
                 f"{MIN_CLUSTER_SIZE * j} or fewer clusters"
             )
+        self._validate_design()
         n_fixed = len(self.term_names)
         if self.total_n <= n_fixed + 1:
             raise ValueError(
                 f"sample_size={self.sample_size} is too small for {n_fixed} fixed effects"
             )
+
+    def _validate_design(self) -> None:
+        """Cluster-level predictors and balanced allocations that the sizes can carry."""
+        between = set(self.cluster_level_vars)
+        for col in self.random_columns:
+            names = {self.predictors[v].name for v in self.terms[col - 1]} if col else set()
+            if names and names <= between:
+                raise ValueError(
+                    f"cluster_level_vars={list(self.cluster_level_vars)!r}: "
+                    f"{self.term_names[col]!r} has a random slope on {self.grouping!r}, but a "
+                    "predictor constant within clusters has no slope that can vary between "
+                    "them: remove it from random_slopes (and the formula's random part) or "
+                    "from cluster_level_vars"
+                )
+        sizes = self.cluster_sizes()
+        for p in self.predictors:
+            if p.allocation != "balanced":
+                continue
+            units = [len(sizes)] if p.level == "cluster" else sorted(set(sizes.tolist()))
+            what = "clusters" if p.level == "cluster" else "observations in a cluster"
+            for n in units:
+                ones = balanced_ones(p.p, n)
+                if not 0 < ones < n:
+                    raise ValueError(
+                        f"set_variable_type: {p.name}={p.type_text()} gives round({p.p:g} x "
+                        f"{n}) = {ones} of {n} {what} with {p.name}=1, so {p.name} does not "
+                        f"vary there: use p with 1 <= round(p x {n}) <= {n - 1}, or larger "
+                        "units"
+                    )
