@@ -45,7 +45,7 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
                      std::vector<std::vector<int>> terms, std::vector<double> beta, std::vector<int> z_columns,
                      std::vector<double> re_cov, std::vector<int64_t> cluster_sizes, Estimator estimator,
                      DfMethod df_method, bool row_level, std::vector<Level> predictor_level,
-                     std::vector<Allocation> predictor_allocation) {
+                     std::vector<Allocation> predictor_allocation, double cluster_size_cv) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
@@ -56,6 +56,7 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
     s.z_columns = std::move(z_columns);
     s.re_cov = std::move(re_cov);
     s.cluster_sizes = std::move(cluster_sizes);
+    s.cluster_size_cv = cluster_size_cv;
     s.estimator = estimator;
     s.df_method = df_method;
     s.row_level = row_level;
@@ -104,6 +105,7 @@ PYBIND11_MODULE(_native, m) {
 
     m.attr("MAX_FIXED_EFFECTS") = kMaxFixedEffects;
     m.attr("MAX_RANDOM_EFFECTS") = kMaxRandomEffects;
+    m.attr("MIN_CLUSTER_SIZE") = kMinClusterSize;
 
     py::enum_<DfMethod>(m, "DfMethod", "Reference distribution (degrees of freedom) of the Wald t tests.")
         .value("satterthwaite", DfMethod::satterthwaite)
@@ -126,7 +128,7 @@ PYBIND11_MODULE(_native, m) {
              py::arg("terms"), py::arg("beta"), py::arg("z_columns"), py::arg("re_cov"), py::arg("cluster_sizes"),
              py::arg("estimator"), py::arg("df_method"), py::arg("row_level") = false,
              py::arg("predictor_level") = std::vector<Level>{},
-             py::arg("predictor_allocation") = std::vector<Allocation>{})
+             py::arg("predictor_allocation") = std::vector<Allocation>{}, py::arg("cluster_size_cv") = 0.0)
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
         .def_readonly("predictor_level", &EngineSpec::predictor_level)
@@ -136,6 +138,7 @@ PYBIND11_MODULE(_native, m) {
         .def_readonly("z_columns", &EngineSpec::z_columns)
         .def_readonly("re_cov", &EngineSpec::re_cov)
         .def_readonly("cluster_sizes", &EngineSpec::cluster_sizes)
+        .def_readonly("cluster_size_cv", &EngineSpec::cluster_size_cv)
         .def_readonly("estimator", &EngineSpec::estimator)
         .def_readonly("df_method", &EngineSpec::df_method)
         .def_readonly("row_level", &EngineSpec::row_level);

@@ -79,6 +79,15 @@ void EngineSpec::check() const {
     if (cluster_sizes.size() < 2) throw std::invalid_argument("at least 2 clusters are needed");
     for (auto n : cluster_sizes)
         if (n < 1) throw std::invalid_argument("cluster sizes must be >= 1");
+    if (!(cluster_size_cv >= 0.0 && cluster_size_cv < 1e3))
+        throw std::invalid_argument("cluster_size_cv must be a finite number >= 0");
+    if (cluster_size_cv > 0.0) {
+        int64_t total = 0;
+        for (auto n : cluster_sizes) total += n;
+        if (total < int64_t(kMinClusterSize) * int64_t(cluster_sizes.size()))
+            throw std::invalid_argument("cluster_size_cv needs at least " + std::to_string(kMinClusterSize) +
+                                        " rows per cluster on average");
+    }
     for (double pr : predictor_p)
         if (!(pr >= 0.0 && pr <= 1.0)) throw std::invalid_argument("binary predictor probability outside [0, 1]");
     check_choices(estimator, df_method);

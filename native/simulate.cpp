@@ -40,7 +40,10 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     std::sort(used.begin(), used.end());
     sufficient = !s.row_level && main_effects_only && std::adjacent_find(used.begin(), used.end()) == used.end();
     for (int v : used) sufficient = sufficient && draw[v] == Draw::normal && cluster_slot[v] < 0;
-    for (auto n : s.cluster_sizes) sufficient = sufficient && n - 1 >= s.n_fixed();
+    // Drawn sizes (cluster_size_cv) may be as small as kMinClusterSize.
+    int64_t smallest = *std::min_element(s.cluster_sizes.begin(), s.cluster_sizes.end());
+    if (s.cluster_size_cv > 0.0) smallest = kMinClusterSize;
+    sufficient = sufficient && smallest - 1 >= s.n_fixed();
     // Base columns of the cells path: [1, level-1 binaries, level-1 normals, residual].
     bool new_feature = false;
     cell_pos.assign(n_pred, 0);
@@ -53,7 +56,7 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     // Designs without the new features keep their original path (and numbers).
     cells = !s.row_level && new_feature && main_effects_only && cell_binary <= kMaxCellBinary &&
             std::adjacent_find(used.begin(), used.end()) == used.end();
-    for (auto n : s.cluster_sizes) cells = cells && n - (int64_t(1) << cell_binary) >= cell_gauss + 1;
+    cells = cells && smallest - (int64_t(1) << cell_binary) >= cell_gauss + 1;
 }
 
 // A cluster's coefficients: the fixed effects plus its random effects chol(G) z
@@ -71,12 +74,59 @@ void Generator::cluster_coefficients(Stream& rng, double* coef) const {
 }
 
 void Generator::generate(uint64_t seed, uint64_t index, Problem& pr) const {
+    thread_local std::vector<int64_t> drawn;
+    const int64_t* sizes = spec.cluster_sizes.data();
+    if (spec.cluster_size_cv > 0.0) {
+        draw_sizes(seed, index, drawn);
+        sizes = drawn.data();
+    }
     if (sufficient)
-        generate_sufficient(seed, index, pr);
+        generate_sufficient(seed, index, sizes, pr);
     else if (cells)
-        generate_cells(seed, index, pr);
+        generate_cells(seed, index, sizes, pr);
     else
-        generate_rows(seed, index, pr);
+        generate_rows(seed, index, sizes, pr);
+}
+
+// Sizes with coefficient of variation cv around the mean N/J, from the simulation's
+// substream 1 (so the data's own stream is that of the same design with fixed sizes):
+// relative sizes g_j ~ Gamma(1/cv^2, cv^2) (mean 1, CV cv) are scaled to the total N,
+// those below kMinClusterSize raised to it and the rest rescaled until none is below,
+// then rounded by largest remainder, so the sizes are whole and add up to N.
+void Generator::draw_sizes(uint64_t seed, uint64_t index, std::vector<int64_t>& out) const {
+    const int J = int(spec.cluster_sizes.size());
+    int64_t total = 0;
+    for (auto n : spec.cluster_sizes) total += n;
+    Stream rng(seed, index, 1);
+    const double shape = 1.0 / (spec.cluster_size_cv * spec.cluster_size_cv);
+    std::vector<double> x(J);
+    for (auto& g : x) g = rng.chi_square(2.0 * shape) / (2.0 * shape);
+    std::vector<uint8_t> at_floor(J, 0);
+    const double low = kMinClusterSize;
+    for (;;) {
+        double free_sum = 0.0, free_total = double(total);
+        for (int j = 0; j < J; ++j) {
+            if (at_floor[j]) free_total -= low;
+            else free_sum += x[j];
+        }
+        bool raised = false;
+        for (int j = 0; j < J; ++j)
+            if (!at_floor[j] && (free_sum <= 0.0 || x[j] * free_total / free_sum < low)) at_floor[j] = 1, raised = true;
+        if (raised) continue;
+        for (int j = 0; j < J; ++j) x[j] = at_floor[j] ? low : x[j] * free_total / free_sum;
+        break;
+    }
+    out.resize(J);
+    int64_t left = total;
+    std::vector<int> order(J);
+    for (int j = 0; j < J; ++j) {
+        out[j] = int64_t(std::floor(x[j]));
+        left -= out[j];
+        order[j] = j;
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return x[a] - std::floor(x[a]) > x[b] - std::floor(x[b]); });
+    for (int i = 0; i < left; ++i) ++out[order[i % J]];
 }
 
 namespace {
@@ -157,13 +207,12 @@ void Generator::draw_units(int v, Stream& rng, double* out, int64_t n) const {
 // column, then the residuals.  The cluster's columns are built whole and reduced to
 // W_j'W_j by dot products, which the compiler vectorises.  Cluster-level predictors
 // are drawn first, all J values of each in turn, and copied into their clusters' rows.
-void Generator::generate_rows(uint64_t seed, uint64_t index, Problem& pr) const {
+void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
     const int n_pred = int(spec.predictor_binary.size());
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
-    int64_t max_n = 0;
-    for (auto n : spec.cluster_sizes) max_n = std::max(max_n, n);
+    const int64_t max_n = *std::max_element(sizes, sizes + J);
     // scratch: predictor columns (n_pred), W = [X y] (m columns, X's intercept all ones),
     // then the J values of each cluster-level predictor
     const size_t n_between = cluster_level.size();
@@ -178,7 +227,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, Problem& pr) const 
     double coef[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
-        const int64_t nj = spec.cluster_sizes[j];
+        const int64_t nj = sizes[j];
         cluster_coefficients(rng, coef);
         for (int v = 0; v < n_pred; ++v) {
             double* col = pred + size_t(v) * max_n;
@@ -229,7 +278,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, Problem& pr) const 
 // W'W = T'[1 G]'[1 G] T.  The cost per cluster no longer grows with its size.
 // Draw order per cluster: q random-effect normals, the Bartlett factor row by row
 // (diagonal chi-square first), then the k mean normals.
-void Generator::generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) const {
+void Generator::generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1, k = p;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -237,7 +286,7 @@ void Generator::generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) 
     double coef[64], L[64 * 64], F[65 * 65], mean[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
-        const double n = double(spec.cluster_sizes[j]);
+        const double n = double(sizes[j]);
         cluster_coefficients(rng, coef);
         bartlett(rng, k, n - 1.0, L);
         const double root_n = std::sqrt(n);
@@ -294,7 +343,7 @@ namespace mcps {
 // per cluster the q random-effect normals, each binary's split of the cells (in
 // predictor order, cells in index order), the Bartlett factor, and k normals per
 // non-empty cell.
-void Generator::generate_cells(uint64_t seed, uint64_t index, Problem& pr) const {
+void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size()), n_pred = int(spec.predictor_binary.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -314,7 +363,7 @@ void Generator::generate_cells(uint64_t seed, uint64_t index, Problem& pr) const
     double coef[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
-        const int64_t nj = spec.cluster_sizes[j];
+        const int64_t nj = sizes[j];
         const double n = double(nj);
         cluster_coefficients(rng, coef);
         int64_t count[1 << kMaxCellBinary] = {nj};

@@ -16,11 +16,12 @@ struct Generator {
     // Fill pr with simulation `index` of master `seed` (pr is reshaped as needed).
     void generate(uint64_t seed, uint64_t index, Problem& pr) const;
     // The two ways: every row, or each cluster's cross-products drawn directly.
-    void generate_rows(uint64_t seed, uint64_t index, Problem& pr) const;
-    void generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) const;
-    void generate_cells(uint64_t seed, uint64_t index, Problem& pr) const;
+    void generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
+    void generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
+    void generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
     void cluster_coefficients(Stream& rng, double* coef) const;
     void draw_units(int v, Stream& rng, double* out, int64_t n) const;
+    void draw_sizes(uint64_t seed, uint64_t index, std::vector<int64_t>& out) const;
 
     // How one predictor's values are drawn over n units (the rows of a cluster, or
     // the clusters of a study for a cluster-level predictor).

@@ -13,6 +13,8 @@ namespace mcps {
 // (lmm_deviance.cpp, lmm_derivatives.cpp) and of data generation (simulate.cpp).
 constexpr int kMaxFixedEffects = 63;  // p: W = [X y] has at most 64 columns
 constexpr int kMaxRandomEffects = 8;  // q
+// Smallest cluster that drawn sizes (cluster_size_cv) may have.
+constexpr int kMinClusterSize = 5;
 
 // Reference distribution (degrees of freedom) of the Wald t tests.
 enum class DfMethod : int { satterthwaite = 0, between_within = 1, residual = 2, z = 3 };
@@ -39,6 +41,9 @@ struct EngineSpec {
     std::vector<int> z_columns;            // fixed columns that carry a random effect (0 = intercept)
     std::vector<double> re_cov;            // q x q random-effect covariance, row-major, residual var 1
     std::vector<int64_t> cluster_sizes;    // rows per cluster
+    // > 0: each simulation draws its own sizes, with this coefficient of variation
+    // around the mean of cluster_sizes, at least kMinClusterSize each, same total.
+    double cluster_size_cv = 0.0;
     Estimator estimator = Estimator::reml;
     DfMethod df_method = DfMethod::satterthwaite;
     // Generate every row (true) instead of drawing each cluster's cross-products from

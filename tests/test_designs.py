@@ -183,3 +183,52 @@ def test_cells_path_matches_row_generation_in_distribution(name: str) -> None:
         assert z.max() < 4.5, (name, np.unravel_index(z.argmax(), z.shape), z.max())
     # same sizes, and the cells path is not the rows path (it is really used)
     assert not np.array_equal(a, b)
+
+
+# ------------------------------------------------------------ unequal cluster sizes
+def test_min_cluster_size_is_the_engines() -> None:
+    from mcpower_sweep import params
+
+    assert params.MIN_CLUSTER_SIZE == _native.MIN_CLUSTER_SIZE
+
+
+def test_explicit_cluster_sizes_are_used() -> None:
+    model = crt(p="0.5, balanced").set_cluster(
+        "school", ICC=0.1, cluster_sizes=[8, 20, 12, 30, 5, 15], cluster_level_vars=["treatment"])
+    d = cross_products(model, 90)
+    assert d["rows"].tolist() == [8, 20, 12, 30, 5, 15]
+    assert (d["colsum"][:, 1] > 0).sum() == 3
+    with pytest.raises(ValueError, match=r"add up to 90, not sample_size=100"):
+        model.to_spec(100)
+
+
+def test_drawn_cluster_sizes() -> None:
+    """cluster_size_cv: sizes vary by simulation, reproducibly, add up to N, at least 5,
+    with about the coefficient of variation asked for."""
+    model = crt(n_clusters=40).set_cluster("school", ICC=0.1, n_clusters=40,
+                                           cluster_level_vars=["treatment"],
+                                           cluster_size_cv=0.4)
+    rows = np.array([cross_products(model, 1200, i)["rows"] for i in range(400)])
+    assert np.all(rows.sum(axis=1) == 1200) and rows.min() >= 5
+    assert len({tuple(r) for r in rows}) == 400
+    np.testing.assert_array_equal(rows[3], cross_products(model, 1200, 3)["rows"])
+    cv = rows.std(axis=1) / rows.mean(axis=1)
+    assert abs(cv.mean() - 0.4) < 0.04
+    # the data's own stream is that of the same design with even sizes
+    even = crt(n_clusters=40).set_cluster("school", ICC=0.1, n_clusters=40,
+                                          cluster_level_vars=["treatment"])
+    np.testing.assert_array_equal(cross_products(model, 1200, 0)["colsum"][:, 1] > 0,
+                                  cross_products(even, 1200, 0)["colsum"][:, 1] > 0)
+
+
+def test_unequal_sizes_cost_power_and_are_a_sweep_axis() -> None:
+    from mcpower_sweep.sweeps.grid import Grid
+
+    model = crt(n_clusters=10, covariate=False).set_simulations(400).set_parallel(False)
+    base = model.to_spec(400)
+    grid = Grid(base, {"cluster_size_cv": [0.0, 1.0]})
+    power = []
+    for _, spec in grid.points():
+        counts = engine.chunk_counts(spec, 9, 0, 400, 1)
+        power.append(counts.n_significant[0] / counts.n_success)
+    assert power[1] < power[0]

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 __version__: str
 MAX_FIXED_EFFECTS: int
 MAX_RANDOM_EFFECTS: int
+MIN_CLUSTER_SIZE: int
 
 class DfMethod:
     """Reference distribution (degrees of freedom) of the Wald t tests."""
@@ -97,6 +98,7 @@ class EngineSpec:
         row_level: bool = False,
         predictor_level: Sequence[Level] = ...,
         predictor_allocation: Sequence[Allocation] = ...,
+        cluster_size_cv: float = 0.0,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -116,6 +118,8 @@ class EngineSpec:
     def re_cov(self) -> list[float]: ...
     @property
     def cluster_sizes(self) -> list[int]: ...
+    @property
+    def cluster_size_cv(self) -> float: ...
     @property
     def estimator(self) -> Estimator: ...
     @property

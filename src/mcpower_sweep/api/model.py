@@ -169,6 +169,8 @@ class MCPower:
         slope_intercept_corr: float = 0.0,
         *,
         cluster_level_vars: Sequence[str] | None = None,
+        cluster_sizes: Sequence[int] | None = None,
+        cluster_size_cv: float = 0.0,
     ) -> MCPower:
         """Configure the grouping factor of the formula's random part.
 
@@ -179,10 +181,11 @@ class MCPower:
         ICC
             Intraclass correlation of the random intercept, ``0 <= ICC < 1``; the intercept
             variance is ``ICC / (1 - ICC)`` (residual variance 1).
-        n_clusters, cluster_size
+        n_clusters, cluster_size, cluster_sizes
             Give exactly one: the number of clusters (>= 2; the sample is split as evenly as
-            possible) or the observations per cluster (>= 5; the number of clusters is then
-            ``sample_size // cluster_size``).
+            possible), the observations per cluster (>= 5; the number of clusters is then
+            ``sample_size // cluster_size``), or each cluster's size (a list; it fixes the
+            number of clusters and N, so ``sample_size`` must be its sum).
         random_slopes
             The predictors with a random slope. They must be the random slopes of the
             formula's random part (all of them); None takes them from the formula.
@@ -194,6 +197,10 @@ class MCPower:
             Predictors drawn once per cluster and constant within it (MCPower 1.4.1's
             spelling), e.g. the treatment of a cluster-randomised trial; none may have a
             random slope.  With ``binary(p, balanced)`` exactly round(p J) clusters get 1.
+        cluster_size_cv
+            Unequal clusters: each simulation draws its sizes with this coefficient of
+            variation around N/J (at least 5 each, adding up to N); 0 (default) keeps them
+            as even as possible.
 
         Examples
         --------
@@ -208,7 +215,8 @@ class MCPower:
         self._cluster = cluster_settings(
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
             random_slopes=random_slopes, slope_variance=slope_variance,
-            slope_intercept_corr=slope_intercept_corr, cluster_level_vars=cluster_level_vars)
+            slope_intercept_corr=slope_intercept_corr, cluster_level_vars=cluster_level_vars,
+            cluster_sizes=cluster_sizes, cluster_size_cv=cluster_size_cv)
         return self
 
     def _term_name(self, name: str) -> str | None:

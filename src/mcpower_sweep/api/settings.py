@@ -64,6 +64,8 @@ class ClusterSettings:
     slope_variance: float
     slope_intercept_corr: float
     cluster_level_vars: tuple[str, ...] = ()
+    cluster_size_cv: float = 0.0
+    cluster_sizes: tuple[int, ...] = ()
 
 
 def cluster_settings(
@@ -77,6 +79,8 @@ def cluster_settings(
     slope_variance: object = 0.0,
     slope_intercept_corr: object = 0.0,
     cluster_level_vars: Sequence[str] | str | None = None,
+    cluster_sizes: Sequence[int] | None = None,
+    cluster_size_cv: object = 0.0,
 ) -> ClusterSettings:
     """Check ``set_cluster``'s arguments against the formula ``f`` (see ``set_cluster``)."""
     if f.grouping is None:
@@ -91,11 +95,19 @@ def cluster_settings(
         )
     slopes = _random_slopes(f, random_slopes)
     icc_value = _icc(f, icc)
-    if (n_clusters is None) == (cluster_size is None):
+    sizes = _cluster_sizes(cluster_sizes)
+    if sum(x is not None for x in (n_clusters, cluster_size, cluster_sizes)) != 1:
         raise ValueError(
-            f"set_cluster: give exactly one of n_clusters and cluster_size "
-            f"(got n_clusters={n_clusters!r}, cluster_size={cluster_size!r})"
+            f"set_cluster: give exactly one of n_clusters, cluster_size and cluster_sizes "
+            f"(got n_clusters={n_clusters!r}, cluster_size={cluster_size!r}, "
+            f"cluster_sizes={cluster_sizes!r})"
         )
+    if sizes:
+        n_clusters = len(sizes)
+    cv = PARAMS["cluster_size_cv"].check(cluster_size_cv)
+    if cv and sizes:
+        raise ValueError(f"cluster_sizes={cluster_sizes!r} with cluster_size_cv="
+                         f"{cluster_size_cv!r}: give one of them, not both")
     if n_clusters is not None:
         n_clusters = PARAMS["n_clusters"].check(n_clusters)
     if cluster_size is not None:
@@ -115,7 +127,19 @@ def cluster_settings(
         )
     check_slope_intercept_corr(corr, len(slopes))
     between = _cluster_level_vars(f, cluster_level_vars)
-    return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr, between)
+    return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr, between,
+                           cv, sizes)
+
+
+def _cluster_sizes(given: Sequence[int] | None) -> tuple[int, ...]:
+    """Explicit cluster sizes: at least 2 whole numbers >= MIN_CLUSTER_SIZE."""
+    if given is None:
+        return ()
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence) or len(given) < 2:
+        raise ValueError(f"cluster_sizes={given!r} is not allowed: use a list of at least 2 "
+                         "cluster sizes, e.g. [20, 35, 12]")
+    return tuple(PARAMS["cluster_size"].check(n, f"cluster_sizes={list(given)!r}: entry")
+                 for n in given)
 
 
 def _cluster_level_vars(f: ParsedFormula, given: Sequence[str] | str | None
@@ -231,6 +255,8 @@ def build_spec(
         n_clusters=c.n_clusters,
         cluster_size=c.cluster_size,
         sample_size=sample_size,
+        cluster_size_cv=c.cluster_size_cv,
+        given_sizes=c.cluster_sizes,
         estimator=estimator,
         df_method=df_method,
         alpha=alpha,

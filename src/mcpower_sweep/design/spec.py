@@ -25,6 +25,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     MAX_SAMPLE_SIZE,
     MAX_SIMULATIONS,
     MIN_CLUSTER_SIZE,
+    PARAMS,
 )
 
 
@@ -129,6 +130,11 @@ class SimulationSpec:
         ``sample_size // cluster_size``.
     sample_size
         Total number of observations N.
+    cluster_size_cv
+        0: sizes as even as possible; > 0: each simulation draws its sizes with this
+        coefficient of variation around N/J (at least ``MIN_CLUSTER_SIZE``, total N).
+    given_sizes
+        Explicit cluster sizes (``set_cluster(cluster_sizes=...)``); they fix J and N.
     estimator, df_method, alpha
         How each simulated data set is fitted and tested.
     """
@@ -147,6 +153,8 @@ class SimulationSpec:
     n_clusters: int | None = None
     cluster_size: int | None = None
     sample_size: int = 0
+    cluster_size_cv: float = 0.0
+    given_sizes: tuple[int, ...] = ()
     estimator: str = "reml"
     df_method: str = "satterthwaite"
     alpha: float = 0.05
@@ -166,8 +174,11 @@ class SimulationSpec:
         return self.n_clusters
 
     def cluster_sizes(self) -> np.ndarray:
-        """Cluster sizes: as even as possible (differing by at most 1) or all ``cluster_size``."""
+        """Cluster sizes: given, all ``cluster_size``, or as even as possible (differing by at
+        most 1; with ``cluster_size_cv`` the engine draws each simulation's around them)."""
         j = self.effective_n_clusters
+        if self.given_sizes:
+            return np.array(self.given_sizes, dtype=np.int64)
         if self.cluster_size is not None:
             return np.full(j, self.cluster_size, dtype=np.int64)
         base, extra = divmod(self.sample_size, j)
@@ -223,6 +234,8 @@ class SimulationSpec:
             # Only when used, so existing designs keep their provenance (and design hash).
             **({"cluster_level_vars": list(self.cluster_level_vars)}
                if self.cluster_level_vars else {}),
+            **({"cluster_size_cv": self.cluster_size_cv} if self.cluster_size_cv else {}),
+            **({"cluster_sizes": list(self.given_sizes)} if self.given_sizes else {}),
         }
 
     # -------------------------------------------------------------- validation
@@ -271,6 +284,7 @@ class SimulationSpec:
             raise ValueError(
                 f"cluster_size={self.cluster_size!r} is too small: use at least {MIN_CLUSTER_SIZE}"
             )
+        self._validate_sizes()
         j = self.effective_n_clusters
         if j < 2:
             raise ValueError(
@@ -303,11 +317,13 @@ class SimulationSpec:
                     "them: remove it from random_slopes (and the formula's random part) or "
                     "from cluster_level_vars"
                 )
-        sizes = self.cluster_sizes()
+        sizes = self.cluster_sizes().tolist()
+        if self.cluster_size_cv:  # drawn sizes: from the floor to the largest possible
+            sizes = [MIN_CLUSTER_SIZE, self.total_n - MIN_CLUSTER_SIZE * (len(sizes) - 1)]
         for p in self.predictors:
             if p.allocation != "balanced":
                 continue
-            units = [len(sizes)] if p.level == "cluster" else sorted(set(sizes.tolist()))
+            units = [self.effective_n_clusters] if p.level == "cluster" else sorted(set(sizes))
             what = "clusters" if p.level == "cluster" else "observations in a cluster"
             for n in units:
                 ones = balanced_ones(p.p, n)
@@ -318,3 +334,24 @@ class SimulationSpec:
                         f"vary there: use p with 1 <= round(p x {n}) <= {n - 1}, or larger "
                         "units"
                     )
+
+    def _validate_sizes(self) -> None:
+        """Explicit sizes that add up to N; a size CV the engine can draw."""
+        PARAMS["cluster_size_cv"].check(self.cluster_size_cv)
+        if not self.given_sizes:
+            return
+        sizes = list(self.given_sizes)
+        if self.cluster_size_cv:
+            raise ValueError(f"cluster_sizes={sizes!r} with cluster_size_cv="
+                             f"{self.cluster_size_cv!r}: give one of them, not both")
+        if min(sizes) < MIN_CLUSTER_SIZE:
+            raise ValueError(f"cluster_sizes={sizes!r} has a cluster of {min(sizes)}: use at "
+                             f"least {MIN_CLUSTER_SIZE} observations per cluster")
+        if sum(sizes) != self.sample_size:
+            raise ValueError(
+                f"cluster_sizes={sizes!r} add up to {sum(sizes)}, not sample_size="
+                f"{self.sample_size}: explicit sizes fix N, use sample_size={sum(sizes)}"
+            )
+        if self.n_clusters != len(sizes):
+            raise ValueError(f"cluster_sizes={sizes!r} are {len(sizes)} clusters, not "
+                             f"n_clusters={self.n_clusters}")

@@ -131,6 +131,14 @@ def name_list(src: Source, path: str, value: Any) -> list[str]:
     return list(value)
 
 
+def number_list(src: Source, path: str, value: Any) -> list[Any]:
+    """A list of numbers (their meaning is the setter's to judge)."""
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise src.fail(path, value, "must be a list of numbers, e.g. [20, 35, 12]")
+    return list(value)
+
+
 def assignments(what: str) -> Check:
     """A non-empty mapping ``{name: value}`` or the API's text ``"a=0.5, b=0.3"``.
 

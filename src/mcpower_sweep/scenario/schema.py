@@ -17,7 +17,16 @@ from __future__ import annotations
 
 from ..params import PARAMS
 from .axes import check_sweep
-from .checks import Schema, assignments, mapping, name_list, optional, rule, text
+from .checks import (
+    Schema,
+    assignments,
+    mapping,
+    name_list,
+    number_list,
+    optional,
+    rule,
+    text,
+)
 
 # Accepted second spellings of cluster keys -> the canonical key.
 CLUSTER_ALIASES = {"ICC": "icc"}
@@ -30,10 +39,14 @@ CLUSTER: Schema = {
     "random_slopes": (False, name_list),
     "slope_variance": (False, rule(PARAMS["slope_variance"])),
     "slope_intercept_corr": (False, rule(PARAMS["slope_intercept_corr"])),
+    "cluster_level_vars": (False, name_list),
+    "cluster_sizes": (False, number_list),
+    "cluster_size_cv": (False, rule(PARAMS["cluster_size_cv"])),
 }
 
 MODEL: Schema = {
     "formula": (True, text),
+    "family": (False, rule(PARAMS["family"])),
     "effects": (False, assignments("effect sizes")),
     "variable_types": (False, assignments("variable types")),
     "cluster": (False, mapping(CLUSTER, CLUSTER_ALIASES)),
