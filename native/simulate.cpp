@@ -185,6 +185,7 @@ int64_t binomial(Stream& rng, int64_t draws, double prob) {
 }
 
 int64_t hypergeometric(Stream& rng, int64_t draws, int64_t left, int64_t ones_left) {
+    if (draws == left) return ones_left;  // every row left (the first split): no draws
     int64_t ones = 0;
     for (int64_t i = 0; i < draws; ++i, --left)
         if (rng.uniform() * double(left) < double(ones_left)) ++ones, --ones_left;
