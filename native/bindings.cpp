@@ -45,7 +45,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
                      std::vector<std::vector<int>> terms, std::vector<double> beta, std::vector<int> z_columns,
                      std::vector<double> re_cov, std::vector<int64_t> cluster_sizes, Estimator estimator,
                      DfMethod df_method, bool row_level, std::vector<Level> predictor_level,
-                     std::vector<Allocation> predictor_allocation, double cluster_size_cv) {
+                     std::vector<Allocation> predictor_allocation, double cluster_size_cv,
+                     std::vector<double> predictor_mix) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
@@ -57,6 +58,7 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
     s.re_cov = std::move(re_cov);
     s.cluster_sizes = std::move(cluster_sizes);
     s.cluster_size_cv = cluster_size_cv;
+    s.predictor_mix = std::move(predictor_mix);
     s.estimator = estimator;
     s.df_method = df_method;
     s.row_level = row_level;
@@ -128,7 +130,8 @@ PYBIND11_MODULE(_native, m) {
              py::arg("terms"), py::arg("beta"), py::arg("z_columns"), py::arg("re_cov"), py::arg("cluster_sizes"),
              py::arg("estimator"), py::arg("df_method"), py::arg("row_level") = false,
              py::arg("predictor_level") = std::vector<Level>{},
-             py::arg("predictor_allocation") = std::vector<Allocation>{}, py::arg("cluster_size_cv") = 0.0)
+             py::arg("predictor_allocation") = std::vector<Allocation>{}, py::arg("cluster_size_cv") = 0.0,
+             py::arg("predictor_mix") = std::vector<double>{})
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
         .def_readonly("predictor_level", &EngineSpec::predictor_level)
@@ -139,6 +142,7 @@ PYBIND11_MODULE(_native, m) {
         .def_readonly("re_cov", &EngineSpec::re_cov)
         .def_readonly("cluster_sizes", &EngineSpec::cluster_sizes)
         .def_readonly("cluster_size_cv", &EngineSpec::cluster_size_cv)
+        .def_readonly("predictor_mix", &EngineSpec::predictor_mix)
         .def_readonly("estimator", &EngineSpec::estimator)
         .def_readonly("df_method", &EngineSpec::df_method)
         .def_readonly("row_level", &EngineSpec::row_level);

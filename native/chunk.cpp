@@ -79,6 +79,19 @@ void EngineSpec::check() const {
     if (cluster_sizes.size() < 2) throw std::invalid_argument("at least 2 clusters are needed");
     for (auto n : cluster_sizes)
         if (n < 1) throw std::invalid_argument("cluster sizes must be >= 1");
+    if (!predictor_mix.empty()) {
+        if (int(predictor_mix.size()) != n_pred * n_pred)
+            throw std::invalid_argument("predictor_mix must be empty or n_pred x n_pred");
+        for (int v = 0; v < n_pred; ++v)
+            for (int u = 0; u < n_pred; ++u) {
+                const double a = predictor_mix[v * n_pred + u];
+                if (!std::isfinite(a)) throw std::invalid_argument("predictor_mix has a non-finite entry");
+                if (a != 0.0 && u != v &&
+                    (u > v || predictor_binary[v] || predictor_binary[u] || level(u) != level(v)))
+                    throw std::invalid_argument("predictor_mix may only mix normal predictors of one level "
+                                                "(lower triangle)");
+            }
+    }
     if (!(cluster_size_cv >= 0.0 && cluster_size_cv < 1e3))
         throw std::invalid_argument("cluster_size_cv must be a finite number >= 0");
     if (cluster_size_cv > 0.0) {

@@ -44,8 +44,11 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     int64_t smallest = *std::min_element(s.cluster_sizes.begin(), s.cluster_sizes.end());
     if (s.cluster_size_cv > 0.0) smallest = kMinClusterSize;
     sufficient = sufficient && smallest - 1 >= s.n_fixed();
+    for (int v = 0; v < n_pred && !s.predictor_mix.empty(); ++v)
+        for (int u = 0; u < v; ++u) mixed = mixed || s.predictor_mix[v * n_pred + u] != 0.0;
+    sufficient = sufficient && !mixed;
     // Base columns of the cells path: [1, level-1 binaries, level-1 normals, residual].
-    bool new_feature = false;
+    bool new_feature = mixed;
     cell_pos.assign(n_pred, 0);
     for (int v = 0; v < n_pred; ++v) {
         new_feature = new_feature || cluster_slot[v] >= 0 || draw[v] == Draw::balanced;
@@ -194,6 +197,21 @@ int64_t hypergeometric(Stream& rng, int64_t draws, int64_t left, int64_t ones_le
 
 }  // namespace
 
+// Highest predictor first, so each column still holds its independent draws when the
+// columns before it are read.
+void Generator::mix_columns(double* const* cols, int64_t n) const {
+    const int n_pred = int(spec.predictor_binary.size());
+    for (int v = n_pred - 1; v >= 0; --v) {
+        if (!cols[v]) continue;
+        const double* a = &spec.predictor_mix[size_t(v) * n_pred];
+        double* out = cols[v];
+        for (int64_t i = 0; i < n; ++i) out[i] *= a[v];
+        for (int u = 0; u < v; ++u)
+            if (a[u] != 0.0)
+                for (int64_t i = 0; i < n; ++i) out[i] += a[u] * cols[u][i];
+    }
+}
+
 // One predictor's values over n units (rows of a cluster, or clusters).
 void Generator::draw_units(int v, Stream& rng, double* out, int64_t n) const {
     switch (draw[v]) {
@@ -225,6 +243,16 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
 
     Stream rng(seed, index);
     for (size_t c = 0; c < n_between; ++c) draw_units(cluster_level[c], rng, between + c * J, J);
+    double* within_cols[64] = {};  // the level-1 normals' columns, for mixing
+    if (mixed) {
+        double* between_cols[64] = {};
+        for (int v = 0; v < n_pred; ++v) {
+            if (draw[v] != Draw::normal) continue;
+            if (cluster_slot[v] >= 0) between_cols[v] = between + size_t(cluster_slot[v]) * J;
+            else within_cols[v] = pred + size_t(v) * max_n;
+        }
+        mix_columns(between_cols, J);
+    }
     double coef[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
@@ -237,6 +265,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
             else
                 draw_units(v, rng, col, nj);
         }
+        if (mixed) mix_columns(within_cols, nj);
         for (int t = 1; t < p; ++t) {
             double* col = W + size_t(t) * max_n;
             const auto& term = spec.terms[t - 1];
@@ -361,6 +390,13 @@ void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* siz
 
     Stream rng(seed, index);
     for (size_t c = 0; c < n_between; ++c) draw_units(cluster_level[c], rng, between + c * J, J);
+    if (mixed) {
+        double* between_cols[64] = {};
+        for (int v = 0; v < n_pred; ++v)
+            if (draw[v] == Draw::normal && cluster_slot[v] >= 0)
+                between_cols[v] = between + size_t(cluster_slot[v]) * J;
+        mix_columns(between_cols, J);
+    }
     double coef[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
@@ -422,6 +458,9 @@ void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* siz
             const int v = term_pred[t - 1];
             if (cluster_slot[v] >= 0)
                 T[t] = between[size_t(cluster_slot[v]) * J + j];
+            else if (mixed && draw[v] == Draw::normal)  // x_v = sum_u mix[v][u] g_u
+                for (int u = 0; u <= v; ++u)
+                    T[cell_pos[u] * m + t] += spec.predictor_mix[size_t(v) * n_pred + u];
             else
                 T[cell_pos[v] * m + t] = 1.0;
         }

@@ -22,6 +22,9 @@ struct Generator {
     void cluster_coefficients(Stream& rng, double* coef) const;
     void draw_units(int v, Stream& rng, double* out, int64_t n) const;
     void draw_sizes(uint64_t seed, uint64_t index, std::vector<int64_t>& out) const;
+    // Correlate the normal predictors whose columns are cols[v] (n values each, v's
+    // of one level; others null) in place: col_v = sum_u mix[v][u] col_u.
+    void mix_columns(double* const* cols, int64_t n) const;
 
     // How one predictor's values are drawn over n units (the rows of a cluster, or
     // the clusters of a study for a cluster-level predictor).
@@ -33,6 +36,7 @@ struct Generator {
     std::vector<Draw> draw;        // per predictor, from its distribution and allocation
     std::vector<int> cluster_slot; // per predictor: its index among the cluster-level ones, or -1
     std::vector<int> cluster_level;  // the cluster-level predictors, in order
+    bool mixed = false;              // some normal predictors are correlated
     bool main_effects_only;        // every term is one predictor: column t+1 = predictor term_pred[t]
     std::vector<int> term_pred;
     bool sufficient;               // all columns Gaussian: draw W_j'W_j from its distribution

@@ -36,6 +36,10 @@ struct EngineSpec {
     // Empty: every predictor at Level::observation, Allocation::independent (the defaults).
     std::vector<Level> predictor_level;
     std::vector<Allocation> predictor_allocation;  // balanced only for binary predictors
+    // Correlated normal predictors: predictor v = sum_u mix[v][u] z_u over the independent
+    // draws z of the normal predictors of v's level (n_pred x n_pred, row-major, lower
+    // triangular: the Cholesky factor of their correlation); empty = independent.
+    std::vector<double> predictor_mix;
     std::vector<std::vector<int>> terms;   // fixed columns after the intercept: products of predictors
     std::vector<double> beta;              // fixed effects, intercept first
     std::vector<int> z_columns;            // fixed columns that carry a random effect (0 = intercept)

@@ -134,6 +134,18 @@ API_CASES: list[tuple[str, Callable[[], Any], type[BaseException], list[str]]] =
     ("cluster_size_cv negative",
      lambda: model().set_cluster("g", ICC=0.1, n_clusters=8, cluster_size_cv=-0.2),
      ValueError, ["cluster_size_cv=-0.2"]),
+    ("correlations not positive definite",
+     lambda: MCPower("y ~ a + b + c + (1|g)").set_correlations(
+         "corr(a,b)=0.9, corr(a,c)=0.9, corr(b,c)=-0.9"),
+     ValueError, ["corr(a,b)=0.9", "not positive definite"]),
+    ("correlation of a binary predictor",
+     lambda: model().set_variable_type("z=binary").set_correlations("corr(x,z)=0.3")
+     .find_power(80),
+     ValueError, ["corr(x,z)=0.3", "'z'", "normal"]),
+    ("correlation out of range", lambda: model().set_correlations("corr(x,z)=1.2"),
+     ValueError, ["corr(x,z)='1.2'"]),
+    ("correlation of an unknown predictor", lambda: model().set_correlations("corr(x,w)=0.2"),
+     ValueError, ["corr(x,w)", "'w'"]),
     ("alpha zero", lambda: model().set_alpha(0), ValueError, ["alpha=0"]),
     ("power 150", lambda: model().set_power(150), ValueError, ["power=150"]),
     ("negative seed", lambda: model().set_seed(-1), ValueError, ["seed=-1"]),

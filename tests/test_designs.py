@@ -154,6 +154,12 @@ CELL_DESIGNS = {
         .set_cluster("g", ICC=0.2, n_clusters=6, slope_variance=0.1,
                      cluster_level_vars=["w"])
         .set_effects("a=0.4, b=-0.3, w=0.2, x=0.3")),
+    "correlated normals at both levels": (
+        MCPower("y ~ t + w1 + w2 + x1 + x2 + (1|g)")
+        .set_variable_type("t=binary(0.5, balanced)")
+        .set_cluster("g", ICC=0.2, n_clusters=6, cluster_level_vars=["t", "w1", "w2"])
+        .set_correlations("corr(w1,w2)=-0.5, corr(x1,x2)=0.6")
+        .set_effects("t=0.4, w1=0.2, x1=0.3, x2=-0.2")),
 }
 
 
@@ -232,3 +238,14 @@ def test_unequal_sizes_cost_power_and_are_a_sweep_axis() -> None:
         counts = engine.chunk_counts(spec, 9, 0, 400, 1)
         power.append(counts.n_significant[0] / counts.n_success)
     assert power[1] < power[0]
+
+
+# ------------------------------------------------------------ correlated predictors
+@pytest.mark.parametrize("row_level", [False, True])
+def test_correlated_predictors_have_the_correlation(row_level: bool) -> None:
+    model = (MCPower("y ~ x1 + x2 + x3 + (1|g)").set_cluster("g", ICC=0.1, n_clusters=20)
+             .set_correlations(np.array([[1, 0.6, -0.3], [0.6, 1, 0], [-0.3, 0, 1]])))
+    es = engine.native_spec(model.to_spec(400), row_level=row_level)
+    s = sum(_native.cross_products(es, 2, i)["cross"].sum(axis=0) for i in range(300))
+    c = s[1:4, 1:4] / np.sqrt(np.outer(np.diag(s)[1:4], np.diag(s)[1:4]))
+    np.testing.assert_allclose(c, [[1, 0.6, -0.3], [0.6, 1, 0], [-0.3, 0, 1]], atol=0.02)

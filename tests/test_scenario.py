@@ -296,6 +296,7 @@ model:
   family: lme
   effects: {treatment: 0.3}
   variable_types: {treatment: "binary(0.5, balanced)"}
+  correlations: "corr(x,treatment)=0"
   cluster:
     grouping: school
     icc: 0.15
@@ -315,6 +316,9 @@ def test_cluster_randomised_trial_with_unequal_sizes(tmp_path: Path) -> None:
     spec = s.base_spec()
     assert spec.cluster_level_vars == ("treatment",) and spec.cluster_size_cv == 0.4
     assert spec.predictors[0].allocation == "balanced"
+    assert load_scenario(write(tmp_path, CRT.replace(
+        "  correlations: \"corr(x,treatment)=0\"", "  correlations:\n    corr(x,z): 0.3").replace(
+        "treatment + x +", "treatment + x + z +"))).base_spec().correlations == (("x", "z", 0.3),)
     grid = s.design_grid()
     assert grid.names == ("cluster_size_cv",) and grid.size == 2
     sizes = load_scenario(write(tmp_path, CRT.replace(
@@ -333,6 +337,7 @@ def test_cluster_randomised_trial_with_unequal_sizes(tmp_path: Path) -> None:
      "model.cluster.cluster_level_vars", "w"),
     ("    n_clusters: 20", "    cluster_sizes: [20, 40]", "model.cluster.cluster_sizes",
      "[20, 40]"),
+    ("corr(x,treatment)=0", "corr(x,treatment)=0.2", "model.correlations", "treatment"),
 ])
 def test_design_keys_errors_name_the_key(tmp_path: Path, old: str, new: str, path: str,
                                          value: str) -> None:

@@ -144,6 +144,7 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         re_cov=np.asarray(spec.re_cov(), dtype=np.float64).ravel().tolist(),
         cluster_sizes=spec.cluster_sizes().tolist(),
         cluster_size_cv=float(spec.cluster_size_cv),
+        predictor_mix=[] if (mix := spec.predictor_mix()) is None else mix.ravel().tolist(),
         estimator=_estimator(spec.estimator),
         df_method=_df_method(spec.df_method),
         row_level=row_level,

@@ -26,10 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..design.formula import ParsedFormula
-from ..design.spec import (
-    Predictor,
-    SimulationSpec,
-)
+from ..design.spec import Predictor, SimulationSpec, correlation_matrix
 from ..params import PARAMS, draw_seed
 from ..results.power import PowerResult, SampleSizeResult
 from . import parse
@@ -65,6 +62,7 @@ class MCPower:
         self._simulations = DEFAULT_SIMULATIONS
         self._effects: dict[str, float] = dict.fromkeys(parsed.tests, 0.0)
         self._types: dict[str, Predictor] = {p: Predictor(p) for p in parsed.predictors}
+        self._correlations: dict[tuple[str, str], float] = {}
         self._cluster: ClusterSettings | None = None
         self._max_failed = 0.03
         self._seed: int | None = None
@@ -255,6 +253,22 @@ class MCPower:
         self._types = {**self._types, **parse.variable_types(types, self._parsed)}
         return self
 
+    def set_correlations(self, correlations: str | Mapping[str, float] | np.ndarray
+                         ) -> MCPower:
+        """Correlations between normal predictors of one level (MCPower 1.4.1's spellings).
+
+        ``"corr(x1,x2)=0.4, corr(x1,x3)=0.2"`` or a full correlation matrix over the
+        formula's predictors in order; pairs not given stay uncorrelated.
+
+        Examples
+        --------
+        >>> model = MCPower("y ~ x1 + x2 + (1|g)").set_correlations("corr(x1,x2)=0.4")
+        """
+        new = {**self._correlations, **parse.correlations(correlations, self._parsed)}
+        correlation_matrix(self._parsed.predictors, tuple((a, b, r) for (a, b), r in new.items()))
+        self._correlations = new
+        return self
+
     def set_max_failed_simulations(self, max_failed: float) -> MCPower:
         """Largest share of failed fits (0 to 1, default 0.03) before an error is raised.
 
@@ -337,7 +351,8 @@ class MCPower:
         20
         """
         return build_spec(self._parsed, self._cluster, types=self._types,
-                          effects=self._effects, sample_size=sample_size,
+                          correlations=self._correlations, effects=self._effects,
+                          sample_size=sample_size,
                           estimator=estimator, df_method=df_method, alpha=self._alpha)
 
     def _targets(self, target_test: str | Sequence[str]) -> tuple[str, ...]:

@@ -135,6 +135,8 @@ class SimulationSpec:
         coefficient of variation around N/J (at least ``MIN_CLUSTER_SIZE``, total N).
     given_sizes
         Explicit cluster sizes (``set_cluster(cluster_sizes=...)``); they fix J and N.
+    correlations
+        ``(a, b, r)``: normal predictors ``a`` and ``b`` (of one level) correlate with ``r``.
     estimator, df_method, alpha
         How each simulated data set is fitted and tested.
     """
@@ -155,6 +157,7 @@ class SimulationSpec:
     sample_size: int = 0
     cluster_size_cv: float = 0.0
     given_sizes: tuple[int, ...] = ()
+    correlations: tuple[tuple[str, str, float], ...] = ()
     estimator: str = "reml"
     df_method: str = "satterthwaite"
     alpha: float = 0.05
@@ -208,6 +211,16 @@ class SimulationSpec:
             corr[0, 1:] = corr[1:, 0] = self.slope_intercept_corr
         return corr * np.outer(sd, sd)
 
+    def predictor_mix(self) -> np.ndarray | None:
+        """Lower Cholesky factor of the predictors' correlation matrix (None: independent).
+
+        The engine draws independent normals z and uses ``mix @ z``.
+        """
+        if not self.correlations:
+            return None
+        return np.linalg.cholesky(correlation_matrix(
+            [p.name for p in self.predictors], self.correlations))
+
     def with_params(self, **params: Any) -> SimulationSpec:
         """A copy with some parameters changed and checked (used by sweeps)."""
         new = replace(self, **params)
@@ -236,6 +249,8 @@ class SimulationSpec:
                if self.cluster_level_vars else {}),
             **({"cluster_size_cv": self.cluster_size_cv} if self.cluster_size_cv else {}),
             **({"cluster_sizes": list(self.given_sizes)} if self.given_sizes else {}),
+            **({"correlations": {f"corr({a},{b})": r for a, b, r in self.correlations}}
+               if self.correlations else {}),
         }
 
     # -------------------------------------------------------------- validation
@@ -298,6 +313,7 @@ class SimulationSpec:
                 f"{MIN_CLUSTER_SIZE * j} or fewer clusters"
             )
         self._validate_design()
+        self._validate_correlations()
         n_fixed = len(self.term_names)
         if self.total_n <= n_fixed + 1:
             raise ValueError(
@@ -355,3 +371,46 @@ class SimulationSpec:
         if self.n_clusters != len(sizes):
             raise ValueError(f"cluster_sizes={sizes!r} are {len(sizes)} clusters, not "
                              f"n_clusters={self.n_clusters}")
+
+    def _validate_correlations(self) -> None:
+        """Correlated predictors are normal and of one level."""
+        kind = {p.name: p for p in self.predictors}
+        for a, b, r in self.correlations:
+            for name in (a, b):
+                if name not in kind or kind[name].kind != "normal":
+                    raise ValueError(
+                        f"set_correlations: corr({a},{b})={r:g}: {name!r} is not a normal "
+                        "predictor; correlations are for normal predictors"
+                    )
+            if kind[a].level != kind[b].level:
+                raise ValueError(
+                    f"set_correlations: corr({a},{b})={r:g}: {a!r} and {b!r} vary at different "
+                    "levels (one is in cluster_level_vars); correlate predictors of one level"
+                )
+
+
+def correlation_matrix(names: list[str] | tuple[str, ...],
+                       pairs: tuple[tuple[str, str, float], ...]) -> np.ndarray:
+    """The correlation matrix of ``names`` from ``(a, b, r)`` pairs, checked.
+
+    Raises ``ValueError`` naming the correlations when the matrix is not positive definite.
+
+    Examples
+    --------
+    >>> correlation_matrix(["x", "z"], (("x", "z", 0.4),))
+    array([[1. , 0.4],
+           [0.4, 1. ]])
+    """
+    index = {n: i for i, n in enumerate(names)}
+    c = np.eye(len(names))
+    for a, b, r in pairs:
+        c[index[a], index[b]] = c[index[b], index[a]] = r
+    smallest = float(np.linalg.eigvalsh(c).min()) if len(names) else 1.0
+    if smallest <= 1e-10:
+        given = ", ".join(f"corr({a},{b})={r:g}" for a, b, r in pairs)
+        raise ValueError(
+            f"set_correlations: {given} make a correlation matrix that is not positive "
+            f"definite (smallest eigenvalue {smallest:.3g}): use correlations that can occur "
+            "together, e.g. smaller ones"
+        )
+    return c

@@ -37,7 +37,7 @@ _CLUSTER_ARGS = {"icc": "ICC", "n_clusters": "n_clusters", "cluster_size": "clus
 # Words a spec's error may be about -> the scenario key (cluster keys under model.cluster).
 _SPEC_KEYS = ("sample_size", "n_clusters", "cluster_sizes", "cluster_size_cv", "cluster_size",
               "ICC", "icc", "slope_variance", "slope_intercept_corr", "cluster_level_vars",
-              "estimator", "df_method", "alpha", "effects")
+              "estimator", "df_method", "alpha", "effects", "correlations")
 # Largest grid whose every point is checked while loading (beyond it only each axis value
 # is; the sweep checks every point before it starts).
 _FULL_CHECK_LIMIT = 20_000
@@ -88,6 +88,7 @@ def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
     if spec.get("cluster") is not None:
         _set_cluster(src, model, spec["cluster"])
     for key, setter in (("variable_types", model.set_variable_type),
+                        ("correlations", model.set_correlations),
                         ("effects", model.set_effects)):
         given = spec.get(key)
         if isinstance(given, str):
@@ -112,8 +113,8 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
             written = next((k for k in cluster if CLUSTER_ALIASES.get(k, k) == canonical),
                            canonical)
             path, value = f"model.cluster.{written}", cluster.get(written)
-        elif canonical == "effects":
-            path, value = "model.effects", cfg["model"].get("effects")
+        elif canonical in ("effects", "correlations"):
+            path, value = f"model.{canonical}", cfg["model"].get(canonical)
         else:
             path, value = canonical, cfg.get(canonical)
         raise src.error(path, err, value, show_value=True) from err

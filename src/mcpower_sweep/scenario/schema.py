@@ -49,6 +49,7 @@ MODEL: Schema = {
     "family": (False, rule(PARAMS["family"])),
     "effects": (False, assignments("effect sizes")),
     "variable_types": (False, assignments("variable types")),
+    "correlations": (False, assignments("correlations")),
     "cluster": (False, mapping(CLUSTER, CLUSTER_ALIASES)),
 }
 
