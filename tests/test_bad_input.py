@@ -146,6 +146,18 @@ API_CASES: list[tuple[str, Callable[[], Any], type[BaseException], list[str]]] =
      ValueError, ["corr(x,z)='1.2'"]),
     ("correlation of an unknown predictor", lambda: model().set_correlations("corr(x,w)=0.2"),
      ValueError, ["corr(x,w)", "'w'"]),
+    ("slope_variance mapping leaves a slope out",
+     lambda: MCPower("y ~ x + z + (1 + x + z|g)").set_cluster(
+         "g", ICC=0.1, n_clusters=8, slope_variance={"x": 0.1}),
+     ValueError, ["slope_variance={'x': 0.1}", "z"]),
+    ("slope_variance mapping negative",
+     lambda: model().set_cluster("g", ICC=0.1, n_clusters=8, slope_variance={"x": -1}),
+     ValueError, ["slope_variance['x']=-1"]),
+    ("slope_intercept_corr mapping not positive semi-definite",
+     lambda: MCPower("y ~ x + z + (1 + x + z|g)").set_cluster(
+         "g", ICC=0.1, n_clusters=8, slope_variance=0.1,
+         slope_intercept_corr={"x": 0.9, "z": 0.9}).to_spec(80),
+     ValueError, ["slope_intercept_corr={'x': 0.9, 'z': 0.9}", "positive semi-definite"]),
     ("alpha zero", lambda: model().set_alpha(0), ValueError, ["alpha=0"]),
     ("power 150", lambda: model().set_power(150), ValueError, ["power=150"]),
     ("negative seed", lambda: model().set_seed(-1), ValueError, ["seed=-1"]),

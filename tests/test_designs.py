@@ -249,3 +249,19 @@ def test_correlated_predictors_have_the_correlation(row_level: bool) -> None:
     s = sum(_native.cross_products(es, 2, i)["cross"].sum(axis=0) for i in range(300))
     c = s[1:4, 1:4] / np.sqrt(np.outer(np.diag(s)[1:4], np.diag(s)[1:4]))
     np.testing.assert_allclose(c, [[1, 0.6, -0.3], [0.6, 1, 0], [-0.3, 0, 1]], atol=0.02)
+
+
+# ------------------------------------------------------------- per-slope variances
+def test_each_random_slope_has_its_own_variance_and_correlation() -> None:
+    model = (MCPower("y ~ x + z + (1 + x + z|g)")
+             .set_cluster("g", ICC=0.2, n_clusters=20, slope_variance={"z": 0.05, "x": 0.2},
+                          slope_intercept_corr={"x": 0.3, "z": -0.2}))
+    spec = model.to_spec(400)
+    t0 = 0.2 / 0.8
+    sd = np.sqrt([t0, 0.2, 0.05])
+    corr = np.array([[1, 0.3, -0.2], [0.3, 1, 0], [-0.2, 0, 1]])
+    np.testing.assert_allclose(spec.re_cov(), corr * np.outer(sd, sd))
+    assert spec.params()["slope_variance"] == {"x": 0.2, "z": 0.05}
+    np.testing.assert_allclose(engine.native_spec(spec).re_cov, spec.re_cov().ravel())
+    with pytest.raises(ValueError, match="give one number for all slopes or a mapping"):
+        spec.with_params(slope_variance=0.1)  # a sweep axis cannot silently do nothing

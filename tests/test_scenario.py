@@ -344,3 +344,12 @@ def test_design_keys_errors_name_the_key(tmp_path: Path, old: str, new: str, pat
     assert old in CRT
     message = error_of(tmp_path, CRT.replace(old, new))
     assert path in message and value in message
+
+
+def test_slope_variance_per_slope(tmp_path: Path) -> None:
+    text = edit("    slope_variance: 0.1", "    slope_variance: {treatment: 0.2}")
+    text = text.split("sweep:")[0]
+    spec = load_scenario(write(tmp_path, text)).base_spec()
+    assert spec.slope_variances == (0.2,) and spec.re_cov()[1, 1] == pytest.approx(0.2)
+    bad = edit("    slope_variance: 0.1", "    slope_variance: {treatment: -1}")
+    assert "model.cluster.slope_variance.treatment" in error_of(tmp_path, bad)

@@ -163,8 +163,8 @@ class MCPower:
         n_clusters: int | None = None,
         cluster_size: int | None = None,
         random_slopes: Sequence[str] | str | None = None,
-        slope_variance: float = 0.0,
-        slope_intercept_corr: float = 0.0,
+        slope_variance: float | Mapping[str, float] = 0.0,
+        slope_intercept_corr: float | Mapping[str, float] = 0.0,
         *,
         cluster_level_vars: Sequence[str] | None = None,
         cluster_sizes: Sequence[int] | None = None,
@@ -188,9 +188,11 @@ class MCPower:
             The predictors with a random slope. They must be the random slopes of the
             formula's random part (all of them); None takes them from the formula.
         slope_variance
-            Variance of each random slope (>= 0), in outcome units squared.
+            Variance of each random slope (>= 0), in outcome units squared; or a mapping
+            ``{slope: variance}`` giving every random slope its own.
         slope_intercept_corr
-            Correlation of each random slope with the random intercept, in [-1, 1].
+            Correlation of each random slope with the random intercept, in [-1, 1]; or a
+            mapping ``{slope: correlation}``.
         cluster_level_vars
             Predictors drawn once per cluster and constant within it (MCPower 1.4.1's
             spelling), e.g. the treatment of a cluster-randomised trial; none may have a

@@ -66,6 +66,8 @@ class ClusterSettings:
     cluster_level_vars: tuple[str, ...] = ()
     cluster_size_cv: float = 0.0
     cluster_sizes: tuple[int, ...] = ()
+    slope_variances: tuple[float, ...] = ()  # per slope, when given as a mapping
+    slope_intercept_corrs: tuple[float, ...] = ()
 
 
 def cluster_settings(
@@ -112,8 +114,13 @@ def cluster_settings(
         n_clusters = PARAMS["n_clusters"].check(n_clusters)
     if cluster_size is not None:
         cluster_size = PARAMS["cluster_size"].check(cluster_size)
-    variance = PARAMS["slope_variance"].check(slope_variance)
-    corr = PARAMS["slope_intercept_corr"].check(slope_intercept_corr)
+    variances = _per_slope(f, slopes, "slope_variance", slope_variance)
+    corrs = _per_slope(f, slopes, "slope_intercept_corr", slope_intercept_corr)
+    variance = 0.0 if variances else PARAMS["slope_variance"].check(slope_variance)
+    corr = 0.0 if corrs else PARAMS["slope_intercept_corr"].check(slope_intercept_corr)
+    if corrs and not f.random_intercept:
+        raise ValueError(f"slope_intercept_corr={slope_intercept_corr!r} is not allowed: the "
+                         f"formula {f.text!r} has no random intercept")
     if not slopes and variance != 0.0:
         raise ValueError(
             f"slope_variance={slope_variance!r} is not allowed: the formula {f.text!r} has "
@@ -128,7 +135,28 @@ def cluster_settings(
     check_slope_intercept_corr(corr, len(slopes))
     between = _cluster_level_vars(f, cluster_level_vars)
     return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr, between,
-                           cv, sizes)
+                           cv, sizes, variances, corrs)
+
+
+def _per_slope(f: ParsedFormula, slopes: tuple[str, ...], label: str, given: object
+               ) -> tuple[float, ...]:
+    """A mapping ``{slope: value}`` given for every random slope, in the formula's order."""
+    if not isinstance(given, Mapping):
+        return ()
+    values: dict[str, float] = {}
+    for name, value in given.items():
+        term = term_name(str(name), slopes)
+        if term is None:
+            raise ValueError(f"{label}={dict(given)!r}: {name!r} is not a random slope of the "
+                             f"formula {f.text!r}; its random slopes are "
+                             f"{', '.join(slopes) or 'none'}")
+        values[term] = PARAMS[label].check(value, f"{label}[{name!r}]")
+    missing = [s for s in slopes if s not in values]
+    if missing:
+        raise ValueError(f"{label}={dict(given)!r} leaves out {', '.join(missing)}: give a "
+                         "value for every random slope")
+    order = [f.term_names[c] for c in f.random_columns if c != 0]
+    return tuple(values[s] for s in order)
 
 
 def _cluster_sizes(given: Sequence[int] | None) -> tuple[int, ...]:
@@ -258,6 +286,8 @@ def build_spec(
         sample_size=sample_size,
         cluster_size_cv=c.cluster_size_cv,
         given_sizes=c.cluster_sizes,
+        slope_variances=c.slope_variances,
+        slope_intercept_corrs=c.slope_intercept_corrs,
         correlations=tuple((a, b, r) for (a, b), r in (correlations or {}).items() if r),
         estimator=estimator,
         df_method=df_method,

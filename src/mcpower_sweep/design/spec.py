@@ -137,6 +137,9 @@ class SimulationSpec:
         Explicit cluster sizes (``set_cluster(cluster_sizes=...)``); they fix J and N.
     correlations
         ``(a, b, r)``: normal predictors ``a`` and ``b`` (of one level) correlate with ``r``.
+    slope_variances, slope_intercept_corrs
+        Per random slope (in the order of ``random_columns``), instead of the common
+        ``slope_variance`` / ``slope_intercept_corr`` (which must then be 0).
     estimator, df_method, alpha
         How each simulated data set is fitted and tested.
     """
@@ -158,6 +161,8 @@ class SimulationSpec:
     cluster_size_cv: float = 0.0
     given_sizes: tuple[int, ...] = ()
     correlations: tuple[tuple[str, str, float], ...] = ()
+    slope_variances: tuple[float, ...] = ()
+    slope_intercept_corrs: tuple[float, ...] = ()
     estimator: str = "reml"
     df_method: str = "satterthwaite"
     alpha: float = 0.05
@@ -201,15 +206,23 @@ class SimulationSpec:
     def re_cov(self) -> np.ndarray:
         """Random-effect covariance G (variance units, residual variance 1)."""
         q = len(self.random_columns)
+        own = dict(zip([c for c in self.random_columns if c], self.slope_variances,
+                       strict=False))
         sd = np.empty(q)
         for k, col in enumerate(self.random_columns):
             sd[k] = math.sqrt(self.icc / (1.0 - self.icc)) if col == 0 else math.sqrt(
-                self.slope_variance
+                own.get(col, self.slope_variance)
             )
+        return self._re_corr() * np.outer(sd, sd)
+
+    def _re_corr(self) -> np.ndarray:
+        q = len(self.random_columns)
         corr = np.eye(q)
         if self.random_columns and self.random_columns[0] == 0:
-            corr[0, 1:] = corr[1:, 0] = self.slope_intercept_corr
-        return corr * np.outer(sd, sd)
+            corr[0, 1:] = corr[1:, 0] = (np.array(self.slope_intercept_corrs)
+                                         if self.slope_intercept_corrs
+                                         else self.slope_intercept_corr)
+        return corr
 
     def predictor_mix(self) -> np.ndarray | None:
         """Lower Cholesky factor of the predictors' correlation matrix (None: independent).
@@ -236,8 +249,11 @@ class SimulationSpec:
             "grouping": self.grouping,
             "random_effects": [self.term_names[c] for c in self.random_columns],
             "icc": self.icc,
-            "slope_variance": self.slope_variance,
-            "slope_intercept_corr": self.slope_intercept_corr,
+            "slope_variance": (dict(zip(self._slope_names(), self.slope_variances, strict=True))
+                               if self.slope_variances else self.slope_variance),
+            "slope_intercept_corr": (
+                dict(zip(self._slope_names(), self.slope_intercept_corrs, strict=True))
+                if self.slope_intercept_corrs else self.slope_intercept_corr),
             "n_clusters": self.n_clusters,
             "cluster_size": self.cluster_size,
             "sample_size": self.sample_size,
@@ -266,6 +282,7 @@ class SimulationSpec:
         if not (-1.0 <= r <= 1.0):
             raise ValueError(f"slope_intercept_corr={r!r} is outside [-1, 1]")
         check_slope_intercept_corr(r, sum(1 for c in self.random_columns if c != 0))
+        self._validate_per_slope()
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator={self.estimator!r} is unknown: use one of {ESTIMATORS}")
         if self.df_method not in DF_METHODS:
@@ -387,6 +404,38 @@ class SimulationSpec:
                     f"set_correlations: corr({a},{b})={r:g}: {a!r} and {b!r} vary at different "
                     "levels (one is in cluster_level_vars); correlate predictors of one level"
                 )
+
+
+    def _slope_names(self) -> list[str]:
+        return [self.term_names[c] for c in self.random_columns if c != 0]
+
+    def _validate_per_slope(self) -> None:
+        """Per-slope variances and correlations: one per slope, in range, G not indefinite."""
+        names = self._slope_names()
+        for given, common, label, low in (
+                (self.slope_variances, self.slope_variance, "slope_variance", 0.0),
+                (self.slope_intercept_corrs, self.slope_intercept_corr,
+                 "slope_intercept_corr", -1.0)):
+            if not given:
+                continue
+            shown = dict(zip(names, given, strict=False))
+            if len(given) != len(names):
+                raise ValueError(f"{label}={shown!r} needs one value per random slope "
+                                 f"({', '.join(names)})")
+            if common != 0.0:
+                raise ValueError(f"{label}={common!r} and per-slope {label}={shown!r}: give "
+                                 "one number for all slopes or a mapping, not both")
+            for name, v in shown.items():
+                if not (math.isfinite(v) and low <= v and (label == "slope_variance" or v <= 1)):
+                    raise ValueError(f"{label}[{name!r}]={v!r} is not allowed: use "
+                                     f"{PARAMS[label].allowed}")
+        if self.slope_intercept_corrs:
+            smallest = float(np.linalg.eigvalsh(self._re_corr()).min())
+            if smallest < -1e-12:
+                shown = dict(zip(names, self.slope_intercept_corrs, strict=True))
+                raise ValueError(f"slope_intercept_corr={shown!r} gives a random-effect "
+                                 "covariance that is not positive semi-definite (smallest "
+                                 f"eigenvalue {smallest:.3g}): use smaller correlations")
 
 
 def correlation_matrix(names: list[str] | tuple[str, ...],

@@ -107,6 +107,18 @@ def rule(p: Param) -> Check:
     return check
 
 
+def per_slope(p: Param) -> Check:
+    """One number by the parameter's rule, or a mapping ``{slope: number}`` of them."""
+    one = rule(p)
+
+    def check(src: Source, path: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: one(src, f"{path}.{k}", v) for k, v in value.items()}
+        return one(src, path, value)
+
+    return check
+
+
 def text(src: Source, path: str, value: Any) -> str:
     if not isinstance(value, str):
         raise src.fail(path, value, "must be a string")

@@ -24,6 +24,7 @@ from .checks import (
     name_list,
     number_list,
     optional,
+    per_slope,
     rule,
     text,
 )
@@ -37,8 +38,8 @@ CLUSTER: Schema = {
     "n_clusters": (False, rule(PARAMS["n_clusters"])),
     "cluster_size": (False, rule(PARAMS["cluster_size"])),
     "random_slopes": (False, name_list),
-    "slope_variance": (False, rule(PARAMS["slope_variance"])),
-    "slope_intercept_corr": (False, rule(PARAMS["slope_intercept_corr"])),
+    "slope_variance": (False, per_slope(PARAMS["slope_variance"])),
+    "slope_intercept_corr": (False, per_slope(PARAMS["slope_intercept_corr"])),
     "cluster_level_vars": (False, name_list),
     "cluster_sizes": (False, number_list),
     "cluster_size_cv": (False, rule(PARAMS["cluster_size_cv"])),
