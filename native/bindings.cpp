@@ -9,6 +9,7 @@
 #include "chunk.hpp"
 #include "inference.hpp"
 #include "rng.hpp"
+#include "simulate.hpp"
 
 namespace py = pybind11;
 using namespace mcps;
@@ -43,15 +44,21 @@ py::dict chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t co
 EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> predictor_p,
                      std::vector<std::vector<int>> terms, std::vector<double> beta, std::vector<int> z_columns,
                      std::vector<double> re_cov, std::vector<int64_t> cluster_sizes, Estimator estimator,
-                     DfMethod df_method, bool row_level) {
+                     DfMethod df_method, bool row_level, std::vector<Level> predictor_level,
+                     std::vector<Allocation> predictor_allocation, double cluster_size_cv,
+                     std::vector<double> predictor_mix) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
+    s.predictor_level = std::move(predictor_level);
+    s.predictor_allocation = std::move(predictor_allocation);
     s.terms = std::move(terms);
     s.beta = std::move(beta);
     s.z_columns = std::move(z_columns);
     s.re_cov = std::move(re_cov);
     s.cluster_sizes = std::move(cluster_sizes);
+    s.cluster_size_cv = cluster_size_cv;
+    s.predictor_mix = std::move(predictor_mix);
     s.estimator = estimator;
     s.df_method = df_method;
     s.row_level = row_level;
@@ -101,6 +108,7 @@ PYBIND11_MODULE(_native, m) {
 
     m.attr("MAX_FIXED_EFFECTS") = kMaxFixedEffects;
     m.attr("MAX_RANDOM_EFFECTS") = kMaxRandomEffects;
+    m.attr("MIN_CLUSTER_SIZE") = kMinClusterSize;
 
     py::enum_<DfMethod>(m, "DfMethod", "Reference distribution (degrees of freedom) of the Wald t tests.")
         .value("satterthwaite", DfMethod::satterthwaite)
@@ -112,17 +120,31 @@ PYBIND11_MODULE(_native, m) {
         .value("reml", Estimator::reml)
         .value("ml", Estimator::ml);
 
+    py::enum_<Level>(m, "Level", "Where a predictor varies: within clusters or only between them.")
+        .value("observation", Level::observation)
+        .value("cluster", Level::cluster);
+    py::enum_<Allocation>(m, "Allocation", "How a binary predictor's ones are placed.")
+        .value("independent", Allocation::independent)
+        .value("balanced", Allocation::balanced);
+
     py::class_<EngineSpec>(m, "EngineSpec", "A checked, read-only description of a simulated design.")
         .def(py::init(&make_spec), py::kw_only(), py::arg("predictor_binary"), py::arg("predictor_p"),
              py::arg("terms"), py::arg("beta"), py::arg("z_columns"), py::arg("re_cov"), py::arg("cluster_sizes"),
-             py::arg("estimator"), py::arg("df_method"), py::arg("row_level") = false)
+             py::arg("estimator"), py::arg("df_method"), py::arg("row_level") = false,
+             py::arg("predictor_level") = std::vector<Level>{},
+             py::arg("predictor_allocation") = std::vector<Allocation>{}, py::arg("cluster_size_cv") = 0.0,
+             py::arg("predictor_mix") = std::vector<double>{})
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
+        .def_readonly("predictor_level", &EngineSpec::predictor_level)
+        .def_readonly("predictor_allocation", &EngineSpec::predictor_allocation)
         .def_readonly("terms", &EngineSpec::terms)
         .def_readonly("beta", &EngineSpec::beta)
         .def_readonly("z_columns", &EngineSpec::z_columns)
         .def_readonly("re_cov", &EngineSpec::re_cov)
         .def_readonly("cluster_sizes", &EngineSpec::cluster_sizes)
+        .def_readonly("cluster_size_cv", &EngineSpec::cluster_size_cv)
+        .def_readonly("predictor_mix", &EngineSpec::predictor_mix)
         .def_readonly("estimator", &EngineSpec::estimator)
         .def_readonly("df_method", &EngineSpec::df_method)
         .def_readonly("row_level", &EngineSpec::row_level);
@@ -132,6 +154,17 @@ PYBIND11_MODULE(_native, m) {
     m.def("fit", &fit_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"), py::arg("z_columns"),
           py::kw_only(), py::arg("uncorrelated") = false, py::arg("estimator") = Estimator::reml, py::arg("df_method") = DfMethod::satterthwaite,
           "Fit a one-factor LMM to data.");
+    m.def("cross_products", [](const EngineSpec& spec, uint64_t seed, uint64_t index) {
+        Problem pr;
+        Generator(spec).generate(seed, index, pr);
+        const py::ssize_t J = pr.n_clusters, m = pr.p + 1;
+        py::dict d;
+        d["cross"] = to_array(pr.cross, {J, m, m});
+        d["colsum"] = to_array(pr.colsum, {J, m});
+        d["rows"] = to_array(pr.rows, {J});
+        return d;
+    }, py::arg("spec"), py::arg("seed"), py::arg("index"),
+       "Per-cluster cross-products [X y]'[X y], column sums and rows of one simulation (for tests).");
     m.def("two_sided_p", &two_sided_p, py::arg("t"), py::arg("df"), "Two-sided p-value of a t (df=inf: z).");
     m.def("normal_draws", [](uint64_t seed, uint64_t index, int64_t n) {
         std::vector<double> v(n);

@@ -52,6 +52,18 @@ std::vector<double> interior(std::vector<double> theta, int q, double floor) {
 void EngineSpec::check() const {
     const int n_pred = int(predictor_binary.size());
     if (int(predictor_p.size()) != n_pred) throw std::invalid_argument("predictor_p must have one entry per predictor");
+    if (!predictor_level.empty() && int(predictor_level.size()) != n_pred)
+        throw std::invalid_argument("predictor_level must be empty or have one entry per predictor");
+    if (!predictor_allocation.empty() && int(predictor_allocation.size()) != n_pred)
+        throw std::invalid_argument("predictor_allocation must be empty or have one entry per predictor");
+    for (int v = 0; v < n_pred; ++v) {
+        if (level(v) != Level::observation && level(v) != Level::cluster)
+            throw std::invalid_argument("predictor_level of predictor " + std::to_string(v) + " is not a Level");
+        if (allocation(v) != Allocation::independent && allocation(v) != Allocation::balanced)
+            throw std::invalid_argument("predictor_allocation of predictor " + std::to_string(v) + " is not an Allocation");
+        if (allocation(v) == Allocation::balanced && !predictor_binary[v])
+            throw std::invalid_argument("balanced allocation needs a binary predictor (predictor " + std::to_string(v) + ")");
+    }
     if (int(beta.size()) != n_fixed())
         throw std::invalid_argument("beta has " + std::to_string(beta.size()) + " entries, expected " +
                                     std::to_string(n_fixed()) + " (intercept and one per term)");
@@ -71,6 +83,28 @@ void EngineSpec::check() const {
     if (cluster_sizes.size() < 2) throw std::invalid_argument("at least 2 clusters are needed");
     for (auto n : cluster_sizes)
         if (n < 1) throw std::invalid_argument("cluster sizes must be >= 1");
+    if (!predictor_mix.empty()) {
+        if (int(predictor_mix.size()) != n_pred * n_pred)
+            throw std::invalid_argument("predictor_mix must be empty or n_pred x n_pred");
+        for (int v = 0; v < n_pred; ++v)
+            for (int u = 0; u < n_pred; ++u) {
+                const double a = predictor_mix[v * n_pred + u];
+                if (!std::isfinite(a)) throw std::invalid_argument("predictor_mix has a non-finite entry");
+                if (a != 0.0 && u != v &&
+                    (u > v || predictor_binary[v] || predictor_binary[u] || level(u) != level(v)))
+                    throw std::invalid_argument("predictor_mix may only mix normal predictors of one level "
+                                                "(lower triangle)");
+            }
+    }
+    if (!(cluster_size_cv >= 0.0 && cluster_size_cv < 1e3))
+        throw std::invalid_argument("cluster_size_cv must be a finite number >= 0");
+    if (cluster_size_cv > 0.0) {
+        int64_t total = 0;
+        for (auto n : cluster_sizes) total += n;
+        if (total < int64_t(kMinClusterSize) * int64_t(cluster_sizes.size()))
+            throw std::invalid_argument("cluster_size_cv needs at least " + std::to_string(kMinClusterSize) +
+                                        " rows per cluster on average");
+    }
     for (double pr : predictor_p)
         if (!(pr >= 0.0 && pr <= 1.0)) throw std::invalid_argument("binary predictor probability outside [0, 1]");
     check_choices(estimator, df_method);

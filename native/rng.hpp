@@ -58,10 +58,12 @@ inline const ZigguratTables& zig() { return kZig; }
 // speed of xoshiro (a few ns per normal instead of one Philox block per two draws).
 class Stream {
   public:
-    Stream(uint64_t seed, uint64_t index) {
+    // `substream` > 0 gives further independent streams of the same simulation (the
+    // cluster sizes of a design with cluster_size_cv); 0 is the simulation's own stream.
+    Stream(uint64_t seed, uint64_t index, uint32_t substream = 0) {
         const std::array<uint32_t, 2> key{uint32_t(seed), uint32_t(seed >> 32)};
         for (uint32_t block = 0; block < 2; ++block) {
-            const auto r = philox4x32_10({block, 0u, uint32_t(index), uint32_t(index >> 32)}, key);
+            const auto r = philox4x32_10({block, substream, uint32_t(index), uint32_t(index >> 32)}, key);
             s_[2 * block] = (uint64_t(r[0]) << 32) | r[1];
             s_[2 * block + 1] = (uint64_t(r[2]) << 32) | r[3];
         }

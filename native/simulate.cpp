@@ -19,6 +19,15 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
         for (int r = c; r < q; ++r) full[r * q + c] = re_chol[k++];
     re_chol = full;
     binary.assign(s.predictor_binary.begin(), s.predictor_binary.end());
+    const int n_pred = int(s.predictor_binary.size());
+    for (int v = 0; v < n_pred; ++v) {
+        draw.push_back(!binary[v] ? Draw::normal
+                       : s.allocation(v) == Allocation::balanced ? Draw::balanced
+                                                                           : Draw::bernoulli);
+        const bool between = s.level(v) == Level::cluster;
+        cluster_slot.push_back(between ? int(cluster_level.size()) : -1);
+        if (between) cluster_level.push_back(v);
+    }
     main_effects_only = true;
     for (const auto& t : s.terms) {
         main_effects_only = main_effects_only && t.size() == 1;
@@ -30,8 +39,27 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     std::vector<int> used = term_pred;
     std::sort(used.begin(), used.end());
     sufficient = !s.row_level && main_effects_only && std::adjacent_find(used.begin(), used.end()) == used.end();
-    for (int v : used) sufficient = sufficient && !binary[v];
-    for (auto n : s.cluster_sizes) sufficient = sufficient && n - 1 >= s.n_fixed();
+    for (int v : used) sufficient = sufficient && draw[v] == Draw::normal && cluster_slot[v] < 0;
+    // Drawn sizes (cluster_size_cv) may be as small as kMinClusterSize.
+    int64_t smallest = *std::min_element(s.cluster_sizes.begin(), s.cluster_sizes.end());
+    if (s.cluster_size_cv > 0.0) smallest = kMinClusterSize;
+    sufficient = sufficient && smallest - 1 >= s.n_fixed();
+    for (int v = 0; v < n_pred && !s.predictor_mix.empty(); ++v)
+        for (int u = 0; u < v; ++u) mixed = mixed || s.predictor_mix[v * n_pred + u] != 0.0;
+    sufficient = sufficient && !mixed;
+    // Base columns of the cells path: [1, level-1 binaries, level-1 normals, residual].
+    bool new_feature = mixed;
+    cell_pos.assign(n_pred, 0);
+    for (int v = 0; v < n_pred; ++v) {
+        new_feature = new_feature || cluster_slot[v] >= 0 || draw[v] == Draw::balanced;
+        if (cluster_slot[v] < 0 && draw[v] != Draw::normal) cell_pos[v] = 1 + cell_binary++;
+    }
+    for (int v = 0; v < n_pred; ++v)
+        if (cluster_slot[v] < 0 && draw[v] == Draw::normal) cell_pos[v] = 1 + cell_binary + cell_gauss++;
+    // Designs without the new features keep their original path (and numbers).
+    cells = !s.row_level && new_feature && main_effects_only && cell_binary <= kMaxCellBinary &&
+            std::adjacent_find(used.begin(), used.end()) == used.end();
+    cells = cells && smallest - (int64_t(1) << cell_binary) >= cell_gauss + 1;
 }
 
 // A cluster's coefficients: the fixed effects plus its random effects chol(G) z
@@ -49,10 +77,59 @@ void Generator::cluster_coefficients(Stream& rng, double* coef) const {
 }
 
 void Generator::generate(uint64_t seed, uint64_t index, Problem& pr) const {
+    thread_local std::vector<int64_t> drawn;
+    const int64_t* sizes = spec.cluster_sizes.data();
+    if (spec.cluster_size_cv > 0.0) {
+        draw_sizes(seed, index, drawn);
+        sizes = drawn.data();
+    }
     if (sufficient)
-        generate_sufficient(seed, index, pr);
+        generate_sufficient(seed, index, sizes, pr);
+    else if (cells)
+        generate_cells(seed, index, sizes, pr);
     else
-        generate_rows(seed, index, pr);
+        generate_rows(seed, index, sizes, pr);
+}
+
+// Sizes with coefficient of variation cv around the mean N/J, from the simulation's
+// substream 1 (so the data's own stream is that of the same design with fixed sizes):
+// relative sizes g_j ~ Gamma(1/cv^2, cv^2) (mean 1, CV cv) are scaled to the total N,
+// those below kMinClusterSize raised to it and the rest rescaled until none is below,
+// then rounded by largest remainder, so the sizes are whole and add up to N.
+void Generator::draw_sizes(uint64_t seed, uint64_t index, std::vector<int64_t>& out) const {
+    const int J = int(spec.cluster_sizes.size());
+    int64_t total = 0;
+    for (auto n : spec.cluster_sizes) total += n;
+    Stream rng(seed, index, 1);
+    const double shape = 1.0 / (spec.cluster_size_cv * spec.cluster_size_cv);
+    std::vector<double> x(J);
+    for (auto& g : x) g = rng.chi_square(2.0 * shape) / (2.0 * shape);
+    std::vector<uint8_t> at_floor(J, 0);
+    const double low = kMinClusterSize;
+    for (;;) {
+        double free_sum = 0.0, free_total = double(total);
+        for (int j = 0; j < J; ++j) {
+            if (at_floor[j]) free_total -= low;
+            else free_sum += x[j];
+        }
+        bool raised = false;
+        for (int j = 0; j < J; ++j)
+            if (!at_floor[j] && (free_sum <= 0.0 || x[j] * free_total / free_sum < low)) at_floor[j] = 1, raised = true;
+        if (raised) continue;
+        for (int j = 0; j < J; ++j) x[j] = at_floor[j] ? low : x[j] * free_total / free_sum;
+        break;
+    }
+    out.resize(J);
+    int64_t left = total;
+    std::vector<int> order(J);
+    for (int j = 0; j < J; ++j) {
+        out[j] = int64_t(std::floor(x[j]));
+        left -= out[j];
+        order[j] = j;
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return x[a] - std::floor(x[a]) > x[b] - std::floor(x[b]); });
+    for (int i = 0; i < left; ++i) ++out[order[i % J]];
 }
 
 namespace {
@@ -80,38 +157,115 @@ inline double sum(const double* a, int64_t n) {
     return s0 + s1;
 }
 
+// Exactly round(p n) ones (round half up) among n values, at random places: the ones
+// first, then a Fisher-Yates shuffle (n - 1 uniforms).
+void fill_balanced(Stream& rng, double* out, int64_t n, double prob) {
+    const int64_t ones = int64_t(std::floor(prob * double(n) + 0.5));
+    std::fill(out, out + ones, 1.0);
+    std::fill(out + ones, out + n, 0.0);
+    for (int64_t i = n - 1; i > 0; --i) {
+        const int64_t k = std::min(i, int64_t(rng.uniform() * double(i + 1)));
+        std::swap(out[i], out[k]);
+    }
+}
+
+// Bartlett factor of a Wishart(df, I_k): L_ii^2 ~ chi^2(df - i), L_il ~ N(0, 1), row by
+// row (diagonal chi-square first); L is k x k row-major, lower.
+void bartlett(Stream& rng, int k, double df, double* L) {
+    for (int i = 0; i < k; ++i) {
+        L[i * k + i] = std::sqrt(rng.chi_square(df - i));
+        for (int l = 0; l < i; ++l) L[i * k + l] = rng.normal();
+    }
+}
+
+// Ones among `draws` of a binary predictor's values: Binomial(draws, prob) for
+// independent draws; for a balanced one, hypergeometric: `draws` rows taken without
+// replacement from `left` rows of which `ones_left` are ones.
+int64_t binomial(Stream& rng, int64_t draws, double prob) {
+    int64_t ones = 0;
+    for (int64_t i = 0; i < draws; ++i) ones += rng.uniform() < prob;
+    return ones;
+}
+
+int64_t hypergeometric(Stream& rng, int64_t draws, int64_t left, int64_t ones_left) {
+    if (draws == left) return ones_left;  // every row left (the first split): no draws
+    int64_t ones = 0;
+    for (int64_t i = 0; i < draws; ++i, --left)
+        if (rng.uniform() * double(left) < double(ones_left)) ++ones, --ones_left;
+    return ones;
+}
+
 }  // namespace
+
+// Highest predictor first, so each column still holds its independent draws when the
+// columns before it are read.
+void Generator::mix_columns(double* const* cols, int64_t n) const {
+    const int n_pred = int(spec.predictor_binary.size());
+    for (int v = n_pred - 1; v >= 0; --v) {
+        if (!cols[v]) continue;
+        const double* a = &spec.predictor_mix[size_t(v) * n_pred];
+        double* out = cols[v];
+        for (int64_t i = 0; i < n; ++i) out[i] *= a[v];
+        for (int u = 0; u < v; ++u)
+            if (a[u] != 0.0)
+                for (int64_t i = 0; i < n; ++i) out[i] += a[u] * cols[u][i];
+    }
+}
+
+// One predictor's values over n units (rows of a cluster, or clusters).
+void Generator::draw_units(int v, Stream& rng, double* out, int64_t n) const {
+    switch (draw[v]) {
+        case Draw::normal: rng.fill_normal(out, n); break;
+        case Draw::bernoulli: rng.fill_bernoulli(out, n, spec.predictor_p[v]); break;
+        case Draw::balanced: fill_balanced(rng, out, n, spec.predictor_p[v]); break;
+    }
+}
 
 // One simulation, cluster by cluster.  Draw order within a cluster (part of the
 // reproducibility contract): the q random-effect normals, then each predictor's
 // column, then the residuals.  The cluster's columns are built whole and reduced to
-// W_j'W_j by dot products, which the compiler vectorises.
-void Generator::generate_rows(uint64_t seed, uint64_t index, Problem& pr) const {
+// W_j'W_j by dot products, which the compiler vectorises.  Cluster-level predictors
+// are drawn first, all J values of each in turn, and copied into their clusters' rows.
+void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
     const int n_pred = int(spec.predictor_binary.size());
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
-    int64_t max_n = 0;
-    for (auto n : spec.cluster_sizes) max_n = std::max(max_n, n);
-    // columns: predictors (n_pred), then W = [X y] (m); X's intercept column is all ones
-    pr.scratch.resize(size_t(max_n) * (n_pred + m));
+    const int64_t max_n = *std::max_element(sizes, sizes + J);
+    // scratch: predictor columns (n_pred), W = [X y] (m columns, X's intercept all ones),
+    // then the J values of each cluster-level predictor
+    const size_t n_between = cluster_level.size();
+    pr.scratch.resize(size_t(max_n) * (n_pred + m) + n_between * J);
     double* pred = pr.scratch.data();
     double* W = pred + size_t(max_n) * n_pred;
+    double* between = W + size_t(max_n) * m;
     std::fill(W, W + max_n, 1.0);
 
     Stream rng(seed, index);
+    for (size_t c = 0; c < n_between; ++c) draw_units(cluster_level[c], rng, between + c * J, J);
+    double* within_cols[64] = {};  // the level-1 normals' columns, for mixing
+    if (mixed) {
+        double* between_cols[64] = {};
+        for (int v = 0; v < n_pred; ++v) {
+            if (draw[v] != Draw::normal) continue;
+            if (cluster_slot[v] >= 0) between_cols[v] = between + size_t(cluster_slot[v]) * J;
+            else within_cols[v] = pred + size_t(v) * max_n;
+        }
+        mix_columns(between_cols, J);
+    }
     double coef[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
-        const int64_t nj = spec.cluster_sizes[j];
+        const int64_t nj = sizes[j];
         cluster_coefficients(rng, coef);
         for (int v = 0; v < n_pred; ++v) {
             double* col = pred + size_t(v) * max_n;
-            if (binary[v])
-                rng.fill_bernoulli(col, nj, spec.predictor_p[v]);
+            if (cluster_slot[v] >= 0)
+                std::fill(col, col + nj, between[size_t(cluster_slot[v]) * J + j]);
             else
-                rng.fill_normal(col, nj);
+                draw_units(v, rng, col, nj);
         }
+        if (mixed) mix_columns(within_cols, nj);
         for (int t = 1; t < p; ++t) {
             double* col = W + size_t(t) * max_n;
             const auto& term = spec.terms[t - 1];
@@ -154,7 +308,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, Problem& pr) const 
 // W'W = T'[1 G]'[1 G] T.  The cost per cluster no longer grows with its size.
 // Draw order per cluster: q random-effect normals, the Bartlett factor row by row
 // (diagonal chi-square first), then the k mean normals.
-void Generator::generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) const {
+void Generator::generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1, k = p;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -162,12 +316,9 @@ void Generator::generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) 
     double coef[64], L[64 * 64], F[65 * 65], mean[64];
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
-        const double n = double(spec.cluster_sizes[j]);
+        const double n = double(sizes[j]);
         cluster_coefficients(rng, coef);
-        for (int i = 0; i < k; ++i) {
-            L[i * k + i] = std::sqrt(rng.chi_square(n - 1.0 - i));
-            for (int l = 0; l < i; ++l) L[i * k + l] = rng.normal();
-        }
+        bartlett(rng, k, n - 1.0, L);
         const double root_n = std::sqrt(n);
         for (int i = 0; i < k; ++i) mean[i] = rng.normal() / root_n;
         // F = [1 G]'[1 G], index 0 = intercept, 1..k = G's columns
@@ -199,6 +350,141 @@ void Generator::generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) 
         for (int c = 0; c < p; ++c) yy += coef[c] * Fy[c];
         S[p * m + p] = yy;
         cs[p] = Fy[0];
+        pr.rows[j] = n;
+        n_total += n;
+    }
+    pr.n_obs = n_total;
+}
+
+}  // namespace mcps
+
+namespace mcps {
+
+// Each cluster's cross-products given the split of its rows into cells by the values of
+// its level-1 binary predictors (at most 2^b cells).  Given the split, the Gaussian
+// columns G = [normals, residual] (k of them) are i.i.d. rows: each non-empty cell c of
+// n_c rows has column sums s_c ~ N(0, n_c I), and the pooled within-cell scatter is
+// Wishart(n - cells, I_k), all independent.  So with base columns B = [1 x G],
+//   1'x_a = x_a'x_a = sum of n_c over cells with a, x_a'x_b likewise with a and b,
+//   x_a'G = sum of s_c over cells with a, G'G = scatter + sum_c s_c s_c' / n_c,
+// and W = [1 X y] = B T (a cluster-level column is its cluster's value times 1,
+// y = coef'X + e), so W'W = T' B'B T.  Exact, and the cost no longer grows with n.
+// Draw order: the cluster-level predictors (all J values each, as generate_rows), then
+// per cluster the q random-effect normals, each binary's split of the cells (in
+// predictor order, cells in index order), the Bartlett factor, and k normals per
+// non-empty cell.
+void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
+    const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
+    const int J = int(spec.cluster_sizes.size()), n_pred = int(spec.predictor_binary.size());
+    if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
+    const int b = cell_binary, k = cell_gauss + 1, nb = 1 + b + k, n_cells = 1 << b;
+    const size_t n_between = cluster_level.size();
+    pr.scratch.resize(n_between * J + size_t(nb) * nb + 2 * size_t(nb) * m + size_t(k) * k +
+                      size_t(n_cells) * k);
+    double* between = pr.scratch.data();
+    double* F = between + n_between * J;  // B'B
+    double* T = F + nb * nb;              // nb x m
+    double* FT = T + nb * m;
+    double* L = FT + nb * m;
+    double* mean = L + k * k;             // per cell, k means
+
+    Stream rng(seed, index);
+    for (size_t c = 0; c < n_between; ++c) draw_units(cluster_level[c], rng, between + c * J, J);
+    if (mixed) {
+        double* between_cols[64] = {};
+        for (int v = 0; v < n_pred; ++v)
+            if (draw[v] == Draw::normal && cluster_slot[v] >= 0)
+                between_cols[v] = between + size_t(cluster_slot[v]) * J;
+        mix_columns(between_cols, J);
+    }
+    double coef[64];
+    double n_total = 0.0;
+    for (int j = 0; j < J; ++j) {
+        const int64_t nj = sizes[j];
+        const double n = double(nj);
+        cluster_coefficients(rng, coef);
+        int64_t count[1 << kMaxCellBinary] = {nj};
+        for (int v = 0; v < n_pred; ++v) {
+            if (cluster_slot[v] >= 0 || draw[v] == Draw::normal) continue;
+            const int bit = 1 << (cell_pos[v] - 1);
+            const double prob = spec.predictor_p[v];
+            int64_t left = nj, ones_left = int64_t(std::floor(prob * n + 0.5));
+            for (int c = 0; c < bit; ++c) {  // cells not yet split by this predictor
+                const int64_t ones = draw[v] == Draw::balanced
+                                         ? hypergeometric(rng, count[c], left, ones_left)
+                                         : binomial(rng, count[c], prob);
+                left -= count[c];
+                ones_left -= ones;
+                count[c | bit] = ones;
+                count[c] -= ones;
+            }
+        }
+        int nonempty = 0;
+        for (int c = 0; c < n_cells; ++c) nonempty += count[c] > 0;
+        bartlett(rng, k, n - nonempty, L);
+        std::fill(F, F + nb * nb, 0.0);
+        for (int c = 0; c < n_cells; ++c) {
+            if (count[c] == 0) continue;
+            const double nc = double(count[c]), root = std::sqrt(nc);
+            double* mc = mean + c * k;
+            for (int i = 0; i < k; ++i) mc[i] = rng.normal() / root;
+            // the columns equal to 1 on this cell: the intercept and its binaries
+            int on[1 + kMaxCellBinary], n_on = 0;
+            on[n_on++] = 0;
+            for (int a = 0; a < b; ++a)
+                if (c >> a & 1) on[n_on++] = 1 + a;
+            for (int u = 0; u < n_on; ++u) {
+                for (int w = 0; w < n_on; ++w) F[on[u] * nb + on[w]] += nc;
+                for (int i = 0; i < k; ++i) F[on[u] * nb + 1 + b + i] += nc * mc[i];
+            }
+            for (int i = 0; i < k; ++i)
+                for (int l = 0; l <= i; ++l) F[(1 + b + i) * nb + 1 + b + l] += nc * mc[i] * mc[l];
+        }
+        for (int i = 0; i < k; ++i)
+            for (int l = 0; l <= i; ++l) {
+                double sc = 0.0;
+                for (int c = 0; c <= l; ++c) sc += L[i * k + c] * L[l * k + c];
+                F[(1 + b + i) * nb + 1 + b + l] += sc;
+            }
+        for (int r = 0; r < nb; ++r)  // symmetric: lower triangle and G-row blocks filled
+            for (int c = r + 1; c < nb; ++c) {
+                if (r >= 1 + b) F[r * nb + c] = F[c * nb + r];
+                else F[c * nb + r] = F[r * nb + c];
+            }
+        // T: column t of X as base columns; y = coef'X + e
+        std::fill(T, T + nb * m, 0.0);
+        T[0] = 1.0;
+        for (int t = 1; t < p; ++t) {
+            const int v = term_pred[t - 1];
+            if (cluster_slot[v] >= 0)
+                T[t] = between[size_t(cluster_slot[v]) * J + j];
+            else if (mixed && draw[v] == Draw::normal)  // x_v = sum_u mix[v][u] g_u
+                for (int u = 0; u <= v; ++u)
+                    T[cell_pos[u] * m + t] += spec.predictor_mix[size_t(v) * n_pred + u];
+            else
+                T[cell_pos[v] * m + t] = 1.0;
+        }
+        for (int r = 0; r < nb; ++r) {
+            double y = r == nb - 1 ? 1.0 : 0.0;
+            for (int t = 0; t < p; ++t) y += coef[t] * T[r * m + t];
+            T[r * m + p] = y;
+        }
+        for (int r = 0; r < nb; ++r)
+            for (int c = 0; c < m; ++c) {
+                double t = 0.0;
+                for (int u = 0; u < nb; ++u) t += F[r * nb + u] * T[u * m + c];
+                FT[r * m + c] = t;
+            }
+        double* S = &pr.cross[size_t(j) * m * m];
+        double* cs = &pr.colsum[size_t(j) * m];
+        for (int r = 0; r < m; ++r) {
+            cs[r] = FT[r];  // 1'W = row 0 of B'B T
+            for (int c = r; c < m; ++c) {
+                double t = 0.0;
+                for (int u = 0; u < nb; ++u) t += T[u * m + r] * FT[u * m + c];
+                S[r * m + c] = S[c * m + r] = t;
+            }
+        }
         pr.rows[j] = n;
         n_total += n;
     }

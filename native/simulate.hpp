@@ -16,16 +16,37 @@ struct Generator {
     // Fill pr with simulation `index` of master `seed` (pr is reshaped as needed).
     void generate(uint64_t seed, uint64_t index, Problem& pr) const;
     // The two ways: every row, or each cluster's cross-products drawn directly.
-    void generate_rows(uint64_t seed, uint64_t index, Problem& pr) const;
-    void generate_sufficient(uint64_t seed, uint64_t index, Problem& pr) const;
+    void generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
+    void generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
+    void generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
     void cluster_coefficients(Stream& rng, double* coef) const;
+    void draw_units(int v, Stream& rng, double* out, int64_t n) const;
+    void draw_sizes(uint64_t seed, uint64_t index, std::vector<int64_t>& out) const;
+    // Correlate the normal predictors whose columns are cols[v] (n values each, v's
+    // of one level; others null) in place: col_v = sum_u mix[v][u] col_u.
+    void mix_columns(double* const* cols, int64_t n) const;
+
+    // How one predictor's values are drawn over n units (the rows of a cluster, or
+    // the clusters of a study for a cluster-level predictor).
+    enum class Draw : uint8_t { normal, bernoulli, balanced };
 
     const EngineSpec& spec;
     std::vector<double> re_chol;   // q x q lower factor of the random-effect covariance
     std::vector<uint8_t> binary;   // per predictor
+    std::vector<Draw> draw;        // per predictor, from its distribution and allocation
+    std::vector<int> cluster_slot; // per predictor: its index among the cluster-level ones, or -1
+    std::vector<int> cluster_level;  // the cluster-level predictors, in order
+    bool mixed = false;              // some normal predictors are correlated
     bool main_effects_only;        // every term is one predictor: column t+1 = predictor term_pred[t]
     std::vector<int> term_pred;
     bool sufficient;               // all columns Gaussian: draw W_j'W_j from its distribution
+    // Designs with cluster-level or balanced predictors (main effects only, at most
+    // kMaxCellBinary binary level-1 predictors): W_j'W_j drawn given the split of the
+    // cluster's rows into cells by their binary values (generate_cells).
+    static constexpr int kMaxCellBinary = 3;
+    bool cells = false;
+    std::vector<int> cell_pos;     // per predictor: its column among the cells' base columns
+    int cell_binary = 0, cell_gauss = 0;  // level-1 binary and normal predictors
 };
 
 }  // namespace mcps

@@ -13,20 +13,41 @@ namespace mcps {
 // (lmm_deviance.cpp, lmm_derivatives.cpp) and of data generation (simulate.cpp).
 constexpr int kMaxFixedEffects = 63;  // p: W = [X y] has at most 64 columns
 constexpr int kMaxRandomEffects = 8;  // q
+// Smallest cluster that drawn sizes (cluster_size_cv) may have.
+constexpr int kMinClusterSize = 5;
 
 // Reference distribution (degrees of freedom) of the Wald t tests.
 enum class DfMethod : int { satterthwaite = 0, between_within = 1, residual = 2, z = 3, kenward_roger = 4 };
 // Fit criterion.
 enum class Estimator : int { reml = 0, ml = 1 };
 
+// Where a predictor varies: between the rows of a cluster, or only between clusters
+// (one value per cluster, as the treatment of a cluster-randomised trial).
+enum class Level : int { observation = 0, cluster = 1 };
+// How a binary predictor's ones are placed: independent Bernoulli(p) draws, or exactly
+// round(p n) ones among the n units of its level (rows of a cluster, or the clusters),
+// the units chosen at random.
+enum class Allocation : int { independent = 0, balanced = 1 };
+
 struct EngineSpec {
+    // Per predictor: its distribution, level and allocation (design features are data).
     std::vector<bool> predictor_binary;    // per predictor: Bernoulli(p) instead of N(0, 1)
     std::vector<double> predictor_p;       // per predictor: P(x = 1) when binary
+    // Empty: every predictor at Level::observation, Allocation::independent (the defaults).
+    std::vector<Level> predictor_level;
+    std::vector<Allocation> predictor_allocation;  // balanced only for binary predictors
+    // Correlated normal predictors: predictor v = sum_u mix[v][u] z_u over the independent
+    // draws z of the normal predictors of v's level (n_pred x n_pred, row-major, lower
+    // triangular: the Cholesky factor of their correlation); empty = independent.
+    std::vector<double> predictor_mix;
     std::vector<std::vector<int>> terms;   // fixed columns after the intercept: products of predictors
     std::vector<double> beta;              // fixed effects, intercept first
     std::vector<int> z_columns;            // fixed columns that carry a random effect (0 = intercept)
     std::vector<double> re_cov;            // q x q random-effect covariance, row-major, residual var 1
     std::vector<int64_t> cluster_sizes;    // rows per cluster
+    // > 0: each simulation draws its own sizes, with this coefficient of variation
+    // around the mean of cluster_sizes, at least kMinClusterSize each, same total.
+    double cluster_size_cv = 0.0;
     Estimator estimator = Estimator::reml;
     DfMethod df_method = DfMethod::satterthwaite;
     // Generate every row (true) instead of drawing each cluster's cross-products from
@@ -34,6 +55,10 @@ struct EngineSpec {
     // the tests and the benchmark, which compare the two.
     bool row_level = false;
 
+    Level level(int v) const { return predictor_level.empty() ? Level::observation : predictor_level[v]; }
+    Allocation allocation(int v) const {
+        return predictor_allocation.empty() ? Allocation::independent : predictor_allocation[v];
+    }
     int n_fixed() const { return int(terms.size()) + 1; }
     int n_random() const { return int(z_columns.size()); }
     // Throws std::invalid_argument naming the first inconsistency.

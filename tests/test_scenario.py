@@ -288,3 +288,68 @@ def test_effect_and_cluster_size_axes(tmp_path: Path) -> None:
     bad = edit("  n_clusters: [15, 30]", "  cluster_size: [10, 400]")
     message = error_of(tmp_path, bad)
     assert ": sweep" in message and "400" in message
+
+
+CRT = """\
+model:
+  formula: "score ~ treatment + x + (1|school)"
+  family: lme
+  effects: {treatment: 0.3}
+  variable_types: {treatment: "binary(0.5, balanced)"}
+  correlations: "corr(x,treatment)=0"
+  cluster:
+    grouping: school
+    icc: 0.15
+    n_clusters: 20
+    cluster_level_vars: [treatment]
+    cluster_size_cv: 0.4
+simulations: 50
+seed: 3
+sample_size: 600
+sweep:
+  cluster_size_cv: [0, 0.5]
+"""
+
+
+def test_cluster_randomised_trial_with_unequal_sizes(tmp_path: Path) -> None:
+    s = load_scenario(write(tmp_path, CRT))
+    spec = s.base_spec()
+    assert spec.cluster_level_vars == ("treatment",) and spec.cluster_size_cv == 0.4
+    assert spec.predictors[0].allocation == "balanced"
+    assert load_scenario(write(tmp_path, CRT.replace(
+        "  correlations: \"corr(x,treatment)=0\"", "  correlations:\n    corr(x,z): 0.3").replace(
+        "treatment + x +", "treatment + x + z +"))).base_spec().correlations == (("x", "z", 0.3),)
+    grid = s.design_grid()
+    assert grid.names == ("cluster_size_cv",) and grid.size == 2
+    sizes = load_scenario(write(tmp_path, CRT.replace(
+        "    n_clusters: 20\n", "    cluster_sizes: [20, 40, 30, 30]\n").replace(
+        "    cluster_size_cv: 0.4\n", "").replace("  cluster_size_cv: [0, 0.5]",
+                                                "  icc: [0.1, 0.2]").replace(
+        "sample_size: 600", "sample_size: 120")))
+    assert sizes.base_spec().cluster_sizes().tolist() == [20, 40, 30, 30]
+
+
+@pytest.mark.parametrize("old, new, path, value", [
+    ("  family: lme", "  family: logit", "model.family", "logit"),
+    ("    cluster_size_cv: 0.4", "    cluster_size_cv: 3", "model.cluster.cluster_size_cv",
+     "3"),
+    ("    cluster_level_vars: [treatment]", "    cluster_level_vars: [w]",
+     "model.cluster.cluster_level_vars", "w"),
+    ("    n_clusters: 20", "    cluster_sizes: [20, 40]", "model.cluster.cluster_sizes",
+     "[20, 40]"),
+    ("corr(x,treatment)=0", "corr(x,treatment)=0.2", "model.correlations", "treatment"),
+])
+def test_design_keys_errors_name_the_key(tmp_path: Path, old: str, new: str, path: str,
+                                         value: str) -> None:
+    assert old in CRT
+    message = error_of(tmp_path, CRT.replace(old, new))
+    assert path in message and value in message
+
+
+def test_slope_variance_per_slope(tmp_path: Path) -> None:
+    text = edit("    slope_variance: 0.1", "    slope_variance: {treatment: 0.2}")
+    text = text.split("sweep:")[0]
+    spec = load_scenario(write(tmp_path, text)).base_spec()
+    assert spec.slope_variances == (0.2,) and spec.re_cov()[1, 1] == pytest.approx(0.2)
+    bad = edit("    slope_variance: 0.1", "    slope_variance: {treatment: -1}")
+    assert "model.cluster.slope_variance.treatment" in error_of(tmp_path, bad)

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 __version__: str
 MAX_FIXED_EFFECTS: int
 MAX_RANDOM_EFFECTS: int
+MIN_CLUSTER_SIZE: int
 
 class DfMethod:
     """Reference distribution (degrees of freedom) of the Wald t tests."""
@@ -48,6 +49,38 @@ class Estimator:
     @property
     def value(self) -> int: ...
 
+class Level:
+    """Where a predictor varies: within clusters or only between them."""
+
+    __members__: ClassVar[dict[str, Level]]
+    observation: ClassVar[Level]
+    cluster: ClassVar[Level]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class Allocation:
+    """How a binary predictor's ones are placed."""
+
+    __members__: ClassVar[dict[str, Allocation]]
+    independent: ClassVar[Allocation]
+    balanced: ClassVar[Allocation]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
 class EngineSpec:
     """A checked, read-only description of a simulated design (ValueError if invalid)."""
 
@@ -64,11 +97,19 @@ class EngineSpec:
         estimator: Estimator,
         df_method: DfMethod,
         row_level: bool = False,
+        predictor_level: Sequence[Level] = ...,
+        predictor_allocation: Sequence[Allocation] = ...,
+        cluster_size_cv: float = 0.0,
+        predictor_mix: Sequence[float] = ...,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
     @property
     def predictor_p(self) -> list[float]: ...
+    @property
+    def predictor_level(self) -> list[Level]: ...
+    @property
+    def predictor_allocation(self) -> list[Allocation]: ...
     @property
     def terms(self) -> list[list[int]]: ...
     @property
@@ -79,6 +120,10 @@ class EngineSpec:
     def re_cov(self) -> list[float]: ...
     @property
     def cluster_sizes(self) -> list[int]: ...
+    @property
+    def cluster_size_cv(self) -> float: ...
+    @property
+    def predictor_mix(self) -> list[float]: ...
     @property
     def estimator(self) -> Estimator: ...
     @property
@@ -107,6 +152,9 @@ def fit(
     df_method: DfMethod = ...,
 ) -> dict[str, Any]:
     """Fit a one-factor LMM to data."""
+
+def cross_products(spec: EngineSpec, seed: int, index: int) -> dict[str, NDArray[np.float64]]:
+    """Per-cluster cross-products, column sums and rows of one simulation (for tests)."""
 
 def two_sided_p(t: float, df: float) -> float:
     """Two-sided p-value of a t (df=inf: z)."""

@@ -135,11 +135,16 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
     return _native.EngineSpec(
         predictor_binary=[p.kind == "binary" for p in spec.predictors],
         predictor_p=[float(p.p) for p in spec.predictors],
+        predictor_level=[_native.Level.__members__[p.level] for p in spec.predictors],
+        predictor_allocation=[_native.Allocation.__members__[p.allocation]
+                              for p in spec.predictors],
         terms=[list(t) for t in spec.terms],
         beta=[float(b) for b in spec.effects],
         z_columns=list(spec.random_columns),
         re_cov=np.asarray(spec.re_cov(), dtype=np.float64).ravel().tolist(),
         cluster_sizes=spec.cluster_sizes().tolist(),
+        cluster_size_cv=float(spec.cluster_size_cv),
+        predictor_mix=[] if (mix := spec.predictor_mix()) is None else mix.ravel().tolist(),
         estimator=_estimator(spec.estimator),
         df_method=_df_method(spec.df_method),
         row_level=row_level,

@@ -29,7 +29,11 @@ import numpy as np
 
 ESTIMATORS = ("reml", "ml")
 DF_METHODS = ("satterthwaite", "between_within", "residual", "z", "kenward_roger")
-MIN_CLUSTER_SIZE = 5
+# MCPower 1.4.1's families that this package simulates (its "logit", "probit" and
+# "poisson" are generalised mixed models, not simulated yet; its "ols" has no clusters).
+FAMILIES = ("lme",)
+MIN_CLUSTER_SIZE = 5  # the engine's own floor for drawn sizes (_native.MIN_CLUSTER_SIZE)
+MAX_CLUSTER_SIZE_CV = 2.0
 # Beyond these a run would exhaust memory or time long before it finished: refuse up front.
 MAX_SAMPLE_SIZE = 10_000_000
 MAX_SIMULATIONS = 100_000_000
@@ -145,6 +149,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           high=MAX_SAMPLE_SIZE // MIN_CLUSTER_SIZE, axis=True),
     Param("cluster_size", "int", "observations per cluster", "observations",
           low=MIN_CLUSTER_SIZE, high=MAX_SAMPLE_SIZE // 2, axis=True),
+    Param("cluster_size_cv", "float",
+          "coefficient of variation of the cluster sizes (drawn for each simulation)",
+          low=0.0, high=MAX_CLUSTER_SIZE_CV, axis=True),
     # The random-effects covariance (residual variance 1).
     Param("icc", "float", "intra-class correlation of the outcome (random intercept)",
           low=0.0, high=1.0, high_open=True, axis=True),
@@ -153,6 +160,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("slope_intercept_corr", "float",
           "correlation between each random slope and the random intercept", low=-1.0,
           high=1.0, axis=True),
+    # The model.
+    Param("family", FAMILIES, "model family (lme: linear mixed model)", "",
+          hint="'lme' (the linear mixed model; the generalised families logit, probit and "
+               "poisson are not simulated yet)"),
     # The test.
     Param("alpha", "float", "significance level of each test", low=0.0, high=1.0,
           low_open=True, high_open=True, axis=True),

@@ -26,10 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..design.formula import ParsedFormula
-from ..design.spec import (
-    Predictor,
-    SimulationSpec,
-)
+from ..design.spec import Predictor, SimulationSpec, correlation_matrix
 from ..params import PARAMS, draw_seed
 from ..results.power import PowerResult, SampleSizeResult
 from . import parse
@@ -58,12 +55,14 @@ class MCPower:
     ('treatment',)
     """
 
-    def __init__(self, formula: str) -> None:
+    def __init__(self, formula: str, family: str = "lme") -> None:
+        PARAMS["family"].check(family)
         parsed = simulated_formula(formula)
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
         self._effects: dict[str, float] = dict.fromkeys(parsed.tests, 0.0)
         self._types: dict[str, Predictor] = {p: Predictor(p) for p in parsed.predictors}
+        self._correlations: dict[tuple[str, str], float] = {}
         self._cluster: ClusterSettings | None = None
         self._max_failed = 0.03
         self._seed: int | None = None
@@ -164,8 +163,12 @@ class MCPower:
         n_clusters: int | None = None,
         cluster_size: int | None = None,
         random_slopes: Sequence[str] | str | None = None,
-        slope_variance: float = 0.0,
-        slope_intercept_corr: float = 0.0,
+        slope_variance: float | Mapping[str, float] = 0.0,
+        slope_intercept_corr: float | Mapping[str, float] = 0.0,
+        *,
+        cluster_level_vars: Sequence[str] | None = None,
+        cluster_sizes: Sequence[int] | None = None,
+        cluster_size_cv: float = 0.0,
     ) -> MCPower:
         """Configure the grouping factor of the formula's random part.
 
@@ -176,28 +179,44 @@ class MCPower:
         ICC
             Intraclass correlation of the random intercept, ``0 <= ICC < 1``; the intercept
             variance is ``ICC / (1 - ICC)`` (residual variance 1).
-        n_clusters, cluster_size
+        n_clusters, cluster_size, cluster_sizes
             Give exactly one: the number of clusters (>= 2; the sample is split as evenly as
-            possible) or the observations per cluster (>= 5; the number of clusters is then
-            ``sample_size // cluster_size``).
+            possible), the observations per cluster (>= 5; the number of clusters is then
+            ``sample_size // cluster_size``), or each cluster's size (a list; it fixes the
+            number of clusters and N, so ``sample_size`` must be its sum).
         random_slopes
             The predictors with a random slope. They must be the random slopes of the
             formula's random part (all of them); None takes them from the formula.
         slope_variance
-            Variance of each random slope (>= 0), in outcome units squared.
+            Variance of each random slope (>= 0), in outcome units squared; or a mapping
+            ``{slope: variance}`` giving every random slope its own.
         slope_intercept_corr
-            Correlation of each random slope with the random intercept, in [-1, 1].
+            Correlation of each random slope with the random intercept, in [-1, 1]; or a
+            mapping ``{slope: correlation}``.
+        cluster_level_vars
+            Predictors drawn once per cluster and constant within it (MCPower 1.4.1's
+            spelling), e.g. the treatment of a cluster-randomised trial; none may have a
+            random slope.  With ``binary(p, balanced)`` exactly round(p J) clusters get 1.
+        cluster_size_cv
+            Unequal clusters: each simulation draws its sizes with this coefficient of
+            variation around N/J (at least 5 each, adding up to N); 0 (default) keeps them
+            as even as possible.
 
         Examples
         --------
         >>> model = MCPower("y ~ x + (1 + x|school)")
         >>> _ = model.set_cluster("school", ICC=0.1, n_clusters=40, random_slopes=["x"],
         ...                       slope_variance=0.05)
+        >>> crt = (MCPower("y ~ treatment + x + (1|school)")
+        ...        .set_variable_type("treatment=binary(0.5, balanced)")
+        ...        .set_cluster("school", ICC=0.15, n_clusters=30,
+        ...                     cluster_level_vars=["treatment"]))
         """
         self._cluster = cluster_settings(
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
             random_slopes=random_slopes, slope_variance=slope_variance,
-            slope_intercept_corr=slope_intercept_corr)
+            slope_intercept_corr=slope_intercept_corr, cluster_level_vars=cluster_level_vars,
+            cluster_sizes=cluster_sizes, cluster_size_cv=cluster_size_cv)
         return self
 
     def _term_name(self, name: str) -> str | None:
@@ -223,7 +242,10 @@ class MCPower:
     def set_variable_type(self, types: str | Mapping[str, str]) -> MCPower:
         """How each predictor is simulated: ``normal`` (default), ``binary``, ``binary(p)``.
 
-        ``binary`` is Bernoulli(0.5) coded 0/1; ``binary(p)`` has P(1) = p.
+        ``binary`` is Bernoulli(0.5) coded 0/1; ``binary(p)`` has P(1) = p (MCPower 1.4.1's
+        ``(binary, p)`` too).  ``binary(p, balanced)`` is a balanced allocation: exactly
+        round(p n_j) ones in each cluster (a multisite trial), or in round(p J) clusters for
+        a predictor in ``cluster_level_vars`` (a cluster-randomised trial), at random.
 
         Examples
         --------
@@ -231,6 +253,22 @@ class MCPower:
         >>> _ = model.set_variable_type("treatment=binary(0.3), age=normal")
         """
         self._types = {**self._types, **parse.variable_types(types, self._parsed)}
+        return self
+
+    def set_correlations(self, correlations: str | Mapping[str, float] | np.ndarray
+                         ) -> MCPower:
+        """Correlations between normal predictors of one level (MCPower 1.4.1's spellings).
+
+        ``"corr(x1,x2)=0.4, corr(x1,x3)=0.2"`` or a full correlation matrix over the
+        formula's predictors in order; pairs not given stay uncorrelated.
+
+        Examples
+        --------
+        >>> model = MCPower("y ~ x1 + x2 + (1|g)").set_correlations("corr(x1,x2)=0.4")
+        """
+        new = {**self._correlations, **parse.correlations(correlations, self._parsed)}
+        correlation_matrix(self._parsed.predictors, tuple((a, b, r) for (a, b), r in new.items()))
+        self._correlations = new
         return self
 
     def set_max_failed_simulations(self, max_failed: float) -> MCPower:
@@ -315,7 +353,8 @@ class MCPower:
         20
         """
         return build_spec(self._parsed, self._cluster, types=self._types,
-                          effects=self._effects, sample_size=sample_size,
+                          correlations=self._correlations, effects=self._effects,
+                          sample_size=sample_size,
                           estimator=estimator, df_method=df_method, alpha=self._alpha)
 
     def _targets(self, target_test: str | Sequence[str]) -> tuple[str, ...]:

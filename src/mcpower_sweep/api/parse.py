@@ -8,7 +8,7 @@ Examples
 >>> items("set_effects", "treatment=0.5, x:z=0.2")
 [('treatment', '0.5'), ('x:z', '0.2')]
 >>> variable_type("treatment", "binary(0.3)")
-Predictor(name='treatment', kind='binary', p=0.3)
+Predictor(name='treatment', kind='binary', p=0.3, allocation='independent', level='observation')
 """
 
 from __future__ import annotations
@@ -18,10 +18,16 @@ import numbers
 import re
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from ..design.formula import ParsedFormula
 from ..design.spec import Predictor
 
-_BINARY = re.compile(r"binary\s*(?:\(\s*(?P<p>[^)]*?)\s*\))?", re.IGNORECASE)
+_BINARY = re.compile(r"binary\s*(?:\(\s*(?P<p>[^),]*?)\s*(?:,\s*(?P<how>[^)]*?)\s*)?\))?",
+                     re.IGNORECASE)
+# MCPower 1.4.1's spelling "(binary, 0.3)" of binary(0.3)
+_TUPLE = re.compile(r"\(\s*binary\s*(?:,\s*(?P<args>.*?))?\s*\)", re.IGNORECASE)
+_TYPES = "normal, binary, binary(p) or binary(p, balanced) with 0 < p < 1"
 
 
 def items(setter: str, text: object) -> list[tuple[str, str]]:
@@ -48,13 +54,32 @@ def items(setter: str, text: object) -> list[tuple[str, str]]:
 
 
 def variable_type(name: str, text: str) -> Predictor:
-    """``normal``, ``binary`` or ``binary(p)`` as a :class:`Predictor`."""
+    """``normal``, ``binary``, ``binary(p)`` or ``binary(p, balanced)`` as a :class:`Predictor`.
+
+    ``balanced`` places exactly round(p n) ones among the n units of the predictor's level
+    (the rows of each cluster, or the clusters for a cluster-level predictor); MCPower
+    1.4.1's ``(binary, p)`` is read as ``binary(p)``.
+
+    Examples
+    --------
+    >>> variable_type("t", "binary(0.5, balanced)").allocation
+    'balanced'
+    >>> variable_type("t", "(binary, 0.3)").p
+    0.3
+    """
     if text.lower() == "normal":
         return Predictor(name, "normal")
-    m = _BINARY.fullmatch(text)
+    mcpower = _TUPLE.fullmatch(text)
+    m = _BINARY.fullmatch(f"binary({mcpower.group('args')})" if mcpower and mcpower.group(
+        "args") else "binary" if mcpower else text)
     if m is None:
         raise ValueError(f"set_variable_type: unknown variable type {text!r} for {name!r}: "
-                         "use normal, binary or binary(p) with 0 < p < 1")
+                         f"use {_TYPES}")
+    how = (m.group("how") or "").lower()
+    if how not in ("", "balanced"):
+        raise ValueError(f"set_variable_type: {name}={text}: {m.group('how')!r} is not an "
+                         "allocation: write binary(p, balanced) or binary(p)")
+    allocation = "balanced" if how else "independent"
     p_text = m.group("p")
     if p_text is None:
         return Predictor(name, "binary", 0.5)
@@ -65,7 +90,7 @@ def variable_type(name: str, text: str) -> Predictor:
     if not 0.0 < p < 1.0:
         raise ValueError(f"set_variable_type: {name}={text} is not allowed: binary(p) needs "
                          "a proportion 0 < p < 1")
-    return Predictor(name, "binary", p)
+    return Predictor(name, "binary", p, allocation)
 
 
 def effect_value(name: str, raw: object) -> float:
@@ -181,4 +206,63 @@ def variable_types(given: str | Mapping[str, str], f: ParsedFormula) -> dict[str
             raise ValueError(f"set_variable_type: {name}={kind!r}: use normal, binary or "
                              "binary(p)")
         out[name] = variable_type(name, kind.strip())
+    return out
+
+
+_CORR = re.compile(r"corr\(\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)", re.IGNORECASE)
+
+
+def correlations(given: object, f: ParsedFormula) -> dict[tuple[str, str], float]:
+    """``set_correlations``' argument as ``{(a, b): r}``, ``a`` before ``b`` in the formula.
+
+    ``"corr(x1,x2)=0.4, corr(x1,x3)=0.2"`` (MCPower 1.4.1's spelling), a mapping of such
+    names (or of pairs) to numbers, or a full matrix over the formula's predictors in order.
+
+    Examples
+    --------
+    >>> from mcpower_sweep.design.formula import parse_formula
+    >>> correlations("corr(z, x)=0.4", parse_formula("y ~ x + z + (1|g)"))
+    {('x', 'z'): 0.4}
+    """
+    names = list(f.predictors)
+    if isinstance(given, str) or isinstance(given, Mapping):
+        pairs = (items("set_correlations", given) if isinstance(given, str)
+                 else list(given.items()))
+        raw = []
+        for key, value in pairs:
+            m = _CORR.fullmatch(key.strip()) if isinstance(key, str) else None
+            pair = m.groups() if m else key if isinstance(key, tuple) and len(key) == 2 else None
+            if pair is None:
+                raise ValueError(f"set_correlations: {key!r} is not of the form corr(a,b), "
+                                 "e.g. \"corr(x1,x2)=0.4\"")
+            raw.append((pair, key, value))
+    else:
+        try:
+            matrix = np.asarray(given, dtype=float)
+        except (TypeError, ValueError):
+            matrix = np.empty(0)
+        k = len(names)
+        if matrix.shape != (k, k) or not np.allclose(matrix, matrix.T) or not np.allclose(
+                np.diag(matrix), 1.0):
+            raise ValueError(
+                f"set_correlations: {given!r} is not a correlation matrix over the formula's "
+                f"predictors ({', '.join(names)}): use a symmetric {k} x {k} matrix with 1 "
+                "on the diagonal, or \"corr(a,b)=r\""
+            )
+        raw = [((names[i], names[j]), f"corr({names[i]},{names[j]})", matrix[i, j])
+               for i in range(k) for j in range(i + 1, k) if matrix[i, j] != 0.0]
+    out: dict[tuple[str, str], float] = {}
+    for (a, b), key, value in raw:
+        for name in (a, b):
+            if name not in names:
+                raise ValueError(f"set_correlations: {key!r}: {name!r} is not a predictor of "
+                                 f"the formula; its predictors are {', '.join(names)}")
+        if a == b:
+            raise ValueError(f"set_correlations: {key!r} pairs {a!r} with itself")
+        r = effect_value(str(key), value) if isinstance(value, str) else value
+        if not (isinstance(r, numbers.Real) and not isinstance(r, bool) and -1.0 < r < 1.0):
+            raise ValueError(f"set_correlations: {key}={value!r} is not allowed: use a "
+                             "correlation -1 < r < 1")
+        pair = (a, b) if names.index(a) < names.index(b) else (b, a)
+        out[pair] = float(r)
     return out

@@ -15,7 +15,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..design.formula import FormulaError, ParsedFormula, parse_formula
 from ..design.spec import (
@@ -66,6 +66,11 @@ class ClusterSettings:
     cluster_size: int | None
     slope_variance: float
     slope_intercept_corr: float
+    cluster_level_vars: tuple[str, ...] = ()
+    cluster_size_cv: float = 0.0
+    cluster_sizes: tuple[int, ...] = ()
+    slope_variances: tuple[float, ...] = ()  # per slope, when given as a mapping
+    slope_intercept_corrs: tuple[float, ...] = ()
 
 
 def cluster_settings(
@@ -78,6 +83,9 @@ def cluster_settings(
     random_slopes: Sequence[str] | str | None = None,
     slope_variance: object = 0.0,
     slope_intercept_corr: object = 0.0,
+    cluster_level_vars: Sequence[str] | str | None = None,
+    cluster_sizes: Sequence[int] | None = None,
+    cluster_size_cv: object = 0.0,
 ) -> ClusterSettings:
     """Check ``set_cluster``'s arguments against the formula ``f`` (see ``set_cluster``)."""
     if f.grouping is None:
@@ -92,17 +100,30 @@ def cluster_settings(
         )
     slopes = _random_slopes(f, random_slopes)
     icc_value = _icc(f, icc)
-    if (n_clusters is None) == (cluster_size is None):
+    sizes = _cluster_sizes(cluster_sizes)
+    if sum(x is not None for x in (n_clusters, cluster_size, cluster_sizes)) != 1:
         raise ValueError(
-            f"set_cluster: give exactly one of n_clusters and cluster_size "
-            f"(got n_clusters={n_clusters!r}, cluster_size={cluster_size!r})"
+            f"set_cluster: give exactly one of n_clusters, cluster_size and cluster_sizes "
+            f"(got n_clusters={n_clusters!r}, cluster_size={cluster_size!r}, "
+            f"cluster_sizes={cluster_sizes!r})"
         )
+    if sizes:
+        n_clusters = len(sizes)
+    cv = PARAMS["cluster_size_cv"].check(cluster_size_cv)
+    if cv and sizes:
+        raise ValueError(f"cluster_sizes={cluster_sizes!r} with cluster_size_cv="
+                         f"{cluster_size_cv!r}: give one of them, not both")
     if n_clusters is not None:
         n_clusters = PARAMS["n_clusters"].check(n_clusters)
     if cluster_size is not None:
         cluster_size = PARAMS["cluster_size"].check(cluster_size)
-    variance = PARAMS["slope_variance"].check(slope_variance)
-    corr = PARAMS["slope_intercept_corr"].check(slope_intercept_corr)
+    variances = _per_slope(f, slopes, "slope_variance", slope_variance)
+    corrs = _per_slope(f, slopes, "slope_intercept_corr", slope_intercept_corr)
+    variance = 0.0 if variances else PARAMS["slope_variance"].check(slope_variance)
+    corr = 0.0 if corrs else PARAMS["slope_intercept_corr"].check(slope_intercept_corr)
+    if corrs and not f.random_intercept:
+        raise ValueError(f"slope_intercept_corr={slope_intercept_corr!r} is not allowed: the "
+                         f"formula {f.text!r} has no random intercept")
     if not slopes and variance != 0.0:
         raise ValueError(
             f"slope_variance={slope_variance!r} is not allowed: the formula {f.text!r} has "
@@ -115,7 +136,65 @@ def cluster_settings(
             "leave it at 0"
         )
     check_slope_intercept_corr(corr, len(slopes))
-    return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr)
+    between = _cluster_level_vars(f, cluster_level_vars)
+    return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr, between,
+                           cv, sizes, variances, corrs)
+
+
+def _per_slope(f: ParsedFormula, slopes: tuple[str, ...], label: str, given: object
+               ) -> tuple[float, ...]:
+    """A mapping ``{slope: value}`` given for every random slope, in the formula's order."""
+    if not isinstance(given, Mapping):
+        return ()
+    values: dict[str, float] = {}
+    for name, value in given.items():
+        term = term_name(str(name), slopes)
+        if term is None:
+            raise ValueError(f"{label}={dict(given)!r}: {name!r} is not a random slope of the "
+                             f"formula {f.text!r}; its random slopes are "
+                             f"{', '.join(slopes) or 'none'}")
+        values[term] = PARAMS[label].check(value, f"{label}[{name!r}]")
+    missing = [s for s in slopes if s not in values]
+    if missing:
+        raise ValueError(f"{label}={dict(given)!r} leaves out {', '.join(missing)}: give a "
+                         "value for every random slope")
+    order = [f.term_names[c] for c in f.random_columns if c != 0]
+    return tuple(values[s] for s in order)
+
+
+def _cluster_sizes(given: Sequence[int] | None) -> tuple[int, ...]:
+    """Explicit cluster sizes: at least 2 whole numbers >= MIN_CLUSTER_SIZE."""
+    if given is None:
+        return ()
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence) or len(given) < 2:
+        raise ValueError(f"cluster_sizes={given!r} is not allowed: use a list of at least 2 "
+                         "cluster sizes, e.g. [20, 35, 12]")
+    return tuple(PARAMS["cluster_size"].check(n, f"cluster_sizes={list(given)!r}: entry")
+                 for n in given)
+
+
+def _cluster_level_vars(f: ParsedFormula, given: Sequence[str] | str | None
+                        ) -> tuple[str, ...]:
+    """Predictors constant within clusters: names of the formula, none with a random slope."""
+    if given is None:
+        return ()
+    names = [given] if isinstance(given, str) else list(given)
+    for name in names:
+        if not isinstance(name, str) or name not in f.predictors:
+            raise ValueError(
+                f"cluster_level_vars={given!r}: {name!r} is not a predictor of the formula "
+                f"{f.text!r}; its predictors are {', '.join(f.predictors)}"
+            )
+        if name in f.random_slopes:
+            raise ValueError(
+                f"cluster_level_vars={given!r}: {name!r} has a random slope on "
+                f"{f.grouping!r}, but a predictor constant within clusters has no slope that "
+                "can vary between them: remove it from the formula's random part or from "
+                "cluster_level_vars"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"cluster_level_vars={given!r} names a predictor twice")
+    return tuple(names)
 
 
 def _icc(f: ParsedFormula, icc: object) -> float:
@@ -170,6 +249,7 @@ def build_spec(
     cluster: ClusterSettings | None,
     *,
     types: Mapping[str, Predictor],
+    correlations: Mapping[tuple[str, str], float] | None = None,
     effects: Mapping[str, float],
     sample_size: object,
     estimator: object,
@@ -194,7 +274,8 @@ def build_spec(
     spec = SimulationSpec(
         formula=f.text,
         outcome=f.outcome,
-        predictors=tuple(types[p] for p in f.predictors),
+        predictors=tuple(replace(types[p], level="cluster") if p in c.cluster_level_vars
+                         else types[p] for p in f.predictors),
         terms=f.terms,
         term_names=f.term_names,
         effects=(0.0, *(effects[t] for t in f.tests)),
@@ -206,6 +287,11 @@ def build_spec(
         n_clusters=c.n_clusters,
         cluster_size=c.cluster_size,
         sample_size=sample_size,
+        cluster_size_cv=c.cluster_size_cv,
+        given_sizes=c.cluster_sizes,
+        slope_variances=c.slope_variances,
+        slope_intercept_corrs=c.slope_intercept_corrs,
+        correlations=tuple((a, b, r) for (a, b), r in (correlations or {}).items() if r),
         estimator=estimator,
         df_method=df_method,
         alpha=alpha,

@@ -25,6 +25,14 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     MAX_SAMPLE_SIZE,
     MAX_SIMULATIONS,
     MIN_CLUSTER_SIZE,
+    PARAMS,
+)
+from .predictors import (  # noqa: F401 - re-exported for the API
+    ALLOCATIONS,
+    LEVELS,
+    Predictor,
+    balanced_ones,
+    correlation_matrix,
 )
 
 
@@ -47,15 +55,6 @@ def check_slope_intercept_corr(r: float, n_slopes: int) -> None:
             "that is not positive semi-definite: use "
             f"|slope_intercept_corr| <= {1 / math.sqrt(n_slopes):.3f}"
         )
-
-
-@dataclass(frozen=True)
-class Predictor:
-    """A simulated predictor: ``kind`` is ``"normal"`` (N(0, 1)) or ``"binary"`` (Bernoulli(p))."""
-
-    name: str
-    kind: str = "normal"
-    p: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,16 @@ class SimulationSpec:
         ``sample_size // cluster_size``.
     sample_size
         Total number of observations N.
+    cluster_size_cv
+        0: sizes as even as possible; > 0: each simulation draws its sizes with this
+        coefficient of variation around N/J (at least ``MIN_CLUSTER_SIZE``, total N).
+    given_sizes
+        Explicit cluster sizes (``set_cluster(cluster_sizes=...)``); they fix J and N.
+    correlations
+        ``(a, b, r)``: normal predictors ``a`` and ``b`` (of one level) correlate with ``r``.
+    slope_variances, slope_intercept_corrs
+        Per random slope (in the order of ``random_columns``), instead of the common
+        ``slope_variance`` / ``slope_intercept_corr`` (which must then be 0).
     estimator, df_method, alpha
         How each simulated data set is fitted and tested.
     """
@@ -108,6 +117,11 @@ class SimulationSpec:
     n_clusters: int | None = None
     cluster_size: int | None = None
     sample_size: int = 0
+    cluster_size_cv: float = 0.0
+    given_sizes: tuple[int, ...] = ()
+    correlations: tuple[tuple[str, str, float], ...] = ()
+    slope_variances: tuple[float, ...] = ()
+    slope_intercept_corrs: tuple[float, ...] = ()
     estimator: str = "reml"
     df_method: str = "satterthwaite"
     alpha: float = 0.05
@@ -127,8 +141,11 @@ class SimulationSpec:
         return self.n_clusters
 
     def cluster_sizes(self) -> np.ndarray:
-        """Cluster sizes: as even as possible (differing by at most 1) or all ``cluster_size``."""
+        """Cluster sizes: given, all ``cluster_size``, or as even as possible (differing by at
+        most 1; with ``cluster_size_cv`` the engine draws each simulation's around them)."""
         j = self.effective_n_clusters
+        if self.given_sizes:
+            return np.array(self.given_sizes, dtype=np.int64)
         if self.cluster_size is not None:
             return np.full(j, self.cluster_size, dtype=np.int64)
         base, extra = divmod(self.sample_size, j)
@@ -137,21 +154,44 @@ class SimulationSpec:
         return sizes
 
     @property
+    def cluster_level_vars(self) -> tuple[str, ...]:
+        """The predictors that are constant within clusters."""
+        return tuple(p.name for p in self.predictors if p.level == "cluster")
+
+    @property
     def total_n(self) -> int:
         return int(self.cluster_sizes().sum())
 
     def re_cov(self) -> np.ndarray:
         """Random-effect covariance G (variance units, residual variance 1)."""
         q = len(self.random_columns)
+        own = dict(zip([c for c in self.random_columns if c], self.slope_variances,
+                       strict=False))
         sd = np.empty(q)
         for k, col in enumerate(self.random_columns):
             sd[k] = math.sqrt(self.icc / (1.0 - self.icc)) if col == 0 else math.sqrt(
-                self.slope_variance
+                own.get(col, self.slope_variance)
             )
+        return self._re_corr() * np.outer(sd, sd)
+
+    def _re_corr(self) -> np.ndarray:
+        q = len(self.random_columns)
         corr = np.eye(q)
         if self.random_columns and self.random_columns[0] == 0:
-            corr[0, 1:] = corr[1:, 0] = self.slope_intercept_corr
-        return corr * np.outer(sd, sd)
+            corr[0, 1:] = corr[1:, 0] = (np.array(self.slope_intercept_corrs)
+                                         if self.slope_intercept_corrs
+                                         else self.slope_intercept_corr)
+        return corr
+
+    def predictor_mix(self) -> np.ndarray | None:
+        """Lower Cholesky factor of the predictors' correlation matrix (None: independent).
+
+        The engine draws independent normals z and uses ``mix @ z``.
+        """
+        if not self.correlations:
+            return None
+        return np.linalg.cholesky(correlation_matrix(
+            [p.name for p in self.predictors], self.correlations))
 
     def with_params(self, **params: Any) -> SimulationSpec:
         """A copy with some parameters changed and checked (used by sweeps)."""
@@ -164,21 +204,28 @@ class SimulationSpec:
         return {
             "formula": self.formula,
             "effects": dict(zip(self.term_names[1:], self.effects[1:], strict=True)),
-            "variable_types": {
-                p.name: (p.kind if p.kind == "normal" else f"binary({p.p:g})")
-                for p in self.predictors
-            },
+            "variable_types": {p.name: p.type_text() for p in self.predictors},
             "grouping": self.grouping,
             "random_effects": [self.term_names[c] for c in self.random_columns],
             "icc": self.icc,
-            "slope_variance": self.slope_variance,
-            "slope_intercept_corr": self.slope_intercept_corr,
+            "slope_variance": (dict(zip(self._slope_names(), self.slope_variances, strict=True))
+                               if self.slope_variances else self.slope_variance),
+            "slope_intercept_corr": (
+                dict(zip(self._slope_names(), self.slope_intercept_corrs, strict=True))
+                if self.slope_intercept_corrs else self.slope_intercept_corr),
             "n_clusters": self.n_clusters,
             "cluster_size": self.cluster_size,
             "sample_size": self.sample_size,
             "estimator": self.estimator,
             "df_method": self.df_method,
             "alpha": self.alpha,
+            # Only when used, so existing designs keep their provenance (and design hash).
+            **({"cluster_level_vars": list(self.cluster_level_vars)}
+               if self.cluster_level_vars else {}),
+            **({"cluster_size_cv": self.cluster_size_cv} if self.cluster_size_cv else {}),
+            **({"cluster_sizes": list(self.given_sizes)} if self.given_sizes else {}),
+            **({"correlations": {f"corr({a},{b})": r for a, b, r in self.correlations}}
+               if self.correlations else {}),
         }
 
     # -------------------------------------------------------------- validation
@@ -194,6 +241,7 @@ class SimulationSpec:
         if not (-1.0 <= r <= 1.0):
             raise ValueError(f"slope_intercept_corr={r!r} is outside [-1, 1]")
         check_slope_intercept_corr(r, sum(1 for c in self.random_columns if c != 0))
+        self._validate_per_slope()
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator={self.estimator!r} is unknown: use one of {ESTIMATORS}")
         if self.df_method not in DF_METHODS:
@@ -212,6 +260,13 @@ class SimulationSpec:
         for p in self.predictors:
             if p.kind == "binary" and not (0.0 < p.p < 1.0):
                 raise ValueError(f"variable type of {p.name!r}: binary({p.p}) needs 0 < p < 1")
+            if p.level not in LEVELS or p.allocation not in ALLOCATIONS:
+                raise ValueError(f"predictor {p.name!r}: level={p.level!r}, allocation="
+                                 f"{p.allocation!r}: use a level in {LEVELS} and an "
+                                 f"allocation in {ALLOCATIONS}")
+            if p.allocation == "balanced" and p.kind != "binary":
+                raise ValueError(f"variable type of {p.name!r}: balanced allocation is for "
+                                 "binary predictors, e.g. binary(0.5, balanced)")
         if (self.n_clusters is None) == (self.cluster_size is None):
             raise ValueError("set exactly one of n_clusters and cluster_size")
         if self.n_clusters is not None and self.n_clusters < 2:
@@ -220,6 +275,7 @@ class SimulationSpec:
             raise ValueError(
                 f"cluster_size={self.cluster_size!r} is too small: use at least {MIN_CLUSTER_SIZE}"
             )
+        self._validate_sizes()
         j = self.effective_n_clusters
         if j < 2:
             raise ValueError(
@@ -232,8 +288,111 @@ class SimulationSpec:
                 f"{MIN_CLUSTER_SIZE} observations per cluster: use sample_size >= "
                 f"{MIN_CLUSTER_SIZE * j} or fewer clusters"
             )
+        self._validate_design()
+        self._validate_correlations()
         n_fixed = len(self.term_names)
         if self.total_n <= n_fixed + 1:
             raise ValueError(
                 f"sample_size={self.sample_size} is too small for {n_fixed} fixed effects"
             )
+
+    def _validate_design(self) -> None:
+        """Cluster-level predictors and balanced allocations that the sizes can carry."""
+        between = set(self.cluster_level_vars)
+        for col in self.random_columns:
+            names = {self.predictors[v].name for v in self.terms[col - 1]} if col else set()
+            if names and names <= between:
+                raise ValueError(
+                    f"cluster_level_vars={list(self.cluster_level_vars)!r}: "
+                    f"{self.term_names[col]!r} has a random slope on {self.grouping!r}, but a "
+                    "predictor constant within clusters has no slope that can vary between "
+                    "them: remove it from random_slopes (and the formula's random part) or "
+                    "from cluster_level_vars"
+                )
+        sizes = self.cluster_sizes().tolist()
+        if self.cluster_size_cv:  # drawn sizes: from the floor to the largest possible
+            sizes = [MIN_CLUSTER_SIZE, self.total_n - MIN_CLUSTER_SIZE * (len(sizes) - 1)]
+        for p in self.predictors:
+            if p.allocation != "balanced":
+                continue
+            units = [self.effective_n_clusters] if p.level == "cluster" else sorted(set(sizes))
+            what = "clusters" if p.level == "cluster" else "observations in a cluster"
+            for n in units:
+                ones = balanced_ones(p.p, n)
+                if not 0 < ones < n:
+                    raise ValueError(
+                        f"set_variable_type: {p.name}={p.type_text()} gives round({p.p:g} x "
+                        f"{n}) = {ones} of {n} {what} with {p.name}=1, so {p.name} does not "
+                        f"vary there: use p with 1 <= round(p x {n}) <= {n - 1}, or larger "
+                        "units"
+                    )
+
+    def _validate_sizes(self) -> None:
+        """Explicit sizes that add up to N; a size CV the engine can draw."""
+        PARAMS["cluster_size_cv"].check(self.cluster_size_cv)
+        if not self.given_sizes:
+            return
+        sizes = list(self.given_sizes)
+        if self.cluster_size_cv:
+            raise ValueError(f"cluster_sizes={sizes!r} with cluster_size_cv="
+                             f"{self.cluster_size_cv!r}: give one of them, not both")
+        if min(sizes) < MIN_CLUSTER_SIZE:
+            raise ValueError(f"cluster_sizes={sizes!r} has a cluster of {min(sizes)}: use at "
+                             f"least {MIN_CLUSTER_SIZE} observations per cluster")
+        if sum(sizes) != self.sample_size:
+            raise ValueError(
+                f"cluster_sizes={sizes!r} add up to {sum(sizes)}, not sample_size="
+                f"{self.sample_size}: explicit sizes fix N, use sample_size={sum(sizes)}"
+            )
+        if self.n_clusters != len(sizes):
+            raise ValueError(f"cluster_sizes={sizes!r} are {len(sizes)} clusters, not "
+                             f"n_clusters={self.n_clusters}")
+
+    def _validate_correlations(self) -> None:
+        """Correlated predictors are normal and of one level."""
+        kind = {p.name: p for p in self.predictors}
+        for a, b, r in self.correlations:
+            for name in (a, b):
+                if name not in kind or kind[name].kind != "normal":
+                    raise ValueError(
+                        f"set_correlations: corr({a},{b})={r:g}: {name!r} is not a normal "
+                        "predictor; correlations are for normal predictors"
+                    )
+            if kind[a].level != kind[b].level:
+                raise ValueError(
+                    f"set_correlations: corr({a},{b})={r:g}: {a!r} and {b!r} vary at different "
+                    "levels (one is in cluster_level_vars); correlate predictors of one level"
+                )
+
+
+    def _slope_names(self) -> list[str]:
+        return [self.term_names[c] for c in self.random_columns if c != 0]
+
+    def _validate_per_slope(self) -> None:
+        """Per-slope variances and correlations: one per slope, in range, G not indefinite."""
+        names = self._slope_names()
+        for given, common, label, low in (
+                (self.slope_variances, self.slope_variance, "slope_variance", 0.0),
+                (self.slope_intercept_corrs, self.slope_intercept_corr,
+                 "slope_intercept_corr", -1.0)):
+            if not given:
+                continue
+            shown = dict(zip(names, given, strict=False))
+            if len(given) != len(names):
+                raise ValueError(f"{label}={shown!r} needs one value per random slope "
+                                 f"({', '.join(names)})")
+            if common != 0.0:
+                raise ValueError(f"{label}={common!r} and per-slope {label}={shown!r}: give "
+                                 "one number for all slopes or a mapping, not both")
+            for name, v in shown.items():
+                if not (math.isfinite(v) and low <= v and (label == "slope_variance" or v <= 1)):
+                    raise ValueError(f"{label}[{name!r}]={v!r} is not allowed: use "
+                                     f"{PARAMS[label].allowed}")
+        if self.slope_intercept_corrs:
+            smallest = float(np.linalg.eigvalsh(self._re_corr()).min())
+            if smallest < -1e-12:
+                shown = dict(zip(names, self.slope_intercept_corrs, strict=True))
+                raise ValueError(f"slope_intercept_corr={shown!r} gives a random-effect "
+                                 "covariance that is not positive semi-definite (smallest "
+                                 f"eigenvalue {smallest:.3g}): use smaller correlations")
+

@@ -31,10 +31,13 @@ _SETTERS = {"simulations": "set_simulations", "seed": "set_seed", "alpha": "set_
 # set_cluster's keyword for each canonical cluster key (the tutorial writes ICC).
 _CLUSTER_ARGS = {"icc": "ICC", "n_clusters": "n_clusters", "cluster_size": "cluster_size",
                  "random_slopes": "random_slopes", "slope_variance": "slope_variance",
-                 "slope_intercept_corr": "slope_intercept_corr"}
+                 "slope_intercept_corr": "slope_intercept_corr",
+                 "cluster_level_vars": "cluster_level_vars", "cluster_sizes": "cluster_sizes",
+                 "cluster_size_cv": "cluster_size_cv"}
 # Words a spec's error may be about -> the scenario key (cluster keys under model.cluster).
-_SPEC_KEYS = ("sample_size", "n_clusters", "cluster_size", "ICC", "icc", "slope_variance",
-              "slope_intercept_corr", "estimator", "df_method", "alpha", "effects")
+_SPEC_KEYS = ("sample_size", "n_clusters", "cluster_sizes", "cluster_size_cv", "cluster_size",
+              "ICC", "icc", "slope_variance", "slope_intercept_corr", "cluster_level_vars",
+              "estimator", "df_method", "alpha", "effects", "correlations")
 # Largest grid whose every point is checked while loading (beyond it only each axis value
 # is; the sweep checks every point before it starts).
 _FULL_CHECK_LIMIT = 20_000
@@ -42,8 +45,9 @@ _FULL_CHECK_LIMIT = 20_000
 
 def _key_in_message(message: str, keys: tuple[str, ...], default: str) -> str:
     """The key a setter's message is about: the first of ``keys`` it mentions."""
-    hits = [(message.find(k), k) for k in keys if k in message]
-    return min(hits)[1] if hits else default
+    # at the same place the longer key wins (cluster_sizes, not cluster_size)
+    hits = [(message.find(k), -len(k), k) for k in keys if k in message]
+    return min(hits)[2] if hits else default
 
 
 def _call(src: Source, path: str, value: Any, setter: Callable[[], Any]) -> None:
@@ -73,9 +77,10 @@ def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
 
     spec = cfg["model"]
     try:
-        model = MCPower(spec["formula"])
+        model = MCPower(spec["formula"], family=spec.get("family", "lme"))
     except ValueError as err:
-        raise src.error("model.formula", err, spec["formula"], show_value=True) from err
+        key = "family" if str(err).startswith("family=") else "formula"
+        raise src.error(f"model.{key}", err, spec.get(key), show_value=True) from err
     for key, setter in _SETTERS.items():
         if cfg.get(key) is not None:
             value = cfg[key]
@@ -83,6 +88,7 @@ def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
     if spec.get("cluster") is not None:
         _set_cluster(src, model, spec["cluster"])
     for key, setter in (("variable_types", model.set_variable_type),
+                        ("correlations", model.set_correlations),
                         ("effects", model.set_effects)):
         given = spec.get(key)
         if isinstance(given, str):
@@ -107,8 +113,8 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
             written = next((k for k in cluster if CLUSTER_ALIASES.get(k, k) == canonical),
                            canonical)
             path, value = f"model.cluster.{written}", cluster.get(written)
-        elif canonical == "effects":
-            path, value = "model.effects", cfg["model"].get("effects")
+        elif canonical in ("effects", "correlations"):
+            path, value = f"model.{canonical}", cfg["model"].get(canonical)
         else:
             path, value = canonical, cfg.get(canonical)
         raise src.error(path, err, value, show_value=True) from err

@@ -107,6 +107,18 @@ def rule(p: Param) -> Check:
     return check
 
 
+def per_slope(p: Param) -> Check:
+    """One number by the parameter's rule, or a mapping ``{slope: number}`` of them."""
+    one = rule(p)
+
+    def check(src: Source, path: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: one(src, f"{path}.{k}", v) for k, v in value.items()}
+        return one(src, path, value)
+
+    return check
+
+
 def text(src: Source, path: str, value: Any) -> str:
     if not isinstance(value, str):
         raise src.fail(path, value, "must be a string")
@@ -128,6 +140,14 @@ def name_list(src: Source, path: str, value: Any) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise src.fail(path, value, "must be a list of variable names")
+    return list(value)
+
+
+def number_list(src: Source, path: str, value: Any) -> list[Any]:
+    """A list of numbers (their meaning is the setter's to judge)."""
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise src.fail(path, value, "must be a list of numbers, e.g. [20, 35, 12]")
     return list(value)
 
 

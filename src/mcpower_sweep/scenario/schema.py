@@ -17,7 +17,17 @@ from __future__ import annotations
 
 from ..params import PARAMS
 from .axes import check_sweep
-from .checks import Schema, assignments, mapping, name_list, optional, rule, text
+from .checks import (
+    Schema,
+    assignments,
+    mapping,
+    name_list,
+    number_list,
+    optional,
+    per_slope,
+    rule,
+    text,
+)
 
 # Accepted second spellings of cluster keys -> the canonical key.
 CLUSTER_ALIASES = {"ICC": "icc"}
@@ -28,14 +38,19 @@ CLUSTER: Schema = {
     "n_clusters": (False, rule(PARAMS["n_clusters"])),
     "cluster_size": (False, rule(PARAMS["cluster_size"])),
     "random_slopes": (False, name_list),
-    "slope_variance": (False, rule(PARAMS["slope_variance"])),
-    "slope_intercept_corr": (False, rule(PARAMS["slope_intercept_corr"])),
+    "slope_variance": (False, per_slope(PARAMS["slope_variance"])),
+    "slope_intercept_corr": (False, per_slope(PARAMS["slope_intercept_corr"])),
+    "cluster_level_vars": (False, name_list),
+    "cluster_sizes": (False, number_list),
+    "cluster_size_cv": (False, rule(PARAMS["cluster_size_cv"])),
 }
 
 MODEL: Schema = {
     "formula": (True, text),
+    "family": (False, rule(PARAMS["family"])),
     "effects": (False, assignments("effect sizes")),
     "variable_types": (False, assignments("variable types")),
+    "correlations": (False, assignments("correlations")),
     "cluster": (False, mapping(CLUSTER, CLUSTER_ALIASES)),
 }
 

@@ -1,0 +1,93 @@
+"""What a simulated predictor is: distribution, allocation and level, and correlations.
+
+Design features are data: each :class:`Predictor` carries where it varies (``level``), how
+a binary one's ones are placed (``allocation``) and its distribution (``kind``, ``p``);
+the engine dispatches on these once per predictor.  Correlated normal predictors are
+given as pairs and checked here (:func:`correlation_matrix`).
+
+Examples
+--------
+>>> Predictor("treatment", "binary", 0.5, "balanced", "cluster").type_text()
+'binary(0.5, balanced)'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVELS = ("observation", "cluster")
+ALLOCATIONS = ("independent", "balanced")
+
+
+def balanced_ones(p: float, n: int) -> int:
+    """Ones of a balanced binary predictor among ``n`` units: round(p n), halves up.
+
+    The engine's rule (``fill_balanced`` in ``native/simulate.cpp``), used here to refuse
+    designs where it gives no contrast.
+
+    Examples
+    --------
+    >>> balanced_ones(0.5, 7), balanced_ones(0.3, 10)
+    (4, 3)
+    """
+    return math.floor(p * n + 0.5)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A simulated predictor: its distribution, allocation and level are data of the design.
+
+    ``kind`` is ``"normal"`` (N(0, 1)) or ``"binary"`` (0/1 with P(1) = ``p``);
+    ``allocation`` of a binary predictor is ``"independent"`` (Bernoulli draws) or
+    ``"balanced"`` (exactly round(p n) ones among the n units of its level, at random
+    places); ``level`` is ``"observation"`` (varies within clusters) or ``"cluster"``
+    (one value per cluster, set by ``cluster_level_vars``).
+    """
+
+    name: str
+    kind: str = "normal"
+    p: float = 0.5
+    allocation: str = "independent"
+    level: str = "observation"
+
+    def type_text(self) -> str:
+        """The variable type as ``set_variable_type`` spells it.
+
+        Examples
+        --------
+        >>> Predictor("t", "binary", 0.5, "balanced").type_text()
+        'binary(0.5, balanced)'
+        """
+        if self.kind == "normal":
+            return "normal"
+        return f"binary({self.p:g}{', balanced' if self.allocation == 'balanced' else ''})"
+
+
+def correlation_matrix(names: list[str] | tuple[str, ...],
+                       pairs: tuple[tuple[str, str, float], ...]) -> np.ndarray:
+    """The correlation matrix of ``names`` from ``(a, b, r)`` pairs, checked.
+
+    Raises ``ValueError`` naming the correlations when the matrix is not positive definite.
+
+    Examples
+    --------
+    >>> correlation_matrix(["x", "z"], (("x", "z", 0.4),))
+    array([[1. , 0.4],
+           [0.4, 1. ]])
+    """
+    index = {n: i for i, n in enumerate(names)}
+    c = np.eye(len(names))
+    for a, b, r in pairs:
+        c[index[a], index[b]] = c[index[b], index[a]] = r
+    smallest = float(np.linalg.eigvalsh(c).min()) if len(names) else 1.0
+    if smallest <= 1e-10:
+        given = ", ".join(f"corr({a},{b})={r:g}" for a, b, r in pairs)
+        raise ValueError(
+            f"set_correlations: {given} make a correlation matrix that is not positive "
+            f"definite (smallest eigenvalue {smallest:.3g}): use correlations that can occur "
+            "together, e.g. smaller ones"
+        )
+    return c
