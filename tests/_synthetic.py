@@ -109,12 +109,18 @@ def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
     """A real results store (written by store.py) with binomial counts, no engine run.
 
     Power at each point is ``model_power``; with ``done_fraction < 1`` only that share
-    of chunks is marked done (an interrupted run).
+    of chunks is done (an interrupted run; each point's first chunks).
     """
     from mcpower_sweep.api.model import MCPower
     from mcpower_sweep.sweeps.grid import Grid
     from mcpower_sweep.sweeps.plan import store_attrs
-    from mcpower_sweep.sweeps.store import ChunkWriter, chunk_bounds, create_store, n_chunks_for
+    from mcpower_sweep.sweeps.store import (
+        ChunkRecord,
+        ChunkWriter,
+        chunk_bounds,
+        create_store,
+        n_chunks_for,
+    )
 
     axes = axes or {"n_clusters": [15, 30], "slope_variance": [0.0, 0.1],
                     "sample_size": [300, 900, 2000]}
@@ -132,12 +138,12 @@ def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
     n_chunks = n_chunks_for(simulations, chunk_size)
     for index, spec in grid.points():
         p = model_power(spec.sample_size, spec.effective_n_clusters, spec.slope_variance)
-        for k in range(n_chunks):
-            if rng.random() >= done_fraction:
-                continue
+        done = int((rng.random(n_chunks) < done_fraction).sum())  # a point's first chunks
+        for k in range(done):
             _, count = chunk_bounds(k, simulations, chunk_size)
             failed = int(rng.binomial(count, 0.02))
             ok = count - failed
-            writer.write(index, k, n_sims=count, n_success=ok, n_singular=int(ok // 10),
-                         n_significant=np.array([rng.binomial(ok, p)]))
+            writer.add([ChunkRecord(index, k, count, ok, int(ok // 10),
+                                    np.array([rng.binomial(ok, p)]))])
+    writer.flush()
     return path

@@ -1,7 +1,8 @@
-"""The zarr results store: layout, chunk writes, done flags, derived results."""
+"""The zarr results store: the results dataset, the totals behind it, flushes."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -54,44 +55,57 @@ def test_chunk_bounds_cover_all_simulations() -> None:
 
 
 def test_layout_seen_by_open_zarr(path) -> None:
+    """The store is the results dataset: derived variables with CF attrs, and the totals."""
     ds = xr.open_zarr(path)
-    assert dict(ds.sizes) == {"n_clusters": 2, "df_method": 3, "chunk": 5, "test": 2}
-    assert ds.chunk_n_significant.dims == ("n_clusters", "df_method", "chunk", "test")
-    assert ds.chunk_done.dims == ("n_clusters", "df_method", "chunk")
-    assert ds.chunk_n_sims.dtype == np.int64 and ds.chunk_done.dtype == bool
-    assert list(ds.n_clusters.values) == [10, 20]
-    assert [str(v) for v in ds.df_method.values] == ["satterthwaite", "z", "residual"]
-    assert [str(v) for v in ds.test.values] == ["x", "z"]
-    assert ds.n_clusters.attrs["description"] == "number of clusters"
-    assert ds.n_clusters.attrs["units"] == "clusters"
-    assert "[k*7, min((k+1)*7, 30))" in ds["chunk"].attrs["description"]
-    assert ds.chunk_n_success.attrs["units"] == "simulations"
-    assert ds.attrs == ATTRS
-    # nothing written yet: zero counts, nothing done
-    assert int(ds.chunk_n_sims.sum()) == 0 and not ds.chunk_done.any()
+    assert ds.power.dims == ("n_clusters", "df_method", "test")
+    assert ds.n_sims.dims == ("n_clusters", "df_method") and ds.n_sims.dtype == np.int64
+    assert ds.complete.dtype == bool and not ds.complete.any()
+    assert ds.power.attrs["long_name"] == "power" and ds.power.attrs["units"] == "1"
+    assert ds.totals.dims == ("n_clusters", "df_method", "field")
+    assert [str(f) for f in ds.field.values] == [
+        "chunks_done", "n_sims", "n_success", "n_singular", "n_significant[x]",
+        "n_significant[z]"]
+    assert int(ds.totals.sum()) == 0
+    assert ds.attrs["store_layout"] == store.STORE_LAYOUT
 
 
-def test_each_chunk_is_its_own_zarr_chunk(path) -> None:
+def test_totals_are_one_plain_zarr_chunk_per_block(path) -> None:
     group = zarr.open_group(str(path), mode="r")
-    assert group["chunk_n_sims"].chunks == (1, 1, 1)
-    assert group["chunk_done"].chunks == (1, 1, 1)
-    assert group["chunk_n_significant"].chunks == (1, 1, 1, 2)
-    assert group["chunk_n_sims"].compressors == ()
-    assert group.metadata.zarr_format == 3
+    assert group["totals"].chunks == (2, 3, 6)  # the whole (small) grid in one block
+    assert group["totals"].compressors == ()
 
 
-def test_write_then_done_flag(path) -> None:
-    write(path, (1, 2), 4, 2, 2, 1, [1, 0])
-    write(path, (0, 0), 0, 7, 6, 0, [5, 3])
+def test_write_then_done_chunks(path) -> None:
+    write(path, (1, 2), 0, 7, 7, 0, [3, 1])
+    write(path, (1, 2), 1, 7, 6, 1, [4, 0])
     done = store.done_mask(path)
-    assert done.shape == (2, 3, 5)
-    assert np.argwhere(done).tolist() == [[0, 0, 0], [1, 2, 4]]
+    assert done.shape == (2, 3, 5) and int(done.sum()) == 2
+    assert done[1, 2, :2].all()
     raw = xr.open_zarr(path)
-    assert raw.chunk_n_significant.sel(n_clusters=10, df_method="satterthwaite").values[
-        0
-    ].tolist() == [5, 3]
-    chunk_files = sorted(p.name for p in (path / "chunk_done" / "c" / "1" / "2").iterdir())
-    assert chunk_files == ["4"]  # one object per chunk flag
+    point = raw.sel(n_clusters=20, df_method="residual")
+    assert point.totals.values.tolist() == [2, 14, 13, 1, 7, 1]
+    assert point.n_significant.values.tolist() == [7, 1]  # the derived variables, flushed
+    files = [p for p in (path / "totals").rglob("*") if p.is_file()]
+    assert sorted(p.name for p in files) == ["0", "zarr.json"]  # one file for the block
+
+
+def test_chunks_enter_the_totals_in_order(path) -> None:
+    """A chunk that finishes before an earlier one waits in memory (not yet done)."""
+    writer = store.ChunkWriter.open(path)
+    rec = functools.partial(store.ChunkRecord, (0, 0), n_sims=7, n_success=7, n_singular=0,
+                            n_significant=np.array([1, 1]))
+    writer.write_many([rec(k=1), rec(k=2)])
+    assert int(store.done_mask(path).sum()) == 0 and writer.held
+    writer.write_many([rec(k=0)])
+    assert int(store.done_mask(path).sum()) == 3 and not writer.held
+    writer.write_many([rec(k=1)])  # delivered twice: counted once
+    assert int(store.open_results(path).n_sims.sel(n_clusters=10, df_method="satterthwaite")) == 21
+
+
+def test_blocks_span_trailing_axes() -> None:
+    assert store.block_shape((3, 1000, 10)) == (1, 409, 10)
+    assert store.block_shape((2, 3)) == (2, 3)
+    assert store.block_shape(()) == ()
 
 
 def test_open_results_derives_power_and_rates(path) -> None:
@@ -124,17 +138,30 @@ def test_open_results_derives_power_and_rates(path) -> None:
     assert ds.power.attrs["long_name"] == "power"
     assert ds.n_clusters.attrs["long_name"] == "number of clusters"
     assert ds.df_method.dtype.kind == "U" and ds.test.dtype.kind == "U"
-    assert ds.attrs == ATTRS
+    assert ds.attrs == {**ATTRS, "store_layout": store.STORE_LAYOUT}
 
 
-def test_counts_without_done_flag_are_ignored(path) -> None:
-    """A chunk killed between its counts and its flag counts for nothing."""
-    group = zarr.open_group(str(path), mode="r+")
-    group["chunk_n_sims"][0, 0, 0] = 7
-    group["chunk_n_success"][0, 0, 0] = 7
-    group["chunk_n_significant"][0, 0, 0] = [7, 7]
-    ds = store.open_results(path)
-    assert int(ds.n_sims.sum()) == 0 and int(ds.n_significant.sum()) == 0
+def test_old_layout_opens_but_does_not_resume(tmp_path) -> None:
+    """A store of the earlier layout (per-chunk variables) still opens; resuming is refused."""
+    old = tmp_path / "old.zarr"
+    raw = xr.Dataset(
+        {
+            "chunk_n_sims": (("n_clusters", "chunk"), np.array([[7, 3]])),
+            "chunk_n_success": (("n_clusters", "chunk"), np.array([[7, 2]])),
+            "chunk_n_singular": (("n_clusters", "chunk"), np.array([[1, 0]])),
+            "chunk_n_significant": (("n_clusters", "chunk", "test"), np.array([[[5], [2]]])),
+            "chunk_done": (("n_clusters", "chunk"), np.array([[True, False]])),
+        },
+        coords={"n_clusters": [10], "test": np.array(["x"], dtype=object)},
+        attrs={"simulations": 10, "chunk_size": 7},
+    )
+    raw.to_zarr(old, zarr_format=3, consolidated=False)
+    ds = store.open_results(old)
+    assert ds.n_sims.values.tolist() == [7] and ds.n_significant.values.tolist() == [[5]]
+    assert ds.complete.values.tolist() == [False]
+    assert store.done_mask(old).tolist() == [[True, False]]
+    with pytest.raises(store.OldLayoutError, match="--overwrite / overwrite=True"):
+        store.ChunkWriter.open(old)
 
 
 def test_create_refuses_existing(path, grid) -> None:
@@ -148,10 +175,10 @@ def test_open_results_rejects_other_paths(tmp_path) -> None:
     xr.Dataset({"a": ("x", [1, 2])}).to_zarr(
         tmp_path / "other.zarr", zarr_format=3, consolidated=False
     )
-    with pytest.raises(ValueError, match="missing chunk_n_sims"):
+    with pytest.raises(ValueError, match="missing totals"):
         store.open_results(tmp_path / "other.zarr")
 
 
 def test_read_attrs(path) -> None:
-    assert store.read_attrs(path) == ATTRS
+    assert store.read_attrs(path) == {**ATTRS, "store_layout": store.STORE_LAYOUT}
     assert store.is_store(path) and not store.is_store(path.parent)

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 import zarr
@@ -242,7 +243,7 @@ def _wait_for_chunks(path: Path, proc: subprocess.Popen, at_least: int) -> int:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"driver ended before it was interrupted:\n{proc.stderr.read()}")
-        if store.is_store(path) and (path / "chunk_done").exists():
+        if store.is_store(path) and (path / "totals" / "zarr.json").exists():
             done = int(store.done_mask(path).sum())
             if done >= at_least:
                 return done
@@ -308,9 +309,9 @@ def test_sigint_saves_arrived_chunks_and_says_how_to_resume(
     assert "resume=True" in err and str(path) in err
     done = store.done_mask(path)
     assert 4 <= int(done.sum()) < done.size
-    # every done chunk holds its counts
+    # the totals hold exactly the done chunks
     raw = xr.open_zarr(path)
-    assert (raw.chunk_n_sims.values[done] == 250).all()
+    assert (raw.totals.sel(field="n_sims").values == 250 * done.sum(-1)).all()
     resumed = sweep(spec, grid, out=path, resume=True, **{**options, "cluster": client})
     assert_same_counts(resumed, uninterrupted)
 
@@ -329,7 +330,9 @@ def test_open_zarr_shows_dims_coords_and_provenance(client, tmp_path) -> None:
         target_power=0.9,
     )
     ds = xr.open_zarr(path)
-    assert ds.chunk_n_significant.dims == ("n_clusters", "sample_size", "chunk", "test")
+    assert ds.power.dims == ("n_clusters", "sample_size", "test")
+    assert ds.power.attrs["long_name"] == "power" and ds.power_lower.attrs["units"] == "1"
+    assert ds.totals.dims == ("n_clusters", "sample_size", "field")
     assert list(ds.n_clusters.values) == [10, 20] and list(ds.sample_size.values) == [1000, 600]
     assert [str(t) for t in ds.test.values] == ["x", "z"]
     assert ds.sample_size.attrs == {
@@ -351,6 +354,9 @@ def test_open_zarr_shows_dims_coords_and_provenance(client, tmp_path) -> None:
     results = store.open_results(path)
     assert set(results.dims) == {"n_clusters", "sample_size", "test"}
     assert results.attrs["seed"] == SEED
+    # what open_zarr shows is what open_results derives (written at the end of the run)
+    for name in results.data_vars:
+        np.testing.assert_array_equal(ds[name].values, results[name].values, err_msg=name)
 
 
 def test_existing_store_needs_resume_or_overwrite(client, tmp_path) -> None:

@@ -287,6 +287,8 @@ def make_plan(
         grid = Grid(base_spec(model_or_spec, grid, sample_size), grid)
     existing = preflight.check_existing(path, resume=resume, overwrite=overwrite)
     resuming = existing and resume
+    if resuming:
+        store.check_resumable(path)  # an earlier layout: refused, before any work
     stored = store.read_attrs(path) if resuming else {}
 
     simulations = _first(simulations, _model_value(model_or_spec, "simulations"),
@@ -297,14 +299,14 @@ def make_plan(
     seed = _first(seed, _model_value(model_or_spec, "seed"), stored.get("seed"))
     seed = int(PARAMS["seed"].check(draw_seed() if seed is None else seed))
 
+    if not resuming:  # room for the store (whatever the chunk size) before any simulation
+        preflight.check_space(path, preflight.estimate_store(grid.shape, len(grid.base.tests)))
     calibrated = False
     if chunk_size is not None:
         chunk_size = min(int(PARAMS["chunk_size"].check(chunk_size)), simulations)
     elif "chunk_size" in stored:
         chunk_size = int(stored["chunk_size"])
     else:
-        # Room for the smallest store (one chunk per point) before calibration simulates.
-        preflight.check_space(path, preflight.estimate_store(grid.shape, 1))
         chunk_size = calibrate_chunk_size(most_expensive_point(grid), seed, simulations)
         calibrated = True
 
@@ -325,8 +327,6 @@ def make_plan(
             raise preflight.StoreMismatchError(path, diffs)
         attrs = dict(stored)
     else:
-        n_chunks = store.n_chunks_for(simulations, chunk_size)
-        preflight.check_space(path, preflight.estimate_store(grid.shape, n_chunks))
         _create_store_atomically(path, grid, simulations=simulations, chunk_size=chunk_size,
                                  attrs=attrs, replace=existing)
     return Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated)

@@ -46,8 +46,8 @@ __all__ = [
     "estimate_store",
 ]
 
-# Raw variables of a store (store.RAW_VARIABLES): four counts and the done flag.
-RAW_FILES_PER_CHUNK = 5
+# Derived variables of a store (results.schema.summarise): one file each.
+DERIVED_FILES = 11
 # Group, coordinate and array metadata, consolidated metadata, coordinate chunks.
 METADATA_FILES = 64
 # Leave this much room besides the store (other writers, the file system's own needs).
@@ -97,6 +97,7 @@ class StoreEstimate:
     files: int
     directories: int
     block_size: int
+    data_bytes: int = 0
 
     @property
     def inodes(self) -> int:
@@ -104,8 +105,8 @@ class StoreEstimate:
 
     @property
     def bytes(self) -> int:
-        """Every file and directory takes at least one block."""
-        return self.inodes * self.block_size
+        """Every file and directory takes at least one block, data beyond that."""
+        return self.inodes * self.block_size + self.data_bytes
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -158,27 +159,30 @@ def check_writable(store: str | os.PathLike[str]) -> None:
     os.unlink(probe)
 
 
-def estimate_store(shape: Sequence[int], n_chunks: int, *, block_size: int = 4096) -> StoreEstimate:
-    """Files, directories and bytes of a complete store over a grid of ``shape``.
+def estimate_store(shape: Sequence[int], n_tests: int = 1, *,
+                   block_size: int = 4096) -> StoreEstimate:
+    """Files, directories and bytes of a store over a grid of ``shape`` with ``n_tests`` tests.
 
-    Each raw variable keeps chunk ``k`` of the point at ``(i, j, ...)`` in the file
-    ``<variable>/c/<i>/<j>/.../<k>`` (``.../<k>/0`` for the significance counts, which
-    have a ``test`` dimension): one file per point and chunk and variable, and a
-    directory per prefix of the chunk key.
+    The totals are one file per block of up to ``store.BLOCK_POINTS`` points
+    (``totals/c/<i>/<j>/.../0``); each derived variable is one file; the rest is metadata.
+    None of it depends on the number of simulation chunks.
 
-    >>> e = estimate_store((2, 3), 10)
+    >>> e = estimate_store((2, 3), 2)
     >>> e.files, e.directories
-    (364, 120)
+    (76, 56)
     """
+    from .store import block_shape
+
+    block = block_shape(shape)
+    grid_blocks = [math.ceil(n / b) for n, b in zip(shape, block, strict=True)]
+    n_blocks = math.prod(grid_blocks)
+    prefixes = sum(math.prod(grid_blocks[:i]) for i in range(1, len(shape) + 1))
+    files = n_blocks + DERIVED_FILES + METADATA_FILES
+    # <name>/ and c/ of every array, and the chunk keys' prefixes (at most one per axis)
+    directories = 2 + prefixes + DERIVED_FILES * (2 + len(shape)) + 2 * (len(shape) + 2)
     n_points = math.prod(shape)
-    prefixes = sum(math.prod(shape[:i]) for i in range(1, len(shape) + 1))
-    files = RAW_FILES_PER_CHUNK * n_points * n_chunks + METADATA_FILES
-    directories = (
-        RAW_FILES_PER_CHUNK * (2 + prefixes)  # <variable>/, c/ and the key prefixes
-        + n_points * n_chunks  # .../<k>/ of the significance counts
-        + 2 * (len(shape) + 3)  # coordinate arrays
-    )
-    return StoreEstimate(files, directories, block_size)
+    data = 8 * (n_blocks * math.prod(block) * (4 + n_tests) + n_points * (8 + 4 * n_tests))
+    return StoreEstimate(files, directories, block_size, data)
 
 
 def check_space(store: str | os.PathLike[str], estimate: StoreEstimate) -> None:

@@ -6,9 +6,9 @@ the same master seed, so a point's totals equal ``find_power`` with that seed, w
 the chunk size, the number of workers, the scheduler, or interruptions and resumes.
 
 :func:`sweep` plans the run (:mod:`.plan`), then :func:`execute` keeps a bounded window
-of tasks in flight (:mod:`.tasks`), writes each chunk's counts to its own region of the
-store as it arrives, and never keeps results in memory.  Ctrl-C saves what arrived and
-says how to resume; ``resume=True`` skips chunks already done.
+of tasks in flight (:mod:`.tasks`), adds each chunk's counts to the per-point totals as
+it arrives and flushes them to the store every few seconds (:mod:`.store`).  Ctrl-C
+saves what arrived and says how to resume; ``resume=True`` skips chunks already done.
 
 >>> from mcpower_sweep import MCPower
 >>> from mcpower_sweep.sweeps.run import sweep
@@ -150,23 +150,26 @@ def _resume_hint(plan: Plan, temporary: bool, chunks_done: int, chunks_total: in
     )
 
 
-def _interrupted(plan: Plan, temporary: bool, stats: RunStats) -> KeyboardInterrupt:
-    """Ctrl-C as an exception carrying the resume hint and its facts (the CLI's one line)."""
-    interrupted = KeyboardInterrupt(
-        _resume_hint(plan, temporary, stats.chunks_done, stats.chunks_total)
-    )
-    interrupted.chunks_done = stats.chunks_done  # type: ignore[attr-defined]
+def _interrupted(plan: Plan, temporary: bool, stats: RunStats, saved: int) -> KeyboardInterrupt:
+    """Ctrl-C as an exception carrying the resume hint and its facts (the CLI's one line).
+
+    ``saved``: chunks in the store (a chunk that arrived before an earlier one of its
+    point is not saved: the resumed run recomputes it).
+    """
+    interrupted = KeyboardInterrupt(_resume_hint(plan, temporary, saved, stats.chunks_total))
+    interrupted.chunks_done = saved  # type: ignore[attr-defined]
     interrupted.chunks_total = stats.chunks_total  # type: ignore[attr-defined]
     interrupted.store = None if temporary else plan.path  # type: ignore[attr-defined]
     return interrupted
 
 
-def _stopped(plan: Plan, temporary: bool, stats: RunStats, err: RuntimeError) -> RuntimeError:
+def _stopped(plan: Plan, temporary: bool, stats: RunStats, saved: int,
+             err: RuntimeError) -> RuntimeError:
     """A run stopped by failing tasks or missing workers: the cause, then what is saved."""
-    if temporary or stats.chunks_done == 0:
+    if temporary or saved == 0:
         return err
     return type(err)(
-        f"{err}. {stats.chunks_done} of {stats.chunks_total} chunks are saved in "
+        f"{err}. {saved} of {stats.chunks_total} chunks are saved in "
         f"{str(plan.path)!r}: resume with --resume / resume=True once this is fixed"
     )
 
@@ -192,6 +195,7 @@ def execute(
     done = store.done_mask(plan.path)
     stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
     if stats.chunks_done == stats.chunks_total:
+        writer.flush()  # the derived results, e.g. of a store made by an older version
         return stats
     sims_done = sum(
         store.chunk_bounds(int(k), plan.simulations, plan.chunk_size)[1]
@@ -217,11 +221,13 @@ def execute(
                     probe_workers(client, watch)
                     window.refill()
                     collect(window, writer, guard, bar, stats, watch)
+                    with guard.writing():
+                        writer.flush()
                 except RuntimeError as err:
                     with guard.writing():
                         save_arrived(window, writer, stats, seconds=1.0)
                     bar.close()
-                    raise _stopped(plan, temporary, stats, err) from None
+                    raise _stopped(plan, temporary, stats, writer.chunks_done(), err) from None
                 except OSError as err:
                     failure = write_failed(plan, stats, err)
                     if failure is err:
@@ -231,7 +237,7 @@ def execute(
                     guard.critical = True  # a second Ctrl-C must not cut a write short
                     save_arrived(window, writer, stats)
                     bar.close()
-                    raise _interrupted(plan, temporary, stats) from None
+                    raise _interrupted(plan, temporary, stats, writer.chunks_done()) from None
         finally:
             window.cancel()
     stats.wall_seconds = time.perf_counter() - t_start

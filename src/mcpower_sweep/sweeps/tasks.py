@@ -2,8 +2,8 @@
 
 One task (:func:`run_task`) runs one chunk of simulations at one design point.  A
 :class:`TaskWindow` keeps a bounded number of tasks submitted and refills as results
-arrive; :func:`collect` writes each finished chunk's counts to its own region of the
-store (then its done flag) and keeps nothing in memory.  :func:`save_arrived` writes
+arrive; :func:`collect` adds each finished chunk's counts to the store's totals
+(:class:`~.store.ChunkWriter`, flushed every few seconds).  :func:`save_arrived` writes
 what had already finished when the run is stopped.
 
 Workers import this module to run :func:`run_task`: xarray, zarr, distributed and the
@@ -289,7 +289,7 @@ def task_failed(plan: Plan, index: tuple[int, ...], k: int, err: BaseException) 
 
 def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar: Any,
             stats: RunStats, watch: WorkerWatch | None = None) -> None:
-    """Write chunks as they complete (counts, then done flags) and refill the window.
+    """Add chunks to the totals as they complete, flush when due, and refill the window.
 
     Futures that finish together are written together: one call per batch.  Writes run
     inside ``guard.writing()``, so a Ctrl-C never cuts one short.  A failed task raises
@@ -313,7 +313,9 @@ def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar:
             for (_, index, k), (counts, _) in zip(finished, results, strict=True)
         ]
         with guard.writing():
-            writer.write_many(records)
+            writer.add(records)
+            if writer.due():
+                writer.flush()
             for counts, seconds in results:  # counted before a pending Ctrl-C is raised
                 stats.record(counts.n_sims, seconds)
         bar.update(sum(r.n_sims for r in records))
@@ -373,4 +375,4 @@ def save_arrived(
             continue
         records.append(_record(index, k, counts))
         stats.record(counts.n_sims, engine_seconds)
-    writer.write_many(records)
+    writer.write_many(records)  # flushes the chunks added before too
