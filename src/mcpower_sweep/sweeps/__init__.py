@@ -7,7 +7,7 @@ The data flow, one module per job:
 - :mod:`.preflight` and :mod:`.lock`: the destination checked, one run per store;
 - :mod:`.tasks`: chunks of simulations as Dask tasks, collected as they finish;
 - :mod:`.run`: :func:`sweep` itself, the cluster and Ctrl-C;
-- :mod:`.store`: the per-chunk counts in zarr and the derived results (``open_results``).
+- :mod:`.store`: the zarr store: per-point totals and the results dataset (``open_results``).
 
 >>> from mcpower_sweep.sweeps import sweep, open_results  # doctest: +SKIP
 """
