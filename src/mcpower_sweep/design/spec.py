@@ -242,6 +242,9 @@ class SimulationSpec:
             raise ValueError(f"slope_intercept_corr={r!r} is outside [-1, 1]")
         check_slope_intercept_corr(r, sum(1 for c in self.random_columns if c != 0))
         self._validate_per_slope()
+        if self.df_method == "kenward_roger" and self.estimator != "reml":
+            raise ValueError(f"df_method='kenward_roger' needs estimator='reml' (pbkrtest's "
+                             f"definition), not estimator={self.estimator!r}")
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator={self.estimator!r} is unknown: use one of {ESTIMATORS}")
         if self.df_method not in DF_METHODS:
