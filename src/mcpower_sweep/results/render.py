@@ -45,8 +45,12 @@ def sizes_text(spec: SimulationSpec) -> str:
     """``N = 1500 in 30 clusters of 'site' (50 per cluster)``."""
     sizes = spec.cluster_sizes()
     per = f"{sizes.min()}" if sizes.min() == sizes.max() else f"{sizes.min()}–{sizes.max()}"
+    if spec.cluster_size_cv:
+        per = f"sizes drawn around {per} with CV {spec.cluster_size_cv:g}"
+    else:
+        per += " per cluster"
     return (f"N = {spec.total_n} in {spec.effective_n_clusters} clusters of "
-            f"{spec.grouping!r} ({per} per cluster)")
+            f"{spec.grouping!r} ({per})")
 
 
 def random_effects_text(spec: SimulationSpec) -> str:
@@ -56,16 +60,26 @@ def random_effects_text(spec: SimulationSpec) -> str:
     if "(Intercept)" in names:
         parts.append(f"ICC {spec.icc:g}")
     slopes = [n for n in names if n != "(Intercept)"]
-    if slopes:
+    if slopes and spec.slope_variances:  # one variance (and correlation) per slope
+        parts.append("slope variances " + ", ".join(
+            f"{s} {v:g}" for s, v in zip(slopes, spec.slope_variances, strict=True)))
+        if "(Intercept)" in names and spec.slope_intercept_corrs:
+            parts.append("slope-intercept correlations " + ", ".join(
+                f"{s} {r:g}" for s, r in zip(slopes, spec.slope_intercept_corrs, strict=True)))
+    elif slopes:
         parts.append(f"slope variance {spec.slope_variance:g} ({', '.join(slopes)})")
-        if "(Intercept)" in names:
-            parts.append(f"slope-intercept correlation {spec.slope_intercept_corr:g}")
+    if slopes and "(Intercept)" in names and not spec.slope_intercept_corrs:
+        parts.append(f"slope-intercept correlation {spec.slope_intercept_corr:g}")
     return "; ".join(parts)
 
 
 def effects_text(spec: SimulationSpec) -> str:
     """True effects, with the distribution of each binary predictor."""
-    kinds = {p.name: f"binary({p.p:g})" for p in spec.predictors if p.kind == "binary"}
+    kinds = {p.name: ", ".join(
+        ([p.type_text()] if p.kind != "normal" else [])
+        + (["cluster-level"] if p.level == "cluster" else []))
+        for p in spec.predictors}
+    kinds = {name: text for name, text in kinds.items() if text}
     return ", ".join(
         f"{t} {b:g}" + (f" [{kinds[t]}]" if t in kinds else "")
         for t, b in zip(spec.tests, spec.effects[1:], strict=True))
