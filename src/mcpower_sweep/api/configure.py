@@ -1,0 +1,349 @@
+"""A multilevel design, configured step by step with the tutorial's setters.
+
+:class:`Configuration` holds what the setters were given (each checked where it enters,
+with a message naming the parameter, the value and what is allowed) and turns it into the
+one validated :class:`~mcpower_sweep.design.spec.SimulationSpec` (:meth:`to_spec`).
+:class:`~mcpower_sweep.MCPower` adds the questions (``find_power``, ``find_sample_size``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..design.formula import ParsedFormula
+from ..design.spec import Predictor, SimulationSpec, correlation_matrix
+from ..params import PARAMS
+from . import parse
+from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
+
+if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
+    from typing_extensions import Self
+
+DEFAULT_SIMULATIONS = 1000
+
+
+class Configuration:
+    """The design of a linear mixed model given as an lme4 formula, set step by step.
+
+    Parameters
+    ----------
+    formula
+        For example ``"outcome ~ treatment + motivation + (1 + treatment|site)"``:
+        fixed effects, then one random part with a grouping factor (see
+        :func:`mcpower_sweep.formula.parse_formula` for the syntax).
+
+    Examples
+    --------
+    >>> model = MCPower("score ~ treatment + (1 + treatment|cluster)")
+    >>> model.tests
+    ('treatment',)
+    """
+
+    def __init__(self, formula: str, family: str = "lme") -> None:
+        PARAMS["family"].check(family)
+        parsed = simulated_formula(formula)
+        self._parsed: ParsedFormula = parsed
+        self._simulations = DEFAULT_SIMULATIONS
+        self._effects: dict[str, float] = dict.fromkeys(parsed.tests, 0.0)
+        self._types: dict[str, Predictor] = {p: Predictor(p) for p in parsed.predictors}
+        self._correlations: dict[tuple[str, str], float] = {}
+        self._cluster: ClusterSettings | None = None
+        self._max_failed = 0.03
+        self._seed: int | None = None
+        self._alpha = 0.05
+        self._target_power = 0.8
+        self._parallel = True
+        self._n_cores: int | None = None
+        self._sample_size: int | None = None
+
+    # ------------------------------------------------------------ read-only
+    @property
+    def formula(self) -> str:
+        return self._parsed.text
+
+    @property
+    def parsed(self) -> ParsedFormula:
+        return self._parsed
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        """The fixed effects that are tested, named as in lme4."""
+        return self._parsed.tests
+
+    @property
+    def effects(self) -> dict[str, float]:
+        """The true fixed effects (those not set are 0)."""
+        return dict(self._effects)
+
+    @property
+    def simulations(self) -> int:
+        return self._simulations
+
+    @property
+    def sample_size(self) -> int | None:
+        """N of the most recent :meth:`find_power` (None before one): a sweep's default point."""
+        return self._sample_size
+
+    @property
+    def seed(self) -> int | None:
+        """The seed set with :meth:`set_seed`, or None (a seed is drawn for each run)."""
+        return self._seed
+
+    @property
+    def alpha(self) -> float:
+        return self._alpha
+
+    @property
+    def target_power(self) -> float:
+        """Target power as a fraction."""
+        return self._target_power
+
+    @property
+    def max_failed(self) -> float:
+        """Largest allowed share of failed fits (fraction)."""
+        return self._max_failed
+
+    @property
+    def n_threads(self) -> int:
+        """Threads the engine uses (results never depend on it)."""
+        if not self._parallel:
+            return 1
+        if self._n_cores is not None:
+            return self._n_cores
+        from .. import engine
+
+        return engine.default_threads()
+
+    def __repr__(self) -> str:
+        c = self._cluster
+        cluster = "no cluster set" if c is None else (
+            f"{c.grouping}: ICC={c.icc:g}, "
+            + (f"n_clusters={c.n_clusters}" if c.n_clusters is not None
+               else f"cluster_size={c.cluster_size}")
+            + (f", slope_variance={c.slope_variance:g}, "
+               f"slope_intercept_corr={c.slope_intercept_corr:g}"
+               if self._parsed.random_slopes else "")
+        )
+        effects = ", ".join(f"{k}={v:g}" for k, v in self._effects.items())
+        return (f"MCPower({self.formula!r}; effects {effects}; {cluster}; "
+                f"{self._simulations} simulations, alpha={self._alpha:g})")
+
+    # ------------------------------------------------------------ setters
+    def set_simulations(self, n_simulations: int) -> Self:
+        """Number of simulated data sets per power estimate (at least 1).
+
+        Examples
+        --------
+        >>> MCPower("y ~ x + (1|g)").set_simulations(400).simulations
+        400
+        """
+        self._simulations = PARAMS["simulations"].check(n_simulations, "n_simulations")
+        return self
+
+    def set_cluster(
+        self,
+        name: str,
+        ICC: float | None = None,  # noqa: N803 - the tutorial's spelling
+        n_clusters: int | None = None,
+        cluster_size: int | None = None,
+        random_slopes: Sequence[str] | str | None = None,
+        slope_variance: float | Mapping[str, float] = 0.0,
+        slope_intercept_corr: float | Mapping[str, float] = 0.0,
+        *,
+        cluster_level_vars: Sequence[str] | None = None,
+        cluster_sizes: Sequence[int] | None = None,
+        cluster_size_cv: float = 0.0,
+    ) -> Self:
+        """Configure the grouping factor of the formula's random part.
+
+        Parameters
+        ----------
+        name
+            The grouping factor, as written after ``|`` in the formula.
+        ICC
+            Intraclass correlation of the random intercept, ``0 <= ICC < 1``; the intercept
+            variance is ``ICC / (1 - ICC)`` (residual variance 1).
+        n_clusters, cluster_size, cluster_sizes
+            Give exactly one: the number of clusters (>= 2; the sample is split as evenly as
+            possible), the observations per cluster (>= 5; the number of clusters is then
+            ``sample_size // cluster_size``), or each cluster's size (a list; it fixes the
+            number of clusters and N, so ``sample_size`` must be its sum).
+        random_slopes
+            The predictors with a random slope. They must be the random slopes of the
+            formula's random part (all of them); None takes them from the formula.
+        slope_variance
+            Variance of each random slope (>= 0), in outcome units squared; or a mapping
+            ``{slope: variance}`` giving every random slope its own.
+        slope_intercept_corr
+            Correlation of each random slope with the random intercept, in [-1, 1]; or a
+            mapping ``{slope: correlation}``.
+        cluster_level_vars
+            Predictors drawn once per cluster and constant within it (MCPower 1.4.1's
+            spelling), e.g. the treatment of a cluster-randomised trial; none may have a
+            random slope.  With ``binary(p, balanced)`` exactly round(p J) clusters get 1.
+        cluster_size_cv
+            Unequal clusters: each simulation draws its sizes with this coefficient of
+            variation around N/J (at least 5 each, adding up to N); 0 (default) keeps them
+            as even as possible.
+
+        Examples
+        --------
+        >>> model = MCPower("y ~ x + (1 + x|school)")
+        >>> _ = model.set_cluster("school", ICC=0.1, n_clusters=40, random_slopes=["x"],
+        ...                       slope_variance=0.05)
+        >>> crt = (MCPower("y ~ treatment + x + (1|school)")
+        ...        .set_variable_type("treatment=binary(0.5, balanced)")
+        ...        .set_cluster("school", ICC=0.15, n_clusters=30,
+        ...                     cluster_level_vars=["treatment"]))
+        """
+        self._cluster = cluster_settings(
+            self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
+            random_slopes=random_slopes, slope_variance=slope_variance,
+            slope_intercept_corr=slope_intercept_corr, cluster_level_vars=cluster_level_vars,
+            cluster_sizes=cluster_sizes, cluster_size_cv=cluster_size_cv)
+        return self
+
+    def _term_name(self, name: str) -> str | None:
+        return parse.term_name(name, tuple(self._effects))
+
+    def set_effects(self, effects: str | Mapping[str, float]) -> Self:
+        """True fixed effects in outcome-SD units; effects not set are 0.
+
+        Parameters
+        ----------
+        effects
+            ``"treatment=0.5, motivation=0.3"`` (interactions as ``"a:b=0.2"``) or a
+            mapping of names to numbers.
+
+        Examples
+        --------
+        >>> MCPower("y ~ a*b + (1|g)").set_effects("a=0.5, a:b=0.2").effects
+        {'a': 0.5, 'b': 0.0, 'a:b': 0.2}
+        """
+        self._effects = {**self._effects, **parse.effects(effects, self._parsed)}
+        return self
+
+    def set_variable_type(self, types: str | Mapping[str, str]) -> Self:
+        """How each predictor is simulated: ``normal`` (default), ``binary``, ``binary(p)``.
+
+        ``binary`` is Bernoulli(0.5) coded 0/1; ``binary(p)`` has P(1) = p (MCPower 1.4.1's
+        ``(binary, p)`` too).  ``binary(p, balanced)`` is a balanced allocation: exactly
+        round(p n_j) ones in each cluster (a multisite trial), or in round(p J) clusters for
+        a predictor in ``cluster_level_vars`` (a cluster-randomised trial), at random.
+
+        Examples
+        --------
+        >>> model = MCPower("y ~ treatment + age + (1|site)")
+        >>> _ = model.set_variable_type("treatment=binary(0.3), age=normal")
+        """
+        self._types = {**self._types, **parse.variable_types(types, self._parsed)}
+        return self
+
+    def set_correlations(self, correlations: str | Mapping[str, float] | np.ndarray
+                         ) -> Self:
+        """Correlations between normal predictors of one level (MCPower 1.4.1's spellings).
+
+        ``"corr(x1,x2)=0.4, corr(x1,x3)=0.2"`` or a full correlation matrix over the
+        formula's predictors in order; pairs not given stay uncorrelated.
+
+        Examples
+        --------
+        >>> model = MCPower("y ~ x1 + x2 + (1|g)").set_correlations("corr(x1,x2)=0.4")
+        """
+        new = {**self._correlations, **parse.correlations(correlations, self._parsed)}
+        correlation_matrix(self._parsed.predictors, tuple((a, b, r) for (a, b), r in new.items()))
+        self._correlations = new
+        return self
+
+    def set_max_failed_simulations(self, max_failed: float) -> Self:
+        """Largest share of failed fits (0 to 1, default 0.03) before an error is raised.
+
+        Examples
+        --------
+        >>> MCPower("y ~ x + (1|g)").set_max_failed_simulations(0.2).max_failed
+        0.2
+        """
+        self._max_failed = PARAMS["max_failed"].check(max_failed)
+        return self
+
+    def set_seed(self, seed: int | None) -> Self:
+        """Master seed (0 <= seed < 2**64); None draws a new seed for each run.
+
+        Examples
+        --------
+        >>> MCPower("y ~ x + (1|g)").set_seed(42).seed
+        42
+        """
+        self._seed = None if seed is None else PARAMS["seed"].check(seed)
+        return self
+
+    def set_alpha(self, alpha: float) -> Self:
+        """Significance level of each test, 0 < alpha < 1 (default 0.05).
+
+        Examples
+        --------
+        >>> MCPower("y ~ x + (1|g)").set_alpha(0.01).alpha
+        0.01
+        """
+        self._alpha = PARAMS["alpha"].check(alpha)
+        return self
+
+    def set_power(self, power: float) -> Self:
+        """Target power: a fraction (0.8) or a percentage (80); default 80%.
+
+        Values above 1 are read as percentages.
+
+        Examples
+        --------
+        >>> MCPower("y ~ x + (1|g)").set_power(90).target_power
+        0.9
+        """
+        allowed = "a number in (0, 1) as a fraction or in (1, 100) as a percentage"
+        real = isinstance(power, numbers.Real) and not isinstance(power, bool)
+        try:
+            self._target_power = PARAMS["target_power"].check(
+                power / 100.0 if real and power > 1.0 else power)
+        except ValueError:
+            problem = "is not allowed" if real else "is not a number"
+            raise ValueError(f"power={power!r} {problem}: use {allowed}") from None
+        return self
+
+    def set_parallel(self, enable: bool = True, n_cores: int | None = None) -> Self:
+        """Run the engine on several threads (default: all available); results are identical.
+
+        Examples
+        --------
+        >>> MCPower("y ~ x + (1|g)").set_parallel(False).n_threads
+        1
+        """
+        if not isinstance(enable, (bool, np.bool_)):
+            raise ValueError(f"enable={enable!r} is not allowed: use True or False")
+        if n_cores is not None:
+            n_cores = PARAMS["n_threads"].check(n_cores, "n_cores")
+        self._parallel = bool(enable)
+        self._n_cores = n_cores
+        return self
+
+    # ------------------------------------------------------------ spec
+    def to_spec(
+        self, sample_size: int, *, estimator: str = "reml", df_method: str = "satterthwaite"
+    ) -> SimulationSpec:
+        """The validated :class:`SimulationSpec` of the model as configured.
+
+        Examples
+        --------
+        >>> model = MCPower("y ~ x + (1|g)").set_cluster("g", ICC=0.1, n_clusters=20)
+        >>> model.to_spec(400).effective_n_clusters
+        20
+        """
+        return build_spec(self._parsed, self._cluster, types=self._types,
+                          correlations=self._correlations, effects=self._effects,
+                          sample_size=sample_size,
+                          estimator=estimator, df_method=df_method, alpha=self._alpha)
+
+    def _targets(self, target_test: str | Sequence[str]) -> tuple[str, ...]:
+        return parse.targets(target_test, self.tests)
