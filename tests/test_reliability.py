@@ -607,6 +607,7 @@ def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch,
     small = tmpfs("small", "size=1m")
     monkeypatch.setattr(preflight, "check_space", lambda *args: None)  # as if filled later
     monkeypatch.setattr(store, "FLUSH_SECONDS", 0.0)  # flush every batch: a few before it fills
+    monkeypatch.setattr(store, "FLUSH_COST_FACTOR", 0)
     real_put = store.ChunkWriter._put
     puts = []
 

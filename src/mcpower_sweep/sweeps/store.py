@@ -13,12 +13,13 @@ Layout (``docs/contracts.md``), zarr format 3, one dimension per swept parameter
   finishes before an earlier one waits in memory), so one number says which chunks are
   done, and ``totals`` holds everything a resumed run needs.
 
-The driver keeps the totals in memory and flushes them every few seconds, at the end,
-and when stopped: ``totals`` is stored in blocks of up to :data:`BLOCK_POINTS` points,
-each one uncompressed zarr chunk that is written whole to a temporary file and renamed
-into place, so a kill at any moment leaves every block as of its last flush and loses at
-most the chunks not yet flushed (a resumed run recomputes exactly those).  A store has a
-few files per block, not per simulation chunk.
+The driver keeps the totals in memory and flushes them every :data:`FLUSH_SECONDS` (less
+often when a flush takes long: large stores), at the end, and when stopped: ``totals`` is
+stored in blocks of up to :data:`BLOCK_POINTS` points, each one uncompressed zarr chunk
+that is written whole to a temporary file and renamed into place, so a kill at any moment
+leaves every block as of its last flush and loses at most the chunks not yet flushed (a
+resumed run recomputes exactly those).  A store has a few files per block, not per
+simulation chunk.
 
 Stores of the earlier layout (``chunk_*`` variables, one file per chunk) still open with
 :func:`open_results`; resuming one is refused (start again with ``--overwrite``).
@@ -59,7 +60,10 @@ TOTALS_ATTRS = {
     "description": "per design point: chunks_done (its first chunks_done chunks are "
     "summed here), then the sums of their counts (n_significant[<test>] per test)",
 }
-FLUSH_SECONDS = 2.0  # at most this much finished work is lost by a kill
+# Flushes are at least FLUSH_SECONDS apart, and FLUSH_COST_FACTOR times longer apart than
+# the last flush took (large stores): a kill loses at most that much finished work.
+FLUSH_SECONDS = 0.5
+FLUSH_COST_FACTOR = 20
 
 # The earlier layout: one zarr chunk per simulation chunk and variable.
 LEGACY_CHUNK_DIM = "chunk"
@@ -271,7 +275,7 @@ class ChunkWriter:
     writes the changed blocks of ``totals`` (each a temporary file renamed into place:
     plain little-endian bytes, the layout :func:`create_store` fixes), then the derived
     results through zarr.  :meth:`due` says when a flush is due (every
-    :data:`FLUSH_SECONDS`).
+    :data:`FLUSH_SECONDS`, or :data:`FLUSH_COST_FACTOR` times the last flush's time).
 
     >>> writer = ChunkWriter.open("out.zarr")  # doctest: +SKIP
     >>> writer.write((0, 1), 0, n_sims=50, n_success=50, n_singular=2,
@@ -287,6 +291,7 @@ class ChunkWriter:
     held: dict[tuple[int, ...], dict[int, ChunkRecord]] = field(default_factory=dict)
     dirty: set[tuple[int, ...]] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)
+    flush_seconds: float = 0.0  # how long the last flush took
     _made: set[Path] = field(default_factory=set, repr=False)
 
     @classmethod
@@ -333,7 +338,8 @@ class ChunkWriter:
             self.dirty.add(tuple(i // b for i, b in zip(r.index, self.block, strict=True)))
 
     def due(self) -> bool:
-        return time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        interval = max(FLUSH_SECONDS, FLUSH_COST_FACTOR * self.flush_seconds)
+        return time.monotonic() - self.last_flush >= interval
 
     def _put(self, at: tuple[int, ...], data: bytes) -> None:
         target = self.root.joinpath(TOTALS, "c", *map(str, at))
@@ -346,6 +352,7 @@ class ChunkWriter:
 
     def flush(self) -> None:
         """Write the changed blocks of the totals, then the derived results."""
+        t0 = time.monotonic()
         n_fields = self.totals.shape[-1]
         for b in sorted(self.dirty):
             part = self.totals[tuple(slice(i * n, (i + 1) * n)
@@ -356,6 +363,7 @@ class ChunkWriter:
         self.dirty.clear()
         self.write_results()
         self.last_flush = time.monotonic()
+        self.flush_seconds = self.last_flush - t0
 
     def write_results(self) -> None:
         """Rewrite the derived variables from the totals (what ``xr.open_zarr`` shows)."""
