@@ -62,7 +62,7 @@ TOTALS_ATTRS = {
 }
 # Flushes are at least FLUSH_SECONDS apart, and FLUSH_COST_FACTOR times longer apart than
 # the last flush took (large stores): a kill loses at most that much finished work.
-FLUSH_SECONDS = 0.5
+FLUSH_SECONDS = 0.1
 FLUSH_COST_FACTOR = 20
 
 # The earlier layout: one zarr chunk per simulation chunk and variable.
