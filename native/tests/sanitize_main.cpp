@@ -246,11 +246,14 @@ void run_fixtures(const std::string& dir) {
         }
         for (const std::vector<int>& z : {std::vector<int>{0, 1}, std::vector<int>{0},
                                           std::vector<int>{0, 1, 2}}) {
+            for (bool diagonal : {false, true})
             for (bool reml : {true, false}) {
-                for (int method = 0; method < 4; ++method) {
+                for (int method = 0; method <= int(DfMethod::kenward_roger); ++method) {
+                    if (!reml && DfMethod(method) == DfMethod::kenward_roger) continue;  // refused
                     try {
                         DataFitOutput out = fit_data(X.data(), d.y.data(), g.data(), n, p, int(code.size()), z,
-                                                     reml ? Estimator::reml : Estimator::ml, DfMethod(method));
+                                                     diagonal, reml ? Estimator::reml : Estimator::ml,
+                                                     DfMethod(method));
                         if (out.fit.converged)
                             for (int c = 0; c < p; ++c)
                                 if (!std::isfinite(out.fit.beta[c]) || !(out.tests.pvalue[c] >= 0.0 &&
@@ -269,13 +272,13 @@ void run_fixtures(const std::string& dir) {
     const double y[3] = {1, 2, 3};
     const int64_t g_bad[3] = {0, 1, 5};
     try {
-        fit_data(X, y, g_bad, 3, 2, 2, {0}, Estimator::reml, DfMethod::satterthwaite);
+        fit_data(X, y, g_bad, 3, 2, 2, {0}, false, Estimator::reml, DfMethod::satterthwaite);
         problem("group code out of range was accepted");
     } catch (const std::invalid_argument&) {
     }
     const int64_t g_ok[3] = {0, 1, 1};
     try {
-        fit_data(X, y, g_ok, 3, 2, 2, {0, 4}, Estimator::reml, DfMethod::satterthwaite);
+        fit_data(X, y, g_ok, 3, 2, 2, {0, 4}, false, Estimator::reml, DfMethod::satterthwaite);
         problem("random-effect column out of range was accepted");
     } catch (const std::invalid_argument&) {
     }
