@@ -115,12 +115,11 @@ def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
     from mcpower_sweep.sweeps.grid import Grid
     from mcpower_sweep.sweeps.plan import store_attrs
     from mcpower_sweep.sweeps.store import (
-        ChunkRecord,
-        ChunkWriter,
         chunk_bounds,
         create_store,
         n_chunks_for,
     )
+    from mcpower_sweep.sweeps.writer import ChunkRecord, ChunkWriter
 
     axes = axes or {"n_clusters": [15, 30], "slope_variance": [0.0, 0.1],
                     "sample_size": [300, 900, 2000]}

@@ -39,6 +39,7 @@ from mcpower_sweep import engine
 from mcpower_sweep.cli import main
 from mcpower_sweep.scenario import parse_scenario
 from mcpower_sweep.sweeps import store
+from mcpower_sweep.sweeps import writer as store_writer
 from mcpower_sweep.sweeps.lock import StoreLockedError, lock_path, store_lock
 from mcpower_sweep.sweeps.preflight import (
     DestinationError,
@@ -572,8 +573,8 @@ def test_estimate_bounds_a_real_store(tmp_path: Path) -> None:
     grid = Grid(s.base_spec(), {"slope_variance": [0.0, 0.1, 0.2], "sample_size": [80, 160]})
     path = tmp_path / "s.zarr"
     store.create_store(path, grid, simulations=40, chunk_size=10, attrs={})
-    writer = store.ChunkWriter.open(path)
-    writer.write_many([store.ChunkRecord(index, k, 10, 10, 0, np.zeros(2, dtype=np.int64))
+    writer = store_writer.ChunkWriter.open(path)
+    writer.write_many([store_writer.ChunkRecord(index, k, 10, 10, 0, np.zeros(2, dtype=np.int64))
                        for index, _ in grid.points() for k in range(4)])
     files = sum(len(f) for _, _, f in os.walk(path))
     dirs = sum(len(d) for _, d, _ in os.walk(path))
@@ -606,9 +607,9 @@ def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch,
 
     small = tmpfs("small", "size=1m")
     monkeypatch.setattr(preflight, "check_space", lambda *args: None)  # as if filled later
-    monkeypatch.setattr(store, "FLUSH_SECONDS", 0.0)  # flush every batch: a few before it fills
-    monkeypatch.setattr(store, "FLUSH_COST_FACTOR", 0)
-    real_put = store.ChunkWriter._put
+    monkeypatch.setattr(store_writer, "FLUSH_SECONDS", 0.0)  # flush every batch
+    monkeypatch.setattr(store_writer, "FLUSH_COST_FACTOR", 0)
+    real_put = store_writer.ChunkWriter._put
     puts = []
 
     def fill_after_two_flushes(self, at, data):  # the store is far smaller than 1 MB
@@ -617,7 +618,7 @@ def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch,
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.root))
         real_put(self, at, data)
 
-    monkeypatch.setattr(store.ChunkWriter, "_put", fill_after_two_flushes)
+    monkeypatch.setattr(store_writer.ChunkWriter, "_put", fill_after_two_flushes)
     s = parse_scenario(small_scenario().replace("simulations: 20", "simulations: 100"))
     path = small / "s.zarr"
     kwargs = {**s.sweep_kwargs(), "chunk_size": 5}
@@ -628,7 +629,7 @@ def test_disk_full_mid_run_then_resume(tmpfs, monkeypatch: pytest.MonkeyPatch,
     assert "--resume" in message
     done = done_chunks(path)
     assert 0 < done < 80 and f"after {done} of 80 chunks" in message
-    monkeypatch.setattr(store.ChunkWriter, "_put", real_put)  # space freed
+    monkeypatch.setattr(store_writer.ChunkWriter, "_put", real_put)  # space freed
     ds = sweep(s.model, s.design_grid(), out=path, cluster=dask_client, progress=False,
                resume=True, **kwargs)
     assert json.loads(ds.attrs["last_run"])["chunks_run"] == 80 - done

@@ -13,6 +13,7 @@ import zarr
 from mcpower_sweep.api.model import MCPower
 from mcpower_sweep.stats import wilson_interval
 from mcpower_sweep.sweeps import store
+from mcpower_sweep.sweeps import writer as store_writer
 from mcpower_sweep.sweeps.grid import Grid
 
 ATTRS = {"seed": 7, "simulations": 30, "chunk_size": 7, "grid": json.dumps({"x": [1]})}
@@ -37,7 +38,7 @@ def path(tmp_path, grid):
 
 
 def write(path, index, k, n_sims, n_success, n_singular, n_significant):
-    store.ChunkWriter.open(path).write(
+    store_writer.ChunkWriter.open(path).write(
         index,
         k,
         n_sims=n_sims,
@@ -91,8 +92,8 @@ def test_write_then_done_chunks(path) -> None:
 
 def test_chunks_enter_the_totals_in_order(path) -> None:
     """A chunk that finishes before an earlier one waits in memory (not yet done)."""
-    writer = store.ChunkWriter.open(path)
-    rec = functools.partial(store.ChunkRecord, (0, 0), n_sims=7, n_success=7, n_singular=0,
+    writer = store_writer.ChunkWriter.open(path)
+    rec = functools.partial(store_writer.ChunkRecord, (0, 0), n_sims=7, n_success=7, n_singular=0,
                             n_significant=np.array([1, 1]))
     writer.write_many([rec(k=1), rec(k=2)])
     assert int(store.done_mask(path).sum()) == 0 and writer.held
@@ -161,7 +162,7 @@ def test_old_layout_opens_but_does_not_resume(tmp_path) -> None:
     assert ds.complete.values.tolist() == [False]
     assert store.done_mask(old).tolist() == [[True, False]]
     with pytest.raises(store.OldLayoutError, match="--overwrite / overwrite=True"):
-        store.ChunkWriter.open(old)
+        store_writer.ChunkWriter.open(old)
 
 
 def test_create_refuses_existing(path, grid) -> None:

@@ -188,10 +188,11 @@ def execute(
     """
     from ..cluster import dashboard_link, open_client
     from . import store
+    from .writer import ChunkWriter
 
     t_start = time.perf_counter()
     timeout = worker_timeout()  # a bad setting is refused before the cluster starts
-    writer = store.ChunkWriter.open(plan.path)
+    writer = ChunkWriter.open(plan.path)
     done = store.done_mask(plan.path)
     stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
     if stats.chunks_done == stats.chunks_total:

@@ -13,7 +13,7 @@ Layout (``docs/contracts.md``), zarr format 3, one dimension per swept parameter
   finishes before an earlier one waits in memory), so one number says which chunks are
   done, and ``totals`` holds everything a resumed run needs.
 
-The driver keeps the totals in memory and flushes them every :data:`FLUSH_SECONDS` (less
+The driver (``sweeps.writer``) keeps the totals in memory and flushes them often (less
 often when a flush takes long: large stores), at the end, and when stopped: ``totals`` is
 stored in blocks of up to :data:`BLOCK_POINTS` points, each one uncompressed zarr chunk
 that is written whole to a temporary file and renamed into place, so a kill at any moment
@@ -31,11 +31,8 @@ Stores of the earlier layout (``chunk_*`` variables, one file per chunk) still o
 from __future__ import annotations
 
 import os
-import time
-import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +57,6 @@ TOTALS_ATTRS = {
     "description": "per design point: chunks_done (its first chunks_done chunks are "
     "summed here), then the sums of their counts (n_significant[<test>] per test)",
 }
-# Flushes are at least FLUSH_SECONDS apart, and FLUSH_COST_FACTOR times longer apart than
-# the last flush took (large stores): a kill loses at most that much finished work.
-FLUSH_SECONDS = 0.1
-FLUSH_COST_FACTOR = 20
 
 # The earlier layout: one zarr chunk per simulation chunk and variable.
 LEGACY_CHUNK_DIM = "chunk"
@@ -238,158 +231,6 @@ def check_resumable(path: str | os.PathLike[str]) -> None:
     group = zarr.open_group(str(path), mode="r")
     if TOTALS not in group and "chunk_done" in group:
         raise OldLayoutError(path)
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """The counts of chunk ``k`` of the design point at ``index``."""
-
-    index: tuple[int, ...]
-    k: int
-    n_sims: int
-    n_success: int
-    n_singular: int
-    n_significant: np.ndarray
-
-
-def _plain_layout(array: Any) -> bool:
-    """Whether an array stores each chunk as plain little-endian bytes under ``c/i/j/...``."""
-    meta = array.metadata.to_dict()
-    codecs = list(meta.get("codecs", ()))
-    plain = [{"name": "bytes"}, {"name": "bytes", "configuration": {"endian": "little"}}]
-    encoding = meta.get("chunk_key_encoding", {})
-    return (
-        len(codecs) == 1
-        and codecs[0] in plain
-        and encoding.get("name") == "default"
-        and encoding.get("configuration", {}).get("separator") == "/"
-    )
-
-
-@dataclass
-class ChunkWriter:
-    """Adds chunk counts to a store's totals in memory and flushes them (one driver writes).
-
-    :meth:`add` puts each point's chunks into its totals in order (a chunk that arrives
-    before an earlier one of its point is held until that one comes); :meth:`flush`
-    writes the changed blocks of ``totals`` (each a temporary file renamed into place:
-    plain little-endian bytes, the layout :func:`create_store` fixes), then the derived
-    results through zarr.  :meth:`due` says when a flush is due (every
-    :data:`FLUSH_SECONDS`, or :data:`FLUSH_COST_FACTOR` times the last flush's time).
-
-    >>> writer = ChunkWriter.open("out.zarr")  # doctest: +SKIP
-    >>> writer.write((0, 1), 0, n_sims=50, n_success=50, n_singular=2,
-    ...              n_significant=np.array([41]))  # doctest: +SKIP
-    """
-
-    root: Path
-    group: Any
-    totals: np.ndarray
-    n_tests: int
-    n_chunks: int
-    block: tuple[int, ...]
-    held: dict[tuple[int, ...], dict[int, ChunkRecord]] = field(default_factory=dict)
-    dirty: set[tuple[int, ...]] = field(default_factory=set)
-    last_flush: float = field(default_factory=time.monotonic)
-    flush_seconds: float = 0.0  # how long the last flush took
-    _made: set[Path] = field(default_factory=set, repr=False)
-
-    @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> ChunkWriter:
-        _require_zarr3()
-        check_resumable(path)
-        group = zarr.open_group(str(path), mode="r+")
-        if TOTALS not in group or not _plain_layout(group[TOTALS]):
-            raise ValueError(
-                f"{os.fspath(path)!r}: no '{TOTALS}' array with the layout of a results "
-                "store (uncompressed chunks with '/' keys); start a new store"
-            )
-        attrs = dict(group.attrs)
-        array = group[TOTALS]
-        n_chunks = n_chunks_for(int(attrs["simulations"]), int(attrs["chunk_size"]))
-        return cls(Path(path), group, np.asarray(array[...]),
-                   array.shape[-1] - len(BASE_FIELDS), n_chunks, tuple(array.chunks[:-1]))
-
-    def chunks_done(self) -> int:
-        """Chunks in the totals (flushed or not)."""
-        return int(self.totals[..., 0].sum())
-
-    def add(self, records: Sequence[ChunkRecord]) -> None:
-        """Add chunks to the totals in memory (in order per point; see the class)."""
-        for r in records:
-            significant = np.asarray(r.n_significant, dtype=np.int64)
-            if significant.shape != (self.n_tests,):
-                raise ValueError(
-                    f"chunk {r.k} of point {r.index}: {significant.size} significance counts "
-                    f"for {self.n_tests} tests"
-                )
-            row = self.totals[r.index]
-            if r.k < row[0]:
-                continue  # already in the totals (a result delivered twice)
-            waiting = self.held.setdefault(r.index, {})
-            waiting[r.k] = r
-            while row[0] in waiting:
-                c = waiting.pop(int(row[0]))
-                row[0] += 1
-                row[1:4] += (c.n_sims, c.n_success, c.n_singular)
-                row[4:] += np.asarray(c.n_significant, dtype=np.int64)
-            if not waiting:
-                del self.held[r.index]
-            self.dirty.add(tuple(i // b for i, b in zip(r.index, self.block, strict=True)))
-
-    def due(self) -> bool:
-        interval = max(FLUSH_SECONDS, FLUSH_COST_FACTOR * self.flush_seconds)
-        return time.monotonic() - self.last_flush >= interval
-
-    def _put(self, at: tuple[int, ...], data: bytes) -> None:
-        target = self.root.joinpath(TOTALS, "c", *map(str, at))
-        if target.parent not in self._made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(target.parent)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-        partial.write_bytes(data)
-        partial.replace(target)
-
-    def flush(self) -> None:
-        """Write the changed blocks of the totals, then the derived results."""
-        t0 = time.monotonic()
-        n_fields = self.totals.shape[-1]
-        for b in sorted(self.dirty):
-            part = self.totals[tuple(slice(i * n, (i + 1) * n)
-                                     for i, n in zip(b, self.block, strict=True))]
-            full = np.zeros((*self.block, n_fields), dtype="<i8")  # edge blocks are padded
-            full[tuple(slice(0, n) for n in part.shape)] = part
-            self._put((*b, 0), full.tobytes())
-        self.dirty.clear()
-        self.write_results()
-        self.last_flush = time.monotonic()
-        self.flush_seconds = self.last_flush - t0
-
-    def write_results(self) -> None:
-        """Rewrite the derived variables from the totals (what ``xr.open_zarr`` shows)."""
-        dims = self.group[TOTALS].metadata.dimension_names[:-1]
-        ds = _results(self.totals, dims, {}, self.n_tests, self.n_chunks, {})
-        for name, var in ds.data_vars.items():
-            self.group[name][...] = var.values
-
-    def write(
-        self,
-        index: Sequence[int],
-        k: int,
-        *,
-        n_sims: int,
-        n_success: int,
-        n_singular: int,
-        n_significant: np.ndarray,
-    ) -> None:
-        """Add one chunk's counts and flush."""
-        self.write_many([ChunkRecord(tuple(index), k, n_sims, n_success, n_singular,
-                                     n_significant)])
-
-    def write_many(self, records: Sequence[ChunkRecord]) -> None:
-        """Add several chunks' counts and flush."""
-        self.add(records)
-        self.flush()
 
 
 def done_mask(path: str | os.PathLike[str]) -> np.ndarray:

@@ -3,7 +3,7 @@
 One task (:func:`run_task`) runs one chunk of simulations at one design point.  A
 :class:`TaskWindow` keeps a bounded number of tasks submitted and refills as results
 arrive; :func:`collect` adds each finished chunk's counts to the store's totals
-(:class:`~.store.ChunkWriter`, flushed every few seconds).  :func:`save_arrived` writes
+(:class:`~.writer.ChunkWriter`, flushed every few seconds).  :func:`save_arrived` writes
 what had already finished when the run is stopped.
 
 Workers import this module to run :func:`run_task`: xarray, zarr, distributed and the
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .grid import Grid
     from .plan import Plan
     from .run import InterruptGuard
-    from .store import ChunkRecord, ChunkWriter
+    from .writer import ChunkRecord, ChunkWriter
 
 IN_FLIGHT_PER_THREAD = 4
 MIN_IN_FLIGHT = 8
@@ -153,7 +153,7 @@ class TaskWindow:
 
 
 def _record(index: tuple[int, ...], k: int, counts: Any) -> ChunkRecord:
-    from .store import ChunkRecord
+    from .writer import ChunkRecord
 
     return ChunkRecord(
         index, k, counts.n_sims, counts.n_success, counts.n_singular, counts.n_significant
