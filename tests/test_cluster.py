@@ -586,7 +586,8 @@ def test_sweep_survives_scancel_and_resumes(
     name = str(slurm_overrides["job_name"])
     options = [f"--cluster-option={key}={value}" for key, value in slurm_overrides.items()]
     store = tmp_path / "interrupted.zarr"
-    common = ["--chunk-size", "20", "--no-progress"]
+    # small chunks: the run must still be going when its job is cancelled
+    common = ["--chunk-size", "5", "--no-progress"]
 
     reference = tmp_path / "reference.zarr"
     subprocess.run(
@@ -602,7 +603,7 @@ def test_sweep_survives_scancel_and_resumes(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
-        while _done_chunks(store) < 10:
+        while _done_chunks(store) < 3:
             assert driver.poll() is None, (tmp_path / "driver.log").read_text()
             assert time.monotonic() < deadline, "no chunk finished on Slurm in 180 s"
             time.sleep(0.2)
@@ -621,7 +622,7 @@ def test_sweep_survives_scancel_and_resumes(
     from mcpower_sweep.sweeps import store as store_module
 
     total = store_module.done_mask(reference).size
-    assert 10 <= done < total
+    assert 3 <= done < total
 
     resumed = subprocess.run(
         _cli("run", str(scenario), "--out", str(store), "--cluster", str(config), *options,
