@@ -162,7 +162,11 @@ def workdir(tmp_path: Path) -> Path:
 # ------------------------------------------------------------------ worker loss
 @pytest.mark.slow
 def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected) -> None:
-    """SIGKILL one worker process, later the other: Dask reruns their tasks elsewhere."""
+    """SIGKILL one worker process, later the other: Dask reruns their tasks elsewhere.
+
+    Small chunks (4 x the scenario's number) make the run long enough that the second kill
+    lands while it runs; the pids are taken before, so no call to the cluster delays a kill.
+    """
     from distributed import Client, LocalCluster
 
     from mcpower_sweep.sweeps.run import sweep
@@ -177,14 +181,16 @@ def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected
         Client(cluster) as client,
     ):
         before = set(client.run(os.getpid).values())
+        kwargs = {**s.sweep_kwargs(), "chunk_size": s.options.chunk_size // 4}
+        n_chunks = N_CHUNKS * 4
 
         def killer() -> None:
             try:
-                for threshold in (N_CHUNKS // 5, N_CHUNKS // 2):
+                for pid, threshold in zip(sorted(before), (n_chunks // 8, n_chunks // 3),
+                                          strict=True):
                     deadline = time.monotonic() + 120
                     while done_chunks(path) < threshold and time.monotonic() < deadline:
                         time.sleep(0.01)
-                    pid = max(set(client.run(os.getpid).values()) - {p for p, _ in killed})
                     os.kill(pid, signal.SIGKILL)
                     killed.append((pid, done_chunks(path)))
             except BaseException as err:  # noqa: BLE001 - reported by the test thread
@@ -193,15 +199,15 @@ def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
         ds = sweep(s.model, s.design_grid(), out=path, cluster=client, progress=False,
-                   **s.sweep_kwargs())
+                   **kwargs)
         thread.join(timeout=60)
         after = set(client.run(os.getpid).values())
 
     assert not errors, errors
-    assert len(killed) == 2 and killed[0][0] in before
-    assert not {pid for pid, _ in killed} & after  # both died (and were replaced)
-    assert all(done < N_CHUNKS for _, done in killed), killed  # while the sweep ran
-    assert json.loads(ds.attrs["last_run"])["chunks_run"] == N_CHUNKS
+    assert len(killed) == 2 and {pid for pid, _ in killed} == before
+    assert not before & after  # both died (and were replaced)
+    assert all(done < n_chunks for _, done in killed), killed  # while the sweep ran
+    assert json.loads(ds.attrs["last_run"])["chunks_run"] == n_chunks
     assert_counts(ds, expected)
     assert_counts(store.open_results(path), expected)
 
