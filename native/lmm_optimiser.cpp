@@ -27,6 +27,16 @@ void profiled_theta_derivs(Workspace& ws, int k) {
         }
 }
 
+// A damped Hessian whose smallest Cholesky pivot is tiny against the Hessian's scale:
+// mu has (nearly) cancelled a negative curvature, as mu = |H| does for a 1 x 1 Hessian,
+// and the "Newton" step would be enormous (seen: 1e17 from a start past the optimum,
+// where the profiled deviance is concave).  Take more damping instead.
+bool well_damped(const std::vector<double>& l, int n, double scale) {
+    for (int a = 0; a < n; ++a)
+        if (l[a * n + a] * l[a * n + a] < 1e-6 * scale) return false;
+    return true;
+}
+
 // Projected Newton (Bertsekas 1982) on the profiled deviance with the exact Hessian,
 // bounds theta_ii >= 0, Levenberg damping where the Hessian is not positive definite
 // and an Armijo backtracking search along the projected path.  On success ws holds
@@ -92,7 +102,7 @@ Fit fit_from(const Problem& pr, const FitOptions& opt, std::vector<double> theta
                     for (int b = 0; b < nf; ++b) ws.Hf[a * nf + b] = H[fv[a] * k + fv[b]];
                     ws.Hf[a * nf + a] += mu;
                 }
-                if (la::cholesky(ws.Hf.data(), nf)) break;
+                if (la::cholesky(ws.Hf.data(), nf) && (mu == 0.0 || well_damped(ws.Hf, nf, scale))) break;
                 mu = mu == 0.0 ? 1e-10 * scale : mu * 10.0;
             }
             ws.gf.resize(nf);
