@@ -1,10 +1,11 @@
 """Generate the documentation pages whose tables come from results stores.
 
-Never edit ``docs/design-tables.md`` or ``docs/calibration.md`` by hand: run the
-scenarios, then this script::
+Never edit ``docs/design-tables.md`` or ``docs/calibration.md`` by hand (the latter's
+hand-written part is ``docs/calibration-notes.md``): run the scenarios, then this script::
 
     mcpower-sweep run scenarios/random-slopes-docs.yaml   # -> results/random-slopes-docs.zarr
     mcpower-sweep run scenarios/calibration.yaml          # -> results/calibration.zarr
+    mcpower-sweep run scenarios/calibration-crt.yaml      # -> results/calibration-crt.zarr
     python docs/make_tables.py
 
 Options name other stores or an output folder (``--help``).
@@ -13,6 +14,7 @@ Options name other stores or an output folder (``--help``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -83,26 +85,24 @@ def design_tables_page(ds: xr.Dataset, store: Path, figures: dict[str, str]) -> 
     return "\n\n".join(parts) + "\n"
 
 
-def calibration_table(ds: xr.Dataset, sample_size: Any, alpha: float) -> str:
-    """Rejection rates: rows n_clusters × slope_variance, a column per df method.
-
-    A rate whose 95% Wilson interval excludes alpha is in bold.
-    """
-    sub = reports.select(ds, {"sample_size": sample_size}).sel(test=reports.pick_test(ds))
+def calibration_table(ds: xr.Dataset, at: dict[str, Any], rows: tuple[str, ...],
+                      alpha: float) -> str:
+    """Rejection rates at ``at``: a row per combination of the ``rows`` axes, a column per
+    df method.  A rate whose 95% Wilson interval excludes alpha is in bold."""
+    sub = reports.select(ds, at).sel(test=reports.pick_test(ds))
     methods = [str(m) for m in ds["df_method"].values]
-    header = ["n_clusters", "slope_variance", *methods]
-    rows = []
-    for j in ds["n_clusters"].values:
-        for sv in ds["slope_variance"].values:
-            cells = []
-            for m in methods:
-                cell = sub.sel(df_method=m, n_clusters=j, slope_variance=sv)
-                p = float(cell["power"])
-                lo, hi = float(cell["power_lower"]), float(cell["power_upper"])
-                text = reports.pct(p)
-                cells.append(f"**{text}**" if not lo <= alpha <= hi else text)
-            rows.append([str(int(j)), reports.format_value("slope_variance", sv), *cells])
-    return reports.markdown(header, rows)
+    out = []
+    for values in itertools.product(*(ds[a].values for a in rows)):
+        cells = []
+        for m in methods:
+            cell = sub.sel(df_method=m, **dict(zip(rows, values, strict=True)))
+            p = float(cell["power"])
+            lo, hi = float(cell["power_lower"]), float(cell["power_upper"])
+            text = reports.pct(p)
+            cells.append(f"**{text}**" if not lo <= alpha <= hi else text)
+        out.append([reports.format_value(a, v) for a, v in zip(rows, values, strict=True)]
+                   + cells)
+    return reports.markdown([*rows, *methods], out)
 
 
 def calibration_summary(ds: xr.Dataset, alpha: float) -> str:
@@ -119,31 +119,57 @@ def calibration_summary(ds: xr.Dataset, alpha: float) -> str:
     return "\n".join(lines)
 
 
-def calibration_page(ds: xr.Dataset, store: Path, figure: str | None = None) -> str:
-    """``docs/calibration.md``: type-I error of every df method under a true null."""
-    for axis in ("df_method", "n_clusters", "slope_variance", "sample_size"):
+# What each calibration store shows: its title, the axis that splits it into tables and
+# the axes of each table's rows (the df methods are the columns).
+CALIBRATIONS = {
+    "calibration.yaml": ("A random slope: the tutorial's model", "sample_size",
+                         ("n_clusters", "slope_variance")),
+    "calibration-crt.yaml": ("Cluster-randomised trials: few clusters, unequal sizes", "icc",
+                             ("n_clusters", "cluster_size_cv")),
+}
+
+
+def calibration_section(ds: xr.Dataset, store: Path, scenario: str,
+                        figure: str | None = None) -> str:
+    """One store's part of ``docs/calibration.md``: type-I error of every df method."""
+    title, split, rows = CALIBRATIONS[scenario]
+    for axis in ("df_method", split, *rows):
         if axis not in reports.axes_of(ds):
             raise ValueError(f"{store}: a calibration store needs the {axis!r} axis")
     alpha = float(ds.attrs.get("alpha", 0.05))
     sims = int(ds.attrs.get("simulations", 0))
     se = math.sqrt(alpha * (1 - alpha) / sims) if sims else math.nan
     parts = [
-        _header("Calibration: type-I error of each df method", "calibration.yaml", store),
+        f"## {title}",
+        f"Regenerate with `mcpower-sweep run scenarios/{scenario}`.",
         provenance(ds, store),
-        f"The treatment effect is 0, so every rejection is a false positive: an honest test "
-        f"rejects {100 * alpha:g}% of the time. With {sims:,} simulations per cell the Monte "
-        f"Carlo standard error of a {100 * alpha:g}% rate is {100 * se:.2f} percentage "
-        f"points; rates whose 95% interval excludes {100 * alpha:g}% are in **bold**. All "
-        "df methods see the same simulated data sets (same seed), so the differences between "
-        "columns are the tests alone.",
-        "## Summary",
+        f"With {sims:,} simulations per cell the Monte Carlo standard error of a "
+        f"{100 * alpha:g}% rate is {100 * se:.2f} percentage points.",
         calibration_summary(ds, alpha),
     ]
-    for n in ds["sample_size"].values:
-        parts.append(f"## N = {int(n):,}")
-        parts.append(calibration_table(ds, n, alpha))
+    for value in ds[split].values:
+        parts.append(f"### {split} = {reports.format_value(split, value)}")
+        parts.append(calibration_table(ds, {split: value}, rows, alpha))
     if figure:
         parts.append(f"![Rejection rate by number of clusters and df method]({figure})")
+    return "\n\n".join(parts)
+
+
+def calibration_page(sections: list[str], notes: str = "") -> str:
+    """``docs/calibration.md``: the sections of every calibration store."""
+    parts = [
+        "# Calibration: type-I error of each df method",
+        "<!-- Generated by docs/make_tables.py from the calibration stores; do not edit by "
+        "hand. -->",
+        "Regenerate with the `mcpower-sweep run` commands below, then "
+        "`python docs/make_tables.py`.",
+        "Every effect tested here is 0, so every rejection is a false positive: an honest "
+        "test rejects alpha = 5% of the time. Rates whose 95% Wilson interval excludes 5% "
+        "are in **bold**. All df methods of a store see the same simulated data sets (same "
+        "seed), so the differences between columns are the tests alone.",
+        *([notes] if notes else []),
+        *sections,
+    ]
     return "\n\n".join(parts) + "\n"
 
 
@@ -153,9 +179,12 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "results" / "random-slopes-docs.zarr")
     parser.add_argument("--calibration-store", type=Path,
                         default=ROOT / "results" / "calibration.zarr")
+    parser.add_argument("--crt-store", type=Path,
+                        default=ROOT / "results" / "calibration-crt.zarr")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the pages")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
 
     written = []
     if args.design_store.exists():
@@ -173,21 +202,29 @@ def main(argv: list[str] | None = None) -> int:
         written.append(page)
     else:
         print(f"skipped design tables: no store at {args.design_store}", file=sys.stderr)
-    if args.calibration_store.exists():
-        ds = open_results(args.calibration_store)
+    sections = []
+    for scenario, store in (("calibration.yaml", args.calibration_store),
+                            ("calibration-crt.yaml", args.crt_store)):
+        if not store.exists():
+            print(f"skipped {scenario}: no store at {store}", file=sys.stderr)
+            continue
+        ds = open_results(store)
         figure = None
-        if not args.no_figures:
+        if not args.no_figures and scenario == "calibration.yaml":
             n_min = ds["sample_size"].values.min().item()
             fig = plots.power_curves(ds, x="n_clusters", hue="df_method", facet="slope_variance",
                                      at={"sample_size": n_min})
             (args.out / "figures").mkdir(parents=True, exist_ok=True)
             plots.save(fig, args.out / "figures" / "calibration.png", dpi=90)
             figure = "figures/calibration.png"
+        sections.append(calibration_section(ds, store, scenario, figure))
+    if sections:
+        notes = DOCS / "calibration-notes.md"
         page = args.out / "calibration.md"
-        page.write_text(calibration_page(ds, args.calibration_store, figure), encoding="utf-8")
+        page.write_text(calibration_page(
+            sections, notes.read_text(encoding="utf-8").strip() if notes.exists() else ""),
+            encoding="utf-8")
         written.append(page)
-    else:
-        print(f"skipped calibration: no store at {args.calibration_store}", file=sys.stderr)
     for page in written:
         print(f"wrote {_rel(page)}")
     return 0 if written else 1

@@ -24,9 +24,15 @@ def test_pages_from_stores(tmp_path: Path) -> None:
         {"df_method": ["satterthwaite", "z"], "n_clusters": [8, 30],
          "slope_variance": [0.05, 0.1], "sample_size": [400, 900]},
     )
+    crt = write_store(
+        tmp_path / "crt.zarr",
+        {"df_method": ["satterthwaite", "kenward_roger"], "n_clusters": [6, 10],
+         "icc": [0.1, 0.25], "cluster_size_cv": [0.0, 0.5]},
+    )
     make_tables = load_make_tables()
     code = make_tables.main(["--design-store", str(design), "--calibration-store",
-                             str(calibration), "--out", str(tmp_path), "--no-figures"])
+                             str(calibration), "--crt-store", str(crt), "--out", str(tmp_path),
+                             "--no-figures"])
     assert code == 0
     page = (tmp_path / "design-tables.md").read_text()
     assert "do not edit by hand" in page
@@ -34,13 +40,17 @@ def test_pages_from_stores(tmp_path: Path) -> None:
     assert "## Required sample size at every design point" in page
     cal = (tmp_path / "calibration.md").read_text()
     assert "| n_clusters | slope_variance | satterthwaite | z |" in cal
-    assert "## N = 400" in cal and "## N = 900" in cal
+    assert "### sample_size = 400" in cal and "### sample_size = 900" in cal
     assert "| satterthwaite |" in cal  # summary row
+    assert "## Cluster-randomised trials" in cal
+    assert "| n_clusters | cluster_size_cv | satterthwaite | kenward_roger |" in cal
+    assert "### icc = 0.25" in cal
 
 
 def test_missing_stores_are_skipped(tmp_path: Path) -> None:
     make_tables = load_make_tables()
     code = make_tables.main(["--design-store", str(tmp_path / "no.zarr"),
                              "--calibration-store", str(tmp_path / "no2.zarr"),
+                             "--crt-store", str(tmp_path / "no3.zarr"),
                              "--out", str(tmp_path)])
     assert code == 1
