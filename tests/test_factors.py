@@ -139,6 +139,42 @@ def test_factor_designs_take_the_cells_path() -> None:
         assert not np.array_equal(column_sums(model, 400, 0), column_sums(model, 400, 0, True))
 
 
+CELL_DESIGNS = {
+    "factor(3) and a binary": (
+        MCPower("y ~ group + t + x + (1|g)")
+        .set_variable_type("group=factor(0.5, 0.3, 0.2), t=binary(0.4)")
+        .set_cluster("g", ICC=0.2, n_clusters=6)
+        .set_effects("group[2]=0.4, group[3]=-0.3, t=0.2, x=0.3")),
+    "balanced factor(4)": (
+        MCPower("y ~ group + x + (1 + x|g)").set_variable_type("group=factor(4, balanced)")
+        .set_cluster("g", ICC=0.2, n_clusters=6, slope_variance=0.1)
+        .set_effects("group[2]=0.4, group[4]=-0.3, x=0.3")),
+}
+
+
+@pytest.mark.parametrize("name", list(CELL_DESIGNS))
+def test_cells_path_matches_row_generation_in_distribution(name: str) -> None:
+    """Per-cluster cross-products of the cells path have the mean and variance of those of
+    generated rows (within 4.5 MC SEs), as for the binary designs (test_designs.py)."""
+    spec = CELL_DESIGNS[name].to_spec(6 * 16 + 2)
+    n = 2000
+
+    def draws(row_level: bool) -> np.ndarray:
+        es = engine.native_spec(spec, row_level=row_level)
+        return np.array([np.concatenate([(d := _native.cross_products(es, 3, i))["cross"].reshape(
+            len(d["rows"]), -1), d["colsum"]], axis=1) for i in range(n)])
+
+    a, b = draws(False), draws(True)
+    for stat in (lambda x: x, lambda x: x**2):
+        sa, sb = stat(a), stat(b)
+        se = np.sqrt((sa.var(axis=0) + sb.var(axis=0)) / n)
+        diff = np.abs(sa.mean(axis=0) - sb.mean(axis=0))
+        assert np.all(diff[se == 0] < 1e-9)
+        z = diff[se > 0] / se[se > 0]
+        assert z.max() < 4.5, (name, z.max())
+    assert not np.array_equal(a, b)
+
+
 # --------------------------------------------------------------- joint test: fit_lmm
 @pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not available")
 @pytest.mark.parametrize("k", [1, 2, 3])
