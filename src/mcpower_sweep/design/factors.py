@@ -144,6 +144,18 @@ def predictor_columns(predictors: tuple[Predictor, ...] | list[Predictor]
     return out
 
 
+def column_names(predictors: tuple[Predictor, ...] | list[Predictor]) -> list[str]:
+    """The name of each predictor column (a factor's dummies as ``group[2]``).
+
+    Examples
+    --------
+    >>> column_names([Predictor("x"), Predictor("g", "factor", proportions=(.5, .3, .2))])
+    ['x', 'g[2]', 'g[3]']
+    """
+    return [level_name(predictors[i].name, lv) if lv else predictors[i].name
+            for i, lv in predictor_columns(predictors)]
+
+
 def expand(f: ParsedFormula, types: Mapping[str, Predictor]) -> Expanded:
     """The formula's fixed-effect columns with each factor as its dummies.
 

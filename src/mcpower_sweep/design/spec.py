@@ -27,7 +27,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     MIN_CLUSTER_SIZE,
     PARAMS,
 )
-from .factors import check_balanced_factor, predictor_columns
+from .factors import check_balanced_factor, column_names, predictor_columns
 from .predictors import (  # noqa: F401 - re-exported for the API
     ALLOCATIONS,
     LEVELS,
@@ -195,9 +195,8 @@ class SimulationSpec:
         """
         if not self.correlations:
             return None
-        return np.linalg.cholesky(correlation_matrix(  # over predictor columns (factors' dummies)
-            [self.predictors[i].name + (f"[{lv}]" if lv else "")
-             for i, lv in predictor_columns(self.predictors)], self.correlations))
+        return np.linalg.cholesky(correlation_matrix(column_names(self.predictors),
+                                                     self.correlations))
 
     def with_params(self, **params: Any) -> SimulationSpec:
         """A copy with some parameters changed and checked (used by sweeps)."""
