@@ -292,3 +292,24 @@ def test_mcpower_factor_scripts_run_with_only_the_import_changed(
     assert factor in result.power and f"{factor}[2]" in result.power  # joint and per level
     assert result.n_failed <= 0.03 * result.n_simulations
     assert f"{factor}[2]" in capsys.readouterr().out
+
+
+def test_a_scenario_file_takes_factors_and_their_level_effects() -> None:
+    from mcpower_sweep.scenario.load import parse_scenario
+
+    scenario = parse_scenario('''
+name: factors
+model:
+  formula: "y ~ group + x + (1|school)"
+  variable_types: {group: "factor(0.5, 0.3, 0.2, balanced)"}
+  effects: {"group[2]": 0.3, "group[3]": 0.5}
+  cluster: {grouping: school, icc: 0.1, n_clusters: 20, cluster_level_vars: [group]}
+simulations: 100
+seed: 1
+sample_size: 400
+sweep:
+  effect_group[3]: [0.0, 0.5]
+''')
+    spec = scenario.base_spec()
+    assert spec.tests == ("group[2]", "group[3]", "x", "group")
+    assert spec.effects == (0.0, 0.3, 0.5, 0.0) and spec.predictors[0].level == "cluster"
