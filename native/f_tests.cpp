@@ -79,8 +79,10 @@ double wald(const Fit& fit, const std::vector<double>& M, int p, const std::vect
     return w;
 }
 
-// lmerTest's get_Fstat_ddf
+// lmerTest's get_Fstat_ddf (NaN when a contrast's df is undefined)
 double fstat_ddf(const std::vector<double>& nu) {
+    for (double v : nu)
+        if (std::isnan(v)) return kNaN;
     if (nu.size() == 1) return nu[0];
     bool equal = true;
     for (size_t m = 1; m < nu.size(); ++m) equal = equal && std::fabs(nu[m] - nu[m - 1]) < 1e-8;
