@@ -37,6 +37,7 @@ py::dict chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t co
     d["se"] = to_array(out.se, {n, p});
     d["df"] = to_array(out.df, {n, p});
     d["pvalue"] = to_array(out.pvalue, {n, p});
+    d["joint_pvalue"] = to_array(out.joint_pvalue, {n, py::ssize_t(out.n_joint)});
     return d;
 }
 
@@ -46,7 +47,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
                      std::vector<double> re_cov, std::vector<int64_t> cluster_sizes, Estimator estimator,
                      DfMethod df_method, bool row_level, std::vector<Level> predictor_level,
                      std::vector<Allocation> predictor_allocation, double cluster_size_cv,
-                     std::vector<double> predictor_mix) {
+                     std::vector<double> predictor_mix, std::vector<int> predictor_factor,
+                     std::vector<std::vector<int>> joint_tests) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
@@ -59,6 +61,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
     s.cluster_sizes = std::move(cluster_sizes);
     s.cluster_size_cv = cluster_size_cv;
     s.predictor_mix = std::move(predictor_mix);
+    s.predictor_factor = std::move(predictor_factor);
+    s.joint_tests = std::move(joint_tests);
     s.estimator = estimator;
     s.df_method = df_method;
     s.row_level = row_level;
@@ -69,7 +73,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
 py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X,
              py::array_t<double, py::array::c_style | py::array::forcecast> y,
              py::array_t<int64_t, py::array::c_style | py::array::forcecast> group, int n_groups,
-             std::vector<int> z_columns, bool uncorrelated, Estimator estimator, DfMethod df_method) {
+             std::vector<int> z_columns, bool uncorrelated, Estimator estimator, DfMethod df_method,
+             std::vector<std::vector<int>> joint_tests) {
     if (X.ndim() != 2) throw std::invalid_argument("X must be a 2-d array (rows x fixed effects)");
     if (y.ndim() != 1 || group.ndim() != 1) throw std::invalid_argument("y and group must be 1-d arrays");
     const int64_t n = X.shape(0);
@@ -81,7 +86,7 @@ py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X
     {
         py::gil_scoped_release release;
         out = fit_data(X.data(), y.data(), group.data(), n, p, n_groups, z_columns, uncorrelated, estimator,
-                       df_method);
+                       df_method, joint_tests);
     }
     const py::ssize_t pp = p, q = py::ssize_t(z_columns.size());
     py::dict d;
@@ -97,6 +102,16 @@ py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X
     d["converged"] = out.fit.converged;
     d["singular"] = out.fit.singular;
     d["iterations"] = out.fit.iterations;
+    py::list joint;
+    for (const auto& j : out.joint) {
+        py::dict row;
+        row["F"] = j.F;
+        row["num_df"] = j.num_df;
+        row["den_df"] = j.den_df;
+        row["pvalue"] = j.pvalue;
+        joint.append(row);
+    }
+    d["joint"] = joint;
     return d;
 }
 
@@ -133,7 +148,8 @@ PYBIND11_MODULE(_native, m) {
              py::arg("estimator"), py::arg("df_method"), py::arg("row_level") = false,
              py::arg("predictor_level") = std::vector<Level>{},
              py::arg("predictor_allocation") = std::vector<Allocation>{}, py::arg("cluster_size_cv") = 0.0,
-             py::arg("predictor_mix") = std::vector<double>{})
+             py::arg("predictor_mix") = std::vector<double>{}, py::arg("predictor_factor") = std::vector<int>{},
+             py::arg("joint_tests") = std::vector<std::vector<int>>{})
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
         .def_readonly("predictor_level", &EngineSpec::predictor_level)
@@ -145,6 +161,8 @@ PYBIND11_MODULE(_native, m) {
         .def_readonly("cluster_sizes", &EngineSpec::cluster_sizes)
         .def_readonly("cluster_size_cv", &EngineSpec::cluster_size_cv)
         .def_readonly("predictor_mix", &EngineSpec::predictor_mix)
+        .def_readonly("predictor_factor", &EngineSpec::predictor_factor)
+        .def_readonly("joint_tests", &EngineSpec::joint_tests)
         .def_readonly("estimator", &EngineSpec::estimator)
         .def_readonly("df_method", &EngineSpec::df_method)
         .def_readonly("row_level", &EngineSpec::row_level);
@@ -153,6 +171,7 @@ PYBIND11_MODULE(_native, m) {
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");
     m.def("fit", &fit_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"), py::arg("z_columns"),
           py::kw_only(), py::arg("uncorrelated") = false, py::arg("estimator") = Estimator::reml, py::arg("df_method") = DfMethod::satterthwaite,
+          py::arg("joint_tests") = std::vector<std::vector<int>>{},
           "Fit a one-factor LMM to data.");
     m.def("cross_products", [](const EngineSpec& spec, uint64_t seed, uint64_t index) {
         Problem pr;

@@ -64,6 +64,19 @@ void EngineSpec::check() const {
         if (allocation(v) == Allocation::balanced && !predictor_binary[v])
             throw std::invalid_argument("balanced allocation needs a binary predictor (predictor " + std::to_string(v) + ")");
     }
+    if (!predictor_factor.empty() && int(predictor_factor.size()) != n_pred)
+        throw std::invalid_argument("predictor_factor must be empty or have one entry per predictor");
+    for (int v = 0; v < n_pred; ++v) {
+        const int f = factor_of(v);
+        if (f < 0) continue;
+        if (f > v || factor_of(f) != f || (v > f && factor_of(v - 1) != f) || !predictor_binary[v] ||
+            level(v) != level(f) || allocation(v) != allocation(f))
+            throw std::invalid_argument("predictor_factor: the dummies of a factor must be consecutive binary "
+                                        "predictors of one level and allocation (predictor " + std::to_string(v) + ")");
+        double total = 0.0;
+        for (int u = f; u <= v; ++u) total += predictor_p[u];
+        if (!(total < 1.0)) throw std::invalid_argument("predictor_factor: a factor's level probabilities add up to 1 or more");
+    }
     if (int(beta.size()) != n_fixed())
         throw std::invalid_argument("beta has " + std::to_string(beta.size()) + " entries, expected " +
                                     std::to_string(n_fixed()) + " (intercept and one per term)");
@@ -73,6 +86,11 @@ void EngineSpec::check() const {
             if (v < 0 || v >= n_pred) throw std::invalid_argument("term refers to predictor " + std::to_string(v));
     }
     check_sizes(n_fixed(), n_random());
+    for (const auto& cols : joint_tests) {
+        if (cols.empty()) throw std::invalid_argument("a joint test has no columns");
+        for (int c : cols)
+            if (c < 1 || c >= n_fixed()) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a fixed effect");
+    }
     if (n_pred > 64) throw std::invalid_argument("at most 64 predictors are supported");
     for (int c : z_columns)
         if (c < 0 || c >= n_fixed()) throw std::invalid_argument("z_columns entry " + std::to_string(c) + " is not a fixed column");
@@ -125,6 +143,9 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
     out.se.assign(count * p, nan);
     out.df.assign(count * p, nan);
     out.pvalue.assign(count * p, nan);
+    const int n_joint = int(spec.joint_tests.size());
+    out.n_joint = n_joint;
+    out.joint_pvalue.assign(count * n_joint, nan);
 
     const Generator gen(spec);
     const std::vector<double> truth = interior(theta_from_cov(spec.re_cov, q, 1.0), q, 0.1);
@@ -160,7 +181,13 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
                     for (int c = 0; c < p; ++c)
                         finite = finite && std::isfinite(f.beta[c]) && std::isfinite(t.se[c]) &&
                                  std::isfinite(t.pvalue[c]) && !std::isnan(t.df[c]);
+                    double joint_p[kMaxFixedEffects];
+                    for (int k = 0; k < n_joint; ++k) {
+                        joint_p[k] = joint_test(pr, f, ws, t, method, spec.joint_tests[k]).pvalue;
+                        finite = finite && !std::isnan(joint_p[k]);
+                    }
                     if (!finite) continue;  // counted as a failed fit, never as "not significant"
+                    for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
                     out.converged[i] = 1;
                     out.singular[i] = f.singular;
                     for (int c = 0; c < p; ++c) {
@@ -191,7 +218,7 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
 
 DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p, int n_groups,
                        const std::vector<int>& z_columns, bool diagonal, Estimator estimator,
-                       DfMethod method) {
+                       DfMethod method, const std::vector<std::vector<int>>& joint_tests) {
     const int q = int(z_columns.size());
     check_sizes(p, q);
     check_choices(estimator, method);
@@ -207,6 +234,9 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
                 throw std::invalid_argument("predictor column " + std::to_string(c) + " has a missing or non-finite value at row " + std::to_string(i));
     }
     if (n <= p) throw std::invalid_argument("fewer rows than fixed effects");
+    for (const auto& cols : joint_tests)
+        for (int c : cols)
+            if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
     Problem pr;
     pr.reset(p, q, n_groups, z_columns);
     const int m = p + 1;
@@ -254,6 +284,7 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
     out.fit = fit(pr, opt, starts, ws);
     if (out.fit.theta.empty()) throw std::runtime_error("the model could not be evaluated at any start (collinear fixed effects?)");
     out.tests = wald_tests(pr, out.fit, ws, method);
+    for (const auto& cols : joint_tests) out.joint.push_back(joint_test(pr, out.fit, ws, out.tests, method, cols));
     return out;
 }
 

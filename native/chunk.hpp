@@ -16,6 +16,8 @@ struct ChunkOutput {
     std::vector<uint8_t> converged, singular;
     std::vector<int32_t> iterations;
     std::vector<double> estimate, se, df, pvalue;  // count x p, row-major
+    int n_joint = 0;
+    std::vector<double> joint_pvalue;              // count x n_joint: spec.joint_tests' F tests
 };
 
 // Simulations start .. start + count - 1 of `seed`; results never depend on n_threads.
@@ -25,13 +27,16 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
 struct DataFitOutput {
     Fit fit;
     WaldTests tests;
+    std::vector<JointTest> joint;  // one per joint test asked for
 };
 
 // Fit y ~ X + (Z | group) to data: X is n x p row-major, group codes in [0, n_groups),
 // Z = the columns z_columns of X, uncorrelated random effects (Z || group) when diagonal.
+// joint_tests: sets of columns of X each tested jointly by an F test.
 // Throws std::invalid_argument on bad input.
 DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, int64_t n, int p,
                        int n_groups, const std::vector<int>& z_columns, bool diagonal,
-                       Estimator estimator, DfMethod method);
+                       Estimator estimator, DfMethod method,
+                       const std::vector<std::vector<int>>& joint_tests = {});
 
 }  // namespace mcps

@@ -77,6 +77,58 @@ double two_sided_p(double t, double df) {
     return incomplete_beta(0.5 * df, 0.5, df / (df + t2), t2 / (df + t2));
 }
 
+// df = 2 Var(l'b)^2 / (g' A g), g = d Var(l'b) / d psi, A = 2 H^+ (lmerTest): H is the
+// Hessian of -2 log L in psi = (theta, sigma), inverted over its positive eigenvalues
+// as lmerTest does.  Only the model's parameters enter (with ||, not the off-diagonal
+// theta).  d Var(l'b) / d phi_a = a' Q_a b with a = b = Phi l, Q_sigma2 = X'H^-2 X.
+SatterthwaiteA satterthwaite_a(const Problem& pr, const Workspace& ws) {
+    const int k = n_theta(pr.q), d = k + 1;
+    SatterthwaiteA out;
+    std::vector<int>& keep = out.keep;
+    for (int e = 0; e < k; ++e)
+        if (pr.theta_free(ws.tri.r[e], ws.tri.c[e])) keep.push_back(e);
+    keep.push_back(k);
+    const int dk = int(keep.size());
+    std::vector<double> Hk(dk * dk);
+    for (int i = 0; i < dk; ++i)
+        for (int l = 0; l < dk; ++l) Hk[i * dk + l] = ws.hess_psi[keep[i] * d + keep[l]];
+    std::vector<double> w, V;
+    la::sym_eigen(Hk, dk, w, V);
+    constexpr double tol = 1e-8;
+    std::vector<double>& Ainv = out.Ainv;
+    Ainv.assign(dk * dk, 0.0);
+    for (int e = 0; e < dk; ++e) {
+        if (!(w[e] > tol)) continue;
+        for (int i = 0; i < dk; ++i)
+            for (int l = 0; l < dk; ++l) Ainv[i * dk + l] += 2.0 * V[i * dk + e] * V[l * dk + e] / w[e];
+    }
+    return out;
+}
+
+double satterthwaite_df(const Problem& pr, const Workspace& ws, const SatterthwaiteA& A, const double* a,
+                        const double* b, double var) {
+    const int p = pr.p, k = n_theta(pr.q), d = k + 1, dk = int(A.keep.size());
+    const std::vector<int>& keep = A.keep;
+    const std::vector<double>& Ainv = A.Ainv;
+    std::vector<double> gphi(d), gpsi(d);
+    for (int e = 0; e < d; ++e) {
+        const double* Qa = e < k ? &ws.Q[size_t(e) * p * p] : ws.P2xx.data();
+        double t = 0.0;
+        for (int i = 0; i < p; ++i)
+            for (int l = 0; l < p; ++l) t += a[i] * Qa[i * p + l] * b[l];
+        gphi[e] = t;
+    }
+    for (int mth = 0; mth < d; ++mth) {
+        double t = 0.0;
+        for (int e = 0; e < d; ++e) t += ws.jac[e * d + mth] * gphi[e];
+        gpsi[mth] = t;
+    }
+    double denom = 0.0;
+    for (int i = 0; i < dk; ++i)
+        for (int l = 0; l < dk; ++l) denom += gpsi[keep[i]] * Ainv[i * dk + l] * gpsi[keep[l]];
+    return denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
+}
+
 WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfMethod method) {
     const int p = pr.p;
     WaldTests out;
@@ -107,55 +159,17 @@ WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfM
             break;
         }
         case DfMethod::kenward_roger: {
-            std::vector<double> adj;
-            kenward_roger(pr, ws, adj, out.df);
-            for (int c = 0; c < p; ++c) out.se[c] = std::sqrt(adj[c * p + c]);
+            kenward_roger(pr, ws, out.vcov_adj, out.df, &out.kr);
+            for (int c = 0; c < p; ++c) out.se[c] = std::sqrt(out.vcov_adj[c * p + c]);
             break;
         }
         case DfMethod::satterthwaite: {
-            // df = 2 Var(b_c)^2 / (g' A g), g = d Var(b_c) / d psi, A = 2 H^+ (lmerTest):
-            // H is the Hessian of -2 log L in psi = (theta, sigma), inverted over its
-            // positive eigenvalues as lmerTest does.
-            // Only the model's parameters enter (with ||, not the off-diagonal theta).
-            const int k = n_theta(pr.q), d = k + 1;
-            std::vector<int> keep;
-            for (int a = 0; a < k; ++a)
-                if (pr.theta_free(ws.tri.r[a], ws.tri.c[a])) keep.push_back(a);
-            keep.push_back(k);
-            const int dk = int(keep.size());
-            std::vector<double> Hk(dk * dk);
-            for (int i = 0; i < dk; ++i)
-                for (int l = 0; l < dk; ++l) Hk[i * dk + l] = ws.hess_psi[keep[i] * d + keep[l]];
-            std::vector<double> w, V;
-            la::sym_eigen(Hk, dk, w, V);
-            constexpr double tol = 1e-8;
-            std::vector<double> Ainv(dk * dk, 0.0);
-            for (int e = 0; e < dk; ++e) {
-                if (!(w[e] > tol)) continue;
-                for (int i = 0; i < dk; ++i)
-                    for (int l = 0; l < dk; ++l) Ainv[i * dk + l] += 2.0 * V[i * dk + e] * V[l * dk + e] / w[e];
-            }
             const std::vector<double>& Phi = ws.phi_inv;
-            std::vector<double> gphi(d), gpsi(d);
+            const SatterthwaiteA A = satterthwaite_a(pr, ws);
+            std::vector<double> column(p);
             for (int c = 0; c < p; ++c) {
-                // d Var(b_c) / d phi_a = (Phi Q_a Phi)_cc, Q_sigma2 = X'H^-2 X
-                for (int a = 0; a < d; ++a) {
-                    const double* Qa = a < k ? &ws.Q[size_t(a) * p * p] : ws.P2xx.data();
-                    double t = 0.0;
-                    for (int i = 0; i < p; ++i)
-                        for (int l = 0; l < p; ++l) t += Phi[c * p + i] * Qa[i * p + l] * Phi[l * p + c];
-                    gphi[a] = t;
-                }
-                for (int mth = 0; mth < d; ++mth) {
-                    double t = 0.0;
-                    for (int a = 0; a < d; ++a) t += ws.jac[a * d + mth] * gphi[a];
-                    gpsi[mth] = t;
-                }
-                double denom = 0.0;
-                for (int i = 0; i < dk; ++i)
-                    for (int l = 0; l < dk; ++l) denom += gpsi[keep[i]] * Ainv[i * dk + l] * gpsi[keep[l]];
-                const double var = fit.vcov[c * p + c];
-                out.df[c] = denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
+                for (int l = 0; l < p; ++l) column[l] = Phi[l * p + c];
+                out.df[c] = satterthwaite_df(pr, ws, A, &Phi[c * p], column.data(), fit.vcov[c * p + c]);
             }
             break;
         }

@@ -19,6 +19,7 @@
 //   C_j = Z_j'H_j^-1 Z_j  (both read from the cluster's W'H^-1 W of pass 1).
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "inference.hpp"
 #include "linalg.hpp"
@@ -27,7 +28,7 @@
 namespace mcps {
 
 void kenward_roger(const Problem& pr, const Workspace& ws, std::vector<double>& vcov_adj,
-                   std::vector<double>& df) {
+                   std::vector<double>& df, KrPieces* pieces) {
     const int q = pr.q, p = pr.p, m = pr.m(), k = n_theta(q), d = k + 1;
     const int* zc = pr.z_columns.data();
     const Tri& tri = ws.tri;
@@ -168,6 +169,7 @@ void kenward_roger(const Problem& pr, const Workspace& ws, std::vector<double>& 
         const double var = s * Phi[c * p + c];
         if (gwg > 0.0) df[c] = 2.0 * var * var / gwg;
     }
+    if (pieces) *pieces = KrPieces{dk, s, std::move(W), std::move(PQ)};
 }
 
 }  // namespace mcps

@@ -28,6 +28,16 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
         cluster_slot.push_back(between ? int(cluster_level.size()) : -1);
         if (between) cluster_level.push_back(v);
     }
+    factor_width.assign(n_pred, 0);
+    cond_p.assign(s.predictor_p.begin(), s.predictor_p.end());
+    for (int v = 0; v < n_pred; ++v) {
+        const int f = s.factor_of(v);
+        if (f < 0) continue;
+        ++factor_width[f];
+        double earlier = 0.0;
+        for (int u = f; u < v; ++u) earlier += s.predictor_p[u];
+        cond_p[v] = s.predictor_p[v] / (1.0 - earlier);
+    }
     main_effects_only = true;
     for (const auto& t : s.terms) {
         main_effects_only = main_effects_only && t.size() == 1;
@@ -48,18 +58,27 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
         for (int u = 0; u < v; ++u) mixed = mixed || s.predictor_mix[v * n_pred + u] != 0.0;
     sufficient = sufficient && !mixed;
     // Base columns of the cells path: [1, level-1 binaries, level-1 normals, residual].
-    bool new_feature = mixed;
+    bool new_feature = mixed || !s.predictor_factor.empty();
     cell_pos.assign(n_pred, 0);
+    exclude_bits.assign(n_pred, 0);
+    int plain_binary = 0;        // level-1 binaries that are not a factor's
+    int64_t max_cells = 1;       // cells that can be non-empty
     for (int v = 0; v < n_pred; ++v) {
         new_feature = new_feature || cluster_slot[v] >= 0 || draw[v] == Draw::balanced;
-        if (cluster_slot[v] < 0 && draw[v] != Draw::normal) cell_pos[v] = 1 + cell_binary++;
+        if (cluster_slot[v] < 0 && draw[v] != Draw::normal) {
+            cell_pos[v] = 1 + cell_binary++;
+            const int f = s.factor_of(v);
+            if (f < 0) ++plain_binary, max_cells *= 2;
+            else if (f == v) max_cells *= factor_width[v] + 1;
+            for (int u = std::max(f, 0); f >= 0 && u < v; ++u) exclude_bits[v] |= 1 << (cell_pos[u] - 1);
+        }
     }
     for (int v = 0; v < n_pred; ++v)
         if (cluster_slot[v] < 0 && draw[v] == Draw::normal) cell_pos[v] = 1 + cell_binary + cell_gauss++;
     // Designs without the new features keep their original path (and numbers).
-    cells = !s.row_level && new_feature && main_effects_only && cell_binary <= kMaxCellBinary &&
-            std::adjacent_find(used.begin(), used.end()) == used.end();
-    cells = cells && smallest - (int64_t(1) << cell_binary) >= cell_gauss + 1;
+    cells = !s.row_level && new_feature && main_effects_only && plain_binary <= kMaxCellBinary &&
+            cell_binary <= kMaxCellBits && std::adjacent_find(used.begin(), used.end()) == used.end();
+    cells = cells && smallest - max_cells >= cell_gauss + 1;
 }
 
 // A cluster's coefficients: the fixed effects plus its random effects chol(G) z
@@ -157,18 +176,6 @@ inline double sum(const double* a, int64_t n) {
     return s0 + s1;
 }
 
-// Exactly round(p n) ones (round half up) among n values, at random places: the ones
-// first, then a Fisher-Yates shuffle (n - 1 uniforms).
-void fill_balanced(Stream& rng, double* out, int64_t n, double prob) {
-    const int64_t ones = int64_t(std::floor(prob * double(n) + 0.5));
-    std::fill(out, out + ones, 1.0);
-    std::fill(out + ones, out + n, 0.0);
-    for (int64_t i = n - 1; i > 0; --i) {
-        const int64_t k = std::min(i, int64_t(rng.uniform() * double(i + 1)));
-        std::swap(out[i], out[k]);
-    }
-}
-
 // Bartlett factor of a Wishart(df, I_k): L_ii^2 ~ chi^2(df - i), L_il ~ N(0, 1), row by
 // row (diagonal chi-square first); L is k x k row-major, lower.
 void bartlett(Stream& rng, int k, double df, double* L) {
@@ -197,30 +204,6 @@ int64_t hypergeometric(Stream& rng, int64_t draws, int64_t left, int64_t ones_le
 
 }  // namespace
 
-// Highest predictor first, so each column still holds its independent draws when the
-// columns before it are read.
-void Generator::mix_columns(double* const* cols, int64_t n) const {
-    const int n_pred = int(spec.predictor_binary.size());
-    for (int v = n_pred - 1; v >= 0; --v) {
-        if (!cols[v]) continue;
-        const double* a = &spec.predictor_mix[size_t(v) * n_pred];
-        double* out = cols[v];
-        for (int64_t i = 0; i < n; ++i) out[i] *= a[v];
-        for (int u = 0; u < v; ++u)
-            if (a[u] != 0.0)
-                for (int64_t i = 0; i < n; ++i) out[i] += a[u] * cols[u][i];
-    }
-}
-
-// One predictor's values over n units (rows of a cluster, or clusters).
-void Generator::draw_units(int v, Stream& rng, double* out, int64_t n) const {
-    switch (draw[v]) {
-        case Draw::normal: rng.fill_normal(out, n); break;
-        case Draw::bernoulli: rng.fill_bernoulli(out, n, spec.predictor_p[v]); break;
-        case Draw::balanced: fill_balanced(rng, out, n, spec.predictor_p[v]); break;
-    }
-}
-
 // One simulation, cluster by cluster.  Draw order within a cluster (part of the
 // reproducibility contract): the q random-effect normals, then each predictor's
 // column, then the residuals.  The cluster's columns are built whole and reduced to
@@ -242,7 +225,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
     std::fill(W, W + max_n, 1.0);
 
     Stream rng(seed, index);
-    for (size_t c = 0; c < n_between; ++c) draw_units(cluster_level[c], rng, between + c * J, J);
+    for (size_t c = 0; c < n_between; ++c) draw_column(cluster_level[c], rng, between + c * J, J, J);
     double* within_cols[64] = {};  // the level-1 normals' columns, for mixing
     if (mixed) {
         double* between_cols[64] = {};
@@ -263,7 +246,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
             if (cluster_slot[v] >= 0)
                 std::fill(col, col + nj, between[size_t(cluster_slot[v]) * J + j]);
             else
-                draw_units(v, rng, col, nj);
+                draw_column(v, rng, col, max_n, nj);
         }
         if (mixed) mix_columns(within_cols, nj);
         for (int t = 1; t < p; ++t) {
@@ -389,7 +372,7 @@ void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* siz
     double* mean = L + k * k;             // per cell, k means
 
     Stream rng(seed, index);
-    for (size_t c = 0; c < n_between; ++c) draw_units(cluster_level[c], rng, between + c * J, J);
+    for (size_t c = 0; c < n_between; ++c) draw_column(cluster_level[c], rng, between + c * J, J, J);
     if (mixed) {
         double* between_cols[64] = {};
         for (int v = 0; v < n_pred; ++v)
@@ -403,16 +386,20 @@ void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* siz
         const int64_t nj = sizes[j];
         const double n = double(nj);
         cluster_coefficients(rng, coef);
-        int64_t count[1 << kMaxCellBinary] = {nj};
+        int64_t count[1 << kMaxCellBits] = {nj};
         for (int v = 0; v < n_pred; ++v) {
             if (cluster_slot[v] >= 0 || draw[v] == Draw::normal) continue;
-            const int bit = 1 << (cell_pos[v] - 1);
+            const int bit = 1 << (cell_pos[v] - 1), exclude = exclude_bits[v];
             const double prob = spec.predictor_p[v];
-            int64_t left = nj, ones_left = int64_t(std::floor(prob * n + 0.5));
+            // rows still free: not of an earlier level of v's factor (all, for a binary)
+            int64_t left = 0, ones_left = int64_t(std::floor(prob * n + 0.5));
+            for (int c = 0; c < bit; ++c)
+                if (!(c & exclude)) left += count[c];
             for (int c = 0; c < bit; ++c) {  // cells not yet split by this predictor
+                if (c & exclude) continue;
                 const int64_t ones = draw[v] == Draw::balanced
                                          ? hypergeometric(rng, count[c], left, ones_left)
-                                         : binomial(rng, count[c], prob);
+                                         : binomial(rng, count[c], cond_p[v]);
                 left -= count[c];
                 ones_left -= ones;
                 count[c | bit] = ones;
@@ -429,7 +416,7 @@ void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* siz
             double* mc = mean + c * k;
             for (int i = 0; i < k; ++i) mc[i] = rng.normal() / root;
             // the columns equal to 1 on this cell: the intercept and its binaries
-            int on[1 + kMaxCellBinary], n_on = 0;
+            int on[1 + kMaxCellBits], n_on = 0;
             on[n_on++] = 0;
             for (int a = 0; a < b; ++a)
                 if (c >> a & 1) on[n_on++] = 1 + a;

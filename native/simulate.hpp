@@ -21,6 +21,10 @@ struct Generator {
     void generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
     void cluster_coefficients(Stream& rng, double* coef) const;
     void draw_units(int v, Stream& rng, double* out, int64_t n) const;
+    // Predictor v's column(s) over n units: draw_units, or for a factor's first dummy
+    // all its dummies (column k at out + k stride; the other dummies draw nothing).
+    void draw_column(int v, Stream& rng, double* out, size_t stride, int64_t n) const;
+    void draw_factor(int v, Stream& rng, double* out, size_t stride, int64_t n) const;
     void draw_sizes(uint64_t seed, uint64_t index, std::vector<int64_t>& out) const;
     // Correlate the normal predictors whose columns are cols[v] (n values each, v's
     // of one level; others null) in place: col_v = sum_u mix[v][u] col_u.
@@ -43,8 +47,14 @@ struct Generator {
     // Designs with cluster-level or balanced predictors (main effects only, at most
     // kMaxCellBinary binary level-1 predictors): W_j'W_j drawn given the split of the
     // cluster's rows into cells by their binary values (generate_cells).
+    // Factors' dummies are cell columns too (mutually exclusive: a factor of K levels
+    // makes K cells, not 2^(K-1)), up to kMaxCellBits columns in all.
     static constexpr int kMaxCellBinary = 3;
+    static constexpr int kMaxCellBits = 6;
     bool cells = false;
+    std::vector<int> factor_width;   // per predictor: its factor's dummies if it is the first, else 0
+    std::vector<double> cond_p;      // per predictor: P(1) given its factor's earlier dummies are 0
+    std::vector<int> exclude_bits;   // per predictor: cell bits of its factor's earlier dummies
     std::vector<int> cell_pos;     // per predictor: its column among the cells' base columns
     int cell_binary = 0, cell_gauss = 0;  // level-1 binary and normal predictors
 };

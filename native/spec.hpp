@@ -40,7 +40,13 @@ struct EngineSpec {
     // draws z of the normal predictors of v's level (n_pred x n_pred, row-major, lower
     // triangular: the Cholesky factor of their correlation); empty = independent.
     std::vector<double> predictor_mix;
+    // Factors: a factor with K levels is K - 1 consecutive binary predictors (its dummies,
+    // P(level) = predictor_p, the first level the rest), each holding the index of the
+    // factor's first dummy here (-1: not a factor's); empty = no factors.
+    std::vector<int> predictor_factor;
     std::vector<std::vector<int>> terms;   // fixed columns after the intercept: products of predictors
+    // Sets of fixed columns tested jointly by an F test (a factor's dummies).
+    std::vector<std::vector<int>> joint_tests;
     std::vector<double> beta;              // fixed effects, intercept first
     std::vector<int> z_columns;            // fixed columns that carry a random effect (0 = intercept)
     std::vector<double> re_cov;            // q x q random-effect covariance, row-major, residual var 1
@@ -59,6 +65,7 @@ struct EngineSpec {
     Allocation allocation(int v) const {
         return predictor_allocation.empty() ? Allocation::independent : predictor_allocation[v];
     }
+    int factor_of(int v) const { return predictor_factor.empty() ? -1 : predictor_factor[v]; }
     int n_fixed() const { return int(terms.size()) + 1; }
     int n_random() const { return int(z_columns.size()); }
     // Throws std::invalid_argument naming the first inconsistency.

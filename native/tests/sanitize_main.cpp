@@ -103,6 +103,23 @@ std::vector<Design> designs() {
     EngineSpec big = make(2, xz, {0, 1}, even(8, 80), 0.15, 0.1, 0.0);
     big.beta = {1e6, -1e6, 1e-12};
     d.push_back({"huge effects", big});
+    // factors: dummies 0, 1 of a 3-level factor (P = .3, .2, first level .5), x normal,
+    // with the joint F test of the dummies; per row, per cluster balanced, and with x
+    EngineSpec factor = make(3, {{0}, {1}, {2}}, {0}, even(8, 80), 0.15, 0.0, 0.0, {0.3, 0.2});
+    factor.predictor_factor = {0, 0, -1};
+    factor.joint_tests = {{1, 2}};
+    d.push_back({"factor(3)", factor});
+    EngineSpec small_factor = factor;
+    small_factor.cluster_sizes = even(3, 15);
+    d.push_back({"factor(3), 3 clusters of 5", small_factor});
+    EngineSpec between = factor;
+    between.predictor_level = {Level::cluster, Level::cluster, Level::observation};
+    between.predictor_allocation = {Allocation::balanced, Allocation::balanced, Allocation::independent};
+    d.push_back({"factor(3) per cluster, balanced", between});
+    EngineSpec crossed = make(3, {{0}, {1}, {2}, {0, 2}, {1, 2}}, {0, 3}, even(8, 80), 0.15, 0.1, 0.0, {0.3, 0.2});
+    crossed.predictor_factor = {0, 0, -1};
+    crossed.joint_tests = {{1, 2}, {4, 5}};
+    d.push_back({"factor(3) x x", crossed});
     return d;
 }
 
@@ -118,6 +135,11 @@ void check_chunk(const std::string& name, const ChunkOutput& out) {
                 problem(name + ": failed simulation " + std::to_string(i) + " has a non-NaN estimate");
             }
         }
+        for (int k = 0; k < out.n_joint; ++k) {
+            const double pv = out.joint_pvalue[i * out.n_joint + k];
+            if (out.converged[i] ? !(pv >= 0.0 && pv <= 1.0) : !std::isnan(pv))
+                problem(name + ": simulation " + std::to_string(i) + " has a joint p-value " + std::to_string(pv));
+        }
     }
 }
 
@@ -132,8 +154,9 @@ bool same(const ChunkOutput& a, const ChunkOutput& b) {
 
 void run_designs(int sims) {
     for (auto& d : designs()) {
-        for (int method = 0; method < 4; ++method) {
+        for (int method = 0; method < 5; ++method) {
             for (bool reml : {true, false}) {
+                if (method == int(DfMethod::kenward_roger) && !reml) continue;  // REML only
                 EngineSpec s = d.spec;
                 s.df_method = DfMethod(method);
                 s.estimator = reml ? Estimator::reml : Estimator::ml;

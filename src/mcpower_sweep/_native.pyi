@@ -101,6 +101,8 @@ class EngineSpec:
         predictor_allocation: Sequence[Allocation] = ...,
         cluster_size_cv: float = 0.0,
         predictor_mix: Sequence[float] = ...,
+        predictor_factor: Sequence[int] = ...,
+        joint_tests: Sequence[Sequence[int]] = ...,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -125,6 +127,10 @@ class EngineSpec:
     @property
     def predictor_mix(self) -> list[float]: ...
     @property
+    def predictor_factor(self) -> list[int]: ...
+    @property
+    def joint_tests(self) -> list[list[int]]: ...
+    @property
     def estimator(self) -> Estimator: ...
     @property
     def df_method(self) -> DfMethod: ...
@@ -137,7 +143,7 @@ def run_chunk(
     """Simulate and fit simulations start .. start + count - 1 of seed.
 
     Keys: converged, singular (bool, per simulation); estimate, se, df, pvalue
-    (float64, simulation x fixed effect).
+    (float64, simulation x fixed effect); joint_pvalue (simulation x joint test).
     """
 
 def fit(
@@ -150,6 +156,7 @@ def fit(
     uncorrelated: bool = ...,
     estimator: Estimator = ...,
     df_method: DfMethod = ...,
+    joint_tests: Sequence[Sequence[int]] = ...,
 ) -> dict[str, Any]:
     """Fit a one-factor LMM to data."""
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .design.factors import predictor_columns
+
 if TYPE_CHECKING:
     from .design.spec import SimulationSpec
 
@@ -79,7 +81,8 @@ class ChunkResult:
 
     ``converged`` is False for failed fits (their other entries are NaN); ``singular``
     marks legal fits with a variance component at its boundary.  The term axis covers
-    all fixed effects, ``"(Intercept)"`` first.
+    all fixed effects, ``"(Intercept)"`` first; ``joint_pvalue`` is ``[simulation,
+    joint test]`` over ``spec.joint_tests`` (the F tests of factor terms).
     """
 
     converged: np.ndarray
@@ -88,6 +91,7 @@ class ChunkResult:
     se: np.ndarray
     df: np.ndarray
     pvalue: np.ndarray
+    joint_pvalue: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -132,12 +136,22 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
     >>> es.cluster_sizes[:3], es.df_method
     ([10, 10, 10], <DfMethod.satterthwaite: 0>)
     """
+    # One engine predictor per predictor column: a factor's dummies are binary columns
+    # with their level's proportion, tied together by predictor_factor.
+    index = predictor_columns(spec.predictors)
+    columns = [(spec.predictors[i], lv) for i, lv in index]
+    first: dict[int, int] = {}
+    for c, (i, _) in enumerate(index):
+        first.setdefault(i, c)
+    factors = ({"predictor_factor": [first[i] if lv else -1 for i, lv in index]}
+               if any(p.kind == "factor" for p in spec.predictors) else {})
     return _native.EngineSpec(
-        predictor_binary=[p.kind == "binary" for p in spec.predictors],
-        predictor_p=[float(p.p) for p in spec.predictors],
-        predictor_level=[_native.Level.__members__[p.level] for p in spec.predictors],
-        predictor_allocation=[_native.Allocation.__members__[p.allocation]
-                              for p in spec.predictors],
+        predictor_binary=[p.kind != "normal" for p, _ in columns],
+        predictor_p=[float(p.proportions[lv - 1] if lv else p.p) for p, lv in columns],
+        predictor_level=[_native.Level.__members__[p.level] for p, _ in columns],
+        predictor_allocation=[_native.Allocation.__members__[p.allocation] for p, _ in columns],
+        **factors,
+        joint_tests=[list(cols) for _, cols in spec.joint_tests],
         terms=[list(t) for t in spec.terms],
         beta=[float(b) for b in spec.effects],
         z_columns=list(spec.random_columns),
@@ -178,9 +192,10 @@ def run_chunk(
 
 
 def count_chunk(result: ChunkResult, alpha: float) -> ChunkCounts:
-    """Aggregate a chunk: successes, singular fits and significant tests (intercept excluded)."""
+    """Aggregate a chunk: successes, singular fits and significant tests (intercept excluded;
+    the joint tests after the fixed effects, as ``spec.tests``)."""
     ok = result.converged
-    sig = (result.pvalue[:, 1:] < alpha) & ok[:, None]
+    sig = (np.hstack([result.pvalue[:, 1:], result.joint_pvalue]) < alpha) & ok[:, None]
     return ChunkCounts(
         n_sims=int(ok.size),
         n_success=int(ok.sum()),
@@ -206,16 +221,20 @@ def fit_data(
     estimator: str,
     df_method: str,
     uncorrelated: bool = False,
+    joint_tests: Sequence[Sequence[int]] = (),
 ) -> dict[str, Any]:
     """Fit ``y ~ X + (Z | group)`` to data with the engine's fit and Wald tests.
 
     ``X`` is rows x fixed effects, ``group`` holds codes in ``[0, n_groups)`` and Z is
-    the columns ``z_columns`` of X; ``uncorrelated=True`` fits ``(Z || group)``.  Returns
-    the engine's dictionary (``beta``, ``vcov``, ``se``, ``df``, ``pvalue``, ``theta``,
-    ``re_cov``, ``sigma2``, ``deviance``, ``converged``, ``singular``, ``iterations``);
+    the columns ``z_columns`` of X; ``uncorrelated=True`` fits ``(Z || group)``; each
+    entry of ``joint_tests`` (columns of X) gets an F test.  Returns the engine's
+    dictionary (``beta``, ``vcov``, ``se``, ``df``, ``pvalue``, ``theta``, ``re_cov``,
+    ``sigma2``, ``deviance``, ``converged``, ``singular``, ``iterations``, ``joint``: per
+    joint test ``F``, ``num_df``, ``den_df``, ``pvalue``);
     :func:`mcpower_sweep.fit_lmm` is the user-facing form.
     """
     return _native.fit(
         X, y, group, n_groups, list(z_columns), uncorrelated=bool(uncorrelated),
         estimator=_estimator(estimator), df_method=_df_method(df_method),
+        joint_tests=[list(c) for c in joint_tests],
     )

@@ -43,6 +43,11 @@ class LMMFit:
     converged, singular
         Whether the optimiser converged, and whether a variance component is on its
         boundary (lme4's ``isSingular``).
+    anova
+        Per term of the formula (a factor once, not per level), the F test that all its
+        coefficients are zero, as lmerTest's ``anova``: ``F``, ``num_df``, ``den_df``,
+        ``pvalue`` (Satterthwaite's or Kenward–Roger's F as ``df_method``; between-within
+        and residual: F on the coefficients' df; z: chi-square / num_df, ``den_df = inf``).
     """
 
     formula: str
@@ -64,6 +69,7 @@ class LMMFit:
     n_obs: int
     n_groups: int
     grouping: str
+    anova: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
@@ -83,6 +89,11 @@ class LMMFit:
                 f"    {t:<16} {self.coef[t]:>11.5g} {self.se[t]:>10.4g} {self.df[t]:>9.4g} "
                 f"{self.pvalue[t]:>10.3g}"
             )
+        lines.append(f"  F tests ({self.df_method} df):")
+        lines.append(f"    {'term':<16} {'F':>11} {'num df':>10} {'den df':>9} {'p':>10}")
+        for t, row in self.anova.items():
+            lines.append(f"    {t:<16} {row['F']:>11.5g} {row['num_df']:>10.4g} "
+                         f"{row['den_df']:>9.4g} {row['pvalue']:>10.3g}")
         return "\n".join(lines)
 
 
@@ -146,8 +157,9 @@ def _predictor(data: Any, name: str, n: int) -> tuple[np.ndarray, tuple[str, ...
 
 def _fixed_matrix(
     parsed: ParsedFormula, data: Any, n: int
-) -> tuple[np.ndarray, tuple[str, ...], tuple[int, ...]]:
-    """X with one column per coefficient, lme4's coefficient names, and Z's columns of X.
+) -> tuple[np.ndarray, tuple[str, ...], tuple[int, ...], dict[str, tuple[int, int]]]:
+    """X with one column per coefficient, lme4's coefficient names, Z's columns of X, and
+    each term's (first column, number of columns).
 
     A factor term expands to its dummy columns, named ``<factor><level>`` (``groupb``);
     an interaction is the product of its predictors' columns, names joined by ``:``.
@@ -189,7 +201,7 @@ def _fixed_matrix(
                 f"a random slope of factor term {parsed.term_names[c]!r} is not supported"
             )
         random_columns.append(start)
-    return np.column_stack(cols), tuple(names), tuple(random_columns)
+    return np.column_stack(cols), tuple(names), tuple(random_columns), first_column
 
 
 def fit_lmm(
@@ -255,7 +267,7 @@ def fit_lmm(
         )
     y = _numeric(data, parsed.outcome)
     n = y.shape[0]
-    X, names, random_columns = _fixed_matrix(parsed, data, n)
+    X, names, random_columns, term_columns = _fixed_matrix(parsed, data, n)
     n_fixed, n_random = X.shape[1], len(random_columns)
     if n_fixed > MAX_FIXED_EFFECTS or n_random > MAX_RANDOM_EFFECTS:
         raise ValueError(
@@ -303,6 +315,7 @@ def fit_lmm(
     out = engine.fit_data(
         X, y, codes.astype(np.int64), len(levels), random_columns,
         uncorrelated=parsed.uncorrelated, estimator=estimator, df_method=df_method,
+        joint_tests=[range(a, a + w) for a, w in term_columns.values()],
     )
     re_names = tuple(names[c] for c in random_columns)
 
@@ -329,5 +342,7 @@ def fit_lmm(
         n_obs=n,
         n_groups=len(levels),
         grouping=parsed.grouping,
+        anova={term: {k: float(v) for k, v in row.items()}
+               for term, row in zip(term_columns, out["joint"], strict=True)},
     )
 

@@ -32,6 +32,8 @@ DF_METHODS = ("satterthwaite", "between_within", "residual", "z", "kenward_roger
 # MCPower 1.4.1's families that this package simulates (its "logit", "probit" and
 # "poisson" are generalised mixed models, not simulated yet; its "ols" has no clusters).
 FAMILIES = ("lme",)
+# What find_sample_size's sizes count (MCPower 1.4.1's unit=): N, clusters, or rows per cluster.
+SIZE_UNITS = ("observations", "clusters", "cluster_size")
 MIN_CLUSTER_SIZE = 5  # the engine's own floor for drawn sizes (_native.MIN_CLUSTER_SIZE)
 MAX_CLUSTER_SIZE_CV = 2.0
 # Beyond these a run would exhaust memory or time long before it finished: refuse up front.
@@ -164,6 +166,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("family", FAMILIES, "model family (lme: linear mixed model)", "",
           hint="'lme' (the linear mixed model; the generalised families logit, probit and "
                "poisson are not simulated yet)"),
+    Param("unit", SIZE_UNITS, "what find_sample_size's sizes count", "",
+          hint="'observations' (N), 'clusters' (with a fixed cluster_size) or 'cluster_size' "
+               "(with a fixed n_clusters)"),
     # The test.
     Param("alpha", "float", "significance level of each test", low=0.0, high=1.0,
           low_open=True, high_open=True, axis=True),

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..design.factors import Expanded, expand
 from ..design.formula import ParsedFormula
-from ..design.spec import Predictor, SimulationSpec, correlation_matrix
+from ..design.spec import MAX_FIXED_EFFECTS, Predictor, SimulationSpec, correlation_matrix
 from ..params import PARAMS
 from . import parse
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
@@ -48,7 +49,9 @@ class Configuration:
         parsed = simulated_formula(formula)
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
-        self._effects: dict[str, float] = dict.fromkeys(parsed.tests, 0.0)
+        # As given (canonical names): resolved against the factor levels at use, so
+        # set_effects("group[2]=0.3") may come before set_variable_type("group=factor(3)").
+        self._effects: dict[str, float] = {}
         self._types: dict[str, Predictor] = {p: Predictor(p) for p in parsed.predictors}
         self._correlations: dict[tuple[str, str], float] = {}
         self._cluster: ClusterSettings | None = None
@@ -71,13 +74,37 @@ class Configuration:
 
     @property
     def tests(self) -> tuple[str, ...]:
-        """The fixed effects that are tested, named as in lme4."""
-        return self._parsed.tests
+        """The tests: each fixed effect (a factor's per level, ``group[2]``), named as in
+        MCPower 1.4.1, then the joint test of each factor term (``group``)."""
+        return self._design().tests
 
     @property
     def effects(self) -> dict[str, float]:
         """The true fixed effects (those not set are 0)."""
-        return dict(self._effects)
+        return self._resolved_effects(strict=False)
+
+    def _design(self) -> Expanded:
+        """The formula's fixed-effect columns with the factors as set so far."""
+        design = expand(self._parsed, self._types)
+        if len(design.term_names) > MAX_FIXED_EFFECTS:
+            raise ValueError(f"set_variable_type: the factors give {len(design.term_names)} "
+                             f"fixed effects: the engine fits at most {MAX_FIXED_EFFECTS}")
+        return design
+
+    def _resolved_effects(self, strict: bool = True) -> dict[str, float]:
+        """Every fixed effect's size; ``strict``: refuse effects that name no fixed effect."""
+        names = self._design().term_names[1:]
+        out = dict.fromkeys(names, 0.0)
+        for name, value in self._effects.items():
+            term = parse.term_name(name, names)
+            if term is not None:
+                out[term] = value
+            elif strict:
+                raise ValueError(
+                    f"set_effects: {name!r} is not a fixed effect of {self.formula!r} with "
+                    f"the variable types set; its fixed effects are {', '.join(names)} (a "
+                    "factor's effects are per level, e.g. group[2]=0.3)")
+        return out
 
     @property
     def simulations(self) -> int:
@@ -128,7 +155,7 @@ class Configuration:
                f"slope_intercept_corr={c.slope_intercept_corr:g}"
                if self._parsed.random_slopes else "")
         )
-        effects = ", ".join(f"{k}={v:g}" for k, v in self._effects.items())
+        effects = ", ".join(f"{k}={v:g}" for k, v in self.effects.items())
         return (f"MCPower({self.formula!r}; effects {effects}; {cluster}; "
                 f"{self._simulations} simulations, alpha={self._alpha:g})")
 
@@ -207,40 +234,49 @@ class Configuration:
             cluster_sizes=cluster_sizes, cluster_size_cv=cluster_size_cv)
         return self
 
-    def _term_name(self, name: str) -> str | None:
-        return parse.term_name(name, tuple(self._effects))
-
     def set_effects(self, effects: str | Mapping[str, float]) -> Self:
         """True fixed effects in outcome-SD units; effects not set are 0.
 
         Parameters
         ----------
         effects
-            ``"treatment=0.5, motivation=0.3"`` (interactions as ``"a:b=0.2"``) or a
-            mapping of names to numbers.
+            ``"treatment=0.5, motivation=0.3"`` (interactions as ``"a:b=0.2"``, a factor's
+            levels as ``"group[2]=0.3, group[3]=0.5"``) or a mapping of names to numbers.
 
         Examples
         --------
         >>> MCPower("y ~ a*b + (1|g)").set_effects("a=0.5, a:b=0.2").effects
         {'a': 0.5, 'b': 0.0, 'a:b': 0.2}
         """
-        self._effects = {**self._effects, **parse.effects(effects, self._parsed)}
+        given = parse.effects(effects, self._parsed, self._design().term_names[1:])
+        self._effects = {**self._effects, **given}
         return self
 
     def set_variable_type(self, types: str | Mapping[str, str]) -> Self:
-        """How each predictor is simulated: ``normal`` (default), ``binary``, ``binary(p)``.
+        """How each predictor is simulated: ``normal`` (default), ``binary``, ``binary(p)``,
+        ``factor(k)``, ``factor(p1, ..., pk)``.
 
         ``binary`` is Bernoulli(0.5) coded 0/1; ``binary(p)`` has P(1) = p (MCPower 1.4.1's
         ``(binary, p)`` too).  ``binary(p, balanced)`` is a balanced allocation: exactly
         round(p n_j) ones in each cluster (a multisite trial), or in round(p J) clusters for
         a predictor in ``cluster_level_vars`` (a cluster-randomised trial), at random.
+        A factor (MCPower 1.4.1's ``(factor,k)`` and ``(factor,0.5,0.3,0.2)`` too; ``factor``
+        alone has 3 levels) draws a level per unit with the given proportions (positive,
+        adding up to 1; 2 to 20 levels), coded as dummies against level 1 with effects
+        ``group[2]``, ``group[3]``...; with ``, balanced`` last, exactly round(p_k n) units
+        get level k = 2..K (level 1 the rest).  Its tests are per level and, with 3 or more
+        levels, a joint F test named as the factor.
 
         Examples
         --------
         >>> model = MCPower("y ~ treatment + age + (1|site)")
         >>> _ = model.set_variable_type("treatment=binary(0.3), age=normal")
+        >>> MCPower("y ~ group + (1|site)").set_variable_type("group=factor(3)").tests
+        ('group[2]', 'group[3]', 'group')
         """
-        self._types = {**self._types, **parse.variable_types(types, self._parsed)}
+        new = {**self._types, **parse.variable_types(types, self._parsed)}
+        expand(self._parsed, new)  # a factor with a random slope is refused here
+        self._types = new
         return self
 
     def set_correlations(self, correlations: str | Mapping[str, float] | np.ndarray
@@ -341,7 +377,7 @@ class Configuration:
         20
         """
         return build_spec(self._parsed, self._cluster, types=self._types,
-                          correlations=self._correlations, effects=self._effects,
+                          correlations=self._correlations, effects=self._resolved_effects(),
                           sample_size=sample_size,
                           estimator=estimator, df_method=df_method, alpha=self._alpha)
 

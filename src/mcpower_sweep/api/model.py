@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..design.spec import SimulationSpec
-from ..params import draw_seed
+from ..params import PARAMS, draw_seed
 from ..results.power import PowerResult, SampleSizeResult
 from .configure import Configuration
 from .run import TooManyFailedFitsError, power_at, sample_sizes
@@ -112,6 +112,28 @@ class MCPower(Configuration):
             print(result)
         return result
 
+    def _observations_per(self, unit: str) -> int:
+        """Observations per unit of ``find_sample_size``'s sizes (the design fixes the rest)."""
+        if unit == "observations":
+            return 1
+        c = self._cluster
+        fixed, needed = (("cluster_size", c and c.cluster_size) if unit == "clusters"
+                         else ("n_clusters", c and not c.cluster_sizes and c.n_clusters))
+        if not needed:
+            raise ValueError(
+                f"unit={unit!r} needs set_cluster(..., {fixed}=...): the {fixed} stays fixed "
+                f"while the {'number of clusters' if unit == 'clusters' else 'cluster size'} "
+                f"varies; this model sets {self._sizing()}")
+        return int(needed)
+
+    def _sizing(self) -> str:
+        c = self._cluster
+        if c is None:
+            return "no cluster (call set_cluster first)"
+        return ("cluster_sizes" if c.cluster_sizes else
+                f"n_clusters={c.n_clusters}" if c.n_clusters is not None
+                else f"cluster_size={c.cluster_size}")
+
     def find_sample_size(
         self,
         from_size: int,
@@ -119,6 +141,7 @@ class MCPower(Configuration):
         by: int | None = None,
         target_test: str | Sequence[str] = "all",
         *,
+        unit: str = "observations",
         estimator: str = "reml",
         df_method: str = "satterthwaite",
         print_results: bool = True,
@@ -134,6 +157,12 @@ class MCPower(Configuration):
             First and last total sample size (``from_size <= to_size``).
         by
             Step between sizes (default: about ten steps).
+        unit
+            What the sizes count (MCPower 1.4.1's spelling): ``"observations"`` (N,
+            default), ``"clusters"`` (the number of clusters, with ``set_cluster(...,
+            cluster_size=...)`` fixing each cluster's size) or ``"cluster_size"``
+            (observations per cluster, with ``n_clusters`` fixed).  Results give N and the
+            unit (``.unit_sizes``, ``.required_units``).
         target_test, estimator, df_method, print_results
             As in :meth:`find_power`.
 
@@ -149,14 +178,21 @@ class MCPower(Configuration):
         ...                                 target_test="treatment")  # doctest: +SKIP
         >>> result.required_n["treatment"]  # doctest: +SKIP
         1000
+        >>> schools = (MCPower("y ~ x + (1|school)").set_effects("x=0.2")
+        ...            .set_cluster("school", ICC=0.1, cluster_size=20))
+        >>> result = schools.find_sample_size(10, 40, by=10, unit="clusters")  # doctest: +SKIP
+        >>> result.required_units["x"], result.required_n["x"]  # doctest: +SKIP
+        (17, 340)
         """
+        per_unit = self._observations_per(PARAMS["unit"].check(unit))
         sizes = sample_sizes(from_size, to_size, by)
         targets = self._targets(target_test)
-        specs = [self.to_spec(n, estimator=estimator, df_method=df_method) for n in sizes]
+        specs = [self.to_spec(n * per_unit, estimator=estimator, df_method=df_method)
+                 for n in sizes]
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
         points = tuple(self._run(spec, targets, seed, drawn) for spec in specs)
-        result = SampleSizeResult(points, self._target_power, targets)
+        result = SampleSizeResult(points, self._target_power, targets, unit=unit)
         if print_results:
             print(result)
         return result

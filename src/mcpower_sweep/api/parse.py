@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..design.factors import check_proportions
 from ..design.formula import ParsedFormula
 from ..design.spec import Predictor
 
@@ -27,7 +28,12 @@ _BINARY = re.compile(r"binary\s*(?:\(\s*(?P<p>[^),]*?)\s*(?:,\s*(?P<how>[^)]*?)\
                      re.IGNORECASE)
 # MCPower 1.4.1's spelling "(binary, 0.3)" of binary(0.3)
 _TUPLE = re.compile(r"\(\s*binary\s*(?:,\s*(?P<args>.*?))?\s*\)", re.IGNORECASE)
-_TYPES = "normal, binary, binary(p) or binary(p, balanced) with 0 < p < 1"
+# factor, factor(k), factor(p1, ..., pk) and MCPower 1.4.1's (factor,k), (factor,p1,...,pk);
+# a last argument "balanced" asks for exact counts per level
+_FACTOR = re.compile(r"factor\s*(?:\((?P<args>[^()]*)\))?"
+                     r"|\(\s*factor\s*(?:,(?P<targs>[^()]*))?\)", re.IGNORECASE)
+_TYPES = ("normal, binary, binary(p) or binary(p, balanced) with 0 < p < 1, factor(k) or "
+          "factor(p1, ..., pk) (optionally with ', balanced')")
 
 
 def items(setter: str, text: object) -> list[tuple[str, str]]:
@@ -69,6 +75,9 @@ def variable_type(name: str, text: str) -> Predictor:
     """
     if text.lower() == "normal":
         return Predictor(name, "normal")
+    factor = _FACTOR.fullmatch(text)
+    if factor:
+        return _factor_type(name, text, factor.group("args") or factor.group("targs") or "")
     mcpower = _TUPLE.fullmatch(text)
     m = _BINARY.fullmatch(f"binary({mcpower.group('args')})" if mcpower and mcpower.group(
         "args") else "binary" if mcpower else text)
@@ -91,6 +100,40 @@ def variable_type(name: str, text: str) -> Predictor:
         raise ValueError(f"set_variable_type: {name}={text} is not allowed: binary(p) needs "
                          "a proportion 0 < p < 1")
     return Predictor(name, "binary", p, allocation)
+
+
+def _factor_type(name: str, text: str, args: str) -> Predictor:
+    """A factor from its arguments: none (3 equal levels, MCPower's default), ``k`` equal
+    levels, or the level proportions; ``balanced`` last for exact counts per level.
+
+    Examples
+    --------
+    >>> _factor_type("g", "factor(3)", "3").proportions == (1 / 3,) * 3
+    True
+    >>> _factor_type("g", "(factor,0.5,0.3,0.2,balanced)", "0.5,0.3,0.2,balanced").allocation
+    'balanced'
+    """
+    parts = [a.strip() for a in args.split(",")] if args.strip() else []
+    allocation = "independent"
+    if parts and parts[-1].lower() == "balanced":
+        allocation = "balanced"
+        parts = parts[:-1]
+    try:
+        numbers_ = [float(a) for a in parts]
+    except ValueError:
+        raise ValueError(f"set_variable_type: {name}={text} is not a factor type: use "
+                         "factor(k) with k levels, or factor(p1, ..., pk) with level "
+                         "proportions, optionally followed by ', balanced'") from None
+    if len(numbers_) <= 1:
+        k = numbers_[0] if numbers_ else 3.0
+        if k != int(k) or not (1 <= k <= 10_000):
+            raise ValueError(f"set_variable_type: {name}={text}: factor(k) needs a whole "
+                             "number of levels k, e.g. factor(3)")
+        proportions = (1.0 / k,) * int(k)
+    else:
+        proportions = tuple(numbers_)
+    return Predictor(name, "factor", allocation=allocation,
+                     proportions=check_proportions(name, proportions, text))
 
 
 def effect_value(name: str, raw: object) -> float:
@@ -163,27 +206,46 @@ def targets(target_test: str | Sequence[str], tests: tuple[str, ...]) -> tuple[s
     return tuple(out)
 
 
-def effects(given: str | Mapping[str, object], f: ParsedFormula) -> dict[str, float]:
+def effects(given: str | Mapping[str, object], f: ParsedFormula,
+            names: tuple[str, ...] | None = None) -> dict[str, float]:
     """``set_effects``' argument as ``{term: effect}`` with canonical term names.
+
+    ``names`` are the fixed effects (default the formula's); a factor level of a
+    predictor not yet typed as a factor (``group[2]``) is kept as written, to be
+    resolved once its type is set.
 
     Examples
     --------
     >>> from mcpower_sweep.design.formula import parse_formula
     >>> effects("b:a=0.2, a=0.5", parse_formula("y ~ a*b + (1|g)"))
     {'a:b': 0.2, 'a': 0.5}
+    >>> effects("g[2]=0.3", parse_formula("y ~ g + (1|site)"))
+    {'g[2]': 0.3}
     """
+    names = f.tests if names is None else names
     pairs = ([(str(k), v) for k, v in given.items()] if isinstance(given, Mapping)
              else items("set_effects", given))
     out: dict[str, float] = {}
     for name, raw in pairs:
-        term = term_name(name, f.tests)
+        term = term_name(name, names) or (name if _names_levels(name, f) else None)
         if term is None:
             raise ValueError(f"set_effects: {name!r} is not a fixed effect of the formula "
-                             f"{f.text!r}; its fixed effects are {', '.join(f.tests)}")
+                             f"{f.text!r}; its fixed effects are {', '.join(names)}")
         if term in out:
             raise ValueError(f"set_effects: {name!r} is given twice")
         out[term] = effect_value(name, raw)
     return out
+
+
+_LEVEL = re.compile(r"(?P<base>[^\[\]]+)\[\s*\d+\s*\]")
+
+
+def _names_levels(name: str, f: ParsedFormula) -> bool:
+    """Whether ``name`` is a factor level (or an interaction with one) of f's predictors."""
+    parts = [p.strip() for p in name.split(":")]
+    levels = [_LEVEL.fullmatch(p) for p in parts]
+    return any(levels) and all(m["base"].strip() in f.predictors if m else p in f.predictors
+                               for p, m in zip(parts, levels, strict=True))
 
 
 def variable_types(given: str | Mapping[str, str], f: ParsedFormula) -> dict[str, Predictor]:
@@ -203,8 +265,7 @@ def variable_types(given: str | Mapping[str, str], f: ParsedFormula) -> dict[str
             raise ValueError(f"set_variable_type: {name!r} is not a predictor of the formula "
                              f"{f.text!r}; its predictors are {', '.join(f.predictors)}")
         if not isinstance(kind, str):
-            raise ValueError(f"set_variable_type: {name}={kind!r}: use normal, binary or "
-                             "binary(p)")
+            raise ValueError(f"set_variable_type: {name}={kind!r}: use {_TYPES}")
         out[name] = variable_type(name, kind.strip())
     return out
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from ..design.factors import expand
 from ..design.formula import FormulaError, ParsedFormula, parse_formula
 from ..design.spec import (
     MAX_FIXED_EFFECTS,
@@ -271,16 +272,18 @@ def build_spec(
             f"set_cluster has not been called: configure the grouping factor first, e.g. "
             f"set_cluster({f.grouping!r}, ICC=0.1, n_clusters=30)"
         )
+    design = expand(f, types)
     spec = SimulationSpec(
         formula=f.text,
         outcome=f.outcome,
         predictors=tuple(replace(types[p], level="cluster") if p in c.cluster_level_vars
                          else types[p] for p in f.predictors),
-        terms=f.terms,
-        term_names=f.term_names,
-        effects=(0.0, *(effects[t] for t in f.tests)),
+        terms=design.terms,
+        term_names=design.term_names,
+        effects=(0.0, *(effects[t] for t in design.term_names[1:])),
         grouping=c.grouping,
-        random_columns=f.random_columns,
+        random_columns=design.random_columns,
+        joint_tests=design.joint_tests,
         icc=c.icc,
         slope_variance=c.slope_variance,
         slope_intercept_corr=c.slope_intercept_corr,

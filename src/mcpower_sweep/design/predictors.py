@@ -14,7 +14,7 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,9 +40,11 @@ def balanced_ones(p: float, n: int) -> int:
 class Predictor:
     """A simulated predictor: its distribution, allocation and level are data of the design.
 
-    ``kind`` is ``"normal"`` (N(0, 1)) or ``"binary"`` (0/1 with P(1) = ``p``);
-    ``allocation`` of a binary predictor is ``"independent"`` (Bernoulli draws) or
-    ``"balanced"`` (exactly round(p n) ones among the n units of its level, at random
+    ``kind`` is ``"normal"`` (N(0, 1)), ``"binary"`` (0/1 with P(1) = ``p``) or
+    ``"factor"`` (levels 1..K with probabilities ``proportions``, coded as K - 1 dummies
+    against level 1, see :mod:`mcpower_sweep.design.factors`); ``allocation`` of a binary
+    predictor or factor is ``"independent"`` (a draw per unit) or ``"balanced"`` (exactly
+    round(p n) ones, or units per level, among the n units of its level, at random
     places); ``level`` is ``"observation"`` (varies within clusters) or ``"cluster"``
     (one value per cluster, set by ``cluster_level_vars``).
     """
@@ -52,6 +54,7 @@ class Predictor:
     p: float = 0.5
     allocation: str = "independent"
     level: str = "observation"
+    proportions: tuple[float, ...] = field(default=(), repr=False)  # a factor's levels
 
     def type_text(self) -> str:
         """The variable type as ``set_variable_type`` spells it.
@@ -60,10 +63,15 @@ class Predictor:
         --------
         >>> Predictor("t", "binary", 0.5, "balanced").type_text()
         'binary(0.5, balanced)'
+        >>> Predictor("g", "factor", proportions=(0.5, 0.25, 0.25)).type_text()
+        'factor(0.5, 0.25, 0.25)'
         """
+        balanced = ", balanced" if self.allocation == "balanced" else ""
         if self.kind == "normal":
             return "normal"
-        return f"binary({self.p:g}{', balanced' if self.allocation == 'balanced' else ''})"
+        if self.kind == "factor":
+            return f"factor({', '.join(f'{p:g}' for p in self.proportions)}{balanced})"
+        return f"binary({self.p:g}{balanced})"
 
 
 def correlation_matrix(names: list[str] | tuple[str, ...],

@@ -27,6 +27,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     MIN_CLUSTER_SIZE,
     PARAMS,
 )
+from .factors import check_balanced_factor, column_names, predictor_columns
 from .predictors import (  # noqa: F401 - re-exported for the API
     ALLOCATIONS,
     LEVELS,
@@ -70,8 +71,9 @@ class SimulationSpec:
     predictors
         The simulated predictors, in order of first appearance in the formula.
     terms
-        The fixed-effect columns after the intercept: each is a tuple of predictor
-        indices whose product forms the column (one index for a main effect).
+        The fixed-effect columns after the intercept: each is a tuple of predictor-column
+        indices whose product forms the column (one index for a main effect; a predictor
+        is one column, a factor its dummies: :func:`.factors.predictor_columns`).
     term_names
         Names of all fixed-effect columns, ``"(Intercept)"`` first (as in lme4).
     effects
@@ -99,6 +101,8 @@ class SimulationSpec:
     slope_variances, slope_intercept_corrs
         Per random slope (in the order of ``random_columns``), instead of the common
         ``slope_variance`` / ``slope_intercept_corr`` (which must then be 0).
+    joint_tests
+        ``(name, fixed columns)``: the F tests of several columns at once (a factor term).
     estimator, df_method, alpha
         How each simulated data set is fitted and tested.
     """
@@ -122,6 +126,7 @@ class SimulationSpec:
     correlations: tuple[tuple[str, str, float], ...] = ()
     slope_variances: tuple[float, ...] = ()
     slope_intercept_corrs: tuple[float, ...] = ()
+    joint_tests: tuple[tuple[str, tuple[int, ...]], ...] = ()
     estimator: str = "reml"
     df_method: str = "satterthwaite"
     alpha: float = 0.05
@@ -130,8 +135,8 @@ class SimulationSpec:
     # ----------------------------------------------------------------- derived
     @property
     def tests(self) -> tuple[str, ...]:
-        """The fixed effects that are tested (all but the intercept)."""
-        return self.term_names[1:]
+        """The tests: each fixed effect but the intercept, then the joint (factor) tests."""
+        return self.term_names[1:] + tuple(name for name, _ in self.joint_tests)
 
     @property
     def effective_n_clusters(self) -> int:
@@ -190,8 +195,8 @@ class SimulationSpec:
         """
         if not self.correlations:
             return None
-        return np.linalg.cholesky(correlation_matrix(
-            [p.name for p in self.predictors], self.correlations))
+        return np.linalg.cholesky(correlation_matrix(column_names(self.predictors),
+                                                     self.correlations))
 
     def with_params(self, **params: Any) -> SimulationSpec:
         """A copy with some parameters changed and checked (used by sweeps)."""
@@ -267,9 +272,9 @@ class SimulationSpec:
                 raise ValueError(f"predictor {p.name!r}: level={p.level!r}, allocation="
                                  f"{p.allocation!r}: use a level in {LEVELS} and an "
                                  f"allocation in {ALLOCATIONS}")
-            if p.allocation == "balanced" and p.kind != "binary":
+            if p.allocation == "balanced" and p.kind == "normal":
                 raise ValueError(f"variable type of {p.name!r}: balanced allocation is for "
-                                 "binary predictors, e.g. binary(0.5, balanced)")
+                                 "binary predictors and factors, e.g. binary(0.5, balanced)")
         if (self.n_clusters is None) == (self.cluster_size is None):
             raise ValueError("set exactly one of n_clusters and cluster_size")
         if self.n_clusters is not None and self.n_clusters < 2:
@@ -302,8 +307,10 @@ class SimulationSpec:
     def _validate_design(self) -> None:
         """Cluster-level predictors and balanced allocations that the sizes can carry."""
         between = set(self.cluster_level_vars)
+        columns = predictor_columns(self.predictors)
         for col in self.random_columns:
-            names = {self.predictors[v].name for v in self.terms[col - 1]} if col else set()
+            names = ({self.predictors[columns[v][0]].name for v in self.terms[col - 1]}
+                     if col else set())
             if names and names <= between:
                 raise ValueError(
                     f"cluster_level_vars={list(self.cluster_level_vars)!r}: "
@@ -320,6 +327,9 @@ class SimulationSpec:
                 continue
             units = [self.effective_n_clusters] if p.level == "cluster" else sorted(set(sizes))
             what = "clusters" if p.level == "cluster" else "observations in a cluster"
+            if p.kind == "factor":
+                check_balanced_factor(p, units, what)
+                continue
             for n in units:
                 ones = balanced_ones(p.p, n)
                 if not 0 < ones < n:

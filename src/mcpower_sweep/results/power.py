@@ -167,6 +167,9 @@ class SampleSizeResult:
         Target power (fraction).
     target_tests
         The tests whose required sample size is reported.
+    unit
+        What ``find_sample_size``'s sizes counted: ``"observations"``, ``"clusters"`` or
+        ``"cluster_size"`` (``unit_sizes`` and ``required_units`` give them).
 
     Examples
     --------
@@ -179,10 +182,30 @@ class SampleSizeResult:
     points: tuple[PowerResult, ...]
     target_power: float = 0.8
     target_tests: tuple[str, ...] = ()
+    unit: str = "observations"
 
     @property
     def sizes(self) -> np.ndarray:
         return np.array([p.spec.sample_size for p in self.points], dtype=np.int64)
+
+    @property
+    def unit_sizes(self) -> np.ndarray:
+        """The sizes in ``unit``: N, the number of clusters, or observations per cluster."""
+        if self.unit == "observations":
+            return self.sizes
+        return np.array([p.spec.effective_n_clusters if self.unit == "clusters"
+                         else p.spec.sample_size // p.spec.effective_n_clusters
+                         for p in self.points], dtype=np.int64)
+
+    @property
+    def required_units(self) -> dict[str, int | None]:
+        """Required size per test in ``unit`` (e.g. clusters), as ``required_n`` for N."""
+        out: dict[str, int | None] = {}
+        for t in self.tests:
+            r = required_n(self.unit_sizes, [p.n_significant[t] for p in self.points],
+                           [p.n_success for p in self.points], self.target_power)
+            out[t] = None if r.estimate is None else _up(r.estimate)
+        return out
 
     @property
     def tests(self) -> tuple[str, ...]:
@@ -265,10 +288,12 @@ class SampleSizeResult:
 
     def _curve_table(self) -> tuple[list[str], list[list[str]]]:
         shown = self._shown()
-        header = ["sample size", *shown, "failed", "singular"]
+        in_unit = self.unit != "observations"
+        header = [*([self.unit.replace("_", " ")] if in_unit else []), "sample size", *shown,
+                  "failed", "singular"]
         rows = []
-        for p in self.points:
-            cells = [str(p.spec.sample_size)]
+        for u, p in zip(self.unit_sizes, self.points, strict=True):
+            cells = [*([str(u)] if in_unit else []), str(p.spec.sample_size)]
             cells += [R.pct(p.power[t]) + ("*" if p.reached(t) else " ") for t in shown]
             cells += [R.rate(p.n_failed, p.n_simulations), R.rate(p.n_singular, p.n_success)]
             rows.append(cells)
@@ -291,7 +316,9 @@ class SampleSizeResult:
             else:
                 lo, hi = self.required_n_ci[t]
                 hi_text = f"{hi:,}" if hi is not None else f"beyond {last:,}"
-                lines.append(f"{t}: target {target} needs N ≈ {self.required_n[t]:,} "
+                units = (f" ({self.required_units[t]:,} {self.unit.replace('_', ' ')})"
+                         if self.unit != "observations" else "")
+                lines.append(f"{t}: target {target} needs N ≈ {self.required_n[t]:,}{units} "
                              f"(95% range {lo:,}–{hi_text})")
         return lines
 

@@ -80,9 +80,11 @@ def effects_text(spec: SimulationSpec) -> str:
         + (["cluster-level"] if p.level == "cluster" else []))
         for p in spec.predictors}
     kinds = {name: text for name, text in kinds.items() if text}
-    return ", ".join(
-        f"{t} {b:g}" + (f" [{kinds[t]}]" if t in kinds else "")
-        for t, b in zip(spec.tests, spec.effects[1:], strict=True))
+    shown = []
+    for t, b in zip(spec.term_names[1:], spec.effects[1:], strict=True):
+        base = t.split("[")[0] if t.endswith("]") else t  # a factor's type on its first level
+        shown.append(f"{t} {b:g}" + (f" [{kinds.pop(base)}]" if base in kinds else ""))
+    return ", ".join(shown)
 
 
 def test_text(spec: SimulationSpec) -> str:

@@ -127,12 +127,13 @@ def check_grid_points(src: Source, base: Any, grid: Mapping[str, list[Any]]) -> 
     for axis, values in grid.items():
         if axis.startswith(EFFECT_PREFIX):
             term = axis[len(EFFECT_PREFIX):]
-            if term not in base.tests:
-                hint = suggest(term, list(base.tests))
+            effects = base.term_names[1:]  # fixed effects (a factor's per level)
+            if term not in effects:
+                hint = suggest(term, list(effects))
                 raise src.fail(
                     f"sweep.{axis}", axis,
                     f"no fixed effect {term!r} in the formula{hint} "
-                    f"(effects: {', '.join(base.tests)})",
+                    f"(effects: {', '.join(effects)})",
                 )
         # The most lenient values of the other size axes, so that an error here is
         # about this value alone (combinations are checked below).

@@ -40,7 +40,7 @@ def allowed_axes(spec: SimulationSpec) -> tuple[str, ...]:
     >>> allowed_axes(spec)  # doctest: +SKIP
     ('sample_size', 'n_clusters', ..., 'effect_treatment')
     """
-    return (*AXES, *(EFFECT_PREFIX + t for t in spec.tests))
+    return (*AXES, *(EFFECT_PREFIX + t for t in spec.term_names[1:]))
 
 
 def axis_attrs(name: str) -> dict[str, str]:
