@@ -14,6 +14,8 @@
 namespace py = pybind11;
 using namespace mcps;
 
+void register_glmm(py::module_& m);  // bindings_glmm.cpp
+
 namespace {
 
 template <typename T>
@@ -172,4 +174,5 @@ PYBIND11_MODULE(_native, m) {
         for (auto& x : v) x = s.normal();
         return to_array(v, {py::ssize_t(n)});
     }, py::arg("seed"), py::arg("index"), py::arg("n"), "Standard normal draws of one stream (for tests).");
+    register_glmm(m);
 }

@@ -219,3 +219,50 @@ def fit_data(
         X, y, group, n_groups, list(z_columns), uncorrelated=bool(uncorrelated),
         estimator=_estimator(estimator), df_method=_df_method(df_method),
     )
+
+
+def fit_glmm_data(
+    X: np.ndarray,
+    y: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    z_columns: Sequence[int],
+    *,
+    family: str,
+    link: str,
+    nagq: int = 1,
+    uncorrelated: bool = False,
+) -> dict[str, Any]:
+    """Fit the GLMM ``y ~ X + (Z | group)`` (Laplace, or adaptive quadrature for nagq > 1).
+
+    Inputs as :func:`fit_data`; ``family`` and ``link`` are checked names (``binomial``
+    with ``logit``/``probit``, ``poisson`` with ``log``).  Returns the engine's dictionary
+    (``beta``, ``vcov`` (lme4's Hessian-based), ``vcov_rx``, ``theta``, ``re_cov``,
+    ``modes``, ``minus_two_loglik``, ``saturated_loglik``, ``converged``, ``singular``,
+    ``iterations``); :func:`mcpower_sweep.fit_glmm` is the user-facing form.
+    """
+    return _native.fit_glmm(
+        X, y, group, n_groups, list(z_columns), family=_native.GlmFamily.__members__[family],
+        link=_native.GlmLink.__members__[link], nagq=int(nagq), uncorrelated=bool(uncorrelated),
+    )
+
+
+def glmm_deviance(
+    X: np.ndarray,
+    y: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    z_columns: Sequence[int],
+    theta: Sequence[float],
+    beta: Sequence[float],
+    *,
+    family: str,
+    link: str,
+    nagq: int = 1,
+) -> float:
+    """-2 log L of the GLMM of :func:`fit_glmm_data` at given ``theta`` and ``beta``."""
+    return _native.glmm_deviance(
+        X, y, group, n_groups, list(z_columns), list(theta), list(beta),
+        family=_native.GlmFamily.__members__[family], link=_native.GlmLink.__members__[link],
+        nagq=int(nagq),
+    )
