@@ -26,9 +26,11 @@ struct GlmmProblem {
     std::vector<double> y;        // n
     std::vector<int> z_columns;   // q columns of X that are Z
     std::vector<int64_t> start;   // n_clusters + 1 row offsets
+    std::vector<double> log_norm; // per cluster: the constant of log p(y | u) (Poisson: -sum log y!)
     bool diagonal = false;        // (Z || g): off-diagonal theta fixed at 0
 
-    // Sort rows by cluster code (stable, so the row order within a cluster is kept).
+    // Sort rows by cluster code (stable, so the row order within a cluster is kept);
+    // set family first.
     void build(const double* X_, const double* y_, const int64_t* group, int64_t n_, int p_,
                int n_groups, const std::vector<int>& zc);
     int n_theta() const { return q * (q + 1) / 2; }
@@ -41,7 +43,7 @@ struct GlmmState {
     std::vector<double> u;        // n_clusters x q conditional modes
     std::vector<double> L;        // n_clusters x q x q Cholesky of I + Lambda'Z'WZ Lambda
     std::vector<double> offset, a;  // per row: x'beta and Lambda'z (n x q)
-    std::vector<double> grad, step, trial, nodes;  // scratch (q, q, q, nAGQ)
+    std::vector<double> grad, grad2, hess, hess2, step, trial, nodes;  // scratch
     double loglik_cond = 0.0;     // sum log p(y | u)
     double sq_u = 0.0;            // u'u
     double ldL2 = 0.0;            // log det(L L')

@@ -54,8 +54,10 @@ struct Objective {
 // Central-difference gradient and Hessian at x (f0 = f(x)).  Lambda's diagonals may
 // step below 0: -2 log L depends on them only through Lambda Lambda', so it is even
 // in each and the stencil stays valid on the boundary, as in lme4's deriv12.
+// With central = false the off-diagonal second differences are one-sided (one
+// evaluation per pair instead of four): accurate to O(delta), enough to steer Newton.
 bool fd_derivatives(Objective& f, const std::vector<double>& x, double f0, std::vector<double>& g,
-                    std::vector<double>& H) {
+                    std::vector<double>& H, bool central = true) {
     const int k = f.size();
     g.assign(k, 0.0);
     H.assign(k * k, 0.0);
@@ -72,6 +74,16 @@ bool fd_derivatives(Objective& f, const std::vector<double>& x, double f0, std::
     }
     for (int i = 0; i < k; ++i)
         for (int j = 0; j < i; ++j) {
+            if (!central) {
+                xt[i] = x[i] + kDelta;
+                xt[j] = x[j] + kDelta;
+                const double v = f(xt);
+                xt[i] = x[i];
+                xt[j] = x[j];
+                if (!std::isfinite(v)) return false;
+                H[i * k + j] = H[j * k + i] = (v - fp[i] - fp[j] + f0) / (kDelta * kDelta);
+                continue;
+            }
             double s = 0.0;
             for (int si = -1; si <= 1; si += 2)
                 for (int sj = -1; sj <= 1; sj += 2) {
@@ -107,7 +119,7 @@ NewtonResult minimise(Objective& f, std::vector<double>& x, const GlmmFitOptions
     std::vector<int> fv;
     for (int it = 0; it < opt.max_iter; ++it) {
         res.iterations = it + 1;
-        if (!fd_derivatives(f, x, fx, g, H)) break;
+        if (!fd_derivatives(f, x, fx, g, H, false)) break;
         // Active bounds: a diagonal at 0 pushed outwards, or at 0 with zero slope (the
         // objective is even there) and upward curvature.  With downward curvature the
         // boundary point is a saddle: step off it.

@@ -42,14 +42,13 @@ RowTerms row_terms(GlmLink link, double y, double eta) {
     RowTerms t{};
     switch (link) {
         case GlmLink::logit: {
-            // log(1 + e^-|eta|) once, then both tails without overflow.
-            const double l1p = std::log1p(std::exp(-std::fabs(eta)));
-            const double log_mu = -(l1p + std::max(0.0, -eta));
-            const double log_1mu = -(l1p + std::max(0.0, eta));
-            const double mu = std::exp(log_mu);
-            t.logp = y * log_mu + (1.0 - y) * log_1mu;
+            // log p = y eta - log(1 + e^eta), without overflow in either tail.
+            const double e = std::exp(-std::fabs(eta));
+            const double softplus = std::max(eta, 0.0) + std::log1p(e);
+            const double mu = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+            t.logp = y * eta - softplus;
             t.score = y - mu;
-            t.observed = t.fisher = mu * std::exp(log_1mu);
+            t.observed = t.fisher = e / ((1.0 + e) * (1.0 + e));  // mu (1 - mu)
             break;
         }
         case GlmLink::probit: {
@@ -68,13 +67,26 @@ RowTerms row_terms(GlmLink link, double y, double eta) {
         }
         case GlmLink::log: {
             const double mu = std::exp(std::min(eta, 700.0));
-            t.logp = y * eta - mu - std::lgamma(y + 1.0);
+            t.logp = y * eta - mu;  // - log y! is added per cluster (GlmmProblem::log_norm)
             t.score = y - mu;
             t.observed = t.fisher = mu;
             break;
         }
     }
     return t;
+}
+
+// log p(y | eta) alone (the quadrature nodes and the step-halving need nothing else).
+double row_logp(GlmLink link, double y, double eta) {
+    switch (link) {
+        case GlmLink::logit:
+            return y * eta - (std::max(eta, 0.0) + std::log1p(std::exp(-std::fabs(eta))));
+        case GlmLink::probit:
+            return log_ndtr(y > 0.5 ? eta : -eta);
+        case GlmLink::log:
+            return y * eta - std::exp(std::min(eta, 700.0));
+    }
+    return 0.0;
 }
 
 // Penalised -2 log p(y_j | u) + u'u of cluster j, with (when grad is given) half its
@@ -92,9 +104,12 @@ double cluster_pdev(const GlmmProblem& pr, const GlmmState& st, int j, const dou
         const double* a = &st.a[i * q];
         double eta = st.offset[i];
         for (int c = 0; c < q; ++c) eta += a[c] * u[c];
+        if (!grad) {
+            logp += row_logp(pr.link, pr.y[i], eta);
+            continue;
+        }
         const RowTerms t = row_terms(pr.link, pr.y[i], eta);
         logp += t.logp;
-        if (!grad) continue;
         const double w = fisher ? t.fisher : t.observed;
         for (int c = 0; c < q; ++c) {
             grad[c] -= t.score * a[c];
@@ -104,6 +119,7 @@ double cluster_pdev(const GlmmProblem& pr, const GlmmState& st, int j, const dou
     if (grad)
         for (int c = 0; c < q; ++c)
             for (int d = c + 1; d < q; ++d) hess[c * q + d] = hess[d * q + c];
+    logp += pr.log_norm[j];
     if (logp_out) *logp_out = logp;
     double uu = 0.0;
     for (int c = 0; c < q; ++c) uu += u[c] * u[c];
@@ -112,40 +128,53 @@ double cluster_pdev(const GlmmProblem& pr, const GlmmState& st, int j, const dou
 
 // Newton's method with step-halving for the mode of cluster j's penalised deviance
 // (strictly convex in u for these families and links), from the warm start in st.u.
-// On return st.L holds the Cholesky factor of I + Lambda'Z'WZ Lambda (Fisher W).
-bool cluster_mode(const GlmmProblem& pr, GlmmState& st, int j) {
+// One pass over the cluster's rows per iteration: each trial point's pass also gives
+// the gradient and Hessian the next step needs.  On return st.L holds the Cholesky
+// factor of I + Lambda'Z'WZ Lambda (Fisher W) at the mode and *pdev, *logp the
+// penalised deviance and log p(y | u) there.
+bool cluster_mode(const GlmmProblem& pr, GlmmState& st, int j, double* pdev, double* logp) {
     const int q = pr.q;
     double* u = &st.u[j * q];
     double* L = &st.L[j * q * q];
+    double* grad = st.grad.data();
+    double* hess = st.hess.data();
+    double* grad2 = st.grad2.data();
+    double* hess2 = st.hess2.data();
     for (int c = 0; c < q; ++c)
         if (!std::isfinite(u[c])) std::fill(u, u + q, 0.0);
-    double val = cluster_pdev(pr, st, j, u, st.grad.data(), L, false);
+    double lp = 0.0, lp2 = 0.0;
+    double val = cluster_pdev(pr, st, j, u, grad, hess, false, &lp);
     if (!std::isfinite(val)) {
         std::fill(u, u + q, 0.0);
-        val = cluster_pdev(pr, st, j, u, st.grad.data(), L, false);
+        val = cluster_pdev(pr, st, j, u, grad, hess, false, &lp);
         if (!std::isfinite(val)) return false;
     }
-    bool done = false;
-    for (int it = 0; it < 200 && !done; ++it) {
+    for (int it = 0;; ++it) {
+        if (it == 200) return false;
+        std::copy(hess, hess + q * q, L);
         if (!la::cholesky(L, q)) return false;
-        double size = 0.0;
+        double size = 0.0, smax = 0.0;
         for (int c = 0; c < q; ++c) {
-            st.step[c] = -st.grad[c];
+            st.step[c] = -grad[c];
             size = std::max(size, std::fabs(u[c]));
         }
         la::chol_solve(L, q, st.step.data());
-        double smax = 0.0;
         for (int c = 0; c < q; ++c) smax = std::max(smax, std::fabs(st.step[c]));
         // Quadratic convergence: once the step is this small the next one is at rounding
         // level, so the mode (and the objective) no longer depend on the warm start.
-        done = smax < 1e-11 * (1.0 + size);
+        if (smax < 1e-11 * (1.0 + size)) break;
         double t = 1.0;
         bool accepted = false;
         for (int h = 0; h < 40; ++h, t *= 0.5) {
             for (int c = 0; c < q; ++c) st.trial[c] = u[c] + t * st.step[c];
-            const double nv = cluster_pdev(pr, st, j, st.trial.data(), nullptr, nullptr, false);
+            const double nv = cluster_pdev(pr, st, j, st.trial.data(), grad2, hess2, false, &lp2);
             if (nv <= val + 1e-13 * std::fabs(val)) {
                 accepted = true;
+                val = nv;
+                lp = lp2;
+                std::copy(st.trial.begin(), st.trial.begin() + q, u);
+                std::copy(grad2, grad2 + q, grad);
+                std::copy(hess2, hess2 + q * q, hess);
                 break;
             }
         }
@@ -153,12 +182,13 @@ bool cluster_mode(const GlmmProblem& pr, GlmmState& st, int j) {
             if (smax < 1e-7 * (1.0 + size)) break;  // at the mode up to rounding
             return false;
         }
-        std::copy(st.trial.begin(), st.trial.begin() + q, u);
-        val = cluster_pdev(pr, st, j, u, st.grad.data(), L, false);
-        if (!std::isfinite(val)) return false;
-        if (it == 199) return false;
     }
-    cluster_pdev(pr, st, j, u, st.grad.data(), L, true);
+    if (pr.link == GlmLink::probit) {  // lme4's L uses the Fisher weights
+        cluster_pdev(pr, st, j, u, grad, hess, true);
+    }
+    std::copy(hess, hess + q * q, L);
+    *pdev = val;
+    *logp = lp;
     return la::cholesky(L, q);
 }
 
@@ -184,6 +214,10 @@ void GlmmProblem::build(const double* X_, const double* y_, const int64_t* group
         ++start[group[r] + 1];
     }
     for (int g = 0; g < n_groups; ++g) start[g + 1] += start[g];
+    log_norm.assign(n_groups, 0.0);
+    if (family == GlmFamily::poisson)
+        for (int g = 0; g < n_groups; ++g)
+            for (int64_t i = start[g]; i < start[g + 1]; ++i) log_norm[g] -= std::lgamma(y[i] + 1.0);
 }
 
 GaussHermite::GaussHermite(int n) {
@@ -295,6 +329,9 @@ double glmm_objective(const GlmmProblem& pr, const double* theta, const double* 
     st.u.resize(size_t(pr.n_clusters) * q, 0.0);
     st.L.resize(size_t(pr.n_clusters) * q * q);
     st.grad.resize(q);
+    st.grad2.resize(q);
+    st.hess.resize(q * q);
+    st.hess2.resize(q * q);
     st.step.resize(q);
     st.trial.resize(q);
     for (int64_t i = 0; i < n; ++i) {
@@ -310,11 +347,10 @@ double glmm_objective(const GlmmProblem& pr, const double* theta, const double* 
     }
     double total = 0.0, lp_sum = 0.0, uu = 0.0, ld = 0.0;
     for (int j = 0; j < pr.n_clusters; ++j) {
-        if (!cluster_mode(pr, st, j)) return kInf;
+        double pd = 0.0, lp = 0.0;
+        if (!cluster_mode(pr, st, j, &pd, &lp)) return kInf;
         const double* u = &st.u[j * q];
         const double* L = &st.L[j * q * q];
-        double lp = 0.0;
-        const double pd = cluster_pdev(pr, st, j, u, nullptr, nullptr, false, &lp);
         const double ldl = la::chol_logdet(L, q);
         lp_sum += lp;
         uu += pd + 2.0 * lp;
