@@ -37,8 +37,7 @@ py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_sty
     const int64_t* g = group.data();
     for (int64_t i = 0; i < n; ++i)
         if (g[i] < 0 || g[i] >= n_groups) throw std::invalid_argument("group codes must lie in [0, n_groups)");
-    if (nagq < 1 || (nagq > 1 && z_columns.size() != 1))
-        throw std::invalid_argument("nagq > 1 needs exactly one random effect (a random intercept)");
+    check_glmm_options(family, link, nagq, int(z_columns.size()));
     GlmmProblem pr;
     GlmmFit out;
     {
@@ -75,6 +74,7 @@ double deviance_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style
     const int p = int(X.shape(1));
     if (int(beta.size()) != p || int(theta.size()) != int(z_columns.size() * (z_columns.size() + 1) / 2))
         throw std::invalid_argument("theta or beta has the wrong length");
+    check_glmm_options(family, link, nagq, int(z_columns.size()));
     GlmmProblem pr;
     pr.family = family;
     pr.link = link;
@@ -88,9 +88,11 @@ double deviance_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style
 
 void register_glmm(py::module_& m) {
     py::enum_<GlmFamily>(m, "GlmFamily", "Conditional distribution of a GLMM's outcome.")
+        .value("gaussian", GlmFamily::gaussian)
         .value("binomial", GlmFamily::binomial)
         .value("poisson", GlmFamily::poisson);
     py::enum_<GlmLink>(m, "GlmLink", "Link function of a GLMM.")
+        .value("identity", GlmLink::identity)
         .value("logit", GlmLink::logit)
         .value("probit", GlmLink::probit)
         .value("log", GlmLink::log);

@@ -12,10 +12,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace mcps {
+#include "spec.hpp"
 
-enum class GlmFamily { binomial, poisson };
-enum class GlmLink { logit, probit, log };
+namespace mcps {
 
 // The data of one GLMM, rows sorted by cluster.
 struct GlmmProblem {
@@ -33,6 +32,8 @@ struct GlmmProblem {
     // set family first.
     void build(const double* X_, const double* y_, const int64_t* group, int64_t n_, int p_,
                int n_groups, const std::vector<int>& zc);
+    // log_norm from family, y and start (build() calls it; so must any other filler).
+    void set_log_norm();
     int n_theta() const { return q * (q + 1) / 2; }
 };
 
@@ -79,6 +80,9 @@ struct GlmmFitOptions {
     int max_iter = 100;
     double tolerance = 1e-9;     // on the Newton decrement, in units of -2 log L
     double singular_tol = 1e-4;  // lme4's isSingular() default
+    // A start (e.g. the data-generating values of a simulation); empty: lme4's
+    // Lambda = I with beta from the GLM fit.
+    std::vector<double> start_theta, start_beta;
 };
 
 struct GlmmFit {
@@ -95,5 +99,9 @@ struct GlmmFit {
 };
 
 GlmmFit fit_glmm(const GlmmProblem& pr, const GlmmFitOptions& opt);
+
+// Throws std::invalid_argument unless family and link make a GLMM the engine fits
+// (binomial: logit or probit; poisson: log) and nagq is 1..25, above 1 only for q = 1.
+void check_glmm_options(GlmFamily family, GlmLink link, int nagq, int q);
 
 }  // namespace mcps

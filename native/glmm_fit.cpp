@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include "glmm.hpp"
 #include "linalg.hpp"
@@ -238,17 +239,27 @@ bool vcov_from_rx(const GlmmProblem& pr, GlmmState& st, std::vector<double>& V) 
 
 }  // namespace
 
+void check_glmm_options(GlmFamily family, GlmLink link, int nagq, int q) {
+    const bool ok = (family == GlmFamily::binomial && (link == GlmLink::logit || link == GlmLink::probit)) ||
+                    (family == GlmFamily::poisson && link == GlmLink::log);
+    if (!ok) throw std::invalid_argument("a GLMM is binomial (logit or probit link) or poisson (log link)");
+    if (nagq < 1 || nagq > 25) throw std::invalid_argument("nagq must be 1 (Laplace) to 25");
+    if (nagq > 1 && q != 1)
+        throw std::invalid_argument("nagq > 1 needs exactly one random effect (a random intercept)");
+}
+
 GlmmFit fit_glmm(const GlmmProblem& pr, const GlmmFitOptions& opt) {
     GlmmFit out;
     const int p = pr.p, q = pr.q;
     GaussHermite rule(opt.nagq);
     GlmmState st;
     Objective f(pr, opt.nagq > 1 ? &rule : nullptr, st);
-    std::vector<double> beta0;
-    if (!glm_start(pr, beta0)) return out;
-    // lme4's start: Lambda = I; beta from the GLM.
     std::vector<double> x(f.size(), 0.0);
-    for (int a = 0; a < f.n_free_theta(); ++a) x[a] = f.bounded[a] ? 1.0 : 0.0;
+    const bool given = int(opt.start_beta.size()) == p && int(opt.start_theta.size()) == pr.n_theta();
+    std::vector<double> beta0 = opt.start_beta;
+    if (!given && !glm_start(pr, beta0)) return out;
+    for (int a = 0; a < f.n_free_theta(); ++a)
+        x[a] = given ? opt.start_theta[f.theta_index[a]] : (f.bounded[a] ? 1.0 : 0.0);
     for (int c = 0; c < p; ++c) x[f.n_free_theta() + c] = beta0[c];
     const NewtonResult res = minimise(f, x, opt);
     out.iterations = res.iterations;

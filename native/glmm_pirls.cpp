@@ -65,6 +65,7 @@ RowTerms row_terms(GlmLink link, double y, double eta) {
             t.fisher = lp * lm;  // phi^2 / (Phi(eta) Phi(-eta))
             break;
         }
+        case GlmLink::identity:  // not a GLMM link (the LMM has its own fit)
         case GlmLink::log: {
             const double mu = std::exp(std::min(eta, 700.0));
             t.logp = y * eta - mu;  // - log y! is added per cluster (GlmmProblem::log_norm)
@@ -83,6 +84,7 @@ double row_logp(GlmLink link, double y, double eta) {
             return y * eta - (std::max(eta, 0.0) + std::log1p(std::exp(-std::fabs(eta))));
         case GlmLink::probit:
             return log_ndtr(y > 0.5 ? eta : -eta);
+        case GlmLink::identity:
         case GlmLink::log:
             return y * eta - std::exp(std::min(eta, 700.0));
     }
@@ -214,9 +216,13 @@ void GlmmProblem::build(const double* X_, const double* y_, const int64_t* group
         ++start[group[r] + 1];
     }
     for (int g = 0; g < n_groups; ++g) start[g + 1] += start[g];
-    log_norm.assign(n_groups, 0.0);
+    set_log_norm();
+}
+
+void GlmmProblem::set_log_norm() {
+    log_norm.assign(n_clusters, 0.0);
     if (family == GlmFamily::poisson)
-        for (int g = 0; g < n_groups; ++g)
+        for (int g = 0; g < n_clusters; ++g)
             for (int64_t i = start[g]; i < start[g + 1]; ++i) log_norm[g] -= std::lgamma(y[i] + 1.0);
 }
 
@@ -404,6 +410,7 @@ bool degenerate_fit(const GlmmProblem& pr, const GlmmState& st) {
                     lo = log_ndtr(eta);
                     hi = log_ndtr(-eta);
                     break;
+                case GlmLink::identity:
                 case GlmLink::log:
                     lo = eta;
                     break;

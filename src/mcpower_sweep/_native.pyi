@@ -101,6 +101,9 @@ class EngineSpec:
         predictor_allocation: Sequence[Allocation] = ...,
         cluster_size_cv: float = 0.0,
         predictor_mix: Sequence[float] = ...,
+        family: GlmFamily = ...,
+        link: GlmLink = ...,
+        nagq: int = 1,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -130,6 +133,12 @@ class EngineSpec:
     def df_method(self) -> DfMethod: ...
     @property
     def row_level(self) -> bool: ...
+    @property
+    def family(self) -> GlmFamily: ...
+    @property
+    def link(self) -> GlmLink: ...
+    @property
+    def nagq(self) -> int: ...
 
 def run_chunk(
     spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1
@@ -166,6 +175,7 @@ class GlmFamily:
     """Conditional distribution of a GLMM's outcome."""
 
     __members__: ClassVar[dict[str, GlmFamily]]
+    gaussian: ClassVar[GlmFamily]
     binomial: ClassVar[GlmFamily]
     poisson: ClassVar[GlmFamily]
     def __init__(self, value: int) -> None: ...
@@ -182,6 +192,7 @@ class GlmLink:
     """Link function of a GLMM."""
 
     __members__: ClassVar[dict[str, GlmLink]]
+    identity: ClassVar[GlmLink]
     logit: ClassVar[GlmLink]
     probit: ClassVar[GlmLink]
     log: ClassVar[GlmLink]

@@ -117,12 +117,22 @@ def _df_method(name: str) -> _native.DfMethod:
 
 
 @lru_cache(maxsize=256)
-def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.EngineSpec:
+def native_spec(
+    spec: SimulationSpec,
+    row_level: bool = False,
+    family: str = "gaussian",
+    link: str = "identity",
+    nagq: int = 1,
+) -> _native.EngineSpec:
     """Convert a validated spec into the engine's checked, read-only struct.
 
     Cached: both are immutable.  ``row_level=True`` makes the engine generate every row
     even where it would draw each cluster's cross-products from their exact
-    distribution (the tests and the benchmark compare the two).
+    distribution (the tests and the benchmark compare the two).  ``family`` other than
+    ``"gaussian"`` (with its ``link`` and ``nagq``) makes every simulation a GLMM: the
+    outcome drawn from the family given the linear predictor (intercept on the link
+    scale, ``re_cov`` the random effects' covariance on it), fitted as glmer does and
+    tested by Wald z.
 
     Examples
     --------
@@ -148,6 +158,9 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         estimator=_estimator(spec.estimator),
         df_method=_df_method(spec.df_method),
         row_level=row_level,
+        family=_native.GlmFamily.__members__[family],
+        link=_native.GlmLink.__members__[link],
+        nagq=int(nagq),
     )
 
 
@@ -156,7 +169,15 @@ def default_threads() -> int:
 
 
 def run_chunk(
-    spec: SimulationSpec, seed: int, start: int, count: int, n_threads: int = 1
+    spec: SimulationSpec,
+    seed: int,
+    start: int,
+    count: int,
+    n_threads: int = 1,
+    *,
+    family: str = "gaussian",
+    link: str = "identity",
+    nagq: int = 1,
 ) -> ChunkResult:
     """Simulate and fit simulations ``start .. start + count - 1`` of master ``seed``.
 
@@ -170,10 +191,15 @@ def run_chunk(
         The simulation indices to run.
     n_threads
         Threads used by the engine (results never depend on it).
+    family, link, nagq
+        The outcome: ``"gaussian"`` (the LMM), or a GLMM as in
+        :func:`mcpower_sweep.fit_glmm` (``"binomial"`` with ``"logit"``/``"probit"``,
+        ``"poisson"`` with ``"log"``); its ``df`` are ``inf`` (Wald z).
     """
     if count < 0 or start < 0:
         raise ValueError(f"start={start}, count={count}: both must be >= 0")
-    out = _native.run_chunk(native_spec(spec), int(seed), int(start), int(count), int(n_threads))
+    es = native_spec(spec, False, family, link, int(nagq))
+    out = _native.run_chunk(es, int(seed), int(start), int(count), int(n_threads))
     return ChunkResult(**out)
 
 
