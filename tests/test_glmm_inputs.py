@@ -97,3 +97,13 @@ def test_all_outcomes_equal_are_flagged() -> None:
         fit = fit_glmm("y ~ x + (1 | g)", {**data, "y": np.full(20, value)})
         _flagged_or_finite(fit)
         assert not fit.converged
+
+
+def test_uncorrelated_slopes_are_nested_in_correlated_ones() -> None:
+    """(1 + x || g) fixes the correlation at 0: never a better fit than (1 + x | g)."""
+    data = _data(n_clusters=15, size=25, seed=8)
+    diag = fit_glmm("y ~ x + (1 + x || g)", data)
+    full = fit_glmm("y ~ x + (1 + x | g)", data)
+    assert diag.re_cov[0, 1] == 0.0 and diag.re_cov[1, 0] == 0.0
+    assert diag.loglik <= full.loglik + 1e-8 * abs(full.loglik)
+    assert diag.re_names == ("(Intercept)", "x")
