@@ -48,11 +48,20 @@ std::vector<double> interior(std::vector<double> theta, int q, double floor) {
     return theta;
 }
 
-// Fit simulation i's GLMM and store its Wald z tests (glmer's default); a failed or
-// degenerate fit stays "not converged" with NaN entries.
+// Fit simulation i's GLMM (from opt's start, then from lme4's if that fails) and store
+// its Wald z tests (glmer's default); a failed or degenerate fit stays "not converged"
+// with NaN entries.
 void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, int64_t i, ChunkOutput& out) {
     const int p = gp.p;
-    const GlmmFit f = fit_glmm(gp, opt);
+    GlmmFit f = fit_glmm(gp, opt);
+    if (!f.converged) {  // once more from lme4's start (Lambda = I, beta from the GLM)
+        GlmmFitOptions again = opt;
+        again.start_theta.clear();
+        again.start_beta.clear();
+        GlmmFit g = fit_glmm(gp, again);
+        g.iterations += f.iterations;
+        f = std::move(g);
+    }
     out.iterations[i] = f.iterations;
     if (!f.converged) return;
     const double inf = std::numeric_limits<double>::infinity();
