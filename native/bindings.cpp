@@ -14,6 +14,8 @@
 namespace py = pybind11;
 using namespace mcps;
 
+void register_glmm(py::module_& m);  // bindings_glmm.cpp
+
 namespace {
 
 template <typename T>
@@ -48,7 +50,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
                      DfMethod df_method, bool row_level, std::vector<Level> predictor_level,
                      std::vector<Allocation> predictor_allocation, double cluster_size_cv,
                      std::vector<double> predictor_mix, std::vector<int> predictor_factor,
-                     std::vector<std::vector<int>> joint_tests) {
+                     std::vector<std::vector<int>> joint_tests, GlmFamily family, GlmLink link,
+                     int nagq) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
@@ -66,6 +69,9 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
     s.estimator = estimator;
     s.df_method = df_method;
     s.row_level = row_level;
+    s.family = family;
+    s.link = link;
+    s.nagq = nagq;
     s.check();
     return s;
 }
@@ -141,6 +147,7 @@ PYBIND11_MODULE(_native, m) {
     py::enum_<Allocation>(m, "Allocation", "How a binary predictor's ones are placed.")
         .value("independent", Allocation::independent)
         .value("balanced", Allocation::balanced);
+    register_glmm(m);  // GlmFamily, GlmLink (EngineSpec's defaults need them), fit_glmm
 
     py::class_<EngineSpec>(m, "EngineSpec", "A checked, read-only description of a simulated design.")
         .def(py::init(&make_spec), py::kw_only(), py::arg("predictor_binary"), py::arg("predictor_p"),
@@ -149,7 +156,8 @@ PYBIND11_MODULE(_native, m) {
              py::arg("predictor_level") = std::vector<Level>{},
              py::arg("predictor_allocation") = std::vector<Allocation>{}, py::arg("cluster_size_cv") = 0.0,
              py::arg("predictor_mix") = std::vector<double>{}, py::arg("predictor_factor") = std::vector<int>{},
-             py::arg("joint_tests") = std::vector<std::vector<int>>{})
+             py::arg("joint_tests") = std::vector<std::vector<int>>{},
+             py::arg("family") = GlmFamily::gaussian, py::arg("link") = GlmLink::identity, py::arg("nagq") = 1)
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
         .def_readonly("predictor_level", &EngineSpec::predictor_level)
@@ -165,7 +173,10 @@ PYBIND11_MODULE(_native, m) {
         .def_readonly("joint_tests", &EngineSpec::joint_tests)
         .def_readonly("estimator", &EngineSpec::estimator)
         .def_readonly("df_method", &EngineSpec::df_method)
-        .def_readonly("row_level", &EngineSpec::row_level);
+        .def_readonly("row_level", &EngineSpec::row_level)
+        .def_readonly("family", &EngineSpec::family)
+        .def_readonly("link", &EngineSpec::link)
+        .def_readonly("nagq", &EngineSpec::nagq);
 
     m.def("run_chunk", &chunk, py::arg("spec"), py::arg("seed"), py::arg("start"), py::arg("count"),
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "glmm.hpp"
 #include "simulate.hpp"
 
 namespace mcps {
@@ -45,6 +46,38 @@ std::vector<double> interior(std::vector<double> theta, int q, double floor) {
     for (size_t k = 0; k < theta.size(); ++k)
         if (lb[k] == 0.0) theta[k] = std::max(theta[k], floor);
     return theta;
+}
+
+// Fit simulation i's GLMM (from opt's start, then from lme4's if that fails) and store
+// its Wald z tests (glmer's default); a failed or degenerate fit stays "not converged"
+// with NaN entries.
+void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, int64_t i, ChunkOutput& out) {
+    const int p = gp.p;
+    GlmmFit f = fit_glmm(gp, opt);
+    if (!f.converged) {  // once more from lme4's start (Lambda = I, beta from the GLM)
+        GlmmFitOptions again = opt;
+        again.start_theta.clear();
+        again.start_beta.clear();
+        GlmmFit g = fit_glmm(gp, again);
+        g.iterations += f.iterations;
+        f = std::move(g);
+    }
+    out.iterations[i] = f.iterations;
+    if (!f.converged) return;
+    const double inf = std::numeric_limits<double>::infinity();
+    for (int c = 0; c < p; ++c) {
+        const double se = std::sqrt(f.vcov[c * p + c]);
+        if (!std::isfinite(se) || !std::isfinite(f.beta[c])) return;
+    }
+    out.converged[i] = 1;
+    out.singular[i] = f.singular;
+    for (int c = 0; c < p; ++c) {
+        const double se = std::sqrt(f.vcov[c * p + c]);
+        out.estimate[i * p + c] = f.beta[c];
+        out.se[i * p + c] = se;
+        out.df[i * p + c] = inf;
+        out.pvalue[i * p + c] = two_sided_p(f.beta[c] / se, inf);
+    }
 }
 
 }  // namespace
@@ -126,6 +159,14 @@ void EngineSpec::check() const {
     for (double pr : predictor_p)
         if (!(pr >= 0.0 && pr <= 1.0)) throw std::invalid_argument("binary predictor probability outside [0, 1]");
     check_choices(estimator, df_method);
+    if (family == GlmFamily::gaussian) {
+        if (link != GlmLink::identity || nagq != 1)
+            throw std::invalid_argument("a gaussian outcome has the identity link and no quadrature");
+    } else {
+        check_glmm_options(family, link, nagq, q);
+        if (!z_columns.empty() && z_columns[0] != 0 && nagq > 1)
+            throw std::invalid_argument("nagq > 1 needs a random intercept");
+    }
 }
 
 ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t count, int n_threads) {
@@ -162,15 +203,25 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
     std::atomic<int64_t> next{0};
     std::exception_ptr error;
     std::mutex error_mutex;
+    GlmmFitOptions glmm_opt;  // started at the data-generating values
+    glmm_opt.nagq = spec.nagq;
+    glmm_opt.start_theta = truth;
+    glmm_opt.start_beta = spec.beta;
     auto worker = [&]() {
         try {
             Problem pr;
             Workspace ws;
+            GlmmProblem gp;
             constexpr int64_t block = 4;
             for (;;) {
                 const int64_t b0 = next.fetch_add(block);
                 if (b0 >= count) break;
                 for (int64_t i = b0; i < std::min(count, b0 + block); ++i) {
+                    if (spec.family != GlmFamily::gaussian) {
+                        gen.generate_glmm(seed, start + uint64_t(i), gp);
+                        glmm_simulation(gp, glmm_opt, i, out);
+                        continue;
+                    }
                     gen.generate(seed, start + uint64_t(i), pr);
                     Fit f = fit(pr, opt, {truth}, ws);
                     if (!f.converged) f = fit(pr, opt, {truth, identity}, ws);

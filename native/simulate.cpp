@@ -206,20 +206,21 @@ int64_t hypergeometric(Stream& rng, int64_t draws, int64_t left, int64_t ones_le
 
 // One simulation, cluster by cluster.  Draw order within a cluster (part of the
 // reproducibility contract): the q random-effect normals, then each predictor's
-// column, then the residuals.  The cluster's columns are built whole and reduced to
-// W_j'W_j by dot products, which the compiler vectorises.  Cluster-level predictors
-// are drawn first, all J values of each in turn, and copied into their clusters' rows.
-void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
+// column, then the outcome's draws (the sink's).  The cluster's columns are built
+// whole; cluster-level predictors are drawn first, all J values of each in turn, and
+// copied into their clusters' rows.  W holds the columns [X y] of the cluster
+// (max_n apart; X's intercept all ones), y left for the sink to fill.
+void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* sizes, std::vector<double>& scratch,
+                                 const ClusterSink& sink) const {
     const int n_pred = int(spec.predictor_binary.size());
-    const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
+    const int p = spec.n_fixed(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
-    if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
     const int64_t max_n = *std::max_element(sizes, sizes + J);
     // scratch: predictor columns (n_pred), W = [X y] (m columns, X's intercept all ones),
     // then the J values of each cluster-level predictor
     const size_t n_between = cluster_level.size();
-    pr.scratch.resize(size_t(max_n) * (n_pred + m) + n_between * J);
-    double* pred = pr.scratch.data();
+    scratch.resize(size_t(max_n) * (n_pred + m) + n_between * J);
+    double* pred = scratch.data();
     double* W = pred + size_t(max_n) * n_pred;
     double* between = W + size_t(max_n) * m;
     std::fill(W, W + max_n, 1.0);
@@ -237,7 +238,6 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
         mix_columns(between_cols, J);
     }
     double coef[64];
-    double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
         const int64_t nj = sizes[j];
         cluster_coefficients(rng, coef);
@@ -259,6 +259,18 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
                 for (int64_t i = 0; i < nj; ++i) col[i] *= other[i];
             }
         }
+        sink(j, nj, coef, W, max_n, rng);
+    }
+}
+
+// Every row of a Gaussian outcome, reduced to W_j'W_j by dot products (vectorised).
+void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
+    const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
+    const int J = int(spec.cluster_sizes.size());
+    if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
+    double n_total = 0.0;
+    for_each_cluster(seed, index, sizes, pr.scratch,
+                     [&](int j, int64_t nj, const double* coef, double* W, int64_t max_n, Stream& rng) {
         double* y = W + size_t(p) * max_n;
         rng.fill_normal(y, nj);
         for (int64_t i = 0; i < nj; ++i) y[i] += coef[0];
@@ -279,7 +291,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
         }
         pr.rows[j] = double(nj);
         n_total += double(nj);
-    }
+    });
     pr.n_obs = n_total;
 }
 

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
+#include "glmm.hpp"
 #include "lmm.hpp"
 #include "rng.hpp"
 #include "spec.hpp"
@@ -19,6 +21,13 @@ struct Generator {
     void generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
     void generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
     void generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
+    // A GLMM's simulation: every row, y drawn from spec.family (simulate_glmm.cpp).
+    void generate_glmm(uint64_t seed, uint64_t index, GlmmProblem& pr) const;
+    // The row-level path shared by the Gaussian rows and the GLMM: builds each cluster's
+    // columns [X y] and hands them to sink(j, n_j, coefficients, W, max_n, rng) to draw y.
+    using ClusterSink = std::function<void(int, int64_t, const double*, double*, int64_t, Stream&)>;
+    void for_each_cluster(uint64_t seed, uint64_t index, const int64_t* sizes, std::vector<double>& scratch,
+                          const ClusterSink& sink) const;
     void cluster_coefficients(Stream& rng, double* coef) const;
     void draw_units(int v, Stream& rng, double* out, int64_t n) const;
     // Predictor v's column(s) over n units: draw_units, or for a factor's first dummy

@@ -28,6 +28,10 @@ enum class Level : int { observation = 0, cluster = 1 };
 // round(p n) ones among the n units of its level (rows of a cluster, or the clusters),
 // the units chosen at random.
 enum class Allocation : int { independent = 0, balanced = 1 };
+// The outcome's conditional distribution and link: gaussian (identity, the LMM) or a
+// GLMM's binomial (logit, probit; 0/1 outcomes) or Poisson (log).
+enum class GlmFamily : int { gaussian = 0, binomial = 1, poisson = 2 };
+enum class GlmLink : int { identity = 0, logit = 1, probit = 2, log = 3 };
 
 struct EngineSpec {
     // Per predictor: its distribution, level and allocation (design features are data).
@@ -56,6 +60,11 @@ struct EngineSpec {
     double cluster_size_cv = 0.0;
     Estimator estimator = Estimator::reml;
     DfMethod df_method = DfMethod::satterthwaite;
+    // Non-gaussian: y drawn from the family given the linear predictor (intercept beta[0]),
+    // fitted as a GLMM (Laplace, or nagq-node adaptive quadrature) and tested by Wald z.
+    GlmFamily family = GlmFamily::gaussian;
+    GlmLink link = GlmLink::identity;
+    int nagq = 1;
     // Generate every row (true) instead of drawing each cluster's cross-products from
     // their exact distribution when all columns are Gaussian (false, the default); for
     // the tests and the benchmark, which compare the two.

@@ -17,7 +17,7 @@ mkdir -p "$build"
 
 sources=()
 for f in "$root"/native/*.cpp; do
-  [[ "$(basename "$f")" == bindings.cpp ]] || sources+=("$f")
+  [[ "$(basename "$f")" == bindings*.cpp ]] || sources+=("$f")
 done
 
 echo "== building with -fsanitize=address,undefined ($cxx)"

@@ -17,6 +17,8 @@ _EXPORTS = {
     "MCPower": "api.model",
     "fit_lmm": "fit",
     "LMMFit": "fit",
+    "fit_glmm": "glmm",
+    "GLMMFit": "glmm",
     "SimulationSpec": "design.spec",
     "sweep": "sweeps.run",
     "open_results": "sweeps.store",

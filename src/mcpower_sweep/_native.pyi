@@ -103,6 +103,9 @@ class EngineSpec:
         predictor_mix: Sequence[float] = ...,
         predictor_factor: Sequence[int] = ...,
         joint_tests: Sequence[Sequence[int]] = ...,
+        family: GlmFamily = ...,
+        link: GlmLink = ...,
+        nagq: int = 1,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -136,6 +139,12 @@ class EngineSpec:
     def df_method(self) -> DfMethod: ...
     @property
     def row_level(self) -> bool: ...
+    @property
+    def family(self) -> GlmFamily: ...
+    @property
+    def link(self) -> GlmLink: ...
+    @property
+    def nagq(self) -> int: ...
 
 def run_chunk(
     spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1
@@ -168,3 +177,67 @@ def two_sided_p(t: float, df: float) -> float:
 
 def normal_draws(seed: int, index: int, n: int) -> NDArray[np.float64]:
     """Standard normal draws of one stream (for tests)."""
+
+class GlmFamily:
+    """Conditional distribution of a GLMM's outcome."""
+
+    __members__: ClassVar[dict[str, GlmFamily]]
+    gaussian: ClassVar[GlmFamily]
+    binomial: ClassVar[GlmFamily]
+    poisson: ClassVar[GlmFamily]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class GlmLink:
+    """Link function of a GLMM."""
+
+    __members__: ClassVar[dict[str, GlmLink]]
+    identity: ClassVar[GlmLink]
+    logit: ClassVar[GlmLink]
+    probit: ClassVar[GlmLink]
+    log: ClassVar[GlmLink]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+def fit_glmm(
+    X: ArrayLike,
+    y: ArrayLike,
+    group: ArrayLike,
+    n_groups: int,
+    z_columns: Sequence[int],
+    *,
+    family: GlmFamily,
+    link: GlmLink,
+    nagq: int = 1,
+    uncorrelated: bool = False,
+) -> dict[str, Any]:
+    """Fit a one-factor GLMM (Laplace, or adaptive Gauss-Hermite with nagq > 1) to data."""
+
+def glmm_deviance(
+    X: ArrayLike,
+    y: ArrayLike,
+    group: ArrayLike,
+    n_groups: int,
+    z_columns: Sequence[int],
+    theta: Sequence[float],
+    beta: Sequence[float],
+    *,
+    family: GlmFamily,
+    link: GlmLink,
+    nagq: int = 1,
+) -> float:
+    """-2 log L of a one-factor GLMM at (theta, beta)."""

@@ -121,12 +121,22 @@ def _df_method(name: str) -> _native.DfMethod:
 
 
 @lru_cache(maxsize=256)
-def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.EngineSpec:
+def native_spec(
+    spec: SimulationSpec,
+    row_level: bool = False,
+    family: str = "gaussian",
+    link: str = "identity",
+    nagq: int = 1,
+) -> _native.EngineSpec:
     """Convert a validated spec into the engine's checked, read-only struct.
 
     Cached: both are immutable.  ``row_level=True`` makes the engine generate every row
     even where it would draw each cluster's cross-products from their exact
-    distribution (the tests and the benchmark compare the two).
+    distribution (the tests and the benchmark compare the two).  ``family`` other than
+    ``"gaussian"`` (with its ``link`` and ``nagq``) makes every simulation a GLMM: the
+    outcome drawn from the family given the linear predictor (intercept on the link
+    scale, ``re_cov`` the random effects' covariance on it), fitted as glmer does and
+    tested by Wald z.
 
     Examples
     --------
@@ -162,6 +172,9 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         estimator=_estimator(spec.estimator),
         df_method=_df_method(spec.df_method),
         row_level=row_level,
+        family=_native.GlmFamily.__members__[family],
+        link=_native.GlmLink.__members__[link],
+        nagq=int(nagq),
     )
 
 
@@ -170,7 +183,15 @@ def default_threads() -> int:
 
 
 def run_chunk(
-    spec: SimulationSpec, seed: int, start: int, count: int, n_threads: int = 1
+    spec: SimulationSpec,
+    seed: int,
+    start: int,
+    count: int,
+    n_threads: int = 1,
+    *,
+    family: str = "gaussian",
+    link: str = "identity",
+    nagq: int = 1,
 ) -> ChunkResult:
     """Simulate and fit simulations ``start .. start + count - 1`` of master ``seed``.
 
@@ -184,10 +205,15 @@ def run_chunk(
         The simulation indices to run.
     n_threads
         Threads used by the engine (results never depend on it).
+    family, link, nagq
+        The outcome: ``"gaussian"`` (the LMM), or a GLMM as in
+        :func:`mcpower_sweep.fit_glmm` (``"binomial"`` with ``"logit"``/``"probit"``,
+        ``"poisson"`` with ``"log"``); its ``df`` are ``inf`` (Wald z).
     """
     if count < 0 or start < 0:
         raise ValueError(f"start={start}, count={count}: both must be >= 0")
-    out = _native.run_chunk(native_spec(spec), int(seed), int(start), int(count), int(n_threads))
+    es = native_spec(spec, False, family, link, int(nagq))
+    out = _native.run_chunk(es, int(seed), int(start), int(count), int(n_threads))
     return ChunkResult(**out)
 
 
@@ -237,4 +263,51 @@ def fit_data(
         X, y, group, n_groups, list(z_columns), uncorrelated=bool(uncorrelated),
         estimator=_estimator(estimator), df_method=_df_method(df_method),
         joint_tests=[list(c) for c in joint_tests],
+    )
+
+
+def fit_glmm_data(
+    X: np.ndarray,
+    y: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    z_columns: Sequence[int],
+    *,
+    family: str,
+    link: str,
+    nagq: int = 1,
+    uncorrelated: bool = False,
+) -> dict[str, Any]:
+    """Fit the GLMM ``y ~ X + (Z | group)`` (Laplace, or adaptive quadrature for nagq > 1).
+
+    Inputs as :func:`fit_data`; ``family`` and ``link`` are checked names (``binomial``
+    with ``logit``/``probit``, ``poisson`` with ``log``).  Returns the engine's dictionary
+    (``beta``, ``vcov`` (lme4's Hessian-based), ``vcov_rx``, ``theta``, ``re_cov``,
+    ``modes``, ``minus_two_loglik``, ``saturated_loglik``, ``converged``, ``singular``,
+    ``iterations``); :func:`mcpower_sweep.fit_glmm` is the user-facing form.
+    """
+    return _native.fit_glmm(
+        X, y, group, n_groups, list(z_columns), family=_native.GlmFamily.__members__[family],
+        link=_native.GlmLink.__members__[link], nagq=int(nagq), uncorrelated=bool(uncorrelated),
+    )
+
+
+def glmm_deviance(
+    X: np.ndarray,
+    y: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    z_columns: Sequence[int],
+    theta: Sequence[float],
+    beta: Sequence[float],
+    *,
+    family: str,
+    link: str,
+    nagq: int = 1,
+) -> float:
+    """-2 log L of the GLMM of :func:`fit_glmm_data` at given ``theta`` and ``beta``."""
+    return _native.glmm_deviance(
+        X, y, group, n_groups, list(z_columns), list(theta), list(beta),
+        family=_native.GlmFamily.__members__[family], link=_native.GlmLink.__members__[link],
+        nagq=int(nagq),
     )

@@ -19,7 +19,7 @@ from .design.formula import INTERCEPT, ParsedFormula, parse_formula
 from .design.spec import MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
 from .params import PARAMS
 
-__all__ = ["LMMFit", "fit_lmm"]
+__all__ = ["LMMFit", "ModelFrame", "fit_lmm", "model_frame"]
 
 
 @dataclass(frozen=True)
@@ -204,57 +204,43 @@ def _fixed_matrix(
     return np.column_stack(cols), tuple(names), tuple(random_columns), first_column
 
 
-def fit_lmm(
-    formula: str,
-    data: Mapping[str, Any] | Any,
-    reml: bool | None = None,
-    df_method: str = "satterthwaite",
-    *,
-    estimator: str | None = None,
-) -> LMMFit:
-    """Fit ``formula`` to ``data`` by REML (default) or ML and test each fixed effect.
+@dataclass(frozen=True)
+class ModelFrame:
+    """A formula's data, checked and coded for the engine (shared by every fit).
 
-    Parameters
-    ----------
-    formula
-        lme4 syntax with one grouping factor, e.g. ``"y ~ x + (1 + x | g)"``, or
-        ``(1 + x || g)`` for uncorrelated random effects.  String, boolean and
-        categorical columns are factors (treatment contrasts against the first level,
-        coefficients named as lme4 names them, e.g. ``groupb``).
-    data
-        A pandas DataFrame or a mapping of column name to 1-d array.
-    reml
-        lme4's spelling of the estimator (``REML = TRUE``): True for REML, False for ML.
-    df_method
-        ``"satterthwaite"`` (lmerTest's default), ``"kenward_roger"`` (pbkrtest's, as
-        lmerTest's ``ddf = "Kenward-Roger"``; REML fits only), ``"between_within"``,
-        ``"residual"`` or ``"z"``.
-    estimator
-        ``"reml"`` (default) or ``"ml"``: the package's spelling, as in ``find_power``.
+    ``X`` has one column per fixed effect (``names``, lme4's), the random effects are
+    the columns ``random_columns`` of X, and ``codes`` are the rows' levels of the
+    grouping factor (``0 .. n_groups - 1``).
+    """
+
+    parsed: ParsedFormula
+    y: np.ndarray
+    X: np.ndarray
+    names: tuple[str, ...]
+    random_columns: tuple[int, ...]
+    codes: np.ndarray
+    n_groups: int
+    term_columns: dict[str, tuple[int, int]]  # formula term -> (first column, width)
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def grouping(self) -> str:
+        return str(self.parsed.grouping)
+
+
+def model_frame(formula: str, data: Mapping[str, Any] | Any) -> ModelFrame:
+    """Parse ``formula`` and build its outcome, fixed-effect matrix and grouping codes.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(1)
-    >>> g = np.repeat(np.arange(10), 20); x = rng.normal(size=200)
-    >>> y = 0.3 * x + rng.normal(size=10)[g] + rng.normal(size=200)
-    >>> fit = fit_lmm("y ~ x + (1 | g)", {"y": y, "x": x, "g": g})
-    >>> round(fit.coef["x"], 2) > 0
-    True
+    >>> frame = model_frame("y ~ x + (1 | g)", {"y": [1.0, 2, 3, 4], "x": [0.0, 1, 0, 2],
+    ...                                          "g": ["a", "a", "b", "b"]})
+    >>> frame.names, frame.codes.tolist(), frame.n_groups
+    (('(Intercept)', 'x'), [0, 0, 1, 1], 2)
     """
-    df_method = PARAMS["df_method"].check(df_method)
-    if reml is not None and not isinstance(reml, bool | np.bool_):
-        raise ValueError(f"reml={reml!r} must be True or False (or use estimator='reml'|'ml')")
-    if estimator is None:
-        estimator = "ml" if reml is False else "reml"
-    estimator = PARAMS["estimator"].check(estimator)
-    if reml is not None and bool(reml) != (estimator == "reml"):
-        raise ValueError(f"reml={reml!r} contradicts estimator={estimator!r}: give one of them")
-    if df_method == "kenward_roger" and estimator != "reml":
-        raise ValueError(
-            "df_method='kenward_roger' needs the REML estimator (pbkrtest's definition), not "
-            f"estimator={estimator!r}: fit by REML or choose another df_method"
-        )
     if not (isinstance(data, Mapping) or hasattr(data, "columns")):
         raise ValueError(
             f"data of type {type(data).__name__} is not allowed: use a pandas DataFrame or a "
@@ -312,12 +298,71 @@ def fit_lmm(
         raise ValueError(
             f"grouping factor {parsed.grouping!r} has {len(levels)} level(s): at least 2 needed"
         )
-    out = engine.fit_data(
-        X, y, codes.astype(np.int64), len(levels), random_columns,
-        uncorrelated=parsed.uncorrelated, estimator=estimator, df_method=df_method,
-        joint_tests=[range(a, a + w) for a, w in term_columns.values()],
+    return ModelFrame(
+        parsed=parsed, y=y, X=X, names=names, random_columns=random_columns,
+        codes=codes.astype(np.int64), n_groups=len(levels), term_columns=term_columns,
     )
-    re_names = tuple(names[c] for c in random_columns)
+
+
+def fit_lmm(
+    formula: str,
+    data: Mapping[str, Any] | Any,
+    reml: bool | None = None,
+    df_method: str = "satterthwaite",
+    *,
+    estimator: str | None = None,
+) -> LMMFit:
+    """Fit ``formula`` to ``data`` by REML (default) or ML and test each fixed effect.
+
+    Parameters
+    ----------
+    formula
+        lme4 syntax with one grouping factor, e.g. ``"y ~ x + (1 + x | g)"``, or
+        ``(1 + x || g)`` for uncorrelated random effects.  String, boolean and
+        categorical columns are factors (treatment contrasts against the first level,
+        coefficients named as lme4 names them, e.g. ``groupb``).
+    data
+        A pandas DataFrame or a mapping of column name to 1-d array.
+    reml
+        lme4's spelling of the estimator (``REML = TRUE``): True for REML, False for ML.
+    df_method
+        ``"satterthwaite"`` (lmerTest's default), ``"kenward_roger"`` (pbkrtest's, as
+        lmerTest's ``ddf = "Kenward-Roger"``; REML fits only), ``"between_within"``,
+        ``"residual"`` or ``"z"``.
+    estimator
+        ``"reml"`` (default) or ``"ml"``: the package's spelling, as in ``find_power``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(10), 20); x = rng.normal(size=200)
+    >>> y = 0.3 * x + rng.normal(size=10)[g] + rng.normal(size=200)
+    >>> fit = fit_lmm("y ~ x + (1 | g)", {"y": y, "x": x, "g": g})
+    >>> round(fit.coef["x"], 2) > 0
+    True
+    """
+    df_method = PARAMS["df_method"].check(df_method)
+    if reml is not None and not isinstance(reml, bool | np.bool_):
+        raise ValueError(f"reml={reml!r} must be True or False (or use estimator='reml'|'ml')")
+    if estimator is None:
+        estimator = "ml" if reml is False else "reml"
+    estimator = PARAMS["estimator"].check(estimator)
+    if reml is not None and bool(reml) != (estimator == "reml"):
+        raise ValueError(f"reml={reml!r} contradicts estimator={estimator!r}: give one of them")
+    if df_method == "kenward_roger" and estimator != "reml":
+        raise ValueError(
+            "df_method='kenward_roger' needs the REML estimator (pbkrtest's definition), not "
+            f"estimator={estimator!r}: fit by REML or choose another df_method"
+        )
+    frame = model_frame(formula, data)
+    out = engine.fit_data(
+        frame.X, frame.y, frame.codes, frame.n_groups, frame.random_columns,
+        uncorrelated=frame.parsed.uncorrelated, estimator=estimator, df_method=df_method,
+        joint_tests=[range(a, a + w) for a, w in frame.term_columns.values()],
+    )
+    names = frame.names
+    re_names = tuple(names[c] for c in frame.random_columns)
 
     def by_name(arr: np.ndarray) -> dict[str, float]:
         return {t: float(v) for t, v in zip(names, arr, strict=True)}
@@ -339,10 +384,10 @@ def fit_lmm(
         singular=bool(out["singular"]),
         theta=np.asarray(out["theta"]),
         vcov=np.asarray(out["vcov"]),
-        n_obs=n,
-        n_groups=len(levels),
-        grouping=parsed.grouping,
+        n_obs=frame.n_obs,
+        n_groups=frame.n_groups,
+        grouping=frame.grouping,
         anova={term: {k: float(v) for k, v in row.items()}
-               for term, row in zip(term_columns, out["joint"], strict=True)},
+               for term, row in zip(frame.term_columns, out["joint"], strict=True)},
     )
 

@@ -1,0 +1,106 @@
+// Python bindings of the GLMM fit (type conversion only; see glmm.hpp).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <algorithm>
+#include <string>
+
+#include "glmm.hpp"
+
+namespace py = pybind11;
+using namespace mcps;
+
+namespace {
+
+using Doubles = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+py::array_t<double> array_of(const std::vector<double>& v, std::vector<py::ssize_t> shape) {
+    py::array_t<double> a(shape);
+    if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(double));
+    return a;
+}
+
+py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style | py::array::forcecast> group,
+                     int n_groups, std::vector<int> z_columns, GlmFamily family, GlmLink link, int nagq,
+                     bool uncorrelated) {
+    if (X.ndim() != 2) throw std::invalid_argument("X must be a 2-d array (rows x fixed effects)");
+    if (y.ndim() != 1 || group.ndim() != 1) throw std::invalid_argument("y and group must be 1-d arrays");
+    const int64_t n = X.shape(0);
+    const int p = int(X.shape(1));
+    if (y.shape(0) != n || group.shape(0) != n)
+        throw std::invalid_argument("X has " + std::to_string(n) + " rows but y has " + std::to_string(y.shape(0)) +
+                                    " and group has " + std::to_string(group.shape(0)));
+    for (int c : z_columns)
+        if (c < 0 || c >= p) throw std::invalid_argument("z_columns must index columns of X");
+    const int64_t* g = group.data();
+    for (int64_t i = 0; i < n; ++i)
+        if (g[i] < 0 || g[i] >= n_groups) throw std::invalid_argument("group codes must lie in [0, n_groups)");
+    check_glmm_options(family, link, nagq, int(z_columns.size()));
+    GlmmProblem pr;
+    GlmmFit out;
+    {
+        py::gil_scoped_release release;
+        pr.family = family;
+        pr.link = link;
+        pr.diagonal = uncorrelated;
+        pr.build(X.data(), y.data(), g, n, p, n_groups, z_columns);
+        GlmmFitOptions opt;
+        opt.nagq = nagq;
+        out = fit_glmm(pr, opt);
+    }
+    const py::ssize_t pp = p, q = py::ssize_t(z_columns.size());
+    py::dict d;
+    d["beta"] = array_of(out.beta, {py::ssize_t(out.beta.size())});
+    d["vcov"] = array_of(out.vcov, {out.vcov.empty() ? 0 : pp, out.vcov.empty() ? 0 : pp});
+    d["vcov_rx"] = array_of(out.vcov_rx, {out.vcov_rx.empty() ? 0 : pp, out.vcov_rx.empty() ? 0 : pp});
+    d["theta"] = array_of(out.theta, {py::ssize_t(out.theta.size())});
+    d["re_cov"] = array_of(out.re_cov, {out.re_cov.empty() ? 0 : q, out.re_cov.empty() ? 0 : q});
+    d["modes"] = array_of(out.u, {out.u.empty() ? 0 : py::ssize_t(n_groups), q});
+    d["minus_two_loglik"] = out.minus_two_loglik;
+    d["saturated_loglik"] = out.saturated_loglik;
+    d["converged"] = out.converged;
+    d["singular"] = out.singular;
+    d["iterations"] = out.iterations;
+    return d;
+}
+
+// -2 log L at a given (theta, beta): lets tests compare objectives at other fits' optima.
+double deviance_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style | py::array::forcecast> group,
+                   int n_groups, std::vector<int> z_columns, std::vector<double> theta, std::vector<double> beta,
+                   GlmFamily family, GlmLink link, int nagq) {
+    const int64_t n = X.shape(0);
+    const int p = int(X.shape(1));
+    if (int(beta.size()) != p || int(theta.size()) != int(z_columns.size() * (z_columns.size() + 1) / 2))
+        throw std::invalid_argument("theta or beta has the wrong length");
+    check_glmm_options(family, link, nagq, int(z_columns.size()));
+    GlmmProblem pr;
+    pr.family = family;
+    pr.link = link;
+    pr.build(X.data(), y.data(), group.data(), n, p, n_groups, z_columns);
+    GaussHermite rule(std::max(nagq, 1));
+    GlmmState st;
+    return glmm_objective(pr, theta.data(), beta.data(), nagq > 1 ? &rule : nullptr, st);
+}
+
+}  // namespace
+
+void register_glmm(py::module_& m) {
+    py::enum_<GlmFamily>(m, "GlmFamily", "Conditional distribution of a GLMM's outcome.")
+        .value("gaussian", GlmFamily::gaussian)
+        .value("binomial", GlmFamily::binomial)
+        .value("poisson", GlmFamily::poisson);
+    py::enum_<GlmLink>(m, "GlmLink", "Link function of a GLMM.")
+        .value("identity", GlmLink::identity)
+        .value("logit", GlmLink::logit)
+        .value("probit", GlmLink::probit)
+        .value("log", GlmLink::log);
+    m.def("fit_glmm", &fit_glmm_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"),
+          py::arg("z_columns"), py::kw_only(), py::arg("family"), py::arg("link"), py::arg("nagq") = 1,
+          py::arg("uncorrelated") = false,
+          "Fit a one-factor GLMM (Laplace, or adaptive Gauss-Hermite with nagq > 1) to data.");
+    m.def("glmm_deviance", &deviance_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"),
+          py::arg("z_columns"), py::arg("theta"), py::arg("beta"), py::kw_only(), py::arg("family"),
+          py::arg("link"), py::arg("nagq") = 1, "-2 log L of a one-factor GLMM at (theta, beta).");
+}
