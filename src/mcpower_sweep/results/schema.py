@@ -116,23 +116,26 @@ def variable_attrs(name: str) -> dict[str, str]:
     return {"long_name": long_name, "units": units, "description": description}
 
 
-def _ratio(num: xr.DataArray, den: xr.DataArray) -> xr.DataArray:
+# The arithmetic is on xarray Variables (dims, no coordinates): no alignment per operation,
+# so summarising a large store stays fast; the Dataset is assembled once at the end.
+def _ratio(num: xr.Variable, den: xr.Variable) -> xr.Variable:
     return (num / den.where(den > 0)).astype(np.float64)
 
 
-def _wilson(k: xr.DataArray, n: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    return xr.apply_ufunc(wilson_interval, k, n.broadcast_like(k), output_core_dims=[[], []])
+def _wilson(k: xr.Variable, n: xr.Variable) -> tuple[xr.Variable, xr.Variable]:
+    return xr.apply_ufunc(wilson_interval, k, n, output_core_dims=[[], []])
 
 
-def _share(name: str, k: xr.DataArray, n: xr.DataArray) -> dict[str, xr.DataArray]:
+def _share(name: str, k: xr.Variable, n: xr.Variable) -> dict[str, xr.Variable]:
     """``{name: k / n, name_lower, name_upper}`` (95% Wilson)."""
     lower, upper = _wilson(k, n)
     return {name: _ratio(k, n), f"{name}_lower": lower, f"{name}_upper": upper}
 
 
-def _tallies(counts: xr.Dataset, n_success: xr.DataArray) -> dict[str, xr.DataArray]:
+def _tallies(counts: Mapping[str, xr.Variable], n_success: xr.Variable
+             ) -> dict[str, xr.Variable]:
     """Corrected power, power of at least k tests and estimate summaries (when counted)."""
-    data: dict[str, xr.DataArray] = {}
+    data: dict[str, xr.Variable] = {}
     if "n_significant_corrected" in counts:
         corrected = counts["n_significant_corrected"].astype(np.int64)
         at_least = counts["n_at_least"].astype(np.int64)
@@ -140,20 +143,22 @@ def _tallies(counts: xr.Dataset, n_success: xr.DataArray) -> dict[str, xr.DataAr
         data.update(_share("power_corrected", corrected, n_success))
         data["n_at_least"] = at_least
         data.update(_share("power_at_least", at_least, n_success))
-        data["power_all"] = (data["power_at_least"].isel({tally.K_DIM: -1}, drop=True)
-                             if at_least.sizes[tally.K_DIM] else
-                             xr.full_like(n_success, np.nan, dtype=np.float64))
+        m = at_least.sizes[tally.K_DIM]
+        data["power_all"] = (data["power_at_least"].isel({tally.K_DIM: m - 1}) if m else
+                             _ratio(at_least.sum(tally.K_DIM), n_success) * np.nan)
     if "sum_estimate" not in counts:
         return data
 
-    def mean(name: str, n: xr.DataArray) -> xr.DataArray:
+    def mean(name: str, n: xr.Variable) -> xr.Variable:
         total = counts[name].astype(np.float64) * 2.0 ** -tally.SUM_BITS[name]
         return _ratio(total, n)
 
     # Fits out of range are not in the sums: their summaries would be wrong, so NaN.
-    n = n_success.where(counts["n_out_of_range"] == 0)
+    in_range = counts["n_out_of_range"] == 0
+    n = n_success.where(in_range)
     bias = mean("sum_error", n)
     mse = mean("sum_sq_error", n)
+    covered = counts["n_covered"].astype(np.int64)
     data.update({
         "mean_estimate": mean("sum_estimate", n),
         "bias": bias,
@@ -161,9 +166,9 @@ def _tallies(counts: xr.Dataset, n_success: xr.DataArray) -> dict[str, xr.DataAr
         "rmse": np.sqrt(mse),
         "mean_se": mean("sum_se", n),
         "mean_half_width": mean("sum_half_width", n),
-        "mean_df": mean("sum_df", counts["n_df"].where(counts["n_out_of_range"] == 0)),
-        "n_covered": counts["n_covered"].astype(np.int64),
-        **_share("coverage", counts["n_covered"].astype(np.int64), n_success),
+        "mean_df": mean("sum_df", counts["n_df"].where(in_range)),
+        "n_covered": covered,
+        **_share("coverage", covered, n_success),
         "n_out_of_range": counts["n_out_of_range"].astype(np.int64),
     })
     return data
@@ -191,10 +196,11 @@ def summarise(counts: xr.Dataset) -> xr.Dataset:
         attrs; coordinates named after parameters get theirs from
         :mod:`mcpower_sweep.params`.
     """
-    n_sims = counts["n_sims"].astype(np.int64)
-    n_success = counts["n_success"].astype(np.int64)
-    n_singular = counts["n_singular"].astype(np.int64)
-    n_significant = counts["n_significant"].astype(np.int64)
+    raw = {name: var.variable for name, var in counts.data_vars.items()}
+    n_sims = raw["n_sims"].astype(np.int64)
+    n_success = raw["n_success"].astype(np.int64)
+    n_singular = raw["n_singular"].astype(np.int64)
+    n_significant = raw["n_significant"].astype(np.int64)
     lower, upper = _wilson(n_significant, n_success)
     data = {
         "n_sims": n_sims,
@@ -207,14 +213,13 @@ def summarise(counts: xr.Dataset) -> xr.Dataset:
         "power_upper": upper,
         "failure_rate": _ratio(n_sims - n_success, n_sims),
         "singular_rate": _ratio(n_singular, n_success),
-        **_tallies(counts, n_success),
+        **_tallies(raw, n_success),
     }
-    if "complete" in counts:
-        data["complete"] = counts["complete"].astype(bool)
-    out = xr.Dataset(coords=counts.coords, attrs=dict(counts.attrs))
-    for name, value in data.items():
-        out[name] = value.variable
-        out[name].attrs = variable_attrs(name)
+    if "complete" in raw:
+        data["complete"] = raw["complete"].astype(bool)
+    out = xr.Dataset({name: xr.Variable(value.dims, value.data, variable_attrs(name))
+                      for name, value in data.items()},
+                     coords=counts.coords, attrs=dict(counts.attrs))
     return describe_coords(out)
 
 
