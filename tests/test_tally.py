@@ -217,3 +217,20 @@ def test_find_power_shows_the_correction_and_the_joint_power(capsys) -> None:
     assert (c.n_significant_corrected == c.n_significant).all()
     assert ds.power_all.sel(correction="holm") == ds.power_at_least.sel(correction="holm", k=2)
     assert result.reached("a") == (result.power_corrected()["a"] >= result.target_power)
+
+
+def test_find_sample_size_uses_the_corrected_power() -> None:
+    from mcpower_sweep.stats import required_n
+
+    result = make_model(60).find_sample_size(120, 360, by=120, correction="bonferroni",
+                                             print_results=False)
+    for t in ("a", "b", "c"):
+        corrected = [p.power_corrected("bonferroni")[t] for p in result.points]
+        np.testing.assert_array_equal(result.power[t], corrected)
+        counts = [p.tallies["n_significant_corrected"][1, i]
+                  for p in result.points for i in [p.tests.index(t)]]
+        expected = required_n(result.sizes, counts, [p.n_success for p in result.points],
+                              result.target_power)
+        assert result.curve(t) == expected
+    uncorrected = make_model(60).find_sample_size(120, 360, by=120, print_results=False)
+    assert (uncorrected.power["c"] >= result.power["c"]).all()

@@ -128,6 +128,7 @@ class MCPower(Configuration):
         by: int | None = None,
         target_test: str | Sequence[str] = "all",
         *,
+        correction: str | None = None,
         estimator: str = "reml",
         df_method: str = "satterthwaite",
         print_results: bool = True,
@@ -143,8 +144,9 @@ class MCPower(Configuration):
             First and last total sample size (``from_size <= to_size``).
         by
             Step between sizes (default: about ten steps).
-        target_test, estimator, df_method, print_results
-            As in :meth:`find_power`.
+        target_test, correction, estimator, df_method, print_results
+            As in :meth:`find_power`; the power curves and the required N are those after
+            the correction.
 
         Returns
         -------
@@ -161,10 +163,11 @@ class MCPower(Configuration):
         """
         sizes = sample_sizes(from_size, to_size, by)
         targets = self._targets(target_test)
+        correction = check_correction(correction)
         specs = [self.to_spec(n, estimator=estimator, df_method=df_method) for n in sizes]
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
-        points = tuple(self._run(spec, targets, seed, drawn) for spec in specs)
+        points = tuple(self._run(spec, targets, seed, drawn, correction) for spec in specs)
         result = SampleSizeResult(points, self._target_power, targets)
         if print_results:
             print(result)

@@ -84,6 +84,14 @@ class PowerResult:
     def tests(self) -> tuple[str, ...]:
         return tuple(self.n_significant)
 
+    @property
+    def significant(self) -> dict[str, int]:
+        """Significant fits per test after the result's correction (``n_significant`` if none)."""
+        if self.correction == "none":
+            return self.n_significant
+        row = self.tallies["n_significant_corrected"][CORRECTIONS.index(self.correction)]
+        return dict(zip(self.tests, map(int, row), strict=True))
+
     def power_corrected(self, correction: str | None = None) -> dict[str, float]:
         """Power per test after ``correction`` (default: the result's own)."""
         c = CORRECTIONS.index(correction or self.correction)
@@ -120,8 +128,8 @@ class PowerResult:
 
     def reached(self, test: str) -> bool:
         """Whether the estimated power of ``test`` (after the correction) reaches the target."""
-        p = self.power_corrected()[test] if self.correction != "none" else self.power[test]
-        return not math.isnan(p) and p >= self.target_power
+        n = self.n_success
+        return bool(n) and self.significant[test] / n >= self.target_power
 
     # ------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -241,13 +249,15 @@ class SampleSizeResult:
 
     @property
     def power(self) -> dict[str, np.ndarray]:
-        """Power per test, an array over :attr:`sizes`."""
-        return {t: np.array([p.power[t] for p in self.points]) for t in self.tests}
+        """Power per test (after the correction), an array over :attr:`sizes`."""
+        return {t: np.array([p.significant[t] / p.n_success if p.n_success else math.nan
+                             for p in self.points]) for t in self.tests}
 
     @property
     def ci(self) -> dict[str, np.ndarray]:
         """95% Wilson intervals per test, an array of shape ``(len(sizes), 2)``."""
-        return {t: np.array([p.ci[t] for p in self.points]) for t in self.tests}
+        return {t: np.array([wilson_interval(p.significant[t], p.n_success)
+                             for p in self.points]) for t in self.tests}
 
     @property
     def n_failed(self) -> np.ndarray:
@@ -259,7 +269,7 @@ class SampleSizeResult:
 
     def curve(self, test: str) -> RequiredN:
         """Where the power curve of ``test`` reaches the target (``stats.required_n``)."""
-        return required_n(self.sizes, [p.n_significant[test] for p in self.points],
+        return required_n(self.sizes, [p.significant[test] for p in self.points],
                           [p.n_success for p in self.points], self.target_power)
 
     @property
@@ -309,9 +319,10 @@ class SampleSizeResult:
         shown = self._shown()
         header = ["sample size", *shown, "failed", "singular"]
         rows = []
-        for p in self.points:
+        power = self.power
+        for i, p in enumerate(self.points):
             cells = [str(p.spec.sample_size)]
-            cells += [R.pct(p.power[t]) + ("*" if p.reached(t) else " ") for t in shown]
+            cells += [R.pct(power[t][i]) + ("*" if p.reached(t) else " ") for t in shown]
             cells += [R.rate(p.n_failed, p.n_simulations), R.rate(p.n_singular, p.n_success)]
             rows.append(cells)
         return header, rows
@@ -350,7 +361,9 @@ class SampleSizeResult:
         return (f"{p.n_simulations} simulations per size (same random numbers at every size); "
                 "* = target reached\nRequired N: where the monotone (isotonic) fit of the power "
                 "curve reaches the target; its range, where the curve's 95% Wilson bounds do\n"
-                f"{R.seed_text(p.seed, p.seed_drawn)}")
+                + (f"Power after the {p.correction} correction over {', '.join(p.family)}\n"
+                   if p.correction != "none" else "")
+                + R.seed_text(p.seed, p.seed_drawn))
 
     def __str__(self) -> str:
         header, rows = self._curve_table()
