@@ -76,6 +76,16 @@ def test_table_default_is_the_tutorial_layout(store: str) -> None:
     assert WITH_CI.search(out) and "ceiling" in out and CEILING_NOTE in out
 
 
+def test_table_with_a_correction_adds_the_joint_tests(store: str) -> None:
+    """--correction: power after it, and 'all m' (here m = 1) as one more test column."""
+    code, out, _ = invoke("table", store, "--axes", "sample_size,test", "--at", "n_clusters=30",
+                          "--at", "slope_variance=0.1", "--correction", "Holm", "--no-ci")
+    assert code == 0
+    assert out.splitlines()[0] == "| sample_size | treatment | all 1 |"
+    code, _, err = invoke("table", store, "--correction", "tukey")
+    assert_one_line_error(code, err, "correction='tukey'", "'bonferroni'", "'holm'", "'bh'")
+
+
 def test_table_axes_at_ci_csv(store: str) -> None:
     code, out, _ = invoke("table", store, "--axes", "sample_size,slope_variance",
                           "--at", "n_clusters=30")

@@ -38,6 +38,9 @@ def test_pages_from_stores(tmp_path: Path) -> None:
     assert "do not edit by hand" in page
     assert "| slope_variance | Power (N=900, 30 clusters) | Required N (30 clusters) |" in page
     assert "## Required sample size at every design point" in page
+    estimates = (tmp_path / "estimates.md").read_text()
+    assert "do not edit by hand" in estimates and "| `rmse` |" in estimates
+    assert "| n_clusters | slope_variance | bias | RMSE | mean SE | coverage |" in estimates
     cal = (tmp_path / "calibration.md").read_text()
     assert "| n_clusters | slope_variance | satterthwaite | z |" in cal
     assert "### sample_size = 400" in cal and "### sample_size = 900" in cal

@@ -37,6 +37,8 @@ from click.testing import CliRunner
 
 from mcpower_sweep import engine
 from mcpower_sweep.cli import main
+from mcpower_sweep.results import tally
+from mcpower_sweep.results.schema import summarise
 from mcpower_sweep.scenario import parse_scenario
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps import writer as store_writer
@@ -48,7 +50,9 @@ from mcpower_sweep.sweeps.preflight import (
     estimate_store,
 )
 
-COUNTS = ["n_sims", "n_success", "n_singular", "n_significant"]
+# Counts, tallies and estimate summaries: all must be bit-identical to the engine's.
+COUNTS = ["n_sims", "n_success", "n_singular", "n_significant", "n_significant_corrected",
+          "n_at_least", "bias", "rmse", "mean_se", "mean_half_width", "mean_df", "n_covered"]
 
 SCENARIO = """\
 model:
@@ -68,23 +72,30 @@ N_CHUNKS = 4 * 1600 // 20
 
 
 def expected_counts(text: str = SCENARIO) -> xr.Dataset:
-    """The counts every point must have: straight from the engine, one chunk per point."""
+    """The results every point must have: straight from the engine, one chunk per point."""
     s = parse_scenario(text)
     grid = s.design_grid()
     sims, seed = s.options.simulations, s.options.seed
-    shape = (*grid.shape, len(grid.base.tests))
+    n_tests = len(grid.base.tests)
+    shape = (*grid.shape, n_tests)
     out = {name: np.zeros(grid.shape, dtype=np.int64) for name in COUNTS[:3]}
     significant = np.zeros(shape, dtype=np.int64)
+    tallies = np.zeros((*grid.shape, len(tally.extra_fields(grid.base.tests, n_tests))),
+                       dtype=np.int64)
     for index, spec in grid.points():
         c = engine.chunk_counts(spec, seed, 0, sims, n_threads=2)
         out["n_sims"][index], out["n_success"][index] = c.n_sims, c.n_success
         out["n_singular"][index] = c.n_singular
         significant[index] = c.n_significant
+        tallies[index] = tally.flatten(c.n_corrected, c.n_at_least, c.estimate_sums)
     dims = grid.names
     coords = {name: list(values) for name, values in grid.axes}
     ds = xr.Dataset({k: (dims, v) for k, v in out.items()}, coords=coords)
     ds["n_significant"] = ((*dims, "test"), significant)
-    return ds.assign_coords(test=list(grid.base.tests))
+    for name, (var_dims, values) in tally.tally_vars(
+            tally.unflatten(tallies, n_tests, n_tests), tuple(dims), "test").items():
+        ds[name] = (var_dims, values)
+    return summarise(ds.assign_coords(test=list(grid.base.tests)))
 
 
 @pytest.fixture(scope="module")

@@ -63,16 +63,20 @@ def test_layout_seen_by_open_zarr(path) -> None:
     assert ds.complete.dtype == bool and not ds.complete.any()
     assert ds.power.attrs["long_name"] == "power" and ds.power.attrs["units"] == "1"
     assert ds.totals.dims == ("n_clusters", "df_method", "field")
-    assert [str(f) for f in ds.field.values] == [
+    fields = [str(f) for f in ds.field.values]
+    assert fields[:6] == [
         "chunks_done", "n_sims", "n_success", "n_singular", "n_significant[x]",
         "n_significant[z]"]
+    assert fields == list(store.fields_for(["x", "z"]))
+    assert "n_significant_corrected[holm,z]" in fields and "sum_sq_error[x]" in fields
     assert int(ds.totals.sum()) == 0
     assert ds.attrs["store_layout"] == store.STORE_LAYOUT
 
 
 def test_totals_are_one_plain_zarr_chunk_per_block(path) -> None:
     group = zarr.open_group(str(path), mode="r")
-    assert group["totals"].chunks == (2, 3, 6)  # the whole (small) grid in one block
+    n_fields = len(store.fields_for(["x", "z"]))
+    assert group["totals"].chunks == (2, 3, n_fields)  # the whole (small) grid in one block
     assert group["totals"].compressors == ()
 
 
@@ -84,7 +88,8 @@ def test_write_then_done_chunks(path) -> None:
     assert done[1, 2, :2].all()
     raw = xr.open_zarr(path)
     point = raw.sel(n_clusters=20, df_method="residual")
-    assert point.totals.values.tolist() == [2, 14, 13, 1, 7, 1]
+    assert point.totals.values.tolist()[:6] == [2, 14, 13, 1, 7, 1]
+    assert not point.totals.values[6:].any()  # records of counts only: no tallies
     assert point.n_significant.values.tolist() == [7, 1]  # the derived variables, flushed
     files = [p for p in (path / "totals").rglob("*") if p.is_file()]
     assert sorted(p.name for p in files) == ["0", "zarr.json"]  # one file for the block
@@ -114,7 +119,7 @@ def test_open_results_derives_power_and_rates(path) -> None:
         write(path, (0, 1), k, 7, 6, 1, [k + 2, 1])
     write(path, (0, 1), 4, 2, 1, 0, [1, 0])
     ds = store.open_results(path)
-    assert list(ds.dims) == ["n_clusters", "df_method", "test"]  # the grid's order
+    assert list(ds.dims)[:3] == ["n_clusters", "df_method", "test"]  # the grid's order
     assert ds.power.dims == ("n_clusters", "df_method", "test")
     assert "chunk" not in ds.coords and not any(v.startswith("chunk_") for v in ds.data_vars)
     point = ds.sel(n_clusters=10, df_method="z")
@@ -140,6 +145,25 @@ def test_open_results_derives_power_and_rates(path) -> None:
     assert ds.n_clusters.attrs["long_name"] == "number of clusters"
     assert ds.df_method.dtype.kind == "U" and ds.test.dtype.kind == "U"
     assert ds.attrs == {**ATTRS, "store_layout": store.STORE_LAYOUT}
+
+
+def test_layout_2_store_opens_without_tallies_and_does_not_resume(
+        tmp_path, grid, monkeypatch) -> None:
+    """A store of totals without the tallies (store_layout 2) opens; resuming is refused."""
+    old = tmp_path / "layout2.zarr"
+    with monkeypatch.context() as m:
+        m.setattr(store, "STORE_LAYOUT", 2)
+        m.setattr(store, "fields_for",
+                  lambda tests: (*store.BASE_FIELDS, *(f"n_significant[{t}]" for t in tests)))
+        store.create_store(old, grid, simulations=30, chunk_size=7, attrs=ATTRS)
+        store_writer.ChunkWriter.open(old).write(
+            (0, 0), 0, n_sims=7, n_success=6, n_singular=0, n_significant=np.array([3, 1]))
+    ds = store.open_results(old)
+    assert ds.n_significant.values[0, 0].tolist() == [3, 1]
+    assert "bias" not in ds and "power_corrected" not in ds and "correction" not in ds.dims
+    assert ds.attrs["store_layout"] == 2
+    with pytest.raises(store.OldLayoutError, match="store_layout 2.*--overwrite"):
+        store_writer.ChunkWriter.open(old)
 
 
 def test_old_layout_opens_but_does_not_resume(tmp_path) -> None:

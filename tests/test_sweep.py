@@ -27,6 +27,7 @@ from distributed import Client, LocalCluster
 
 from mcpower_sweep import engine
 from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.results import tally
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps.grid import Grid
 from mcpower_sweep.sweeps.lock import StoreLockedError, store_lock
@@ -36,7 +37,11 @@ from mcpower_sweep.sweeps.run import _workers_skip_main, sweep
 from mcpower_sweep.sweeps.tasks import task_failed
 
 SEED = 20240611
-COUNTS = ["n_sims", "n_success", "n_singular", "n_significant"]
+# Counts, the tallies (corrections, at least k) and the estimate summaries derived from
+# the fixed-point sums: all bit-identical whatever the chunking, workers or resume.
+COUNTS = ["n_sims", "n_success", "n_singular", "n_significant", "n_significant_corrected",
+          "n_at_least", "mean_estimate", "bias", "sd_estimate", "rmse", "mean_se",
+          "mean_half_width", "mean_df", "n_covered", "n_out_of_range"]
 GRID = {"n_clusters": [10, 20], "sample_size": [1000, 600]}
 
 
@@ -92,12 +97,19 @@ def test_point_equals_engine_and_find_power(client, tmp_path) -> None:
     assert int(ds.n_sims.min()) == 30
     grid = Grid(model.to_spec(1000), GRID)
     for index, spec in grid.points():
-        expected = engine.count_chunk(engine.run_chunk(spec, SEED, 0, 30), spec.alpha)
+        expected = engine.count_chunk(engine.run_chunk(spec, SEED, 0, 30), spec.alpha,
+                                      spec.effects)
         point = ds.isel(dict(zip(grid.names, index, strict=True)))
         assert int(point.n_sims) == expected.n_sims
         assert int(point.n_success) == expected.n_success
         assert int(point.n_singular) == expected.n_singular
         assert point.n_significant.values.tolist() == expected.n_significant.tolist()
+        assert (point.n_significant_corrected.values == expected.n_corrected).all()
+        assert (point.n_at_least.values == expected.n_at_least).all()
+        sums = dict(zip(tally.ESTIMATE_FIELDS, expected.estimate_sums, strict=True))
+        assert point.n_covered.values.tolist() == sums["n_covered"].tolist()
+        np.testing.assert_array_equal(
+            point.bias.values, sums["sum_error"] * 2.0**-24 / expected.n_success)
     # the same parameters and seed through the tutorial API
     result = (
         MCPower("y ~ x + z + (1 + x|school)")
@@ -111,6 +123,9 @@ def test_point_equals_engine_and_find_power(client, tmp_path) -> None:
     assert int(point.n_success) == result.n_success
     for test in ("x", "z"):
         assert float(point.power.sel(test=test)) == result.power[test]
+    mine = result.to_xarray()  # the family is every test in both
+    for name in ("power_corrected", "power_at_least", "bias", "rmse", "coverage", "mean_df"):
+        np.testing.assert_array_equal(point[name].values, mine[name].values, err_msg=name)
 
 
 def test_chunk_size_does_not_change_counts(client, reference, tmp_path) -> None:
@@ -352,7 +367,7 @@ def test_open_zarr_shows_dims_coords_and_provenance(client, tmp_path) -> None:
     assert attrs["package_version"] and attrs["engine_version"] and attrs["created"]
     assert len(attrs["spec_hash"]) == 16
     results = store.open_results(path)
-    assert set(results.dims) == {"n_clusters", "sample_size", "test"}
+    assert set(results.dims) == {"n_clusters", "sample_size", "test", "correction", "k"}
     assert results.attrs["seed"] == SEED
     # what open_zarr shows is what open_results derives (written at the end of the run)
     for name in results.data_vars:
@@ -380,7 +395,8 @@ def test_existing_store_needs_resume_or_overwrite(client, tmp_path) -> None:
         progress=False,
         overwrite=True,
     )
-    assert dict(replaced.sizes) == {"n_clusters": 1, "sample_size": 1, "test": 2}
+    assert dict(replaced.sizes) == {"n_clusters": 1, "sample_size": 1, "test": 2,
+                                    "correction": 4, "k": 2}
     assert replaced.n_significant.values.tolist() == first.n_significant.values[:1, :1].tolist()
 
 
@@ -488,7 +504,7 @@ def test_the_models_own_sample_size_is_the_default_point(client, reference) -> N
     model.find_power(600, print_results=False)
     assert model.sample_size == 600
     ds = sweep(model, {"n_clusters": [10, 20]}, chunk_size=40, cluster=client, progress=False)
-    assert dict(ds.sizes) == {"n_clusters": 2, "test": 2}
+    assert dict(ds.sizes) == {"n_clusters": 2, "test": 2, "correction": 4, "k": 2}
     assert json.loads(ds.attrs["base_params"])["sample_size"] == 600
     assert_same_counts(ds, reference.sel(sample_size=600, drop=True))
     given = sweep(make_model(120), {"n_clusters": [10, 20]}, sample_size=1000, chunk_size=40,

@@ -96,12 +96,20 @@ class ChunkResult:
 
 @dataclass(frozen=True)
 class ChunkCounts:
-    """What a chunk contributes to the power estimate (counts are exact integers)."""
+    """What a chunk contributes to the results (exact integers, summed over chunks).
+
+    ``n_corrected`` / ``n_at_least`` / ``estimate_sums`` are the tallies of
+    :mod:`mcpower_sweep.results.tally` (``estimate_sums`` is None when the true effects
+    were not given).
+    """
 
     n_sims: int
     n_success: int
     n_singular: int
     n_significant: np.ndarray  # (n_tests,), over successful fits only
+    n_corrected: np.ndarray | None = None  # (correction, test)
+    n_at_least: np.ndarray | None = None  # (correction, k - 1)
+    estimate_sums: np.ndarray | None = None  # (field, test)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -109,7 +117,21 @@ class ChunkCounts:
             "n_success": self.n_success,
             "n_singular": self.n_singular,
             "n_significant": self.n_significant,
+            "n_corrected": self.n_corrected,
+            "n_at_least": self.n_at_least,
+            "estimate_sums": self.estimate_sums,
         }
+
+    def __add__(self, other: ChunkCounts) -> ChunkCounts:
+        def add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None or b is None else a + b
+
+        return ChunkCounts(
+            self.n_sims + other.n_sims, self.n_success + other.n_success,
+            self.n_singular + other.n_singular, self.n_significant + other.n_significant,
+            add(self.n_corrected, other.n_corrected), add(self.n_at_least, other.n_at_least),
+            add(self.estimate_sums, other.estimate_sums),
+        )
 
 
 def _estimator(name: str) -> _native.Estimator:
@@ -217,24 +239,41 @@ def run_chunk(
     return ChunkResult(**out)
 
 
-def count_chunk(result: ChunkResult, alpha: float) -> ChunkCounts:
+def count_chunk(
+    result: ChunkResult,
+    alpha: float,
+    effects: Sequence[float] | None = None,
+    family: Sequence[int] | None = None,
+) -> ChunkCounts:
     """Aggregate a chunk: successes, singular fits and significant tests (intercept excluded;
-    the joint tests after the fixed effects, as ``spec.tests``)."""
+    the joint tests after the fixed effects, as ``spec.tests``).
+
+    Also the corrected tests of the ``family`` (indices into the tests; default all) and,
+    given the true ``effects`` (intercept first), the estimate sums
+    (:mod:`mcpower_sweep.results.tally`).
+    """
+    from .results import tally
+
     ok = result.converged
-    sig = (np.hstack([result.pvalue[:, 1:], result.joint_pvalue]) < alpha) & ok[:, None]
+    pvalues = np.hstack([result.pvalue[:, 1:], result.joint_pvalue])
+    sig = (pvalues < alpha) & ok[:, None]
+    corrected, at_least = tally.multitest_counts(pvalues[ok], alpha, family)
     return ChunkCounts(
         n_sims=int(ok.size),
         n_success=int(ok.sum()),
         n_singular=int((result.singular & ok).sum()),
         n_significant=sig.sum(axis=0).astype(np.int64),
+        n_corrected=corrected,
+        n_at_least=at_least,
+        estimate_sums=None if effects is None else tally.estimate_sums(result, effects, alpha),
     )
 
 
 def chunk_counts(
     spec: SimulationSpec, seed: int, start: int, count: int, n_threads: int = 1
 ) -> ChunkCounts:
-    """Run a chunk and return only its counts (what sweeps store)."""
-    return count_chunk(run_chunk(spec, seed, start, count, n_threads), spec.alpha)
+    """Run a chunk and return only its counts and tallies (what sweeps store)."""
+    return count_chunk(run_chunk(spec, seed, start, count, n_threads), spec.alpha, spec.effects)
 
 
 def fit_data(

@@ -29,6 +29,11 @@ import numpy as np
 
 ESTIMATORS = ("reml", "ml")
 DF_METHODS = ("satterthwaite", "between_within", "residual", "z", "kenward_roger")
+# Multiple-testing procedures over the tested effects of one simulation (stats.reject):
+# none, family-wise (Bonferroni, Holm), false discovery rate (Benjamini-Hochberg).
+CORRECTIONS = ("none", "bonferroni", "holm", "bh")
+# MCPower 1.4.1's other spellings (compared case-insensitively, "-" and " " read as "_").
+CORRECTION_ALIASES = {"fdr": "bh", "benjamini_hochberg": "bh"}
 # MCPower 1.4.1's families that this package simulates (its "logit", "probit" and
 # "poisson" are generalised mixed models, not simulated yet; its "ols" has no clusters).
 FAMILIES = ("lme",)
@@ -175,6 +180,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("df_method", DF_METHODS, "reference distribution (df) of the Wald t test", "",
           axis=True),
     Param("estimator", ESTIMATORS, "fit criterion of the mixed model", "", axis=True),
+    Param("correction", CORRECTIONS, "multiple-testing correction over the tested effects", "",
+          hint="None or one of 'none', 'bonferroni', 'holm', 'bh' (also 'fdr', "
+               "'Benjamini-Hochberg'), in any case"),
     # How a run is made.
     Param("simulations", "int", "simulated studies per design point", "simulations", low=1,
           high=MAX_SIMULATIONS),
@@ -204,6 +212,24 @@ def param(name: str) -> Param:
     if name.startswith(EFFECT_PREFIX) and len(name) > len(EFFECT_PREFIX):
         return effect_param(name[len(EFFECT_PREFIX):])
     return PARAMS[name]
+
+
+def check_correction(value: Any, label: str = "correction") -> str:
+    """A multiple-testing correction in its one spelling (:data:`CORRECTIONS`).
+
+    Accepts MCPower 1.4.1's spellings: None (no correction), any case, ``"fdr"`` and
+    ``"Benjamini-Hochberg"`` for ``"bh"``.
+
+    >>> check_correction("Holm"), check_correction(None), check_correction("FDR")
+    ('holm', 'none', 'bh')
+    """
+    if value is None:
+        return "none"
+    name = value.lower().replace("-", "_").replace(" ", "_") if isinstance(value, str) else None
+    name = CORRECTION_ALIASES.get(name, name)
+    if name in CORRECTIONS:
+        return name
+    raise ValueError(f"{label}={value!r} is unknown: use {PARAMS['correction'].allowed}")
 
 
 def draw_seed() -> int:

@@ -26,6 +26,8 @@ import numpy as np
 from scipy import optimize, special
 from scipy import stats as _st
 
+from .params import CORRECTIONS
+
 Z_95 = float(_st.norm.ppf(0.975))  # 1.959963984540054
 # Two sizes' powers closer than this are treated as equal (ties in a monotone curve).
 TOL = 1e-12
@@ -36,8 +38,10 @@ __all__ = [
     "first_crossing",
     "isotonic",
     "norm_cdf",
+    "reject",
     "required_n",
     "t_quantile",
+    "t_quantiles",
     "two_sided_power",
     "wilson_interval",
 ]
@@ -93,6 +97,64 @@ def t_quantile(q: float, df: float) -> float:
     if math.isinf(df):
         return float(_st.norm.ppf(q))
     return float(_st.t.ppf(q, df))
+
+
+def t_quantiles(q: float, df: np.ndarray) -> np.ndarray:
+    """:func:`t_quantile` of an array of ``df`` (the normal's where ``df`` is inf).
+
+    >>> t_quantiles(0.975, np.array([29.0, np.inf])).round(3).tolist()
+    [2.045, 1.96]
+    """
+    df = np.asarray(df, dtype=np.float64)
+    infinite = np.isinf(df)
+    # special.stdtrit is what t.ppf evaluates, without its per-call overhead (hot: per fit).
+    return np.where(infinite, special.ndtri(q), special.stdtrit(np.where(infinite, 1, df), q))
+
+
+def reject(pvalues: np.ndarray, alpha: float, method: str) -> np.ndarray:
+    """Which tests of each family (a row of ``pvalues``) ``method`` rejects at ``alpha``.
+
+    The thresholds are those of ``statsmodels.stats.multitest.multipletests`` (methods
+    ``"bonferroni"``, ``"holm"``, ``"fdr_bh"``), compared strictly (``p < threshold``) like
+    every test of this package: Bonferroni ``alpha / m``; Holm step-down, the i-th smallest
+    p-value against ``alpha / (m - i + 1)`` until one fails; Benjamini-Hochberg step-up,
+    all p-values up to the largest i-th smallest below ``i / m * alpha``.
+
+    Parameters
+    ----------
+    pvalues
+        ``[family, test]`` p-values (no NaN).
+    alpha
+        Level of the family.
+    method
+        One of :data:`CORRECTIONS`.
+
+    Examples
+    --------
+    >>> p = np.array([[0.01, 0.04, 0.03]])
+    >>> [reject(p, 0.05, m).tolist() for m in ("bonferroni", "holm", "bh")]
+    [[[True, False, False]], [[True, False, False]], [[True, True, True]]]
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = p.shape[-1]
+    if method == "none":
+        return p < alpha
+    if method == "bonferroni":
+        return p < alpha / m
+    order = np.argsort(p, axis=-1, kind="stable")
+    ordered = np.take_along_axis(p, order, axis=-1)
+    rank = np.arange(m)
+    if method == "holm":
+        hit = np.logical_and.accumulate(ordered < alpha / np.arange(m, 0, -1), axis=-1)
+    elif method == "bh":
+        below = ordered < np.arange(1, m + 1) / m * alpha
+        last = np.where(below.any(axis=-1), m - 1 - np.argmax(below[..., ::-1], axis=-1), -1)
+        hit = rank <= last[..., None]
+    else:
+        raise ValueError(f"method={method!r}: use one of {', '.join(CORRECTIONS)}")
+    out = np.empty_like(hit)
+    np.put_along_axis(out, order, hit, axis=-1)
+    return out
 
 
 def two_sided_power(delta: float, df: float, alpha: float) -> float:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..design.spec import SimulationSpec
-from ..params import PARAMS, draw_seed
+from ..params import PARAMS, check_correction, draw_seed
 from ..results.power import PowerResult, SampleSizeResult
 from .configure import Configuration
 from .run import TooManyFailedFitsError, power_at, sample_sizes
@@ -57,16 +57,17 @@ class MCPower(Configuration):
         return (self._seed, False) if self._seed is not None else (draw_seed(), True)
 
     def _run(self, spec: SimulationSpec, targets: tuple[str, ...], seed: int,
-             drawn: bool) -> PowerResult:
+             drawn: bool, correction: str = "none") -> PowerResult:
         return power_at(spec, seed=seed, seed_drawn=drawn, simulations=self._simulations,
                         n_threads=self.n_threads, target_power=self._target_power,
-                        targets=targets, max_failed=self._max_failed)
+                        targets=targets, max_failed=self._max_failed, correction=correction)
 
     def find_power(
         self,
         sample_size: int,
         target_test: str | Sequence[str] = "all",
         *,
+        correction: str | None = None,
         estimator: str = "reml",
         df_method: str = "satterthwaite",
         print_results: bool = True,
@@ -79,7 +80,14 @@ class MCPower(Configuration):
             Total number of observations N, split over the clusters.
         target_test
             ``"all"`` (default), a test name, ``"a, b"`` or a list: the tests shown and
-            compared with the target (all tests are always computed).
+            compared with the target (all tests are always computed); they form the family
+            of ``correction`` and of the power that all (at least k) are significant.
+        correction
+            ``None`` / ``"none"`` (default), ``"bonferroni"``, ``"holm"`` or ``"bh"``
+            (Benjamini-Hochberg; also ``"fdr"``), any case: applied in every simulation to
+            the target tests' p-values. The result keeps every correction
+            (``.to_xarray()``: ``power_corrected``, ``power_at_least``, ``power_all``);
+            this one is shown and compared with the target.
         estimator
             ``"reml"`` (default) or ``"ml"``.
         df_method
@@ -105,9 +113,10 @@ class MCPower(Configuration):
         0.8725
         """
         targets = self._targets(target_test)
+        correction = check_correction(correction)
         spec = self.to_spec(sample_size, estimator=estimator, df_method=df_method)
         self._sample_size = spec.sample_size
-        result = self._run(spec, targets, *self._seed_now())
+        result = self._run(spec, targets, *self._seed_now(), correction)
         if print_results:
             print(result)
         return result
@@ -142,6 +151,7 @@ class MCPower(Configuration):
         target_test: str | Sequence[str] = "all",
         *,
         unit: str = "observations",
+        correction: str | None = None,
         estimator: str = "reml",
         df_method: str = "satterthwaite",
         print_results: bool = True,
@@ -163,8 +173,9 @@ class MCPower(Configuration):
             cluster_size=...)`` fixing each cluster's size) or ``"cluster_size"``
             (observations per cluster, with ``n_clusters`` fixed).  Results give N and the
             unit (``.unit_sizes``, ``.required_units``).
-        target_test, estimator, df_method, print_results
-            As in :meth:`find_power`.
+        target_test, correction, estimator, df_method, print_results
+            As in :meth:`find_power`; the power curves and the required N are those after
+            the correction.
 
         Returns
         -------
@@ -187,11 +198,12 @@ class MCPower(Configuration):
         per_unit = self._observations_per(PARAMS["unit"].check(unit))
         sizes = sample_sizes(from_size, to_size, by)
         targets = self._targets(target_test)
+        correction = check_correction(correction)
         specs = [self.to_spec(n * per_unit, estimator=estimator, df_method=df_method)
                  for n in sizes]
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
-        points = tuple(self._run(spec, targets, seed, drawn) for spec in specs)
+        points = tuple(self._run(spec, targets, seed, drawn, correction) for spec in specs)
         result = SampleSizeResult(points, self._target_power, targets, unit=unit)
         if print_results:
             print(result)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ..design.spec import SimulationSpec
 from ..params import PARAMS
+from ..results import tally
 from ..results.power import PowerResult
 
 # Simulations run per engine call, so memory stays bounded for any number of simulations.
@@ -31,7 +32,8 @@ class TooManyFailedFitsError(RuntimeError):
         self.result = result
 
 
-def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int) -> object:
+def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int,
+            family: Sequence[int]) -> object:
     """Counts of simulations ``0 .. simulations - 1``, run in blocks of ``RUN_BLOCK``."""
     from .. import engine
 
@@ -39,10 +41,8 @@ def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int) -
     for start in range(0, simulations, RUN_BLOCK):
         chunk = engine.run_chunk(spec, seed, start, min(RUN_BLOCK, simulations - start),
                                  n_threads)
-        c = engine.count_chunk(chunk, spec.alpha)
-        total = c if total is None else engine.ChunkCounts(
-            total.n_sims + c.n_sims, total.n_success + c.n_success,
-            total.n_singular + c.n_singular, total.n_significant + c.n_significant)
+        c = engine.count_chunk(chunk, spec.alpha, spec.effects, family)
+        total = c if total is None else total + c
     return total
 
 
@@ -56,8 +56,12 @@ def power_at(
     target_power: float,
     targets: tuple[str, ...],
     max_failed: float,
+    correction: str = "none",
 ) -> PowerResult:
     """Simulate ``spec`` ``simulations`` times and count; raise if too many fits failed.
+
+    The tests in ``targets`` (all when empty) form the family that ``correction`` (and the
+    power that at least k are significant) is computed over.
 
     Raises
     ------
@@ -67,7 +71,8 @@ def power_at(
     from .. import engine
 
     start = time.perf_counter()
-    counts = _counts(spec, seed, simulations, n_threads)
+    family = targets or spec.tests
+    counts = _counts(spec, seed, simulations, n_threads, [spec.tests.index(t) for t in family])
     result = PowerResult(
         spec=spec,
         seed=seed,
@@ -80,6 +85,11 @@ def power_at(
         engine_version=engine.ENGINE_VERSION,
         seed_drawn=seed_drawn,
         elapsed=time.perf_counter() - start,
+        correction=correction,
+        family=tuple(family),
+        tallies=tally.unflatten(
+            tally.flatten(counts.n_corrected, counts.n_at_least, counts.estimate_sums),
+            len(spec.tests), len(family)),
     )
     _check_failures(result, max_failed)
     return result

@@ -153,15 +153,22 @@ def _axes_option(text: str | None) -> tuple[str | None, str | None]:
               help="The required sample size at every point of the other axes.")
 @target_power_options
 @click.option("--test", help="The tested effect (default: the first).")
+@click.option("--correction", metavar="none|bonferroni|holm|bh",
+              help="Power after this multiple-testing correction (over all tests), with the "
+                   "power that at least k / all tests are significant as tests 'at least k', "
+                   "'all m'.")
 @debug_option
 @handle_errors
 def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: str,
-          required_n: bool, target_power: float | None, test: str | None, debug: bool) -> None:
+          required_n: bool, target_power: float | None, test: str | None,
+          correction: str | None, debug: bool) -> None:
     """Power tables (or the required sample size) from a results STORE."""
     del debug
     from .. import reports
 
     ds = _open(store)
+    if correction is not None:
+        ds = reports.corrected(ds, correction)
     at = reports.parse_at(at_items, ds)
     rows, cols = _axes_option(axes)
     if required_n:

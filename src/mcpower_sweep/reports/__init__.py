@@ -5,6 +5,7 @@ functions of the Dataset that :func:`mcpower_sweep.open_results` returns.
 
 * :mod:`.axes` — listing, selecting and labelling the swept axes;
 * :mod:`.power` — power over any two axes (markdown or CSV, Wilson intervals);
+* :mod:`.corrections` — power after a multiple-testing correction, and of k tests at once;
 * :mod:`.ceiling` — the power ceiling as N → ∞ at a fixed number of clusters;
 * :mod:`.required_n` — the required sample size at every design point;
 * :mod:`.tutorial` — the random-slopes tutorial's tables and recommendation;
@@ -27,6 +28,7 @@ from .axes import (
     select,
 )
 from .ceiling import CEILING_NOTE, min_clusters_for, power_ceiling
+from .corrections import corrected, joint_labels
 from .power import power_frame, power_table, power_tables
 from .render import format_n, markdown, pct
 from .required_n import required_n_table, required_sample_size
@@ -45,10 +47,12 @@ __all__ = [
     "SIZE_AXIS",
     "axes_of",
     "cluster_table",
+    "corrected",
     "failure_note",
     "format_n",
     "format_value",
     "has_tutorial_axes",
+    "joint_labels",
     "label_of",
     "markdown",
     "min_clusters_for",

@@ -10,14 +10,17 @@ result (:mod:`mcpower_sweep.results.schema`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..design.spec import SimulationSpec
+from ..params import CORRECTIONS
 from ..stats import RequiredN, required_n, wilson_interval
 from . import render as R
+from . import tally
 from .schema import provenance, summarise, variable_attrs
 
 if TYPE_CHECKING:
@@ -48,6 +51,12 @@ class PowerResult:
         Version of the native engine that ran the simulations.
     seed_drawn
         True when no seed was set and ``seed`` was drawn for this run.
+    correction, family
+        The correction shown (``"none"``: none) and the tests corrected together (the
+        target tests).
+    tallies
+        The arrays of :func:`mcpower_sweep.results.tally.unflatten`: corrected counts
+        ``[correction, test]``, ``n_at_least[correction, k - 1]``, estimate sums per test.
 
     Examples
     --------
@@ -67,10 +76,35 @@ class PowerResult:
     engine_version: str = ""
     seed_drawn: bool = False
     elapsed: float = field(default=math.nan, compare=False)
+    correction: str = "none"
+    family: tuple[str, ...] = ()
+    tallies: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     @property
     def tests(self) -> tuple[str, ...]:
         return tuple(self.n_significant)
+
+    @property
+    def significant(self) -> dict[str, int]:
+        """Significant fits per test after the result's correction (``n_significant`` if none)."""
+        if self.correction == "none":
+            return self.n_significant
+        row = self.tallies["n_significant_corrected"][CORRECTIONS.index(self.correction)]
+        return dict(zip(self.tests, map(int, row), strict=True))
+
+    def power_corrected(self, correction: str | None = None) -> dict[str, float]:
+        """Power per test after ``correction`` (default: the result's own)."""
+        c = CORRECTIONS.index(correction or self.correction)
+        counts = self.tallies["n_significant_corrected"][c]
+        n = self.n_success
+        return {t: (int(k) / n if n else math.nan)
+                for t, k in zip(self.tests, counts, strict=True)}
+
+    def power_at_least(self, correction: str | None = None) -> dict[int, float]:
+        """Power that at least k of the family's tests are significant, k = 1 .. m."""
+        counts = self.tallies["n_at_least"][CORRECTIONS.index(correction or self.correction)]
+        n = self.n_success
+        return {k: (int(c) / n if n else math.nan) for k, c in enumerate(counts, start=1)}
 
     @property
     def n_failed(self) -> int:
@@ -93,9 +127,9 @@ class PowerResult:
         return {t: wilson_interval(k, self.n_success) for t, k in self.n_significant.items()}
 
     def reached(self, test: str) -> bool:
-        """Whether the estimated power of ``test`` is at least the target."""
-        p = self.power[test]
-        return not math.isnan(p) and p >= self.target_power
+        """Whether the estimated power of ``test`` (after the correction) reaches the target."""
+        n = self.n_success
+        return bool(n) and self.significant[test] / n >= self.target_power
 
     # ------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -104,12 +138,20 @@ class PowerResult:
                 f"n_simulations={self.n_simulations}, n_failed={self.n_failed}, "
                 f"seed={self.seed})")
 
-    _HEADER = ("test", "power", "95% CI", "target", "reached")
+    def _header(self) -> tuple[str, ...]:
+        extra = () if self.correction == "none" else (f"power ({self.correction})", "95% CI")
+        return ("test", "power", "95% CI", *extra, "target", "reached")
 
     def _rows(self) -> list[list[str]]:
-        return [[t, R.pct(self.power[t]), R.ci_text(self.ci[t]), R.pct(self.target_power, 0),
-                 "yes" if self.reached(t) else "no"]
-                for t in self.target_tests or self.tests]
+        corrected = {} if self.correction == "none" else self.power_corrected()
+        c = CORRECTIONS.index(self.correction)
+        rows = []
+        for i, t in ((self.tests.index(t), t) for t in self.target_tests or self.tests):
+            extra = [] if not corrected else [R.pct(corrected[t]), R.ci_text(wilson_interval(
+                int(self.tallies["n_significant_corrected"][c, i]), self.n_success))]
+            rows.append([t, R.pct(self.power[t]), R.ci_text(self.ci[t]), *extra,
+                         R.pct(self.target_power, 0), "yes" if self.reached(t) else "no"])
+        return rows
 
     def _caption(self) -> str:
         return "\n".join([f"Power for {self.spec.formula}", *R.design_lines(self.spec)])
@@ -120,11 +162,15 @@ class PowerResult:
                 f"{R.seed_text(self.seed, self.seed_drawn)}")
 
     def __str__(self) -> str:
-        table = R.text_table(self._HEADER, self._rows(), right={1, 3})
-        return f"{self._caption()}\n\n{table}\n\n{self._footer()}"
+        header = self._header()
+        table = R.text_table(header, self._rows(), right={1, 3, len(header) - 2})
+        joint = R.joint_table(self.family, [(c, self.power_at_least(c)) for c in
+                                            dict.fromkeys(("none", self.correction))]
+                              if len(self.family) > 1 else [])
+        return f"{self._caption()}\n\n{table}{joint}\n\n{self._footer()}"
 
     def _repr_html_(self) -> str:
-        return R.html_table(self._caption(), self._HEADER, self._rows(), self._footer())
+        return R.html_table(self._caption(), self._header(), self._rows(), self._footer())
 
     # ------------------------------------------------------------ export
     def to_xarray(self) -> xr.Dataset:
@@ -142,10 +188,14 @@ class PowerResult:
         counts = xr.Dataset(
             {"n_sims": self.n_simulations, "n_success": self.n_success,
              "n_singular": self.n_singular,
-             "n_significant": ("test", [self.n_significant[t] for t in tests])},
-            coords={"test": tests, "sample_size": self.spec.sample_size},
+             "n_significant": ("test", [self.n_significant[t] for t in tests]),
+             **tally.tally_vars(self.tallies, (), "test")},
+            coords={"test": tests, "sample_size": self.spec.sample_size,
+                    **tally.tally_coords(len(self.family))},
             attrs=provenance(self.spec, seed=self.seed, simulations=self.n_simulations,
-                             target_power=self.target_power),
+                             target_power=self.target_power,
+                             extra={"correction": self.correction,
+                                    "correction_family": ", ".join(self.family)}),
         )
         return summarise(counts)
 
@@ -222,13 +272,15 @@ class SampleSizeResult:
 
     @property
     def power(self) -> dict[str, np.ndarray]:
-        """Power per test, an array over :attr:`sizes`."""
-        return {t: np.array([p.power[t] for p in self.points]) for t in self.tests}
+        """Power per test (after the correction), an array over :attr:`sizes`."""
+        return {t: np.array([p.significant[t] / p.n_success if p.n_success else math.nan
+                             for p in self.points]) for t in self.tests}
 
     @property
     def ci(self) -> dict[str, np.ndarray]:
         """95% Wilson intervals per test, an array of shape ``(len(sizes), 2)``."""
-        return {t: np.array([p.ci[t] for p in self.points]) for t in self.tests}
+        return {t: np.array([wilson_interval(p.significant[t], p.n_success)
+                             for p in self.points]) for t in self.tests}
 
     @property
     def n_failed(self) -> np.ndarray:
@@ -240,7 +292,7 @@ class SampleSizeResult:
 
     def curve(self, test: str) -> RequiredN:
         """Where the power curve of ``test`` reaches the target (``stats.required_n``)."""
-        return required_n(self.sizes, [p.n_significant[test] for p in self.points],
+        return required_n(self.sizes, [p.significant[test] for p in self.points],
                           [p.n_success for p in self.points], self.target_power)
 
     @property
@@ -292,9 +344,10 @@ class SampleSizeResult:
         header = [*([self.unit.replace("_", " ")] if in_unit else []), "sample size", *shown,
                   "failed", "singular"]
         rows = []
-        for u, p in zip(self.unit_sizes, self.points, strict=True):
+        power = self.power
+        for i, (u, p) in enumerate(zip(self.unit_sizes, self.points, strict=True)):
             cells = [*([str(u)] if in_unit else []), str(p.spec.sample_size)]
-            cells += [R.pct(p.power[t]) + ("*" if p.reached(t) else " ") for t in shown]
+            cells += [R.pct(power[t][i]) + ("*" if p.reached(t) else " ") for t in shown]
             cells += [R.rate(p.n_failed, p.n_simulations), R.rate(p.n_singular, p.n_success)]
             rows.append(cells)
         return header, rows
@@ -335,7 +388,9 @@ class SampleSizeResult:
         return (f"{p.n_simulations} simulations per size (same random numbers at every size); "
                 "* = target reached\nRequired N: where the monotone (isotonic) fit of the power "
                 "curve reaches the target; its range, where the curve's 95% Wilson bounds do\n"
-                f"{R.seed_text(p.seed, p.seed_drawn)}")
+                + (f"Power after the {p.correction} correction over {', '.join(p.family)}\n"
+                   if p.correction != "none" else "")
+                + R.seed_text(p.seed, p.seed_drawn))
 
     def __str__(self) -> str:
         header, rows = self._curve_table()
@@ -366,8 +421,11 @@ class SampleSizeResult:
              "n_success": ("sample_size", [p.n_success for p in points]),
              "n_singular": ("sample_size", [p.n_singular for p in points]),
              "n_significant": (("sample_size", "test"),
-                               [[p.n_significant[t] for t in tests] for p in points])},
-            coords={"sample_size": self.sizes, "test": tests},
+                               [[p.n_significant[t] for t in tests] for p in points]),
+             **tally.tally_vars({k: np.stack([p.tallies[k] for p in points])
+                                 for k in points[0].tallies}, ("sample_size",), "test")},
+            coords={"sample_size": self.sizes, "test": tests,
+                    **tally.tally_coords(len(points[0].family))},
             attrs=provenance(self.spec, seed=self.seed, simulations=points[0].n_simulations,
                              target_power=self.target_power),
         )

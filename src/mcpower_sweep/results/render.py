@@ -119,6 +119,20 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def joint_table(family: Sequence[str], powers: Sequence[tuple[str, dict[int, float]]]) -> str:
+    """Power that at least k (and all) of the ``family``'s tests are significant, a table
+    with one column per correction (``powers``: correction, power per k); ``""`` for a
+    family of one test.
+    """
+    m = len(family)
+    if m < 2:
+        return ""
+    header = ["significant tests", *(f"power ({c})" for c, _ in powers)]
+    rows = [[f"all {m}" if k == m else f"at least {k}", *(pct(p[k]) for _, p in powers)]
+            for k in range(1, m + 1)]
+    return "\n\n" + text_table(header, rows, right=set(range(1, len(header))))
+
+
 def html_table(caption: str, header: Sequence[str], rows: Sequence[Sequence[str]],
                footer: str) -> str:
     """The same table for Jupyter (``_repr_html_``)."""
@@ -133,5 +147,5 @@ def html_table(caption: str, header: Sequence[str], rows: Sequence[Sequence[str]
             f"<p style='font-size:smaller'>{esc(footer)}</p>")
 
 
-__all__ = ["DF_LABELS", "ci_text", "design_lines", "html_table", "pct", "rate", "seed_text",
-           "sizes_text", "text_table"]
+__all__ = ["DF_LABELS", "ci_text", "design_lines", "html_table", "joint_table", "pct", "rate",
+           "seed_text", "sizes_text", "text_table"]

@@ -30,6 +30,7 @@ import xarray as xr
 from ..design.spec import SimulationSpec
 from ..params import param
 from ..stats import wilson_interval
+from . import tally
 
 TEST_DIM = "test"
 
@@ -51,6 +52,48 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "failure_rate": ("share of failed fits", "1", "n_failed / n_sims"),
     "singular_rate": ("share of singular fits", "1", "n_singular / n_success"),
     "complete": ("design point complete", "", "every simulation of the design point is done"),
+    # Several tests (results.tally): corrected per simulation over the family of tests.
+    "n_significant_corrected": ("significant tests after correction", "simulations",
+                                "successful fits whose test the correction rejected"),
+    "power_corrected": ("power after correction", "1",
+                        "n_significant_corrected / n_success"),
+    "power_corrected_lower": ("power after correction, lower 95% bound", "1",
+                              "lower bound of the 95% Wilson interval of power_corrected"),
+    "power_corrected_upper": ("power after correction, upper 95% bound", "1",
+                              "upper bound of the 95% Wilson interval of power_corrected"),
+    "n_at_least": ("fits with at least k significant tests", "simulations",
+                   "successful fits where at least k of the family's tests were significant"),
+    "power_at_least": ("power of at least k significant tests", "1",
+                       "n_at_least / n_success"),
+    "power_at_least_lower": ("power of at least k tests, lower 95% bound", "1",
+                             "lower bound of the 95% Wilson interval of power_at_least"),
+    "power_at_least_upper": ("power of at least k tests, upper 95% bound", "1",
+                             "upper bound of the 95% Wilson interval of power_at_least"),
+    "power_all": ("power of all tests significant", "1",
+                  "share of successful fits where every test of the family was significant"),
+    # Estimate summaries (results.tally; docs/estimates.md), over successful fits.
+    "mean_estimate": ("mean estimate", "outcome SD", "sum of the estimates / n_success"),
+    "bias": ("bias of the estimate", "outcome SD",
+             "mean of (estimate - true effect)"),
+    "sd_estimate": ("standard deviation of the estimate", "outcome SD",
+                    "sample SD of the estimates over successful fits"),
+    "rmse": ("root mean squared error of the estimate", "outcome SD",
+             "sqrt(mean of (estimate - true effect)^2)"),
+    "mean_se": ("mean standard error", "outcome SD", "mean of the estimated standard errors"),
+    "mean_half_width": ("mean half-width of the interval", "outcome SD",
+                        "mean of t(1 - alpha/2, df) * SE: the precision of the estimate"),
+    "mean_df": ("mean degrees of freedom", "1",
+                "mean df of the Wald t test over fits with finite df (NaN for z)"),
+    "n_covered": ("intervals covering the true effect", "simulations",
+                  "successful fits whose 1 - alpha interval contains the true effect"),
+    "coverage": ("coverage of the interval", "1", "n_covered / n_success"),
+    "coverage_lower": ("coverage, lower 95% bound", "1",
+                       "lower bound of the 95% Wilson interval of coverage"),
+    "coverage_upper": ("coverage, upper 95% bound", "1",
+                       "upper bound of the 95% Wilson interval of coverage"),
+    "n_out_of_range": ("fits with a value out of range", "simulations",
+                       "successful fits left out of the estimate sums (value beyond the "
+                       "fixed-point range or not finite); sum-based summaries are then NaN"),
     "required_n": ("required sample size", "observations",
                    "where the isotonic fit of the power curve reaches the target power"),
     "required_n_lower": ("required sample size, lower 95% bound", "observations",
@@ -60,6 +103,11 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
                          "(NaN: beyond the sizes tried)"),
 }
 TEST_ATTRS = {"long_name": "tested fixed effect", "units": ""}
+COORD_ATTRS = {
+    TEST_DIM: TEST_ATTRS,
+    tally.CORRECTION_DIM: {"long_name": "multiple-testing correction", "units": ""},
+    tally.K_DIM: {"long_name": "number of significant tests (at least)", "units": "tests"},
+}
 
 
 def variable_attrs(name: str) -> dict[str, str]:
@@ -68,8 +116,64 @@ def variable_attrs(name: str) -> dict[str, str]:
     return {"long_name": long_name, "units": units, "description": description}
 
 
-def _ratio(num: xr.DataArray, den: xr.DataArray) -> xr.DataArray:
+# The arithmetic is on xarray Variables (dims, no coordinates): no alignment per operation,
+# so summarising a large store stays fast; the Dataset is assembled once at the end.
+def _ratio(num: xr.Variable, den: xr.Variable) -> xr.Variable:
     return (num / den.where(den > 0)).astype(np.float64)
+
+
+def _wilson(k: xr.Variable, n: xr.Variable) -> tuple[xr.Variable, xr.Variable]:
+    return xr.apply_ufunc(wilson_interval, k, n, output_core_dims=[[], []])
+
+
+def _share(name: str, k: xr.Variable, n: xr.Variable) -> dict[str, xr.Variable]:
+    """``{name: k / n, name_lower, name_upper}`` (95% Wilson)."""
+    lower, upper = _wilson(k, n)
+    return {name: _ratio(k, n), f"{name}_lower": lower, f"{name}_upper": upper}
+
+
+def _tallies(counts: Mapping[str, xr.Variable], n_success: xr.Variable
+             ) -> dict[str, xr.Variable]:
+    """Corrected power, power of at least k tests and estimate summaries (when counted)."""
+    data: dict[str, xr.Variable] = {}
+    if "n_significant_corrected" in counts:
+        corrected = counts["n_significant_corrected"].astype(np.int64)
+        at_least = counts["n_at_least"].astype(np.int64)
+        data["n_significant_corrected"] = corrected
+        data.update(_share("power_corrected", corrected, n_success))
+        data["n_at_least"] = at_least
+        data.update(_share("power_at_least", at_least, n_success))
+        m = at_least.sizes[tally.K_DIM]
+        data["power_all"] = (data["power_at_least"].isel({tally.K_DIM: m - 1}) if m else
+                             _ratio(at_least.sum(tally.K_DIM), n_success) * np.nan)
+    if "sum_estimate" not in counts:
+        return data
+
+    def mean(name: str, n: xr.Variable) -> xr.Variable:
+        total = counts[name].astype(np.float64) * 2.0 ** -tally.SUM_BITS[name]
+        return _ratio(total, n)
+
+    # Fits out of range are not in the sums: their summaries would be wrong, so NaN.
+    in_range = counts["n_out_of_range"] == 0
+    n = n_success.where(in_range)
+    bias = mean("sum_error", n)
+    mse = mean("sum_sq_error", n)
+    covered = counts["n_covered"].astype(np.int64)
+    data.update({
+        "mean_estimate": mean("sum_estimate", n),
+        "bias": bias,
+        "sd_estimate": np.sqrt((mse - bias**2).clip(min=0) * _ratio(n, n - 1)),
+        "rmse": np.sqrt(mse),
+        "mean_se": mean("sum_se", n),
+        "mean_half_width": mean("sum_half_width", n),
+        "mean_df": mean("sum_df", counts["n_df"].where(in_range)),
+        "n_covered": covered,
+        # Every fit counts, but a test with no fit in range (a joint F test) has none.
+        **_share("coverage", covered,
+                 n_success.where(counts["n_out_of_range"] < n_success, 0)),
+        "n_out_of_range": counts["n_out_of_range"].astype(np.int64),
+    })
+    return data
 
 
 def summarise(counts: xr.Dataset) -> xr.Dataset:
@@ -79,23 +183,27 @@ def summarise(counts: xr.Dataset) -> xr.Dataset:
     ----------
     counts
         A Dataset with integer ``n_sims``, ``n_success``, ``n_singular`` and
-        ``n_significant`` (the latter over ``test``), over any other dims, and optionally
-        a boolean ``complete``.
+        ``n_significant`` (the latter over ``test``), over any other dims, optionally a
+        boolean ``complete`` and the tallies of :mod:`mcpower_sweep.results.tally`
+        (``n_significant_corrected`` and ``n_at_least``; the estimate sums).
 
     Returns
     -------
     xarray.Dataset
         The counts, ``n_failed``, ``power``, ``power_lower``, ``power_upper``,
-        ``failure_rate``, ``singular_rate`` (and ``complete``), each with its attrs;
-        coordinates named after parameters get theirs from :mod:`mcpower_sweep.params`.
+        ``failure_rate``, ``singular_rate`` (and ``complete``); from the tallies
+        ``power_corrected``, ``power_at_least``, ``power_all`` (each share with its Wilson
+        bounds) and ``mean_estimate``, ``bias``, ``sd_estimate``, ``rmse``, ``mean_se``,
+        ``mean_half_width``, ``mean_df``, ``coverage`` (docs/estimates.md); each with its
+        attrs; coordinates named after parameters get theirs from
+        :mod:`mcpower_sweep.params`.
     """
-    n_sims = counts["n_sims"].astype(np.int64)
-    n_success = counts["n_success"].astype(np.int64)
-    n_singular = counts["n_singular"].astype(np.int64)
-    n_significant = counts["n_significant"].astype(np.int64)
-    lower, upper = xr.apply_ufunc(wilson_interval, n_significant,
-                                  n_success.broadcast_like(n_significant),
-                                  output_core_dims=[[], []])
+    raw = {name: var.variable for name, var in counts.data_vars.items()}
+    n_sims = raw["n_sims"].astype(np.int64)
+    n_success = raw["n_success"].astype(np.int64)
+    n_singular = raw["n_singular"].astype(np.int64)
+    n_significant = raw["n_significant"].astype(np.int64)
+    lower, upper = _wilson(n_significant, n_success)
     data = {
         "n_sims": n_sims,
         "n_success": n_success,
@@ -107,21 +215,21 @@ def summarise(counts: xr.Dataset) -> xr.Dataset:
         "power_upper": upper,
         "failure_rate": _ratio(n_sims - n_success, n_sims),
         "singular_rate": _ratio(n_singular, n_success),
+        **_tallies(raw, n_success),
     }
-    if "complete" in counts:
-        data["complete"] = counts["complete"].astype(bool)
-    out = xr.Dataset(coords=counts.coords, attrs=dict(counts.attrs))
-    for name, value in data.items():
-        out[name] = value.variable
-        out[name].attrs = variable_attrs(name)
+    if "complete" in raw:
+        data["complete"] = raw["complete"].astype(bool)
+    out = xr.Dataset({name: xr.Variable(value.dims, value.data, variable_attrs(name))
+                      for name, value in data.items()},
+                     coords=counts.coords, attrs=dict(counts.attrs))
     return describe_coords(out)
 
 
 def describe_coords(ds: xr.Dataset) -> xr.Dataset:
     """Attach ``long_name`` / ``units`` to coordinates named after parameters (and ``test``)."""
     for name in ds.coords:
-        if name == TEST_DIM:
-            ds[name].attrs.update(TEST_ATTRS)
+        if name in COORD_ATTRS:
+            ds[name].attrs.update(COORD_ATTRS[name])
             continue
         try:
             attrs = param(str(name)).attrs()

@@ -46,8 +46,9 @@ __all__ = [
     "estimate_store",
 ]
 
-# Derived variables of a store (results.schema.summarise): one file each.
-DERIVED_FILES = 11
+# Derived variables of a store (results.schema.summarise): one file each (11 of power and
+# counts, 9 of several tests, 12 estimate summaries).
+DERIVED_FILES = 32
 # Group, coordinate and array metadata, consolidated metadata, coordinate chunks.
 METADATA_FILES = 64
 # Leave this much room besides the store (other writers, the file system's own needs).
@@ -169,7 +170,7 @@ def estimate_store(shape: Sequence[int], n_tests: int = 1, *,
 
     >>> e = estimate_store((2, 3), 2)
     >>> e.files, e.directories
-    (76, 56)
+    (97, 152)
     """
     from .store import block_shape
 
@@ -178,10 +179,14 @@ def estimate_store(shape: Sequence[int], n_tests: int = 1, *,
     n_blocks = math.prod(grid_blocks)
     prefixes = sum(math.prod(grid_blocks[:i]) for i in range(1, len(shape) + 1))
     files = n_blocks + DERIVED_FILES + METADATA_FILES
-    # <name>/ and c/ of every array, and the chunk keys' prefixes (at most one per axis)
-    directories = 2 + prefixes + DERIVED_FILES * (2 + len(shape)) + 2 * (len(shape) + 2)
+    # <name>/ and c/ of every array, and the chunk keys' prefixes (one per dim but the last;
+    # the 8 variables over correction and test or k have one more)
+    directories = 2 + prefixes + DERIVED_FILES * (2 + len(shape)) + 8 + 2 * (len(shape) + 4)
     n_points = math.prod(shape)
-    data = 8 * (n_blocks * math.prod(block) * (4 + n_tests) + n_points * (8 + 4 * n_tests))
+    # totals: 4 + n_significant + corrected (4 x tests) + at least k (4 x tests) + 9 estimate
+    # fields per test; derived: 12 per point, 16 per test, 32 per test x correction or k
+    fields = 4 + 18 * n_tests
+    data = 8 * (n_blocks * math.prod(block) * fields + n_points * (12 + 48 * n_tests))
     return StoreEstimate(files, directories, block_size, data)
 
 

@@ -8,10 +8,12 @@ Layout (``docs/contracts.md``), zarr format 3, one dimension per swept parameter
   ``complete``) over the axes (and ``test``), with CF attrs, so ``xr.open_zarr(store)``
   is the results dataset.  They are rewritten from the totals at every flush.
 - ``totals[axes..., field]`` (int64), the source of truth: per design point, its first
-  ``chunks_done`` chunks summed (``n_sims``, ``n_success``, ``n_singular`` and
-  ``n_significant[<test>]``).  A point's chunks enter its totals in order (a chunk that
-  finishes before an earlier one waits in memory), so one number says which chunks are
-  done, and ``totals`` holds everything a resumed run needs.
+  ``chunks_done`` chunks summed (``n_sims``, ``n_success``, ``n_singular``,
+  ``n_significant[<test>]``, then the tallies of :mod:`mcpower_sweep.results.tally`:
+  corrected counts, fits with at least k significant tests, estimate sums).  A point's
+  chunks enter its totals in order (a chunk that finishes before an earlier one waits in
+  memory), so one number says which chunks are done, and ``totals`` holds everything a
+  resumed run needs.
 
 The driver (``sweeps.writer``) keeps the totals in memory and flushes them often (less
 often when a flush takes long: large stores), at the end, and when stopped: ``totals`` is
@@ -21,8 +23,9 @@ leaves every block as of its last flush and loses at most the chunks not yet flu
 resumed run recomputes exactly those).  A store has a few files per block, not per
 simulation chunk.
 
-Stores of the earlier layout (``chunk_*`` variables, one file per chunk) still open with
-:func:`open_results`; resuming one is refused (start again with ``--overwrite``).
+Stores of earlier layouts (``chunk_*`` variables, one file per chunk; or totals without
+the tallies, ``store_layout`` 2) still open with :func:`open_results` (without the
+variables they lack); resuming one is refused (start again with ``--overwrite``).
 
 >>> ds = open_results("results/tutorial.zarr")  # doctest: +SKIP
 >>> ds.power.sel(test="treatment", n_clusters=20)  # doctest: +SKIP
@@ -40,13 +43,15 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ..results import tally
 from ..results.schema import TEST_DIM, summarise
 from .grid import Grid
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 ZARR_FORMAT = 3
 
-STORE_LAYOUT = 2  # attrs["store_layout"]: totals per point (earlier stores: none)
+# attrs["store_layout"]: 3 totals per point with the tallies; 2 without; 1 (none) per chunk.
+STORE_LAYOUT = 3
 FIELD_DIM = "field"
 BLOCK_POINTS = 4096  # design points per zarr chunk of the totals
 BASE_FIELDS = ("chunks_done", "n_sims", "n_success", "n_singular")
@@ -55,7 +60,8 @@ TOTALS_ATTRS = {
     "long_name": "totals of the done chunks",
     "units": "",
     "description": "per design point: chunks_done (its first chunks_done chunks are "
-    "summed here), then the sums of their counts (n_significant[<test>] per test)",
+    "summed here), then the sums of their counts (n_significant[<test>] per test) and "
+    "tallies (results.tally: corrected counts, at least k significant, estimate sums)",
 }
 
 # The earlier layout: one zarr chunk per simulation chunk and variable.
@@ -64,13 +70,14 @@ LEGACY_COUNTS = ("n_sims", "n_success", "n_singular", "n_significant")
 
 
 class OldLayoutError(ValueError):
-    """A store written by an earlier version (one file per chunk) cannot be resumed."""
+    """A store written by an earlier version (another ``store_layout``) cannot be resumed."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str],
+                 what: str = "one file per simulation chunk") -> None:
         self.path = Path(path)
         super().__init__(
             f"results store {os.fspath(path)!r} was written by an earlier mcpower_sweep "
-            "(one file per simulation chunk) and cannot be resumed: open_results still reads "
+            f"({what}) and cannot be resumed: open_results still reads "
             "it; to finish it, run the sweep again with --overwrite / overwrite=True"
         )
 
@@ -109,12 +116,14 @@ def chunk_bounds(k: int, simulations: int, chunk_size: int) -> tuple[int, int]:
 
 
 def fields_for(tests: Sequence[str]) -> tuple[str, ...]:
-    """The ``field`` coordinate of ``totals`` for these tests.
+    """The ``field`` coordinate of ``totals`` for these tests (the family: all of them).
 
-    >>> fields_for(["x"])
-    ('chunks_done', 'n_sims', 'n_success', 'n_singular', 'n_significant[x]')
+    >>> fields_for(["x"])[:6]
+    ('chunks_done', 'n_sims', 'n_success', 'n_singular', 'n_significant[x]', \
+'n_significant_corrected[none,x]')
     """
-    return (*BASE_FIELDS, *(f"n_significant[{t}]" for t in tests))
+    return (*BASE_FIELDS, *(f"n_significant[{t}]" for t in tests),
+            *tally.extra_fields(tests, len(tests)))
 
 
 def block_shape(shape: Sequence[int], points: int = BLOCK_POINTS) -> tuple[int, ...]:
@@ -144,6 +153,11 @@ def _results(totals: np.ndarray, dims: Sequence[str], coords: Mapping[str, Any],
         return totals[..., BASE_FIELDS.index(name)]
 
     n = len(BASE_FIELDS)
+    tallies: dict[str, Any] = {}
+    if totals.shape[-1] > n + n_tests:  # layout 2 stores have no tallies
+        arrays = tally.unflatten(totals[..., n + n_tests:], n_tests, n_tests)
+        tallies = tally.tally_vars(arrays, tuple(dims), TEST_DIM)
+        coords = {**coords, **tally.tally_coords(n_tests)}
     counts = xr.Dataset(
         {
             "n_sims": (dims, field("n_sims")),
@@ -151,6 +165,7 @@ def _results(totals: np.ndarray, dims: Sequence[str], coords: Mapping[str, Any],
             "n_singular": (dims, field("n_singular")),
             "n_significant": ((*dims, TEST_DIM), totals[..., n:n + n_tests]),
             "complete": (dims, field("chunks_done") >= n_chunks),
+            **tallies,
         },
         coords=coords,
         attrs=dict(attrs),
@@ -196,6 +211,9 @@ def create_store(
     ds = _results(zero, dims, coords, len(tests), n_chunks_for(simulations, chunk_size), attrs)
     ds = ds.assign_coords({FIELD_DIM: (FIELD_DIM, np.asarray(fields, dtype=object),
                                        {"long_name": "field of totals", "units": ""})})
+    # Strings as zarr's variable-length strings (as the test coordinate), not fixed UTF-32.
+    ds = ds.assign_coords({name: ds[name].astype(object) for name in (tally.CORRECTION_DIM,)
+                           if name in ds.coords})
     # Each derived variable is one zarr chunk: the whole variable is rewritten at a flush.
     encoding = {name: {"chunks": var.shape or None, "compressors": None}
                 for name, var in ds.data_vars.items()}
@@ -227,10 +245,14 @@ def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def check_resumable(path: str | os.PathLike[str]) -> None:
-    """Raise :class:`OldLayoutError` for a store of the earlier layout."""
+    """Raise :class:`OldLayoutError` for a store of an earlier layout."""
     group = zarr.open_group(str(path), mode="r")
     if TOTALS not in group and "chunk_done" in group:
         raise OldLayoutError(path)
+    layout = group.attrs.get("store_layout")
+    if TOTALS in group and layout != STORE_LAYOUT:
+        raise OldLayoutError(path, f"store_layout {layout}, this version writes {STORE_LAYOUT}: "
+                                   "no estimate summaries or corrected counts")
 
 
 def done_mask(path: str | os.PathLike[str]) -> np.ndarray:
@@ -314,5 +336,5 @@ def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
     coords = {d: _plain_coord(xr.DataArray(group[d][...], dims=(d,), attrs=dict(group[d].attrs)))
               for d in (*dims, TEST_DIM)}
     n_chunks = n_chunks_for(int(attrs["simulations"]), int(attrs["chunk_size"]))
-    return _results(np.asarray(totals[...]), dims, coords,
-                    totals.shape[-1] - len(BASE_FIELDS), n_chunks, attrs)
+    return _results(np.asarray(totals[...]), dims, coords, len(coords[TEST_DIM][1]),
+                    n_chunks, attrs)

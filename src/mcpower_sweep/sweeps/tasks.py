@@ -153,10 +153,12 @@ class TaskWindow:
 
 
 def _record(index: tuple[int, ...], k: int, counts: Any) -> ChunkRecord:
+    from ..results.tally import flatten
     from .writer import ChunkRecord
 
     return ChunkRecord(
-        index, k, counts.n_sims, counts.n_success, counts.n_singular, counts.n_significant
+        index, k, counts.n_sims, counts.n_success, counts.n_singular, counts.n_significant,
+        flatten(counts.n_corrected, counts.n_at_least, counts.estimate_sums),
     )
 
 

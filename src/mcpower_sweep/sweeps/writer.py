@@ -20,6 +20,7 @@ import zarr
 
 from .store import (
     BASE_FIELDS,
+    TEST_DIM,
     TOTALS,
     _require_zarr3,
     _results,
@@ -35,7 +36,11 @@ FLUSH_COST_FACTOR = 20
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """The counts of chunk ``k`` of the design point at ``index``."""
+    """The counts of chunk ``k`` of the design point at ``index``.
+
+    ``tallies`` is the chunk's :func:`mcpower_sweep.results.tally.flatten` vector (None:
+    zeros, a record of counts only).
+    """
 
     index: tuple[int, ...]
     k: int
@@ -43,6 +48,7 @@ class ChunkRecord:
     n_success: int
     n_singular: int
     n_significant: np.ndarray
+    tallies: np.ndarray | None = None
 
 
 def _plain_layout(array: Any) -> bool:
@@ -100,8 +106,8 @@ class ChunkWriter:
         attrs = dict(group.attrs)
         array = group[TOTALS]
         n_chunks = n_chunks_for(int(attrs["simulations"]), int(attrs["chunk_size"]))
-        return cls(Path(path), group, np.asarray(array[...]),
-                   array.shape[-1] - len(BASE_FIELDS), n_chunks, tuple(array.chunks[:-1]))
+        return cls(Path(path), group, np.asarray(array[...]), group[TEST_DIM].shape[0],
+                   n_chunks, tuple(array.chunks[:-1]))
 
     def chunks_done(self) -> int:
         """Chunks in the totals (flushed or not)."""
@@ -116,6 +122,11 @@ class ChunkWriter:
                     f"chunk {r.k} of point {r.index}: {significant.size} significance counts "
                     f"for {self.n_tests} tests"
                 )
+            tallies = None if r.tallies is None else np.asarray(r.tallies, dtype=np.int64)
+            n_tallies = self.totals.shape[-1] - len(BASE_FIELDS) - self.n_tests
+            if tallies is not None and tallies.shape != (n_tallies,):
+                raise ValueError(f"chunk {r.k} of point {r.index}: {tallies.size} tallies "
+                                 f"for {n_tallies} fields")
             row = self.totals[r.index]
             if r.k < row[0]:
                 continue  # already in the totals (a result delivered twice)
@@ -125,7 +136,10 @@ class ChunkWriter:
                 c = waiting.pop(int(row[0]))
                 row[0] += 1
                 row[1:4] += (c.n_sims, c.n_success, c.n_singular)
-                row[4:] += np.asarray(c.n_significant, dtype=np.int64)
+                n = len(BASE_FIELDS) + self.n_tests
+                row[4:n] += np.asarray(c.n_significant, dtype=np.int64)
+                if c.tallies is not None:
+                    row[n:] += np.asarray(c.tallies, dtype=np.int64)
             if not waiting:
                 del self.held[r.index]
             self.dirty.add(tuple(i // b for i, b in zip(r.index, self.block, strict=True)))
