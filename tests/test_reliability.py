@@ -60,15 +60,17 @@ model:
   effects: {treatment: 0.3, age: 0.1}
   cluster: {grouping: cluster, ICC: 0.15, n_clusters: 8, random_slopes: [treatment],
             slope_variance: 0.05}
-simulations: 1600
+simulations: 6400
 seed: 11
 max_failed: 0.5
-chunk_size: 20
+chunk_size: 40
 sweep:
   slope_variance: [0, 0.1]
   sample_size: [80, 160]
 """
-N_CHUNKS = 4 * 1600 // 20
+# Long enough (about 20 s on 2 cores) that a kill or Ctrl-C at up to half the chunks lands
+# while the run still has chunks to do, even with the store's flushes seconds apart.
+N_CHUNKS = 4 * 6400 // 40
 
 
 def expected_counts(text: str = SCENARIO) -> xr.Dataset:
@@ -228,7 +230,7 @@ def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_sigkill_driver_then_resume(workdir: Path, expected, seed: int) -> None:
     """SIGKILL after a random number of finished chunks; --resume runs only the rest."""
-    threshold = int(np.random.default_rng(seed).integers(1, N_CHUNKS * 3 // 4))
+    threshold = int(np.random.default_rng(seed).integers(1, N_CHUNKS // 2))
     proc = start_run(workdir)
     try:
         wait_for_done(workdir / "s.zarr", proc, threshold)
@@ -266,7 +268,7 @@ def test_sigkill_driver_at_a_random_time(workdir: Path, expected, seed: int) -> 
 def test_sigint_driver_says_how_to_resume(workdir: Path, expected, seed: int,
                                           target: str) -> None:
     """Ctrl-C: to the driver alone, or (as in a terminal) to it and its cluster's workers."""
-    threshold = int(np.random.default_rng(seed).integers(1, N_CHUNKS * 3 // 4))
+    threshold = int(np.random.default_rng(seed).integers(1, N_CHUNKS // 2))
     proc = start_run(workdir)
     try:
         wait_for_done(workdir / "s.zarr", proc, threshold)
@@ -295,7 +297,7 @@ def test_sigint_driver_says_how_to_resume(workdir: Path, expected, seed: int,
 
 # ------------------------------------------------------------------ the store
 def small_scenario(seed: int = 11, effect: float = 0.3, sizes: str = "[80, 160]") -> str:
-    return (SCENARIO.replace("simulations: 1600", "simulations: 20")
+    return (SCENARIO.replace("simulations: 6400", "simulations: 20")
             .replace("seed: 11", f"seed: {seed}")
             .replace("treatment: 0.3", f"treatment: {effect}")
             .replace("sample_size: [80, 160]", f"sample_size: {sizes}"))
