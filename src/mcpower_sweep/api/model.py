@@ -42,7 +42,11 @@ class MCPower(Configuration):
         For example ``"outcome ~ treatment + motivation + (1 + treatment|site)"``:
         fixed effects, then one random part with a grouping factor.
     family
-        ``"lme"`` (the linear mixed model; MCPower 1.4.1's spelling).
+        ``"lme"`` (the linear mixed model, default), ``"logit"`` or ``"probit"`` (a 0/1
+        outcome, with :meth:`set_baseline_probability`) or ``"poisson"`` (a count, with
+        :meth:`set_baseline_rate`): MCPower 1.4.1's spellings.  Effects of a GLMM are on the
+        link scale (log odds ratios, log rate ratios); it is fitted as glmer does (Laplace)
+        and tested by Wald z.
 
     Examples
     --------
@@ -67,8 +71,8 @@ class MCPower(Configuration):
         sample_size: int,
         target_test: str | Sequence[str] = "all",
         *,
-        estimator: str = "reml",
-        df_method: str = "satterthwaite",
+        estimator: str | None = None,
+        df_method: str | None = None,
         print_results: bool = True,
     ) -> PowerResult:
         """Estimate the power of each fixed-effect test at a total sample size.
@@ -81,10 +85,11 @@ class MCPower(Configuration):
             ``"all"`` (default), a test name, ``"a, b"`` or a list: the tests shown and
             compared with the target (all tests are always computed).
         estimator
-            ``"reml"`` (default) or ``"ml"``.
+            ``"reml"`` (default) or ``"ml"``; a GLMM is always ``"ml"`` (Laplace).
         df_method
             Reference distribution of the Wald t test: ``"satterthwaite"`` (default),
-            ``"between_within"``, ``"residual"`` or ``"z"``.
+            ``"between_within"``, ``"residual"`` or ``"z"``; a GLMM is tested by Wald z
+            (``"z"``, glmer's default, the only one allowed).
         print_results
             Print the result table (default True).
 
@@ -142,8 +147,8 @@ class MCPower(Configuration):
         target_test: str | Sequence[str] = "all",
         *,
         unit: str = "observations",
-        estimator: str = "reml",
-        df_method: str = "satterthwaite",
+        estimator: str | None = None,
+        df_method: str | None = None,
         print_results: bool = True,
     ) -> SampleSizeResult:
         """Power over the sample sizes ``from_size, from_size + by, ... <= to_size``.

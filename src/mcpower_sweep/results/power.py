@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..design.family import RATIO_LABEL, effect_ratio, effect_ratios
 from ..design.spec import SimulationSpec
 from ..stats import RequiredN, required_n, wilson_interval
 from . import render as R
@@ -104,10 +105,17 @@ class PowerResult:
                 f"n_simulations={self.n_simulations}, n_failed={self.n_failed}, "
                 f"seed={self.seed})")
 
-    _HEADER = ("test", "power", "95% CI", "target", "reached")
+    def _header(self) -> tuple[str, ...]:
+        """The table's columns (a GLMM adds its odds or rate ratio after the test)."""
+        ratio = effect_ratio(self.spec.family)
+        return ("test", *([RATIO_LABEL[ratio]] if ratio else []), "power", "95% CI", "target",
+                "reached")
 
     def _rows(self) -> list[list[str]]:
-        return [[t, R.pct(self.power[t]), R.ci_text(self.ci[t]), R.pct(self.target_power, 0),
+        ratios = effect_ratios(self.spec)
+        return [[t, *([f"{ratios[t]:.3g}" if ratios[t] == ratios[t] else "—"] if ratios
+                      else []),
+                 R.pct(self.power[t]), R.ci_text(self.ci[t]), R.pct(self.target_power, 0),
                  "yes" if self.reached(t) else "no"]
                 for t in self.target_tests or self.tests]
 
@@ -120,11 +128,13 @@ class PowerResult:
                 f"{R.seed_text(self.seed, self.seed_drawn)}")
 
     def __str__(self) -> str:
-        table = R.text_table(self._HEADER, self._rows(), right={1, 3})
+        shift = len(self._header()) - 5  # the ratio column of a GLMM
+        table = R.text_table(self._header(), self._rows(),
+                             right={1, 1 + shift, 3 + shift})
         return f"{self._caption()}\n\n{table}\n\n{self._footer()}"
 
     def _repr_html_(self) -> str:
-        return R.html_table(self._caption(), self._HEADER, self._rows(), self._footer())
+        return R.html_table(self._caption(), self._header(), self._rows(), self._footer())
 
     # ------------------------------------------------------------ export
     def to_xarray(self) -> xr.Dataset:
@@ -147,7 +157,20 @@ class PowerResult:
             attrs=provenance(self.spec, seed=self.seed, simulations=self.n_simulations,
                              target_power=self.target_power),
         )
-        return summarise(counts)
+        return _with_family(summarise(counts), self.spec)
+
+
+def _with_family(ds: xr.Dataset, spec: SimulationSpec) -> xr.Dataset:
+    """A GLMM's results: its odds or rate ratio per test beside the power, and its family."""
+    ratio = effect_ratio(spec.family)
+    if ratio:
+        ratios = effect_ratios(spec)
+        ds[ratio] = ("test", [ratios[t] for t in ds.test.values.tolist()],
+                     {"long_name": f"true {RATIO_LABEL[ratio]} (exp of the effect)",
+                      "units": "1"})
+    if spec.family != "lme":
+        ds.attrs["family"] = spec.family
+    return ds
 
 
 def _up(n: float) -> int:
@@ -380,4 +403,4 @@ class SampleSizeResult:
         ):
             ds[name] = ("test", np.array([np.nan if v is None else v for v in values], float))
             ds[name].attrs = variable_attrs(name)
-        return ds
+        return _with_family(ds, self.spec)
