@@ -68,6 +68,13 @@ def test_tau_squared_works_for_every_family_and_slopes_are_link_scale() -> None:
     assert lme.to_spec(100).re_cov() == pytest.approx(icc.to_spec(100).re_cov())
 
 
+def test_mcpowers_asymptotic_and_agq() -> None:
+    model = crt().set_simulations(10)
+    result = model.find_power(400, df_method="asymptotic", agq=5, print_results=False)
+    assert (result.spec.df_method, result.spec.nagq) == ("z", 5)
+    assert "adaptive quadrature (5 nodes)" in str(result)
+
+
 def test_defaults_are_glmers_fit_and_wald_z() -> None:
     spec = crt().to_spec(400)
     assert (spec.estimator, spec.df_method, spec.family) == ("ml", "z", "logit")
@@ -146,6 +153,12 @@ def test_logit_null_rejects_near_alpha_slow() -> None:
     (lambda: crt().find_power(400, df_method="kenward_roger"),
      ["df_method='kenward_roger'", "df_method='z'"]),
     (lambda: crt().find_power(400, estimator="reml"), ["estimator='reml'", "'ml'"]),
+    (lambda: crt().find_power(400, agq=4), ["agq=4", "odd"]),
+    (lambda: (MCPower("y ~ x + (1 + x|g)", family="logit").set_baseline_probability(0.5)
+              .set_cluster("g", ICC=0.1, n_clusters=10)).find_power(100, agq=5),
+     ["agq=5", "random intercept only"]),
+    (lambda: MCPower("y ~ x + (1|g)").set_cluster("g", ICC=0.1, n_clusters=10).find_power(
+        100, agq=5), ["agq=5", "linear mixed model"]),
     (lambda: MCPower("y ~ x + (1|g)", family="logit").set_cluster(
         "g", ICC=0.1, n_clusters=10).to_spec(100), ["needs a baseline",
                                                    "set_baseline_probability"]),

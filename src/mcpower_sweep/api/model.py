@@ -73,6 +73,7 @@ class MCPower(Configuration):
         *,
         estimator: str | None = None,
         df_method: str | None = None,
+        agq: int | None = None,
         print_results: bool = True,
     ) -> PowerResult:
         """Estimate the power of each fixed-effect test at a total sample size.
@@ -89,7 +90,12 @@ class MCPower(Configuration):
         df_method
             Reference distribution of the Wald t test: ``"satterthwaite"`` (default),
             ``"between_within"``, ``"residual"`` or ``"z"``; a GLMM is tested by Wald z
-            (``"z"``, glmer's default, the only one allowed).
+            (``"z"``, glmer's default, the only one allowed; MCPower 1.4.1's
+            ``"asymptotic"`` is read as ``"z"``).
+        agq
+            A GLMM's fit: None or 1 (default) the Laplace approximation, an odd number
+            3..25 adaptive Gauss-Hermite quadrature with that many nodes (a random
+            intercept only), as glmer's ``nAGQ``.
         print_results
             Print the result table (default True).
 
@@ -110,7 +116,8 @@ class MCPower(Configuration):
         0.8725
         """
         targets = self._targets(target_test)
-        spec = self.to_spec(sample_size, estimator=estimator, df_method=df_method)
+        spec = self._with_agq(self.to_spec(sample_size, estimator=estimator,
+                                           df_method=df_method), agq)
         self._sample_size = spec.sample_size
         result = self._run(spec, targets, *self._seed_now())
         if print_results:
@@ -149,6 +156,7 @@ class MCPower(Configuration):
         unit: str = "observations",
         estimator: str | None = None,
         df_method: str | None = None,
+        agq: int | None = None,
         print_results: bool = True,
     ) -> SampleSizeResult:
         """Power over the sample sizes ``from_size, from_size + by, ... <= to_size``.
@@ -168,7 +176,7 @@ class MCPower(Configuration):
             cluster_size=...)`` fixing each cluster's size) or ``"cluster_size"``
             (observations per cluster, with ``n_clusters`` fixed).  Results give N and the
             unit (``.unit_sizes``, ``.required_units``).
-        target_test, estimator, df_method, print_results
+        target_test, estimator, df_method, agq, print_results
             As in :meth:`find_power`.
 
         Returns
@@ -192,8 +200,8 @@ class MCPower(Configuration):
         per_unit = self._observations_per(PARAMS["unit"].check(unit))
         sizes = sample_sizes(from_size, to_size, by)
         targets = self._targets(target_test)
-        specs = [self.to_spec(n * per_unit, estimator=estimator, df_method=df_method)
-                 for n in sizes]
+        specs = [self._with_agq(self.to_spec(n * per_unit, estimator=estimator,
+                                             df_method=df_method), agq) for n in sizes]
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
         points = tuple(self._run(spec, targets, seed, drawn) for spec in specs)

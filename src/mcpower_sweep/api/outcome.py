@@ -28,6 +28,8 @@ from ..params import PARAMS
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ..design.spec import SimulationSpec
+
 
 def checked_family(family: object) -> str:
     """``family`` as one of :data:`~mcpower_sweep.params.FAMILIES`, or ``ValueError``."""
@@ -87,7 +89,18 @@ class OutcomeSettings:
 
     def _test_defaults(self, estimator: str | None, df_method: str | None
                        ) -> tuple[str, str]:
-        """The fit and test when not given: REML + Satterthwaite, or glmer's ML + Wald z."""
+        """The fit and test when not given: REML + Satterthwaite, or glmer's ML + Wald z
+        (MCPower 1.4.1's ``df_method="asymptotic"`` is the Wald z test)."""
         glmm = is_glmm(self._family)
+        df_method = "z" if df_method == "asymptotic" else df_method
         return (estimator or ("ml" if glmm else "reml"),
                 df_method or ("z" if glmm else "satterthwaite"))
+
+    def _with_agq(self, spec: SimulationSpec, agq: object) -> SimulationSpec:
+        """``spec`` fitted with ``agq`` quadrature nodes (MCPower 1.4.1's ``agq=``)."""
+        if agq is None or agq == 1:
+            return spec
+        if not is_glmm(self._family):
+            raise ValueError(f"agq={agq!r} is for generalised models (family='logit', "
+                             "'probit' or 'poisson'); a linear mixed model has no quadrature")
+        return spec.with_params(nagq=agq)

@@ -123,14 +123,15 @@ def model_text(spec: SimulationSpec) -> str:
 
 
 def family_params(spec: SimulationSpec) -> dict[str, Any]:
-    """The family's provenance entries (none for ``lme``, so its design hash stays)."""
-    if not is_glmm(spec.family):
-        return {}
-    out: dict[str, Any] = {"family": spec.family}
-    base = BASELINE[spec.family]
-    out[base] = getattr(spec, base)
+    """The family's provenance entries (only those in use: existing designs keep their hash)."""
+    out: dict[str, Any] = {}
     if spec.tau_squared is not None:
         out["tau_squared"] = spec.tau_squared
+    if not is_glmm(spec.family):
+        return out
+    out["family"] = spec.family
+    base = BASELINE[spec.family]
+    out[base] = getattr(spec, base)
     if spec.nagq != 1:
         out["nagq"] = spec.nagq
     return out
@@ -174,6 +175,10 @@ def check_family(spec: SimulationSpec) -> None:
         raise ValueError(f"df_method={spec.df_method!r} is for linear mixed models: "
                          f"family={family!r} is tested by Wald z as glmer does; use "
                          "df_method='z'")
-    if not (isinstance(spec.nagq, int) and 1 <= spec.nagq <= 25):
-        raise ValueError(f"nagq={spec.nagq!r} is not allowed: use a whole number from 1 "
-                         "(Laplace) to 25")
+    if not (isinstance(spec.nagq, int) and not isinstance(spec.nagq, bool)
+            and (spec.nagq == 1 or (spec.nagq % 2 and 3 <= spec.nagq <= 25))):
+        raise ValueError(f"agq={spec.nagq!r} is not allowed: use 1 (Laplace) or an odd whole "
+                         "number from 3 to 25 (adaptive Gauss-Hermite quadrature)")
+    if spec.nagq > 1 and tuple(spec.random_columns) != (0,):
+        raise ValueError(f"agq={spec.nagq!r}: adaptive quadrature needs a random intercept "
+                         "only (as glmer's nAGQ); use agq=1 (Laplace) with random slopes")

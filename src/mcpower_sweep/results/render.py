@@ -59,7 +59,8 @@ def random_effects_text(spec: SimulationSpec) -> str:
     names = [spec.term_names[c] for c in spec.random_columns]
     parts = []
     if "(Intercept)" in names:
-        parts.append(f"tau^2 {spec.tau_squared:g} (link scale)" if spec.tau_squared is not None
+        scale = "link scale" if is_glmm(spec.family) else "outcome units"
+        parts.append(f"tau^2 {spec.tau_squared:g} ({scale})" if spec.tau_squared is not None
                      else f"ICC {spec.icc:g}" + (f" (latent scale; tau^2 "
                      f"{spec.intercept_variance:.4g})" if is_glmm(spec.family) else ""))
     slopes = [n for n in names if n != "(Intercept)"]
