@@ -5,7 +5,10 @@ one thread, ours and MCPower 1.4.1 side by side in the same run.
   ICC .1 on the latent scale, a level-1 binary treatment and a normal covariate;
 - poisson: the same design with a count outcome, baseline rate 1.5, tau^2 = .2.
 
-Both tools fit by Laplace (glmer's nAGQ = 1) and test by Wald z.
+Both tools fit by Laplace (glmer's nAGQ = 1).  Ours tests by Wald z with glmer's
+Hessian-based SEs (``vcov(m)``); MCPower 1.4.1 is timed at its defaults (SEs conditional
+on theta, ``wald_se="rx"``; between-within t) and as ours (``wald_se="hessian"``,
+``df_method="asymptotic"``).
 
 Run: ``pip install ".[bench]" && python benchmarks/bench_glmm.py``.  The tools are timed
 alternately (best of ``--repeats``) so that background load affects both alike.
@@ -48,7 +51,7 @@ def our_time(family: str, sims: int) -> float:
     return time_ours(spec, sims)
 
 
-def mcpower_time(family: str, sims: int) -> float:
+def mcpower_time(family: str, sims: int, **options: str) -> float:
     from mcpower import MCPower  # one thread: RAYON_NUM_THREADS above
 
     m = configure(MCPower(FORMULA, family=family), family)
@@ -56,9 +59,10 @@ def mcpower_time(family: str, sims: int) -> float:
     m.set_seed(1)
     n = N_CLUSTERS * CLUSTER_SIZE
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        m.find_power(n, n_sims=min(sims, 20), verbose=False, progress_callback=False)
+        m.find_power(n, n_sims=min(sims, 20), verbose=False, progress_callback=False,
+                     **options)
         t = time.perf_counter()
-        m.find_power(n, n_sims=sims, verbose=False, progress_callback=False)
+        m.find_power(n, n_sims=sims, verbose=False, progress_callback=False, **options)
     return (time.perf_counter() - t) / sims * 1e6
 
 
@@ -70,14 +74,17 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{N_CLUSTERS} clusters x {CLUSTER_SIZE}, one thread, ms per simulation "
           f"(best of {args.repeats})")
-    print(f"{'family':8s} {'ours':>8s} {'MCPower':>9s} {'ratio':>7s}")
+    print(f"{'family':8s} {'ours':>8s} {'MCPower':>9s} {'ratio':>7s} {'MCPower hessian':>16s} "
+          f"{'ratio':>7s}")
+    same = {"wald_se": "hessian", "df_method": "asymptotic"}
     for family in ("logit", "poisson"):
-        ours, theirs = [], []
+        ours, theirs, hessian = [], [], []
         for _ in range(args.repeats):  # alternate, so load hits both alike
             ours.append(our_time(family, args.sims))
             theirs.append(mcpower_time(family, args.mcpower_sims))
-        a, b = min(ours) / 1e3, min(theirs) / 1e3
-        print(f"{family:8s} {a:8.2f} {b:9.2f} {a / b:7.2f}")
+            hessian.append(mcpower_time(family, args.mcpower_sims, **same))
+        a, b, c = min(ours) / 1e3, min(theirs) / 1e3, min(hessian) / 1e3
+        print(f"{family:8s} {a:8.2f} {b:9.2f} {a / b:7.2f} {c:16.2f} {a / c:7.2f}")
 
 
 if __name__ == "__main__":
