@@ -103,8 +103,8 @@ API_CASES: list[tuple[str, Callable[[], Any], type[BaseException], list[str]]] =
     ("unknown allocation", lambda: model().set_variable_type("x=binary(0.5, blocked)"),
      ValueError, ["x=binary(0.5, blocked)", "'blocked'"]),
     # --- MCPower 1.4.1's family and designs (issue 11)
-    ("family logit", lambda: MCPower("y ~ x + (1|g)", family="logit"), ValueError,
-     ["family='logit'", "'lme'"]),
+    ("family ols", lambda: MCPower("y ~ x + (1|g)", family="ols"), ValueError,
+     ["family='ols'", "mixed models", "'lme'"]),
     ("cluster-level var with a random slope",
      lambda: model().set_cluster("g", ICC=0.1, n_clusters=8, slope_variance=0.1,
                                  cluster_level_vars=["x"]),

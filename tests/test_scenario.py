@@ -330,7 +330,8 @@ def test_cluster_randomised_trial_with_unequal_sizes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("old, new, path, value", [
-    ("  family: lme", "  family: logit", "model.family", "logit"),
+    ("  family: lme", "  family: ols", "model.family", "ols"),
+    ("  family: lme", "  family: logit", "model.baseline_probability", "baseline"),
     ("    cluster_size_cv: 0.4", "    cluster_size_cv: 3", "model.cluster.cluster_size_cv",
      "3"),
     ("    cluster_level_vars: [treatment]", "    cluster_level_vars: [w]",

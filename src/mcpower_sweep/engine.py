@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .design.factors import predictor_columns
+from .design.family import ENGINE_FAMILY
 
 if TYPE_CHECKING:
     from .design.spec import SimulationSpec
@@ -143,22 +144,15 @@ def _df_method(name: str) -> _native.DfMethod:
 
 
 @lru_cache(maxsize=256)
-def native_spec(
-    spec: SimulationSpec,
-    row_level: bool = False,
-    family: str = "gaussian",
-    link: str = "identity",
-    nagq: int = 1,
-) -> _native.EngineSpec:
+def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.EngineSpec:
     """Convert a validated spec into the engine's checked, read-only struct.
 
     Cached: both are immutable.  ``row_level=True`` makes the engine generate every row
     even where it would draw each cluster's cross-products from their exact
-    distribution (the tests and the benchmark compare the two).  ``family`` other than
-    ``"gaussian"`` (with its ``link`` and ``nagq``) makes every simulation a GLMM: the
-    outcome drawn from the family given the linear predictor (intercept on the link
-    scale, ``re_cov`` the random effects' covariance on it), fitted as glmer does and
-    tested by Wald z.
+    distribution (the tests and the benchmark compare the two).  A GLMM ``spec.family``
+    (with ``spec.nagq``) makes every simulation a GLMM: the outcome drawn from the family
+    given the linear predictor (``spec.intercept`` on the link scale, ``re_cov`` the
+    random effects' covariance on it), fitted as glmer does and tested by Wald z.
 
     Examples
     --------
@@ -177,6 +171,7 @@ def native_spec(
         first.setdefault(i, c)
     factors = ({"predictor_factor": [first[i] if lv else -1 for i, lv in index]}
                if any(p.kind == "factor" for p in spec.predictors) else {})
+    family, link = ENGINE_FAMILY[spec.family]
     return _native.EngineSpec(
         predictor_binary=[p.kind != "normal" for p, _ in columns],
         predictor_p=[float(p.proportions[lv - 1] if lv else p.p) for p, lv in columns],
@@ -185,7 +180,7 @@ def native_spec(
         **factors,
         joint_tests=[list(cols) for _, cols in spec.joint_tests],
         terms=[list(t) for t in spec.terms],
-        beta=[float(b) for b in spec.effects],
+        beta=[float(spec.intercept), *(float(b) for b in spec.effects[1:])],
         z_columns=list(spec.random_columns),
         re_cov=np.asarray(spec.re_cov(), dtype=np.float64).ravel().tolist(),
         cluster_sizes=spec.cluster_sizes().tolist(),
@@ -196,7 +191,7 @@ def native_spec(
         row_level=row_level,
         family=_native.GlmFamily.__members__[family],
         link=_native.GlmLink.__members__[link],
-        nagq=int(nagq),
+        nagq=int(spec.nagq),
     )
 
 
@@ -210,10 +205,6 @@ def run_chunk(
     start: int,
     count: int,
     n_threads: int = 1,
-    *,
-    family: str = "gaussian",
-    link: str = "identity",
-    nagq: int = 1,
 ) -> ChunkResult:
     """Simulate and fit simulations ``start .. start + count - 1`` of master ``seed``.
 
@@ -227,14 +218,13 @@ def run_chunk(
         The simulation indices to run.
     n_threads
         Threads used by the engine (results never depend on it).
-    family, link, nagq
-        The outcome: ``"gaussian"`` (the LMM), or a GLMM as in
-        :func:`mcpower_sweep.fit_glmm` (``"binomial"`` with ``"logit"``/``"probit"``,
-        ``"poisson"`` with ``"log"``); its ``df`` are ``inf`` (Wald z).
+
+    A GLMM ``spec.family`` fits each simulation as :func:`mcpower_sweep.fit_glmm` does;
+    its ``df`` are ``inf`` (Wald z).
     """
     if count < 0 or start < 0:
         raise ValueError(f"start={start}, count={count}: both must be >= 0")
-    es = native_spec(spec, False, family, link, int(nagq))
+    es = native_spec(spec)
     out = _native.run_chunk(es, int(seed), int(start), int(count), int(n_threads))
     return ChunkResult(**out)
 

@@ -34,9 +34,9 @@ DF_METHODS = ("satterthwaite", "between_within", "residual", "z", "kenward_roger
 CORRECTIONS = ("none", "bonferroni", "holm", "bh")
 # MCPower 1.4.1's other spellings (compared case-insensitively, "-" and " " read as "_").
 CORRECTION_ALIASES = {"fdr": "bh", "benjamini_hochberg": "bh"}
-# MCPower 1.4.1's families that this package simulates (its "logit", "probit" and
-# "poisson" are generalised mixed models, not simulated yet; its "ols" has no clusters).
-FAMILIES = ("lme",)
+# MCPower 1.4.1's families that this package simulates: "lme" the linear mixed model, the
+# others generalised linear mixed models (design/family.py); its "ols" has no clusters.
+FAMILIES = ("lme", "logit", "probit", "poisson")
 # What find_sample_size's sizes count (MCPower 1.4.1's unit=): N, clusters, or rows per cluster.
 SIZE_UNITS = ("observations", "clusters", "cluster_size")
 MIN_CLUSTER_SIZE = 5  # the engine's own floor for drawn sizes (_native.MIN_CLUSTER_SIZE)
@@ -168,9 +168,17 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "correlation between each random slope and the random intercept", low=-1.0,
           high=1.0, axis=True),
     # The model.
-    Param("family", FAMILIES, "model family (lme: linear mixed model)", "",
-          hint="'lme' (the linear mixed model; the generalised families logit, probit and "
-               "poisson are not simulated yet)"),
+    Param("family", FAMILIES, "model family (lme: linear mixed model; logit, probit, "
+          "poisson: generalised linear mixed models)", "",
+          hint="'lme' (linear mixed model), 'logit' or 'probit' (binary outcome) or "
+               "'poisson' (count outcome)"),
+    Param("baseline_probability", "float",
+          "probability of the outcome when every predictor is 0 (logit, probit)", low=0.0,
+          high=1.0, low_open=True, high_open=True, axis=True),
+    Param("baseline_rate", "float", "expected count when every predictor is 0 (poisson)",
+          "events", low=0.0, low_open=True, axis=True),
+    Param("tau_squared", "float", "random-intercept variance on the link scale", "link scale",
+          low=0.0),
     Param("unit", SIZE_UNITS, "what find_sample_size's sizes count", "",
           hint="'observations' (N), 'clusters' (with a fixed cluster_size) or 'cluster_size' "
                "(with a fixed n_clusters)"),

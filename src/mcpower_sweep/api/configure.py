@@ -19,6 +19,7 @@ from ..design.formula import ParsedFormula
 from ..design.spec import MAX_FIXED_EFFECTS, Predictor, SimulationSpec, correlation_matrix
 from ..params import PARAMS
 from . import parse
+from .outcome import OutcomeSettings, checked_family
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
 
 if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
 DEFAULT_SIMULATIONS = 1000
 
 
-class Configuration:
+class Configuration(OutcomeSettings):
     """The design of a linear mixed model given as an lme4 formula, set step by step.
 
     Parameters
@@ -45,7 +46,8 @@ class Configuration:
     """
 
     def __init__(self, formula: str, family: str = "lme") -> None:
-        PARAMS["family"].check(family)
+        self._family = checked_family(family)
+        self._baseline: dict[str, float] = {}
         parsed = simulated_formula(formula)
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
@@ -184,6 +186,7 @@ class Configuration:
         cluster_level_vars: Sequence[str] | None = None,
         cluster_sizes: Sequence[int] | None = None,
         cluster_size_cv: float = 0.0,
+        tau_squared: float | None = None,
     ) -> Self:
         """Configure the grouping factor of the formula's random part.
 
@@ -193,7 +196,12 @@ class Configuration:
             The grouping factor, as written after ``|`` in the formula.
         ICC
             Intraclass correlation of the random intercept, ``0 <= ICC < 1``; the intercept
-            variance is ``ICC / (1 - ICC)`` (residual variance 1).
+            variance is ``ICC / (1 - ICC)`` (residual variance 1).  For ``family="logit"``
+            and ``"probit"`` the ICC is on the latent scale: ``tau^2 = ICC / (1 - ICC) x
+            pi^2 / 3`` (logit) or ``x 1`` (probit); ``"poisson"`` needs ``tau_squared``.
+        tau_squared
+            Instead of ``ICC`` (give exactly one): the random-intercept variance on the link
+            scale (log odds, probit units, log rate; outcome units for ``"lme"``).
         n_clusters, cluster_size, cluster_sizes
             Give exactly one: the number of clusters (>= 2; the sample is split as evenly as
             possible), the observations per cluster (>= 5; the number of clusters is then
@@ -203,8 +211,9 @@ class Configuration:
             The predictors with a random slope. They must be the random slopes of the
             formula's random part (all of them); None takes them from the formula.
         slope_variance
-            Variance of each random slope (>= 0), in outcome units squared; or a mapping
-            ``{slope: variance}`` giving every random slope its own.
+            Variance of each random slope (>= 0), in outcome units squared (on the link
+            scale for a GLMM); or a mapping ``{slope: variance}`` giving every random slope
+            its own.
         slope_intercept_corr
             Correlation of each random slope with the random intercept, in [-1, 1]; or a
             mapping ``{slope: correlation}``.
@@ -231,7 +240,12 @@ class Configuration:
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
             random_slopes=random_slopes, slope_variance=slope_variance,
             slope_intercept_corr=slope_intercept_corr, cluster_level_vars=cluster_level_vars,
-            cluster_sizes=cluster_sizes, cluster_size_cv=cluster_size_cv)
+            cluster_sizes=cluster_sizes, cluster_size_cv=cluster_size_cv,
+            tau_squared=tau_squared)
+        if self._family == "poisson" and ICC is not None:
+            raise ValueError(f"set_cluster: ICC={ICC!r} with family='poisson': a Poisson model "
+                             "has no latent scale for an ICC; give tau_squared= (the random-"
+                             "intercept variance on the log scale) instead")
         return self
 
     def set_effects(self, effects: str | Mapping[str, float]) -> Self:
@@ -366,9 +380,12 @@ class Configuration:
 
     # ------------------------------------------------------------ spec
     def to_spec(
-        self, sample_size: int, *, estimator: str = "reml", df_method: str = "satterthwaite"
+        self, sample_size: int, *, estimator: str | None = None, df_method: str | None = None
     ) -> SimulationSpec:
         """The validated :class:`SimulationSpec` of the model as configured.
+
+        ``estimator`` and ``df_method`` default to ``"reml"`` and ``"satterthwaite"`` for
+        ``family="lme"``, and to ``"ml"`` and ``"z"`` (glmer's Laplace fit, Wald z) for a GLMM.
 
         Examples
         --------
@@ -376,10 +393,11 @@ class Configuration:
         >>> model.to_spec(400).effective_n_clusters
         20
         """
+        estimator, df_method = self._test_defaults(estimator, df_method)
         return build_spec(self._parsed, self._cluster, types=self._types,
                           correlations=self._correlations, effects=self._resolved_effects(),
-                          sample_size=sample_size,
-                          estimator=estimator, df_method=df_method, alpha=self._alpha)
+                          sample_size=sample_size, estimator=estimator, df_method=df_method,
+                          alpha=self._alpha, outcome=self._outcome())
 
     def _targets(self, target_test: str | Sequence[str]) -> tuple[str, ...]:
         return parse.targets(target_test, self.tests)

@@ -42,7 +42,11 @@ class MCPower(Configuration):
         For example ``"outcome ~ treatment + motivation + (1 + treatment|site)"``:
         fixed effects, then one random part with a grouping factor.
     family
-        ``"lme"`` (the linear mixed model; MCPower 1.4.1's spelling).
+        ``"lme"`` (the linear mixed model, default), ``"logit"`` or ``"probit"`` (a 0/1
+        outcome, with :meth:`set_baseline_probability`) or ``"poisson"`` (a count, with
+        :meth:`set_baseline_rate`): MCPower 1.4.1's spellings.  Effects of a GLMM are on the
+        link scale (log odds ratios, log rate ratios); it is fitted as glmer does (Laplace)
+        and tested by Wald z.
 
     Examples
     --------
@@ -68,8 +72,9 @@ class MCPower(Configuration):
         target_test: str | Sequence[str] = "all",
         *,
         correction: str | None = None,
-        estimator: str = "reml",
-        df_method: str = "satterthwaite",
+        estimator: str | None = None,
+        df_method: str | None = None,
+        agq: int | None = None,
         print_results: bool = True,
     ) -> PowerResult:
         """Estimate the power of each fixed-effect test at a total sample size.
@@ -89,10 +94,16 @@ class MCPower(Configuration):
             (``.to_xarray()``: ``power_corrected``, ``power_at_least``, ``power_all``);
             this one is shown and compared with the target.
         estimator
-            ``"reml"`` (default) or ``"ml"``.
+            ``"reml"`` (default) or ``"ml"``; a GLMM is always ``"ml"`` (Laplace).
         df_method
             Reference distribution of the Wald t test: ``"satterthwaite"`` (default),
-            ``"between_within"``, ``"residual"`` or ``"z"``.
+            ``"between_within"``, ``"residual"`` or ``"z"``; a GLMM is tested by Wald z
+            (``"z"``, glmer's default, the only one allowed; MCPower 1.4.1's
+            ``"asymptotic"`` is read as ``"z"``).
+        agq
+            A GLMM's fit: None or 1 (default) the Laplace approximation, an odd number
+            3..25 adaptive Gauss-Hermite quadrature with that many nodes (a random
+            intercept only), as glmer's ``nAGQ``.
         print_results
             Print the result table (default True).
 
@@ -114,7 +125,8 @@ class MCPower(Configuration):
         """
         targets = self._targets(target_test)
         correction = check_correction(correction)
-        spec = self.to_spec(sample_size, estimator=estimator, df_method=df_method)
+        spec = self._with_agq(self.to_spec(sample_size, estimator=estimator,
+                                           df_method=df_method), agq)
         self._sample_size = spec.sample_size
         result = self._run(spec, targets, *self._seed_now(), correction)
         if print_results:
@@ -152,8 +164,9 @@ class MCPower(Configuration):
         *,
         unit: str = "observations",
         correction: str | None = None,
-        estimator: str = "reml",
-        df_method: str = "satterthwaite",
+        estimator: str | None = None,
+        df_method: str | None = None,
+        agq: int | None = None,
         print_results: bool = True,
     ) -> SampleSizeResult:
         """Power over the sample sizes ``from_size, from_size + by, ... <= to_size``.
@@ -173,7 +186,7 @@ class MCPower(Configuration):
             cluster_size=...)`` fixing each cluster's size) or ``"cluster_size"``
             (observations per cluster, with ``n_clusters`` fixed).  Results give N and the
             unit (``.unit_sizes``, ``.required_units``).
-        target_test, correction, estimator, df_method, print_results
+        target_test, correction, estimator, df_method, agq, print_results
             As in :meth:`find_power`; the power curves and the required N are those after
             the correction.
 
@@ -199,8 +212,8 @@ class MCPower(Configuration):
         sizes = sample_sizes(from_size, to_size, by)
         targets = self._targets(target_test)
         correction = check_correction(correction)
-        specs = [self.to_spec(n * per_unit, estimator=estimator, df_method=df_method)
-                 for n in sizes]
+        specs = [self._with_agq(self.to_spec(n * per_unit, estimator=estimator,
+                                             df_method=df_method), agq) for n in sizes]
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
         points = tuple(self._run(spec, targets, seed, drawn, correction) for spec in specs)

@@ -72,6 +72,7 @@ class ClusterSettings:
     cluster_sizes: tuple[int, ...] = ()
     slope_variances: tuple[float, ...] = ()  # per slope, when given as a mapping
     slope_intercept_corrs: tuple[float, ...] = ()
+    tau_squared: float | None = None  # instead of icc: the intercept variance, link scale
 
 
 def cluster_settings(
@@ -87,6 +88,7 @@ def cluster_settings(
     cluster_level_vars: Sequence[str] | str | None = None,
     cluster_sizes: Sequence[int] | None = None,
     cluster_size_cv: object = 0.0,
+    tau_squared: object = None,
 ) -> ClusterSettings:
     """Check ``set_cluster``'s arguments against the formula ``f`` (see ``set_cluster``)."""
     if f.grouping is None:
@@ -100,7 +102,8 @@ def cluster_settings(
             f"{f.text!r}; its random part is grouped by {f.grouping!r}"
         )
     slopes = _random_slopes(f, random_slopes)
-    icc_value = _icc(f, icc)
+    tau2 = None if tau_squared is None else _tau_squared(f, icc, tau_squared)
+    icc_value = 0.0 if tau2 is not None else _icc(f, icc)
     sizes = _cluster_sizes(cluster_sizes)
     if sum(x is not None for x in (n_clusters, cluster_size, cluster_sizes)) != 1:
         raise ValueError(
@@ -139,7 +142,7 @@ def cluster_settings(
     check_slope_intercept_corr(corr, len(slopes))
     between = _cluster_level_vars(f, cluster_level_vars)
     return ClusterSettings(name, icc_value, n_clusters, cluster_size, variance, corr, between,
-                           cv, sizes, variances, corrs)
+                           cv, sizes, variances, corrs, tau2)
 
 
 def _per_slope(f: ParsedFormula, slopes: tuple[str, ...], label: str, given: object
@@ -198,11 +201,24 @@ def _cluster_level_vars(f: ParsedFormula, given: Sequence[str] | str | None
     return tuple(names)
 
 
+def _tau_squared(f: ParsedFormula, icc: object, tau_squared: object) -> float:
+    """The random-intercept variance given directly (exactly one of ICC and tau_squared)."""
+    if icc is not None:
+        raise ValueError(f"set_cluster: ICC={icc!r} and tau_squared={tau_squared!r}: give "
+                         "exactly one of them for the random-intercept variance")
+    value = PARAMS["tau_squared"].check(tau_squared)
+    if value != 0.0 and not f.random_intercept:
+        raise ValueError(f"tau_squared={tau_squared!r} is not allowed: the formula {f.text!r} "
+                         "has no random intercept; leave it unset or 0")
+    return value
+
+
 def _icc(f: ParsedFormula, icc: object) -> float:
     if icc is None:
         if f.random_intercept:
             raise ValueError("set_cluster: ICC=None is not allowed: the formula has a "
-                             "random intercept, give ICC with 0 <= ICC < 1")
+                             "random intercept, give ICC with 0 <= ICC < 1 (or tau_squared=, "
+                             "the random-intercept variance on the link scale)")
         return 0.0
     value = PARAMS["icc"].check(icc, "ICC")
     if value != 0.0 and not f.random_intercept:
@@ -256,8 +272,13 @@ def build_spec(
     estimator: object,
     df_method: object,
     alpha: float,
+    outcome: Mapping[str, object] | None = None,
 ) -> SimulationSpec:
-    """The validated spec of a configured model at ``sample_size`` (see ``MCPower.to_spec``)."""
+    """The validated spec of a configured model at ``sample_size`` (see ``MCPower.to_spec``).
+
+    ``outcome`` holds the family's settings (``family``, ``baseline_probability``,
+    ``baseline_rate``, ``nagq``; none: the linear mixed model).
+    """
     sample_size = PARAMS["sample_size"].check(sample_size)
     estimator = PARAMS["estimator"].check(estimator)
     df_method = PARAMS["df_method"].check(df_method)
@@ -298,6 +319,8 @@ def build_spec(
         estimator=estimator,
         df_method=df_method,
         alpha=alpha,
+        tau_squared=c.tau_squared,
+        **(outcome or {}),
     )
     spec.validate()
     return spec

@@ -27,6 +27,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     MIN_CLUSTER_SIZE,
     PARAMS,
 )
+from . import family as fam
 from .factors import check_balanced_factor, column_names, predictor_columns
 from .predictors import (  # noqa: F401 - re-exported for the API
     ALLOCATIONS,
@@ -105,6 +106,11 @@ class SimulationSpec:
         ``(name, fixed columns)``: the F tests of several columns at once (a factor term).
     estimator, df_method, alpha
         How each simulated data set is fitted and tested.
+    family, baseline_probability, baseline_rate, tau_squared, nagq
+        The outcome (:mod:`.family`): ``"lme"`` (default) or a GLMM (``"logit"``,
+        ``"probit"`` with ``baseline_probability``, ``"poisson"`` with ``baseline_rate``;
+        ``df_method="z"``); ``tau_squared`` is the random-intercept variance on the link
+        scale instead of ``icc``; ``nagq`` glmer's quadrature nodes (1: Laplace).
     """
 
     formula: str
@@ -130,6 +136,11 @@ class SimulationSpec:
     estimator: str = "reml"
     df_method: str = "satterthwaite"
     alpha: float = 0.05
+    family: str = "lme"
+    baseline_probability: float | None = None
+    baseline_rate: float | None = None
+    tau_squared: float | None = None
+    nagq: int = 1
     extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     # ----------------------------------------------------------------- derived
@@ -137,6 +148,21 @@ class SimulationSpec:
     def tests(self) -> tuple[str, ...]:
         """The tests: each fixed effect but the intercept, then the joint (factor) tests."""
         return self.term_names[1:] + tuple(name for name, _ in self.joint_tests)
+
+    @property
+    def intercept(self) -> float:
+        """The fixed intercept on the link scale (a GLMM's from its baseline)."""
+        if not fam.is_glmm(self.family):
+            return self.effects[0]
+        return fam.baseline_intercept(self.family, self.baseline_probability
+                                      if self.baseline_rate is None else self.baseline_rate)
+
+    @property
+    def intercept_variance(self) -> float:
+        """The random intercept's variance on the link scale (``tau_squared`` or the ICC's)."""
+        if self.tau_squared is not None:
+            return self.tau_squared
+        return fam.intercept_variance(self.family, self.icc) if self.icc else 0.0
 
     @property
     def effective_n_clusters(self) -> int:
@@ -174,7 +200,7 @@ class SimulationSpec:
                        strict=False))
         sd = np.empty(q)
         for k, col in enumerate(self.random_columns):
-            sd[k] = math.sqrt(self.icc / (1.0 - self.icc)) if col == 0 else math.sqrt(
+            sd[k] = math.sqrt(self.intercept_variance) if col == 0 else math.sqrt(
                 own.get(col, self.slope_variance)
             )
         return self._re_corr() * np.outer(sd, sd)
@@ -231,6 +257,7 @@ class SimulationSpec:
             **({"cluster_sizes": list(self.given_sizes)} if self.given_sizes else {}),
             **({"correlations": {f"corr({a},{b})": r for a, b, r in self.correlations}}
                if self.correlations else {}),
+            **fam.family_params(self),
         }
 
     # -------------------------------------------------------------- validation
@@ -247,6 +274,7 @@ class SimulationSpec:
             raise ValueError(f"slope_intercept_corr={r!r} is outside [-1, 1]")
         check_slope_intercept_corr(r, sum(1 for c in self.random_columns if c != 0))
         self._validate_per_slope()
+        fam.check_family(self)
         if self.df_method == "kenward_roger" and self.estimator != "reml":
             raise ValueError(f"df_method='kenward_roger' needs estimator='reml' (pbkrtest's "
                              f"definition), not estimator={self.estimator!r}")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..design.family import RATIO_LABEL, effect_ratio, effect_ratios
 from ..design.spec import SimulationSpec
 from ..params import CORRECTIONS
 from ..stats import RequiredN, required_n, wilson_interval
@@ -139,17 +140,23 @@ class PowerResult:
                 f"seed={self.seed})")
 
     def _header(self) -> tuple[str, ...]:
+        """The table's columns (a GLMM adds its odds or rate ratio after the test; a
+        correction its corrected power after the power)."""
+        ratio = effect_ratio(self.spec.family)
         extra = () if self.correction == "none" else (f"power ({self.correction})", "95% CI")
-        return ("test", "power", "95% CI", *extra, "target", "reached")
+        return ("test", *([RATIO_LABEL[ratio]] if ratio else []), "power", "95% CI", *extra,
+                "target", "reached")
 
     def _rows(self) -> list[list[str]]:
+        ratios = effect_ratios(self.spec)
         corrected = {} if self.correction == "none" else self.power_corrected()
         c = CORRECTIONS.index(self.correction)
         rows = []
         for i, t in ((self.tests.index(t), t) for t in self.target_tests or self.tests):
+            ratio = ([f"{ratios[t]:.3g}" if ratios[t] == ratios[t] else "—"] if ratios else [])
             extra = [] if not corrected else [R.pct(corrected[t]), R.ci_text(wilson_interval(
                 int(self.tallies["n_significant_corrected"][c, i]), self.n_success))]
-            rows.append([t, R.pct(self.power[t]), R.ci_text(self.ci[t]), *extra,
+            rows.append([t, *ratio, R.pct(self.power[t]), R.ci_text(self.ci[t]), *extra,
                          R.pct(self.target_power, 0), "yes" if self.reached(t) else "no"])
         return rows
 
@@ -163,7 +170,10 @@ class PowerResult:
 
     def __str__(self) -> str:
         header = self._header()
-        table = R.text_table(header, self._rows(), right={1, 3, len(header) - 2})
+        shift = 1 if effect_ratio(self.spec.family) else 0  # the ratio column of a GLMM
+        right = {1, 1 + shift, len(header) - 2} | ({3 + shift} if self.correction != "none"
+                                                   else set())
+        table = R.text_table(header, self._rows(), right=right)
         joint = R.joint_table(self.family, [(c, self.power_at_least(c)) for c in
                                             dict.fromkeys(("none", self.correction))]
                               if len(self.family) > 1 else [])
@@ -197,7 +207,20 @@ class PowerResult:
                              extra={"correction": self.correction,
                                     "correction_family": ", ".join(self.family)}),
         )
-        return summarise(counts)
+        return _with_family(summarise(counts), self.spec)
+
+
+def _with_family(ds: xr.Dataset, spec: SimulationSpec) -> xr.Dataset:
+    """A GLMM's results: its odds or rate ratio per test beside the power, and its family."""
+    ratio = effect_ratio(spec.family)
+    if ratio:
+        ratios = effect_ratios(spec)
+        ds[ratio] = ("test", [ratios[t] for t in ds.test.values.tolist()],
+                     {"long_name": f"true {RATIO_LABEL[ratio]} (exp of the effect)",
+                      "units": "1"})
+    if spec.family != "lme":
+        ds.attrs["family"] = spec.family
+    return ds
 
 
 def _up(n: float) -> int:
@@ -438,4 +461,4 @@ class SampleSizeResult:
         ):
             ds[name] = ("test", np.array([np.nan if v is None else v for v in values], float))
             ds[name].attrs = variable_attrs(name)
-        return ds
+        return _with_family(ds, self.spec)

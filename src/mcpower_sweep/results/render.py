@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from ..design.family import is_glmm, model_text
 from ..design.spec import SimulationSpec
 from ..reports.render import pct
 
@@ -58,7 +59,10 @@ def random_effects_text(spec: SimulationSpec) -> str:
     names = [spec.term_names[c] for c in spec.random_columns]
     parts = []
     if "(Intercept)" in names:
-        parts.append(f"ICC {spec.icc:g}")
+        scale = "link scale" if is_glmm(spec.family) else "outcome units"
+        parts.append(f"tau^2 {spec.tau_squared:g} ({scale})" if spec.tau_squared is not None
+                     else f"ICC {spec.icc:g}" + (f" (latent scale; tau^2 "
+                     f"{spec.intercept_variance:.4g})" if is_glmm(spec.family) else ""))
     slopes = [n for n in names if n != "(Intercept)"]
     if slopes and spec.slope_variances:  # one variance (and correlation) per slope
         parts.append("slope variances " + ", ".join(
@@ -89,6 +93,8 @@ def effects_text(spec: SimulationSpec) -> str:
 
 def test_text(spec: SimulationSpec) -> str:
     """``REML fit, Satterthwaite df, alpha = 0.05``."""
+    if is_glmm(spec.family):
+        return f"ML fit (as glmer), Wald z, alpha = {spec.alpha:g}"
     return (f"{spec.estimator.upper()} fit, {DF_LABELS.get(spec.df_method, spec.df_method)} "
             f"df, alpha = {spec.alpha:g}")
 
@@ -96,6 +102,7 @@ def test_text(spec: SimulationSpec) -> str:
 def design_lines(spec: SimulationSpec, *, sizes: bool = True) -> list[str]:
     """The design as a few labelled lines (``sizes=False`` leaves out N and the clusters)."""
     lines = [f"Design: {sizes_text(spec)}"] if sizes else []
+    lines += [f"Model: {model_text(spec)}"] if is_glmm(spec.family) else []
     return lines + [f"Random effects: {random_effects_text(spec)}",
                     f"Effects: {effects_text(spec)}",
                     f"Test: {test_text(spec)}"]

@@ -33,11 +33,12 @@ _CLUSTER_ARGS = {"icc": "ICC", "n_clusters": "n_clusters", "cluster_size": "clus
                  "random_slopes": "random_slopes", "slope_variance": "slope_variance",
                  "slope_intercept_corr": "slope_intercept_corr",
                  "cluster_level_vars": "cluster_level_vars", "cluster_sizes": "cluster_sizes",
-                 "cluster_size_cv": "cluster_size_cv"}
+                 "cluster_size_cv": "cluster_size_cv", "tau_squared": "tau_squared"}
 # Words a spec's error may be about -> the scenario key (cluster keys under model.cluster).
 _SPEC_KEYS = ("sample_size", "n_clusters", "cluster_sizes", "cluster_size_cv", "cluster_size",
-              "ICC", "icc", "slope_variance", "slope_intercept_corr", "cluster_level_vars",
-              "estimator", "df_method", "alpha", "effects", "correlations")
+              "ICC", "icc", "tau_squared", "slope_variance", "slope_intercept_corr",
+              "cluster_level_vars", "baseline_probability", "baseline_rate", "estimator",
+              "df_method", "alpha", "effects", "correlations")
 # Largest grid whose every point is checked while loading (beyond it only each axis value
 # is; the sweep checks every point before it starts).
 _FULL_CHECK_LIMIT = 20_000
@@ -81,6 +82,10 @@ def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
     except ValueError as err:
         key = "family" if str(err).startswith("family=") else "formula"
         raise src.error(f"model.{key}", err, spec.get(key), show_value=True) from err
+    for key in ("baseline_probability", "baseline_rate"):  # a GLMM's intercept
+        if spec.get(key) is not None:
+            _call(src, f"model.{key}", spec[key],
+                  lambda k=key: getattr(model, f"set_{k}")(spec[k]))
     for key, setter in _SETTERS.items():
         if cfg.get(key) is not None:
             value = cfg[key]
@@ -113,7 +118,7 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
             written = next((k for k in cluster if CLUSTER_ALIASES.get(k, k) == canonical),
                            canonical)
             path, value = f"model.cluster.{written}", cluster.get(written)
-        elif canonical in ("effects", "correlations"):
+        elif canonical in ("effects", "correlations", "baseline_probability", "baseline_rate"):
             path, value = f"model.{canonical}", cfg["model"].get(canonical)
         else:
             path, value = canonical, cfg.get(canonical)

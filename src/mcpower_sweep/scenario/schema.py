@@ -43,11 +43,14 @@ CLUSTER: Schema = {
     "cluster_level_vars": (False, name_list),
     "cluster_sizes": (False, number_list),
     "cluster_size_cv": (False, rule(PARAMS["cluster_size_cv"])),
+    "tau_squared": (False, rule(PARAMS["tau_squared"])),
 }
 
 MODEL: Schema = {
     "formula": (True, text),
     "family": (False, rule(PARAMS["family"])),
+    "baseline_probability": (False, rule(PARAMS["baseline_probability"])),
+    "baseline_rate": (False, rule(PARAMS["baseline_rate"])),
     "effects": (False, assignments("effect sizes")),
     "variable_types": (False, assignments("variable types")),
     "correlations": (False, assignments("correlations")),
