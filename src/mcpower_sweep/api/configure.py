@@ -380,6 +380,3 @@ class Configuration:
                           correlations=self._correlations, effects=self._resolved_effects(),
                           sample_size=sample_size,
                           estimator=estimator, df_method=df_method, alpha=self._alpha)
-
-    def _targets(self, target_test: str | Sequence[str]) -> tuple[str, ...]:
-        return parse.targets(target_test, self.tests)

@@ -27,6 +27,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     MIN_CLUSTER_SIZE,
     PARAMS,
 )
+from .analysis import Analysis
 from .factors import check_balanced_factor, column_names, predictor_columns
 from .predictors import (  # noqa: F401 - re-exported for the API
     ALLOCATIONS,
@@ -105,6 +106,9 @@ class SimulationSpec:
         ``(name, fixed columns)``: the F tests of several columns at once (a factor term).
     estimator, df_method, alpha
         How each simulated data set is fitted and tested.
+    analysis
+        None: the true model is fitted; else the misspecified analysis
+        (``test_formula``, :mod:`.analysis`), whose terms are the tests.
     """
 
     formula: str
@@ -130,13 +134,32 @@ class SimulationSpec:
     estimator: str = "reml"
     df_method: str = "satterthwaite"
     alpha: float = 0.05
+    analysis: Analysis | None = None
     extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     # ----------------------------------------------------------------- derived
     @property
     def tests(self) -> tuple[str, ...]:
-        """The tests: each fixed effect but the intercept, then the joint (factor) tests."""
-        return self.term_names[1:] + tuple(name for name, _ in self.joint_tests)
+        """The tests: each fixed effect but the intercept, then the joint (factor) tests
+        (of the analysis, when it is not the true model)."""
+        return self.fit_term_names[1:] + tuple(name for name, _ in self.fit_joint_tests)
+
+    @property
+    def fit_term_names(self) -> tuple[str, ...]:
+        """The fitted model's fixed effects (``term_names`` unless ``analysis`` drops some)."""
+        a = self.analysis
+        return self.term_names if a is None else tuple(self.term_names[c] for c in a.columns)
+
+    @property
+    def fit_effects(self) -> tuple[float, ...]:
+        """The true value of each of the fitted model's fixed effects."""
+        a = self.analysis
+        return self.effects if a is None else tuple(self.effects[c] for c in a.columns)
+
+    @property
+    def fit_joint_tests(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The fitted model's joint tests, as columns of the fitted model."""
+        return self.joint_tests if self.analysis is None else self.analysis.joint_tests
 
     @property
     def effective_n_clusters(self) -> int:
@@ -231,6 +254,7 @@ class SimulationSpec:
             **({"cluster_sizes": list(self.given_sizes)} if self.given_sizes else {}),
             **({"correlations": {f"corr({a},{b})": r for a, b, r in self.correlations}}
                if self.correlations else {}),
+            **({"test_formula": self.analysis.formula} if self.analysis else {}),
         }
 
     # -------------------------------------------------------------- validation
