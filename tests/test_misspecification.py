@@ -135,3 +135,33 @@ def test_the_engine_refuses_an_inconsistent_analysis() -> None:
                              ((0, 2), (0, 2), "no random effect"), ((0, 1), (), "both")):
         with pytest.raises(ValueError, match=says):
             engine.native_spec(replace(spec, analysis=Analysis("y ~ x", columns, z, ())))
+
+
+SCENARIO = """
+model:
+  formula: "y ~ x + (1 + x|g)"
+  effects: "x=0"
+  cluster: {grouping: g, ICC: 0.2, n_clusters: 30, random_slopes: [x], slope_variance: 0.1}
+simulations: 400
+seed: 16
+sample_size: 900
+test_formula: "y ~ x + (1|g)"
+sweep:
+  slope_variance: [0.05, 0.1]
+"""
+
+
+def test_a_scenario_sweeps_the_misspecified_analysis() -> None:
+    """``test_formula`` in scenario YAML: every point is fitted with it (the rates at
+    slope variance .05 and .1 are the find_power ones of docs/misspecification.md)."""
+    from mcpower_sweep import sweep
+    from mcpower_sweep.scenario.load import ScenarioError, parse_scenario
+
+    s = parse_scenario(SCENARIO)
+    ds = sweep(s.model, s.design_grid(), progress=False, **s.sweep_kwargs())
+    assert list(ds["test"].values) == ["x"]
+    low, high = ds["power"].sel(test="x").values
+    assert 0.10 < low < high and high > 0.2, (low, high)
+    assert "y ~ x + (1|g)" in ds.attrs["base_params"]
+    with pytest.raises(ScenarioError, match="test_formula: .*grouping factor 'h'"):
+        parse_scenario(SCENARIO.replace("(1|g)", "(1|h)"))
