@@ -80,6 +80,13 @@ def test_the_analysis_is_the_restricted_model_fitted_to_the_same_data(
         np.testing.assert_allclose(sims.pvalue[i], fit["pvalue"], rtol=1e-3, atol=1e-9)
 
 
+def test_mcpower_spellings_without_a_tilde() -> None:
+    spec = slope_model().to_spec(240)
+    for text in ("x", "y = x", " x "):
+        a = analysis_of(text, spec)
+        assert a is not None and a.formula == "y ~ x" and a.columns == (0, 1)
+
+
 def test_results_follow_the_analysis_model() -> None:
     """Tests, estimate summaries (the true value of each kept term) and the header."""
     model = slope_model("x=0.3, z=0.5").set_simulations(200)
@@ -111,6 +118,7 @@ def test_a_missing_random_slope_inflates_the_type_one_error() -> None:
 
 @pytest.mark.parametrize(("test_formula", "says"), [
     ("w ~ x", "outcome 'w'"),
+    ("w = x", "outcome 'w'"),
     ("y ~ x + q", "fixed term 'q'"),
     ("y ~ x:z", "fixed term 'x:z'"),
     ("y ~ x + (1|h)", "grouping factor 'h'"),

@@ -6,8 +6,9 @@ error and the power (for example a random slope left out of the analysis). The a
 must be a sub-model of the true model: some fixed terms and random slopes dropped, the same
 outcome and grouping. Two spellings are accepted:
 
-- MCPower 1.4.1's: fixed effects only (``"score ~ treatment"``); the analysis keeps the
-  true model's random part, as MCPower 1.4.1 does;
+- MCPower 1.4.1's: fixed effects only (``"score ~ treatment"``, or as MCPower 1.4.1 also
+  takes them ``"treatment"`` and ``"score = treatment"``); the analysis keeps the true
+  model's random part, as MCPower 1.4.1 does;
 - with a random part (``"y ~ x + (1|g)"`` when the truth is ``(1 + x|g)``).
 
 Examples
@@ -49,7 +50,7 @@ class Analysis:
     ``columns``: the true model's fixed columns that are fitted (0, the intercept, first);
     ``random_columns``: the true fixed columns with a random effect in the analysis (each
     one of ``columns``); ``joint_tests``: the F tests of the analysis, as ``(name,
-    positions in columns)``; ``formula``: ``test_formula`` as written.
+    positions in columns)``; ``formula``: ``test_formula`` (with its outcome and ``~``).
     """
 
     formula: str
@@ -79,6 +80,9 @@ def analysis_of(test_formula: str, spec: SimulationSpec) -> Analysis | None:
     """
     if not isinstance(test_formula, str):
         raise _refuse(test_formula, "is not a formula string")
+    if "~" not in test_formula:  # MCPower 1.4.1 also takes "x + z" and "y = x + z"
+        lhs, _, rhs = test_formula.rpartition("=")
+        test_formula = f"{lhs.strip() or spec.outcome} ~ {rhs.strip()}"
     try:
         f = parse_formula(test_formula)
     except FormulaError as e:
