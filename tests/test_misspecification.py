@@ -173,3 +173,17 @@ def test_a_scenario_sweeps_the_misspecified_analysis() -> None:
     assert "y ~ x + (1|g)" in ds.attrs["base_params"]
     with pytest.raises(ScenarioError, match="test_formula: .*grouping factor 'h'"):
         parse_scenario(SCENARIO.replace("(1|g)", "(1|h)"))
+
+
+def test_a_factor_term_keeps_its_joint_test_in_the_analysis() -> None:
+    model = (MCPower("y ~ grp + x + (1|g)").set_variable_type("grp=factor(3)")
+             .set_effects("grp[2]=0.3, grp[3]=0.2, x=0.3").set_cluster("g", ICC=0.2,
+                                                                         n_clusters=20))
+    spec = model.to_spec(400)
+    kept = with_analysis(spec, "y ~ grp")
+    assert kept.tests == ("grp[2]", "grp[3]", "grp")
+    assert kept.fit_joint_tests == (("grp", (1, 2)),) and kept.fit_effects == (0.0, 0.3, 0.2)
+    dropped = with_analysis(spec, "y ~ x")
+    assert dropped.tests == ("x",) and dropped.fit_joint_tests == ()
+    result = engine.run_chunk(kept, 1, 0, 20)
+    assert result.joint_pvalue.shape == (20, 1) and result.converged.all()
