@@ -51,7 +51,7 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
                      std::vector<Allocation> predictor_allocation, double cluster_size_cv,
                      std::vector<double> predictor_mix, std::vector<int> predictor_factor,
                      std::vector<std::vector<int>> joint_tests, GlmFamily family, GlmLink link,
-                     int nagq) {
+                     int nagq, std::vector<int> fit_columns, std::vector<int> fit_z_columns) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
@@ -72,6 +72,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
     s.family = family;
     s.link = link;
     s.nagq = nagq;
+    s.fit_columns = std::move(fit_columns);
+    s.fit_z_columns = std::move(fit_z_columns);
     s.check();
     return s;
 }
@@ -157,7 +159,8 @@ PYBIND11_MODULE(_native, m) {
              py::arg("predictor_allocation") = std::vector<Allocation>{}, py::arg("cluster_size_cv") = 0.0,
              py::arg("predictor_mix") = std::vector<double>{}, py::arg("predictor_factor") = std::vector<int>{},
              py::arg("joint_tests") = std::vector<std::vector<int>>{},
-             py::arg("family") = GlmFamily::gaussian, py::arg("link") = GlmLink::identity, py::arg("nagq") = 1)
+             py::arg("family") = GlmFamily::gaussian, py::arg("link") = GlmLink::identity, py::arg("nagq") = 1,
+             py::arg("fit_columns") = std::vector<int>{}, py::arg("fit_z_columns") = std::vector<int>{})
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
         .def_readonly("predictor_level", &EngineSpec::predictor_level)
@@ -176,7 +179,9 @@ PYBIND11_MODULE(_native, m) {
         .def_readonly("row_level", &EngineSpec::row_level)
         .def_readonly("family", &EngineSpec::family)
         .def_readonly("link", &EngineSpec::link)
-        .def_readonly("nagq", &EngineSpec::nagq);
+        .def_readonly("nagq", &EngineSpec::nagq)
+        .def_readonly("fit_columns", &EngineSpec::fit_columns)
+        .def_readonly("fit_z_columns", &EngineSpec::fit_z_columns);
 
     m.def("run_chunk", &chunk, py::arg("spec"), py::arg("seed"), py::arg("start"), py::arg("count"),
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");

@@ -80,6 +80,69 @@ void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, int64_t i
     }
 }
 
+
+// The analysis model's data from the true model's: the per-cluster cross-products,
+// column sums and rows of the fixed columns `cols` (ascending) and y, with random effects
+// on the true columns `z` (each one of cols). The fit then sees only these columns.
+void restrict_problem(const Problem& full, const std::vector<int>& cols, const std::vector<int>& z, Problem& out) {
+    const int p = int(cols.size()), m = p + 1, mf = full.m();
+    std::vector<int> zc(z.size());
+    for (size_t a = 0; a < z.size(); ++a)
+        zc[a] = int(std::find(cols.begin(), cols.end(), z[a]) - cols.begin());
+    out.reset(p, int(z.size()), full.n_clusters, zc);
+    std::vector<int> src(cols);
+    src.push_back(full.p);  // y
+    for (int j = 0; j < full.n_clusters; ++j) {
+        const double* S = &full.cross[size_t(j) * mf * mf];
+        double* T = &out.cross[size_t(j) * m * m];
+        for (int r = 0; r < m; ++r) {
+            out.colsum[size_t(j) * m + r] = full.colsum[size_t(j) * mf + src[r]];
+            for (int c = 0; c < m; ++c) T[r * m + c] = S[src[r] * mf + src[c]];
+        }
+        out.rows[j] = full.rows[j];
+    }
+    out.n_obs = full.n_obs;
+    out.diagonal = full.diagonal;
+}
+
+// The true covariance of the analysis's random effects (fit_z_columns among z_columns),
+// the start of its fits; the true re_cov without a misspecified analysis.
+std::vector<double> analysis_re_cov(const EngineSpec& spec) {
+    if (spec.fit_columns.empty()) return spec.re_cov;
+    const int q = spec.n_random(), qa = int(spec.fit_z_columns.size());
+    std::vector<int> pos(qa);
+    for (int a = 0; a < qa; ++a)
+        pos[a] = int(std::find(spec.z_columns.begin(), spec.z_columns.end(), spec.fit_z_columns[a]) -
+                     spec.z_columns.begin());
+    std::vector<double> g(size_t(qa) * qa);
+    for (int a = 0; a < qa; ++a)
+        for (int b = 0; b < qa; ++b) g[a * qa + b] = spec.re_cov[pos[a] * q + pos[b]];
+    return g;
+}
+
+// fit_columns / fit_z_columns: both empty, or a sub-model of the true one.
+void check_analysis(const EngineSpec& spec) {
+    const auto& cols = spec.fit_columns;
+    const auto& z = spec.fit_z_columns;
+    if (cols.empty() && z.empty()) return;
+    if (cols.empty() || z.empty())
+        throw std::invalid_argument("fit_columns and fit_z_columns must both be empty or both be given");
+    if (spec.family != GlmFamily::gaussian)
+        throw std::invalid_argument("a misspecified analysis (fit_columns) is only supported for the gaussian LMM");
+    for (size_t k = 0; k < cols.size(); ++k)
+        if (cols[k] < 0 || cols[k] >= spec.n_fixed() || (k > 0 && cols[k] <= cols[k - 1]))
+            throw std::invalid_argument("fit_columns must be ascending fixed columns of the true model");
+    for (size_t a = 0; a < z.size(); ++a) {
+        if (std::find(cols.begin(), cols.end(), z[a]) == cols.end())
+            throw std::invalid_argument("fit_z_columns entry " + std::to_string(z[a]) + " is not one of fit_columns");
+        if (std::find(spec.z_columns.begin(), spec.z_columns.end(), z[a]) == spec.z_columns.end())
+            throw std::invalid_argument("fit_z_columns entry " + std::to_string(z[a]) +
+                                        " has no random effect in the true model");
+        for (size_t b = 0; b < a; ++b)
+            if (z[b] == z[a]) throw std::invalid_argument("fit_z_columns has a repeated column");
+    }
+    check_sizes(int(cols.size()), int(z.size()));
+}
 }  // namespace
 
 void EngineSpec::check() const {
@@ -122,7 +185,7 @@ void EngineSpec::check() const {
     for (const auto& cols : joint_tests) {
         if (cols.empty()) throw std::invalid_argument("a joint test has no columns");
         for (int c : cols)
-            if (c < 1 || c >= n_fixed()) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a fixed effect");
+            if (c < 1 || c >= n_fit()) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a fixed effect");
     }
     if (n_pred > 64) throw std::invalid_argument("at most 64 predictors are supported");
     for (int c : z_columns)
@@ -159,6 +222,7 @@ void EngineSpec::check() const {
     for (double pr : predictor_p)
         if (!(pr >= 0.0 && pr <= 1.0)) throw std::invalid_argument("binary predictor probability outside [0, 1]");
     check_choices(estimator, df_method);
+    check_analysis(*this);
     if (family == GlmFamily::gaussian) {
         if (link != GlmLink::identity || nagq != 1)
             throw std::invalid_argument("a gaussian outcome has the identity link and no quadrature");
@@ -172,7 +236,10 @@ void EngineSpec::check() const {
 ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t count, int n_threads) {
     spec.check();
     if (count < 0) throw std::invalid_argument("count must be >= 0");
-    const int p = spec.n_fixed(), q = spec.n_random();
+    // p, q: the analysis model's (the true model's unless fit_columns is given).
+    const int p = spec.n_fit();
+    const int q = spec.fit_columns.empty() ? spec.n_random() : int(spec.fit_z_columns.size());
+    const bool restricted = !spec.fit_columns.empty();
     ChunkOutput out;
     out.count = count;
     out.p = p;
@@ -189,7 +256,7 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
     out.joint_pvalue.assign(count * n_joint, nan);
 
     const Generator gen(spec);
-    const std::vector<double> truth = interior(theta_from_cov(spec.re_cov, q, 1.0), q, 0.1);
+    const std::vector<double> truth = interior(theta_from_cov(analysis_re_cov(spec), q, 1.0), q, 0.1);
     std::vector<double> identity(n_theta(q), 0.0);
     {
         int k = 0;
@@ -209,7 +276,7 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
     glmm_opt.start_beta = spec.beta;
     auto worker = [&]() {
         try {
-            Problem pr;
+            Problem generated, analysed;
             Workspace ws;
             GlmmProblem gp;
             constexpr int64_t block = 4;
@@ -222,7 +289,9 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
                         glmm_simulation(gp, glmm_opt, i, out);
                         continue;
                     }
-                    gen.generate(seed, start + uint64_t(i), pr);
+                    gen.generate(seed, start + uint64_t(i), generated);
+                    if (restricted) restrict_problem(generated, spec.fit_columns, spec.fit_z_columns, analysed);
+                    const Problem& pr = restricted ? analysed : generated;
                     Fit f = fit(pr, opt, {truth}, ws);
                     if (!f.converged) f = fit(pr, opt, {truth, identity}, ws);
                     out.iterations[i] = f.iterations;

@@ -69,6 +69,12 @@ struct EngineSpec {
     // their exact distribution when all columns are Gaussian (false, the default); for
     // the tests and the benchmark, which compare the two.
     bool row_level = false;
+    // A misspecified analysis (test_formula): the data keep every column above, the fit
+    // uses only the fixed columns fit_columns (ascending, 0 = intercept first) with random
+    // effects on fit_z_columns (each one of fit_columns). Both empty: the true model.
+    // Outputs and joint_tests then refer to the analysis's columns (n_fit()).
+    std::vector<int> fit_columns;
+    std::vector<int> fit_z_columns;
 
     Level level(int v) const { return predictor_level.empty() ? Level::observation : predictor_level[v]; }
     Allocation allocation(int v) const {
@@ -77,6 +83,7 @@ struct EngineSpec {
     int factor_of(int v) const { return predictor_factor.empty() ? -1 : predictor_factor[v]; }
     int n_fixed() const { return int(terms.size()) + 1; }
     int n_random() const { return int(z_columns.size()); }
+    int n_fit() const { return fit_columns.empty() ? n_fixed() : int(fit_columns.size()); }
     // Throws std::invalid_argument naming the first inconsistency.
     void check() const;
 };

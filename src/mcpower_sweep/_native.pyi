@@ -106,6 +106,8 @@ class EngineSpec:
         family: GlmFamily = ...,
         link: GlmLink = ...,
         nagq: int = 1,
+        fit_columns: Sequence[int] = ...,
+        fit_z_columns: Sequence[int] = ...,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -145,6 +147,10 @@ class EngineSpec:
     def link(self) -> GlmLink: ...
     @property
     def nagq(self) -> int: ...
+    @property
+    def fit_columns(self) -> list[int]: ...
+    @property
+    def fit_z_columns(self) -> list[int]: ...
 
 def run_chunk(
     spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1

@@ -178,7 +178,7 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         predictor_level=[_native.Level.__members__[p.level] for p, _ in columns],
         predictor_allocation=[_native.Allocation.__members__[p.allocation] for p, _ in columns],
         **factors,
-        joint_tests=[list(cols) for _, cols in spec.joint_tests],
+        joint_tests=[list(cols) for _, cols in spec.fit_joint_tests],
         terms=[list(t) for t in spec.terms],
         beta=[float(spec.intercept), *(float(b) for b in spec.effects[1:])],
         z_columns=list(spec.random_columns),
@@ -192,6 +192,8 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         family=_native.GlmFamily.__members__[family],
         link=_native.GlmLink.__members__[link],
         nagq=int(spec.nagq),
+        **({} if (a := spec.analysis) is None else
+           {"fit_columns": list(a.columns), "fit_z_columns": list(a.random_columns)}),
     )
 
 
@@ -263,7 +265,8 @@ def chunk_counts(
     spec: SimulationSpec, seed: int, start: int, count: int, n_threads: int = 1
 ) -> ChunkCounts:
     """Run a chunk and return only its counts and tallies (what sweeps store)."""
-    return count_chunk(run_chunk(spec, seed, start, count, n_threads), spec.alpha, spec.effects)
+    return count_chunk(run_chunk(spec, seed, start, count, n_threads), spec.alpha,
+                       spec.fit_effects)
 
 
 def fit_data(

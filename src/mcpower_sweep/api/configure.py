@@ -399,5 +399,3 @@ class Configuration(OutcomeSettings):
                           sample_size=sample_size, estimator=estimator, df_method=df_method,
                           alpha=self._alpha, outcome=self._outcome())
 
-    def _targets(self, target_test: str | Sequence[str]) -> tuple[str, ...]:
-        return parse.targets(target_test, self.tests)

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..design.analysis import with_analysis
 from ..design.spec import SimulationSpec
 from ..params import PARAMS, check_correction, draw_seed
 from ..results.power import PowerResult, SampleSizeResult
+from . import parse
 from .configure import Configuration
 from .run import TooManyFailedFitsError, power_at, sample_sizes
 
@@ -75,6 +77,7 @@ class MCPower(Configuration):
         estimator: str | None = None,
         df_method: str | None = None,
         agq: int | None = None,
+        test_formula: str | None = None,
         print_results: bool = True,
     ) -> PowerResult:
         """Estimate the power of each fixed-effect test at a total sample size.
@@ -104,6 +107,12 @@ class MCPower(Configuration):
             A GLMM's fit: None or 1 (default) the Laplace approximation, an odd number
             3..25 adaptive Gauss-Hermite quadrature with that many nodes (a random
             intercept only), as glmer's ``nAGQ``.
+        test_formula
+            Fit this model instead of the model's formula (a misspecified analysis; the
+            data still come from the formula): a sub-model with the same outcome and
+            grouping, e.g. ``"y ~ x + (1|g)"`` when the truth has ``(1 + x|g)``; a
+            fixed-effects formula (MCPower 1.4.1's ``"y ~ x"``) keeps the random part.
+            The tests are then the analysis's terms (docs/misspecification.md).
         print_results
             Print the result table (default True).
 
@@ -123,10 +132,10 @@ class MCPower(Configuration):
         >>> result.power["treatment"]  # doctest: +SKIP
         0.8725
         """
-        targets = self._targets(target_test)
         correction = check_correction(correction)
-        spec = self._with_agq(self.to_spec(sample_size, estimator=estimator,
-                                           df_method=df_method), agq)
+        spec = with_analysis(self._with_agq(self.to_spec(
+            sample_size, estimator=estimator, df_method=df_method), agq), test_formula)
+        targets = parse.targets(target_test, spec.tests)  # the analysis's tests
         self._sample_size = spec.sample_size
         result = self._run(spec, targets, *self._seed_now(), correction)
         if print_results:
@@ -167,6 +176,7 @@ class MCPower(Configuration):
         estimator: str | None = None,
         df_method: str | None = None,
         agq: int | None = None,
+        test_formula: str | None = None,
         print_results: bool = True,
     ) -> SampleSizeResult:
         """Power over the sample sizes ``from_size, from_size + by, ... <= to_size``.
@@ -186,7 +196,7 @@ class MCPower(Configuration):
             cluster_size=...)`` fixing each cluster's size) or ``"cluster_size"``
             (observations per cluster, with ``n_clusters`` fixed).  Results give N and the
             unit (``.unit_sizes``, ``.required_units``).
-        target_test, correction, estimator, df_method, agq, print_results
+        target_test, correction, estimator, df_method, agq, test_formula, print_results
             As in :meth:`find_power`; the power curves and the required N are those after
             the correction.
 
@@ -210,10 +220,11 @@ class MCPower(Configuration):
         """
         per_unit = self._observations_per(PARAMS["unit"].check(unit))
         sizes = sample_sizes(from_size, to_size, by)
-        targets = self._targets(target_test)
         correction = check_correction(correction)
-        specs = [self._with_agq(self.to_spec(n * per_unit, estimator=estimator,
-                                             df_method=df_method), agq) for n in sizes]
+        specs = [with_analysis(self._with_agq(self.to_spec(
+            n * per_unit, estimator=estimator, df_method=df_method), agq), test_formula)
+            for n in sizes]
+        targets = parse.targets(target_test, specs[0].tests)
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
         points = tuple(self._run(spec, targets, seed, drawn, correction) for spec in specs)

@@ -41,7 +41,7 @@ def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int,
     for start in range(0, simulations, RUN_BLOCK):
         chunk = engine.run_chunk(spec, seed, start, min(RUN_BLOCK, simulations - start),
                                  n_threads)
-        c = engine.count_chunk(chunk, spec.alpha, spec.effects, family)
+        c = engine.count_chunk(chunk, spec.alpha, spec.fit_effects, family)
         total = c if total is None else total + c
     return total
 

@@ -28,6 +28,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
     PARAMS,
 )
 from . import family as fam
+from .analysis import Analysis
 from .factors import check_balanced_factor, column_names, predictor_columns
 from .predictors import (  # noqa: F401 - re-exported for the API
     ALLOCATIONS,
@@ -111,6 +112,9 @@ class SimulationSpec:
         ``"probit"`` with ``baseline_probability``, ``"poisson"`` with ``baseline_rate``;
         ``df_method="z"``); ``tau_squared`` is the random-intercept variance on the link
         scale instead of ``icc``; ``nagq`` glmer's quadrature nodes (1: Laplace).
+    analysis
+        None: the true model is fitted; else the misspecified analysis
+        (``test_formula``, :mod:`.analysis`), whose terms are the tests.
     """
 
     formula: str
@@ -141,13 +145,32 @@ class SimulationSpec:
     baseline_rate: float | None = None
     tau_squared: float | None = None
     nagq: int = 1
+    analysis: Analysis | None = None
     extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     # ----------------------------------------------------------------- derived
     @property
     def tests(self) -> tuple[str, ...]:
-        """The tests: each fixed effect but the intercept, then the joint (factor) tests."""
-        return self.term_names[1:] + tuple(name for name, _ in self.joint_tests)
+        """The tests: each fixed effect but the intercept, then the joint (factor) tests
+        (of the analysis, when it is not the true model)."""
+        return self.fit_term_names[1:] + tuple(name for name, _ in self.fit_joint_tests)
+
+    @property
+    def fit_term_names(self) -> tuple[str, ...]:
+        """The fitted model's fixed effects (``term_names`` unless ``analysis`` drops some)."""
+        a = self.analysis
+        return self.term_names if a is None else tuple(self.term_names[c] for c in a.columns)
+
+    @property
+    def fit_effects(self) -> tuple[float, ...]:
+        """The true value of each of the fitted model's fixed effects."""
+        a = self.analysis
+        return self.effects if a is None else tuple(self.effects[c] for c in a.columns)
+
+    @property
+    def fit_joint_tests(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The fitted model's joint tests, as columns of the fitted model."""
+        return self.joint_tests if self.analysis is None else self.analysis.joint_tests
 
     @property
     def intercept(self) -> float:
@@ -258,6 +281,7 @@ class SimulationSpec:
             **({"correlations": {f"corr({a},{b})": r for a, b, r in self.correlations}}
                if self.correlations else {}),
             **fam.family_params(self),
+            **({"test_formula": self.analysis.formula} if self.analysis else {}),
         }
 
     # -------------------------------------------------------------- validation

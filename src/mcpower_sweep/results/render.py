@@ -103,8 +103,11 @@ def design_lines(spec: SimulationSpec, *, sizes: bool = True) -> list[str]:
     """The design as a few labelled lines (``sizes=False`` leaves out N and the clusters)."""
     lines = [f"Design: {sizes_text(spec)}"] if sizes else []
     lines += [f"Model: {model_text(spec)}"] if is_glmm(spec.family) else []
+    # A misspecified analysis (test_formula) fits another model than the one shown.
+    analysis = [f"analysis: {spec.analysis.formula}"] if spec.analysis else []
     return lines + [f"Random effects: {random_effects_text(spec)}",
                     f"Effects: {effects_text(spec)}",
+                    *analysis,
                     f"Test: {test_text(spec)}"]
 
 

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..design.analysis import with_analysis
 from ..params import EFFECT_PREFIX
 from .checks import Source, suggest
 from .schema import CLUSTER_ALIASES
@@ -109,7 +110,7 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
     """The spec at ``sample_size`` with the scenario's estimator and df method (if given)."""
     given = {k: cfg[k] for k in ("estimator", "df_method") if k in cfg}
     try:
-        return model.to_spec(int(sample_size), **given)
+        spec = model.to_spec(int(sample_size), **given)
     except ValueError as err:
         cluster = cfg["model"].get("cluster") or {}
         about = _key_in_message(str(err), _SPEC_KEYS, "model")
@@ -123,6 +124,10 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
         else:
             path, value = canonical, cfg.get(canonical)
         raise src.error(path, err, value, show_value=True) from err
+    try:
+        return with_analysis(spec, cfg.get("test_formula"))
+    except ValueError as err:
+        raise src.error("test_formula", err, cfg["test_formula"], show_value=True) from err
 
 
 def check_grid_points(src: Source, base: Any, grid: Mapping[str, list[Any]]) -> None:

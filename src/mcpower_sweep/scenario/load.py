@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ..design.analysis import with_analysis
 from .build import build_base, build_model, check_grid_points
 from .checks import ScenarioError, Source
 from .schema import check_top
@@ -44,6 +45,7 @@ class RunOptions:
     df_method: str
     sample_size: int | None
     chunk_size: int | None = None
+    test_formula: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ class Scenario:
     def base_spec(self) -> Any:
         """The spec at the base sample size (or the first swept one)."""
         n = self.options.sample_size or self.grid["sample_size"][0]
-        return self.model.to_spec(
+        return with_analysis(self.model.to_spec(
             int(n), estimator=self.options.estimator, df_method=self.options.df_method
-        )
+        ), self.options.test_formula)
 
 
 def _read_yaml(text: str, source: str) -> Any:
@@ -161,6 +163,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         target_power=model.target_power, max_failed=model.max_failed,
         estimator=base.estimator, df_method=base.df_method,
         sample_size=sample_size, chunk_size=cfg.get("chunk_size"),
+        test_formula=cfg.get("test_formula"),
     )
     check_grid_points(src, base, grid)
     return Scenario(

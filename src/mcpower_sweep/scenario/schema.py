@@ -70,6 +70,7 @@ TOP: Schema = {
     "estimator": (False, rule(PARAMS["estimator"])),
     "df_method": (False, rule(PARAMS["df_method"])),
     "sample_size": (False, rule(PARAMS["sample_size"])),
+    "test_formula": (False, text),  # a misspecified analysis (docs/misspecification.md)
     "chunk_size": (False, optional(rule(PARAMS["chunk_size"]))),  # null: calibrated
     "sweep": (False, check_sweep),
 }
