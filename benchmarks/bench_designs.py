@@ -18,14 +18,11 @@ timed alternately (best of ``--repeats``) so that background load affects both a
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
-import time
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # MCPower's Rust pool: one thread
 
-from bench_engine import time_ours  # noqa: E402
+from bench_engine import time_mcpower_model, time_ours  # noqa: E402
 
 from mcpower_sweep import MCPower as Ours  # noqa: E402
 
@@ -70,13 +67,7 @@ def mcpower_time(formula: str, n_clusters: int, n: int, sims: int) -> float:
     from mcpower import MCPower
 
     m = configure(MCPower(formula, family="lme"), formula, n_clusters, "binary")
-    m.set_max_failed_simulations(0.5)
-    m.set_seed(1)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        m.find_power(n, n_sims=min(sims, 50), verbose=False, progress_callback=False)
-        t = time.perf_counter()
-        m.find_power(n, n_sims=sims, verbose=False, progress_callback=False)
-    return (time.perf_counter() - t) / sims * 1e6
+    return time_mcpower_model(m, n, sims)
 
 
 def main() -> None:

@@ -49,6 +49,11 @@ def time_mcpower(n_clusters: int, n: int, slope: bool, sims: int) -> float:
     kw = dict(random_slopes=["treatment"], slope_variance=0.1) if slope else {}
     m.set_cluster("cluster", ICC=0.15, n_clusters=n_clusters, **kw)
     m.set_effects("treatment=0.15")
+    return time_mcpower_model(m, n, sims)
+
+
+def time_mcpower_model(m, n: int, sims: int) -> float:
+    """MCPower's time per simulation of ``find_power(n)`` after a warm-up (quietly)."""
     m.set_max_failed_simulations(0.5)
     m.set_seed(1)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

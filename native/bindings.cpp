@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "bindings_data.hpp"
 #include "chunk.hpp"
 #include "inference.hpp"
 #include "rng.hpp"
@@ -83,13 +84,9 @@ py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X
              py::array_t<int64_t, py::array::c_style | py::array::forcecast> group, int n_groups,
              std::vector<int> z_columns, bool uncorrelated, Estimator estimator, DfMethod df_method,
              std::vector<std::vector<int>> joint_tests) {
-    if (X.ndim() != 2) throw std::invalid_argument("X must be a 2-d array (rows x fixed effects)");
-    if (y.ndim() != 1 || group.ndim() != 1) throw std::invalid_argument("y and group must be 1-d arrays");
+    check_rows(X, y, group);
     const int64_t n = X.shape(0);
     const int p = int(X.shape(1));
-    if (y.shape(0) != n || group.shape(0) != n)
-        throw std::invalid_argument("X has " + std::to_string(n) + " rows but y has " + std::to_string(y.shape(0)) +
-                                    " and group has " + std::to_string(group.shape(0)));
     DataFitOutput out;
     {
         py::gil_scoped_release release;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <string>
 
+#include "bindings_data.hpp"
 #include "glmm.hpp"
 
 namespace py = pybind11;
@@ -25,13 +26,9 @@ py::array_t<double> array_of(const std::vector<double>& v, std::vector<py::ssize
 py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style | py::array::forcecast> group,
                      int n_groups, std::vector<int> z_columns, GlmFamily family, GlmLink link, int nagq,
                      bool uncorrelated) {
-    if (X.ndim() != 2) throw std::invalid_argument("X must be a 2-d array (rows x fixed effects)");
-    if (y.ndim() != 1 || group.ndim() != 1) throw std::invalid_argument("y and group must be 1-d arrays");
+    check_rows(X, y, group);
     const int64_t n = X.shape(0);
     const int p = int(X.shape(1));
-    if (y.shape(0) != n || group.shape(0) != n)
-        throw std::invalid_argument("X has " + std::to_string(n) + " rows but y has " + std::to_string(y.shape(0)) +
-                                    " and group has " + std::to_string(group.shape(0)));
     for (int c : z_columns)
         if (c < 0 || c >= p) throw std::invalid_argument("z_columns must index columns of X");
     const int64_t* g = group.data();

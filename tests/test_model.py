@@ -10,7 +10,8 @@ import pytest
 
 from mcpower_sweep.api.model import MCPower, TooManyFailedFitsError
 from mcpower_sweep.design.formula import FormulaError
-from mcpower_sweep.results.power import PowerResult, SampleSizeResult, wilson_interval
+from mcpower_sweep.results.power import PowerResult, wilson_interval
+from mcpower_sweep.results.sample_size import SampleSizeResult
 
 FORMULA = "outcome ~ treatment + motivation + (1 + treatment|site)"
 

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from ..design.analysis import with_analysis
 from ..design.spec import SimulationSpec
 from ..params import PARAMS, check_correction, draw_seed
-from ..results.power import PowerResult, SampleSizeResult
+from ..results.power import PowerResult
+from ..results.sample_size import SampleSizeResult
 from . import parse
 from .configure import Configuration
 from .run import TooManyFailedFitsError, power_at, sample_sizes

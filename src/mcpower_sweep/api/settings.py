@@ -24,8 +24,8 @@ from ..design.spec import (
     MAX_RANDOM_EFFECTS,
     Predictor,
     SimulationSpec,
-    check_slope_intercept_corr,
 )
+from ..design.validate import check_slope_intercept_corr
 from ..params import PARAMS
 from .parse import term_name
 

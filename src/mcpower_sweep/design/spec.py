@@ -29,7 +29,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
 )
 from . import family as fam
 from .analysis import Analysis
-from .factors import check_balanced_factor, column_names, predictor_columns
+from .factors import column_names
 from .predictors import (  # noqa: F401 - re-exported for the API
     ALLOCATIONS,
     LEVELS,
@@ -37,27 +37,6 @@ from .predictors import (  # noqa: F401 - re-exported for the API
     balanced_ones,
     correlation_matrix,
 )
-
-
-def check_slope_intercept_corr(r: float, n_slopes: int) -> None:
-    """Refuse a common slope-intercept correlation that makes G not positive semi-definite.
-
-    With ``k`` slopes sharing one correlation ``r`` with the intercept (and 0 between
-    slopes), G is positive semi-definite exactly when ``k r^2 <= 1``.
-
-    Examples
-    --------
-    >>> check_slope_intercept_corr(0.8, 2)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: slope_intercept_corr=0.8 with 2 random slopes ... <= 0.707
-    """
-    if n_slopes > 1 and r * r * n_slopes > 1.0:
-        raise ValueError(
-            f"slope_intercept_corr={r!r} with {n_slopes} random slopes gives a covariance "
-            "that is not positive semi-definite: use "
-            f"|slope_intercept_corr| <= {1 / math.sqrt(n_slopes):.3f}"
-        )
 
 
 @dataclass(frozen=True)
@@ -284,180 +263,13 @@ class SimulationSpec:
             **({"test_formula": self.analysis.formula} if self.analysis else {}),
         }
 
-    # -------------------------------------------------------------- validation
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the parameter, the value and what is allowed."""
-        if not 0.0 <= self.icc < 1.0:
-            raise ValueError(f"ICC={self.icc!r} is outside [0, 1): use a value 0 <= ICC < 1")
-        if not (self.slope_variance >= 0.0 and math.isfinite(self.slope_variance)):
-            raise ValueError(
-                f"slope_variance={self.slope_variance!r} is not allowed: use a finite value >= 0"
-            )
-        r = self.slope_intercept_corr
-        if not (-1.0 <= r <= 1.0):
-            raise ValueError(f"slope_intercept_corr={r!r} is outside [-1, 1]")
-        check_slope_intercept_corr(r, sum(1 for c in self.random_columns if c != 0))
-        self._validate_per_slope()
-        fam.check_family(self)
-        if self.df_method == "kenward_roger" and self.estimator != "reml":
-            raise ValueError(f"df_method='kenward_roger' needs estimator='reml' (pbkrtest's "
-                             f"definition), not estimator={self.estimator!r}")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator={self.estimator!r} is unknown: use one of {ESTIMATORS}")
-        if self.df_method not in DF_METHODS:
-            raise ValueError(f"df_method={self.df_method!r} is unknown: use one of {DF_METHODS}")
-        if not (0.0 < self.alpha < 1.0):
-            raise ValueError(f"alpha={self.alpha!r} is outside (0, 1)")
-        if self.sample_size <= 0 or int(self.sample_size) != self.sample_size:
-            raise ValueError(
-                f"sample_size={self.sample_size!r} is not allowed: use a positive integer"
-            )
-        if self.sample_size > MAX_SAMPLE_SIZE:
-            raise ValueError(
-                f"sample_size={self.sample_size!r} is too large: at most {MAX_SAMPLE_SIZE:,} "
-                "observations per simulated study"
-            )
-        for p in self.predictors:
-            if p.kind == "binary" and not (0.0 < p.p < 1.0):
-                raise ValueError(f"variable type of {p.name!r}: binary({p.p}) needs 0 < p < 1")
-            if p.level not in LEVELS or p.allocation not in ALLOCATIONS:
-                raise ValueError(f"predictor {p.name!r}: level={p.level!r}, allocation="
-                                 f"{p.allocation!r}: use a level in {LEVELS} and an "
-                                 f"allocation in {ALLOCATIONS}")
-            if p.allocation == "balanced" and p.kind == "normal":
-                raise ValueError(f"variable type of {p.name!r}: balanced allocation is for "
-                                 "binary predictors and factors, e.g. binary(0.5, balanced)")
-        if (self.n_clusters is None) == (self.cluster_size is None):
-            raise ValueError("set exactly one of n_clusters and cluster_size")
-        if self.n_clusters is not None and self.n_clusters < 2:
-            raise ValueError(f"n_clusters={self.n_clusters!r} is too small: use at least 2")
-        if self.cluster_size is not None and self.cluster_size < MIN_CLUSTER_SIZE:
-            raise ValueError(
-                f"cluster_size={self.cluster_size!r} is too small: use at least {MIN_CLUSTER_SIZE}"
-            )
-        self._validate_sizes()
-        j = self.effective_n_clusters
-        if j < 2:
-            raise ValueError(
-                f"sample_size={self.sample_size} with cluster_size={self.cluster_size} gives "
-                f"{j} cluster(s): at least 2 are needed"
-            )
-        if self.sample_size < MIN_CLUSTER_SIZE * j:
-            raise ValueError(
-                f"sample_size={self.sample_size} over n_clusters={j} gives fewer than "
-                f"{MIN_CLUSTER_SIZE} observations per cluster: use sample_size >= "
-                f"{MIN_CLUSTER_SIZE * j} or fewer clusters"
-            )
-        self._validate_design()
-        self._validate_correlations()
-        n_fixed = len(self.term_names)
-        if self.total_n <= n_fixed + 1:
-            raise ValueError(
-                f"sample_size={self.sample_size} is too small for {n_fixed} fixed effects"
-            )
-
-    def _validate_design(self) -> None:
-        """Cluster-level predictors and balanced allocations that the sizes can carry."""
-        between = set(self.cluster_level_vars)
-        columns = predictor_columns(self.predictors)
-        for col in self.random_columns:
-            names = ({self.predictors[columns[v][0]].name for v in self.terms[col - 1]}
-                     if col else set())
-            if names and names <= between:
-                raise ValueError(
-                    f"cluster_level_vars={list(self.cluster_level_vars)!r}: "
-                    f"{self.term_names[col]!r} has a random slope on {self.grouping!r}, but a "
-                    "predictor constant within clusters has no slope that can vary between "
-                    "them: remove it from random_slopes (and the formula's random part) or "
-                    "from cluster_level_vars"
-                )
-        sizes = self.cluster_sizes().tolist()
-        if self.cluster_size_cv:  # drawn sizes: from the floor to the largest possible
-            sizes = [MIN_CLUSTER_SIZE, self.total_n - MIN_CLUSTER_SIZE * (len(sizes) - 1)]
-        for p in self.predictors:
-            if p.allocation != "balanced":
-                continue
-            units = [self.effective_n_clusters] if p.level == "cluster" else sorted(set(sizes))
-            what = "clusters" if p.level == "cluster" else "observations in a cluster"
-            if p.kind == "factor":
-                check_balanced_factor(p, units, what)
-                continue
-            for n in units:
-                ones = balanced_ones(p.p, n)
-                if not 0 < ones < n:
-                    raise ValueError(
-                        f"set_variable_type: {p.name}={p.type_text()} gives round({p.p:g} x "
-                        f"{n}) = {ones} of {n} {what} with {p.name}=1, so {p.name} does not "
-                        f"vary there: use p with 1 <= round(p x {n}) <= {n - 1}, or larger "
-                        "units"
-                    )
-
-    def _validate_sizes(self) -> None:
-        """Explicit sizes that add up to N; a size CV the engine can draw."""
-        PARAMS["cluster_size_cv"].check(self.cluster_size_cv)
-        if not self.given_sizes:
-            return
-        sizes = list(self.given_sizes)
-        if self.cluster_size_cv:
-            raise ValueError(f"cluster_sizes={sizes!r} with cluster_size_cv="
-                             f"{self.cluster_size_cv!r}: give one of them, not both")
-        if min(sizes) < MIN_CLUSTER_SIZE:
-            raise ValueError(f"cluster_sizes={sizes!r} has a cluster of {min(sizes)}: use at "
-                             f"least {MIN_CLUSTER_SIZE} observations per cluster")
-        if sum(sizes) != self.sample_size:
-            raise ValueError(
-                f"cluster_sizes={sizes!r} add up to {sum(sizes)}, not sample_size="
-                f"{self.sample_size}: explicit sizes fix N, use sample_size={sum(sizes)}"
-            )
-        if self.n_clusters != len(sizes):
-            raise ValueError(f"cluster_sizes={sizes!r} are {len(sizes)} clusters, not "
-                             f"n_clusters={self.n_clusters}")
-
-    def _validate_correlations(self) -> None:
-        """Correlated predictors are normal and of one level."""
-        kind = {p.name: p for p in self.predictors}
-        for a, b, r in self.correlations:
-            for name in (a, b):
-                if name not in kind or kind[name].kind != "normal":
-                    raise ValueError(
-                        f"set_correlations: corr({a},{b})={r:g}: {name!r} is not a normal "
-                        "predictor; correlations are for normal predictors"
-                    )
-            if kind[a].level != kind[b].level:
-                raise ValueError(
-                    f"set_correlations: corr({a},{b})={r:g}: {a!r} and {b!r} vary at different "
-                    "levels (one is in cluster_level_vars); correlate predictors of one level"
-                )
-
-
     def _slope_names(self) -> list[str]:
         return [self.term_names[c] for c in self.random_columns if c != 0]
 
-    def _validate_per_slope(self) -> None:
-        """Per-slope variances and correlations: one per slope, in range, G not indefinite."""
-        names = self._slope_names()
-        for given, common, label, low in (
-                (self.slope_variances, self.slope_variance, "slope_variance", 0.0),
-                (self.slope_intercept_corrs, self.slope_intercept_corr,
-                 "slope_intercept_corr", -1.0)):
-            if not given:
-                continue
-            shown = dict(zip(names, given, strict=False))
-            if len(given) != len(names):
-                raise ValueError(f"{label}={shown!r} needs one value per random slope "
-                                 f"({', '.join(names)})")
-            if common != 0.0:
-                raise ValueError(f"{label}={common!r} and per-slope {label}={shown!r}: give "
-                                 "one number for all slopes or a mapping, not both")
-            for name, v in shown.items():
-                if not (math.isfinite(v) and low <= v and (label == "slope_variance" or v <= 1)):
-                    raise ValueError(f"{label}[{name!r}]={v!r} is not allowed: use "
-                                     f"{PARAMS[label].allowed}")
-        if self.slope_intercept_corrs:
-            smallest = float(np.linalg.eigvalsh(self._re_corr()).min())
-            if smallest < -1e-12:
-                shown = dict(zip(names, self.slope_intercept_corrs, strict=True))
-                raise ValueError(f"slope_intercept_corr={shown!r} gives a random-effect "
-                                 "covariance that is not positive semi-definite (smallest "
-                                 f"eigenvalue {smallest:.3g}): use smaller correlations")
+    # -------------------------------------------------------------- validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the parameter, the value and what is allowed
+        (the rules: :mod:`mcpower_sweep.design.validate`)."""
+        from .validate import validate_spec
 
+        validate_spec(self)
