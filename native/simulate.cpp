@@ -64,7 +64,7 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     int plain_binary = 0;        // level-1 binaries that are not a factor's
     int64_t max_cells = 1;       // cells that can be non-empty
     for (int v = 0; v < n_pred; ++v) {
-        new_feature = new_feature || cluster_slot[v] >= 0 || draw[v] == Draw::balanced;
+        new_feature = new_feature || cluster_slot[v] >= 0 || draw[v] != Draw::normal;
         if (cluster_slot[v] < 0 && draw[v] != Draw::normal) {
             cell_pos[v] = 1 + cell_binary++;
             const int f = s.factor_of(v);
@@ -75,7 +75,8 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     }
     for (int v = 0; v < n_pred; ++v)
         if (cluster_slot[v] < 0 && draw[v] == Draw::normal) cell_pos[v] = 1 + cell_binary + cell_gauss++;
-    // Designs without the new features keep their original path (and numbers).
+    // Every design with a binary, factor, cluster-level or correlated predictor takes the
+    // cells path when its sizes allow (all-normal designs have the Wishart path above).
     cells = !s.row_level && new_feature && main_effects_only && plain_binary <= kMaxCellBinary &&
             cell_binary <= kMaxCellBits && std::adjacent_find(used.begin(), used.end()) == used.end();
     cells = cells && smallest - max_cells >= cell_gauss + 1;

@@ -154,6 +154,12 @@ CELL_DESIGNS = {
         .set_cluster("g", ICC=0.2, n_clusters=6, slope_variance=0.1,
                      cluster_level_vars=["w"])
         .set_effects("a=0.4, b=-0.3, w=0.2, x=0.3")),
+    "a level-1 binary with a random slope (the tutorial's example 08)": (
+        MCPower("y ~ treatment + age + (1 + treatment|site)")
+        .set_variable_type("treatment=binary")
+        .set_cluster("site", ICC=0.15, n_clusters=6, random_slopes=["treatment"],
+                     slope_variance=0.05)
+        .set_effects("treatment=0.5, age=0.2")),
     "correlated normals at both levels": (
         MCPower("y ~ t + w1 + w2 + x1 + x2 + (1|g)")
         .set_variable_type("t=binary(0.5, balanced)")
