@@ -17,7 +17,7 @@ from mcpower_sweep import MCPower, _native, engine, fit_lmm
 from mcpower_sweep.design.formula import FormulaError
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures2"
+FIXTURES = ROOT / "tests" / "data" / "fixtures2"  # copies of ../shared/fixtures2
 REFERENCE = ROOT / "tests" / "data" / "joint_tests.json"
 
 
@@ -176,7 +176,6 @@ def test_cells_path_matches_row_generation_in_distribution(name: str) -> None:
 
 
 # --------------------------------------------------------------- joint test: fit_lmm
-@pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not available")
 @pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
 def test_fit_lmm_anova_matches_lmertest(k: int, df_method: str) -> None:

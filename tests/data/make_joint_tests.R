@@ -1,7 +1,7 @@
 # Reference F tests of the factor `group` (model L3 of ../shared/fixtures2) by lmerTest:
 # anova() (type III; Satterthwaite and Kenward-Roger) and contestMD() with the rows of
 # the identity for groupb and groupc, for each L3 data set, REML.
-#   Rscript tests/data/make_joint_tests.R /work/shared/fixtures2 tests/data/joint_tests.json
+#   Rscript tests/data/make_joint_tests.R tests/data/fixtures2 tests/data/joint_tests.json
 # The fit is lme4's nloptwrap BOBYQA with tight tolerances (as the fixtures' best fits).
 suppressPackageStartupMessages({library(lmerTest); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
