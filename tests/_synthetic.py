@@ -146,3 +146,15 @@ def write_store(path: Any, axes: dict[str, Sequence[Any]] | None = None, *,
                                     np.array([rng.binomial(ok, p)]))])
     writer.flush()
     return path
+
+
+def rows_with_cross_products(cross: np.ndarray, n: int) -> np.ndarray:
+    """n rows ``[1, ...]`` whose cross-product matrix is ``cross`` (first column the ones):
+    the column means plus centred orthonormal directions scaled by the Cholesky factor of
+    the centred cross-products."""
+    k = cross.shape[0]
+    mean = cross[0] / n
+    centred = cross[1:, 1:] - n * np.outer(mean[1:], mean[1:])
+    t = np.arange(n) / n
+    basis = np.linalg.qr(np.column_stack([t**d for d in range(k)]))[0]
+    return np.column_stack([np.ones(n), mean[1:] + basis[:, 1:] @ np.linalg.cholesky(centred).T])

@@ -13,10 +13,12 @@ import shutil
 import site
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _synthetic import rows_with_cross_products
 
 from mcpower_sweep import _native, engine, params
 from mcpower_sweep.design import spec as design_spec
@@ -356,26 +358,15 @@ def test_fits_started_past_the_optimum_converge() -> None:
     assert r.converged.all(), np.flatnonzero(~r.converged)
 
 
-def rows_with_cross_products(cross: np.ndarray, n: int) -> np.ndarray:
-    """n rows (1, x, y) whose [1 x y]'[1 x y] is ``cross`` (3 x 3): the means plus centred
-    orthonormal directions scaled by the Cholesky factor of the centred cross-products."""
-    mean = cross[0] / n
-    centred = cross[1:, 1:] - n * np.outer(mean[1:], mean[1:])
-    basis = np.linalg.qr(np.column_stack([np.ones(n), np.arange(n), np.arange(n) ** 2]))[0]
-    directions = basis[:, 1:3]  # orthonormal and orthogonal to the ones column
-    return np.column_stack([np.ones(n),
-                            mean[1:] + directions @ np.linalg.cholesky(centred).T])
-
-
 def test_simulation_fits_reach_the_multi_start_optimum() -> None:
     """The simulation's fit starts at the true theta (an analyst never does); on 400 small
     random-slope data sets (6 clusters, true null) it must end where fit_data's lme4-style
     multi-start fit of the same data ends.  Before the column flip at a zero diagonal, 0.4%
     of these fits stopped on a bound up to 2.5 deviance units above that optimum."""
     spec = make_spec(n_clusters=6, sample_size=120, effect=0.0, slope=True)
-    spec = SimulationSpec(**{**spec.__dict__, "predictors": (Predictor("x"),), "terms": ((0,),),
-                             "term_names": ("(Intercept)", "x"), "effects": (0.0, 0.0),
-                             "formula": "y ~ x + (1 + x | g)"})
+    spec = replace(spec, predictors=(Predictor("x"),), terms=((0,),),
+                   term_names=("(Intercept)", "x"), effects=(0.0, 0.0),
+                   formula="y ~ x + (1 + x | g)")
     es = engine.native_spec(spec)
     sims = engine.run_chunk(spec, 5, 0, 400)
     for i in range(400):

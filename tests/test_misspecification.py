@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _synthetic import rows_with_cross_products
 
 from mcpower_sweep import MCPower, _native, engine
 from mcpower_sweep.design.analysis import Analysis, analysis_of, with_analysis
@@ -19,18 +20,6 @@ def slope_model(effects: str = "x=0.3, z=0.2") -> MCPower:
     return (MCPower("y ~ x + z + (1 + x|g)").set_effects(effects).set_seed(5)
             .set_cluster("g", ICC=0.2, n_clusters=12, random_slopes=["x"],
                          slope_variance=0.1))
-
-
-def rows_with_cross_products(cross: np.ndarray, n: int) -> np.ndarray:
-    """n rows ``[1, ...]`` whose cross-product matrix is ``cross`` (first column the ones):
-    the column means plus centred orthonormal directions scaled by the Cholesky factor of
-    the centred cross-products."""
-    k = cross.shape[0]
-    mean = cross[0] / n
-    centred = cross[1:, 1:] - n * np.outer(mean[1:], mean[1:])
-    t = np.arange(n) / n
-    basis = np.linalg.qr(np.column_stack([t**d for d in range(k)]))[0]
-    return np.column_stack([np.ones(n), mean[1:] + basis[:, 1:] @ np.linalg.cholesky(centred).T])
 
 
 def test_the_true_model_as_test_formula_changes_nothing() -> None:
