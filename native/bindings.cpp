@@ -41,6 +41,7 @@ py::dict chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t co
     d["df"] = to_array(out.df, {n, p});
     d["pvalue"] = to_array(out.pvalue, {n, p});
     d["joint_pvalue"] = to_array(out.joint_pvalue, {n, py::ssize_t(out.n_joint)});
+    d["components"] = to_array(out.components, {n, py::ssize_t(out.n_components)});
     return d;
 }
 

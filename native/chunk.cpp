@@ -48,6 +48,19 @@ std::vector<double> interior(std::vector<double> theta, int q, double floor) {
     return theta;
 }
 
+// The variance components of a fit into row i of out.components (layout: chunk.hpp).
+void store_components(const std::vector<double>& G, int q, bool gaussian, double sigma2, int64_t i,
+                      ChunkOutput& out) {
+    double* row = &out.components[size_t(i) * out.n_components];
+    if (gaussian) *row++ = sigma2;
+    for (int a = 0; a < q; ++a) *row++ = G[a * q + a];
+    for (int a = 0; a < q; ++a)
+        for (int b = a + 1; b < q; ++b) {
+            const double v = G[a * q + a] * G[b * q + b];
+            *row++ = v > 0.0 ? G[a * q + b] / std::sqrt(v) : std::numeric_limits<double>::quiet_NaN();
+        }
+}
+
 // Fit simulation i's GLMM (from opt's start, then from lme4's if that fails) and store
 // its Wald z tests (glmer's default); a failed or degenerate fit stays "not converged"
 // with NaN entries.
@@ -78,6 +91,7 @@ void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, int64_t i
         out.df[i * p + c] = inf;
         out.pvalue[i * p + c] = two_sided_p(f.beta[c] / se, inf);
     }
+    store_components(f.re_cov, gp.q, false, 0.0, i, out);
 }
 
 
@@ -254,6 +268,8 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
     const int n_joint = int(spec.joint_tests.size());
     out.n_joint = n_joint;
     out.joint_pvalue.assign(count * n_joint, nan);
+    out.n_components = (spec.family == GlmFamily::gaussian ? 1 : 0) + q + q * (q - 1) / 2;
+    out.components.assign(count * out.n_components, nan);
 
     const Generator gen(spec);
     const std::vector<double> truth = interior(theta_from_cov(analysis_re_cov(spec), q, 1.0), q, 0.1);
@@ -316,6 +332,7 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
                         out.df[i * p + c] = t.df[c];
                         out.pvalue[i * p + c] = t.pvalue[c];
                     }
+                    store_components(f.re_cov, q, true, f.sigma2, i, out);
                 }
             }
         } catch (...) {

@@ -18,6 +18,11 @@ struct ChunkOutput {
     std::vector<double> estimate, se, df, pvalue;  // count x p, row-major
     int n_joint = 0;
     std::vector<double> joint_pvalue;              // count x n_joint: spec.joint_tests' F tests
+    // count x n_components, the fitted variance components: sigma2 (gaussian only), each
+    // random effect's variance, then the correlation of each pair a < b (NaN when one of
+    // the two variances is 0).  NaN for failed fits.
+    int n_components = 0;
+    std::vector<double> components;
 };
 
 // Simulations start .. start + count - 1 of `seed`; results never depend on n_threads.

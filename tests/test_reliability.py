@@ -50,9 +50,11 @@ from mcpower_sweep.sweeps.preflight import (
     estimate_store,
 )
 
-# Counts, tallies and estimate summaries: all must be bit-identical to the engine's.
+# Counts, tallies, estimate and variance-component summaries: all must be bit-identical to
+# the engine's.
 COUNTS = ["n_sims", "n_success", "n_singular", "n_significant", "n_significant_corrected",
-          "n_at_least", "bias", "rmse", "mean_se", "mean_half_width", "mean_df", "n_covered"]
+          "n_at_least", "bias", "rmse", "mean_se", "mean_half_width", "mean_df", "n_covered",
+          "mean_component", "bias_component", "sd_component", "n_component"]
 
 SCENARIO = """\
 model:
@@ -82,14 +84,16 @@ def expected_counts(text: str = SCENARIO) -> xr.Dataset:
     shape = (*grid.shape, n_tests)
     out = {name: np.zeros(grid.shape, dtype=np.int64) for name in COUNTS[:3]}
     significant = np.zeros(shape, dtype=np.int64)
-    tallies = np.zeros((*grid.shape, len(tally.extra_fields(grid.base.tests, n_tests))),
+    names = tally.components(grid.base)[0]
+    tallies = np.zeros((*grid.shape, len(tally.extra_fields(grid.base.tests, n_tests, names))),
                        dtype=np.int64)
     for index, spec in grid.points():
         c = engine.chunk_counts(spec, seed, 0, sims, n_threads=2)
         out["n_sims"][index], out["n_success"][index] = c.n_sims, c.n_success
         out["n_singular"][index] = c.n_singular
         significant[index] = c.n_significant
-        tallies[index] = tally.flatten(c.n_corrected, c.n_at_least, c.estimate_sums)
+        tallies[index] = tally.flatten(c.n_corrected, c.n_at_least, c.estimate_sums,
+                                       c.component_sums)
     dims = grid.names
     coords = {name: list(values) for name, values in grid.axes}
     ds = xr.Dataset({k: (dims, v) for k, v in out.items()}, coords=coords)
@@ -97,7 +101,7 @@ def expected_counts(text: str = SCENARIO) -> xr.Dataset:
     for name, (var_dims, values) in tally.tally_vars(
             tally.unflatten(tallies, n_tests, n_tests), tuple(dims), "test").items():
         ds[name] = (var_dims, values)
-    return summarise(ds.assign_coords(test=list(grid.base.tests)))
+    return summarise(ds.assign_coords(test=list(grid.base.tests), component=list(names)))
 
 
 @pytest.fixture(scope="module")
@@ -593,7 +597,10 @@ def test_estimate_bounds_a_real_store(tmp_path: Path) -> None:
     path = tmp_path / "s.zarr"
     store.create_store(path, grid, simulations=40, chunk_size=10, attrs={})
     writer = store_writer.ChunkWriter.open(path)
-    writer.write_many([store_writer.ChunkRecord(index, k, 10, 10, 0, np.zeros(2, dtype=np.int64))
+    c = engine.chunk_counts(grid.base, 1, 0, 10)  # real tallies: every variable is written
+    tallies = tally.flatten(c.n_corrected, c.n_at_least, c.estimate_sums, c.component_sums)
+    writer.write_many([store_writer.ChunkRecord(index, k, c.n_sims, c.n_success, c.n_singular,
+                                                c.n_significant, tallies)
                        for index, _ in grid.points() for k in range(4)])
     files = sum(len(f) for _, _, f in os.walk(path))
     dirs = sum(len(d) for _, d, _ in os.walk(path))

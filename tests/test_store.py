@@ -67,15 +67,21 @@ def test_layout_seen_by_open_zarr(path) -> None:
     assert fields[:6] == [
         "chunks_done", "n_sims", "n_success", "n_singular", "n_significant[x]",
         "n_significant[z]"]
-    assert fields == list(store.fields_for(["x", "z"]))
+    components = ["sigma2", "var_(Intercept)|g", "var_x|g", "corr_(Intercept),x|g"]
+    assert fields == list(store.fields_for(["x", "z"], components))
     assert "n_significant_corrected[holm,z]" in fields and "sum_sq_error[x]" in fields
+    assert "vc_sum_sq_error[var_x|g]" in fields and fields[-1] == "vc_n_undefined[" + \
+        components[-1] + "]"
+    assert ds.component.values.tolist() == components
+    assert ds.mean_component.dims == ("n_clusters", "df_method", "component")
+    assert ds.bias_component.attrs["long_name"] == "bias of the variance-component estimate"
     assert int(ds.totals.sum()) == 0
     assert ds.attrs["store_layout"] == store.STORE_LAYOUT
 
 
 def test_totals_are_one_plain_zarr_chunk_per_block(path) -> None:
     group = zarr.open_group(str(path), mode="r")
-    n_fields = len(store.fields_for(["x", "z"]))
+    n_fields = len(store.fields_for(["x", "z"], ["sigma2", "v1", "v2", "c12"]))
     assert group["totals"].chunks == (2, 3, n_fields)  # the whole (small) grid in one block
     assert group["totals"].compressors == ()
 
@@ -154,7 +160,8 @@ def test_layout_2_store_opens_without_tallies_and_does_not_resume(
     with monkeypatch.context() as m:
         m.setattr(store, "STORE_LAYOUT", 2)
         m.setattr(store, "fields_for",
-                  lambda tests: (*store.BASE_FIELDS, *(f"n_significant[{t}]" for t in tests)))
+                  lambda tests, components=(): (*store.BASE_FIELDS,
+                                                 *(f"n_significant[{t}]" for t in tests)))
         store.create_store(old, grid, simulations=30, chunk_size=7, attrs=ATTRS)
         store_writer.ChunkWriter.open(old).write(
             (0, 0), 0, n_sims=7, n_success=6, n_singular=0, n_significant=np.array([3, 1]))

@@ -367,7 +367,8 @@ def test_open_zarr_shows_dims_coords_and_provenance(client, tmp_path) -> None:
     assert attrs["package_version"] and attrs["engine_version"] and attrs["created"]
     assert len(attrs["spec_hash"]) == 16
     results = store.open_results(path)
-    assert set(results.dims) == {"n_clusters", "sample_size", "test", "correction", "k"}
+    assert set(results.dims) == {"n_clusters", "sample_size", "test", "correction", "k",
+                                 "component"}
     assert results.attrs["seed"] == SEED
     # what open_zarr shows is what open_results derives (written at the end of the run)
     for name in results.data_vars:
@@ -396,7 +397,7 @@ def test_existing_store_needs_resume_or_overwrite(client, tmp_path) -> None:
         overwrite=True,
     )
     assert dict(replaced.sizes) == {"n_clusters": 1, "sample_size": 1, "test": 2,
-                                    "correction": 4, "k": 2}
+                                    "correction": 4, "k": 2, "component": 4}
     assert replaced.n_significant.values.tolist() == first.n_significant.values[:1, :1].tolist()
 
 
@@ -504,7 +505,8 @@ def test_the_models_own_sample_size_is_the_default_point(client, reference) -> N
     model.find_power(600, print_results=False)
     assert model.sample_size == 600
     ds = sweep(model, {"n_clusters": [10, 20]}, chunk_size=40, cluster=client, progress=False)
-    assert dict(ds.sizes) == {"n_clusters": 2, "test": 2, "correction": 4, "k": 2}
+    assert dict(ds.sizes) == {"n_clusters": 2, "test": 2, "correction": 4, "k": 2,
+                              "component": 4}
     assert json.loads(ds.attrs["base_params"])["sample_size"] == 600
     assert_same_counts(ds, reference.sel(sample_size=600, drop=True))
     given = sweep(make_model(120), {"n_clusters": [10, 20]}, sample_size=1000, chunk_size=40,

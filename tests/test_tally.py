@@ -12,11 +12,13 @@ import gc
 
 import numpy as np
 import pytest
+import xarray as xr
 from statsmodels.stats.multitest import multipletests
 
 from mcpower_sweep import MCPower, engine
 from mcpower_sweep.params import CORRECTIONS, check_correction
 from mcpower_sweep.results import tally
+from mcpower_sweep.results.schema import summarise
 from mcpower_sweep.stats import reject, t_quantiles
 
 SEED = 20261127
@@ -152,7 +154,8 @@ def test_any_chunking_gives_identical_tallies(chunk) -> None:
     summed = parts[0]
     for p in parts[1:]:
         summed = summed + p
-    for name in ("n_significant", "n_corrected", "n_at_least", "estimate_sums"):
+    for name in ("n_significant", "n_corrected", "n_at_least", "estimate_sums",
+                 "component_sums"):
         np.testing.assert_array_equal(getattr(summed, name), getattr(total, name), name)
 
 
@@ -175,8 +178,13 @@ def test_values_out_of_range_are_counted_and_their_summaries_are_nan() -> None:
         converged=np.array([True, True, False]), singular=np.zeros(3, dtype=bool),
         estimate=np.array([[0, 0.5], [0, 1e6], [np.nan, np.nan]]), se=ones * 0.1,
         df=np.full((3, 2), np.inf), pvalue=np.array([[0.5, 0.01], [0.5, 0.0], [np.nan] * 2]),
-        joint_pvalue=np.empty((3, 0)))
+        joint_pvalue=np.empty((3, 0)),
+        components=np.array([[1.0, 0.2], [1e5, 0.3], [np.nan, np.nan]]),
+        component_truth=np.array([1.0, 0.25]))
     c = engine.count_chunk(r, 0.05, [0.0, 0.5])
+    vc = dict(zip(tally.COMPONENT_FIELDS, c.component_sums, strict=True))
+    assert vc["vc_n"].tolist() == [1, 2] and vc["vc_n_undefined"].tolist() == [0, 0]
+    assert vc["vc_sum"].tolist() == [2**24, round(0.5 * 2**24)]
     got = dict(zip(tally.ESTIMATE_FIELDS, c.estimate_sums[:, 0], strict=True))
     assert got["n_out_of_range"] == 1 and got["n_covered"] == 1 and got["n_df"] == 0
     assert got["sum_estimate"] == 2**23  # 0.5 on the 2**-24 grid; the wild fit adds nothing
@@ -235,3 +243,115 @@ def test_find_sample_size_uses_the_corrected_power() -> None:
         assert result.curve(t) == expected
     uncorrected = make_model(60).find_sample_size(120, 360, by=120, print_results=False)
     assert (uncorrected.power["c"] >= result.power["c"]).all()
+
+
+# ------------------------------------------------------------ variance components
+def test_component_names_and_truth_follow_the_model() -> None:
+    spec = (MCPower("y ~ a + (1 + a|g)")
+            .set_cluster("g", ICC=0.2, n_clusters=12, random_slopes=["a"], slope_variance=0.05,
+                         slope_intercept_corr=-0.3)
+            .set_effects("a=0.25").to_spec(240))
+    names, truth = tally.components(spec)
+    assert names == ("sigma2", "var_(Intercept)|g", "var_a|g", "corr_(Intercept),a|g")
+    np.testing.assert_allclose(truth, [1.0, 0.25, 0.05, -0.3])
+    glmm = (MCPower("y ~ a + (1|g)", family="logit").set_baseline_probability(0.3)
+            .set_cluster("g", ICC=0.2, n_clusters=12)
+            .set_effects("a=0.5").to_spec(240))
+    names, truth = tally.components(glmm)
+    assert names == ("var_(Intercept)|g",)  # a GLMM has no residual variance
+    np.testing.assert_allclose(truth, np.diag(glmm.re_cov()))
+    r = engine.run_chunk(glmm, SEED, 0, 20)
+    assert r.components.shape == (20, 1)
+    assert np.isnan(r.components[~r.converged]).all()
+    assert (r.components[r.converged] >= 0).all()
+
+
+def test_component_sums_equal_numpy(chunk) -> None:
+    """Each successful fit's sigma2, variances and correlation, summed on the 2**-24 grid."""
+    spec, r = chunk
+    sums = engine.count_chunk(r, spec.alpha, spec.effects).component_sums
+    got = dict(zip(tally.COMPONENT_FIELDS, sums, strict=True))
+    ok = r.converged
+    value = r.components[ok]
+    assert value.shape[1] == 4 and not np.isnan(value).any()
+    assert (np.diag(np.cov(value[:, :3].T)) > 0).all()  # real per-fit estimates
+    err = value - tally.components(spec)[1]
+    n = int(ok.sum())
+    resolution = 2.0**-tally.COMPONENT_BITS
+    for name, direct in (("vc_sum", value.sum(0)), ("vc_sum_error", err.sum(0)),
+                         ("vc_sum_sq_error", (err**2).sum(0))):
+        np.testing.assert_allclose(got[name] * resolution, direct, rtol=0,
+                                   atol=n * resolution / 2, err_msg=name)
+    assert got["vc_n"].tolist() == [n] * 4 and got["vc_n_undefined"].tolist() == [0] * 4
+
+
+def test_component_summaries_of_find_power_are_the_direct_computation() -> None:
+    result = make_model(150).find_power(240, print_results=False)
+    ds = result.to_xarray()
+    r = engine.run_chunk(result.spec, SEED, 0, 150)
+    value = r.components[r.converged]
+    names, truth = tally.components(result.spec)
+    assert ds.component.values.tolist() == list(names)
+    tol = 2.0**-24
+    np.testing.assert_allclose(ds.mean_component.values, value.mean(0), rtol=0, atol=tol)
+    np.testing.assert_allclose(ds.bias_component.values, value.mean(0) - truth, rtol=0,
+                               atol=2 * tol)
+    np.testing.assert_allclose(ds.sd_component.values, value.std(0, ddof=1), rtol=1e-5)
+    np.testing.assert_allclose(ds.rmse_component.values,
+                               np.sqrt(((value - truth) ** 2).mean(0)), rtol=1e-6)
+    assert ds.mean_component.dims == ("component",)
+    assert ds.mean_component.attrs["long_name"] == "mean variance-component estimate"
+    assert ds.component.attrs["long_name"] == "variance component of the fitted model"
+
+
+def test_undefined_correlations_are_left_out_and_out_of_range_gives_nan() -> None:
+    ones = np.ones((4, 2))
+    r = engine.ChunkResult(
+        converged=np.array([True, True, True, False]), singular=np.zeros(4, dtype=bool),
+        estimate=ones * 0.5, se=ones * 0.1, df=np.full((4, 2), 30.0), pvalue=ones * 0.5,
+        joint_pvalue=np.empty((4, 0)),
+        # sigma2, one variance, one correlation: fit 2's variance is 0 (correlation NaN),
+        # fit 3's sigma2 is beyond the fixed-point range
+        components=np.array([[1.0, 0.2, 0.5], [1.0, 0.0, np.nan], [1e4, 0.2, 0.1],
+                             [np.nan] * 3]),
+        component_truth=np.array([1.0, 0.25, 0.0]))
+    c = engine.count_chunk(r, 0.05, [0.0, 0.5])
+    got = dict(zip(tally.COMPONENT_FIELDS, c.component_sums, strict=True))
+    assert got["vc_n"].tolist() == [2, 3, 2] and got["vc_n_undefined"].tolist() == [0, 0, 1]
+    counts = xr.Dataset({"n_sims": 4, "n_success": 3, "n_singular": 0,
+                         "n_significant": ("test", [0]),
+                         **tally.tally_vars({k: c.component_sums[i] for i, k in
+                                             enumerate(tally.COMPONENT_FIELDS)}, (), "test")},
+                        coords={"test": ["x"], "component": ["sigma2", "v", "c"]})
+    ds = summarise(counts)
+    assert np.isnan(ds.mean_component.values[0])  # an estimate out of range
+    np.testing.assert_allclose(ds.mean_component.values[1:], [0.4 / 3, 0.3], atol=1e-7)
+    assert ds.n_component_undefined.values.tolist() == [0, 0, 1]
+
+
+def test_components_are_those_of_fit_data_on_the_same_data() -> None:
+    """Each simulation's components are the fit's sigma2, G variances and correlation: the
+    same data (rows with the simulation's cross-products) fitted by fit_data agree."""
+    from _synthetic import rows_with_cross_products
+
+    from mcpower_sweep import _native
+
+    spec = (MCPower("y ~ x + (1 + x|g)")
+            .set_cluster("g", ICC=0.2, n_clusters=8, random_slopes=["x"], slope_variance=0.1,
+                         slope_intercept_corr=0.3)
+            .set_effects("x=0.3").to_spec(160))
+    es = engine.native_spec(spec)
+    sims = engine.run_chunk(spec, SEED, 0, 30)
+    for i in np.flatnonzero(sims.converged):
+        cp = _native.cross_products(es, SEED, int(i))
+        blocks = [rows_with_cross_products(cp["cross"][j], int(cp["rows"][j]))
+                  for j in range(len(cp["rows"]))]
+        data = np.vstack(blocks)
+        group = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
+        fit = engine.fit_data(data[:, :2], data[:, 2], group, len(blocks), [0, 1],
+                              estimator="reml", df_method="satterthwaite")
+        g = np.asarray(fit["re_cov"]).reshape(2, 2)
+        corr = g[0, 1] / np.sqrt(g[0, 0] * g[1, 1]) if g[0, 0] * g[1, 1] > 0 else np.nan
+        expected = [fit["sigma2"], g[0, 0], g[1, 1], corr]
+        np.testing.assert_allclose(sims.components[i], expected, rtol=1e-4, atol=1e-6,
+                                   err_msg=f"simulation {i}")

@@ -158,7 +158,9 @@ def run_chunk(
     """Simulate and fit simulations start .. start + count - 1 of seed.
 
     Keys: converged, singular (bool, per simulation); estimate, se, df, pvalue
-    (float64, simulation x fixed effect); joint_pvalue (simulation x joint test).
+    (float64, simulation x fixed effect); joint_pvalue (simulation x joint test);
+    components (simulation x variance component: sigma2 for a gaussian outcome, each
+    random-effect variance, each correlation a < b; NaN where undefined or failed).
     """
 
 def fit(

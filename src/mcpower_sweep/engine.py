@@ -83,7 +83,9 @@ class ChunkResult:
     ``converged`` is False for failed fits (their other entries are NaN); ``singular``
     marks legal fits with a variance component at its boundary.  The term axis covers
     all fixed effects, ``"(Intercept)"`` first; ``joint_pvalue`` is ``[simulation,
-    joint test]`` over ``spec.joint_tests`` (the F tests of factor terms).
+    joint test]`` over ``spec.joint_tests`` (the F tests of factor terms);
+    ``components`` is ``[simulation, variance component]`` and ``component_truth`` their
+    true values (:func:`mcpower_sweep.results.tally.components`).
     """
 
     converged: np.ndarray
@@ -93,14 +95,16 @@ class ChunkResult:
     df: np.ndarray
     pvalue: np.ndarray
     joint_pvalue: np.ndarray
+    components: np.ndarray
+    component_truth: np.ndarray
 
 
 @dataclass(frozen=True)
 class ChunkCounts:
     """What a chunk contributes to the results (exact integers, summed over chunks).
 
-    ``n_corrected`` / ``n_at_least`` / ``estimate_sums`` are the tallies of
-    :mod:`mcpower_sweep.results.tally` (``estimate_sums`` is None when the true effects
+    ``n_corrected`` / ``n_at_least`` / ``estimate_sums`` / ``component_sums`` are the
+    tallies of :mod:`mcpower_sweep.results.tally` (the sums are None when the true effects
     were not given).
     """
 
@@ -111,6 +115,7 @@ class ChunkCounts:
     n_corrected: np.ndarray | None = None  # (correction, test)
     n_at_least: np.ndarray | None = None  # (correction, k - 1)
     estimate_sums: np.ndarray | None = None  # (field, test)
+    component_sums: np.ndarray | None = None  # (field, variance component)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -121,6 +126,7 @@ class ChunkCounts:
             "n_corrected": self.n_corrected,
             "n_at_least": self.n_at_least,
             "estimate_sums": self.estimate_sums,
+            "component_sums": self.component_sums,
         }
 
     def __add__(self, other: ChunkCounts) -> ChunkCounts:
@@ -132,6 +138,7 @@ class ChunkCounts:
             self.n_singular + other.n_singular, self.n_significant + other.n_significant,
             add(self.n_corrected, other.n_corrected), add(self.n_at_least, other.n_at_least),
             add(self.estimate_sums, other.estimate_sums),
+            add(self.component_sums, other.component_sums),
         )
 
 
@@ -226,9 +233,11 @@ def run_chunk(
     """
     if count < 0 or start < 0:
         raise ValueError(f"start={start}, count={count}: both must be >= 0")
+    from .results.tally import components
+
     es = native_spec(spec)
     out = _native.run_chunk(es, int(seed), int(start), int(count), int(n_threads))
-    return ChunkResult(**out)
+    return ChunkResult(**out, component_truth=components(spec)[1])
 
 
 def count_chunk(
@@ -241,7 +250,7 @@ def count_chunk(
     the joint tests after the fixed effects, as ``spec.tests``).
 
     Also the corrected tests of the ``family`` (indices into the tests; default all) and,
-    given the true ``effects`` (intercept first), the estimate sums
+    given the true ``effects`` (intercept first), the estimate and variance-component sums
     (:mod:`mcpower_sweep.results.tally`).
     """
     from .results import tally
@@ -258,6 +267,7 @@ def count_chunk(
         n_corrected=corrected,
         n_at_least=at_least,
         estimate_sums=None if effects is None else tally.estimate_sums(result, effects, alpha),
+        component_sums=None if effects is None else tally.component_sums(result),
     )
 
 

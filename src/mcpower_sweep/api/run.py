@@ -88,7 +88,8 @@ def power_at(
         correction=correction,
         family=tuple(family),
         tallies=tally.unflatten(
-            tally.flatten(counts.n_corrected, counts.n_at_least, counts.estimate_sums),
+            tally.flatten(counts.n_corrected, counts.n_at_least, counts.estimate_sums,
+                          counts.component_sums),
             len(spec.tests), len(family)),
     )
     _check_failures(result, max_failed)

@@ -53,7 +53,8 @@ def default_store(scenario_path: str | Path) -> Path:
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", type=click.Path(file_okay=False),
-              help="Results store (default: results/<scenario-stem>.zarr).")
+              help="Results store: a path or a URL such as memory://s.zarr or "
+              "s3://bucket/s.zarr (default: results/<scenario-stem>.zarr).")
 @click.option("--cluster", default=None, metavar="local|slurm|CONFIG.yaml|tcp://HOST:PORT",
               help="Where to run (default: a LocalCluster with one worker per core).")
 @click.option("--workers", callback=checked("workers"), metavar="INTEGER",
@@ -85,11 +86,14 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     # Check the cluster choice now, before a store is created (nothing starts until entered).
     session = open_client(cluster, workers, overrides)
     cluster_arg: Any = session if overrides else cluster
-    store_path = Path(out) if out else default_store(scenario)
+    from ..sweeps.location import local_path, resolve
     from ..sweeps.preflight import check_writable
 
-    check_writable(store_path)  # a clear error for read-only places, before mkdir
-    store_path.parent.mkdir(parents=True, exist_ok=True)
+    store_path = resolve(out) if out else default_store(scenario)
+    local = local_path(store_path)
+    if local is not None:
+        check_writable(local)  # a clear error for read-only places, before mkdir
+        local.parent.mkdir(parents=True, exist_ok=True)
     kwargs = s.sweep_kwargs()
     if simulations is not None:
         kwargs["simulations"] = simulations
@@ -119,7 +123,10 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
 
 
 def _require(store: str) -> None:
-    if not Path(store).exists():
+    from ..sweeps.location import local_path
+
+    path = local_path(store)  # a store elsewhere (a URL) is checked by opening it
+    if path is not None and not path.exists():
         raise FileNotFoundError(f"{store!r} does not exist: give the path of a results store "
                                 "made by 'mcpower-sweep run'")
 

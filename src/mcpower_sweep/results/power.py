@@ -201,13 +201,18 @@ class PowerResult:
              "n_significant": ("test", [self.n_significant[t] for t in tests]),
              **tally.tally_vars(self.tallies, (), "test")},
             coords={"test": tests, "sample_size": self.spec.sample_size,
-                    **tally.tally_coords(len(self.family))},
+                    **tally.tally_coords(len(self.family), _component_names(self))},
             attrs=provenance(self.spec, seed=self.seed, simulations=self.n_simulations,
                              target_power=self.target_power,
                              extra={"correction": self.correction,
                                     "correction_family": ", ".join(self.family)}),
         )
         return _with_family(summarise(counts), self.spec)
+
+
+def _component_names(result: PowerResult) -> tuple[str, ...]:
+    """The variance components' names when the result counted them (else none)."""
+    return tally.components(result.spec)[0] if "vc_sum" in result.tallies else ()
 
 
 def _with_family(ds: xr.Dataset, spec: SimulationSpec) -> xr.Dataset:

@@ -17,7 +17,7 @@ from ..design.spec import SimulationSpec
 from ..stats import RequiredN, required_n, wilson_interval
 from . import render as R
 from . import tally
-from .power import PowerResult, _with_family
+from .power import PowerResult, _component_names, _with_family
 from .schema import provenance, summarise, variable_attrs
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ class SampleSizeResult:
              **tally.tally_vars({k: np.stack([p.tallies[k] for p in points])
                                  for k in points[0].tallies}, ("sample_size",), "test")},
             coords={"sample_size": self.sizes, "test": tests,
-                    **tally.tally_coords(len(points[0].family))},
+                    **tally.tally_coords(len(points[0].family), _component_names(points[0]))},
             attrs=provenance(self.spec, seed=self.seed, simulations=points[0].n_simulations,
                              target_power=self.target_power),
         )

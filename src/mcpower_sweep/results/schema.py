@@ -94,6 +94,24 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "n_out_of_range": ("fits with a value out of range", "simulations",
                        "successful fits left out of the estimate sums (value beyond the "
                        "fixed-point range or not finite); sum-based summaries are then NaN"),
+    # Variance components (results.tally.components; docs/estimates.md): variances in
+    # outcome-SD^2 units (the residual variance is 1; a GLMM's on the link scale),
+    # correlations unitless.
+    "mean_component": ("mean variance-component estimate", "outcome SD^2 or 1 (correlations)",
+                       "mean of the estimated variance or correlation over fits that define it"),
+    "bias_component": ("bias of the variance-component estimate",
+                       "outcome SD^2 or 1 (correlations)", "mean of (estimate - true value)"),
+    "sd_component": ("standard deviation of the variance-component estimate",
+                     "outcome SD^2 or 1 (correlations)",
+                     "sample SD of the estimated variance or correlation"),
+    "rmse_component": ("root mean squared error of the variance-component estimate",
+                       "outcome SD^2 or 1 (correlations)",
+                       "sqrt(mean of (estimate - true value)^2)"),
+    "n_component": ("fits summed per variance component", "simulations",
+                    "successful fits whose component is defined and in range"),
+    "n_component_undefined": ("fits with an undefined correlation", "simulations",
+                              "successful fits with a variance estimated at 0, so the "
+                              "correlation is undefined (NaN in lme4's VarCorr); left out"),
     "required_n": ("required sample size", "observations",
                    "where the isotonic fit of the power curve reaches the target power"),
     "required_n_lower": ("required sample size, lower 95% bound", "observations",
@@ -107,6 +125,7 @@ COORD_ATTRS = {
     TEST_DIM: TEST_ATTRS,
     tally.CORRECTION_DIM: {"long_name": "multiple-testing correction", "units": ""},
     tally.K_DIM: {"long_name": "number of significant tests (at least)", "units": "tests"},
+    tally.COMPONENT_DIM: {"long_name": "variance component of the fitted model", "units": ""},
 }
 
 
@@ -146,6 +165,8 @@ def _tallies(counts: Mapping[str, xr.Variable], n_success: xr.Variable
         m = at_least.sizes[tally.K_DIM]
         data["power_all"] = (data["power_at_least"].isel({tally.K_DIM: m - 1}) if m else
                              _ratio(at_least.sum(tally.K_DIM), n_success) * np.nan)
+    if "vc_sum" in counts:
+        data.update(_components(counts, n_success))
     if "sum_estimate" not in counts:
         return data
 
@@ -176,6 +197,29 @@ def _tallies(counts: Mapping[str, xr.Variable], n_success: xr.Variable
     return data
 
 
+def _components(counts: Mapping[str, xr.Variable], n_success: xr.Variable
+                ) -> dict[str, xr.Variable]:
+    """Mean, bias, SD and RMSE of each variance component (``vc_*`` sums of the tallies)."""
+    n_used = counts["vc_n"].astype(np.int64)
+    undefined = counts["vc_n_undefined"].astype(np.int64)
+    # A fit neither summed nor undefined was out of range: the sums would mislead, so NaN.
+    n = n_used.where(n_success - n_used - undefined == 0)
+
+    def mean(name: str) -> xr.Variable:
+        return _ratio(counts[name].astype(np.float64) * 2.0 ** -tally.COMPONENT_BITS, n)
+
+    bias = mean("vc_sum_error")
+    mse = mean("vc_sum_sq_error")
+    return {
+        "mean_component": mean("vc_sum"),
+        "bias_component": bias,
+        "sd_component": np.sqrt((mse - bias**2).clip(min=0) * _ratio(n, n - 1)),
+        "rmse_component": np.sqrt(mse),
+        "n_component": n_used,
+        "n_component_undefined": undefined,
+    }
+
+
 def summarise(counts: xr.Dataset) -> xr.Dataset:
     """Power, its 95% Wilson interval and the failure and singular rates, from counts.
 
@@ -194,7 +238,9 @@ def summarise(counts: xr.Dataset) -> xr.Dataset:
         ``failure_rate``, ``singular_rate`` (and ``complete``); from the tallies
         ``power_corrected``, ``power_at_least``, ``power_all`` (each share with its Wilson
         bounds) and ``mean_estimate``, ``bias``, ``sd_estimate``, ``rmse``, ``mean_se``,
-        ``mean_half_width``, ``mean_df``, ``coverage`` (docs/estimates.md); each with its
+        ``mean_half_width``, ``mean_df``, ``coverage`` and, per variance ``component``,
+        ``mean_component``, ``bias_component``, ``sd_component``, ``rmse_component``
+        (docs/estimates.md); each with its
         attrs; coordinates named after parameters get theirs from
         :mod:`mcpower_sweep.params`.
     """

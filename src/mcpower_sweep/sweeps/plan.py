@@ -5,8 +5,9 @@ path) into a :class:`Plan`: the base design (:func:`base_spec`), the seed, the n
 of simulations, the chunk size (given, the store's, or measured by
 :func:`calibrate_chunk_size` at :func:`most_expensive_point`) and the store's
 provenance.  Resuming a store is refused when it was made for other simulations
-(:func:`identity_differences`); a new store is created beside its path and renamed into
-place, so a run killed meanwhile leaves nothing half-made.
+(:func:`identity_differences`); a new local store is created beside its path and renamed
+into place, so a run killed meanwhile leaves nothing half-made (a store elsewhere, a URL
+or zarr store object, is created in place: :mod:`.location`).
 
 >>> plan = make_plan(model, {"sample_size": [200, 400]}, path=Path("s.zarr"),
 ...                  simulations=None, seed=None, chunk_size=None, resume=False,
@@ -33,8 +34,10 @@ from .. import engine
 from ..design.spec import SimulationSpec
 from ..params import PARAMS, draw_seed
 from ..results.schema import provenance
+from ..results.tally import components
 from . import preflight, store
 from .grid import Grid, normalise_axis
+from .location import StoreLocation, local_path
 
 TARGET_TASK_SECONDS = 1.0  # engine work per task: large enough that Dask overhead is small
 PROBE_SECONDS = 0.2  # calibration stops once a probe chunk takes this long
@@ -61,7 +64,7 @@ class Plan:
     seed: int
     simulations: int
     chunk_size: int
-    path: Path
+    path: Path | StoreLocation  # a local store's Path, else the URL or zarr store
     attrs: dict[str, Any]
     calibrated: bool = False  # chunk_size was measured for this run, not given
 
@@ -262,7 +265,7 @@ def make_plan(
     model_or_spec: Any,
     grid: Mapping[str, Sequence[Any]] | Grid,
     *,
-    path: Path,
+    path: Path | StoreLocation,
     simulations: int | None,
     seed: int | None,
     chunk_size: int | None,
@@ -299,8 +302,10 @@ def make_plan(
     seed = _first(seed, _model_value(model_or_spec, "seed"), stored.get("seed"))
     seed = int(PARAMS["seed"].check(draw_seed() if seed is None else seed))
 
-    if not resuming:  # room for the store (whatever the chunk size) before any simulation
-        preflight.check_space(path, preflight.estimate_store(grid.shape, len(grid.base.tests)))
+    local = local_path(path)
+    if not resuming and local is not None:  # room for the store before any simulation
+        preflight.check_space(local, preflight.estimate_store(
+            grid.shape, len(grid.base.tests), n_components=len(components(grid.base)[0])))
     calibrated = False
     if chunk_size is not None:
         chunk_size = min(int(PARAMS["chunk_size"].check(chunk_size)), simulations)
@@ -326,7 +331,10 @@ def make_plan(
         if diffs:
             raise preflight.StoreMismatchError(path, diffs)
         attrs = dict(stored)
-    else:
-        _create_store_atomically(path, grid, simulations=simulations, chunk_size=chunk_size,
+    elif local is not None:
+        _create_store_atomically(local, grid, simulations=simulations, chunk_size=chunk_size,
                                  attrs=attrs, replace=existing)
+    else:
+        store.create_store(path, grid, simulations=simulations, chunk_size=chunk_size,
+                           attrs=attrs, overwrite=existing)
     return Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated)

@@ -34,6 +34,10 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .location import StoreLocation
 
 __all__ = [
     "DestinationError",
@@ -47,8 +51,8 @@ __all__ = [
 ]
 
 # Derived variables of a store (results.schema.summarise): one file each (11 of power and
-# counts, 9 of several tests, 12 estimate summaries).
-DERIVED_FILES = 32
+# counts, 9 of several tests, 12 estimate summaries, 6 variance-component summaries).
+DERIVED_FILES = 38
 # Group, coordinate and array metadata, consolidated metadata, coordinate chunks.
 METADATA_FILES = 64
 # Leave this much room besides the store (other writers, the file system's own needs).
@@ -160,9 +164,10 @@ def check_writable(store: str | os.PathLike[str]) -> None:
     os.unlink(probe)
 
 
-def estimate_store(shape: Sequence[int], n_tests: int = 1, *,
+def estimate_store(shape: Sequence[int], n_tests: int = 1, *, n_components: int = 4,
                    block_size: int = 4096) -> StoreEstimate:
-    """Files, directories and bytes of a store over a grid of ``shape`` with ``n_tests`` tests.
+    """Files, directories and bytes of a store over a grid of ``shape`` with ``n_tests`` tests
+    (and ``n_components`` variance components).
 
     The totals are one file per block of up to ``store.BLOCK_POINTS`` points
     (``totals/c/<i>/<j>/.../0``); each derived variable is one file; the rest is metadata.
@@ -170,7 +175,7 @@ def estimate_store(shape: Sequence[int], n_tests: int = 1, *,
 
     >>> e = estimate_store((2, 3), 2)
     >>> e.files, e.directories
-    (97, 152)
+    (103, 176)
     """
     from .store import block_shape
 
@@ -184,9 +189,11 @@ def estimate_store(shape: Sequence[int], n_tests: int = 1, *,
     directories = 2 + prefixes + DERIVED_FILES * (2 + len(shape)) + 8 + 2 * (len(shape) + 4)
     n_points = math.prod(shape)
     # totals: 4 + n_significant + corrected (4 x tests) + at least k (4 x tests) + 9 estimate
-    # fields per test; derived: 12 per point, 16 per test, 32 per test x correction or k
-    fields = 4 + 18 * n_tests
-    data = 8 * (n_blocks * math.prod(block) * fields + n_points * (12 + 48 * n_tests))
+    # fields per test + 5 per component; derived: 12 per point, 16 per test, 32 per test x
+    # correction or k, 6 per component
+    fields = 4 + 18 * n_tests + 5 * n_components
+    data = 8 * (n_blocks * math.prod(block) * fields
+                + n_points * (12 + 48 * n_tests + 6 * n_components))
     return StoreEstimate(files, directories, block_size, data)
 
 
@@ -228,11 +235,12 @@ def check_space(store: str | os.PathLike[str], estimate: StoreEstimate) -> None:
         )
 
 
-def check_existing(store: Path, *, resume: bool, overwrite: bool) -> bool:
+def check_existing(store: Path | StoreLocation, *, resume: bool, overwrite: bool) -> bool:
     """Whether a results store is at ``store`` (to resume or replace); refuse other things.
 
     Nothing is removed here: an old store is replaced only once the new run is valid.
-    An empty directory counts as no store.
+    An empty directory counts as no store; a store that is not local (a URL or zarr store
+    object, :mod:`.location`) is there when zarr opens a group in it.
 
     Raises
     ------
@@ -241,8 +249,17 @@ def check_existing(store: Path, *, resume: bool, overwrite: bool) -> bool:
     StoreExistsError
         A store is there and neither ``resume`` nor ``overwrite`` is set.
     """
+    from .location import local_path
     from .store import is_store
 
+    path = local_path(store)
+    if path is None:
+        if not is_store(store):
+            return False
+        if not (resume or overwrite):
+            raise StoreExistsError(store)
+        return True
+    store = path
     if not store.exists() or (store.is_dir() and not any(store.iterdir())):
         return False
     if not is_store(store):

@@ -53,6 +53,8 @@ from .tasks import (
 if TYPE_CHECKING:
     import xarray as xr
 
+    from .location import StoreLocation
+
 
 class InterruptGuard:
     """Ctrl-C raises KeyboardInterrupt, except while a chunk is written (then just after)."""
@@ -252,7 +254,7 @@ def sweep(
     sample_size: int | None = None,
     simulations: int | None = None,
     seed: int | None = None,
-    out: str | os.PathLike[str] | None = None,
+    out: StoreLocation | None = None,
     cluster: Any = None,
     workers: int | None = None,
     chunk_size: int | None = None,
@@ -286,7 +288,10 @@ def sweep(
         Master seed (default: the model's, the store's when resuming, else drawn and
         recorded).  Every point uses the same seed and simulation indices.
     out
-        Path of the zarr store (default: a temporary store, removed after reading).
+        The zarr store: a path, a URL (``file://...``, ``memory://...``, any fsspec
+        protocol) or a zarr store object (default: a temporary store, removed after
+        reading).  Only a local store is locked against a second run and created
+        atomically (:mod:`mcpower_sweep.sweeps.location`).
     cluster, workers
         Where to run: see :func:`mcpower_sweep.cluster.open_client` (default: a local
         cluster with one single-threaded worker process per core).
@@ -332,17 +337,21 @@ def sweep(
     >>> ds.power.sel(test="treatment").to_pandas()  # doctest: +SKIP
     """
     from . import store
+    from .location import local_path, resolve
     from .lock import store_lock
     from .preflight import check_writable
 
     temporary = out is None
     tmpdir = tempfile.mkdtemp(prefix="mcpower-sweep-") if temporary else None
-    path = Path(tmpdir, "results.zarr") if tmpdir else Path(os.fspath(out)).expanduser()
+    path = Path(tmpdir, "results.zarr") if tmpdir else resolve(out)
+    local = local_path(path)
     try:
         # Checked before calibration and cluster start-up: fail fast on a bad destination,
-        # and one run per store (the lock dies with the process, even on SIGKILL).
-        check_writable(path)
-        with store_lock(path):
+        # and one run per store (the lock dies with the process, even on SIGKILL).  A store
+        # that is not local has neither check (sweeps.location).
+        if local is not None:
+            check_writable(local)
+        with store_lock(local) if local is not None else contextlib.nullcontext():
             plan = make_plan(
                 model_or_spec,
                 grid,

@@ -18,10 +18,11 @@ Layout (``docs/contracts.md``), zarr format 3, one dimension per swept parameter
 The driver (``sweeps.writer``) keeps the totals in memory and flushes them often (less
 often when a flush takes long: large stores), at the end, and when stopped: ``totals`` is
 stored in blocks of up to :data:`BLOCK_POINTS` points, each one uncompressed zarr chunk
-that is written whole to a temporary file and renamed into place, so a kill at any moment
-leaves every block as of its last flush and loses at most the chunks not yet flushed (a
-resumed run recomputes exactly those).  A store has a few files per block, not per
-simulation chunk.
+written whole through zarr (on a local store zarr writes a temporary file and renames it
+into place; an object store puts each key whole), so a kill at any moment leaves every
+block as of its last flush and loses at most the chunks not yet flushed (a resumed run
+recomputes exactly those).  A store has a few files per block, not per simulation chunk.
+The store may be a local path, a URL or a zarr store object (:mod:`.location`).
 
 Stores of earlier layouts (``chunk_*`` variables, one file per chunk; or totals without
 the tallies, ``store_layout`` 2) still open with :func:`open_results` (without the
@@ -33,10 +34,8 @@ variables they lack); resuming one is refused (start again with ``--overwrite``)
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,12 +45,14 @@ import zarr
 from ..results import tally
 from ..results.schema import TEST_DIM, summarise
 from .grid import Grid
+from .location import StoreLocation, describe, local_path, resolve, zarr_store
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 ZARR_FORMAT = 3
 
-# attrs["store_layout"]: 3 totals per point with the tallies; 2 without; 1 (none) per chunk.
-STORE_LAYOUT = 3
+# attrs["store_layout"]: 4 totals per point with the tallies and variance components; 3
+# without the components; 2 without the tallies; 1 (none) per chunk.
+STORE_LAYOUT = 4
 FIELD_DIM = "field"
 BLOCK_POINTS = 4096  # design points per zarr chunk of the totals
 BASE_FIELDS = ("chunks_done", "n_sims", "n_success", "n_singular")
@@ -72,11 +73,10 @@ LEGACY_COUNTS = ("n_sims", "n_success", "n_singular", "n_significant")
 class OldLayoutError(ValueError):
     """A store written by an earlier version (another ``store_layout``) cannot be resumed."""
 
-    def __init__(self, path: str | os.PathLike[str],
-                 what: str = "one file per simulation chunk") -> None:
-        self.path = Path(path)
+    def __init__(self, path: StoreLocation, what: str = "one file per simulation chunk") -> None:
+        self.path = resolve(path)
         super().__init__(
-            f"results store {os.fspath(path)!r} was written by an earlier mcpower_sweep "
+            f"results store {describe(path)!r} was written by an earlier mcpower_sweep "
             f"({what}) and cannot be resumed: open_results still reads "
             "it; to finish it, run the sweep again with --overwrite / overwrite=True"
         )
@@ -90,10 +90,16 @@ def _require_zarr3() -> None:
         )
 
 
-def is_store(path: str | os.PathLike[str]) -> bool:
+def is_store(path: StoreLocation) -> bool:
     """Whether ``path`` is a zarr group (a results store or some other zarr data)."""
-    p = Path(path)
-    return p.is_dir() and ((p / "zarr.json").is_file() or (p / ".zgroup").is_file())
+    p = local_path(path)
+    if p is not None:  # without opening it: a directory being created is no store yet
+        return p.is_dir() and ((p / "zarr.json").is_file() or (p / ".zgroup").is_file())
+    try:
+        zarr.open_group(zarr_store(path), mode="r")
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+        return False
+    return True
 
 
 def n_chunks_for(simulations: int, chunk_size: int) -> int:
@@ -115,15 +121,18 @@ def chunk_bounds(k: int, simulations: int, chunk_size: int) -> tuple[int, int]:
     return start, min(chunk_size, simulations - start)
 
 
-def fields_for(tests: Sequence[str]) -> tuple[str, ...]:
-    """The ``field`` coordinate of ``totals`` for these tests (the family: all of them).
+def fields_for(tests: Sequence[str], components: Sequence[str] = ()) -> tuple[str, ...]:
+    """The ``field`` coordinate of ``totals`` for these tests (the family: all of them)
+    and variance components.
 
-    >>> fields_for(["x"])[:6]
+    >>> fields_for(["x"], ["sigma2"])[:6]
     ('chunks_done', 'n_sims', 'n_success', 'n_singular', 'n_significant[x]', \
 'n_significant_corrected[none,x]')
+    >>> fields_for(["x"], ["sigma2"])[-1]
+    'vc_n_undefined[sigma2]'
     """
     return (*BASE_FIELDS, *(f"n_significant[{t}]" for t in tests),
-            *tally.extra_fields(tests, len(tests)))
+            *tally.extra_fields(tests, len(tests), components))
 
 
 def block_shape(shape: Sequence[int], points: int = BLOCK_POINTS) -> tuple[int, ...]:
@@ -174,19 +183,21 @@ def _results(totals: np.ndarray, dims: Sequence[str], coords: Mapping[str, Any],
 
 
 def create_store(
-    path: str | os.PathLike[str],
+    path: StoreLocation,
     grid: Grid,
     *,
     simulations: int,
     chunk_size: int,
     attrs: Mapping[str, Any],
+    overwrite: bool = False,
 ) -> None:
     """Create an empty results store (coordinates, attrs, zero totals, the derived results).
 
     Parameters
     ----------
     path
-        Where the new zarr store goes; it must not exist.
+        Where the new zarr store goes (a path, URL or zarr store: :mod:`.location`); it
+        must not exist unless ``overwrite`` (then it is replaced in place).
     grid
         The design grid (dimensions and coordinates).
     simulations, chunk_size
@@ -201,10 +212,12 @@ def create_store(
     """
     _require_zarr3()
     tests = list(grid.base.tests)
-    fields = fields_for(tests)
+    components = tally.components(grid.base)[0]
+    fields = fields_for(tests, components)
     dims = tuple(grid.names)
     coords: dict[str, Any] = dict(grid.grid_coords())
     coords[TEST_DIM] = (TEST_DIM, np.asarray(tests, dtype=object), {})
+    coords[tally.COMPONENT_DIM] = (tally.COMPONENT_DIM, np.asarray(components, dtype=object), {})
     attrs = {**attrs, "simulations": simulations, "chunk_size": chunk_size,
              "store_layout": STORE_LAYOUT}
     zero = np.zeros((*grid.shape, len(fields)), dtype=np.int64)
@@ -212,13 +225,16 @@ def create_store(
     ds = ds.assign_coords({FIELD_DIM: (FIELD_DIM, np.asarray(fields, dtype=object),
                                        {"long_name": "field of totals", "units": ""})})
     # Strings as zarr's variable-length strings (as the test coordinate), not fixed UTF-32.
-    ds = ds.assign_coords({name: ds[name].astype(object) for name in (tally.CORRECTION_DIM,)
+    ds = ds.assign_coords({name: ds[name].astype(object)
+                           for name in (tally.CORRECTION_DIM, tally.COMPONENT_DIM)
                            if name in ds.coords})
     # Each derived variable is one zarr chunk: the whole variable is rewritten at a flush.
     encoding = {name: {"chunks": var.shape or None, "compressors": None}
                 for name, var in ds.data_vars.items()}
-    ds.to_zarr(path, mode="w-", zarr_format=ZARR_FORMAT, consolidated=False, encoding=encoding)
-    group = zarr.open_group(str(path), mode="r+")
+    target = zarr_store(path)
+    ds.to_zarr(target, mode="w" if overwrite else "w-", zarr_format=ZARR_FORMAT,
+               consolidated=False, encoding=encoding)
+    group = zarr.open_group(target, mode="r+")
     group.create_array(
         TOTALS,
         shape=zero.shape,
@@ -235,33 +251,34 @@ def create_store(
         # Consolidated metadata is not (yet) in the zarr v3 spec; xarray and zarr-python
         # read it, and it makes opening a store one read instead of many.
         warnings.filterwarnings("ignore", message="Consolidated metadata")
-        zarr.consolidate_metadata(str(path))
+        zarr.consolidate_metadata(target)
 
 
-def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_attrs(path: StoreLocation) -> dict[str, Any]:
     """The provenance attrs of a store."""
     _require_zarr3()
-    return dict(zarr.open_group(str(path), mode="r").attrs)
+    return dict(zarr.open_group(zarr_store(path), mode="r").attrs)
 
 
-def check_resumable(path: str | os.PathLike[str]) -> None:
+def check_resumable(path: StoreLocation) -> None:
     """Raise :class:`OldLayoutError` for a store of an earlier layout."""
-    group = zarr.open_group(str(path), mode="r")
+    group = zarr.open_group(zarr_store(path), mode="r")
     if TOTALS not in group and "chunk_done" in group:
         raise OldLayoutError(path)
     layout = group.attrs.get("store_layout")
     if TOTALS in group and layout != STORE_LAYOUT:
         raise OldLayoutError(path, f"store_layout {layout}, this version writes {STORE_LAYOUT}: "
-                                   "no estimate summaries or corrected counts")
+                                   "fewer tallies (no variance components"
+                                   f"{'' if layout == 3 else ', estimate summaries'})")
 
 
-def done_mask(path: str | os.PathLike[str]) -> np.ndarray:
+def done_mask(path: StoreLocation) -> np.ndarray:
     """Which chunks of a store are done, as a boolean array ``[axes..., chunk]``.
 
     >>> done_mask("out.zarr").mean()  # doctest: +SKIP
     """
     _require_zarr3()
-    group = zarr.open_group(str(path), mode="r")
+    group = zarr.open_group(zarr_store(path), mode="r")
     if TOTALS not in group:
         return np.asarray(group["chunk_done"][...], dtype=bool)
     attrs = dict(group.attrs)
@@ -293,7 +310,7 @@ def _legacy_results(raw: xr.Dataset) -> xr.Dataset:
     return summarise(xr.Dataset(counts, coords=coords, attrs=dict(raw.attrs)))
 
 
-def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
+def open_results(path: StoreLocation) -> xr.Dataset:
     """Open a results store as the results Dataset, from its totals (in memory).
 
     ``xr.open_zarr(path)`` shows the same variables as of the last flush; this reads the
@@ -302,7 +319,8 @@ def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
     Parameters
     ----------
     path
-        A store written by :func:`mcpower_sweep.sweep`.
+        A store written by :func:`mcpower_sweep.sweep`: a path, URL or zarr store
+        (:mod:`.location`).
 
     Returns
     -------
@@ -319,22 +337,22 @@ def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
     """
     _require_zarr3()
     if not is_store(path):
-        raise FileNotFoundError(f"{os.fspath(path)!r} is not a results store (no zarr group)")
-    group = zarr.open_group(str(path), mode="r")
+        raise FileNotFoundError(f"{describe(path)!r} is not a results store (no zarr group)")
+    group = zarr.open_group(zarr_store(path), mode="r")
     if TOTALS not in group:
         missing = [f"chunk_{n}" for n in (*LEGACY_COUNTS, "done") if f"chunk_{n}" not in group]
         if missing:
             raise ValueError(
-                f"{os.fspath(path)!r} is not a mcpower_sweep results store "
+                f"{describe(path)!r} is not a mcpower_sweep results store "
                 f"(missing {TOTALS})"
             )
-        with xr.open_zarr(path, chunks=None) as raw:
+        with xr.open_zarr(zarr_store(path), chunks=None) as raw:
             return _legacy_results(raw.load())
     attrs = dict(group.attrs)
     totals = group[TOTALS]
     dims = totals.metadata.dimension_names[:-1]
     coords = {d: _plain_coord(xr.DataArray(group[d][...], dims=(d,), attrs=dict(group[d].attrs)))
-              for d in (*dims, TEST_DIM)}
+              for d in (*dims, TEST_DIM, tally.COMPONENT_DIM) if d in group}
     n_chunks = n_chunks_for(int(attrs["simulations"]), int(attrs["chunk_size"]))
     return _results(np.asarray(totals[...]), dims, coords, len(coords[TEST_DIM][1]),
                     n_chunks, attrs)

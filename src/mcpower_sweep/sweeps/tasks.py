@@ -158,7 +158,8 @@ def _record(index: tuple[int, ...], k: int, counts: Any) -> ChunkRecord:
 
     return ChunkRecord(
         index, k, counts.n_sims, counts.n_success, counts.n_singular, counts.n_significant,
-        flatten(counts.n_corrected, counts.n_at_least, counts.estimate_sums),
+        flatten(counts.n_corrected, counts.n_at_least, counts.estimate_sums,
+                counts.component_sums),
     )
 
 

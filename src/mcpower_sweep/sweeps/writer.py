@@ -1,23 +1,22 @@
 """Writing a sweep's chunks into its store: per-point totals in memory, flushed in blocks.
 
 The driver alone writes.  :class:`ChunkWriter` adds each chunk's counts to its point's
-totals in chunk order and flushes changed blocks atomically (temporary file, rename); the
-layout it writes is :mod:`mcpower_sweep.sweeps.store`'s.
+totals in chunk order and flushes changed blocks, each one zarr chunk written whole
+through zarr (atomic: a temporary file renamed into place on a local store, one put on an
+object store); the layout it writes is :mod:`mcpower_sweep.sweeps.store`'s.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
+from .location import StoreLocation, describe, zarr_store
 from .store import (
     BASE_FIELDS,
     TEST_DIM,
@@ -51,29 +50,14 @@ class ChunkRecord:
     tallies: np.ndarray | None = None
 
 
-def _plain_layout(array: Any) -> bool:
-    """Whether an array stores each chunk as plain little-endian bytes under ``c/i/j/...``."""
-    meta = array.metadata.to_dict()
-    codecs = list(meta.get("codecs", ()))
-    plain = [{"name": "bytes"}, {"name": "bytes", "configuration": {"endian": "little"}}]
-    encoding = meta.get("chunk_key_encoding", {})
-    return (
-        len(codecs) == 1
-        and codecs[0] in plain
-        and encoding.get("name") == "default"
-        and encoding.get("configuration", {}).get("separator") == "/"
-    )
-
-
 @dataclass
 class ChunkWriter:
     """Adds chunk counts to a store's totals in memory and flushes them (one driver writes).
 
     :meth:`add` puts each point's chunks into its totals in order (a chunk that arrives
     before an earlier one of its point is held until that one comes); :meth:`flush`
-    writes the changed blocks of ``totals`` (each a temporary file renamed into place:
-    plain little-endian bytes, the layout :func:`create_store` fixes), then the derived
-    results through zarr.  :meth:`due` says when a flush is due (every
+    writes the changed blocks of ``totals`` (each one whole zarr chunk), then the derived
+    results, all through zarr.  :meth:`due` says when a flush is due (every
     :data:`FLUSH_SECONDS`, or :data:`FLUSH_COST_FACTOR` times the last flush's time).
 
     >>> writer = ChunkWriter.open("out.zarr")  # doctest: +SKIP
@@ -81,7 +65,7 @@ class ChunkWriter:
     ...              n_significant=np.array([41]))  # doctest: +SKIP
     """
 
-    root: Path
+    root: str  # the store, for messages
     group: Any
     totals: np.ndarray
     n_tests: int
@@ -91,22 +75,19 @@ class ChunkWriter:
     dirty: set[tuple[int, ...]] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)
     flush_seconds: float = 0.0  # how long the last flush took
-    _made: set[Path] = field(default_factory=set, repr=False)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> ChunkWriter:
+    def open(cls, path: StoreLocation) -> ChunkWriter:
         _require_zarr3()
         check_resumable(path)
-        group = zarr.open_group(str(path), mode="r+")
-        if TOTALS not in group or not _plain_layout(group[TOTALS]):
-            raise ValueError(
-                f"{os.fspath(path)!r}: no '{TOTALS}' array with the layout of a results "
-                "store (uncompressed chunks with '/' keys); start a new store"
-            )
+        group = zarr.open_group(zarr_store(path), mode="r+")
+        if TOTALS not in group:
+            raise ValueError(f"{describe(path)!r}: no '{TOTALS}' array: not a results store of "
+                             "this version; start a new store")
         attrs = dict(group.attrs)
         array = group[TOTALS]
         n_chunks = n_chunks_for(int(attrs["simulations"]), int(attrs["chunk_size"]))
-        return cls(Path(path), group, np.asarray(array[...]), group[TEST_DIM].shape[0],
+        return cls(describe(path), group, np.asarray(array[...]), group[TEST_DIM].shape[0],
                    n_chunks, tuple(array.chunks[:-1]))
 
     def chunks_done(self) -> int:
@@ -148,25 +129,17 @@ class ChunkWriter:
         interval = max(FLUSH_SECONDS, FLUSH_COST_FACTOR * self.flush_seconds)
         return time.monotonic() - self.last_flush >= interval
 
-    def _put(self, at: tuple[int, ...], data: bytes) -> None:
-        target = self.root.joinpath(TOTALS, "c", *map(str, at))
-        if target.parent not in self._made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(target.parent)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-        partial.write_bytes(data)
-        partial.replace(target)
+    def _put(self, at: tuple[int, ...], data: np.ndarray) -> None:
+        """Write block ``at`` of the totals: one whole zarr chunk, so one atomic write."""
+        self.group[TOTALS][tuple(slice(i * n, i * n + size) for i, n, size
+                                 in zip(at, self.block, data.shape, strict=False))] = data
 
     def flush(self) -> None:
         """Write the changed blocks of the totals, then the derived results."""
         t0 = time.monotonic()
-        n_fields = self.totals.shape[-1]
         for b in sorted(self.dirty):
-            part = self.totals[tuple(slice(i * n, (i + 1) * n)
-                                     for i, n in zip(b, self.block, strict=True))]
-            full = np.zeros((*self.block, n_fields), dtype="<i8")  # edge blocks are padded
-            full[tuple(slice(0, n) for n in part.shape)] = part
-            self._put((*b, 0), full.tobytes())
+            self._put(b, self.totals[tuple(slice(i * n, (i + 1) * n)
+                                           for i, n in zip(b, self.block, strict=True))])
         self.dirty.clear()
         self.write_results()
         self.last_flush = time.monotonic()
