@@ -205,8 +205,9 @@ def robustness(spec: SimulationSpec) -> dict[str, Any]:
         out["re_shape"], out["re_param"] = _shape(re_dist, opt["random_effect_df"])
     ratio = (spec.heteroskedasticity if spec.heteroskedasticity != 1.0
              else float(cfg["heteroskedasticity_ratio"]) if cfg else 1.0)
-    if ratio != 1.0:
-        weights, center, scale = het_driver(spec)
+    driver = het_driver(spec) if ratio != 1.0 else None
+    if driver is not None:  # a constant driver (no effect): homoskedastic, as MCPower
+        weights, center, scale = driver
         out.update(het_gamma=math.log(ratio) / 4.0, het_weights=weights, het_center=center,
                    het_scale=scale)
     if cfg and cfg["heterogeneity"] > 0:
@@ -216,9 +217,10 @@ def robustness(spec: SimulationSpec) -> dict[str, Any]:
     return out
 
 
-def het_driver(spec: SimulationSpec) -> tuple[list[float], float, float]:
+def het_driver(spec: SimulationSpec) -> tuple[list[float], float, float] | None:
     """Weights over the fixed columns, mean and SD of the heteroskedasticity driver: the
-    named predictor (a main effect, not a factor) or the linear predictor (main effects)."""
+    named predictor (a main effect, not a factor) or the linear predictor (main effects;
+    None when it is constant, all effects 0)."""
     cols = predictor_columns(spec.predictors)
     p = len(spec.term_names)
     name = spec.heteroskedasticity_driver
@@ -256,12 +258,8 @@ def het_driver(spec: SimulationSpec) -> tuple[list[float], float, float]:
     for k, t in enumerate(spec.terms):
         if len(t) == 1:
             w[t[0]] += spec.effects[k + 1]
-    sd = float(np.sqrt(w @ cov @ w))
-    if sd <= 0:
-        raise ValueError("heteroskedasticity driven by the linear predictor needs a non-zero "
-                         "effect: set one, or name a predictor with "
-                         "set_heteroskedasticity_driver")
-    return weights, float(w @ mean), sd
+    sd = float(np.sqrt(max(w @ cov @ w, 0.0)))
+    return (weights, float(w @ mean), sd) if sd > 1e-12 else None
 
 
 def check_robust(spec: SimulationSpec) -> None:
