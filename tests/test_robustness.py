@@ -196,3 +196,34 @@ def test_linear_predictor_driver_moments() -> None:
     assert r.het_weights == [0.0, 0.2, 0.3, 0.4]
     assert r.het_center == pytest.approx(0.12)
     assert r.het_scale == pytest.approx(math.sqrt(0.04 + 0.09 + 0.06 + 0.16 * 0.21))
+
+
+YAML = """\
+model:
+  formula: "y ~ x + (1|g)"
+  effects: "x=0.2"
+  residual_dist: t(5)
+  heteroskedasticity_driver: x
+  scenario_configs: {mine: {icc_noise_sd: 0.1}}
+  cluster: {grouping: g, ICC: 0.2, n_clusters: 20}
+sample_size: 400
+sweep:
+  random_effect_dist: [normal, heavy_tailed(4), skewed(2)]
+  heteroskedasticity: [1, 4]
+  scenario: [optimistic, doomer, mine]
+"""
+
+
+def test_yaml_scenarios_take_the_robustness_keys_and_axes() -> None:
+    from mcpower_sweep.scenario import ScenarioError, parse_scenario
+
+    s = parse_scenario(YAML)
+    assert s.grid["random_effect_dist"] == ["normal", "t(4)", "right_skewed(2)"]
+    spec = s.base_spec()
+    assert (spec.residual_dist, spec.heteroskedasticity_driver) == ("t(5)", "x")
+    doomer = native_spec(spec.with_params(scenario="mine", heteroskedasticity=4.0)).robust
+    assert doomer.icc_noise_sd == 0.1 and doomer.het_gamma == pytest.approx(math.log(4) / 4)
+    with pytest.raises(ScenarioError, match=r"sweep.random_effect_dist\[0\].*unknown"):
+        parse_scenario(YAML.replace("[normal, heavy", "[cauchy, heavy"))
+    with pytest.raises(ScenarioError, match="model.heteroskedasticity_driver"):
+        parse_scenario(YAML.replace("driver: x", "driver: z")).base_spec()
