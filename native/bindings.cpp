@@ -16,6 +16,7 @@ namespace py = pybind11;
 using namespace mcps;
 
 void register_glmm(py::module_& m);  // bindings_glmm.cpp
+void register_robust(py::module_& m);  // bindings_robust.cpp
 
 namespace {
 
@@ -53,7 +54,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
                      std::vector<Allocation> predictor_allocation, double cluster_size_cv,
                      std::vector<double> predictor_mix, std::vector<int> predictor_factor,
                      std::vector<std::vector<int>> joint_tests, GlmFamily family, GlmLink link,
-                     int nagq, std::vector<int> fit_columns, std::vector<int> fit_z_columns) {
+                     int nagq, std::vector<int> fit_columns, std::vector<int> fit_z_columns,
+                     Robustness robust) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
@@ -76,7 +78,9 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
     s.nagq = nagq;
     s.fit_columns = std::move(fit_columns);
     s.fit_z_columns = std::move(fit_z_columns);
+    s.robust = std::move(robust);
     s.check();
+    check_robustness(s);
     return s;
 }
 
@@ -147,6 +151,7 @@ PYBIND11_MODULE(_native, m) {
     py::enum_<Allocation>(m, "Allocation", "How a binary predictor's ones are placed.")
         .value("independent", Allocation::independent)
         .value("balanced", Allocation::balanced);
+    register_robust(m);  // Shape, Robustness (EngineSpec's default needs them)
     register_glmm(m);  // GlmFamily, GlmLink (EngineSpec's defaults need them), fit_glmm
 
     py::class_<EngineSpec>(m, "EngineSpec", "A checked, read-only description of a simulated design.")
@@ -158,7 +163,8 @@ PYBIND11_MODULE(_native, m) {
              py::arg("predictor_mix") = std::vector<double>{}, py::arg("predictor_factor") = std::vector<int>{},
              py::arg("joint_tests") = std::vector<std::vector<int>>{},
              py::arg("family") = GlmFamily::gaussian, py::arg("link") = GlmLink::identity, py::arg("nagq") = 1,
-             py::arg("fit_columns") = std::vector<int>{}, py::arg("fit_z_columns") = std::vector<int>{})
+             py::arg("fit_columns") = std::vector<int>{}, py::arg("fit_z_columns") = std::vector<int>{},
+             py::arg("robust") = Robustness())
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
         .def_readonly("predictor_level", &EngineSpec::predictor_level)
@@ -179,7 +185,8 @@ PYBIND11_MODULE(_native, m) {
         .def_readonly("link", &EngineSpec::link)
         .def_readonly("nagq", &EngineSpec::nagq)
         .def_readonly("fit_columns", &EngineSpec::fit_columns)
-        .def_readonly("fit_z_columns", &EngineSpec::fit_z_columns);
+        .def_readonly("fit_z_columns", &EngineSpec::fit_z_columns)
+        .def_readonly("robust", &EngineSpec::robust);
 
     m.def("run_chunk", &chunk, py::arg("spec"), py::arg("seed"), py::arg("start"), py::arg("count"),
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");

@@ -57,6 +57,9 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     for (int v = 0; v < n_pred && !s.predictor_mix.empty(); ++v)
         for (int u = 0; u < v; ++u) mixed = mixed || s.predictor_mix[v * n_pred + u] != 0.0;
     sufficient = sufficient && !mixed;
+    // The closed forms below assume normal homoskedastic residuals.
+    robust_rows = !s.robust.residual_normal();
+    sufficient = sufficient && !robust_rows;
     // Base columns of the cells path: [1, level-1 binaries, level-1 normals, residual].
     bool new_feature = mixed || !s.predictor_factor.empty();
     cell_pos.assign(n_pred, 0);
@@ -79,19 +82,25 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     // cells path when its sizes allow (all-normal designs have the Wishart path above).
     cells = !s.row_level && new_feature && main_effects_only && plain_binary <= kMaxCellBinary &&
             cell_binary <= kMaxCellBits && std::adjacent_find(used.begin(), used.end()) == used.end();
-    cells = cells && smallest - max_cells >= cell_gauss + 1;
+    cells = cells && smallest - max_cells >= cell_gauss + 1 && !robust_rows;
 }
 
 // A cluster's coefficients: the fixed effects plus its random effects chol(G) z
-// (q normals, the first draws of every cluster).
-void Generator::cluster_coefficients(Stream& rng, double* coef) const {
+// (q unit-variance draws of the random-effect shape, normals by default, the first
+// draws of every cluster).  A perturbed simulation (sim.active) has its own fixed
+// effects and random-intercept scale.
+void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& sim) const {
     const int p = spec.n_fixed(), q = spec.n_random();
+    const Shape shape = spec.robust.re_shape;
     double z[8];
-    for (int a = 0; a < q; ++a) z[a] = rng.normal();
-    for (int t = 0; t < p; ++t) coef[t] = spec.beta[t];
+    for (int a = 0; a < q; ++a)
+        z[a] = shape == Shape::normal ? rng.normal() : draw_shape(rng, shape, spec.robust.re_param);
+    const double* beta = sim.active ? sim.beta : spec.beta.data();
+    for (int t = 0; t < p; ++t) coef[t] = beta[t];
     for (int a = 0; a < q; ++a) {
         double b = 0.0;
         for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
+        if (spec.z_columns[a] == 0) b *= sim.re_scale;
         coef[spec.z_columns[a]] += b;
     }
 }
@@ -103,12 +112,14 @@ void Generator::generate(uint64_t seed, uint64_t index, Problem& pr) const {
         draw_sizes(seed, index, drawn);
         sizes = drawn.data();
     }
+    SimDraw sim;
+    if (spec.robust.per_simulation()) draw_perturbation(seed, index, sim);
     if (sufficient)
-        generate_sufficient(seed, index, sizes, pr);
+        generate_sufficient(seed, index, sizes, pr, sim);
     else if (cells)
-        generate_cells(seed, index, sizes, pr);
+        generate_cells(seed, index, sizes, pr, sim);
     else
-        generate_rows(seed, index, sizes, pr);
+        generate_rows(seed, index, sizes, pr, sim);
 }
 
 // Sizes with coefficient of variation cv around the mean N/J, from the simulation's
@@ -212,7 +223,7 @@ int64_t hypergeometric(Stream& rng, int64_t draws, int64_t left, int64_t ones_le
 // copied into their clusters' rows.  W holds the columns [X y] of the cluster
 // (max_n apart; X's intercept all ones), y left for the sink to fill.
 void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* sizes, std::vector<double>& scratch,
-                                 const ClusterSink& sink) const {
+                                 const ClusterSink& sink, const SimDraw& sim) const {
     const int n_pred = int(spec.predictor_binary.size());
     const int p = spec.n_fixed(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
@@ -241,7 +252,7 @@ void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* s
     double coef[64];
     for (int j = 0; j < J; ++j) {
         const int64_t nj = sizes[j];
-        cluster_coefficients(rng, coef);
+        cluster_coefficients(rng, coef, sim);
         for (int v = 0; v < n_pred; ++v) {
             double* col = pred + size_t(v) * max_n;
             if (cluster_slot[v] >= 0)
@@ -265,7 +276,8 @@ void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* s
 }
 
 // Every row of a Gaussian outcome, reduced to W_j'W_j by dot products (vectorised).
-void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
+void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
+                              const SimDraw& sim) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -273,7 +285,10 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
     for_each_cluster(seed, index, sizes, pr.scratch,
                      [&](int j, int64_t nj, const double* coef, double* W, int64_t max_n, Stream& rng) {
         double* y = W + size_t(p) * max_n;
-        rng.fill_normal(y, nj);
+        if (robust_rows)
+            draw_residuals(rng, sim, W, max_n, nj, y);
+        else
+            rng.fill_normal(y, nj);
         for (int64_t i = 0; i < nj; ++i) y[i] += coef[0];
         for (int t = 1; t < p; ++t) {
             const double ct = coef[t];
@@ -292,7 +307,7 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
         }
         pr.rows[j] = double(nj);
         n_total += double(nj);
-    });
+    }, sim);
     pr.n_obs = n_total;
 }
 
@@ -304,7 +319,8 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
 // W'W = T'[1 G]'[1 G] T.  The cost per cluster no longer grows with its size.
 // Draw order per cluster: q random-effect normals, the Bartlett factor row by row
 // (diagonal chi-square first), then the k mean normals.
-void Generator::generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
+void Generator::generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
+                                    const SimDraw& sim) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1, k = p;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -313,7 +329,7 @@ void Generator::generate_sufficient(uint64_t seed, uint64_t index, const int64_t
     double n_total = 0.0;
     for (int j = 0; j < J; ++j) {
         const double n = double(sizes[j]);
-        cluster_coefficients(rng, coef);
+        cluster_coefficients(rng, coef, sim);
         bartlett(rng, k, n - 1.0, L);
         const double root_n = std::sqrt(n);
         for (int i = 0; i < k; ++i) mean[i] = rng.normal() / root_n;
@@ -369,7 +385,8 @@ namespace mcps {
 // per cluster the q random-effect normals, each binary's split of the cells (in
 // predictor order, cells in index order), the Bartlett factor, and k normals per
 // non-empty cell.
-void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const {
+void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
+                               const SimDraw& sim) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size()), n_pred = int(spec.predictor_binary.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -398,7 +415,7 @@ void Generator::generate_cells(uint64_t seed, uint64_t index, const int64_t* siz
     for (int j = 0; j < J; ++j) {
         const int64_t nj = sizes[j];
         const double n = double(nj);
-        cluster_coefficients(rng, coef);
+        cluster_coefficients(rng, coef, sim);
         int64_t count[1 << kMaxCellBits] = {nj};
         for (int v = 0; v < n_pred; ++v) {
             if (cluster_slot[v] >= 0 || draw[v] == Draw::normal) continue;

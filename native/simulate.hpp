@@ -12,23 +12,50 @@
 
 namespace mcps {
 
+// One unit-variance draw of the given shape (simulate_robust.cpp); Shape::normal is
+// exactly rng.normal().
+double draw_shape(Stream& rng, Shape shape, double param);
+
+// Throws std::invalid_argument naming the first bad value of spec.robust (which only
+// the linear mixed model takes).
+void check_robustness(const EngineSpec& spec);
+
+// What one simulation draws before its data when the spec has per-simulation
+// perturbations (Robustness::per_simulation), from the simulation's substream 2.
+struct SimDraw {
+    bool active = false;           // false: the spec's own values (no draws)
+    double beta[kMaxFixedEffects + 1] = {};
+    double re_scale = 1.0;         // multiplies the random intercept
+    Shape residual = Shape::normal;
+    double residual_param = 0.0;
+};
+
 // What generation needs from the spec, computed once per spec.
 struct Generator {
     explicit Generator(const EngineSpec& spec);
     // Fill pr with simulation `index` of master `seed` (pr is reshaped as needed).
     void generate(uint64_t seed, uint64_t index, Problem& pr) const;
     // The two ways: every row, or each cluster's cross-products drawn directly.
-    void generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
-    void generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
-    void generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr) const;
+    void generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
+                       const SimDraw& sim = SimDraw()) const;
+    void generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
+                             const SimDraw& sim = SimDraw()) const;
+    void generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
+                        const SimDraw& sim = SimDraw()) const;
+    // The perturbations of simulation `index` (simulate_robust.cpp).
+    void draw_perturbation(uint64_t seed, uint64_t index, SimDraw& sim) const;
+    // y's residuals for the nj rows of one cluster (the shape of sim, heteroskedastic
+    // by the cluster's columns W, max_n apart), into y (simulate_robust.cpp).
+    void draw_residuals(Stream& rng, const SimDraw& sim, const double* W, int64_t max_n, int64_t nj,
+                        double* y) const;
     // A GLMM's simulation: every row, y drawn from spec.family (simulate_glmm.cpp).
     void generate_glmm(uint64_t seed, uint64_t index, GlmmProblem& pr) const;
     // The row-level path shared by the Gaussian rows and the GLMM: builds each cluster's
     // columns [X y] and hands them to sink(j, n_j, coefficients, W, max_n, rng) to draw y.
     using ClusterSink = std::function<void(int, int64_t, const double*, double*, int64_t, Stream&)>;
     void for_each_cluster(uint64_t seed, uint64_t index, const int64_t* sizes, std::vector<double>& scratch,
-                          const ClusterSink& sink) const;
-    void cluster_coefficients(Stream& rng, double* coef) const;
+                          const ClusterSink& sink, const SimDraw& sim = SimDraw()) const;
+    void cluster_coefficients(Stream& rng, double* coef, const SimDraw& sim = SimDraw()) const;
     void draw_units(int v, Stream& rng, double* out, int64_t n) const;
     // Predictor v's column(s) over n units: draw_units, or for a factor's first dummy
     // all its dummies (column k at out + k stride; the other dummies draw nothing).
@@ -53,6 +80,7 @@ struct Generator {
     bool main_effects_only;        // every term is one predictor: column t+1 = predictor term_pred[t]
     std::vector<int> term_pred;
     bool sufficient;               // all columns Gaussian: draw W_j'W_j from its distribution
+    bool robust_rows = false;      // non-normal or heteroskedastic residuals: every row
     // Designs with cluster-level or balanced predictors (main effects only, at most
     // kMaxCellBinary binary level-1 predictors): W_j'W_j drawn given the split of the
     // cluster's rows into cells by their binary values (generate_cells).

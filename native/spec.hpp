@@ -33,6 +33,45 @@ enum class Allocation : int { independent = 0, balanced = 1 };
 enum class GlmFamily : int { gaussian = 0, binomial = 1, poisson = 2 };
 enum class GlmLink : int { identity = 0, logit = 1, probit = 2, log = 3 };
 
+// The shape of a unit-variance draw (residuals, random effects; simulate_robust.cpp):
+// normal, Student t (param = df > 2), a standardised chi-square (param = df; skewness
+// sqrt(8 / df), to the right or mirrored to the left), uniform, or a contaminated
+// normal (param = weight w of a component with 3 times the SD of the other).
+enum class Shape : int { normal = 0, t = 1, right_skewed = 2, left_skewed = 3, uniform = 4, mixture = 5 };
+
+// Departures from the textbook model (all off by default; then the engine draws exactly
+// as without them).  Residual and random-effect shapes keep the set variances.
+struct Robustness {
+    Shape residual_shape = Shape::normal;
+    double residual_param = 0.0;
+    Shape re_shape = Shape::normal;  // each random effect's independent standard draws
+    double re_param = 0.0;
+    // Heteroskedasticity (MCPower 1.4.1's): the residual variance of a row is
+    // exp(het_gamma z) / exp(het_gamma^2 / 2), z = (het_weights' x - het_center) / het_scale
+    // the standardised driver over the fixed columns x (intercept first).
+    double het_gamma = 0.0;
+    std::vector<double> het_weights;
+    double het_center = 0.0, het_scale = 1.0;
+    // Per-simulation perturbations of a scenario, drawn from the simulation's substream 2:
+    // each fixed effect b becomes b + effect_jitter |b| N(0, 1), not crossing 0; the
+    // random-intercept variance tau^2 becomes max(tau^2 + icc_noise_sd N(0, 1), 0); with
+    // probability residual_change_prob the residual shape is one of residual_pool (chosen
+    // uniformly, with its parameter from residual_pool_param).
+    double effect_jitter = 0.0;
+    double icc_noise_sd = 0.0;
+    double residual_change_prob = 0.0;
+    std::vector<Shape> residual_pool;
+    std::vector<double> residual_pool_param;
+
+    bool residual_normal() const {
+        return residual_shape == Shape::normal && het_gamma == 0.0 && residual_change_prob == 0.0;
+    }
+    bool per_simulation() const { return effect_jitter > 0.0 || icc_noise_sd > 0.0 || residual_change_prob > 0.0; }
+    bool is_default() const {
+        return residual_normal() && re_shape == Shape::normal && !per_simulation();
+    }
+};
+
 struct EngineSpec {
     // Per predictor: its distribution, level and allocation (design features are data).
     std::vector<bool> predictor_binary;    // per predictor: Bernoulli(p) instead of N(0, 1)
@@ -75,6 +114,7 @@ struct EngineSpec {
     // Outputs and joint_tests then refer to the analysis's columns (n_fit()).
     std::vector<int> fit_columns;
     std::vector<int> fit_z_columns;
+    Robustness robust;
 
     Level level(int v) const { return predictor_level.empty() ? Level::observation : predictor_level[v]; }
     Allocation allocation(int v) const {

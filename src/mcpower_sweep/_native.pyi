@@ -81,6 +81,60 @@ class Allocation:
     @property
     def value(self) -> int: ...
 
+class Shape:
+    """Shape of a unit-variance draw (residuals, random effects)."""
+
+    __members__: ClassVar[dict[str, Shape]]
+    normal: ClassVar[Shape]
+    t: ClassVar[Shape]
+    right_skewed: ClassVar[Shape]
+    left_skewed: ClassVar[Shape]
+    uniform: ClassVar[Shape]
+    mixture: ClassVar[Shape]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class Robustness:
+    """Departures from the textbook model (checked with the EngineSpec)."""
+
+    def __init__(
+        self,
+        *,
+        residual_shape: Shape = ...,
+        residual_param: float = 0.0,
+        re_shape: Shape = ...,
+        re_param: float = 0.0,
+        het_gamma: float = 0.0,
+        het_weights: Sequence[float] = ...,
+        het_center: float = 0.0,
+        het_scale: float = 1.0,
+        effect_jitter: float = 0.0,
+        icc_noise_sd: float = 0.0,
+        residual_change_prob: float = 0.0,
+        residual_pool: Sequence[Shape] = ...,
+        residual_pool_param: Sequence[float] = ...,
+    ) -> None: ...
+    residual_shape: Shape
+    residual_param: float
+    re_shape: Shape
+    re_param: float
+    het_gamma: float
+    het_weights: list[float]
+    het_center: float
+    het_scale: float
+    effect_jitter: float
+    icc_noise_sd: float
+    residual_change_prob: float
+    residual_pool: list[Shape]
+    residual_pool_param: list[float]
+
 class EngineSpec:
     """A checked, read-only description of a simulated design (ValueError if invalid)."""
 
@@ -108,6 +162,7 @@ class EngineSpec:
         nagq: int = 1,
         fit_columns: Sequence[int] = ...,
         fit_z_columns: Sequence[int] = ...,
+        robust: Robustness = ...,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -151,6 +206,8 @@ class EngineSpec:
     def fit_columns(self) -> list[int]: ...
     @property
     def fit_z_columns(self) -> list[int]: ...
+    @property
+    def robust(self) -> Robustness: ...
 
 def run_chunk(
     spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1
@@ -185,6 +242,10 @@ def two_sided_p(t: float, df: float) -> float:
 
 def normal_draws(seed: int, index: int, n: int) -> NDArray[np.float64]:
     """Standard normal draws of one stream (for tests)."""
+
+def shape_draws(shape: Shape, param: float, seed: int, index: int, n: int
+                ) -> NDArray[np.float64]:
+    """Unit-variance draws of one shape from one stream (for tests)."""
 
 class GlmFamily:
     """Conditional distribution of a GLMM's outcome."""

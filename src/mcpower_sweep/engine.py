@@ -26,6 +26,7 @@ import numpy as np
 
 from .design.factors import predictor_columns
 from .design.family import ENGINE_FAMILY
+from .design.robust import robustness
 
 if TYPE_CHECKING:
     from .design.spec import SimulationSpec
@@ -201,7 +202,20 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         nagq=int(spec.nagq),
         **({} if (a := spec.analysis) is None else
            {"fit_columns": list(a.columns), "fit_z_columns": list(a.random_columns)}),
+        **({"robust": _robustness(r)} if (r := robustness(spec)) else {}),
     )
+
+
+def _robustness(settings: dict[str, object]) -> _native.Robustness:
+    """The engine's Robustness from :func:`~mcpower_sweep.design.robust.robustness`."""
+    shape = _native.Shape.__members__
+    out = dict(settings)
+    for key in ("residual_shape", "re_shape"):
+        if key in out:
+            out[key] = shape[out[key]]
+    if "residual_pool" in out:
+        out["residual_pool"] = [shape[s] for s in out["residual_pool"]]
+    return _native.Robustness(**out)
 
 
 def default_threads() -> int:

@@ -111,6 +111,14 @@ class Param:
             if isinstance(value, str) and value in self.kind:
                 return value
             raise ValueError(f"{label}={value!r} is unknown: use {self.allowed}")
+        if self.kind == "distribution":
+            from .design.robust import check_distribution
+
+            return check_distribution(value, label)
+        if self.kind == "name":
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+            raise ValueError(f"{label}={value!r} is not allowed: use {self.allowed}")
         number = _number(value, whole=self.kind == "int")
         if number is None:
             real = isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
@@ -177,6 +185,22 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           high=1.0, low_open=True, high_open=True, axis=True),
     Param("baseline_rate", "float", "expected count when every predictor is 0 (poisson)",
           "events", low=0.0, low_open=True, axis=True),
+    # Departures from the textbook model (design/robust.py, docs/robustness.md).
+    Param("residual_dist", "distribution",
+          "shape of the residuals (their variance unchanged)", "", axis=True,
+          hint="'normal', 't(df)', 'right_skewed(df)', 'left_skewed(df)', 'uniform' or "
+               "'mixture(w)'"),
+    Param("random_effect_dist", "distribution",
+          "shape of the random effects (their variances unchanged)", "", axis=True,
+          hint="'normal', 't(df)', 'right_skewed(df)', 'left_skewed(df)', 'uniform' or "
+               "'mixture(w)'"),
+    Param("heteroskedasticity", "float",
+          "residual variance ratio between driver values 4 SD apart (1: homoskedastic)",
+          low=1.0, axis=True),
+    Param("scenario", "name",
+          "scenario set of perturbed assumptions (MCPower 1.4.1's optimistic, realistic, "
+          "doomer or a custom one)", "", axis=True,
+          hint="'optimistic', 'realistic', 'doomer' or a name given to set_scenario_configs"),
     Param("tau_squared", "float", "random-intercept variance on the link scale", "link scale",
           low=0.0),
     Param("unit", SIZE_UNITS, "what find_sample_size's sizes count", "",

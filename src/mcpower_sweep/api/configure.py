@@ -20,6 +20,7 @@ from ..design.spec import MAX_FIXED_EFFECTS, Predictor, SimulationSpec, correlat
 from ..params import PARAMS
 from . import parse
 from .outcome import OutcomeSettings, checked_family
+from .robust import RobustSettings
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
 
 if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
 DEFAULT_SIMULATIONS = 1000
 
 
-class Configuration(OutcomeSettings):
+class Configuration(OutcomeSettings, RobustSettings):
     """The design of a linear mixed model given as an lme4 formula, set step by step.
 
     Parameters
@@ -397,5 +398,5 @@ class Configuration(OutcomeSettings):
         return build_spec(self._parsed, self._cluster, types=self._types,
                           correlations=self._correlations, effects=self._resolved_effects(),
                           sample_size=sample_size, estimator=estimator, df_method=df_method,
-                          alpha=self._alpha, outcome=self._outcome())
+                          alpha=self._alpha, outcome={**self._outcome(), **self._robust_fields()})
 

@@ -27,8 +27,10 @@ from ..design.spec import SimulationSpec
 from ..params import PARAMS, check_correction, draw_seed
 from ..results.power import PowerResult
 from ..results.sample_size import SampleSizeResult
+from ..results.scenarios import ScenarioResult
 from . import parse
 from .configure import Configuration
+from .robust import scenario_names
 from .run import TooManyFailedFitsError, power_at, sample_sizes
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
@@ -79,8 +81,9 @@ class MCPower(Configuration):
         df_method: str | None = None,
         agq: int | None = None,
         test_formula: str | None = None,
+        scenarios: bool | Sequence[str] = False,
         print_results: bool = True,
-    ) -> PowerResult:
+    ) -> PowerResult | ScenarioResult:
         """Estimate the power of each fixed-effect test at a total sample size.
 
         Parameters
@@ -114,6 +117,11 @@ class MCPower(Configuration):
             grouping, e.g. ``"y ~ x + (1|g)"`` when the truth has ``(1 + x|g)``; a
             fixed-effects formula (MCPower 1.4.1's ``"y ~ x"``) keeps the random part.
             The tests are then the analysis's terms (docs/misspecification.md).
+        scenarios
+            True (MCPower 1.4.1's optimistic, realistic and doomer sets and any custom
+            ones) or a list of names: the same simulations under each scenario's
+            perturbed assumptions, returned side by side as a :class:`ScenarioResult`
+            (docs/robustness.md).
         print_results
             Print the result table (default True).
 
@@ -138,7 +146,11 @@ class MCPower(Configuration):
             sample_size, estimator=estimator, df_method=df_method), agq), test_formula)
         targets = parse.targets(target_test, spec.tests)  # the analysis's tests
         self._sample_size = spec.sample_size
-        result = self._run(spec, targets, *self._seed_now(), correction)
+        seed = self._seed_now()
+        result = (self._run(spec, targets, *seed, correction) if not scenarios else
+                  ScenarioResult({s: self._run(spec.with_params(scenario=s), targets, *seed,
+                                               correction)
+                                  for s in scenario_names(scenarios, spec.scenario_configs)}))
         if print_results:
             print(result)
         return result
@@ -178,8 +190,9 @@ class MCPower(Configuration):
         df_method: str | None = None,
         agq: int | None = None,
         test_formula: str | None = None,
+        scenarios: bool | Sequence[str] = False,
         print_results: bool = True,
-    ) -> SampleSizeResult:
+    ) -> SampleSizeResult | ScenarioResult:
         """Power over the sample sizes ``from_size, from_size + by, ... <= to_size``.
 
         Every size uses the same seed and simulation indices (common random numbers), so
@@ -197,7 +210,7 @@ class MCPower(Configuration):
             cluster_size=...)`` fixing each cluster's size) or ``"cluster_size"``
             (observations per cluster, with ``n_clusters`` fixed).  Results give N and the
             unit (``.unit_sizes``, ``.required_units``).
-        target_test, correction, estimator, df_method, agq, test_formula, print_results
+        target_test, correction, estimator, df_method, agq, test_formula, scenarios, print_results
             As in :meth:`find_power`; the power curves and the required N are those after
             the correction.
 
@@ -228,8 +241,14 @@ class MCPower(Configuration):
         targets = parse.targets(target_test, specs[0].tests)
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
-        points = tuple(self._run(spec, targets, seed, drawn, correction) for spec in specs)
-        result = SampleSizeResult(points, self._target_power, targets, unit=unit)
+
+        def curve(scenario: str) -> SampleSizeResult:
+            points = tuple(self._run(spec.with_params(scenario=scenario), targets, seed, drawn,
+                                     correction) for spec in specs)
+            return SampleSizeResult(points, self._target_power, targets, unit=unit)
+
+        result = (curve("") if not scenarios else ScenarioResult(
+            {s: curve(s) for s in scenario_names(scenarios, specs[0].scenario_configs)}))
         if print_results:
             print(result)
         return result

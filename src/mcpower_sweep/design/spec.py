@@ -94,6 +94,12 @@ class SimulationSpec:
     analysis
         None: the true model is fitted; else the misspecified analysis
         (``test_formula``, :mod:`.analysis`), whose terms are the tests.
+    residual_dist, random_effect_dist, heteroskedasticity, heteroskedasticity_driver
+        Shapes of the residuals and random effects (same variances), the residual variance
+        ratio and what drives it (:mod:`.robust`; defaults: the textbook model).
+    scenario, scenario_configs
+        A named scenario set (MCPower 1.4.1's optimistic / realistic / doomer, or custom
+        ones given as ``(name, ((key, value), ...))``); ``""``: none.
     """
 
     formula: str
@@ -125,6 +131,12 @@ class SimulationSpec:
     tau_squared: float | None = None
     nagq: int = 1
     analysis: Analysis | None = None
+    residual_dist: str = "normal"
+    random_effect_dist: str = "normal"
+    heteroskedasticity: float = 1.0
+    heteroskedasticity_driver: str | None = None
+    scenario: str = ""
+    scenario_configs: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     # ----------------------------------------------------------------- derived
@@ -261,6 +273,14 @@ class SimulationSpec:
                if self.correlations else {}),
             **fam.family_params(self),
             **({"test_formula": self.analysis.formula} if self.analysis else {}),
+            **{k: v for k, v in (
+                ("residual_dist", self.residual_dist),
+                ("random_effect_dist", self.random_effect_dist),
+                ("heteroskedasticity", self.heteroskedasticity),
+                ("heteroskedasticity_driver", self.heteroskedasticity_driver),
+                ("scenario", self.scenario)) if v not in ("normal", 1.0, None, "")},
+            **({"scenario_configs": {n: dict(c) for n, c in self.scenario_configs}}
+               if self.scenario_configs else {}),
         }
 
     def _slope_names(self) -> list[str]:

@@ -15,6 +15,7 @@ from ..params import DF_METHODS, ESTIMATORS, MAX_SAMPLE_SIZE, MIN_CLUSTER_SIZE, 
 from . import family as fam
 from .factors import check_balanced_factor, predictor_columns
 from .predictors import ALLOCATIONS, LEVELS, balanced_ones
+from .robust import check_robust
 
 if TYPE_CHECKING:
     from .spec import SimulationSpec
@@ -56,6 +57,7 @@ def validate_spec(spec: SimulationSpec) -> None:
     check_slope_intercept_corr(r, sum(1 for c in spec.random_columns if c != 0))
     _check_per_slope(spec)
     fam.check_family(spec)
+    check_robust(spec)
     if spec.df_method == "kenward_roger" and spec.estimator != "reml":
         raise ValueError(f"df_method='kenward_roger' needs estimator='reml' (pbkrtest's "
                          f"definition), not estimator={spec.estimator!r}")

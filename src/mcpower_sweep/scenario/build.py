@@ -27,6 +27,11 @@ from .checks import Source, suggest
 from .schema import CLUSTER_ALIASES
 
 # Scenario keys set through a setter of the same meaning (the tutorial's method names).
+_ROBUST_SETTERS = {"residual_dist": "set_residual_distribution",
+                   "random_effect_dist": "set_random_effect_distribution",
+                   "heteroskedasticity": "set_heteroskedasticity",
+                   "heteroskedasticity_driver": "set_heteroskedasticity_driver",
+                   "scenario_configs": "set_scenario_configs"}
 _SETTERS = {"simulations": "set_simulations", "seed": "set_seed", "alpha": "set_alpha",
             "target_power": "set_power", "max_failed": "set_max_failed_simulations"}
 # set_cluster's keyword for each canonical cluster key (the tutorial writes ICC).
@@ -39,7 +44,7 @@ _CLUSTER_ARGS = {"icc": "ICC", "n_clusters": "n_clusters", "cluster_size": "clus
 _SPEC_KEYS = ("sample_size", "n_clusters", "cluster_sizes", "cluster_size_cv", "cluster_size",
               "ICC", "icc", "tau_squared", "slope_variance", "slope_intercept_corr",
               "cluster_level_vars", "baseline_probability", "baseline_rate", "estimator",
-              "df_method", "alpha", "effects", "correlations")
+              "df_method", "alpha", "effects", "correlations", "heteroskedasticity_driver")
 # Largest grid whose every point is checked while loading (beyond it only each axis value
 # is; the sweep checks every point before it starts).
 _FULL_CHECK_LIMIT = 20_000
@@ -93,6 +98,10 @@ def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
             _call(src, key, value, lambda s=setter, v=value: getattr(model, s)(v))
     if spec.get("cluster") is not None:
         _set_cluster(src, model, spec["cluster"])
+    for key, setter in _ROBUST_SETTERS.items():
+        if spec.get(key) is not None:
+            _call(src, f"model.{key}", spec[key],
+                  lambda s=setter, v=spec[key]: getattr(model, s)(v))
     for key, setter in (("variable_types", model.set_variable_type),
                         ("correlations", model.set_correlations),
                         ("effects", model.set_effects)):
@@ -119,7 +128,8 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
             written = next((k for k in cluster if CLUSTER_ALIASES.get(k, k) == canonical),
                            canonical)
             path, value = f"model.cluster.{written}", cluster.get(written)
-        elif canonical in ("effects", "correlations", "baseline_probability", "baseline_rate"):
+        elif canonical in ("effects", "correlations", "baseline_probability", "baseline_rate",
+                           "heteroskedasticity_driver"):
             path, value = f"model.{canonical}", cfg["model"].get(canonical)
         else:
             path, value = canonical, cfg.get(canonical)

@@ -15,10 +15,14 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..design.robust import check_scenario_configs
 from ..params import PARAMS
 from .axes import check_sweep
 from .checks import (
     Schema,
+    Source,
     assignments,
     mapping,
     name_list,
@@ -46,6 +50,17 @@ CLUSTER: Schema = {
     "tau_squared": (False, rule(PARAMS["tau_squared"])),
 }
 
+
+
+def scenario_configs(src: Source, path: str, value: Any) -> Any:
+    """MCPower 1.4.1's ``set_scenario_configs`` mapping ``{name: {setting: value}}``."""
+    try:
+        check_scenario_configs(value)
+    except ValueError as err:
+        raise src.error(path, err) from None
+    return value
+
+
 MODEL: Schema = {
     "formula": (True, text),
     "family": (False, rule(PARAMS["family"])),
@@ -55,6 +70,12 @@ MODEL: Schema = {
     "variable_types": (False, assignments("variable types")),
     "correlations": (False, assignments("correlations")),
     "cluster": (False, mapping(CLUSTER, CLUSTER_ALIASES)),
+    # Departures from the textbook model (docs/robustness.md).
+    "residual_dist": (False, rule(PARAMS["residual_dist"])),
+    "random_effect_dist": (False, rule(PARAMS["random_effect_dist"])),
+    "heteroskedasticity": (False, rule(PARAMS["heteroskedasticity"])),
+    "heteroskedasticity_driver": (False, text),
+    "scenario_configs": (False, scenario_configs),
 }
 
 # Run options are parameters too; left out, they take the model's defaults (see .load).

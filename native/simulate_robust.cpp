@@ -1,0 +1,143 @@
+// Departures from the textbook model in data generation: non-normal residuals and
+// random effects, heteroskedastic residuals and the per-simulation perturbations of a
+// scenario (spec.hpp, Robustness).  Every shape has unit variance, so only the shape of
+// a distribution changes, never the variances the user set.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "simulate.hpp"
+
+namespace mcps {
+
+namespace {
+// The wider component of the contaminated normal has this many times the SD of the other.
+constexpr double kMixtureSdRatio = 3.0;
+
+bool finite(double x) { return std::isfinite(x); }
+
+void check_shape(Shape shape, double param, const std::string& what) {
+    const int code = int(shape);
+    if (code < 0 || code > int(Shape::mixture)) throw std::invalid_argument(what + ": unknown shape");
+    if (shape == Shape::t && !(finite(param) && param > 2.0))
+        throw std::invalid_argument(what + ": t needs df > 2 (finite variance), got " + std::to_string(param));
+    if ((shape == Shape::right_skewed || shape == Shape::left_skewed) && !(finite(param) && param > 0.0))
+        throw std::invalid_argument(what + ": skewed needs df > 0, got " + std::to_string(param));
+    if (shape == Shape::mixture && !(param > 0.0 && param < 1.0))
+        throw std::invalid_argument(what + ": mixture needs a weight in (0, 1), got " + std::to_string(param));
+}
+}  // namespace
+
+double draw_shape(Stream& rng, Shape shape, double param) {
+    switch (shape) {
+        case Shape::normal:
+            return rng.normal();
+        case Shape::t: {  // z / sqrt(chi2 / df) has variance df / (df - 2)
+            const double z = rng.normal();
+            return z / std::sqrt(rng.chi_square(param) / param) * std::sqrt((param - 2.0) / param);
+        }
+        case Shape::right_skewed:  // chi2(df) has mean df and variance 2 df
+            return (rng.chi_square(param) - param) / std::sqrt(2.0 * param);
+        case Shape::left_skewed:
+            return (param - rng.chi_square(param)) / std::sqrt(2.0 * param);
+        case Shape::uniform:
+            return (2.0 * rng.uniform() - 1.0) * std::sqrt(3.0);
+        case Shape::mixture: {  // variance (1 - w) + w r^2
+            const double r = kMixtureSdRatio;
+            const double sd = rng.uniform() < param ? r : 1.0;
+            return rng.normal() * sd / std::sqrt(1.0 + param * (r * r - 1.0));
+        }
+    }
+    throw std::invalid_argument("unknown shape");
+}
+
+void check_robustness(const EngineSpec& spec) {
+    const Robustness& r = spec.robust;
+    if (r.is_default() && r.het_weights.empty()) return;
+    if (spec.family != GlmFamily::gaussian)
+        throw std::invalid_argument("robust: non-normal, heteroskedastic or perturbed data are for the linear "
+                                    "mixed model only");
+    check_shape(r.residual_shape, r.residual_param, "residual shape");
+    check_shape(r.re_shape, r.re_param, "random-effect shape");
+    if (!finite(r.het_gamma)) throw std::invalid_argument("het_gamma must be finite");
+    if (r.het_gamma != 0.0) {
+        if (int(r.het_weights.size()) != spec.n_fixed())
+            throw std::invalid_argument("het_weights needs one weight per fixed column (" +
+                                        std::to_string(spec.n_fixed()) + "), got " +
+                                        std::to_string(r.het_weights.size()));
+        for (double w : r.het_weights)
+            if (!finite(w)) throw std::invalid_argument("het_weights must be finite");
+        if (!(finite(r.het_center) && finite(r.het_scale) && r.het_scale > 0.0))
+            throw std::invalid_argument("het_center must be finite and het_scale > 0");
+    }
+    if (!(finite(r.effect_jitter) && r.effect_jitter >= 0.0)) throw std::invalid_argument("effect_jitter must be >= 0");
+    if (!(finite(r.icc_noise_sd) && r.icc_noise_sd >= 0.0)) throw std::invalid_argument("icc_noise_sd must be >= 0");
+    if (!(r.residual_change_prob >= 0.0 && r.residual_change_prob <= 1.0))
+        throw std::invalid_argument("residual_change_prob must be in [0, 1]");
+    if (r.residual_pool.size() != r.residual_pool_param.size())
+        throw std::invalid_argument("residual_pool and residual_pool_param differ in length");
+    if (r.residual_change_prob > 0.0 && r.residual_pool.empty())
+        throw std::invalid_argument("residual_change_prob > 0 needs a residual_pool");
+    for (size_t k = 0; k < r.residual_pool.size(); ++k)
+        check_shape(r.residual_pool[k], r.residual_pool_param[k], "residual_pool[" + std::to_string(k) + "]");
+}
+
+// Draw order on substream 2 (the data's own stream is untouched): one normal per fixed
+// effect after the intercept (effect_jitter > 0), one normal for the random-intercept
+// variance (icc_noise_sd > 0), then one uniform for whether the residual shape changes
+// and, if it does, one for which (residual_change_prob > 0).
+void Generator::draw_perturbation(uint64_t seed, uint64_t index, SimDraw& sim) const {
+    const Robustness& r = spec.robust;
+    Stream rng(seed, index, 2);
+    sim.active = true;
+    const int p = spec.n_fixed();
+    for (int t = 0; t < p; ++t) sim.beta[t] = spec.beta[t];
+    if (r.effect_jitter > 0.0)
+        for (int t = 1; t < p; ++t) {
+            const double b = spec.beta[t], raw = b + r.effect_jitter * std::fabs(b) * rng.normal();
+            sim.beta[t] = b > 0.0 ? std::max(raw, 0.0) : b < 0.0 ? std::min(raw, 0.0) : 0.0;
+        }
+    sim.re_scale = 1.0;
+    if (r.icc_noise_sd > 0.0) {
+        const double noise = r.icc_noise_sd * rng.normal();
+        const int q = spec.n_random();
+        for (int a = 0; a < q; ++a) {
+            if (spec.z_columns[a] != 0) continue;
+            const double tau2 = spec.re_cov[size_t(a) * q + a];
+            if (tau2 > 0.0) sim.re_scale = std::sqrt(std::max(tau2 + noise, 0.0) / tau2);
+        }
+    }
+    sim.residual = r.residual_shape;
+    sim.residual_param = r.residual_param;
+    if (r.residual_change_prob > 0.0 && rng.uniform() < r.residual_change_prob) {
+        const size_t k = std::min(size_t(rng.uniform() * double(r.residual_pool.size())), r.residual_pool.size() - 1);
+        sim.residual = r.residual_pool[k];
+        sim.residual_param = r.residual_pool_param[k];
+    }
+}
+
+// Residuals of one cluster's rows: n draws of the shape, each times its row's SD
+// exp(gamma z / 2 - gamma^2 / 4) under heteroskedasticity (mean variance 1 for a
+// normal driver z).
+void Generator::draw_residuals(Stream& rng, const SimDraw& sim, const double* W, int64_t max_n, int64_t nj,
+                               double* y) const {
+    const Robustness& r = spec.robust;
+    const Shape shape = sim.active ? sim.residual : r.residual_shape;
+    const double param = sim.active ? sim.residual_param : r.residual_param;
+    if (shape == Shape::normal)
+        rng.fill_normal(y, nj);
+    else
+        for (int64_t i = 0; i < nj; ++i) y[i] = draw_shape(rng, shape, param);
+    if (r.het_gamma == 0.0) return;
+    const int p = spec.n_fixed();
+    const double g = r.het_gamma, shift = -0.25 * g * g;
+    for (int64_t i = 0; i < nj; ++i) {
+        double d = 0.0;
+        for (int t = 1; t < p; ++t) d += r.het_weights[t] * W[size_t(t) * max_n + i];
+        const double z = (d - r.het_center) / r.het_scale;
+        y[i] *= std::exp(0.5 * g * z + shift);
+    }
+}
+
+}  // namespace mcps
