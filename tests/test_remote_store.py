@@ -133,3 +133,18 @@ def test_cli_table_and_info_read_a_memory_store(remote) -> None:
     assert "n_clusters" in result.output
     missing = CliRunner().invoke(main, ["info", memory_url()])
     assert missing.exit_code != 0 and "not a results store" in missing.output
+
+
+def test_cli_run_into_a_url(tmp_path, monkeypatch) -> None:
+    """``run --out URL``: no local directory is made, the store is at the URL."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(
+        "model:\n  formula: \"y ~ x + (1|g)\"\n  effects: {x: 0.4}\n"
+        "  cluster: {grouping: g, ICC: 0.2, n_clusters: 8}\n"
+        "simulations: 20\nseed: 7\nchunk_size: 10\nsweep:\n  sample_size: [160, 240]\n")
+    url = memory_url()
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "tiny.yaml"), "--out", url,
+                                       "--workers", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert store.done_mask(url).all() and store.read_attrs(url)["seed"] == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]

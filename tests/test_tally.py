@@ -355,3 +355,14 @@ def test_components_are_those_of_fit_data_on_the_same_data() -> None:
         expected = [fit["sigma2"], g[0, 0], g[1, 1], corr]
         np.testing.assert_allclose(sims.components[i], expected, rtol=1e-4, atol=1e-6,
                                    err_msg=f"simulation {i}")
+
+
+def test_a_misspecified_analysis_reports_its_own_components() -> None:
+    """Dropping the random slope: the analysis has sigma2 and tau2 only, and its residual
+    variance absorbs the slope's (true value 1: a positive bias)."""
+    model = (MCPower("y ~ x + (1 + x|g)")
+             .set_cluster("g", ICC=0.2, n_clusters=20, random_slopes=["x"], slope_variance=0.3)
+             .set_effects("x=0.3").set_simulations(200).set_seed(SEED))
+    ds = model.find_power(400, test_formula="y ~ x + (1|g)", print_results=False).to_xarray()
+    assert ds.component.values.tolist() == ["sigma2", "var_(Intercept)|g"]
+    assert float(ds.bias_component.sel(component="sigma2")) > 0.15

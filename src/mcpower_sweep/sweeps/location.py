@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import zarr
 import zarr.storage
 
 # What sweep(out=...), open_results and the store functions accept.
-StoreLocation = Union[str, os.PathLike, zarr.abc.store.Store]  # noqa: UP007 - runtime alias
+StoreLocation = str | os.PathLike | zarr.abc.store.Store
 
 FILE_SCHEME = "file://"
 

@@ -7,12 +7,15 @@ checked here:
 - :func:`check_writable`: the store's directory (or its nearest existing ancestor) accepts
   a new file.  This is a real write, not ``os.access``: a read-only mount refuses it even
   for root, and root passes permission bits that ``os.access`` would report.
-- :func:`check_space`: the file system has room (bytes and inodes) for the store.  Every
-  chunk's counts are their own small files (see :mod:`mcpower_sweep.store`), so the
-  size is dominated by one file-system block per file, not by the bytes in it:
-  :func:`estimate_store` counts files and directories.
+- :func:`check_space`: the file system has room (bytes and inodes) for the store: a few
+  files per block of design points and one per derived variable
+  (:mod:`mcpower_sweep.sweeps.store`); :func:`estimate_store` counts files, directories
+  and bytes.
 
-Both raise :class:`DestinationError` (an ``OSError``) with a message that names the
+Both checks need a local file system: a store elsewhere (a URL or zarr store object,
+:mod:`.location`) is not checked.
+
+They raise :class:`DestinationError` (an ``OSError``) with a message that names the
 path, what is wrong and what to do.  :func:`check_existing` says whether a results store
 is already there, and refuses to touch anything else.
 
