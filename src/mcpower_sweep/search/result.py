@@ -1,0 +1,257 @@
+"""What the adaptive searches return: the answer, its 95% interval and the batches run.
+
+:class:`SizeSearchResult` (``find_sample_size`` without ``by=``) gives ``required_n`` and
+``required_n_ci`` like the grid's :class:`~mcpower_sweep.results.sample_size.
+SampleSizeResult`; :class:`EffectSearchResult` (``find_effect_size``) gives ``mde`` and
+``mde_ci``.  Every number comes from the final probit fit of all batches
+(:func:`mcpower_sweep.stats.probit_crossing`), so printing and the attributes agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..design.spec import SimulationSpec
+from ..results import render as R
+from ..stats import wilson_interval
+from .adaptive import Search, pooled
+
+__all__ = ["EffectSearchResult", "SearchResult", "SizeSearchResult"]
+
+
+def _up(x: float) -> int:
+    return math.ceil(round(x, 6))
+
+
+def _down(x: float) -> int:
+    return math.floor(round(x, 6))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The common part: the search, what it searched and how it was seeded.
+
+    Attributes
+    ----------
+    found
+        The batches, the final fit and the status (:class:`~mcpower_sweep.search.
+        adaptive.Search`).
+    test
+        The test searched.
+    target_power
+        Target power (fraction).
+    low, high
+        The range searched.
+    precision, max_simulations
+        What was asked: the interval's half-width (a float: relative; an int: absolute)
+        and the budget.
+    seed, seed_drawn
+        Master seed (batch seeds derive from it) and whether it was drawn.
+    """
+
+    found: Search
+    test: str
+    target_power: float
+    low: float
+    high: float
+    precision: float | int
+    max_simulations: int
+    seed: int
+    seed_drawn: bool
+
+    @property
+    def status(self) -> str:
+        """``"reached"``, ``"below range"``, ``"not reached"`` or ``"undecided"``."""
+        return self.found.status
+
+    @property
+    def n_simulations(self) -> int:
+        """Simulations run in all batches."""
+        return sum(s.result.n_simulations for s in self.found.steps)
+
+    @property
+    def n_batches(self) -> int:
+        return 1 + max(s.batch for s in self.found.steps)
+
+    @property
+    def spec(self) -> SimulationSpec:
+        """The design at the first value tried."""
+        return self.found.steps[0].result.spec
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Values tried (sorted), their pooled successful fits and significant counts."""
+        values, k, n = pooled(self.found.steps, self.test)
+        return values, n, k
+
+    def _estimate(self) -> tuple[float | None, float | None, float | None]:
+        c = self.found.crossing
+        if self.status != "reached":
+            return None, c.low, c.high
+        return c.estimate, c.low, c.high
+
+    def _power_at(self, end: int) -> str:
+        values, n, k = self.table()
+        lo, hi = wilson_interval(k[end], n[end])
+        return f"{R.pct(k[end] / n[end])} (95% CI {R.pct(lo)}–{R.pct(hi)})"
+
+    def _footer(self) -> str:
+        goal = (f"±{self.precision:.0%}" if isinstance(self.precision, float)
+                else f"±{self.precision}")
+        reached = ("" if self.found.precise else
+                   f"; the interval did not reach {goal} within max_simulations="
+                   f"{self.max_simulations:,}: raise it for a narrower one")
+        return (f"{self.n_simulations:,} simulations in {self.n_batches} batches (adaptive "
+                f"search for a {goal} interval{reached})\n95% CI: Fieller interval of the "
+                "probit fit of power in log size over all simulations (independent seeds "
+                f"per batch and value)\n{R.seed_text(self.seed, self.seed_drawn)}")
+
+    def _rows(self, label: str) -> tuple[list[str], list[list[str]]]:
+        values, n, k = self.table()
+        header = [label, "simulations", f"power ({self.test})", "95% CI"]
+        rows = []
+        for v, m, s in zip(values, n, k, strict=True):
+            lo, hi = wilson_interval(s, m)
+            rows.append([self._fmt(v), f"{int(m):,}", R.pct(s / m), f"{R.pct(lo)}–{R.pct(hi)}"])
+        return header, rows
+
+    def _fmt(self, v: float) -> str:
+        return f"{int(v):,}"
+
+    def _text(self, caption: str, label: str, answer: str) -> str:
+        header, rows = self._rows(label)
+        table = R.text_table(header, rows, right=set(range(len(header))))
+        return f"{caption}\n\n{table}\n\n{answer}\n{self._footer()}"
+
+
+@dataclass(frozen=True)
+class SizeSearchResult(SearchResult):
+    """The required size found by the adaptive search of ``find_sample_size``.
+
+    ``unit`` says what the searched sizes count (``"observations"``, ``"clusters"``,
+    ``"cluster_size"``); ``per_unit`` observations make one unit.
+
+    Examples
+    --------
+    >>> result = model.find_sample_size(10, 80, target_test="treatment",
+    ...                                 unit="clusters")  # doctest: +SKIP
+    >>> result.required_units["treatment"], result.required_units_ci["treatment"]  # doctest: +SKIP
+    (24, (22, 26))
+    """
+
+    unit: str = "observations"
+    per_unit: int = 1
+
+    @property
+    def required_units(self) -> dict[str, int | None]:
+        """Required size in ``unit`` (rounded up; None unless the status is ``"reached"``)."""
+        est = self._estimate()[0]
+        return {self.test: None if est is None else _up(est)}
+
+    @property
+    def required_units_ci(self) -> dict[str, tuple[int | None, int | None]]:
+        """95% interval of the required size in ``unit`` (None: unbounded that side)."""
+        _, lo, hi = self._estimate()
+        return {self.test: (None if lo is None else _down(lo), None if hi is None else _up(hi))}
+
+    @property
+    def required_n(self) -> dict[str, int | None]:
+        """Required total sample size N (``required_units`` times ``per_unit``)."""
+        u = self.required_units[self.test]
+        return {self.test: None if u is None else u * self.per_unit}
+
+    @property
+    def required_n_ci(self) -> dict[str, tuple[int | None, int | None]]:
+        """95% interval of the required N (None: unbounded that side)."""
+        return {self.test: tuple(None if u is None else u * self.per_unit  # type: ignore[misc]
+                                 for u in self.required_units_ci[self.test])}
+
+    def _what(self, units: float) -> str:
+        n = int(units) * self.per_unit
+        if self.unit == "observations":
+            return f"N = {n:,}"
+        return f"{int(units):,} {self.unit.replace('_', ' ')} (N = {n:,})"
+
+    def _answer(self) -> str:
+        t, target = self.test, R.pct(self.target_power, 0)
+        if self.status == "below range":
+            return (f"{t}: start lower: already {self._power_at(0)} at {self._what(self.low)}; "
+                    f"the required size is below from_size={int(self.low)}")
+        if self.status == "not reached":
+            return (f"{t}: target {target} not reached by {self._what(self.high)}: power there "
+                    f"{self._power_at(-1)}; try a larger to_size")
+        if self.status == "undecided":
+            return f"{t}: undecided within the budget; raise max_simulations"
+        lo, hi = self.required_units_ci[t]
+        span = (f"{'?' if lo is None else f'{lo:,}'}–{'?' if hi is None else f'{hi:,}'}")
+        unit = "" if self.unit == "observations" else f" {self.unit.replace('_', ' ')}"
+        return (f"{t}: target {target} needs {self._what(self.required_units[t] or 0)}, "
+                f"95% CI {span}{unit}")
+
+    def __repr__(self) -> str:
+        return (f"SizeSearchResult(required_n={self.required_n}, required_n_ci="
+                f"{self.required_n_ci}, status={self.status!r}, simulations="
+                f"{self.n_simulations}, seed={self.seed})")
+
+    def __str__(self) -> str:
+        spec = self.spec
+        caption = "\n".join([f"Required {self.unit.replace('_', ' ')} for {spec.formula}",
+                             *R.design_lines(spec, sizes=False)])
+        return self._text(caption, self.unit.replace("_", " "), self._answer())
+
+
+@dataclass(frozen=True)
+class EffectSearchResult(SearchResult):
+    """The minimum detectable effect found by ``find_effect_size``.
+
+    Examples
+    --------
+    >>> result = model.find_effect_size("treatment", sample_size=400)  # doctest: +SKIP
+    >>> result.mde["treatment"], result.mde_ci["treatment"]  # doctest: +SKIP
+    (0.412, (0.398, 0.427))
+    """
+
+    sign: float = 1.0
+
+    @property
+    def mde(self) -> dict[str, float | None]:
+        """The smallest effect reaching the target power (None unless ``"reached"``)."""
+        est = self._estimate()[0]
+        return {self.test: None if est is None else self.sign * est}
+
+    @property
+    def mde_ci(self) -> dict[str, tuple[float | None, float | None]]:
+        """Its 95% interval (None: unbounded that side), ordered low to high."""
+        _, lo, hi = self._estimate()
+        ends = [None if v is None else self.sign * v for v in (lo, hi)]
+        return {self.test: (ends[0], ends[1]) if self.sign > 0 else (ends[1], ends[0])}
+
+    def _fmt(self, v: float) -> str:
+        return f"{self.sign * v:.4g}"
+
+    def _answer(self) -> str:
+        t, target = self.test, R.pct(self.target_power, 0)
+        if self.status == "below range":
+            return (f"{t}: start lower: already {self._power_at(0)} at effect "
+                    f"{self._fmt(self.low)}; the minimum detectable effect is smaller")
+        if self.status == "not reached":
+            return (f"{t}: target {target} not reached by effect {self._fmt(self.high)}: power "
+                    f"there {self._power_at(-1)}; try a larger to_effect")
+        if self.status == "undecided":
+            return f"{t}: undecided within the budget; raise max_simulations"
+        lo, hi = self.mde_ci[t]
+        span = f"{'?' if lo is None else f'{lo:.4g}'}–{'?' if hi is None else f'{hi:.4g}'}"
+        return (f"{t}: target {target} needs an effect of {self.mde[t]:.4g} "
+                f"(95% CI {span}) at N = {self.spec.sample_size:,}")
+
+    def __repr__(self) -> str:
+        return (f"EffectSearchResult(mde={self.mde}, mde_ci={self.mde_ci}, status="
+                f"{self.status!r}, simulations={self.n_simulations}, seed={self.seed})")
+
+    def __str__(self) -> str:
+        spec = self.spec
+        caption = "\n".join([f"Minimum detectable effect of {self.test} for {spec.formula}",
+                             *R.design_lines(spec)])
+        return self._text(caption, f"effect {self.test}", self._answer())
