@@ -103,10 +103,11 @@ class SearchResult:
         reached = ("" if self.found.precise else
                    f"; the interval did not reach {goal} within max_simulations="
                    f"{self.max_simulations:,}: raise it for a narrower one")
-        return (f"{self.n_simulations:,} simulations in {self.n_batches} batches (adaptive "
-                f"search for a {goal} interval{reached})\n95% CI: Fieller interval of the "
-                "probit fit of power in log size over all simulations (independent seeds "
-                f"per batch and value)\n{R.seed_text(self.seed, self.seed_drawn)}")
+        batches = f"{self.n_batches} batch" + ("es" if self.n_batches > 1 else "")
+        return (f"{self.n_simulations:,} simulations in {batches} (adaptive search for a "
+                f"{goal} interval{reached})\n95% CI: Fieller interval of the probit fit of "
+                f"power in log {self._scale} over all simulations (independent seeds per "
+                f"batch and value)\n{R.seed_text(self.seed, self.seed_drawn)}")
 
     def _rows(self, label: str) -> tuple[list[str], list[list[str]]]:
         values, n, k = self.table()
@@ -116,6 +117,8 @@ class SearchResult:
             lo, hi = wilson_interval(s, m)
             rows.append([self._fmt(v), f"{int(m):,}", R.pct(s / m), f"{R.pct(lo)}–{R.pct(hi)}"])
         return header, rows
+
+    _scale = "size"
 
     def _fmt(self, v: float) -> str:
         return f"{int(v):,}"
@@ -197,7 +200,8 @@ class SizeSearchResult(SearchResult):
 
     def __str__(self) -> str:
         spec = self.spec
-        caption = "\n".join([f"Required {self.unit.replace('_', ' ')} for {spec.formula}",
+        what = "sample size" if self.unit == "observations" else self.unit.replace("_", " ")
+        caption = "\n".join([f"Required {what} for {spec.formula}",
                              *R.design_lines(spec, sizes=False)])
         return self._text(caption, self.unit.replace("_", " "), self._answer())
 
@@ -214,6 +218,7 @@ class EffectSearchResult(SearchResult):
     """
 
     sign: float = 1.0
+    _scale = "effect"
 
     @property
     def mde(self) -> dict[str, float | None]:
@@ -252,6 +257,10 @@ class EffectSearchResult(SearchResult):
 
     def __str__(self) -> str:
         spec = self.spec
+        # the effects line would show the first effect tried: say the others instead
+        others = ", ".join(f"{t} {b:g}" for t, b in zip(spec.term_names[1:], spec.effects[1:],
+                                                          strict=True) if t != self.test)
+        lines = [line for line in R.design_lines(spec) if not line.startswith("Effects: ")]
         caption = "\n".join([f"Minimum detectable effect of {self.test} for {spec.formula}",
-                             *R.design_lines(spec)])
+                             *lines, *([f"Other effects: {others}"] if others else [])])
         return self._text(caption, f"effect {self.test}", self._answer())
