@@ -183,3 +183,37 @@ def test_bad_search_input_is_named(call, words: list[str]) -> None:
              else crt())
     for word in words:
         assert word in str(err.value)
+
+
+# ------------------------------------------------------------------ cheapest design
+def test_cheapest_design_for_a_target_and_for_a_budget() -> None:
+    # Optimal Design's optimum: n = sqrt(cost ratio (1 - ICC) / ICC) = sqrt(30 * 5.67) = 13
+    model = crt(beta=0.6)
+    best = model.find_cheapest_design(300, 10, cluster_sizes=(5, 13, 40), precision=0.1,
+                                      target_test="treatment", print_results=False)
+    assert best.best is not None and best.best.cluster_size == 13
+    for o in best.options:
+        assert o.status == "reached" and o.cost == o.clusters * (300 + 10 * o.cluster_size)
+        assert o.cost_ci[0] <= o.cost <= o.cost_ci[1]
+    again = crt(beta=0.6).find_cheapest_design(300, 10, cluster_sizes=(5, 13, 40),
+                                               precision=0.1, target_test="treatment",
+                                               print_results=False)
+    assert again.options == best.options
+    spent = model.set_simulations(200).find_cheapest_design(
+        300, 10, budget=12_000, cluster_sizes=(5, 13, 40), target_test="treatment",
+        print_results=False)
+    assert [o.clusters for o in spent.options] == [34, 27, 17]
+    assert spent.best is not None and "budget of 12,000" in str(spent)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"cost_per_cluster": -1, "cost_per_observation": 1}, ["cost_per_cluster=-1", ">= 0"]),
+    ({"cost_per_cluster": 1, "cost_per_observation": 1, "budget": "lots"}, ["budget='lots'"]),
+    ({"cost_per_cluster": 1, "cost_per_observation": 1, "cluster_sizes": (0,)},
+     ["cluster_sizes=0"]),
+])
+def test_bad_cost_input_is_named(kwargs: dict[str, object], words: list[str]) -> None:
+    with pytest.raises(ValueError) as err:
+        crt().find_cheapest_design(**kwargs, print_results=False)
+    for word in words:
+        assert word in str(err.value)

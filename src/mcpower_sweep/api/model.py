@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,7 +30,8 @@ from ..design.spec import SimulationSpec
 from ..params import PARAMS, check_correction, draw_seed, effect_param
 from ..results.power import PowerResult
 from ..results.sample_size import SampleSizeResult
-from ..search.questions import check_search, effect_search, size_search
+from ..search.cheapest import CheapestDesign, cheapest_design
+from ..search.questions import check_cost, check_search, effect_search, size_search
 from ..search.result import EffectSearchResult, SizeSearchResult
 from . import parse
 from .configure import Configuration
@@ -346,4 +348,64 @@ class MCPower(Configuration):
         if print_results:
             print(found)
         return found
+
+
+    def find_cheapest_design(
+        self,
+        cost_per_cluster: float,
+        cost_per_observation: float,
+        *,
+        budget: float | None = None,
+        cluster_sizes: Sequence[int] = (5, 10, 20, 40),
+        from_clusters: int = 4,
+        to_clusters: int = 200,
+        target_test: str | Sequence[str] = "all",
+        precision: float | int = 0.05,
+        max_simulations: int = 20_000,
+        print_results: bool = True,
+    ) -> CheapestDesign:
+        """The clusters x cluster size reaching the target power for least cost, or (with
+        ``budget``) the most power a budget buys; a design of J clusters of n costs
+        ``J * (cost_per_cluster + n * cost_per_observation)``.
+
+        Per cluster size, the adaptive search of :meth:`find_sample_size` finds the
+        clusters needed (``precision`` and ``max_simulations`` per size; ``from_clusters``
+        ..``to_clusters``); with a budget, one run of ``set_simulations`` at the clusters
+        it pays for.  See :mod:`mcpower_sweep.search.cheapest`.
+
+        Examples
+        --------
+        >>> best = model.find_cheapest_design(500, 20).best  # doctest: +SKIP
+        >>> best.clusters, best.cluster_size, best.cost  # doctest: +SKIP
+        (36, 10, 25200.0)
+        """
+        c = self._cluster
+        if c is None or not (c.cluster_size or c.n_clusters):
+            raise ValueError(f"find_cheapest_design needs set_cluster(..., cluster_size=...) "
+                             f"or n_clusters=...; this model sets {self._sizing()}")
+        costs = [check_cost(v, name) for v, name in ((cost_per_cluster, "cost_per_cluster"),
+                                                (cost_per_observation, "cost_per_observation"))]
+        if budget is not None:
+            budget = check_cost(budget, "budget")
+        sizes = tuple(int(PARAMS["cluster_size"].check(n, "cluster_sizes")) for n in cluster_sizes)
+        low = int(PARAMS["n_clusters"].check(from_clusters, "from_clusters"))
+        high = int(PARAMS["n_clusters"].check(to_clusters, "to_clusters"))
+        base = self.to_spec((c.cluster_size or 5) * (c.n_clusters or 10))
+        targets = parse.targets(target_test, base.tests)
+        precision, budget_sims, test = check_search(precision, max_simulations, targets,
+                                                    base.tests)
+        seed, drawn = self._seed_now()
+
+        def simulate(j: int, n: int, s: int, sims: int) -> PowerResult:
+            spec = dataclasses.replace(base, n_clusters=None, cluster_size=n, sample_size=j * n)
+            return self._run(spec, targets, s, drawn, simulations=sims)
+
+        result = cheapest_design(simulate, test=test, cluster_sizes=sizes,
+                                 cost_per_cluster=costs[0], cost_per_observation=costs[1],
+                                 budget=budget, low=low, high=high, target=self._target_power,
+                                 precision=precision, max_simulations=budget_sims,
+                                 simulations=self._simulations, seed=seed)
+        if print_results:
+            print(result)
+        return result
 

@@ -8,6 +8,7 @@ effect) and how to simulate it; these functions check the search's own arguments
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 from ..design.spec import SimulationSpec
@@ -15,7 +16,7 @@ from ..results.power import PowerResult
 from .adaptive import batch_seed, search
 from .result import EffectSearchResult, SizeSearchResult
 
-__all__ = ["check_search", "effect_search", "size_search"]
+__all__ = ["check_cost", "check_search", "effect_search", "size_search"]
 
 Simulate = Callable[[SimulationSpec, int, int], PowerResult]
 MAX_BUDGET = 10_000_000
@@ -45,6 +46,18 @@ def check_search(precision: object, max_simulations: object, targets: tuple[str,
         raise ValueError(f"target_test={', '.join(targets)!r}: the adaptive search finds the "
                          f"crossing of one test's power; name one of {', '.join(tests)}")
     return precision, max_simulations, targets[0]
+
+
+def check_cost(value: object, name: str) -> float:
+    """A cost or budget: a finite number >= 0, or ValueError naming it.
+
+    >>> check_cost(250, "budget")
+    250.0
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 <= float(value) < math.inf:  # type: ignore[arg-type]
+        raise ValueError(f"{name}={value!r} is not allowed: use a finite number >= 0")
+    return float(value)  # type: ignore[arg-type]
 
 
 def size_search(spec_at: Callable[[int], SimulationSpec], simulate: Simulate, *, test: str,
