@@ -98,8 +98,28 @@ def test_intervals_contain_the_exact_answer(case: str) -> None:
     assert hits >= NEEDED, f"{case}: {hits}/{REPS} intervals contain the exact answer"
 
 
+def grid_coverage(make, power, reps: int = 200) -> tuple[int, int]:
+    """A grid's (``by=10``, 20..110 clusters, 200 per size) joint-probit interval: how many
+    of ``reps`` seeds' intervals contain the exact answer, of those reached (not a test:
+    its true coverage, about 95%, is too near the bar for 100 repetitions)."""
+    truth = _root(power, 3, 1000)
+    hits = reached = 0
+    for i in range(reps):
+        r = make().set_simulations(200).set_seed(5000 + i).find_sample_size(
+            20, 110, by=10, target_test="treatment", unit="clusters", print_results=False)
+        c = r.curve("treatment", in_unit=True)
+        if c.status == "reached":
+            reached += 1
+            hits += c.low <= truth <= c.high
+    return hits, reached
+
+
 if __name__ == "__main__":
     import time
+    if "--grid" in sys.argv:  # python tests/test_search_coverage.py --grid (about 3 minutes)
+        for name, make, power in (("crt", crt, crt_power), ("multisite", multisite, site_power)):
+            print(f"{name} grid: covered {'/'.join(map(str, grid_coverage(make, power)))}")
+        sys.exit()
     for name, (_, truth, _) in CASES.items():
         start = time.perf_counter()
         print(f"{name}: exact {truth():.4g}, covered {coverage(name)}/{REPS} "
