@@ -123,10 +123,22 @@ class SearchResult:
     def _fmt(self, v: float) -> str:
         return f"{int(v):,}"
 
-    def _text(self, caption: str, label: str, answer: str) -> str:
-        header, rows = self._rows(label)
+    _label = "size"
+
+    def _caption(self) -> str:
+        raise NotImplementedError
+
+    def _answer(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        header, rows = self._rows(self._label)
         table = R.text_table(header, rows, right=set(range(len(header))))
-        return f"{caption}\n\n{table}\n\n{answer}\n{self._footer()}"
+        return f"{self._caption()}\n\n{table}\n\n{self._answer()}\n{self._footer()}"
+
+    def _repr_html_(self) -> str:
+        header, rows = self._rows(self._label)
+        return R.html_table(self._caption(), header, rows, f"{self._answer()} {self._footer()}")
 
 
 @dataclass(frozen=True)
@@ -175,7 +187,9 @@ class SizeSearchResult(SearchResult):
         n = int(units) * self.per_unit
         if self.unit == "observations":
             return f"N = {n:,}"
-        return f"{int(units):,} {self.unit.replace('_', ' ')} (N = {n:,})"
+        if self.unit == "clusters":
+            return f"{int(units):,} clusters (N = {n:,})"
+        return f"cluster size {int(units):,} (N = {n:,})"
 
     def _answer(self) -> str:
         t, target = self.test, R.pct(self.target_power, 0)
@@ -183,27 +197,32 @@ class SizeSearchResult(SearchResult):
             return (f"{t}: start lower: already {self._power_at(0)} at {self._what(self.low)}; "
                     f"the required size is below from_size={int(self.low)}")
         if self.status == "not reached":
+            more = ("" if self.unit == "clusters" else ", or more clusters: with their number "
+                    "fixed, power has a ceiling that may be below the target")
             return (f"{t}: target {target} not reached by {self._what(self.high)}: power there "
-                    f"{self._power_at(-1)}; try a larger to_size")
+                    f"{self._power_at(-1)}; try a larger to_size{more}")
         if self.status == "undecided":
             return f"{t}: undecided within the budget; raise max_simulations"
         lo, hi = self.required_units_ci[t]
         span = (f"{'?' if lo is None else f'{lo:,}'}–{'?' if hi is None else f'{hi:,}'}")
-        unit = "" if self.unit == "observations" else f" {self.unit.replace('_', ' ')}"
+        unit = " clusters" if self.unit == "clusters" else ""
         return (f"{t}: target {target} needs {self._what(self.required_units[t] or 0)}, "
-                f"95% CI {span}{unit}")
+                f"95% CI {span}{unit}".replace("needs cluster size", "needs a cluster size of"))
 
     def __repr__(self) -> str:
         return (f"SizeSearchResult(required_n={self.required_n}, required_n_ci="
                 f"{self.required_n_ci}, status={self.status!r}, simulations="
                 f"{self.n_simulations}, seed={self.seed})")
 
-    def __str__(self) -> str:
+    @property
+    def _label(self) -> str:  # type: ignore[override]
+        return self.unit.replace("_", " ")
+
+    def _caption(self) -> str:
         spec = self.spec
         what = "sample size" if self.unit == "observations" else self.unit.replace("_", " ")
-        caption = "\n".join([f"Required {what} for {spec.formula}",
-                             *R.design_lines(spec, sizes=False)])
-        return self._text(caption, self.unit.replace("_", " "), self._answer())
+        return "\n".join([f"Required {what} for {spec.formula}",
+                          *R.design_lines(spec, sizes=False)])
 
 
 @dataclass(frozen=True)
@@ -255,12 +274,15 @@ class EffectSearchResult(SearchResult):
         return (f"EffectSearchResult(mde={self.mde}, mde_ci={self.mde_ci}, status="
                 f"{self.status!r}, simulations={self.n_simulations}, seed={self.seed})")
 
-    def __str__(self) -> str:
+    @property
+    def _label(self) -> str:  # type: ignore[override]
+        return f"effect {self.test}"
+
+    def _caption(self) -> str:
         spec = self.spec
         # the effects line would show the first effect tried: say the others instead
         others = ", ".join(f"{t} {b:g}" for t, b in zip(spec.term_names[1:], spec.effects[1:],
                                                           strict=True) if t != self.test)
         lines = [line for line in R.design_lines(spec) if not line.startswith("Effects: ")]
-        caption = "\n".join([f"Minimum detectable effect of {self.test} for {spec.formula}",
-                             *lines, *([f"Other effects: {others}"] if others else [])])
-        return self._text(caption, f"effect {self.test}", self._answer())
+        return "\n".join([f"Minimum detectable effect of {self.test} for {spec.formula}",
+                          *lines, *([f"Other effects: {others}"] if others else [])])
