@@ -217,3 +217,15 @@ def test_bad_cost_input_is_named(kwargs: dict[str, object], words: list[str]) ->
         crt().find_cheapest_design(**kwargs, print_results=False)
     for word in words:
         assert word in str(err.value)
+
+
+def test_tutorial_example_07_says_start_lower(capsys: pytest.CaptureFixture[str]) -> None:
+    """MCPower's example 07 (only the import changed): 100% power from the first size on."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).parent / "data" / "tutorial" / "07_find_sample_size.py"
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "start lower: already 100.0% (95% CI 99.0%–100.0%) at N = 500" in out
+    assert "the required N is below it" in out and "first reached" not in out

@@ -339,10 +339,6 @@ class Crossing:
     cov: Any = None
     centre: float = 0.0
 
-    def power(self, x: Any) -> Any:
-        """Fitted power at ``x`` (same scale as the data)."""
-        return special.ndtr(self.intercept + self.slope * (np.log(x) - self.centre))
-
 
 def probit_crossing(values: Sequence[float] | np.ndarray, n_significant: Any, n_success: Any,
                     target: float, z: float = Z_95, paired: np.ndarray | None = None
