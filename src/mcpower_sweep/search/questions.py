@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from numbers import Integral, Real
 
 from ..design.spec import SimulationSpec
 from ..results.power import PowerResult
@@ -33,19 +34,22 @@ def check_search(precision: object, max_simulations: object, targets: tuple[str,
     ...
     ValueError: precision=0: use a fraction in (0, 1) for a relative half-width (0.05 = ±5%)...
     """
-    if isinstance(precision, bool) or not (
-            (isinstance(precision, float) and 0 < precision < 1)
-            or (isinstance(precision, int) and precision >= 1)):
+    if isinstance(precision, Integral) and not isinstance(precision, bool) and precision >= 1:
+        precision = int(precision)
+    elif isinstance(precision, Real) and not isinstance(precision, Integral) and (
+            0 < precision < 1):
+        precision = float(precision)
+    else:
         raise ValueError(f"precision={precision!r}: use a fraction in (0, 1) for a relative "
                          "half-width (0.05 = ±5%) or a whole number >= 1 for an absolute one")
-    if (isinstance(max_simulations, bool) or not isinstance(max_simulations, int)
+    if (isinstance(max_simulations, bool) or not isinstance(max_simulations, Integral)
             or not 500 <= max_simulations <= MAX_BUDGET):
         raise ValueError(f"max_simulations={max_simulations!r}: use a whole number from 500 "
                          f"to {MAX_BUDGET:,}")
     if len(targets) != 1:
         raise ValueError(f"target_test={', '.join(targets)!r}: the adaptive search finds the "
                          f"crossing of one test's power; name one of {', '.join(tests)}")
-    return precision, max_simulations, targets[0]
+    return precision, int(max_simulations), targets[0]
 
 
 def check_cost(value: object, name: str) -> float:
