@@ -229,3 +229,18 @@ def test_tutorial_example_07_says_start_lower(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "start lower: already 100.0% (95% CI 99.0%–100.0%) at N = 500" in out
     assert "the required N is below it" in out and "first reached" not in out
+
+
+def test_search_results_export_their_counts_and_answer() -> None:
+    result = search(crt())
+    ds = result.to_xarray()
+    assert int(ds.n_sims.sum()) == result.n_simulations
+    assert ds.n_clusters.dtype.kind == "i" and ds.n_clusters.attrs["units"] == "clusters"
+    lo, hi = result.required_n_ci["treatment"]
+    assert float(ds.required_n_lower.sel(test="treatment")) == lo
+    assert float(ds.required_n_upper.sel(test="treatment")) == hi
+    assert ds.attrs["search_status"] == "reached"
+    mde = crt(n_clusters=30).find_effect_size("treatment", 300, -0.05, -2.0, precision=0.1,
+                                               print_results=False).to_xarray()
+    assert (mde["effect_treatment"] < 0).all() and float(mde.mde[0]) < 0
+    assert "<table>" in result._repr_html_()

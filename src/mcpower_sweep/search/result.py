@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..design.spec import SimulationSpec
 from ..results import render as R
+from ..results.schema import provenance, summarise
 from ..stats import wilson_interval
 from .adaptive import Search, pooled
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["EffectSearchResult", "SearchResult", "SizeSearchResult"]
 
@@ -80,6 +85,48 @@ class SearchResult:
     def spec(self) -> SimulationSpec:
         """The design at the first value tried."""
         return self.found.steps[0].result.spec
+
+    _dim = "sample_size"
+
+    def _coord(self, values: np.ndarray) -> np.ndarray:
+        return values.astype(np.int64)
+
+    def _answers(self) -> dict[str, tuple[float | None, str, str, str]]:
+        """Scalar answers for :meth:`to_xarray`: name -> (value, long name, units, how)."""
+        raise NotImplementedError
+
+    def to_xarray(self) -> xr.Dataset:
+        """Pooled counts and power per value tried, and the answer with its interval.
+
+        Examples
+        --------
+        >>> ds = result.to_xarray()  # doctest: +SKIP
+        >>> float(ds.required_n_upper.sel(test="treatment"))  # doctest: +SKIP
+        """
+        import xarray as xr
+
+        values, n, k = self.table()
+        per = {s.value: s for s in self.found.steps}
+        sims = [sum(s.result.n_simulations for s in self.found.steps if s.value == v)
+                for v in values]
+        singular = [sum(s.result.n_singular for s in self.found.steps if s.value == v)
+                    for v in values]
+        counts = xr.Dataset(
+            {"n_sims": (self._dim, np.array(sims, np.int64)),
+             "n_success": (self._dim, n.astype(np.int64)),
+             "n_singular": (self._dim, np.array(singular, np.int64)),
+             "n_significant": ((self._dim, "test"), k.astype(np.int64)[:, None])},
+            coords={self._dim: self._coord(values), "test": [self.test]},
+            attrs=provenance(per[values[0]].result.spec, seed=self.seed,
+                             simulations=self.n_simulations, target_power=self.target_power,
+                             extra={"search_status": self.status,
+                                    "search_precision": self.precision,
+                                    "search_batches": self.n_batches}))
+        ds = summarise(counts)
+        for name, (value, long_name, units, how) in self._answers().items():
+            ds[name] = ("test", np.array([np.nan if value is None else value], float),
+                        {"long_name": long_name, "units": units, "description": how})
+        return ds
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Values tried (sorted), their pooled successful fits and significant counts."""
@@ -183,6 +230,21 @@ class SizeSearchResult(SearchResult):
         return {self.test: tuple(None if u is None else u * self.per_unit  # type: ignore[misc]
                                  for u in self.required_units_ci[self.test])}
 
+    @property
+    def _dim(self) -> str:  # type: ignore[override]
+        return {"observations": "sample_size", "clusters": "n_clusters"}.get(self.unit,
+                                                                              self.unit)
+
+    def _answers(self) -> dict[str, tuple[float | None, str, str, str]]:
+        lo, hi = self.required_n_ci[self.test]
+        how = "probit fit of power in log size over all batches of the adaptive search"
+        return {"required_n": (self.required_n[self.test], "required sample size",
+                               "observations", how),
+                "required_n_lower": (lo, "required sample size, lower 95% bound",
+                                     "observations", "Fieller interval of the " + how),
+                "required_n_upper": (hi, "required sample size, upper 95% bound",
+                                     "observations", "Fieller interval of the " + how)}
+
     def _what(self, units: float) -> str:
         n = int(units) * self.per_unit
         if self.unit == "observations":
@@ -251,6 +313,22 @@ class EffectSearchResult(SearchResult):
         _, lo, hi = self._estimate()
         ends = [None if v is None else self.sign * v for v in (lo, hi)]
         return {self.test: (ends[0], ends[1]) if self.sign > 0 else (ends[1], ends[0])}
+
+    @property
+    def _dim(self) -> str:  # type: ignore[override]
+        return f"effect_{self.test}"
+
+    def _answers(self) -> dict[str, tuple[float | None, str, str, str]]:
+        lo, hi = self.mde_ci[self.test]
+        how = "probit fit of power in log effect over all batches of the adaptive search"
+        return {"mde": (self.mde[self.test], "minimum detectable effect", "outcome SD", how),
+                "mde_lower": (lo, "minimum detectable effect, lower 95% bound", "outcome SD",
+                              "Fieller interval of the " + how),
+                "mde_upper": (hi, "minimum detectable effect, upper 95% bound", "outcome SD",
+                              "Fieller interval of the " + how)}
+
+    def _coord(self, values: np.ndarray) -> np.ndarray:
+        return self.sign * values
 
     def _fmt(self, v: float) -> str:
         return f"{self.sign * v:.4g}"
