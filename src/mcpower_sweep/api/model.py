@@ -20,14 +20,20 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+
+import numpy as np
 
 from ..design.analysis import with_analysis
 from ..design.spec import SimulationSpec
-from ..params import PARAMS, check_correction, draw_seed
+from ..params import PARAMS, check_correction, draw_seed, effect_param
 from ..results.power import PowerResult
 from ..results.sample_size import SampleSizeResult
 from ..results.scenarios import ScenarioResult
+from ..search.cheapest import CheapestDesign, cheapest_design
+from ..search.questions import check_cost, check_search, effect_search, size_search
+from ..search.result import EffectSearchResult, SizeSearchResult
 from . import parse
 from .configure import Configuration
 from .robust import scenario_names
@@ -66,10 +72,14 @@ class MCPower(Configuration):
         return (self._seed, False) if self._seed is not None else (draw_seed(), True)
 
     def _run(self, spec: SimulationSpec, targets: tuple[str, ...], seed: int,
-             drawn: bool, correction: str = "none") -> PowerResult:
-        return power_at(spec, seed=seed, seed_drawn=drawn, simulations=self._simulations,
-                        n_threads=self.n_threads, target_power=self._target_power,
-                        targets=targets, max_failed=self._max_failed, correction=correction)
+             drawn: bool, correction: str = "none", simulations: int | None = None,
+             target_power: float | None = None, outcomes: list | None = None) -> PowerResult:
+        return power_at(spec, seed=seed, seed_drawn=drawn,
+                        simulations=simulations or self._simulations,
+                        n_threads=self.n_threads,
+                        target_power=target_power or self._target_power,
+                        targets=targets, max_failed=self._max_failed, correction=correction,
+                        outcomes=outcomes)
 
     def find_power(
         self,
@@ -191,19 +201,24 @@ class MCPower(Configuration):
         agq: int | None = None,
         test_formula: str | None = None,
         scenarios: bool | Sequence[str] = False,
+        precision: float | int = 0.05,
+        max_simulations: int = 20_000,
         print_results: bool = True,
-    ) -> SampleSizeResult | ScenarioResult:
-        """Power over the sample sizes ``from_size, from_size + by, ... <= to_size``.
+    ) -> SampleSizeResult | SizeSearchResult | ScenarioResult:
+        """The size reaching the target power, by adaptive search or over a grid of sizes.
 
-        Every size uses the same seed and simulation indices (common random numbers), so
-        the power curve is smooth and differences between sizes are not noise.
+        Without ``by``, an adaptive search (:mod:`mcpower_sweep.search.adaptive`) places
+        simulations in batches near the crossing until the 95% interval of the required
+        size is within ``precision`` or ``max_simulations`` are spent.  With ``by``, power
+        over the sizes ``from_size, from_size + by, ... <= to_size``, every size with the
+        same seed and simulation indices (common random numbers, so the curve is smooth).
 
         Parameters
         ----------
         from_size, to_size
             First and last total sample size (``from_size <= to_size``).
         by
-            Step between sizes (default: about ten steps).
+            Step between sizes of a grid (default: no grid, the adaptive search).
         unit
             What the sizes count (MCPower 1.4.1's spelling): ``"observations"`` (N,
             default), ``"clusters"`` (the number of clusters, with ``set_cluster(...,
@@ -212,13 +227,20 @@ class MCPower(Configuration):
             unit (``.unit_sizes``, ``.required_units``).
         target_test, correction, estimator, df_method, agq, test_formula, scenarios, print_results
             As in :meth:`find_power`; the power curves and the required N are those after
-            the correction.
+            the correction.  The adaptive search needs one target test.
+        precision
+            Adaptive search: the 95% interval's half-width to reach, relative to the
+            estimate when a fraction (0.05: ±5%), in the unit when a whole number.
+        max_simulations
+            Adaptive search: the budget of simulations (``set_simulations`` sets the
+            grid's simulations per size).
 
         Returns
         -------
-        SampleSizeResult
-            ``.required_n[test]`` (first size reaching the target, or None), ``.power``,
-            ``.sizes``, ``.to_xarray()``.
+        SizeSearchResult or SampleSizeResult
+            ``.required_n[test]`` and ``.required_n_ci[test]`` (95%; None: not bounded),
+            ``.required_units``, ``.status``; a grid's also ``.power``, ``.sizes``,
+            ``.to_xarray()``.
 
         Examples
         --------
@@ -235,20 +257,178 @@ class MCPower(Configuration):
         per_unit = self._observations_per(PARAMS["unit"].check(unit))
         sizes = sample_sizes(from_size, to_size, by)
         correction = check_correction(correction)
-        specs = [with_analysis(self._with_agq(self.to_spec(
-            n * per_unit, estimator=estimator, df_method=df_method), agq), test_formula)
-            for n in sizes]
+
+        def spec_at(n: int) -> SimulationSpec:
+            return with_analysis(self._with_agq(self.to_spec(
+                n * per_unit, estimator=estimator, df_method=df_method), agq), test_formula)
+
+        if by is None:
+            if scenarios:
+                raise ValueError(
+                    f"scenarios={scenarios!r} compares scenario sets over a grid of sizes: give "
+                    "by= (the adaptive search, without by=, answers for one scenario)")
+            first = spec_at(sizes[0])
+            targets = parse.targets(target_test, first.tests)
+            precision, budget, test = check_search(precision, max_simulations, targets,
+                                                   first.tests)
+            seed, drawn = self._seed_now()
+            found = size_search(
+                spec_at, lambda spec, s, m: self._run(spec, targets, s, drawn, correction, m),
+                test=test, low=sizes[0], high=sizes[-1], target=self._target_power,
+                precision=precision, max_simulations=budget, seed=seed, seed_drawn=drawn,
+                unit=unit, per_unit=per_unit)
+            if print_results:
+                print(found)
+            return found
+        specs = [spec_at(n) for n in sizes]
         targets = parse.targets(target_test, specs[0].tests)
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
+        # Per-simulation outcomes: the required N's interval accounts for the pairing.
 
         def curve(scenario: str) -> SampleSizeResult:
+            blocks: list[list] = [[] for _ in specs]
             points = tuple(self._run(spec.with_params(scenario=scenario), targets, seed, drawn,
-                                     correction) for spec in specs)
-            return SampleSizeResult(points, self._target_power, targets, unit=unit)
+                                     correction, outcomes=b)
+                           for spec, b in zip(specs, blocks, strict=True))
+            outcomes = np.stack([np.concatenate(b) for b in blocks])
+            return SampleSizeResult(points, self._target_power, targets, unit=unit,
+                                    outcomes=outcomes)
 
         result = (curve("") if not scenarios else ScenarioResult(
             {s: curve(s) for s in scenario_names(scenarios, specs[0].scenario_configs)}))
         if print_results:
             print(result)
         return result
+
+    def find_effect_size(
+        self,
+        effect: str,
+        sample_size: int,
+        from_effect: float = 0.05,
+        to_effect: float = 1.0,
+        *,
+        target_power: float | None = None,
+        precision: float | int = 0.05,
+        max_simulations: int = 20_000,
+        correction: str | None = None,
+        estimator: str | None = None,
+        df_method: str | None = None,
+        agq: int | None = None,
+        test_formula: str | None = None,
+        print_results: bool = True,
+    ) -> EffectSearchResult:
+        """The minimum detectable effect: the smallest ``effect`` reaching the target power.
+
+        The adaptive search of :meth:`find_sample_size` over the effect's size instead of
+        the sample size, with the other effects as set; the answer has a 95% interval.
+
+        Parameters
+        ----------
+        effect
+            The fixed effect (and test) whose size is searched, e.g. ``"treatment"``.
+        sample_size
+            Total number of observations N, as in :meth:`find_power`.
+        from_effect, to_effect
+            The range searched, on the effect's scale (residual-SD units; link scale for a
+            GLMM); both negative to search negative effects.
+        target_power
+            Power to reach (default: the model's, ``set_power``), a fraction.
+        precision, max_simulations
+            As in :meth:`find_sample_size` (an absolute ``precision`` is in effect units:
+            pass a float >= 1 only for effects that large).
+        correction, estimator, df_method, agq, test_formula, print_results
+            As in :meth:`find_power`.
+
+        Returns
+        -------
+        EffectSearchResult
+            ``.mde[effect]``, ``.mde_ci[effect]`` (95%), ``.status``, ``.n_simulations``.
+
+        Examples
+        --------
+        >>> result = model.find_effect_size("treatment", sample_size=600)  # doctest: +SKIP
+        >>> result.mde["treatment"], result.mde_ci["treatment"]  # doctest: +SKIP
+        (0.412, (0.398, 0.427))
+        """
+        correction = check_correction(correction)
+        target = (self._target_power if target_power is None
+                  else PARAMS["target_power"].check(target_power))
+        spec = with_analysis(self._with_agq(self.to_spec(
+            sample_size, estimator=estimator, df_method=df_method), agq), test_formula)
+        targets = parse.targets(effect, spec.tests)
+        precision, budget, test = check_search(precision, max_simulations, targets, spec.tests)
+        if test not in spec.term_names:
+            raise ValueError(f"effect={effect!r} is a joint test: name one fixed effect of "
+                             f"{', '.join(spec.term_names[1:])}")
+        low, high = (float(effect_param(test).check(v, name))
+                     for v, name in ((from_effect, "from_effect"), (to_effect, "to_effect")))
+        seed, drawn = self._seed_now()
+        found = effect_search(
+            spec, lambda sp, s, m: self._run(sp, targets, s, drawn, correction, m, target),
+            effect=test, low=low, high=high, target=target, precision=precision,
+            max_simulations=budget, seed=seed, seed_drawn=drawn)
+        if print_results:
+            print(found)
+        return found
+
+
+    def find_cheapest_design(
+        self,
+        cost_per_cluster: float,
+        cost_per_observation: float,
+        *,
+        budget: float | None = None,
+        cluster_sizes: Sequence[int] = (5, 10, 20, 40),
+        from_clusters: int = 4,
+        to_clusters: int = 200,
+        target_test: str | Sequence[str] = "all",
+        precision: float | int = 0.05,
+        max_simulations: int = 20_000,
+        print_results: bool = True,
+    ) -> CheapestDesign:
+        """The clusters x cluster size reaching the target power for least cost, or (with
+        ``budget``) the most power a budget buys; a design of J clusters of n costs
+        ``J * (cost_per_cluster + n * cost_per_observation)``.
+
+        Per cluster size, the adaptive search of :meth:`find_sample_size` finds the
+        clusters needed (``precision`` and ``max_simulations`` per size; ``from_clusters``
+        ..``to_clusters``); with a budget, one run of ``set_simulations`` at the clusters
+        it pays for.  See :mod:`mcpower_sweep.search.cheapest`.
+
+        Examples
+        --------
+        >>> best = model.find_cheapest_design(500, 20).best  # doctest: +SKIP
+        >>> best.clusters, best.cluster_size, best.cost  # doctest: +SKIP
+        (36, 10, 25200.0)
+        """
+        c = self._cluster
+        if c is None or not (c.cluster_size or c.n_clusters):
+            raise ValueError(f"find_cheapest_design needs set_cluster(..., cluster_size=...) "
+                             f"or n_clusters=...; this model sets {self._sizing()}")
+        costs = [check_cost(v, name) for v, name in ((cost_per_cluster, "cost_per_cluster"),
+                                                (cost_per_observation, "cost_per_observation"))]
+        if budget is not None:
+            budget = check_cost(budget, "budget")
+        sizes = tuple(int(PARAMS["cluster_size"].check(n, "cluster_sizes")) for n in cluster_sizes)
+        low = int(PARAMS["n_clusters"].check(from_clusters, "from_clusters"))
+        high = int(PARAMS["n_clusters"].check(to_clusters, "to_clusters"))
+        base = self.to_spec((c.cluster_size or 5) * (c.n_clusters or 10))
+        targets = parse.targets(target_test, base.tests)
+        precision, budget_sims, test = check_search(precision, max_simulations, targets,
+                                                    base.tests)
+        seed, drawn = self._seed_now()
+
+        def simulate(j: int, n: int, s: int, sims: int) -> PowerResult:
+            spec = dataclasses.replace(base, n_clusters=None, cluster_size=n, sample_size=j * n)
+            return self._run(spec, targets, s, drawn, simulations=sims)
+
+        result = cheapest_design(simulate, test=test, cluster_sizes=sizes,
+                                 cost_per_cluster=costs[0], cost_per_observation=costs[1],
+                                 budget=budget, low=low, high=high, target=self._target_power,
+                                 precision=precision, max_simulations=budget_sims,
+                                 simulations=self._simulations, seed=seed)
+        if print_results:
+            print(result)
+        return result
+

@@ -11,10 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..design.spec import SimulationSpec
 from ..params import PARAMS
 from ..results import tally
 from ..results.power import PowerResult
+from ..stats import reject
 
 # Simulations run per engine call, so memory stays bounded for any number of simulations.
 RUN_BLOCK = 100_000
@@ -33,8 +36,10 @@ class TooManyFailedFitsError(RuntimeError):
 
 
 def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int,
-            family: Sequence[int]) -> object:
-    """Counts of simulations ``0 .. simulations - 1``, run in blocks of ``RUN_BLOCK``."""
+            family: Sequence[int], correction: str = "none",
+            outcomes: list[np.ndarray] | None = None) -> object:
+    """Counts of simulations ``0 .. simulations - 1``, run in blocks of ``RUN_BLOCK``;
+    each block's :func:`outcomes_of` appended to ``outcomes`` when given."""
     from .. import engine
 
     total = None
@@ -43,7 +48,20 @@ def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int,
                                  n_threads)
         c = engine.count_chunk(chunk, spec.alpha, spec.fit_effects, family)
         total = c if total is None else total + c
+        if outcomes is not None:
+            outcomes.append(outcomes_of(chunk, spec.alpha, family, correction))
     return total
+
+
+def outcomes_of(chunk: object, alpha: float, family: Sequence[int], correction: str
+                ) -> np.ndarray:
+    """Per simulation and test of ``family``: 1 significant (after ``correction``), 0 not,
+    -1 failed fit, as int8 ``[simulation, test]`` (what ``count_chunk`` counts)."""
+    ok = chunk.converged
+    pvalues = np.hstack([chunk.pvalue[:, 1:], chunk.joint_pvalue])[:, list(family)]
+    out = np.full(pvalues.shape, -1, dtype=np.int8)
+    out[ok] = reject(pvalues[ok], alpha, correction)
+    return out
 
 
 def power_at(
@@ -57,11 +75,14 @@ def power_at(
     targets: tuple[str, ...],
     max_failed: float,
     correction: str = "none",
+    outcomes: list[np.ndarray] | None = None,
 ) -> PowerResult:
     """Simulate ``spec`` ``simulations`` times and count; raise if too many fits failed.
 
     The tests in ``targets`` (all when empty) form the family that ``correction`` (and the
-    power that at least k are significant) is computed over.
+    power that at least k are significant) is computed over.  Given a list ``outcomes``,
+    the per-simulation results of the family's tests are appended to it (int8
+    ``[simulation, test]``, see :func:`outcomes_of`), for the required N's interval.
 
     Raises
     ------
@@ -72,7 +93,8 @@ def power_at(
 
     start = time.perf_counter()
     family = targets or spec.tests
-    counts = _counts(spec, seed, simulations, n_threads, [spec.tests.index(t) for t in family])
+    counts = _counts(spec, seed, simulations, n_threads, [spec.tests.index(t) for t in family],
+                     correction, outcomes)
     result = PowerResult(
         spec=spec,
         seed=seed,

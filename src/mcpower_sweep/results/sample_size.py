@@ -8,7 +8,7 @@ so printing, the Jupyter view and :meth:`SampleSizeResult.to_xarray` agree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,6 +46,11 @@ class SampleSizeResult:
     unit
         What ``find_sample_size``'s sizes counted: ``"observations"``, ``"clusters"`` or
         ``"cluster_size"`` (``unit_sizes`` and ``required_units`` give them).
+    outcomes
+        Per-simulation results of the family's tests, int8 ``[size, simulation, test]``
+        (1 significant, 0 not, -1 failed fit; ``api.run.outcomes_of``): with them the
+        required N and its 95% interval come from all simulations near the crossing
+        jointly (:func:`mcpower_sweep.stats.required_n`); without, from the counts.
 
     Examples
     --------
@@ -59,6 +64,7 @@ class SampleSizeResult:
     target_power: float = 0.8
     target_tests: tuple[str, ...] = ()
     unit: str = "observations"
+    outcomes: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def sizes(self) -> np.ndarray:
@@ -78,8 +84,7 @@ class SampleSizeResult:
         """Required size per test in ``unit`` (e.g. clusters), as ``required_n`` for N."""
         out: dict[str, int | None] = {}
         for t in self.tests:
-            r = required_n(self.unit_sizes, [p.n_significant[t] for p in self.points],
-                           [p.n_success for p in self.points], self.target_power)
+            r = self.curve(t, in_unit=True)
             out[t] = None if r.estimate is None else _up(r.estimate)
         return out
 
@@ -116,10 +121,16 @@ class SampleSizeResult:
     def n_singular(self) -> np.ndarray:
         return np.array([p.n_singular for p in self.points], dtype=np.int64)
 
-    def curve(self, test: str) -> RequiredN:
-        """Where the power curve of ``test`` reaches the target (``stats.required_n``)."""
-        return required_n(self.sizes, [p.significant[test] for p in self.points],
-                          [p.n_success for p in self.points], self.target_power)
+    def curve(self, test: str, in_unit: bool = False) -> RequiredN:
+        """Where the power curve of ``test`` reaches the target (``stats.required_n``), in N
+        or (``in_unit``) in ``unit``."""
+        family = self.points[0].family
+        paired = (None if self.outcomes is None or test not in family else
+                  np.where(self.outcomes[:, :, family.index(test)] < 0, np.nan,
+                           self.outcomes[:, :, family.index(test)]).T)
+        return required_n(self.unit_sizes if in_unit else self.sizes,
+                          [p.significant[test] for p in self.points],
+                          [p.n_success for p in self.points], self.target_power, paired)
 
     @property
     def required_n(self) -> dict[str, int | None]:
@@ -189,16 +200,19 @@ class SampleSizeResult:
                 lines.append(f"{t}: target {target} not reached up to N = {last} (highest "
                              f"power {R.pct(best)} at N = {at}); try larger sizes")
             elif r.status == "below range":
-                lines.append(f"{t}: target {target} already met at the smallest size, "
-                             f"N = {first} (power {R.pct(self.power[t][0])}): the required N "
-                             "is at most that; start lower (from_size) to find it")
+                lo, hi = self.ci[t][0]
+                sure = ("below it" if lo >= self.target_power
+                        else "at most about that (its power's 95% CI reaches below the target)")
+                lines.append(f"{t}: start lower: already {R.pct(self.power[t][0])} (95% CI "
+                             f"{R.pct(lo)}–{R.pct(hi)}) at N = {first:,}, the smallest size, "
+                             f"for a target of {target}; the required N is {sure}")
             else:
                 lo, hi = self.required_n_ci[t]
                 hi_text = f"{hi:,}" if hi is not None else f"beyond {last:,}"
                 units = (f" ({self.required_units[t]:,} {self.unit.replace('_', ' ')})"
                          if self.unit != "observations" else "")
                 lines.append(f"{t}: target {target} needs N ≈ {self.required_n[t]:,}{units} "
-                             f"(95% range {lo:,}–{hi_text})")
+                             f"(95% CI {lo:,}–{hi_text})")
         return lines
 
     def _caption(self) -> str:
@@ -211,9 +225,12 @@ class SampleSizeResult:
 
     def _footer(self) -> str:
         p = self.points[0]
+        how = ("the probit fit of power in log N to all simulations of the sizes around the "
+               "crossing; 95% CI: Fieller, clustered by simulation" if self.outcomes is not None
+               else "where the monotone (isotonic) fit of the power curve reaches the target; "
+               "its 95% CI, where the curve's Wilson bounds do")
         return (f"{p.n_simulations} simulations per size (same random numbers at every size); "
-                "* = target reached\nRequired N: where the monotone (isotonic) fit of the power "
-                "curve reaches the target; its range, where the curve's 95% Wilson bounds do\n"
+                f"* = target reached\nRequired N: {how}\n"
                 + (f"Power after the {p.correction} correction over {', '.join(p.family)}\n"
                    if p.correction != "none" else "")
                 + R.seed_text(p.seed, p.seed_drawn))
