@@ -277,7 +277,7 @@ void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* s
 
 // Every row of a Gaussian outcome, reduced to W_j'W_j by dot products (vectorised).
 void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
-                              const SimDraw& sim) const {
+                              const SimDraw& sim, std::vector<double>* rows_out) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -294,6 +294,10 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
             const double ct = coef[t];
             const double* col = W + size_t(t) * max_n;
             for (int64_t i = 0; i < nj; ++i) y[i] += ct * col[i];
+        }
+        for (int64_t i = 0; rows_out && i < nj; ++i) {
+            rows_out->push_back(double(j));
+            for (int t = 0; t <= p; ++t) rows_out->push_back(W[size_t(t) * max_n + i]);
         }
         double* S = &pr.cross[size_t(j) * m * m];
         double* cs = &pr.colsum[size_t(j) * m];

@@ -140,4 +140,18 @@ void Generator::draw_residuals(Stream& rng, const SimDraw& sim, const double* W,
     }
 }
 
+void Generator::simulated_rows(uint64_t seed, uint64_t index, std::vector<double>& out) const {
+    std::vector<int64_t> drawn;
+    const int64_t* sizes = spec.cluster_sizes.data();
+    if (spec.cluster_size_cv > 0.0) {
+        draw_sizes(seed, index, drawn);
+        sizes = drawn.data();
+    }
+    SimDraw sim;
+    if (spec.robust.per_simulation()) draw_perturbation(seed, index, sim);
+    Problem pr;
+    out.clear();
+    generate_rows(seed, index, sizes, pr, sim, &out);
+}
+
 }  // namespace mcps

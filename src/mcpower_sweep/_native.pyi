@@ -241,6 +241,9 @@ def two_sided_p(t: float, df: float) -> float:
 def normal_draws(seed: int, index: int, n: int) -> NDArray[np.float64]:
     """Standard normal draws of one stream (for tests)."""
 
+def simulated_rows(spec: EngineSpec, seed: int, index: int) -> NDArray[np.float64]:
+    """One simulation generated row by row as [cluster, X, y] rows (for tests)."""
+
 def shape_draws(shape: Shape, param: float, seed: int, index: int, n: int
                 ) -> NDArray[np.float64]:
     """Unit-variance draws of one shape from one stream (for tests)."""
