@@ -21,7 +21,9 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     binary.assign(s.predictor_binary.begin(), s.predictor_binary.end());
     const int n_pred = int(s.predictor_binary.size());
     for (int v = 0; v < n_pred; ++v) {
-        draw.push_back(!binary[v] ? Draw::normal
+        const bool fixed = !s.predictor_values.empty() && !s.predictor_values[v].empty();
+        draw.push_back(fixed ? Draw::fixed
+                       : !binary[v] ? Draw::normal
                        : s.allocation(v) == Allocation::balanced ? Draw::balanced
                                                                            : Draw::bernoulli);
         const bool between = s.level(v) == Level::cluster;
@@ -83,6 +85,7 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     cells = !s.row_level && new_feature && main_effects_only && plain_binary <= kMaxCellBinary &&
             cell_binary <= kMaxCellBits && std::adjacent_find(used.begin(), used.end()) == used.end();
     cells = cells && smallest - max_cells >= cell_gauss + 1 && !robust_rows;
+    for (int v = 0; v < n_pred; ++v) cells = cells && draw[v] != Draw::fixed;  // rows only
 }
 
 // A cluster's coefficients: the fixed effects plus its random effects chol(G) z

@@ -17,7 +17,7 @@ namespace mcps {
 double draw_shape(Stream& rng, Shape shape, double param);
 
 // Throws std::invalid_argument naming the first bad value of spec.robust (which only
-// the linear mixed model takes).
+// the linear mixed model takes) or of spec.predictor_values.
 void check_robustness(const EngineSpec& spec);
 
 // What one simulation draws before its data when the spec has per-simulation
@@ -72,7 +72,7 @@ struct Generator {
 
     // How one predictor's values are drawn over n units (the rows of a cluster, or
     // the clusters of a study for a cluster-level predictor).
-    enum class Draw : uint8_t { normal, bernoulli, balanced };
+    enum class Draw : uint8_t { normal, bernoulli, balanced, fixed };
 
     const EngineSpec& spec;
     std::vector<double> re_chol;   // q x q lower factor of the random-effect covariance

@@ -53,6 +53,16 @@ double draw_shape(Stream& rng, Shape shape, double param) {
 }
 
 void check_robustness(const EngineSpec& spec) {
+    const auto& values = spec.predictor_values;
+    if (!values.empty() && values.size() != spec.predictor_binary.size())
+        throw std::invalid_argument("predictor_values needs one entry per predictor (empty: drawn)");
+    for (size_t v = 0; v < values.size(); ++v) {
+        if (values[v].empty()) continue;
+        if (spec.predictor_binary[v] || spec.level(int(v)) != Level::observation)
+            throw std::invalid_argument("predictor_values: only a normal observation-level predictor takes values");
+        for (double x : values[v])
+            if (!finite(x)) throw std::invalid_argument("predictor_values must be finite");
+    }
     const Robustness& r = spec.robust;
     if (r.is_default() && r.het_weights.empty()) return;
     if (spec.family != GlmFamily::gaussian)

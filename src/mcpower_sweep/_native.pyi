@@ -163,6 +163,7 @@ class EngineSpec:
         fit_columns: Sequence[int] = ...,
         fit_z_columns: Sequence[int] = ...,
         robust: Robustness = ...,
+        predictor_values: Sequence[Sequence[float]] = ...,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -208,6 +209,8 @@ class EngineSpec:
     def fit_z_columns(self) -> list[int]: ...
     @property
     def robust(self) -> Robustness: ...
+    @property
+    def predictor_values(self) -> list[list[float]]: ...
 
 def run_chunk(
     spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1

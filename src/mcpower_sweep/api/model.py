@@ -30,12 +30,13 @@ from ..results.sample_size import SampleSizeResult
 from ..results.scenarios import ScenarioResult
 from . import parse
 from .configure import Configuration
+from .pilot import Pilot
 from .robust import scenario_names
 from .run import TooManyFailedFitsError, power_at, sample_sizes
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
 
-class MCPower(Configuration):
+class MCPower(Configuration, Pilot):
     """Monte Carlo power analysis for a linear mixed model given as an lme4 formula.
 
     Configure the design with the setters (:class:`~mcpower_sweep.api.configure.Configuration`),
