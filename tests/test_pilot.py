@@ -20,7 +20,7 @@ from mcpower_sweep.engine import native_spec
 DATA = Path(__file__).resolve().parent / "data" / "sleepstudy.csv"
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 # subjects -> power of Days from `Rscript benchmarks/pilot_sleepstudy.R 400 16 3 4 6`
-R_POWER = {3: 0.3675, 4: 0.5825}
+R_POWER = {3: 0.3675, 4: 0.5825, 6: 0.87}
 R_SIMS = 400
 
 
