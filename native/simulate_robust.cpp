@@ -93,6 +93,26 @@ void check_robustness(const EngineSpec& spec) {
         check_shape(r.residual_pool[k], r.residual_pool_param[k], "residual_pool[" + std::to_string(k) + "]");
 }
 
+// A cluster's coefficients: the fixed effects plus its random effects chol(G) z
+// (q unit-variance draws of the random-effect shape, normals by default, the first
+// draws of every cluster).  A perturbed simulation (sim.active) has its own fixed
+// effects and random-intercept scale.
+void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& sim) const {
+    const int p = spec.n_fixed(), q = spec.n_random();
+    const Shape shape = spec.robust.re_shape;
+    double z[8];
+    for (int a = 0; a < q; ++a)
+        z[a] = shape == Shape::normal ? rng.normal() : draw_shape(rng, shape, spec.robust.re_param);
+    const double* beta = sim.active ? sim.beta : spec.beta.data();
+    for (int t = 0; t < p; ++t) coef[t] = beta[t];
+    for (int a = 0; a < q; ++a) {
+        double b = 0.0;
+        for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
+        if (spec.z_columns[a] == 0) b *= sim.re_scale;
+        coef[spec.z_columns[a]] += b;
+    }
+}
+
 // Draw order on substream 2 (the data's own stream is untouched): one normal per fixed
 // effect after the intercept (effect_jitter > 0), one normal for the random-intercept
 // variance (icc_noise_sd > 0), then one uniform for whether the residual shape changes
