@@ -71,4 +71,14 @@ void register_robust(py::module_& m) {
         return a;
     }, py::arg("shape"), py::arg("param"), py::arg("seed"), py::arg("index"), py::arg("n"),
        "Unit-variance draws of one shape from one stream (for tests).");
+    m.def("simulated_rows", [](const EngineSpec& spec, uint64_t seed, uint64_t index) {
+        std::vector<double> v;
+        Generator(spec).simulated_rows(seed, index, v);
+        const py::ssize_t width = spec.n_fixed() + 2, n = py::ssize_t(v.size()) / width;
+        py::array_t<double> a({n, width});
+        std::copy(v.begin(), v.end(), a.mutable_data());
+        return a;
+    }, py::arg("spec"), py::arg("seed"), py::arg("index"),
+       "One simulation generated row by row as [cluster, X, y] rows (the engine's data when the "
+       "design takes the row path; for tests).");
 }

@@ -53,6 +53,11 @@ void Generator::draw_units(int v, Stream& rng, double* out, int64_t n) const {
         case Draw::normal: rng.fill_normal(out, n); break;
         case Draw::bernoulli: rng.fill_bernoulli(out, n, spec.predictor_p[v]); break;
         case Draw::balanced: fill_balanced(rng, out, n, spec.predictor_p[v]); break;
+        case Draw::fixed: {  // the given values, row i the (i mod size)-th; no random numbers
+            const auto& x = spec.predictor_values[v];
+            for (int64_t i = 0; i < n; ++i) out[i] = x[size_t(i) % x.size()];
+            break;
+        }
     }
 }
 

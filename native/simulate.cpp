@@ -21,7 +21,9 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     binary.assign(s.predictor_binary.begin(), s.predictor_binary.end());
     const int n_pred = int(s.predictor_binary.size());
     for (int v = 0; v < n_pred; ++v) {
-        draw.push_back(!binary[v] ? Draw::normal
+        const bool fixed = !s.predictor_values.empty() && !s.predictor_values[v].empty();
+        draw.push_back(fixed ? Draw::fixed
+                       : !binary[v] ? Draw::normal
                        : s.allocation(v) == Allocation::balanced ? Draw::balanced
                                                                            : Draw::bernoulli);
         const bool between = s.level(v) == Level::cluster;
@@ -83,26 +85,7 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     cells = !s.row_level && new_feature && main_effects_only && plain_binary <= kMaxCellBinary &&
             cell_binary <= kMaxCellBits && std::adjacent_find(used.begin(), used.end()) == used.end();
     cells = cells && smallest - max_cells >= cell_gauss + 1 && !robust_rows;
-}
-
-// A cluster's coefficients: the fixed effects plus its random effects chol(G) z
-// (q unit-variance draws of the random-effect shape, normals by default, the first
-// draws of every cluster).  A perturbed simulation (sim.active) has its own fixed
-// effects and random-intercept scale.
-void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& sim) const {
-    const int p = spec.n_fixed(), q = spec.n_random();
-    const Shape shape = spec.robust.re_shape;
-    double z[8];
-    for (int a = 0; a < q; ++a)
-        z[a] = shape == Shape::normal ? rng.normal() : draw_shape(rng, shape, spec.robust.re_param);
-    const double* beta = sim.active ? sim.beta : spec.beta.data();
-    for (int t = 0; t < p; ++t) coef[t] = beta[t];
-    for (int a = 0; a < q; ++a) {
-        double b = 0.0;
-        for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
-        if (spec.z_columns[a] == 0) b *= sim.re_scale;
-        coef[spec.z_columns[a]] += b;
-    }
+    for (int v = 0; v < n_pred; ++v) cells = cells && draw[v] != Draw::fixed;  // rows only
 }
 
 void Generator::generate(uint64_t seed, uint64_t index, Problem& pr) const {
@@ -277,7 +260,7 @@ void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* s
 
 // Every row of a Gaussian outcome, reduced to W_j'W_j by dot products (vectorised).
 void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
-                              const SimDraw& sim) const {
+                              const SimDraw& sim, std::vector<double>* rows_out) const {
     const int p = spec.n_fixed(), q = spec.n_random(), m = p + 1;
     const int J = int(spec.cluster_sizes.size());
     if (pr.p != p || pr.q != q || pr.n_clusters != J) pr.reset(p, q, J, spec.z_columns);
@@ -294,6 +277,10 @@ void Generator::generate_rows(uint64_t seed, uint64_t index, const int64_t* size
             const double ct = coef[t];
             const double* col = W + size_t(t) * max_n;
             for (int64_t i = 0; i < nj; ++i) y[i] += ct * col[i];
+        }
+        for (int64_t i = 0; rows_out && i < nj; ++i) {
+            rows_out->push_back(double(j));
+            for (int t = 0; t <= p; ++t) rows_out->push_back(W[size_t(t) * max_n + i]);
         }
         double* S = &pr.cross[size_t(j) * m * m];
         double* cs = &pr.colsum[size_t(j) * m];

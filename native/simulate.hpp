@@ -17,7 +17,7 @@ namespace mcps {
 double draw_shape(Stream& rng, Shape shape, double param);
 
 // Throws std::invalid_argument naming the first bad value of spec.robust (which only
-// the linear mixed model takes).
+// the linear mixed model takes) or of spec.predictor_values.
 void check_robustness(const EngineSpec& spec);
 
 // What one simulation draws before its data when the spec has per-simulation
@@ -36,8 +36,12 @@ struct Generator {
     // Fill pr with simulation `index` of master `seed` (pr is reshaped as needed).
     void generate(uint64_t seed, uint64_t index, Problem& pr) const;
     // The two ways: every row, or each cluster's cross-products drawn directly.
+    // rows_out (tests): each row appended as [cluster, X (p columns), y].
     void generate_rows(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
-                       const SimDraw& sim = SimDraw()) const;
+                       const SimDraw& sim = SimDraw(), std::vector<double>* rows_out = nullptr) const;
+    // Simulation `index` generated row by row, as [cluster, X, y] rows (the engine's own
+    // data when the design takes the row path: row_level or robust_rows).
+    void simulated_rows(uint64_t seed, uint64_t index, std::vector<double>& out) const;
     void generate_sufficient(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
                              const SimDraw& sim = SimDraw()) const;
     void generate_cells(uint64_t seed, uint64_t index, const int64_t* sizes, Problem& pr,
@@ -68,7 +72,7 @@ struct Generator {
 
     // How one predictor's values are drawn over n units (the rows of a cluster, or
     // the clusters of a study for a cluster-level predictor).
-    enum class Draw : uint8_t { normal, bernoulli, balanced };
+    enum class Draw : uint8_t { normal, bernoulli, balanced, fixed };
 
     const EngineSpec& spec;
     std::vector<double> re_chol;   // q x q lower factor of the random-effect covariance

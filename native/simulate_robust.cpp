@@ -53,6 +53,16 @@ double draw_shape(Stream& rng, Shape shape, double param) {
 }
 
 void check_robustness(const EngineSpec& spec) {
+    const auto& values = spec.predictor_values;
+    if (!values.empty() && values.size() != spec.predictor_binary.size())
+        throw std::invalid_argument("predictor_values needs one entry per predictor (empty: drawn)");
+    for (size_t v = 0; v < values.size(); ++v) {
+        if (values[v].empty()) continue;
+        if (spec.predictor_binary[v] || spec.level(int(v)) != Level::observation)
+            throw std::invalid_argument("predictor_values: only a normal observation-level predictor takes values");
+        for (double x : values[v])
+            if (!finite(x)) throw std::invalid_argument("predictor_values must be finite");
+    }
     const Robustness& r = spec.robust;
     if (r.is_default() && r.het_weights.empty()) return;
     if (spec.family != GlmFamily::gaussian)
@@ -81,6 +91,26 @@ void check_robustness(const EngineSpec& spec) {
         throw std::invalid_argument("residual_change_prob > 0 needs a residual_pool");
     for (size_t k = 0; k < r.residual_pool.size(); ++k)
         check_shape(r.residual_pool[k], r.residual_pool_param[k], "residual_pool[" + std::to_string(k) + "]");
+}
+
+// A cluster's coefficients: the fixed effects plus its random effects chol(G) z
+// (q unit-variance draws of the random-effect shape, normals by default, the first
+// draws of every cluster).  A perturbed simulation (sim.active) has its own fixed
+// effects and random-intercept scale.
+void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& sim) const {
+    const int p = spec.n_fixed(), q = spec.n_random();
+    const Shape shape = spec.robust.re_shape;
+    double z[8];
+    for (int a = 0; a < q; ++a)
+        z[a] = shape == Shape::normal ? rng.normal() : draw_shape(rng, shape, spec.robust.re_param);
+    const double* beta = sim.active ? sim.beta : spec.beta.data();
+    for (int t = 0; t < p; ++t) coef[t] = beta[t];
+    for (int a = 0; a < q; ++a) {
+        double b = 0.0;
+        for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
+        if (spec.z_columns[a] == 0) b *= sim.re_scale;
+        coef[spec.z_columns[a]] += b;
+    }
 }
 
 // Draw order on substream 2 (the data's own stream is untouched): one normal per fixed
@@ -138,6 +168,20 @@ void Generator::draw_residuals(Stream& rng, const SimDraw& sim, const double* W,
         const double z = (d - r.het_center) / r.het_scale;
         y[i] *= std::exp(0.5 * g * z + shift);
     }
+}
+
+void Generator::simulated_rows(uint64_t seed, uint64_t index, std::vector<double>& out) const {
+    std::vector<int64_t> drawn;
+    const int64_t* sizes = spec.cluster_sizes.data();
+    if (spec.cluster_size_cv > 0.0) {
+        draw_sizes(seed, index, drawn);
+        sizes = drawn.data();
+    }
+    SimDraw sim;
+    if (spec.robust.per_simulation()) draw_perturbation(seed, index, sim);
+    Problem pr;
+    out.clear();
+    generate_rows(seed, index, sizes, pr, sim, &out);
 }
 
 }  // namespace mcps

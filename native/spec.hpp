@@ -115,6 +115,10 @@ struct EngineSpec {
     std::vector<int> fit_columns;
     std::vector<int> fit_z_columns;
     Robustness robust;
+    // Per predictor: empty (drawn) or its values in every cluster, row i taking the
+    // (i mod size)-th (a fixed within-cluster design such as days 0..9, from pilot data;
+    // a normal, observation-level predictor); empty = all drawn.
+    std::vector<std::vector<double>> predictor_values;
 
     Level level(int v) const { return predictor_level.empty() ? Level::observation : predictor_level[v]; }
     Allocation allocation(int v) const {

@@ -83,19 +83,45 @@ def test_engine_random_effects_keep_their_variance_and_take_the_shape() -> None:
     assert abs(within.mean() - 1.0) < 0.01  # residual variance untouched
 
 
-@pytest.mark.parametrize("residual", ["t(5)", "right_skewed(4)", "mixture(0.1)"])
-def test_engine_residuals_keep_their_variance(residual) -> None:
-    spec = _null_model(n_clusters=100).to_spec(20_000).with_params(residual_dist=residual)
-    _, within = _cluster_stats(spec, 10)
-    assert abs(within.mean() - 1.0) < 4 * within.std() / math.sqrt(within.size)
+def _rows(spec, sims: int) -> np.ndarray:
+    """The engine's simulated rows [cluster, X, y] (these designs take the row path)."""
+    es = native_spec(spec)
+    return np.vstack([_native.simulated_rows(es, 3, i) for i in range(sims)])
 
 
-def test_heteroskedasticity_keeps_the_mean_residual_variance() -> None:
-    spec = (_null_model(n_clusters=100).set_heteroskedasticity(4)
-            .set_heteroskedasticity_driver("x").to_spec(20_000))
-    assert native_spec(spec).robust.het_gamma == pytest.approx(math.log(4) / 4)
-    _, within = _cluster_stats(spec, 10)
-    assert abs(within.mean() - 1.0) < 4 * within.std() / math.sqrt(within.size)
+@pytest.mark.parametrize(("residual", "moments"), [
+    ("t(10)", (0.0, 1.0)), ("right_skewed(8)", (1.0, 1.5)), ("left_skewed(8)", (-1.0, 1.5)),
+    ("mixture(0.1)", MOMENTS[-1][2])])
+def test_engine_residuals_keep_their_variance_and_take_the_shape(residual, moments) -> None:
+    # No random effect (ICC 0) and x's effect 0: y is the residual itself.
+    spec = _null_model(ICC=0.0, n_clusters=200).to_spec(40_000).with_params(
+        residual_dist=residual)
+    est, se = _batch_stats(_rows(spec, 10)[:, -1])
+    target = np.array([0.0, 1.0, *moments])
+    assert np.all(np.abs(est - target) < 4 * se + 1e-3), (residual, est, se)
+
+
+def test_engine_rows_are_the_row_paths_cross_products() -> None:
+    es = native_spec(_null_model(n_clusters=20).to_spec(400), row_level=True)
+    rows, cp = _native.simulated_rows(es, 3, 1), _native.cross_products(es, 3, 1)
+    for j in (0, 7):
+        w = rows[rows[:, 0] == j, 1:]
+        assert np.allclose(w.T @ w, cp["cross"][j], rtol=1e-12, atol=1e-9)
+
+
+def test_heteroskedasticity_has_the_set_ratio_and_mean_variance() -> None:
+    spec = (_null_model(ICC=0.0, n_clusters=200).set_heteroskedasticity(4)
+            .set_heteroskedasticity_driver("x").to_spec(40_000))
+    gamma = native_spec(spec).robust.het_gamma
+    assert gamma == pytest.approx(math.log(4) / 4)
+    rows = _rows(spec, 5)
+    x, e = rows[:, 2], rows[:, -1]
+    assert abs(e.var() - 1.0) < 4 * math.sqrt(2 / e.size) * 1.2
+    high, low = x > 1.5, x < -1.5
+    ratio = e[high].var() / e[low].var()
+    expected = np.exp(gamma * x[high]).mean() / np.exp(gamma * x[low]).mean()
+    se_log = math.sqrt(2 / high.sum() + 2 / low.sum())
+    assert abs(math.log(ratio / expected)) < 4 * se_log, (ratio, expected)
 
 
 def test_perturbations_leave_the_data_stream_alone() -> None:

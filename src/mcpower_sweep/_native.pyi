@@ -163,6 +163,7 @@ class EngineSpec:
         fit_columns: Sequence[int] = ...,
         fit_z_columns: Sequence[int] = ...,
         robust: Robustness = ...,
+        predictor_values: Sequence[Sequence[float]] = ...,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -208,6 +209,8 @@ class EngineSpec:
     def fit_z_columns(self) -> list[int]: ...
     @property
     def robust(self) -> Robustness: ...
+    @property
+    def predictor_values(self) -> list[list[float]]: ...
 
 def run_chunk(
     spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1
@@ -242,6 +245,9 @@ def two_sided_p(t: float, df: float) -> float:
 
 def normal_draws(seed: int, index: int, n: int) -> NDArray[np.float64]:
     """Standard normal draws of one stream (for tests)."""
+
+def simulated_rows(spec: EngineSpec, seed: int, index: int) -> NDArray[np.float64]:
+    """One simulation generated row by row as [cluster, X, y] rows (for tests)."""
 
 def shape_draws(shape: Shape, param: float, seed: int, index: int, n: int
                 ) -> NDArray[np.float64]:

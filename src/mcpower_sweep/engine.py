@@ -203,6 +203,8 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         **({} if (a := spec.analysis) is None else
            {"fit_columns": list(a.columns), "fit_z_columns": list(a.random_columns)}),
         **({"robust": _robustness(r)} if (r := robustness(spec)) else {}),
+        **({"predictor_values": [list(p.values) for p, _ in columns]}
+           if any(p.values for p, _ in columns) else {}),
     )
 
 

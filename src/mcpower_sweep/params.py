@@ -60,7 +60,9 @@ class Param:
     name
         The one spelling used by the YAML, the CLI, the sweep axes and the dataset.
     kind
-        ``"int"``, ``"float"`` or a tuple of allowed strings.
+        ``"int"``, ``"float"``, a tuple of allowed strings, ``"distribution"`` (a shape such
+        as ``"t(5)"``, :func:`mcpower_sweep.design.robust.check_distribution`) or ``"name"``
+        (any non-empty name, checked where it is used: a scenario set).
     description, units
         For humans and for CF attributes (``long_name``, ``units``; ``"1"`` = a ratio).
     low, high

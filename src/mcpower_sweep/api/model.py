@@ -36,12 +36,13 @@ from ..search.questions import check_cost, check_search, effect_search, size_sea
 from ..search.result import EffectSearchResult, SizeSearchResult
 from . import parse
 from .configure import Configuration
+from .pilot import Pilot
 from .robust import scenario_names
 from .run import TooManyFailedFitsError, power_at, sample_sizes
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
 
-class MCPower(Configuration):
+class MCPower(Configuration, Pilot):
     """Monte Carlo power analysis for a linear mixed model given as an lme4 formula.
 
     Configure the design with the setters (:class:`~mcpower_sweep.api.configure.Configuration`),

@@ -46,7 +46,9 @@ class Predictor:
     predictor or factor is ``"independent"`` (a draw per unit) or ``"balanced"`` (exactly
     round(p n) ones, or units per level, among the n units of its level, at random
     places); ``level`` is ``"observation"`` (varies within clusters) or ``"cluster"``
-    (one value per cluster, set by ``cluster_level_vars``).
+    (one value per cluster, set by ``cluster_level_vars``).  A normal predictor with
+    ``values`` is not drawn: row i of every cluster takes ``values[i % len(values)]`` (a
+    fixed within-cluster design from pilot data, such as days 0..9; :mod:`..api.pilot`).
     """
 
     name: str
@@ -55,6 +57,7 @@ class Predictor:
     allocation: str = "independent"
     level: str = "observation"
     proportions: tuple[float, ...] = field(default=(), repr=False)  # a factor's levels
+    values: tuple[float, ...] = field(default=(), repr=False)  # fixed within-cluster values
 
     def type_text(self) -> str:
         """The variable type as ``set_variable_type`` spells it.
@@ -67,6 +70,8 @@ class Predictor:
         'factor(0.5, 0.25, 0.25)'
         """
         balanced = ", balanced" if self.allocation == "balanced" else ""
+        if self.values:
+            return f"fixed({', '.join(f'{v:g}' for v in self.values)})"
         if self.kind == "normal":
             return "normal"
         if self.kind == "factor":

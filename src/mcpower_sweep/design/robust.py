@@ -230,10 +230,16 @@ def het_driver(spec: SimulationSpec) -> tuple[list[float], float, float] | None:
         weights = [0.0] * p
         weights[1 + spec.terms.index((col,))] = 1.0
         pr = spec.predictors[index]
+        if pr.values:
+            return weights, float(np.mean(pr.values)), float(np.std(pr.values)) or 1.0
         if pr.kind == "binary":
             return weights, pr.p, math.sqrt(pr.p * (1 - pr.p))
         return weights, 0.0, 1.0
     weights = [0.0, *spec.effects[1:]]
+    if any(pr.values for pr in spec.predictors):
+        raise ValueError("heteroskedasticity driven by the linear predictor needs drawn "
+                         "predictors (a predictor has fixed values): name a predictor with "
+                         "set_heteroskedasticity_driver")
     if any(len(t) > 1 and spec.effects[k + 1] for k, t in enumerate(spec.terms)):
         raise ValueError("heteroskedasticity driven by the linear predictor needs main effects "
                          "only (an interaction has an effect): name a predictor with "

@@ -43,6 +43,18 @@ def check_slope_intercept_corr(r: float, n_slopes: int) -> None:
 
 
 
+def _check_values(spec: SimulationSpec) -> None:
+    """Fixed within-cluster values only for a normal, observation-level, uncorrelated
+    predictor."""
+    correlated = {n for a, b, _ in spec.correlations for n in (a, b)}
+    for p in spec.predictors:
+        if p.values and (p.kind != "normal" or p.level != "observation" or p.name in correlated
+                         or not all(math.isfinite(v) for v in p.values)):
+            raise ValueError(f"{p.name}: fixed values (from pilot data) are for a numeric "
+                             "predictor that varies within clusters, is not correlated with "
+                             "others by set_correlations and has finite values")
+
+
 def validate_spec(spec: SimulationSpec) -> None:
     """Raise ``ValueError`` naming the parameter, the value and what is allowed."""
     if not 0.0 <= spec.icc < 1.0:
@@ -58,6 +70,7 @@ def validate_spec(spec: SimulationSpec) -> None:
     _check_per_slope(spec)
     fam.check_family(spec)
     check_robust(spec)
+    _check_values(spec)
     if spec.df_method == "kenward_roger" and spec.estimator != "reml":
         raise ValueError(f"df_method='kenward_roger' needs estimator='reml' (pbkrtest's "
                          f"definition), not estimator={spec.estimator!r}")
