@@ -15,7 +15,8 @@
 namespace py = pybind11;
 using namespace mcps;
 
-void register_glmm(py::module_& m);  // bindings_glmm.cpp
+void register_glmm(py::module_& m);     // bindings_glmm.cpp
+void register_general(py::module_& m);  // bindings_general.cpp
 
 namespace {
 
@@ -147,6 +148,7 @@ PYBIND11_MODULE(_native, m) {
         .value("independent", Allocation::independent)
         .value("balanced", Allocation::balanced);
     register_glmm(m);  // GlmFamily, GlmLink (EngineSpec's defaults need them), fit_glmm
+    register_general(m);  // fit_general: several random-effect terms
 
     py::class_<EngineSpec>(m, "EngineSpec", "A checked, read-only description of a simulated design.")
         .def(py::init(&make_spec), py::kw_only(), py::arg("predictor_binary"), py::arg("predictor_p"),
