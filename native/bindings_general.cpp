@@ -25,7 +25,8 @@ py::array_t<double> array_of(const std::vector<double>& v, std::vector<py::ssize
 }
 
 py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_levels,
-                        std::vector<std::vector<int>> z_columns, Estimator estimator, DfMethod df_method) {
+                        std::vector<std::vector<int>> z_columns, Estimator estimator, DfMethod df_method,
+                        std::vector<std::vector<int>> joint_tests) {
     if (X.ndim() != 2 || y.ndim() != 1) throw std::invalid_argument("X must be 2-d and y 1-d");
     const int64_t n = X.shape(0);
     const int p = int(X.shape(1));
@@ -42,7 +43,7 @@ py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_le
     general::Result out;
     {
         py::gil_scoped_release release;
-        out = general::fit_general(X.data(), y.data(), n, p, terms, estimator, df_method);
+        out = general::fit_general(X.data(), y.data(), n, p, terms, estimator, df_method, joint_tests);
     }
     const py::ssize_t pp = p;
     py::dict d;
@@ -64,6 +65,16 @@ py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_le
     d["singular"] = out.singular;
     d["iterations"] = out.iterations;
     d["evaluations"] = out.evaluations;
+    py::list joint;
+    for (const auto& j : out.joint) {
+        py::dict row;
+        row["F"] = j.F;
+        row["num_df"] = j.num_df;
+        row["den_df"] = j.den_df;
+        row["pvalue"] = j.pvalue;
+        joint.append(row);
+    }
+    d["joint"] = joint;
     return d;
 }
 
@@ -72,6 +83,6 @@ py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_le
 void register_general(py::module_& m) {
     m.def("fit_general", &fit_general_py, py::arg("X"), py::arg("y"), py::arg("codes"), py::arg("n_levels"),
           py::arg("z_columns"), py::kw_only(), py::arg("estimator") = Estimator::reml,
-          py::arg("df_method") = DfMethod::satterthwaite,
+          py::arg("df_method") = DfMethod::satterthwaite, py::arg("joint_tests") = std::vector<std::vector<int>>{},
           "Fit an LMM with several random-effect terms (codes: terms x rows; the first term is blocked).");
 }

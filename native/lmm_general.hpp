@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "inference.hpp"
 #include "spec.hpp"
 
 namespace mcps::general {
@@ -65,10 +66,13 @@ struct Result {
     double deviance = 0, sigma2 = 0;
     std::vector<double> theta, beta, vcov, se, df, pvalue;
     std::vector<std::vector<double>> re_cov;  // per term, pk x pk (variance units)
+    std::vector<JointTest> joint;             // per entry of joint_tests
 };
 
-// Fit and test every fixed effect (df_method: satterthwaite, residual or z).
+// Fit, test every fixed effect (df_method: satterthwaite, residual or z) and, for each
+// entry of joint_tests (columns of X), that those coefficients are all zero: lmerTest's
+// contestMD F for Satterthwaite, else the Wald F on the coefficients' df (z: chi-square).
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
-                   Estimator estimator, DfMethod df_method);
+                   Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests);
 
 }  // namespace mcps::general

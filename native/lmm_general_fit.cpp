@@ -13,6 +13,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <string>
 
 #include "inference.hpp"
 #include "linalg.hpp"
@@ -23,6 +24,7 @@ namespace mcps::general {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct Objective {
     const Model& md;
@@ -244,9 +246,26 @@ void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>
     for (size_t a = 0; a < H1.size(); ++a) H2[a] = (4 * Hb[a] - H1[a]) / 3;
 }
 
-// lmerTest's Satterthwaite df of each coefficient at theta-hat, sigma-hat.
-std::vector<double> satterthwaite(Objective& f, const std::vector<double>& theta, double sigma,
-                                  const std::vector<double>& rx_inv) {
+// What Satterthwaite's df of any contrast l'beta needs at theta-hat, sigma-hat (lmerTest):
+// A = 2 H^+ over psi = (theta, sigma) and dV[i] = d Var(beta) / d psi_i (p x p each).
+struct Satterthwaite {
+    int d = 0, p = 0;
+    std::vector<double> A, dV;
+    // 2 Var(l'b)^2 / (g' A g), g_i = l' dV_i l; var = l' Var(beta) l.
+    double df(const double* l, double var) const {
+        std::vector<double> g(d, 0.0);
+        for (int i = 0; i < d; ++i)
+            for (int a = 0; a < p; ++a)
+                for (int b = 0; b < p; ++b) g[i] += l[a] * dV[(size_t(i) * p + a) * p + b] * l[b];
+        double denom = 0.0;
+        for (int i = 0; i < d; ++i)
+            for (int j = 0; j < d; ++j) denom += g[i] * A[i * d + j] * g[j];
+        return denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
+    }
+};
+
+Satterthwaite satterthwaite(Objective& f, const std::vector<double>& theta, double sigma,
+                            const std::vector<double>& rx_inv) {
     const Model& md = f.md;
     const int k = int(theta.size()), p = md.p, d = k + 1;
     const double s2 = sigma * sigma, nn = f.reml ? double(md.n - p) : double(md.n);
@@ -262,8 +281,7 @@ std::vector<double> satterthwaite(Objective& f, const std::vector<double>& theta
     };
     std::vector<double> J, Htt;
     richardson(F, theta, 2 + p * p, J, Htt);
-    const std::vector<double> at = F(theta);
-    const double r2 = at[1];
+    const double r2 = F(theta)[1];
     std::vector<double> H(size_t(d) * d);
     for (int i = 0; i < k; ++i) {
         for (int j = 0; j < k; ++j) H[i * d + j] = Htt[i * k + j];
@@ -272,34 +290,82 @@ std::vector<double> satterthwaite(Objective& f, const std::vector<double>& theta
     H[k * d + k] = 6.0 * r2 / (s2 * s2) - 2.0 * nn / s2;
     std::vector<double> w, V;
     la::sym_eigen(H, d, w, V);
-    std::vector<double> A(size_t(d) * d, 0.0);  // 2 H^+ over eigenvalues above lmerTest's 1e-8
+    Satterthwaite out;
+    out.d = d;
+    out.p = p;
+    out.A.assign(size_t(d) * d, 0.0);  // over eigenvalues above lmerTest's 1e-8
     for (int e = 0; e < d; ++e) {
         if (!(w[e] > 1e-8)) continue;
         for (int i = 0; i < d; ++i)
-            for (int l = 0; l < d; ++l) A[i * d + l] += 2.0 * V[i * d + e] * V[l * d + e] / w[e];
+            for (int l = 0; l < d; ++l) out.A[i * d + l] += 2.0 * V[i * d + e] * V[l * d + e] / w[e];
     }
-    std::vector<double> df(p), gv(d);
-    for (int c = 0; c < p; ++c) {
-        const size_t cc = 2 + size_t(c) * p + c;
-        for (int i = 0; i < k; ++i) gv[i] = s2 * J[cc * k + i];
-        gv[k] = 2.0 * sigma * rx_inv[size_t(c) * p + c];
-        double denom = 0.0;
-        for (int i = 0; i < d; ++i)
-            for (int l = 0; l < d; ++l) denom += gv[i] * A[i * d + l] * gv[l];
-        const double var = s2 * rx_inv[size_t(c) * p + c];
-        df[c] = denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
+    out.dV.resize(size_t(d) * p * p);
+    for (int a = 0; a < p * p; ++a) {
+        for (int i = 0; i < k; ++i) out.dV[size_t(i) * p * p + a] = s2 * J[(2 + size_t(a)) * k + i];
+        out.dV[size_t(k) * p * p + a] = 2.0 * sigma * rx_inv[a];
     }
-    return df;
+    return out;
+}
+
+// lmerTest's contestMD: Var(L b) = P D P', the contrasts P'L b with positive variance, each
+// with its Satterthwaite df, F = mean of their t^2, denominator df fstat_ddf (f_tests.cpp).
+JointTest contest(const Result& fit, const Satterthwaite& sat, const std::vector<int>& cols) {
+    const int p = int(fit.beta.size()), q = int(cols.size());
+    std::vector<double> VL(size_t(q) * q), dvals, P, l(p), nu;
+    for (int i = 0; i < q; ++i)
+        for (int j = 0; j < q; ++j) VL[i * q + j] = fit.vcov[size_t(cols[i]) * p + cols[j]];
+    la::sym_eigen(VL, q, dvals, P);
+    const double tol = std::max(1.4901161193847656e-08 * *std::max_element(dvals.begin(), dvals.end()), 0.0);
+    double sum_t2 = 0.0;
+    for (int e = 0; e < q; ++e) {
+        if (!(dvals[e] > tol)) continue;
+        std::fill(l.begin(), l.end(), 0.0);
+        for (int i = 0; i < q; ++i) l[cols[i]] = P[i * q + e];
+        double est = 0.0;
+        for (int c = 0; c < p; ++c) est += l[c] * fit.beta[c];
+        sum_t2 += est * est / dvals[e];
+        nu.push_back(sat.df(l.data(), dvals[e]));
+    }
+    JointTest out;
+    if (nu.empty()) return {kNaN, kNaN, kNaN, kNaN};
+    out.num_df = double(nu.size());
+    out.F = sum_t2 / out.num_df;
+    out.den_df = fstat_ddf(nu);
+    return out;
+}
+
+// The Wald F, b_L' Var(b_L)^-1 b_L / q, on the coefficients' (smallest) df.
+JointTest wald_f(const Result& fit, const std::vector<int>& cols) {
+    const int p = int(fit.beta.size()), q = int(cols.size());
+    std::vector<double> B(size_t(q) * q), b(q);
+    for (int i = 0; i < q; ++i) {
+        b[i] = fit.beta[cols[i]];
+        for (int j = 0; j < q; ++j) B[i * q + j] = fit.vcov[size_t(cols[i]) * p + cols[j]];
+    }
+    JointTest out;
+    out.num_df = q;
+    out.den_df = kInf;
+    for (int c : cols) out.den_df = std::min(out.den_df, fit.df[c]);
+    if (!la::cholesky(B.data(), q)) return {kNaN, kNaN, kNaN, kNaN};
+    std::vector<double> x = b;
+    la::chol_solve(B.data(), q, x.data());
+    double w = 0.0;
+    for (int i = 0; i < q; ++i) w += b[i] * x[i];
+    out.F = w / q;
+    return out;
 }
 
 }  // namespace
 
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
-                   Estimator estimator, DfMethod df_method) {
+                   Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests) {
     if (df_method != DfMethod::satterthwaite && df_method != DfMethod::residual && df_method != DfMethod::z)
         throw std::invalid_argument(
             "with several random-effect terms the df methods are satterthwaite, residual and z");
     if (n <= p) throw std::invalid_argument("fewer rows than fixed effects");
+    for (const auto& cols : joint_tests)
+        for (int c : cols)
+            if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
     const Model md = build_model(X, y, n, p, terms);
     Objective f{md, estimator == Estimator::reml, {}, {}, 0};
     const ThetaMap tm(md);
@@ -344,12 +410,24 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
     }
     out.se.resize(p);
     for (int c = 0; c < p; ++c) out.se[c] = std::sqrt(out.vcov[size_t(c) * p + c]);
-    if (df_method == DfMethod::satterthwaite)
-        out.df = satterthwaite(f, best.theta, std::sqrt(out.sigma2), at.rx_inv);
-    else
-        out.df.assign(p, df_method == DfMethod::z ? kInf : double(n - p));
+    Satterthwaite sat;
+    out.df.assign(p, df_method == DfMethod::z ? kInf : double(n - p));
+    if (df_method == DfMethod::satterthwaite) {
+        sat = satterthwaite(f, best.theta, std::sqrt(out.sigma2), at.rx_inv);
+        std::vector<double> l(p);
+        for (int c = 0; c < p; ++c) {
+            std::fill(l.begin(), l.end(), 0.0);
+            l[c] = 1.0;
+            out.df[c] = sat.df(l.data(), out.vcov[size_t(c) * p + c]);
+        }
+    }
     out.pvalue.resize(p);
     for (int c = 0; c < p; ++c) out.pvalue[c] = two_sided_p(out.beta[c] / out.se[c], out.df[c]);
+    for (const auto& cols : joint_tests) {
+        JointTest jt = df_method == DfMethod::satterthwaite ? contest(out, sat, cols) : wald_f(out, cols);
+        jt.pvalue = f_upper(jt.F, jt.num_df, jt.den_df);
+        out.joint.push_back(jt);
+    }
     out.evaluations = f.evaluations;
     return out;
 }

@@ -228,6 +228,7 @@ def fit_general(
     *,
     estimator: Estimator = ...,
     df_method: DfMethod = ...,
+    joint_tests: Sequence[Sequence[int]] = ...,
 ) -> dict[str, Any]:
     """Fit an LMM with several random-effect terms (codes: terms x rows; the first term is
     factored level by level, so it should have the most levels)."""

@@ -99,6 +99,7 @@ def fit_several(
     out = engine.fit_general_data(
         X, y, np.vstack([codes[k] for k in order]), [n_levels[k] for k in order],
         [z_columns[k] for k in order], estimator=estimator, df_method=df_method,
+        joint_tests=[range(a, a + w) for a, w in first_column.values()],
     )
     groups = unique_names([mixed.random[k].name for k in order])
     varcorr: dict[str, VarCorr] = {}
@@ -126,4 +127,6 @@ def fit_several(
         "converged": bool(out["converged"]), "singular": bool(out["singular"]),
         "theta": np.asarray(out["theta"]), "vcov": np.asarray(out["vcov"]), "n_obs": n,
         "n_groups": n_levels[order[0]], "grouping": groups[0], "varcorr": varcorr,
+        "anova": {term: {k: float(v) for k, v in row.items()}
+                  for term, row in zip(first_column, out["joint"], strict=True)},
     }
