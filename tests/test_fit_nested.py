@@ -154,3 +154,17 @@ def test_bad_input(formula: str, kwargs: dict, match: str) -> None:
     data = pd.read_csv(DATA / "L7_1.csv")
     with pytest.raises(ValueError, match=match):
         fit_lmm(formula, data, **kwargs)
+
+
+def test_an_interaction_grouping_is_the_combined_column() -> None:
+    """(1 + x | school:class) alone goes through the general fit (one blocked term with a
+    correlated slope) and equals the one-grouping engine on the combined column."""
+    data = pd.read_csv(DATA / "L6_2.csv")
+    general = fit_lmm("y ~ treatment + x + (1 + x | school:class)", data)
+    data["sc"] = data["school"] + "_" + data["class"]
+    single = fit_lmm("y ~ treatment + x + (1 + x | sc)", data)
+    assert list(general.varcorr) == ["school:class"]
+    np.testing.assert_allclose(general.loglik, single.loglik, rtol=1e-12)
+    assert general.coef == pytest.approx(single.coef, rel=1e-6)
+    assert general.df == pytest.approx(single.df, rel=1e-5)
+    np.testing.assert_allclose(general.re_cov, single.re_cov, rtol=1e-5, atol=1e-8)
