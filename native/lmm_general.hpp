@@ -69,7 +69,21 @@ struct Result {
     std::vector<JointTest> joint;             // per entry of joint_tests
 };
 
-// Fit, test every fixed effect (df_method: satterthwaite, residual or z) and, for each
+// Kenward-Roger's adjusted covariance of beta-hat and what its df need (pbkrtest's P and W),
+// at a REML fit (lmm_general_kr.cpp); phi is the unadjusted covariance (variance units).
+struct KenwardRoger {
+    bool ok = false;
+    int dk = 0;
+    std::vector<double> vcov_adj, phi, W;
+    std::vector<std::vector<double>> P;
+};
+KenwardRoger kenward_roger(const Model& md, const std::vector<double>& theta, double sigma2,
+                           const std::vector<double>& phi);
+// pbkrtest's KRmodcomp F test that the coefficients cols are all zero (one column: its
+// t^2 with Lb_ddf's df, as lmerTest's summary).
+JointTest kenward_roger_test(const KenwardRoger& kr, const std::vector<double>& beta, const std::vector<int>& cols);
+
+// Fit, test every fixed effect (df_method: satterthwaite, kenward_roger (REML), residual or z) and, for each
 // entry of joint_tests (columns of X), that those coefficients are all zero: lmerTest's
 // contestMD F for Satterthwaite, else the Wald F on the coefficients' df (z: chi-square).
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,

@@ -359,9 +359,11 @@ JointTest wald_f(const Result& fit, const std::vector<int>& cols) {
 
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
                    Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests) {
-    if (df_method != DfMethod::satterthwaite && df_method != DfMethod::residual && df_method != DfMethod::z)
+    if (df_method == DfMethod::between_within)
         throw std::invalid_argument(
-            "with several random-effect terms the df methods are satterthwaite, residual and z");
+            "with several random-effect terms the df methods are satterthwaite, kenward_roger, residual and z");
+    if (df_method == DfMethod::kenward_roger && estimator != Estimator::reml)
+        throw std::invalid_argument("kenward_roger needs the REML estimator");
     if (n <= p) throw std::invalid_argument("fewer rows than fixed effects");
     for (const auto& cols : joint_tests)
         for (int c : cols)
@@ -421,10 +423,20 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
             out.df[c] = sat.df(l.data(), out.vcov[size_t(c) * p + c]);
         }
     }
+    KenwardRoger kr;
+    if (df_method == DfMethod::kenward_roger) {
+        kr = kenward_roger(md, best.theta, out.sigma2, out.vcov);
+        for (int c = 0; c < p; ++c) {
+            out.df[c] = kenward_roger_test(kr, out.beta, {c}).den_df;
+            out.se[c] = kr.ok ? std::sqrt(kr.vcov_adj[size_t(c) * p + c]) : kNaN;
+        }
+    }
     out.pvalue.resize(p);
     for (int c = 0; c < p; ++c) out.pvalue[c] = two_sided_p(out.beta[c] / out.se[c], out.df[c]);
     for (const auto& cols : joint_tests) {
-        JointTest jt = df_method == DfMethod::satterthwaite ? contest(out, sat, cols) : wald_f(out, cols);
+        JointTest jt = df_method == DfMethod::satterthwaite   ? contest(out, sat, cols)
+                       : df_method == DfMethod::kenward_roger ? kenward_roger_test(kr, out.beta, cols)
+                                                              : wald_f(out, cols);
         jt.pvalue = f_upper(jt.F, jt.num_df, jt.den_df);
         out.joint.push_back(jt);
     }

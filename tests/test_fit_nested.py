@@ -76,6 +76,21 @@ def test_matches_lme4(key: str) -> None:
     _close(fit.theta, ref["theta"], 1e-3, 1.0)  # lme4's theta, in lme4's order
 
 
+REML_CASES = [key for key in CASES if key.endswith("/REML")]
+
+
+@pytest.mark.parametrize("key", REML_CASES)
+def test_kenward_roger_matches_pbkrtest(key: str) -> None:
+    """pbkrtest's adjusted SEs and df (lmerTest's ddf = "Kenward-Roger"), REML fits; the
+    fixtures give them for singular fits too."""
+    ref = FITS[key]
+    data = pd.read_csv(DATA / f"{ref['dataset']}.csv")
+    fit = fit_lmm(ref["formula"], data, df_method="kenward_roger")
+    terms = list(ref["fixed"])
+    _close([fit.se[t] for t in terms], [ref["se_kenward_roger"][t] for t in terms], 1e-4, 0)
+    _close([fit.df[t] for t in terms], [ref["df_kenward_roger"][t] for t in terms], 0.01, 0)
+
+
 def test_fixtures_cover_nested_crossed_and_singular() -> None:
     formulas = {ref["formula"] for ref in FITS.values()}
     assert any("/" in f for f in formulas) and any(":" in f for f in formulas)
@@ -142,8 +157,10 @@ def test_simulations_refuse_several_groupings(formula: str, token: str) -> None:
 @pytest.mark.parametrize(
     ("formula", "kwargs", "match"),
     [
-        ("y ~ cond + (1 | subject) + (1 | item)", {"df_method": "kenward_roger"},
+        ("y ~ cond + (1 | subject) + (1 | item)", {"df_method": "between_within"},
          "not available with several random-effect terms"),
+        ("y ~ cond + (1 | subject) + (1 | item)", {"df_method": "kenward_roger", "reml": False},
+         "needs the REML estimator"),
         ("y ~ cond + (1 | subject:item) + (1 | item)", {}, "fewer levels than rows"),
         ("y ~ cond + (1 | subject) + (1 | cond)", {}, "also appears as a predictor"),
         ("y ~ cond + (1 | subject/item:cond)", {}, "mixing '/' and ':'"),

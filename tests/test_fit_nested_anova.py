@@ -69,3 +69,19 @@ def test_z_and_residual_f_tests_use_the_wald_statistic() -> None:
         assert res.anova[term]["den_df"] == z.n_obs - len(z.coef)
         # contestMD's F is the Wald F (the contrasts are an eigenbasis of Var(L b))
         np.testing.assert_allclose(z.anova[term]["F"], sat.anova[term]["F"], rtol=1e-10)
+
+
+KR_CASES = sorted(k for k, ref in FITS.items() if ref["estimator"] == "REML")
+
+
+@pytest.mark.parametrize("key", KR_CASES)
+def test_kenward_roger_f_matches_lmertest(key: str) -> None:
+    """pbkrtest's KRmodcomp F, as lmerTest's contestMD(ddf = "Kenward-Roger")."""
+    ref = FITS[key]
+    fit = fit_lmm(ref["formula"], _data(ref["dataset"]), df_method="kenward_roger")
+    for term, row in ref["contest_kenward_roger"].items():
+        got = fit.anova[term]
+        assert got["num_df"] == row["num_df"]
+        np.testing.assert_allclose(got["F"], row["F"], rtol=1e-4)
+        np.testing.assert_allclose(got["den_df"], row["den_df"], rtol=0.01)
+        np.testing.assert_allclose(got["pvalue"], row["pvalue"], rtol=0.01, atol=1e-12)

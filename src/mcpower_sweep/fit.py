@@ -188,8 +188,8 @@ def fit_lmm(
     df_method
         ``"satterthwaite"`` (lmerTest's default), ``"kenward_roger"`` (pbkrtest's, as
         lmerTest's ``ddf = "Kenward-Roger"``; REML fits only), ``"between_within"``,
-        ``"residual"`` or ``"z"`` (several random-effect terms: satterthwaite, residual
-        or z).
+        ``"residual"`` or ``"z"`` (several random-effect terms: all but
+        ``"between_within"``).
     estimator
         ``"reml"`` (default) or ``"ml"``: the package's spelling, as in ``find_power``.
 

@@ -21,9 +21,9 @@ from .model_data import check_data, check_fixed, fixed_matrix, grouping_codes, n
 
 __all__ = ["DF_METHODS", "VarCorr", "fit_several"]
 
-# The df methods of fits with several groupings (between-within and Kenward-Roger are
-# defined for one grouping only, so far).
-DF_METHODS = ("satterthwaite", "residual", "z")
+# The df methods of fits with several groupings (between-within is defined for one
+# grouping factor only).
+DF_METHODS = ("satterthwaite", "kenward_roger", "residual", "z")
 
 
 @dataclass(frozen=True)

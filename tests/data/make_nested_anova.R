@@ -1,7 +1,8 @@
 #!/usr/bin/env Rscript
 ## make_nested_anova.R -- lmerTest's F tests (Satterthwaite) of models with several
 ## grouping factors and multi-df terms, on the fixtures' L6 / L7 data sets, for
-## tests/test_fit_nested_anova.py: per term, contestMD() with L = the rows of the identity
+## tests/test_fit_nested_anova.py: per term, contestMD() (Satterthwaite; REML fits also
+## Kenward-Roger) with L = the rows of the identity
 ## for the term's coefficients (the hypothesis "its coefficients are all zero", the
 ## engine's F test), and anova() (type III), which is the same test when no factor is in an
 ## interaction (with treatment contrasts it differs otherwise).
@@ -38,19 +39,20 @@ for (cs in cases) for (reml in c(TRUE, FALSE)) {
   s <- summary(m)$coefficients
   assign <- attr(model.matrix(m), "assign")
   labels <- attr(terms(m), "term.labels")
-  contest <- lapply(seq_along(labels), function(i) {
+  contest_by <- function(ddf) setNames(lapply(seq_along(labels), function(i) {
     L <- diag(length(assign))[assign == i, , drop = FALSE]
-    ct <- lmerTest::contestMD(m, L, ddf = "Satterthwaite")
+    ct <- lmerTest::contestMD(m, L, ddf = ddf)
     list(F = ct[["F value"]], num_df = ct[["NumDF"]], den_df = ct[["DenDF"]], pvalue = ct[["Pr(>F)"]])
-  })
-  names(contest) <- labels
+  }), labels)
+  contest <- contest_by("Satterthwaite")
+  contest_kr <- if (reml) contest_by("Kenward-Roger") else NULL
   key <- paste(cs$data, cs$formula, if (reml) "REML" else "ML", sep = " / ")
   out[[key]] <- list(
     dataset = cs$data, formula = cs$formula, estimator = if (reml) "REML" else "ML",
     logLik = as.numeric(logLik(m)), singular = isSingular(m),
     fixed = as.list(setNames(s[, "Estimate"], rownames(s))),
     df = as.list(setNames(s[, "df"], rownames(s))),
-    contest = contest,
+    contest = contest, contest_kenward_roger = contest_kr,
     anova = setNames(lapply(rownames(a), function(t) list(
       F = a[t, "F value"], num_df = a[t, "NumDF"], den_df = a[t, "DenDF"], pvalue = a[t, "Pr(>F)"])),
       rownames(a)))
