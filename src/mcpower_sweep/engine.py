@@ -314,10 +314,11 @@ def fit_general_data(
     ``codes`` is terms x rows (term k's levels in ``[0, n_levels[k])``), term k's random
     effects are the columns ``z_columns[k]`` of X; the first term should have the most
     levels (it is the one factored level by level).  ``df_method``: satterthwaite,
-    residual or z; each entry of ``joint_tests`` (columns of X) gets an F test.  Returns
-    the engine's dictionary (``beta``, ``vcov``, ``se``, ``df``, ``pvalue``, ``theta``,
-    ``re_cov`` (one matrix per term), ``sigma2``, ``deviance``, ``converged``,
-    ``singular``, ``iterations``, ``evaluations``, ``joint`` as :func:`fit_data`'s).
+    kenward_roger (REML), residual or z; each entry of ``joint_tests`` (columns of X)
+    gets an F test.  Returns the engine's dictionary (``beta``, ``vcov``, ``se``, ``df``,
+    ``pvalue``, ``theta``, ``re_cov`` (one matrix per term), ``sigma2``, ``deviance``,
+    ``converged``, ``singular``, ``iterations``, ``evaluations``, ``joint`` as
+    :func:`fit_data`'s).
     """
     return _native.fit_general(
         X, y, np.ascontiguousarray(codes, dtype=np.int64), [int(v) for v in n_levels],
