@@ -15,8 +15,9 @@
 namespace py = pybind11;
 using namespace mcps;
 
-void register_glmm(py::module_& m);  // bindings_glmm.cpp
-void register_robust(py::module_& m);  // bindings_robust.cpp
+void register_glmm(py::module_& m);     // bindings_glmm.cpp
+void register_robust(py::module_& m);   // bindings_robust.cpp
+void register_general(py::module_& m);  // bindings_general.cpp
 
 namespace {
 
@@ -154,6 +155,7 @@ PYBIND11_MODULE(_native, m) {
         .value("balanced", Allocation::balanced);
     register_robust(m);  // Shape, Robustness (EngineSpec's default needs them)
     register_glmm(m);  // GlmFamily, GlmLink (EngineSpec's defaults need them), fit_glmm
+    register_general(m);  // fit_general: several random-effect terms
 
     py::class_<EngineSpec>(m, "EngineSpec", "A checked, read-only description of a simulated design.")
         .def(py::init(&make_spec), py::kw_only(), py::arg("predictor_binary"), py::arg("predictor_p"),

@@ -79,26 +79,6 @@ double wald(const Fit& fit, const std::vector<double>& M, int p, const std::vect
     return w;
 }
 
-// lmerTest's get_Fstat_ddf (NaN when a contrast's df is undefined)
-double fstat_ddf(const std::vector<double>& nu) {
-    for (double v : nu)
-        if (std::isnan(v)) return kNaN;
-    if (nu.size() == 1) return nu[0];
-    bool equal = true;
-    for (size_t m = 1; m < nu.size(); ++m) equal = equal && std::fabs(nu[m] - nu[m - 1]) < 1e-8;
-    if (equal) {
-        double s = 0.0;
-        for (double v : nu) s += v;
-        return s / double(nu.size());
-    }
-    double E = 0.0;
-    for (double v : nu) {
-        if (!(v > 2.0)) return 2.0;
-        E += v / (v - 2.0);
-    }
-    return 2.0 * E / (E - double(nu.size()));
-}
-
 JointTest satterthwaite(const Problem& pr, const Fit& fit, const Workspace& ws, const std::vector<int>& cols) {
     const int p = pr.p, q = int(cols.size());
     std::vector<double> VL(q * q), d, P;
@@ -195,6 +175,25 @@ JointTest kenward_roger_f(const Problem& pr, const Fit& fit, const Workspace& ws
 }
 
 }  // namespace
+
+double fstat_ddf(const std::vector<double>& nu) {
+    for (double v : nu)
+        if (std::isnan(v)) return kNaN;
+    if (nu.size() == 1) return nu[0];
+    bool equal = true;
+    for (size_t m = 1; m < nu.size(); ++m) equal = equal && std::fabs(nu[m] - nu[m - 1]) < 1e-8;
+    if (equal) {
+        double s = 0.0;
+        for (double v : nu) s += v;
+        return s / double(nu.size());
+    }
+    double E = 0.0;
+    for (double v : nu) {
+        if (!(v > 2.0)) return 2.0;
+        E += v / (v - 2.0);
+    }
+    return 2.0 * E / (E - double(nu.size()));
+}
 
 double f_upper(double f, double num_df, double den_df) {
     if (std::isnan(f) || !(num_df > 0.0) || !(den_df > 0.0)) return kNaN;

@@ -40,6 +40,10 @@ double two_sided_p(double t, double df);
 void kenward_roger(const Problem& pr, const Workspace& ws, std::vector<double>& vcov_adj,
                    std::vector<double>& df, KrPieces* pieces = nullptr);
 
+// lmerTest's get_Fstat_ddf: the denominator df of an F test from its contrasts' df nu
+// (f_tests.cpp; NaN when a contrast's df is undefined).
+double fstat_ddf(const std::vector<double>& nu);
+
 // Upper tail of F(num_df, den_df) at f (den_df = +inf: of chi-square(num_df) / num_df).
 double f_upper(double f, double num_df, double den_df);
 

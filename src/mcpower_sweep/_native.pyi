@@ -288,6 +288,20 @@ class GlmLink:
     @property
     def value(self) -> int: ...
 
+def fit_general(
+    X: ArrayLike,
+    y: ArrayLike,
+    codes: ArrayLike,
+    n_levels: Sequence[int],
+    z_columns: Sequence[Sequence[int]],
+    *,
+    estimator: Estimator = ...,
+    df_method: DfMethod = ...,
+    joint_tests: Sequence[Sequence[int]] = ...,
+) -> dict[str, Any]:
+    """Fit an LMM with several random-effect terms (codes: terms x rows; the first term is
+    factored level by level, so it should have the most levels)."""
+
 def fit_glmm(
     X: ArrayLike,
     y: ArrayLike,

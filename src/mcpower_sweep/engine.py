@@ -324,6 +324,35 @@ def fit_data(
     )
 
 
+def fit_general_data(
+    X: np.ndarray,
+    y: np.ndarray,
+    codes: np.ndarray,
+    n_levels: Sequence[int],
+    z_columns: Sequence[Sequence[int]],
+    *,
+    estimator: str,
+    df_method: str,
+    joint_tests: Sequence[Sequence[int]] = (),
+) -> dict[str, Any]:
+    """Fit an LMM with several random-effect terms (nested or crossed groupings).
+
+    ``codes`` is terms x rows (term k's levels in ``[0, n_levels[k])``), term k's random
+    effects are the columns ``z_columns[k]`` of X; the first term should have the most
+    levels (it is the one factored level by level).  ``df_method``: satterthwaite,
+    kenward_roger (REML), residual or z; each entry of ``joint_tests`` (columns of X)
+    gets an F test.  Returns the engine's dictionary (``beta``, ``vcov``, ``se``, ``df``,
+    ``pvalue``, ``theta``, ``re_cov`` (one matrix per term), ``sigma2``, ``deviance``,
+    ``converged``, ``singular``, ``iterations``, ``evaluations``, ``joint`` as
+    :func:`fit_data`'s).
+    """
+    return _native.fit_general(
+        X, y, np.ascontiguousarray(codes, dtype=np.int64), [int(v) for v in n_levels],
+        [list(c) for c in z_columns], estimator=_estimator(estimator),
+        df_method=_df_method(df_method), joint_tests=[list(c) for c in joint_tests],
+    )
+
+
 def fit_glmm_data(
     X: np.ndarray,
     y: np.ndarray,

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .design.formula import INTERCEPT, ParsedFormula, parse_formula
-from .design.spec import MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
+from .design.formula import ParsedFormula, parse_formula, parse_mixed_formula
+from .fit_groupings import VarCorr, fit_several
+from .model_data import check_data, check_fixed, fixed_matrix, grouping_codes, numeric
 from .params import PARAMS
 
 __all__ = ["LMMFit", "ModelFrame", "fit_lmm", "model_frame"]
@@ -43,6 +44,13 @@ class LMMFit:
     converged, singular
         Whether the optimiser converged, and whether a variance component is on its
         boundary (lme4's ``isSingular``).
+    n_groups, grouping
+        Levels and name of the grouping factor (several: of the first in lme4's order,
+        the one with most levels).
+    varcorr
+        Several random-effect terms only: per lme4 group (``class:school``, ``school``),
+        its :class:`~mcpower_sweep.fit_groupings.VarCorr`; ``re_cov`` is then block
+        diagonal over them with ``re_names`` ``"<group>.<effect>"``.
     anova
         Per term of the formula (a factor once, not per level), the F test that all its
         coefficients are zero, as lmerTest's ``anova``: ``F``, ``num_df``, ``den_df``,
@@ -70,12 +78,16 @@ class LMMFit:
     n_groups: int
     grouping: str
     anova: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    varcorr: dict[str, VarCorr] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
+        levels = ", ".join(f"{v.n_levels} levels of {g}" for g, v in self.varcorr.items()) or (
+            f"{self.n_groups} levels of {self.grouping}"
+        )
         lines = [
             f"Linear mixed model fit by {self.estimator.upper()}: {self.formula}",
-            f"  {self.n_obs} observations, {self.n_groups} levels of {self.grouping}; "
+            f"  {self.n_obs} observations, {levels}; "
             f"logLik {self.loglik:.4f}; converged {self.converged}; singular {self.singular}",
             "  Random effects (variance):",
         ]
@@ -95,113 +107,6 @@ class LMMFit:
             lines.append(f"    {t:<16} {row['F']:>11.5g} {row['num_df']:>10.4g} "
                          f"{row['den_df']:>9.4g} {row['pvalue']:>10.3g}")
         return "\n".join(lines)
-
-
-def _column(data: Any, name: str) -> np.ndarray:
-    try:
-        values = data[name]
-    except (KeyError, IndexError, TypeError):
-        available = list(data.keys()) if hasattr(data, "keys") else []
-        raise ValueError(
-            f"data has no column {name!r} named in the formula; columns: {available}"
-        ) from None
-    return np.asarray(values)
-
-
-def _numeric(data: Any, name: str) -> np.ndarray:
-    raw = _column(data, name)
-    if raw.ndim != 1:
-        raise ValueError(f"column {name!r} has shape {raw.shape}: expected a 1-d column")
-    try:
-        x = raw.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"column {name!r} is not numeric (dtype {raw.dtype}); code factors as 0/1 columns"
-        ) from None
-    bad = ~np.isfinite(x)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"column {name!r} has a missing or non-finite value at row {row}")
-    return x
-
-
-def _predictor(data: Any, name: str, n: int) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    """A numeric column, or a factor's dummy columns (n x levels-1) and its levels.
-
-    Strings, booleans and pandas categoricals are factors, coded as R's treatment
-    contrasts against the first level (a categorical's own order, else sorted, as R's
-    ``factor()`` sorts).
-    """
-    raw = _column(data, name)
-    dtype = getattr(raw, "dtype", None)
-    categories = getattr(getattr(data[name], "cat", None), "categories", None)
-    if categories is None and dtype is not None and dtype.kind not in "OUSb":
-        x = _numeric(data, name)
-        if x.shape != (n,):
-            raise ValueError(f"column {name!r} has shape {x.shape}, expected ({n},)")
-        return x, None
-    if raw.shape != (n,):
-        raise ValueError(f"column {name!r} has shape {raw.shape}, expected ({n},)")
-    values = raw.tolist()
-    if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in values):
-        raise ValueError(f"factor column {name!r} has missing values")
-    levels = [str(c) for c in categories] if categories is not None else sorted(
-        {str(v) for v in values}
-    )
-    if len(levels) < 2:
-        raise ValueError(f"factor {name!r} has {len(levels)} level(s): at least 2 needed")
-    labels = np.array([str(v) for v in values])
-    dummies = np.column_stack([(labels == lv).astype(np.float64) for lv in levels[1:]])
-    return dummies, tuple(levels)
-
-
-def _fixed_matrix(
-    parsed: ParsedFormula, data: Any, n: int
-) -> tuple[np.ndarray, tuple[str, ...], tuple[int, ...], dict[str, tuple[int, int]]]:
-    """X with one column per coefficient, lme4's coefficient names, Z's columns of X, and
-    each term's (first column, number of columns).
-
-    A factor term expands to its dummy columns, named ``<factor><level>`` (``groupb``);
-    an interaction is the product of its predictors' columns, names joined by ``:``.
-    """
-    preds = {name: _predictor(data, name, n) for name in parsed.predictors}
-    factors = [p for p, (_, lv) in preds.items() if lv is not None]
-    if factors and not parsed.intercept:
-        raise ValueError(
-            f"factor {factors[0]!r} in a model without a fixed intercept is not supported: "
-            "keep the intercept (its first level is then the reference)"
-        )
-    cols: list[np.ndarray] = [np.ones(n)] if parsed.intercept else []
-    names: list[str] = [INTERCEPT] if parsed.intercept else []
-    first_column: dict[str, tuple[int, int]] = {}
-    for term, label in zip(parsed.terms, parsed.tests, strict=True):
-        parts: list[tuple[np.ndarray, list[str]]] = [(np.ones(n), [""])]
-        for i in term:
-            pname = parsed.predictors[i]
-            x, levels = preds[pname]
-            block = x[:, None] if levels is None else x
-            labels = [pname] if levels is None else [pname + lv for lv in levels[1:]]
-            parts = [
-                (col * block[:, k], [*lab, labels[k]])
-                for col, lab in parts
-                for k in range(block.shape[1])
-            ]
-        first_column[label] = (len(cols), len(parts))
-        for col, lab in parts:
-            cols.append(col)
-            names.append(":".join(x for x in lab if x))
-    random_columns: list[int] = []
-    for c in parsed.random_columns:
-        if c == 0 and parsed.intercept:
-            random_columns.append(0)
-            continue
-        start, width = first_column[parsed.term_names[c]]
-        if width != 1:
-            raise ValueError(
-                f"a random slope of factor term {parsed.term_names[c]!r} is not supported"
-            )
-        random_columns.append(start)
-    return np.column_stack(cols), tuple(names), tuple(random_columns), first_column
 
 
 @dataclass(frozen=True)
@@ -241,66 +146,20 @@ def model_frame(formula: str, data: Mapping[str, Any] | Any) -> ModelFrame:
     >>> frame.names, frame.codes.tolist(), frame.n_groups
     (('(Intercept)', 'x'), [0, 0, 1, 1], 2)
     """
-    if not (isinstance(data, Mapping) or hasattr(data, "columns")):
-        raise ValueError(
-            f"data of type {type(data).__name__} is not allowed: use a pandas DataFrame or a "
-            "dict of column name -> 1-d array"
-        )
+    check_data(data)
     parsed = parse_formula(formula)
     if parsed.grouping is None:
         raise ValueError(
             f"formula {formula!r} has no random part: add one such as (1 | cluster)"
         )
-    y = _numeric(data, parsed.outcome)
+    y = numeric(data, parsed.outcome)
     n = y.shape[0]
-    X, names, random_columns, term_columns = _fixed_matrix(parsed, data, n)
-    n_fixed, n_random = X.shape[1], len(random_columns)
-    if n_fixed > MAX_FIXED_EFFECTS or n_random > MAX_RANDOM_EFFECTS:
-        raise ValueError(
-            f"formula {formula!r} has {n_fixed} fixed and {n_random} random effects: the "
-            f"engine fits at most {MAX_FIXED_EFFECTS} and {MAX_RANDOM_EFFECTS}"
-        )
-    if n <= X.shape[1]:
-        raise ValueError(
-            f"data has {n} rows for {X.shape[1]} fixed effects of {formula!r}: need more rows "
-            "than fixed effects"
-        )
-    norms = np.linalg.norm(X, axis=0)
-    scaled = X / np.where(norms > 0, norms, 1.0)  # rank of the columns, not of their units
-    for k in range(1, X.shape[1] + 1) if np.linalg.matrix_rank(scaled) < X.shape[1] else ():
-        if np.linalg.matrix_rank(scaled[:, :k]) < k:
-            raise ValueError(
-                f"fixed effect {names[k - 1]!r} of {formula!r} is a linear "
-                "combination of the terms before it (collinear, or constant) in this data: "
-                "drop it or recode"
-            )
-    groups_raw = _column(data, parsed.grouping)
-    if groups_raw.shape != (n,):
-        raise ValueError(
-            f"grouping column {parsed.grouping!r} has shape {groups_raw.shape}, expected ({n},)"
-        )
-    missing = [
-        i for i, g in enumerate(groups_raw.tolist())
-        if g is None or (isinstance(g, float) and np.isnan(g))
-    ] if groups_raw.dtype.kind in "fO" else []
-    if missing:
-        raise ValueError(
-            f"grouping column {parsed.grouping!r} has missing values (first at row {missing[0]})"
-        )
-    try:
-        levels, codes = np.unique(groups_raw, return_inverse=True)
-    except TypeError:
-        raise ValueError(
-            f"grouping column {parsed.grouping!r} mixes value types "
-            f"({sorted({type(g).__name__ for g in groups_raw.tolist()})}): use one type of label"
-        ) from None
-    if len(levels) < 2:
-        raise ValueError(
-            f"grouping factor {parsed.grouping!r} has {len(levels)} level(s): at least 2 needed"
-        )
+    X, names, random_columns, term_columns = fixed_matrix(parsed, data, n)
+    check_fixed(formula, X, names, len(random_columns))
+    codes, n_groups = grouping_codes(data, (parsed.grouping,), n, parsed.grouping)
     return ModelFrame(
         parsed=parsed, y=y, X=X, names=names, random_columns=random_columns,
-        codes=codes.astype(np.int64), n_groups=len(levels), term_columns=term_columns,
+        codes=codes, n_groups=n_groups, term_columns=term_columns,
     )
 
 
@@ -317,10 +176,11 @@ def fit_lmm(
     Parameters
     ----------
     formula
-        lme4 syntax with one grouping factor, e.g. ``"y ~ x + (1 + x | g)"``, or
-        ``(1 + x || g)`` for uncorrelated random effects.  String, boolean and
-        categorical columns are factors (treatment contrasts against the first level,
-        coefficients named as lme4 names them, e.g. ``groupb``).
+        lme4 syntax, e.g. ``"y ~ x + (1 + x | g)"``, ``(1 + x || g)`` for uncorrelated
+        random effects, nested ``(1 | school/class)`` (= ``(1 | school) +
+        (1 | school:class)``) or crossed ``(1 | subject) + (1 | item)`` groupings.
+        String, boolean and categorical columns are factors (treatment contrasts against
+        the first level, coefficients named as lme4 names them, e.g. ``groupb``).
     data
         A pandas DataFrame or a mapping of column name to 1-d array.
     reml
@@ -328,7 +188,8 @@ def fit_lmm(
     df_method
         ``"satterthwaite"`` (lmerTest's default), ``"kenward_roger"`` (pbkrtest's, as
         lmerTest's ``ddf = "Kenward-Roger"``; REML fits only), ``"between_within"``,
-        ``"residual"`` or ``"z"``.
+        ``"residual"`` or ``"z"`` (several random-effect terms: all but
+        ``"between_within"``).
     estimator
         ``"reml"`` (default) or ``"ml"``: the package's spelling, as in ``find_power``.
 
@@ -355,6 +216,10 @@ def fit_lmm(
             "df_method='kenward_roger' needs the REML estimator (pbkrtest's definition), not "
             f"estimator={estimator!r}: fit by REML or choose another df_method"
         )
+    mixed = parse_mixed_formula(formula)
+    if mixed.random and not mixed.single:
+        return LMMFit(formula=formula, estimator=estimator, df_method=df_method,
+                      **fit_several(formula, mixed, data, estimator, df_method))
     frame = model_frame(formula, data)
     out = engine.fit_data(
         frame.X, frame.y, frame.codes, frame.n_groups, frame.random_columns,

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .syntax import FormulaError, Parser, Term, Token, find_name
+from .syntax import FormulaError, Parser, RandomPart, Term, Token, find_name
 
-__all__ = ["FormulaError", "ParsedFormula", "parse_formula"]
+__all__ = [
+    "FormulaError", "MixedFormula", "ParsedFormula", "RandomTerm", "parse_formula",
+    "parse_mixed_formula",
+]
 
 INTERCEPT = "(Intercept)"
 
@@ -104,7 +107,7 @@ def parse_formula(text: str) -> ParsedFormula:
 
     if len(randoms) > 1:
         first, second = randoms[0][0], randoms[1][0]
-        if first.text == second.text:
+        if _grouping_text(randoms[0]) == _grouping_text(randoms[1]):
             raise FormulaError(
                 f"more than one random-effect term for {second.text!r}: put all random "
                 f"effects in one term, e.g. (1 + x | {second.text})",
@@ -113,11 +116,35 @@ def parse_formula(text: str) -> ParsedFormula:
             )
         raise FormulaError(
             f"more than one grouping factor ({first.text!r} and {second.text!r}): crossed and "
-            "nested random effects are not supported yet; use one grouping factor",
+            "nested random effects are not supported yet in simulations (fit_lmm fits them); "
+            "use one grouping factor",
             text,
             second.pos,
         )
+    if randoms and randoms[0][4]:
+        op = randoms[0][4][0][0]
+        raise FormulaError(
+            "nested grouping factors (g1/g2, g1:g2) are not supported yet in simulations "
+            "(fit_lmm fits them); use one grouping factor",
+            text,
+            op.pos,
+        )
+    return _assemble(text, parser, outcome, fixed_raw, intercept, randoms[0] if randoms else None)
 
+
+def _grouping_text(part: RandomPart) -> str:
+    return part[0].text + "".join(op.text + tok.text for op, tok in part[4])
+
+
+def _assemble(
+    text: str,
+    parser: Parser,
+    outcome: str,
+    fixed_raw: list[Term],
+    intercept: bool,
+    part: RandomPart | None,
+) -> ParsedFormula:
+    """The fixed part and (at most) one random part, checked, in R's term order."""
     fixed = _degree_order(fixed_raw)
     if not fixed and not intercept:
         raise FormulaError("the fixed part has no terms and no intercept", text, None)
@@ -128,21 +155,21 @@ def parse_formula(text: str) -> ParsedFormula:
     random_terms: list[Term] = []
     grouping_tok: Token | None = None
     random_intercept = uncorrelated = False
-    if randoms:
-        grouping_tok, random_terms, random_intercept, uncorrelated = randoms[0]
+    group_tokens: list[Token] = []
+    if part is not None:
+        grouping_tok, random_terms, random_intercept, uncorrelated, nesting = part
+        group_tokens = [grouping_tok] + [tok for _, tok in nesting]
 
     if outcome in in_terms:
         pos = find_name(parser, outcome, skip_first=True)
         raise FormulaError(f"the outcome {outcome!r} also appears as a predictor", text, pos)
-    if grouping_tok is not None and grouping_tok.text in in_terms:
-        raise FormulaError(
-            f"the grouping factor {grouping_tok.text!r} also appears as a predictor",
-            text,
-            grouping_tok.pos,
-        )
-    if grouping_tok is not None and grouping_tok.text == outcome:
-        raise FormulaError(f"the grouping factor {outcome!r} is the outcome", text,
-                           grouping_tok.pos)
+    for tok in group_tokens:
+        if tok.text in in_terms:
+            raise FormulaError(
+                f"the grouping factor {tok.text!r} also appears as a predictor", text, tok.pos
+            )
+        if tok.text == outcome:
+            raise FormulaError(f"the grouping factor {outcome!r} is the outcome", text, tok.pos)
 
     index = {p: k for k, p in enumerate(predictors)}
 
@@ -194,3 +221,72 @@ def parse_formula(text: str) -> ParsedFormula:
     )
 
 
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effect term ``(columns | grouping)`` as lme4 builds it.
+
+    ``factors`` are the data columns whose combination of values is the grouping
+    (``("school", "class")`` for ``school:class``), ``name`` lme4's name of the group
+    (``class:school`` for the inner term of ``school/class``) and ``columns`` the random
+    effects, as indices into the fixed part's ``term_names``.
+    """
+
+    factors: tuple[str, ...]
+    name: str
+    columns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MixedFormula:
+    """A formula with any number of random-effect terms (for :func:`fit_lmm`).
+
+    ``fixed`` is the fixed part (its ``grouping`` is None) and ``random`` the terms in
+    lme4's ``findbars`` order: ``a/b`` is ``b:a`` then ``a``, and ``(1 + x || g)`` is
+    ``(1 | g)`` then ``(0 + x | g)``.
+
+    Examples
+    --------
+    >>> f = parse_mixed_formula("y ~ x + (1 | school/class)")
+    >>> [(t.name, t.factors, t.columns) for t in f.random]
+    [('class:school', ('school', 'class'), (0,)), ('school', ('school',), (0,))]
+    >>> [t.name for t in parse_mixed_formula("y ~ c + (1 + c | subj) + (1 | item)").random]
+    ['subj', 'item']
+    """
+
+    fixed: ParsedFormula
+    random: tuple[RandomTerm, ...]
+    # One random part on one plain grouping factor: what parse_formula accepts.
+    single: bool
+
+
+def parse_mixed_formula(text: str) -> MixedFormula:
+    """Parse an lme4 formula with nested (``a/b``, ``a:b``) and crossed groupings.
+
+    Raises
+    ------
+    FormulaError
+        As :func:`parse_formula`, for each random part on its own.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"formula={text!r} must be a string such as 'y ~ x + (1|g)'")
+    parser = Parser(text)
+    outcome, fixed_raw, intercept, randoms = parser.formula()
+    fixed = _assemble(text, parser, outcome, fixed_raw, intercept, None)
+    terms: list[RandomTerm] = []
+    for part in randoms:
+        one = _assemble(text, parser, outcome, fixed_raw, intercept, part)
+        factors = [part[0].text] + [tok.text for _, tok in part[4]]
+        if part[4] and part[4][0][0].text == "/":
+            names = [factors[0]]  # lme4's names: b:a, c:(b:a), ...
+            for f in factors[1:]:
+                names.append(f"{f}:{names[-1]}" if ":" not in names[-1] else f"{f}:({names[-1]})")
+            groupings = [(tuple(factors[: i + 1]), names[i]) for i in reversed(range(len(factors)))]
+        else:
+            groupings = [(tuple(factors), ":".join(factors))]
+        cols = one.random_columns
+        for cs in [(c,) for c in cols] if one.uncorrelated else [cols]:
+            terms.extend(RandomTerm(fs, name, cs) for fs, name in groupings)
+    single = len(randoms) == 1 and not randoms[0][4]
+    return MixedFormula(fixed=fixed, random=tuple(terms), single=single)

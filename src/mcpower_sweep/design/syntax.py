@@ -51,8 +51,10 @@ class Token:
 
 # A term as written: the set of variable names multiplied together, and where it starts.
 Term = tuple[frozenset[str], int]
-# A random part as written: grouping token, terms, random intercept, uncorrelated ('||').
-RandomPart = tuple[Token, list[Term], bool, bool]
+# A random part as written: grouping token, terms, random intercept, uncorrelated ('||'),
+# and the grouping's further factors with their operators: [('/', class)] for
+# (1 | school/class) (nested), [(':', class)] for (1 | school:class) (their combination).
+RandomPart = tuple[Token, list[Term], bool, bool, list[tuple[Token, Token]]]
 
 
 def tokenize(text: str) -> list[Token]:
@@ -247,16 +249,20 @@ class Parser:
         uncorrelated = self.at("||")
         self.advance()
         group = self.name("the grouping factor after '|'")
-        if self.at("/") or self.at(":"):
-            raise self.error("nested grouping factors (g1/g2, g1:g2) are not supported yet: "
-                             "use one grouping factor")
+        nesting: list[tuple[Token, Token]] = []
+        while self.at("/") or self.at(":"):
+            op = self.advance()
+            nesting.append((op, self.name(f"a grouping factor after {op.text!r}")))
+        if len({op.text for op, _ in nesting}) > 1:
+            raise self.error("mixing '/' and ':' in one grouping is not supported: write "
+                             "(1 | a/b) or (1 | a:b)", nesting[1][0])
         if self.at("+") or self.at("*"):
             raise self.error("only one grouping factor may follow '|'")
         self.expect(")", "')' closing the random part")
         self.in_random = False
         if not terms and not intercept:
             raise self.error("the random part has no random effects", open_tok)
-        return group, terms, intercept, uncorrelated
+        return group, terms, intercept, uncorrelated, nesting
 
 
 def find_name(parser: Parser, name: str, *, skip_first: bool) -> int | None:

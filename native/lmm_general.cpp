@@ -1,0 +1,245 @@
+// Several random-effect terms: the data's cross-products and the profiled deviance
+// (see lmm_general.hpp for the notation and the blocking).
+#include "lmm_general.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "linalg.hpp"
+
+namespace mcps::general {
+
+namespace {
+
+constexpr double kLog2Pi = 1.8378770664093453;
+
+// T_k (pk x pk, lower triangular, row-major) of every term from theta, one after another.
+void build_t(const Model& md, const double* theta, std::vector<double>& T) {
+    size_t size = 0;
+    for (int k : md.pk) size += size_t(k) * k;
+    T.assign(size, 0.0);
+    size_t at = 0;
+    for (size_t t = 0; t < md.pk.size(); ++t) {
+        const int q = md.pk[t];
+        int e = md.theta_at[t];
+        for (int c = 0; c < q; ++c)
+            for (int r = c; r < q; ++r) T[at + r * q + c] = theta[e++];
+        at += size_t(q) * q;
+    }
+}
+
+}  // namespace
+
+Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms) {
+    if (terms.empty()) throw std::invalid_argument("the model has no random-effect term");
+    Model md;
+    md.n = int(n);
+    md.p = p;
+    const int K = int(terms.size());
+    std::vector<int> off(K, 0);  // first dense column of each term k >= 1
+    for (int k = 0; k < K; ++k) {
+        const TermInput& t = terms[k];
+        if (t.n_levels < 1) throw std::invalid_argument("a grouping factor has no levels");
+        if (t.z_columns.empty() || t.z_columns.size() > 8)
+            throw std::invalid_argument("a random-effect term has " + std::to_string(t.z_columns.size()) +
+                                        " columns: 1 to 8 are supported");
+        for (int c : t.z_columns)
+            if (c < 0 || c >= p) throw std::invalid_argument("random-effect column " + std::to_string(c) + " is not a column of X");
+        for (int64_t i = 0; i < n; ++i)
+            if (t.codes[i] < 0 || t.codes[i] >= t.n_levels) throw std::invalid_argument("grouping code out of range");
+        md.pk.push_back(int(t.z_columns.size()));
+        md.nl.push_back(t.n_levels);
+        md.theta_at.push_back(md.n_theta);
+        md.n_theta += md.pk[k] * (md.pk[k] + 1) / 2;
+        if (k > 0) {
+            off[k] = md.q_rest;
+            for (int l = 0; l < t.n_levels; ++l)
+                for (int c = 0; c < md.pk[k]; ++c) {
+                    md.rest_term.push_back(k);
+                    md.rest_col.push_back(c);
+                }
+            md.q_rest += t.n_levels * md.pk[k];
+        }
+    }
+    const int p0 = md.pk[0], L0 = md.nl[0], r = md.q_rest + p + 1;
+    md.q1 = L0 * p0;
+    md.r = r;
+    md.D1.assign(size_t(L0) * p0 * p0, 0.0);
+    md.B.assign(size_t(L0) * p0 * r, 0.0);
+    md.C.assign(size_t(r) * r, 0.0);
+    std::vector<char> met(size_t(L0) * r, 0);  // level of term 0 x dense column: structurally nonzero
+    std::vector<int> idx;
+    std::vector<double> val, z1(p0);
+    for (int64_t i = 0; i < n; ++i) {
+        idx.clear();
+        val.clear();
+        for (int k = 1; k < K; ++k) {
+            const int base = off[k] + int(terms[k].codes[i]) * md.pk[k];
+            for (int c = 0; c < md.pk[k]; ++c) {
+                idx.push_back(base + c);
+                val.push_back(X[i * p + terms[k].z_columns[c]]);
+            }
+        }
+        for (int c = 0; c < p; ++c) {
+            idx.push_back(md.q_rest + c);
+            val.push_back(X[i * p + c]);
+        }
+        idx.push_back(r - 1);
+        val.push_back(y[i]);
+        const int e = int(idx.size());
+        for (int a = 0; a < e; ++a)
+            for (int b = 0; b < e; ++b) md.C[size_t(idx[a]) * r + idx[b]] += val[a] * val[b];
+        const int64_t j = terms[0].codes[i];
+        for (int c = 0; c < p0; ++c) z1[c] = X[i * p + terms[0].z_columns[c]];
+        double* D = &md.D1[size_t(j) * p0 * p0];
+        for (int c = 0; c < p0; ++c)
+            for (int d = 0; d < p0; ++d) D[c * p0 + d] += z1[c] * z1[d];
+        double* Bj = &md.B[size_t(j) * p0 * r];
+        for (int c = 0; c < p0; ++c)
+            for (int a = 0; a < e; ++a) Bj[size_t(c) * r + idx[a]] += z1[c] * val[a];
+        for (int a = 0; a < e; ++a) met[size_t(j) * r + idx[a]] = 1;
+    }
+    // A level touches whole blocks (all columns of a level of another term): T_k mixes them.
+    md.touch.resize(L0);
+    for (int j = 0; j < L0; ++j) {
+        std::vector<int>& tj = md.touch[j];
+        for (int a = 0; a < md.q_rest;) {
+            const int width = md.pk[md.rest_term[a]];
+            bool any = false;
+            for (int c = 0; c < width; ++c) any = any || met[size_t(j) * r + a + c];
+            if (any)
+                for (int c = 0; c < width; ++c) tj.push_back(a + c);
+            a += width;
+        }
+        for (int a = md.q_rest; a < r; ++a) tj.push_back(a);
+    }
+    return md;
+}
+
+bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
+    const int r = md.r, p = md.p, p0 = md.pk[0], qr = md.q_rest;
+    build_t(md, theta, sc.T);
+    // Offsets of each term's T_k in sc.T.
+    std::vector<size_t> tat(md.pk.size(), 0);
+    for (size_t t = 1; t < md.pk.size(); ++t) tat[t] = tat[t - 1] + size_t(md.pk[t - 1]) * md.pk[t - 1];
+    const double* T0 = &sc.T[0];
+    // S = Lt' C Lt + I on the random effects, Lt = blockdiag(Lambda_rest, I): first C Lt ...
+    std::vector<double>& A = sc.A;
+    A.assign(size_t(r) * r, 0.0);
+    for (int a = 0; a < r; ++a) {
+        const double* Ca = &md.C[size_t(a) * r];
+        double* Aa = &A[size_t(a) * r];
+        for (int b = 0; b < qr; ++b) {
+            const int t = md.rest_term[b], q = md.pk[t], c = md.rest_col[b], start = b - c;
+            const double* Tk = &sc.T[tat[t]];
+            double s = 0.0;
+            for (int d = c; d < q; ++d) s += Ca[start + d] * Tk[d * q + c];
+            Aa[b] = s;
+        }
+        for (int b = qr; b < r; ++b) Aa[b] = Ca[b];
+    }
+    // ... then Lt' (C Lt).
+    std::vector<double>& S = sc.S;
+    S.assign(size_t(r) * r, 0.0);
+    for (int a = 0; a < r; ++a) {
+        double* Sa = &S[size_t(a) * r];
+        if (a < qr) {
+            const int t = md.rest_term[a], q = md.pk[t], c = md.rest_col[a], start = a - c;
+            const double* Tk = &sc.T[tat[t]];
+            for (int d = c; d < q; ++d) {
+                const double w = Tk[d * q + c];
+                const double* Ad = &A[size_t(start + d) * r];
+                for (int b = 0; b < r; ++b) Sa[b] += w * Ad[b];
+            }
+            Sa[a] += 1.0;
+        } else {
+            const double* Aa = &A[size_t(a) * r];
+            for (int b = 0; b < r; ++b) Sa[b] = Aa[b];
+        }
+    }
+    // The first term, level by level: L_j = chol(T0' D_j T0 + I), X_j = L_j^-1 T0' B_j Lt,
+    // and S -= X_j' X_j over the columns the level touches.
+    double logdet = 0.0;
+    double M[64], tmp[64];
+    std::vector<double>& X1 = sc.X1;
+    for (int j = 0; j < md.nl[0]; ++j) {
+        const double* D = &md.D1[size_t(j) * p0 * p0];
+        for (int a = 0; a < p0; ++a)
+            for (int b = 0; b < p0; ++b) {
+                double s = 0.0;
+                for (int c = 0; c < p0; ++c) s += D[a * p0 + c] * T0[c * p0 + b];
+                tmp[a * p0 + b] = s;
+            }
+        for (int a = 0; a < p0; ++a)
+            for (int b = 0; b < p0; ++b) {
+                double s = a == b ? 1.0 : 0.0;
+                for (int c = 0; c < p0; ++c) s += T0[c * p0 + a] * tmp[c * p0 + b];
+                M[a * p0 + b] = s;
+            }
+        if (!la::cholesky(M, p0)) return false;
+        for (int a = 0; a < p0; ++a) logdet += 2.0 * std::log(M[a * p0 + a]);
+        const std::vector<int>& tj = md.touch[j];
+        const int nt = int(tj.size());
+        const double* Bj = &md.B[size_t(j) * p0 * r];
+        X1.assign(size_t(p0) * nt, 0.0);
+        for (int e = 0; e < nt; ++e) {
+            const int b = tj[e];
+            for (int c = 0; c < p0; ++c) {  // (B_j Lt)[c, b]
+                double s;
+                if (b < qr) {
+                    const int t = md.rest_term[b], q = md.pk[t], cc = md.rest_col[b], start = b - cc;
+                    const double* Tk = &sc.T[tat[t]];
+                    s = 0.0;
+                    for (int d = cc; d < q; ++d) s += Bj[size_t(c) * r + start + d] * Tk[d * q + cc];
+                } else {
+                    s = Bj[size_t(c) * r + b];
+                }
+                tmp[c] = s;
+            }
+            for (int a = 0; a < p0; ++a) {  // T0' (B_j Lt), then forward solve with L_j
+                double s = 0.0;
+                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * tmp[c];
+                for (int c = 0; c < a; ++c) s -= M[a * p0 + c] * X1[size_t(c) * nt + e];
+                X1[size_t(a) * nt + e] = s / M[a * p0 + a];
+            }
+        }
+        for (int c = 0; c < p0; ++c) {
+            const double* xc = &X1[size_t(c) * nt];
+            for (int e = 0; e < nt; ++e) {
+                double* Se = &S[size_t(tj[e]) * r];
+                const double w = xc[e];
+                for (int f = 0; f <= e; ++f) Se[tj[f]] -= w * xc[f];
+            }
+        }
+    }
+    // Only the lower triangle is updated above (touched lists ascend); cholesky reads only it.
+    if (!la::cholesky(S.data(), r)) return false;
+    for (int a = 0; a < qr; ++a) logdet += 2.0 * std::log(S[size_t(a) * r + a]);
+    double logdet_rx = 0.0;
+    for (int a = qr; a < qr + p; ++a) logdet_rx += 2.0 * std::log(S[size_t(a) * r + a]);
+    const double rho = S[size_t(r - 1) * r + r - 1];
+    ev.logdet_l = logdet;
+    ev.logdet_rx = logdet_rx;
+    ev.r2 = rho * rho;
+    const double nn = reml ? double(md.n - p) : double(md.n);
+    ev.deviance = logdet + (reml ? logdet_rx : 0.0) + nn * (1.0 + kLog2Pi + std::log(ev.r2 / nn));
+    if (!std::isfinite(ev.deviance)) return false;
+    if (want_beta) {
+        // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
+        std::vector<double> lx(size_t(p) * p);
+        for (int a = 0; a < p; ++a)
+            for (int b = 0; b < p; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
+        ev.beta.assign(p, 0.0);
+        for (int a = p - 1; a >= 0; --a) {
+            double s = S[size_t(r - 1) * r + qr + a];
+            for (int b = a + 1; b < p; ++b) s -= lx[size_t(b) * p + a] * ev.beta[b];
+            ev.beta[a] = s / lx[size_t(a) * p + a];
+        }
+        ev.rx_inv.assign(size_t(p) * p, 0.0);
+        la::chol_inverse(lx.data(), p, ev.rx_inv.data());
+    }
+    return true;
+}
+
+}  // namespace mcps::general

@@ -1,0 +1,92 @@
+// Linear mixed model with several random-effect terms (nested or crossed grouping
+// factors), fitted to data by REML or ML, profiled over beta and sigma as lme4 does
+// (Bates et al. 2015, JSS 67(1), section 3): the random effects are b = Lambda u with
+// u ~ N(0, sigma^2 I), Lambda block diagonal with one block I_l (x) T_k per term k
+// (l levels, T_k lower triangular holding theta column by column), and
+//   L L' = Lambda'Z'Z Lambda + I,   the profiled deviance from log|L|^2, log|R_X|^2, r^2.
+//
+// The one-grouping fit (lmm.hpp) stays the engine of every simulation; this one is for
+// fit_lmm on real data with several groupings.  It is dense but blocked: the first term
+// (the one with the most levels, as lme4 orders them) is block diagonal in Lambda'Z'Z Lambda,
+// so its Cholesky is per level, and its coupling to the other columns is kept only where a
+// level meets them (a class meets its own school; a subject meets every item).  The Schur
+// complement of the remaining random effects and [X y] is factored densely.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "inference.hpp"
+#include "spec.hpp"
+
+namespace mcps::general {
+
+// One random-effect term (... | g): its grouping codes and which columns of X it uses.
+struct TermInput {
+    const int64_t* codes = nullptr;  // one per row, in [0, n_levels)
+    int n_levels = 0;
+    std::vector<int> z_columns;      // columns of X: 0 for the intercept, then slopes
+};
+
+// The data reduced to cross-products, in the order (first term's u, other u, X, y).
+struct Model {
+    int n = 0, p = 0;
+    std::vector<int> pk, nl, theta_at;  // per term: size, levels, first theta index
+    int n_theta = 0;
+    int q1 = 0;     // random effects of the first term (nl[0] * pk[0])
+    int r = 0;      // the dense part: other random effects, p columns of X, y
+    int q_rest = 0; // other random effects (r - p - 1)
+    std::vector<int> rest_term;  // per dense column < q_rest: its term (>= 1)
+    std::vector<int> rest_col;   // per dense column < q_rest: its column within the term
+    std::vector<double> D1;      // per level of term 0: Z'Z block (pk0 x pk0)
+    std::vector<double> B;       // per level of term 0: pk0 x r block of Z1'[Z_rest X y]
+    std::vector<std::vector<int>> touch;  // per level of term 0: dense columns with B != 0
+    std::vector<double> C;       // r x r: [Z_rest X y]'[Z_rest X y]
+};
+
+Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms);
+
+// The profiled pieces at one theta.
+struct Eval {
+    double logdet_l = 0, logdet_rx = 0, r2 = 0, deviance = 0;
+    std::vector<double> beta, rx_inv;  // GLS beta and (R_X'R_X)^-1 = Var(beta) / sigma^2
+};
+
+struct Scratch {
+    std::vector<double> T, S, A, X1;
+};
+
+// Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).
+// With want_beta, beta and rx_inv are filled too.
+bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta);
+
+struct Result {
+    bool converged = false, singular = false;
+    int iterations = 0, evaluations = 0;
+    double deviance = 0, sigma2 = 0;
+    std::vector<double> theta, beta, vcov, se, df, pvalue;
+    std::vector<std::vector<double>> re_cov;  // per term, pk x pk (variance units)
+    std::vector<JointTest> joint;             // per entry of joint_tests
+};
+
+// Kenward-Roger's adjusted covariance of beta-hat and what its df need (pbkrtest's P and W),
+// at a REML fit (lmm_general_kr.cpp); phi is the unadjusted covariance (variance units).
+struct KenwardRoger {
+    bool ok = false;
+    int dk = 0;
+    std::vector<double> vcov_adj, phi, W;
+    std::vector<std::vector<double>> P;
+};
+KenwardRoger kenward_roger(const Model& md, const std::vector<double>& theta, double sigma2,
+                           const std::vector<double>& phi);
+// pbkrtest's KRmodcomp F test that the coefficients cols are all zero (one column: its
+// t^2 with Lb_ddf's df, as lmerTest's summary).
+JointTest kenward_roger_test(const KenwardRoger& kr, const std::vector<double>& beta, const std::vector<int>& cols);
+
+// Fit, test every fixed effect (df_method: satterthwaite, kenward_roger (REML), residual or z) and, for each
+// entry of joint_tests (columns of X), that those coefficients are all zero: lmerTest's
+// contestMD F for Satterthwaite, else the Wald F on the coefficients' df (z: chi-square).
+Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
+                   Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests);
+
+}  // namespace mcps::general

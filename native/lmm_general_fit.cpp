@@ -1,0 +1,447 @@
+// Several random-effect terms: the optimiser over theta and the Wald tests.
+//
+// The profiled deviance is a smooth function of theta everywhere (a negative diagonal of
+// T_k gives the model of the column negated), so its gradient and Hessian are taken by
+// central differences, also at the bounds, and minimised by the projected Newton method
+// of the one-grouping fit (lmm_optimiser.cpp): bounds theta_ii >= 0, Levenberg damping,
+// an Armijo search along the projected path, and the column flip off a bound.
+// Satterthwaite's df follow lmerTest exactly: the Hessian of the deviance in
+// (theta, sigma) and the Jacobian of Var(beta) in the same parameters, inverted over the
+// positive eigenvalues; numerical derivatives there too (lmerTest uses numDeriv), here
+// central differences with one Richardson extrapolation.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "inference.hpp"
+#include "linalg.hpp"
+#include "lmm_general.hpp"
+
+namespace mcps::general {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct Objective {
+    const Model& md;
+    bool reml;
+    Eval ev;
+    Scratch sc;
+    int evaluations = 0;
+    double operator()(const std::vector<double>& th) {
+        ++evaluations;
+        return evaluate(md, reml, th.data(), ev, sc, false) ? ev.deviance : kInf;
+    }
+};
+
+// Position of each theta within its term's T_k.
+struct ThetaMap {
+    std::vector<int> term, row, col;
+    explicit ThetaMap(const Model& md) {
+        for (size_t t = 0; t < md.pk.size(); ++t)
+            for (int c = 0; c < md.pk[t]; ++c)
+                for (int r = c; r < md.pk[t]; ++r) {
+                    term.push_back(int(t));
+                    row.push_back(r);
+                    col.push_back(c);
+                }
+    }
+    bool diagonal(int i) const { return row[i] == col[i]; }
+};
+
+double step_of(double x) { return 2e-5 * std::max(1.0, std::fabs(x)); }
+
+// Central-difference gradient and Hessian of f at th, f0 = f(th).
+bool fd_derivatives(Objective& f, const std::vector<double>& th, double f0, std::vector<double>& g,
+                    std::vector<double>& H) {
+    const int k = int(th.size());
+    g.assign(k, 0.0);
+    H.assign(size_t(k) * k, 0.0);
+    std::vector<double> x = th, fp(k), fm(k);
+    for (int i = 0; i < k; ++i) {
+        const double h = step_of(th[i]);
+        x[i] = th[i] + h;
+        fp[i] = f(x);
+        x[i] = th[i] - h;
+        fm[i] = f(x);
+        x[i] = th[i];
+        g[i] = (fp[i] - fm[i]) / (2 * h);
+        H[i * k + i] = (fp[i] - 2 * f0 + fm[i]) / (h * h);
+    }
+    for (int i = 0; i < k; ++i)
+        for (int j = i + 1; j < k; ++j) {
+            const double hi = step_of(th[i]), hj = step_of(th[j]);
+            double s = 0.0;
+            for (int si = -1; si <= 1; si += 2)
+                for (int sj = -1; sj <= 1; sj += 2) {
+                    x[i] = th[i] + si * hi;
+                    x[j] = th[j] + sj * hj;
+                    s += si * sj * f(x);
+                }
+            x[i] = th[i];
+            x[j] = th[j];
+            H[i * k + j] = H[j * k + i] = s / (4 * hi * hj);
+        }
+    for (double v : H)
+        if (!std::isfinite(v)) return false;
+    return true;
+}
+
+// Negate the entries below diagonal i in its column (the same model; see lmm_optimiser.cpp).
+bool flip_column(const ThetaMap& tm, int i, std::vector<double>& th) {
+    bool any = false;
+    for (int a = 0; a < int(th.size()); ++a)
+        if (tm.term[a] == tm.term[i] && tm.col[a] == tm.col[i] && tm.row[a] > tm.row[i] && th[a] != 0.0) {
+            th[a] = -th[a];
+            any = true;
+        }
+    return any;
+}
+
+struct Run {
+    bool converged = false;
+    int iterations = 0;
+    double deviance = kInf;
+    std::vector<double> theta;
+};
+
+Run newton(Objective& f, const ThetaMap& tm, std::vector<double> th) {
+    const int k = int(th.size());
+    Run out;
+    for (int i = 0; i < k; ++i)
+        if (tm.diagonal(i)) th[i] = std::max(th[i], 0.0);
+    double dev = f(th);
+    if (!std::isfinite(dev)) return out;
+    std::vector<double> g, H, Hf, gf, step(k), trial(k);
+    std::vector<int> fv;
+    bool converged = false;
+    int it = 0;
+    for (; it < 100; ++it) {
+        if (!fd_derivatives(f, th, dev, g, H)) break;
+        bool saddle = false;
+        fv.clear();
+        const double gscale = 1e-8 * (1.0 + std::fabs(dev));
+        for (int i = 0; i < k; ++i) {
+            const bool at_bound = tm.diagonal(i) && th[i] <= 1e-12;
+            if (at_bound && g[i] > gscale && flip_column(tm, i, th)) {
+                saddle = true;
+                break;
+            }
+            if (at_bound && g[i] > gscale) continue;
+            if (at_bound && g[i] >= -gscale) {
+                if (H[i * k + i] >= 0.0) continue;
+                th[i] = 0.1;
+                saddle = true;
+            }
+            fv.push_back(i);
+        }
+        if (saddle) {
+            dev = f(th);
+            continue;
+        }
+        const int nf = int(fv.size());
+        std::fill(step.begin(), step.end(), 0.0);
+        double dec = 0.0;
+        if (nf > 0) {
+            double scale = 1e-12;
+            for (int a : fv) scale = std::max(scale, std::fabs(H[a * k + a]));
+            double mu = 0.0;
+            for (int attempt = 0; attempt < 40; ++attempt) {
+                Hf.assign(size_t(nf) * nf, 0.0);
+                for (int a = 0; a < nf; ++a) {
+                    for (int b = 0; b < nf; ++b) Hf[a * nf + b] = H[fv[a] * k + fv[b]];
+                    Hf[a * nf + a] += mu;
+                }
+                bool ok = la::cholesky(Hf.data(), nf);
+                for (int a = 0; ok && mu > 0.0 && a < nf; ++a) ok = Hf[a * nf + a] * Hf[a * nf + a] >= 1e-6 * scale;
+                if (ok) break;
+                mu = mu == 0.0 ? 1e-10 * scale : mu * 10.0;
+            }
+            gf.resize(nf);
+            for (int a = 0; a < nf; ++a) gf[a] = -g[fv[a]];
+            la::chol_solve(Hf.data(), nf, gf.data());
+            for (int a = 0; a < nf; ++a) {
+                step[fv[a]] = gf[a];
+                dec -= g[fv[a]] * gf[a];
+            }
+        }
+        if (dec < 1e-10) {
+            converged = true;
+            break;
+        }
+        double t = 1.0;
+        bool accepted = false;
+        for (int ls = 0; ls < 50; ++ls, t *= 0.5) {
+            double slope = 0.0;
+            for (int i = 0; i < k; ++i) {
+                trial[i] = th[i] + t * step[i];
+                if (tm.diagonal(i)) trial[i] = std::max(trial[i], 0.0);
+                slope += g[i] * (trial[i] - th[i]);
+            }
+            const double d = f(trial);
+            if (d <= dev + 1e-4 * slope) {
+                dev = d;
+                accepted = true;
+                break;
+            }
+        }
+        if (!accepted) {
+            converged = dec < 1e-6;  // no descent left: the optimum up to the differences' noise
+            break;
+        }
+        th.swap(trial);
+    }
+    out.converged = converged;
+    out.iterations = it;
+    out.deviance = dev;
+    out.theta = th;
+    return out;
+}
+
+// Richardson-extrapolated central differences (steps h and h/2) of a vector function
+// F: R^k -> R^m at x: first derivatives J (m x k) and the second derivatives of component 0
+// (k x k).
+template <typename Fn>
+void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>& J, std::vector<double>& H2) {
+    const int k = int(x.size());
+    const std::vector<double> f0 = F(x);
+    auto pass = [&](double frac, std::vector<double>& Jh, std::vector<double>& Hh) {
+        Jh.assign(size_t(m) * k, 0.0);
+        Hh.assign(size_t(k) * k, 0.0);
+        std::vector<double> y = x;
+        for (int i = 0; i < k; ++i) {
+            const double h = frac * 1e-3 * std::max(0.1, std::fabs(x[i]));
+            y[i] = x[i] + h;
+            const std::vector<double> fp = F(y);
+            y[i] = x[i] - h;
+            const std::vector<double> fm = F(y);
+            y[i] = x[i];
+            for (int c = 0; c < m; ++c) Jh[size_t(c) * k + i] = (fp[c] - fm[c]) / (2 * h);
+            Hh[i * k + i] = (fp[0] - 2 * f0[0] + fm[0]) / (h * h);
+            for (int j = i + 1; j < k; ++j) {
+                const double hj = frac * 1e-3 * std::max(0.1, std::fabs(x[j]));
+                double s = 0.0;
+                for (int si = -1; si <= 1; si += 2)
+                    for (int sj = -1; sj <= 1; sj += 2) {
+                        y[i] = x[i] + si * h;
+                        y[j] = x[j] + sj * hj;
+                        s += si * sj * F(y)[0];
+                    }
+                y[i] = x[i];
+                y[j] = x[j];
+                Hh[i * k + j] = Hh[j * k + i] = s / (4 * h * hj);
+            }
+        }
+    };
+    std::vector<double> J1, H1, J2, Hb;
+    pass(1.0, J1, H1);
+    pass(0.5, J2, Hb);
+    J.resize(J1.size());
+    H2.resize(H1.size());
+    for (size_t a = 0; a < J1.size(); ++a) J[a] = (4 * J2[a] - J1[a]) / 3;
+    for (size_t a = 0; a < H1.size(); ++a) H2[a] = (4 * Hb[a] - H1[a]) / 3;
+}
+
+// What Satterthwaite's df of any contrast l'beta needs at theta-hat, sigma-hat (lmerTest):
+// A = 2 H^+ over psi = (theta, sigma) and dV[i] = d Var(beta) / d psi_i (p x p each).
+struct Satterthwaite {
+    int d = 0, p = 0;
+    std::vector<double> A, dV;
+    // 2 Var(l'b)^2 / (g' A g), g_i = l' dV_i l; var = l' Var(beta) l.
+    double df(const double* l, double var) const {
+        std::vector<double> g(d, 0.0);
+        for (int i = 0; i < d; ++i)
+            for (int a = 0; a < p; ++a)
+                for (int b = 0; b < p; ++b) g[i] += l[a] * dV[(size_t(i) * p + a) * p + b] * l[b];
+        double denom = 0.0;
+        for (int i = 0; i < d; ++i)
+            for (int j = 0; j < d; ++j) denom += g[i] * A[i * d + j] * g[j];
+        return denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
+    }
+};
+
+Satterthwaite satterthwaite(Objective& f, const std::vector<double>& theta, double sigma,
+                            const std::vector<double>& rx_inv) {
+    const Model& md = f.md;
+    const int k = int(theta.size()), p = md.p, d = k + 1;
+    const double s2 = sigma * sigma, nn = f.reml ? double(md.n - p) : double(md.n);
+    // Component 0: g1 + r2 / sigma^2 (the theta block of the deviance at sigma fixed);
+    // 1: r2; then (R_X'R_X)^-1.
+    auto F = [&](const std::vector<double>& th) {
+        std::vector<double> v(2 + size_t(p) * p, std::numeric_limits<double>::quiet_NaN());
+        if (!evaluate(md, f.reml, th.data(), f.ev, f.sc, true)) return v;
+        v[0] = f.ev.logdet_l + (f.reml ? f.ev.logdet_rx : 0.0) + f.ev.r2 / s2;
+        v[1] = f.ev.r2;
+        std::copy(f.ev.rx_inv.begin(), f.ev.rx_inv.end(), v.begin() + 2);
+        return v;
+    };
+    std::vector<double> J, Htt;
+    richardson(F, theta, 2 + p * p, J, Htt);
+    const double r2 = F(theta)[1];
+    std::vector<double> H(size_t(d) * d);
+    for (int i = 0; i < k; ++i) {
+        for (int j = 0; j < k; ++j) H[i * d + j] = Htt[i * k + j];
+        H[i * d + k] = H[k * d + i] = -2.0 * J[size_t(1) * k + i] / (s2 * sigma);
+    }
+    H[k * d + k] = 6.0 * r2 / (s2 * s2) - 2.0 * nn / s2;
+    std::vector<double> w, V;
+    la::sym_eigen(H, d, w, V);
+    Satterthwaite out;
+    out.d = d;
+    out.p = p;
+    out.A.assign(size_t(d) * d, 0.0);  // over eigenvalues above lmerTest's 1e-8
+    for (int e = 0; e < d; ++e) {
+        if (!(w[e] > 1e-8)) continue;
+        for (int i = 0; i < d; ++i)
+            for (int l = 0; l < d; ++l) out.A[i * d + l] += 2.0 * V[i * d + e] * V[l * d + e] / w[e];
+    }
+    out.dV.resize(size_t(d) * p * p);
+    for (int a = 0; a < p * p; ++a) {
+        for (int i = 0; i < k; ++i) out.dV[size_t(i) * p * p + a] = s2 * J[(2 + size_t(a)) * k + i];
+        out.dV[size_t(k) * p * p + a] = 2.0 * sigma * rx_inv[a];
+    }
+    return out;
+}
+
+// lmerTest's contestMD: Var(L b) = P D P', the contrasts P'L b with positive variance, each
+// with its Satterthwaite df, F = mean of their t^2, denominator df fstat_ddf (f_tests.cpp).
+JointTest contest(const Result& fit, const Satterthwaite& sat, const std::vector<int>& cols) {
+    const int p = int(fit.beta.size()), q = int(cols.size());
+    std::vector<double> VL(size_t(q) * q), dvals, P, l(p), nu;
+    for (int i = 0; i < q; ++i)
+        for (int j = 0; j < q; ++j) VL[i * q + j] = fit.vcov[size_t(cols[i]) * p + cols[j]];
+    la::sym_eigen(VL, q, dvals, P);
+    const double tol = std::max(1.4901161193847656e-08 * *std::max_element(dvals.begin(), dvals.end()), 0.0);
+    double sum_t2 = 0.0;
+    for (int e = 0; e < q; ++e) {
+        if (!(dvals[e] > tol)) continue;
+        std::fill(l.begin(), l.end(), 0.0);
+        for (int i = 0; i < q; ++i) l[cols[i]] = P[i * q + e];
+        double est = 0.0;
+        for (int c = 0; c < p; ++c) est += l[c] * fit.beta[c];
+        sum_t2 += est * est / dvals[e];
+        nu.push_back(sat.df(l.data(), dvals[e]));
+    }
+    JointTest out;
+    if (nu.empty()) return {kNaN, kNaN, kNaN, kNaN};
+    out.num_df = double(nu.size());
+    out.F = sum_t2 / out.num_df;
+    out.den_df = fstat_ddf(nu);
+    return out;
+}
+
+// The Wald F, b_L' Var(b_L)^-1 b_L / q, on the coefficients' (smallest) df.
+JointTest wald_f(const Result& fit, const std::vector<int>& cols) {
+    const int p = int(fit.beta.size()), q = int(cols.size());
+    std::vector<double> B(size_t(q) * q), b(q);
+    for (int i = 0; i < q; ++i) {
+        b[i] = fit.beta[cols[i]];
+        for (int j = 0; j < q; ++j) B[i * q + j] = fit.vcov[size_t(cols[i]) * p + cols[j]];
+    }
+    JointTest out;
+    out.num_df = q;
+    out.den_df = kInf;
+    for (int c : cols) out.den_df = std::min(out.den_df, fit.df[c]);
+    if (!la::cholesky(B.data(), q)) return {kNaN, kNaN, kNaN, kNaN};
+    std::vector<double> x = b;
+    la::chol_solve(B.data(), q, x.data());
+    double w = 0.0;
+    for (int i = 0; i < q; ++i) w += b[i] * x[i];
+    out.F = w / q;
+    return out;
+}
+
+}  // namespace
+
+Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
+                   Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests) {
+    if (df_method == DfMethod::between_within)
+        throw std::invalid_argument(
+            "with several random-effect terms the df methods are satterthwaite, kenward_roger, residual and z");
+    if (df_method == DfMethod::kenward_roger && estimator != Estimator::reml)
+        throw std::invalid_argument("kenward_roger needs the REML estimator");
+    if (n <= p) throw std::invalid_argument("fewer rows than fixed effects");
+    for (const auto& cols : joint_tests)
+        for (int c : cols)
+            if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
+    const Model md = build_model(X, y, n, p, terms);
+    Objective f{md, estimator == Estimator::reml, {}, {}, 0};
+    const ThetaMap tm(md);
+    // Starts at lme4's default (T_k = I) and at smaller and larger scales, as the
+    // one-grouping fit does; the best optimum wins.
+    Run best;
+    int iterations = 0;
+    for (double scale : {1.0, 0.2, 3.0}) {
+        std::vector<double> th(md.n_theta, 0.0);
+        for (int i = 0; i < md.n_theta; ++i)
+            if (tm.diagonal(i)) th[i] = scale;
+        Run run = newton(f, tm, th);
+        iterations += run.iterations;
+        const bool better = best.theta.empty() || (run.converged && !best.converged) ||
+                            (run.converged == best.converged && run.deviance < best.deviance - 1e-10);
+        if (!run.theta.empty() && better) best = std::move(run);
+    }
+    if (best.theta.empty()) throw std::runtime_error("the model could not be evaluated at any start (collinear fixed effects?)");
+    Result out;
+    out.converged = best.converged;
+    out.iterations = iterations;
+    out.theta = best.theta;
+    if (!evaluate(md, f.reml, best.theta.data(), f.ev, f.sc, true))
+        throw std::runtime_error("the model could not be evaluated at its optimum");
+    const Eval at = f.ev;
+    out.deviance = at.deviance;
+    out.sigma2 = at.r2 / (f.reml ? double(n - p) : double(n));
+    out.beta = at.beta;
+    out.vcov.resize(size_t(p) * p);
+    for (size_t a = 0; a < out.vcov.size(); ++a) out.vcov[a] = out.sigma2 * at.rx_inv[a];
+    for (size_t t = 0; t < md.pk.size(); ++t) {
+        const int q = md.pk[t];
+        std::vector<double> Tk(size_t(q) * q, 0.0), G(size_t(q) * q, 0.0);
+        for (int i = md.theta_at[t]; i < md.theta_at[t] + q * (q + 1) / 2; ++i) {
+            Tk[tm.row[i] * q + tm.col[i]] = best.theta[i];
+            if (tm.diagonal(i) && best.theta[i] < 1e-4) out.singular = true;  // lme4's isSingular
+        }
+        for (int a = 0; a < q; ++a)
+            for (int b = 0; b < q; ++b)
+                for (int c = 0; c < q; ++c) G[a * q + b] += out.sigma2 * Tk[a * q + c] * Tk[b * q + c];
+        out.re_cov.push_back(G);
+    }
+    out.se.resize(p);
+    for (int c = 0; c < p; ++c) out.se[c] = std::sqrt(out.vcov[size_t(c) * p + c]);
+    Satterthwaite sat;
+    out.df.assign(p, df_method == DfMethod::z ? kInf : double(n - p));
+    if (df_method == DfMethod::satterthwaite) {
+        sat = satterthwaite(f, best.theta, std::sqrt(out.sigma2), at.rx_inv);
+        std::vector<double> l(p);
+        for (int c = 0; c < p; ++c) {
+            std::fill(l.begin(), l.end(), 0.0);
+            l[c] = 1.0;
+            out.df[c] = sat.df(l.data(), out.vcov[size_t(c) * p + c]);
+        }
+    }
+    KenwardRoger kr;
+    if (df_method == DfMethod::kenward_roger) {
+        kr = kenward_roger(md, best.theta, out.sigma2, out.vcov);
+        for (int c = 0; c < p; ++c) {
+            out.df[c] = kenward_roger_test(kr, out.beta, {c}).den_df;
+            out.se[c] = kr.ok ? std::sqrt(kr.vcov_adj[size_t(c) * p + c]) : kNaN;
+        }
+    }
+    out.pvalue.resize(p);
+    for (int c = 0; c < p; ++c) out.pvalue[c] = two_sided_p(out.beta[c] / out.se[c], out.df[c]);
+    for (const auto& cols : joint_tests) {
+        JointTest jt = df_method == DfMethod::satterthwaite   ? contest(out, sat, cols)
+                       : df_method == DfMethod::kenward_roger ? kenward_roger_test(kr, out.beta, cols)
+                                                              : wald_f(out, cols);
+        jt.pvalue = f_upper(jt.F, jt.num_df, jt.den_df);
+        out.joint.push_back(jt);
+    }
+    out.evaluations = f.evaluations;
+    return out;
+}
+
+}  // namespace mcps::general
