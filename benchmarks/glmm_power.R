@@ -1,7 +1,9 @@
 # Power of glmer + Wald z on three GLMM designs, simulated in R: the reference for
 # benchmarks/glmm_power.py (ours, the same designs) and docs/glmm.md.
 #
-#   Rscript benchmarks/glmm_power.R [n_sims] [seed]      (default 500 simulations, seed 1)
+#   Rscript benchmarks/glmm_power.R [n_sims] [seed] [designs] [crt_effect] [crt_clusters]
+#   (defaults 500, 1, crt,multisite,poisson, 0.75, 20; e.g. the CRT's type-I error with
+#   10 clusters: Rscript benchmarks/glmm_power.R 600 2 crt 0 10)
 #
 # Each design is simulated as the engine draws it (the distributions, not the streams):
 #   crt       passed ~ treatment + (1|school): 20 schools x 25, exactly half treated
@@ -21,6 +23,9 @@ suppressPackageStartupMessages(library(lme4))
 args <- commandArgs(trailingOnly = TRUE)
 n_sims <- if (length(args) >= 1) as.integer(args[1]) else 500L
 seed <- if (length(args) >= 2) as.integer(args[2]) else 1L
+designs <- if (length(args) >= 3) strsplit(args[3], ",")[[1]] else c("crt", "multisite", "poisson")
+crt_effect <- if (length(args) >= 4) as.numeric(args[4]) else 0.75
+crt_clusters <- if (length(args) >= 5) as.integer(args[5]) else 20L
 set.seed(seed)
 
 tau2_logit <- 0.1 / 0.9 * pi^2 / 3
@@ -29,10 +34,10 @@ half <- function(n) sample(rep(c(1, 0), c(round(n / 2), n - round(n / 2))))
 
 simulate <- function(design) {
   if (design == "crt") {
-    J <- 20; m <- 25
+    J <- crt_clusters; m <- 25
     g <- rep(seq_len(J), each = m)
     trt <- half(J)[g]
-    eta <- qlogis(0.3) + 0.75 * trt + rnorm(J, sd = sqrt(tau2_logit))[g]
+    eta <- qlogis(0.3) + crt_effect * trt + rnorm(J, sd = sqrt(tau2_logit))[g]
     list(data = data.frame(y = rbinom(J * m, 1, plogis(eta)), treatment = trt, g = factor(g)),
          formula = y ~ treatment + (1 | g), family = binomial, tests = "treatment")
   } else if (design == "multisite") {
@@ -54,7 +59,7 @@ simulate <- function(design) {
   }
 }
 
-for (design in c("crt", "multisite", "poisson")) {
+for (design in designs) {
   sig <- NULL; warned <- 0L; failed <- 0L; singular <- 0L
   t0 <- proc.time()[["elapsed"]]
   for (i in seq_len(n_sims)) {
