@@ -7,6 +7,7 @@ scenarios, then this script::
     mcpower-sweep run scenarios/random-slopes-docs.yaml   # -> results/random-slopes-docs.zarr
     mcpower-sweep run scenarios/calibration.yaml          # -> results/calibration.zarr
     mcpower-sweep run scenarios/calibration-crt.yaml      # -> results/calibration-crt.zarr
+    mcpower-sweep run scenarios/calibration-glmm.yaml     # -> results/calibration-glmm.zarr
     python docs/make_tables.py
 
 Options name other stores or an output folder (``--help``).
@@ -257,13 +258,24 @@ def calibration_summary(ds: xr.Dataset, alpha: float) -> str:
     return "\n".join(lines)
 
 
-# What each calibration store shows: its title, the axis that splits it into tables and
-# the axes of each table's rows (the df methods are the columns).
-CALIBRATIONS = {
+# What each calibration store shows: its title, the axis that splits it into tables (None:
+# one table) and the axes of each table's rows (the df methods are the columns).
+CALIBRATIONS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "calibration.yaml": ("A random slope: the tutorial's model", "sample_size",
                          ("n_clusters", "slope_variance")),
     "calibration-crt.yaml": ("Cluster-randomised trials: few clusters, unequal sizes", "icc",
                              ("n_clusters", "cluster_size_cv")),
+    "calibration-glmm.yaml": ("Logistic GLMM: a cluster-randomised trial, Wald z and "
+                              "between-within t", None, ("sample_size",)),
+}
+# A sentence under the title of a store's section (what its axes mean).
+CALIBRATION_NOTES = {
+    "calibration-glmm.yaml": (
+        "Clusters of 25, so N = 150, 250, 500 and 1,000 are 6, 10, 20 and 40 clusters, "
+        "half of them treated; baseline probability 0.3, ICC 0.1 on the latent scale. "
+        "Both columns are the same fits: `z` refers the Wald statistic to the normal "
+        "(glmer's test), `between_within` to t on clusters − 2 df (SAS GLIMMIX's "
+        "DDFM=BW)."),
 }
 
 
@@ -271,7 +283,7 @@ def calibration_section(ds: xr.Dataset, store: Path, scenario: str,
                         figure: str | None = None) -> str:
     """One store's part of ``docs/calibration.md``: type-I error of every df method."""
     title, split, rows = CALIBRATIONS[scenario]
-    for axis in ("df_method", split, *rows):
+    for axis in ("df_method", *([split] if split else []), *rows):
         if axis not in reports.axes_of(ds):
             raise ValueError(f"{store}: a calibration store needs the {axis!r} axis")
     alpha = float(ds.attrs.get("alpha", 0.05))
@@ -279,13 +291,16 @@ def calibration_section(ds: xr.Dataset, store: Path, scenario: str,
     se = math.sqrt(alpha * (1 - alpha) / sims) if sims else math.nan
     parts = [
         f"## {title}",
+        *([CALIBRATION_NOTES[scenario]] if scenario in CALIBRATION_NOTES else []),
         f"Regenerate with `mcpower-sweep run scenarios/{scenario}`.",
         provenance(ds, store),
         f"With {sims:,} simulations per cell the Monte Carlo standard error of a "
         f"{100 * alpha:g}% rate is {100 * se:.2f} percentage points.",
         calibration_summary(ds, alpha),
     ]
-    for value in ds[split].values:
+    if split is None:
+        parts.append(calibration_table(ds, {}, rows, alpha))
+    for value in ds[split].values if split else ():
         parts.append(f"### {split} = {reports.format_value(split, value)}")
         parts.append(calibration_table(ds, {split: value}, rows, alpha))
     if figure:
@@ -319,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "results" / "calibration.zarr")
     parser.add_argument("--crt-store", type=Path,
                         default=ROOT / "results" / "calibration-crt.zarr")
+    parser.add_argument("--glmm-store", type=Path,
+                        default=ROOT / "results" / "calibration-glmm.zarr")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the pages")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     args = parser.parse_args(argv)
@@ -345,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped design tables: no store at {args.design_store}", file=sys.stderr)
     sections = []
     for scenario, store in (("calibration.yaml", args.calibration_store),
-                            ("calibration-crt.yaml", args.crt_store)):
+                            ("calibration-crt.yaml", args.crt_store),
+                            ("calibration-glmm.yaml", args.glmm_store)):
         if not store.exists():
             print(f"skipped {scenario}: no store at {store}", file=sys.stderr)
             continue

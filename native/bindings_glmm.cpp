@@ -9,6 +9,7 @@
 
 #include "bindings_data.hpp"
 #include "glmm.hpp"
+#include "inference.hpp"
 
 namespace py = pybind11;
 using namespace mcps;
@@ -60,6 +61,7 @@ py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_sty
     d["converged"] = out.converged;
     d["singular"] = out.singular;
     d["iterations"] = out.iterations;
+    d["between_within_df"] = array_of(glmm_between_within_df(pr), {pp});
     return d;
 }
 

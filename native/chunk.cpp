@@ -62,9 +62,10 @@ void store_components(const std::vector<double>& G, int q, bool gaussian, double
 }
 
 // Fit simulation i's GLMM (from opt's start, then from lme4's if that fails) and store
-// its Wald z tests (glmer's default); a failed or degenerate fit stays "not converged"
-// with NaN entries.
-void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, int64_t i, ChunkOutput& out) {
+// its Wald tests: z (glmer's default) or t / F on SAS GLIMMIX's between-within df; a
+// failed or degenerate fit stays "not converged" with NaN entries.
+void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, DfMethod method,
+                     const std::vector<std::vector<int>>& joint_tests, int64_t i, ChunkOutput& out) {
     const int p = gp.p;
     GlmmFit f = fit_glmm(gp, opt);
     if (!f.converged) {  // once more from lme4's start (Lambda = I, beta from the GLM)
@@ -77,19 +78,29 @@ void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, int64_t i
     }
     out.iterations[i] = f.iterations;
     if (!f.converged) return;
-    const double inf = std::numeric_limits<double>::infinity();
     for (int c = 0; c < p; ++c) {
         const double se = std::sqrt(f.vcov[c * p + c]);
         if (!std::isfinite(se) || !std::isfinite(f.beta[c])) return;
     }
+    const std::vector<double> df =
+        method == DfMethod::between_within
+            ? glmm_between_within_df(gp)
+            : std::vector<double>(p, std::numeric_limits<double>::infinity());
+    const int n_joint = int(joint_tests.size());
+    double joint_p[kMaxFixedEffects];
+    for (int k = 0; k < n_joint; ++k) {
+        joint_p[k] = wald_f_test(f.beta, f.vcov, p, df, joint_tests[k]).pvalue;
+        if (std::isnan(joint_p[k])) return;  // counted as a failed fit, never as "not significant"
+    }
+    for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
     out.converged[i] = 1;
     out.singular[i] = f.singular;
     for (int c = 0; c < p; ++c) {
         const double se = std::sqrt(f.vcov[c * p + c]);
         out.estimate[i * p + c] = f.beta[c];
         out.se[i * p + c] = se;
-        out.df[i * p + c] = inf;
-        out.pvalue[i * p + c] = two_sided_p(f.beta[c] / se, inf);
+        out.df[i * p + c] = df[c];
+        out.pvalue[i * p + c] = two_sided_p(f.beta[c] / se, df[c]);
     }
     store_components(f.re_cov, gp.q, false, 0.0, i, out);
 }
@@ -242,6 +253,9 @@ void EngineSpec::check() const {
             throw std::invalid_argument("a gaussian outcome has the identity link and no quadrature");
     } else {
         check_glmm_options(family, link, nagq, q);
+        if (df_method != DfMethod::z && df_method != DfMethod::between_within)
+            throw std::invalid_argument("a GLMM is tested by Wald z or t on between-within df "
+                                        "(df_method = z or between_within)");
         if (!z_columns.empty() && z_columns[0] != 0 && nagq > 1)
             throw std::invalid_argument("nagq > 1 needs a random intercept");
     }
@@ -302,7 +316,7 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
                 for (int64_t i = b0; i < std::min(count, b0 + block); ++i) {
                     if (spec.family != GlmFamily::gaussian) {
                         gen.generate_glmm(seed, start + uint64_t(i), gp);
-                        glmm_simulation(gp, glmm_opt, i, out);
+                        glmm_simulation(gp, glmm_opt, method, spec.joint_tests, i, out);
                         continue;
                     }
                     gen.generate(seed, start + uint64_t(i), generated);

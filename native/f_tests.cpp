@@ -69,13 +69,13 @@ bool inverse_block(const std::vector<double>& M, int p, const std::vector<int>& 
 }
 
 // b_L' (L M L')^-1 b_L
-double wald(const Fit& fit, const std::vector<double>& M, int p, const std::vector<int>& cols) {
+double wald(const std::vector<double>& beta, const std::vector<double>& M, int p, const std::vector<int>& cols) {
     std::vector<double> inv;
     if (!inverse_block(M, p, cols, inv)) return kNaN;
     const int q = int(cols.size());
     double w = 0.0;
     for (int i = 0; i < q; ++i)
-        for (int l = 0; l < q; ++l) w += fit.beta[cols[i]] * inv[i * q + l] * fit.beta[cols[l]];
+        for (int l = 0; l < q; ++l) w += beta[cols[i]] * inv[i * q + l] * beta[cols[l]];
     return w;
 }
 
@@ -170,7 +170,7 @@ JointTest kenward_roger_f(const Problem& pr, const Fit& fit, const Workspace& ws
     const double scaling = std::fabs(df2 - 2.0) < 1e-2 ? 1.0 : df2 * (1.0 - A2 / qd) / (df2 - 2.0);
     out.num_df = qd;
     out.den_df = df2;
-    out.F = scaling * wald(fit, wald_kr.vcov_adj, p, cols) / qd;
+    out.F = scaling * wald(fit.beta, wald_kr.vcov_adj, p, cols) / qd;
     return out;
 }
 
@@ -205,20 +205,24 @@ double f_upper(double f, double num_df, double den_df) {
     return incomplete_beta(0.5 * den_df, 0.5 * num_df, den_df / (den_df + nf), nf / (den_df + nf));
 }
 
+JointTest wald_f_test(const std::vector<double>& beta, const std::vector<double>& vcov, int p,
+                      const std::vector<double>& df, const std::vector<int>& columns) {
+    JointTest out;
+    out.num_df = double(columns.size());
+    out.den_df = std::numeric_limits<double>::infinity();
+    for (int c : columns) out.den_df = std::min(out.den_df, df[c]);
+    out.F = wald(beta, vcov, p, columns) / out.num_df;
+    out.pvalue = f_upper(out.F, out.num_df, out.den_df);
+    return out;
+}
+
 JointTest joint_test(const Problem& pr, const Fit& fit, const Workspace& ws, const WaldTests& wald_t,
                      DfMethod method, const std::vector<int>& columns) {
     JointTest out;
-    const int q = int(columns.size());
     switch (method) {
         case DfMethod::satterthwaite: out = satterthwaite(pr, fit, ws, columns); break;
         case DfMethod::kenward_roger: out = kenward_roger_f(pr, fit, ws, wald_t, columns); break;
-        default: {  // between-within, residual, z: the Wald statistic on the coefficients' df
-            double df = std::numeric_limits<double>::infinity();
-            for (int c : columns) df = std::min(df, wald_t.df[c]);
-            out.num_df = q;
-            out.den_df = df;
-            out.F = wald(fit, fit.vcov, pr.p, columns) / q;
-        }
+        default: return wald_f_test(fit.beta, fit.vcov, pr.p, wald_t.df, columns);  // between-within, residual, z
     }
     out.pvalue = f_upper(out.F, out.num_df, out.den_df);
     return out;

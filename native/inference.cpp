@@ -1,9 +1,11 @@
 #include "inference.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
 
+#include "glmm.hpp"
 #include "linalg.hpp"
 
 namespace mcps {
@@ -129,6 +131,36 @@ double satterthwaite_df(const Problem& pr, const Workspace& ws, const Satterthwa
     return denom > 0.0 ? 2.0 * var * var / denom : std::numeric_limits<double>::quiet_NaN();
 }
 
+std::vector<double> between_within_df(const std::vector<bool>& between, double n_obs, int n_clusters) {
+    const int p = int(between.size());
+    int n_between = 0;
+    for (bool b : between) n_between += b;
+    const double df_b = std::max(1.0, double(n_clusters - n_between));
+    const double df_w = std::max(1.0, n_obs - n_clusters - (p - n_between));
+    std::vector<double> df(p);
+    for (int c = 0; c < p; ++c) df[c] = between[c] ? df_b : df_w;
+    return df;
+}
+
+bool constant_within(double rows, double sum, double sum_sq) {
+    return !(sum_sq - sum * sum / rows > 1e-10 * (sum_sq + 1.0));
+}
+
+std::vector<double> glmm_between_within_df(const GlmmProblem& gp) {
+    std::vector<bool> between(gp.p, true);
+    for (int c = 0; c < gp.p; ++c)
+        for (int j = 0; j < gp.n_clusters && between[c]; ++j) {
+            double s = 0.0, ss = 0.0;
+            for (int64_t r = gp.start[j]; r < gp.start[j + 1]; ++r) {
+                const double x = gp.X[size_t(r) * gp.p + c];
+                s += x;
+                ss += x * x;
+            }
+            between[c] = constant_within(double(gp.start[j + 1] - gp.start[j]), s, ss);
+        }
+    return between_within_df(between, double(gp.n), gp.n_clusters);
+}
+
 WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfMethod method) {
     const int p = pr.p;
     WaldTests out;
@@ -145,17 +177,9 @@ WaldTests wald_tests(const Problem& pr, const Fit& fit, const Workspace& ws, DfM
             for (int c = 0; c < p; ++c) out.df[c] = pr.n_obs - p;
             break;
         case DfMethod::between_within: {
-            // SAS's DDFM=BW: effects constant within clusters get the between-cluster df
-            // (clusters minus between effects), the others the within df.
-            int n_between = 0;
             std::vector<bool> between(p);
-            for (int c = 0; c < p; ++c) {
-                between[c] = pr.column_is_between(c);
-                n_between += between[c];
-            }
-            const double df_b = std::max(1.0, double(pr.n_clusters - n_between));
-            const double df_w = std::max(1.0, pr.n_obs - pr.n_clusters - (p - n_between));
-            for (int c = 0; c < p; ++c) out.df[c] = between[c] ? df_b : df_w;
+            for (int c = 0; c < p; ++c) between[c] = pr.column_is_between(c);
+            out.df = between_within_df(between, pr.n_obs, pr.n_clusters);
             break;
         }
         case DfMethod::kenward_roger: {

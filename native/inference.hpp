@@ -58,6 +58,21 @@ SatterthwaiteA satterthwaite_a(const Problem& pr, const Workspace& ws);
 double satterthwaite_df(const Problem& pr, const Workspace& ws, const SatterthwaiteA& A, const double* a,
                         const double* b, double var);
 
+// SAS's DDFM=BW (PROC MIXED / GLIMMIX): a column constant within every cluster (the
+// intercept, cluster-level predictors) gets clusters - (number of such columns), any other
+// n_obs - clusters - (number of other columns); each at least 1.  The LMM and GLMM share it.
+std::vector<double> between_within_df(const std::vector<bool>& between, double n_obs, int n_clusters);
+// The same df for a GLMM's data (its columns' between/within status from the rows).
+struct GlmmProblem;
+std::vector<double> glmm_between_within_df(const GlmmProblem& gp);
+// Whether a column is constant within a cluster of `rows` rows with this sum and sum of squares.
+bool constant_within(double rows, double sum, double sum_sq);
+
+// The Wald F test of `columns` = 0 from beta-hat, its covariance (p x p) and the
+// coefficients' df: F = W / q on (q, the smallest df of the columns); df +inf: chi-square / q.
+JointTest wald_f_test(const std::vector<double>& beta, const std::vector<double>& vcov, int p,
+                      const std::vector<double>& df, const std::vector<int>& columns);
+
 // F test that the fixed effects `columns` are all zero, with the reference distribution
 // of `method` (f_tests.cpp): lmerTest's contestMD for Satterthwaite, pbkrtest's KRmodcomp
 // (scaled F) for Kenward-Roger, the coefficients' df for between-within and residual,

@@ -7,6 +7,7 @@
 // Summing over clusters gives the GLS normal equations and the deviance.
 #include <cmath>
 
+#include "inference.hpp"
 #include "linalg.hpp"
 #include "lmm.hpp"
 #include "lmm_detail.hpp"
@@ -32,8 +33,7 @@ bool Problem::column_is_between(int c) const {
         const double n = rows[j];
         const double s = colsum[size_t(j) * mm + c];
         const double ss = cross[size_t(j) * mm * mm + size_t(c) * mm + c];
-        const double within = ss - s * s / n;
-        if (within > 1e-10 * (ss + 1.0)) return false;
+        if (!constant_within(n, s, ss)) return false;
     }
     return true;
 }

@@ -29,10 +29,12 @@ def test_pages_from_stores(tmp_path: Path) -> None:
         {"df_method": ["satterthwaite", "kenward_roger"], "n_clusters": [6, 10],
          "icc": [0.1, 0.25], "cluster_size_cv": [0.0, 0.5]},
     )
+    glmm = write_store(tmp_path / "glmm.zarr",
+                       {"df_method": ["z", "between_within"], "sample_size": [150, 250]})
     make_tables = load_make_tables()
     code = make_tables.main(["--design-store", str(design), "--calibration-store",
-                             str(calibration), "--crt-store", str(crt), "--out", str(tmp_path),
-                             "--no-figures"])
+                             str(calibration), "--crt-store", str(crt), "--glmm-store",
+                             str(glmm), "--out", str(tmp_path), "--no-figures"])
     assert code == 0
     page = (tmp_path / "design-tables.md").read_text()
     assert "do not edit by hand" in page
@@ -48,6 +50,7 @@ def test_pages_from_stores(tmp_path: Path) -> None:
     assert "## Cluster-randomised trials" in cal
     assert "| n_clusters | cluster_size_cv | satterthwaite | kenward_roger |" in cal
     assert "### icc = 0.25" in cal
+    assert "## Logistic GLMM" in cal and "| sample_size | z | between_within |" in cal
 
 
 def test_missing_stores_are_skipped(tmp_path: Path) -> None:
@@ -55,5 +58,6 @@ def test_missing_stores_are_skipped(tmp_path: Path) -> None:
     code = make_tables.main(["--design-store", str(tmp_path / "no.zarr"),
                              "--calibration-store", str(tmp_path / "no2.zarr"),
                              "--crt-store", str(tmp_path / "no3.zarr"),
+                             "--glmm-store", str(tmp_path / "no4.zarr"),
                              "--out", str(tmp_path)])
     assert code == 1

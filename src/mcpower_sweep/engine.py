@@ -245,7 +245,7 @@ def run_chunk(
         Threads used by the engine (results never depend on it).
 
     A GLMM ``spec.family`` fits each simulation as :func:`mcpower_sweep.fit_glmm` does;
-    its ``df`` are ``inf`` (Wald z).
+    its ``df`` are ``inf`` (Wald z) or the between-within df (``df_method="between_within"``).
     """
     if count < 0 or start < 0:
         raise ValueError(f"start={start}, count={count}: both must be >= 0")

@@ -4,7 +4,8 @@
 (:func:`~mcpower_sweep.fit.model_frame`), then the engine fits the model by the Laplace
 approximation (``nagq=1``, glmer's default) or adaptive Gauss–Hermite quadrature, jointly
 over the random-effect covariance and the fixed effects as glmer's final stage does, and
-tests each fixed effect by glmer's Wald z test.
+tests each fixed effect by glmer's Wald z test or, with ``df_method="between_within"``, by
+the same statistic on a t distribution with SAS GLIMMIX's between-within df (DDFM=BW).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import stdtr
 
 from . import engine
+from .design.family import GLMM_DF_METHODS
 from .fit import model_frame
 from .stats import norm_cdf
 
@@ -35,9 +38,14 @@ class GLMMFit:
     ----------
     coef, se, z, pvalue
         Fixed effects, standard errors (glmer's: from the Hessian of the deviance over
-        the covariance parameters and the fixed effects), Wald z and two-sided p-values.
+        the covariance parameters and the fixed effects), the Wald statistic
+        estimate / se and two-sided p-values on ``df``.
     df
-        ``inf`` for every effect (the Wald z test's reference is the normal).
+        ``inf`` for every effect with ``df_method="z"`` (the reference is the normal);
+        with ``"between_within"``, clusters minus the number of cluster-level columns
+        (intercept included) for a column constant within clusters, otherwise
+        observations minus clusters minus the number of the other columns (SAS's
+        DDFM=BW, the engine's one definition, shared with :func:`~mcpower_sweep.fit_lmm`).
     re_cov, re_names, theta
         Random-effect covariance (variance units, on the link scale), its row names, and
         lme4's relative covariance factor.
@@ -57,6 +65,7 @@ class GLMMFit:
     family: str
     link: str
     nagq: int
+    df_method: str
     coef: dict[str, float]
     se: dict[str, float]
     z: dict[str, float]
@@ -92,12 +101,14 @@ class GLMMFit:
         ]
         for i, name in enumerate(self.re_names):
             lines.append(f"    {name:<16} {self.re_cov[i, i]:.6g}")
-        lines.append("  Fixed effects (Wald z):")
-        lines.append(f"    {'term':<16} {'estimate':>11} {'se':>10} {'z':>9} {'p':>10}")
+        test = ("Wald z" if self.df_method == "z" else "Wald t, between-within df")
+        lines.append(f"  Fixed effects ({test}):")
+        lines.append(f"    {'term':<16} {'estimate':>11} {'se':>10} {'z':>9} {'df':>7} "
+                     f"{'p':>10}")
         for t in self.coef:
             lines.append(
                 f"    {t:<16} {self.coef[t]:>11.5g} {self.se[t]:>10.4g} {self.z[t]:>9.4g} "
-                f"{self.pvalue[t]:>10.3g}"
+                f"{self.df[t]:>7.4g} {self.pvalue[t]:>10.3g}"
             )
         return "\n".join(lines)
 
@@ -142,8 +153,9 @@ def fit_glmm(
     family: str = "binomial",
     link: str | None = None,
     nagq: int = 1,
+    df_method: str = "z",
 ) -> GLMMFit:
-    """Fit ``formula`` as a GLMM (glmer) and test each fixed effect by Wald z.
+    """Fit ``formula`` as a GLMM (glmer) and test each fixed effect by Wald z or t.
 
     Parameters
     ----------
@@ -159,6 +171,10 @@ def fit_glmm(
     nagq
         1 for the Laplace approximation (glmer's default), 2–25 for adaptive
         Gauss–Hermite quadrature with that many nodes (a random intercept only).
+    df_method
+        ``"z"`` (glmer's Wald z, the default) or ``"between_within"`` (the Wald statistic
+        on t with SAS GLIMMIX's between-within df: honest with few clusters, see
+        docs/calibration.md).
 
     Examples
     --------
@@ -170,8 +186,14 @@ def fit_glmm(
     >>> fit = fit_glmm("y ~ x + (1 | g)", {"y": y, "x": x, "g": g})
     >>> fit.converged, fit.coef["x"] > 0.5, fit.pvalue["x"] < 0.001
     (True, True, True)
+    >>> fit_glmm("y ~ x + (1 | g)", {"y": y, "x": x, "g": g},
+    ...          df_method="between_within").df
+    {'(Intercept)': 19.0, 'x': 579.0}
     """
     family, link, nagq = _check_options(family, link, nagq)
+    if df_method not in GLMM_DF_METHODS:
+        raise ValueError(f"df_method={df_method!r} is not allowed for a GLMM: use 'z' (Wald z, "
+                         "glmer's) or 'between_within' (t on SAS GLIMMIX's between-within df)")
     frame = model_frame(formula, data)
     if nagq > 1 and frame.random_columns != (0,):
         raise ValueError(
@@ -190,7 +212,10 @@ def fit_glmm(
     vcov = np.asarray(out["vcov"]) if out["vcov"].size == p * p else np.full((p, p), np.nan)
     se = np.sqrt(np.diag(vcov))
     z = beta / se
-    pvalue = np.array([2.0 * norm_cdf(-abs(v)) if np.isfinite(v) else math.nan for v in z])
+    df = (np.asarray(out["between_within_df"]) if df_method == "between_within"
+          else np.full(p, math.inf))
+    pvalue = np.array([(2.0 * norm_cdf(-abs(v)) if math.isinf(d) else 2.0 * stdtr(d, -abs(v)))
+                       if np.isfinite(v) else math.nan for v, d in zip(z, df, strict=True)])
     q = len(frame.random_columns)
     re_cov = np.asarray(out["re_cov"]) if out["re_cov"].size == q * q else np.full((q, q), np.nan)
 
@@ -203,11 +228,12 @@ def fit_glmm(
         family=family,
         link=link,
         nagq=nagq,
+        df_method=df_method,
         coef=by_name(beta),
         se=by_name(se),
         z=by_name(z),
         pvalue=by_name(pvalue),
-        df=dict.fromkeys(names, math.inf),
+        df=by_name(df),
         re_cov=re_cov,
         re_names=tuple(names[c] for c in frame.random_columns),
         loglik=-0.5 * m2ll,

@@ -116,8 +116,8 @@ class MCPower(Configuration, Pilot):
         df_method
             Reference distribution of the Wald t test: ``"satterthwaite"`` (default),
             ``"between_within"``, ``"residual"`` or ``"z"``; a GLMM is tested by Wald z
-            (``"z"``, glmer's default, the only one allowed; MCPower 1.4.1's
-            ``"asymptotic"`` is read as ``"z"``).
+            (``"z"``, glmer's default; MCPower 1.4.1's ``"asymptotic"`` is read as ``"z"``)
+            or by t on between-within df (``"between_within"``, for few clusters).
         agq
             A GLMM's fit: None or 1 (default) the Laplace approximation, an odd number
             3..25 adaptive Gauss-Hermite quadrature with that many nodes (a random

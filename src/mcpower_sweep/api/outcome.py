@@ -2,9 +2,10 @@
 
 ``family="lme"`` is the linear mixed model; ``"logit"`` and ``"probit"`` model a 0/1
 outcome and ``"poisson"`` a count, as generalised linear mixed models fitted like lme4's
-``glmer`` (Laplace) and tested by Wald z.  Their effects are on the link scale: log odds
-ratios (logit), probit units, log rate ratios (poisson); the results show the odds or
-rate ratios beside the power.  See :mod:`mcpower_sweep.design.family` for the mapping of
+``glmer`` (Laplace) and tested by Wald z (``df_method="between_within"``: t on SAS
+GLIMMIX's between-within df instead, for few clusters).  Their effects are on the link
+scale: log odds ratios (logit), probit units, log rate ratios (poisson); the results show
+the odds or rate ratios beside the power.  See :mod:`mcpower_sweep.design.family` for the mapping of
 a baseline to the intercept and of an ICC to the random-intercept variance.
 
 Examples
@@ -89,8 +90,12 @@ class OutcomeSettings:
 
     def _test_defaults(self, estimator: str | None, df_method: str | None
                        ) -> tuple[str, str]:
-        """The fit and test when not given: REML + Satterthwaite, or glmer's ML + Wald z
-        (MCPower 1.4.1's ``df_method="asymptotic"`` is the Wald z test)."""
+        """The fit and test when not given: REML + Satterthwaite, or glmer's ML + Wald z.
+
+        MCPower 1.4.1's ``df_method="asymptotic"`` is the Wald z test.  A GLMM also takes
+        ``df_method="between_within"`` (t on SAS GLIMMIX's between-within df), which is
+        MCPower 1.4.1's GLMM default; ours stays glmer's z, so name it to get it.
+        """
         glmm = is_glmm(self._family)
         df_method = "z" if df_method == "asymptotic" else df_method
         return (estimator or ("ml" if glmm else "reml"),

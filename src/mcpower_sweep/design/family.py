@@ -2,8 +2,10 @@
 
 ``"lme"`` is the linear mixed model (residual variance 1).  ``"logit"``, ``"probit"`` and
 ``"poisson"`` are generalised linear mixed models (fitted as lme4's ``glmer`` does, tested
-by Wald z).  Their effects are on the link scale (log-odds, probit units, log-rates) and
-their intercept comes from a baseline:
+by Wald z, or with ``df_method="between_within"`` by the Wald statistic on a t distribution
+with SAS GLIMMIX's between-within df, the small-sample choice with few clusters).  Their
+effects are on the link scale (log-odds, probit units, log-rates) and their intercept comes
+from a baseline:
 
 - logit: intercept = qlogis(p) = log(p / (1 - p)); probit: intercept = qnorm(p);
   poisson: intercept = log(rate), where p and rate are the outcome's probability and
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from .spec import SimulationSpec
 
 GLMM_FAMILIES = ("logit", "probit", "poisson")
+# A GLMM's tests: Wald z (glmer's default, first) or the Wald statistic on t / F with SAS
+# GLIMMIX's between-within df (DDFM=BW, MCPower 1.4.1's GLMM default), for few clusters.
+GLMM_DF_METHODS = ("z", "between_within")
 # The engine's (family, link) of each family.
 ENGINE_FAMILY: dict[str, tuple[str, str]] = {
     "lme": ("gaussian", "identity"),
@@ -56,7 +61,7 @@ assert set(ENGINE_FAMILY) == set(FAMILIES)
 
 
 def is_glmm(family: str) -> bool:
-    """Whether ``family`` is a generalised linear mixed model (Wald z tests)."""
+    """Whether ``family`` is a generalised linear mixed model (Wald z or between-within t)."""
     return family in GLMM_FAMILIES
 
 
@@ -171,10 +176,11 @@ def check_family(spec: SimulationSpec) -> None:
         raise ValueError(f"estimator={spec.estimator!r} is for linear mixed models: "
                          f"family={family!r} is fitted by maximum likelihood (Laplace) as "
                          "glmer does; use estimator='ml'")
-    if spec.df_method != "z":
+    if spec.df_method not in GLMM_DF_METHODS:
         raise ValueError(f"df_method={spec.df_method!r} is for linear mixed models: "
-                         f"family={family!r} is tested by Wald z as glmer does; use "
-                         "df_method='z'")
+                         f"family={family!r} is tested by Wald z as glmer does "
+                         "(df_method='z') or by t on SAS GLIMMIX's between-within df "
+                         "(df_method='between_within')")
     if not (isinstance(spec.nagq, int) and not isinstance(spec.nagq, bool)
             and (spec.nagq == 1 or (spec.nagq % 2 and 3 <= spec.nagq <= 25))):
         raise ValueError(f"agq={spec.nagq!r} is not allowed: use 1 (Laplace) or an odd whole "

@@ -94,7 +94,8 @@ def effects_text(spec: SimulationSpec) -> str:
 def test_text(spec: SimulationSpec) -> str:
     """``REML fit, Satterthwaite df, alpha = 0.05``."""
     if is_glmm(spec.family):
-        return f"ML fit (as glmer), Wald z, alpha = {spec.alpha:g}"
+        test = "Wald z" if spec.df_method == "z" else "Wald t, between-within df"
+        return f"ML fit (as glmer), {test}, alpha = {spec.alpha:g}"
     return (f"{spec.estimator.upper()} fit, {DF_LABELS.get(spec.df_method, spec.df_method)} "
             f"df, alpha = {spec.alpha:g}")
 
