@@ -269,6 +269,7 @@ class MCPower(DesignQuestions, Configuration):
                 raise ValueError(
                     f"scenarios={scenarios!r} compares scenario sets over a grid of sizes: give "
                     "by= (the adaptive search, without by=, answers for one scenario)")
+            # The range is from_size..to_size (checked by sample_sizes), not its default grid.
             first = spec_at(sizes[0])
             targets = parse.targets(target_test, first.tests)
             precision, budget, test = check_search(precision, max_simulations, targets,
@@ -276,7 +277,7 @@ class MCPower(DesignQuestions, Configuration):
             seed, drawn = self._seed_now()
             found = size_search(
                 spec_at, lambda spec, s, m: self._run(spec, targets, s, drawn, correction, m),
-                test=test, low=sizes[0], high=sizes[-1], target=self._target_power,
+                test=test, low=sizes[0], high=int(to_size), target=self._target_power,
                 precision=precision, max_simulations=budget, seed=seed, seed_drawn=drawn,
                 unit=unit, per_unit=per_unit)
             if print_results:
