@@ -80,7 +80,9 @@ def _search_point(point: SimulationSpec, seed: int, *, per_unit: int, test: str,
                         max_simulations=max_simulations, seed=seed, seed_drawn=False,
                         unit=unit, per_unit=per_unit)
     n = found.required_n[test]
-    lo, hi = found.required_n_ci[test]
+    # Bounds only of a crossing inside the range: beyond it the probit's extrapolation (to
+    # N = 1e9 under a ceiling) means nothing, and the status says where the answer lies.
+    lo, hi = found.required_n_ci[test] if found.status == "reached" else (None, None)
     return (*(np.nan if v is None else float(v) for v in (n, lo, hi)),  # type: ignore[return-value]
             found.status, found.n_simulations)
 
@@ -111,7 +113,8 @@ def search_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], from_size: i
     -------
     xarray.Dataset
         Over the axes: ``required_n``, ``required_n_lower``, ``required_n_upper``
-        (observations; NaN unless ``status`` is ``"reached"``), ``status`` and
+        (observations; NaN unless ``status`` is ``"reached"``; an upper bound NaN beyond
+        ``to_size``), ``status`` and
         ``n_simulations``, with CF attributes and the provenance of the base design.
 
     Examples
