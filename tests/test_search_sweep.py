@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from mcpower_sweep import MCPower
-from mcpower_sweep.search.sweep import point_seed, search_sweep
+from mcpower_sweep.search.sweep import effect_sweep, point_seed, search_sweep
 
 distributed = pytest.importorskip("distributed")
 
@@ -62,3 +62,19 @@ def test_the_searched_size_cannot_be_an_axis_and_one_test_is_searched() -> None:
                  .set_cluster("g", ICC=0.1, cluster_size=10))
     with pytest.raises(ValueError, match="target_test"):
         search_sweep(two_tests, {"icc": [0.1]}, 6, 200, unit="clusters")
+
+
+def test_effect_sweep_per_point_is_find_effect_size(dask_client) -> None:
+    ds = effect_sweep(crt(), {"icc": [0.1, 0.2]}, "treatment", sample_size=400,
+                      precision=0.2, max_simulations=2000, client=dask_client)
+    assert ds.mde.attrs["long_name"] == "minimum detectable effect"
+    assert ds.mde.sel(icc=0.1) < ds.mde.sel(icc=0.2)  # more ICC, a larger MDE
+    direct = crt(0.2, seed=point_seed(11, (1,))).find_effect_size(
+        "treatment", sample_size=400, precision=0.2, max_simulations=2000,
+        print_results=False)
+    at = ds.sel(icc=0.2)
+    assert at.mde.item() == direct.mde["treatment"]
+    assert (at.mde_lower.item(), at.mde_upper.item()) == direct.mde_ci["treatment"]
+    assert at.n_simulations.item() == direct.n_simulations
+    with pytest.raises(ValueError, match="not an axis"):
+        effect_sweep(crt(), {"effect_treatment": [0.1, 0.2]}, "treatment", sample_size=400)
