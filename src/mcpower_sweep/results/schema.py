@@ -113,12 +113,18 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
                               "successful fits with a variance estimated at 0, so the "
                               "correlation is undefined (NaN in lme4's VarCorr); left out"),
     "required_n": ("required sample size", "observations",
-                   "where the isotonic fit of the power curve reaches the target power"),
+                   "where power reaches the target: from a grid's counts only (stores), the "
+                   "isotonic fit of the power curve; from find_sample_size (per-simulation "
+                   "outcomes or the adaptive search), the probit fit of power in log size "
+                   "(stats.required_n, stats.probit_crossing; docs/sample-size.md)"),
     "required_n_lower": ("required sample size, lower 95% bound", "observations",
-                         "where the upper Wilson bound of the power curve reaches the target"),
+                         "counts only: where the upper Wilson bound of the power curve "
+                         "reaches the target; find_sample_size: the probit fit's Fieller "
+                         "interval"),
     "required_n_upper": ("required sample size, upper 95% bound", "observations",
-                         "where the lower Wilson bound of the power curve reaches the target "
-                         "(NaN: beyond the sizes tried)"),
+                         "counts only: where the lower Wilson bound of the power curve "
+                         "reaches the target; find_sample_size: the probit fit's Fieller "
+                         "interval (NaN: beyond the sizes tried)"),
 }
 TEST_ATTRS = {"long_name": "tested fixed effect", "units": ""}
 COORD_ATTRS = {
