@@ -324,27 +324,22 @@ bool degenerate_fit(const GlmmProblem& pr, const GlmmState& st) {
     bool varies = false;
     for (int i = 1; i < pr.n && !varies; ++i) varies = pr.y[i] != pr.y[0];
     if (!varies) return true;
+    // As bounds on eta (the mean and 1 - mean are monotone in it), so no exp or log per
+    // row; probit: qnorm(1e-10).
+    double lo = std::log(kTiny / (1.0 - kTiny)), hi = -lo;
+    if (pr.link == GlmLink::probit) {
+        lo = -6.361340902404056;
+        hi = -lo;
+    } else if (pr.link != GlmLink::logit) {
+        lo = std::log(kTiny);
+        hi = kInf;
+    }
     const int q = pr.q;
     for (int j = 0; j < pr.n_clusters; ++j)
         for (int64_t i = pr.start[j]; i < pr.start[j + 1]; ++i) {
             double eta = st.offset[i];
             for (int c = 0; c < q; ++c) eta += st.a[i * q + c] * st.u[j * q + c];
-            double lo = 0.0, hi = 0.0;  // log of the fitted mean and of 1 - mean
-            switch (pr.link) {
-                case GlmLink::logit:
-                    lo = -std::log1p(std::exp(-eta));
-                    hi = -std::log1p(std::exp(eta));
-                    break;
-                case GlmLink::probit:
-                    lo = log_ndtr(eta);
-                    hi = log_ndtr(-eta);
-                    break;
-                case GlmLink::identity:
-                case GlmLink::log:
-                    lo = eta;
-                    break;
-            }
-            if (!std::isfinite(eta) || lo < std::log(kTiny) || hi < std::log(kTiny)) return true;
+            if (!std::isfinite(eta) || eta < lo || eta > hi) return true;
         }
     return false;
 }
