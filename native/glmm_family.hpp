@@ -38,13 +38,15 @@ inline RowTerms row_terms(GlmLink link, double y, double eta) {
     RowTerms t{};
     switch (link) {
         case GlmLink::logit: {
-            // log p = y eta - log(1 + e^eta), without overflow in either tail.
-            const double e = std::exp(-std::fabs(eta));
-            const double softplus = std::max(eta, 0.0) + std::log1p(e);
-            const double mu = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+            // log p = y eta - log(1 + e^eta), without overflow in either tail.  log(1 + e)
+            // rather than log1p(e): e <= 1, so the absolute error is ~1e-16 either way, and
+            // log is the faster (this is PIRLS's costliest line).
+            const double e = std::exp(-std::fabs(eta)), r = 1.0 / (1.0 + e);
+            const double softplus = std::max(eta, 0.0) + std::log(1.0 + e);
+            const double mu = eta >= 0 ? r : e * r;
             t.logp = y * eta - softplus;
             t.score = y - mu;
-            t.observed = t.fisher = e / ((1.0 + e) * (1.0 + e));  // mu (1 - mu)
+            t.observed = t.fisher = e * r * r;  // mu (1 - mu)
             break;
         }
         case GlmLink::probit: {
@@ -77,7 +79,7 @@ inline RowTerms row_terms(GlmLink link, double y, double eta) {
 inline double row_logp(GlmLink link, double y, double eta) {
     switch (link) {
         case GlmLink::logit:
-            return y * eta - (std::max(eta, 0.0) + std::log1p(std::exp(-std::fabs(eta))));
+            return y * eta - (std::max(eta, 0.0) + std::log(1.0 + std::exp(-std::fabs(eta))));
         case GlmLink::probit:
             return log_ndtr(y > 0.5 ? eta : -eta);
         case GlmLink::identity:
@@ -99,9 +101,9 @@ inline RowDerivs row_derivs(GlmLink link, double y, double eta) {
     RowDerivs d{};
     switch (link) {
         case GlmLink::logit: {
-            const double e = std::exp(-std::fabs(eta));
-            const double mu = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-            const double v = e / ((1.0 + e) * (1.0 + e));  // mu (1 - mu)
+            const double e = std::exp(-std::fabs(eta)), r = 1.0 / (1.0 + e);
+            const double mu = eta >= 0 ? r : e * r;
+            const double v = e * r * r;  // mu (1 - mu)
             d.score = y - mu;
             d.observed = d.fisher = v;
             d.observed1 = d.fisher1 = v * (1.0 - 2.0 * mu);
