@@ -9,6 +9,7 @@
 
 #include "bindings_data.hpp"
 #include "glmm.hpp"
+#include "glmm_derivatives.hpp"
 #include "inference.hpp"
 
 namespace py = pybind11;
@@ -83,6 +84,33 @@ double deviance_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style
     return glmm_objective(pr, theta.data(), beta.data(), nagq > 1 ? &rule : nullptr, st);
 }
 
+// The Laplace deviance with its exact gradient and Hessian over (theta, beta): lets tests
+// hold the analytic derivatives to finite differences of glmm_deviance.
+py::dict derivatives_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style | py::array::forcecast> group,
+                        int n_groups, std::vector<int> z_columns, std::vector<double> theta, std::vector<double> beta,
+                        GlmFamily family, GlmLink link) {
+    const int64_t n = X.shape(0);
+    const int p = int(X.shape(1));
+    if (int(beta.size()) != p || int(theta.size()) != int(z_columns.size() * (z_columns.size() + 1) / 2))
+        throw std::invalid_argument("theta or beta has the wrong length");
+    check_glmm_options(family, link, 1, int(z_columns.size()));
+    GlmmProblem pr;
+    pr.family = family;
+    pr.link = link;
+    pr.build(X.data(), y.data(), group.data(), n, p, n_groups, z_columns);
+    GlmmState st;
+    LaplaceDerivatives ld;
+    std::vector<int> all(theta.size());
+    for (size_t k = 0; k < all.size(); ++k) all[k] = int(k);
+    py::dict d;
+    d["deviance"] = glmm_objective(pr, theta.data(), beta.data(), nullptr, st);
+    if (!laplace_derivatives(pr, st, all, true, ld)) throw std::runtime_error("information not positive definite");
+    const py::ssize_t K = py::ssize_t(ld.grad.size());
+    d["gradient"] = array_of(ld.grad, {K});
+    d["hessian"] = array_of(ld.hess, {K, K});
+    return d;
+}
+
 }  // namespace
 
 void register_glmm(py::module_& m) {
@@ -102,4 +130,7 @@ void register_glmm(py::module_& m) {
     m.def("glmm_deviance", &deviance_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"),
           py::arg("z_columns"), py::arg("theta"), py::arg("beta"), py::kw_only(), py::arg("family"),
           py::arg("link"), py::arg("nagq") = 1, "-2 log L of a one-factor GLMM at (theta, beta).");
+    m.def("glmm_derivatives", &derivatives_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"),
+          py::arg("z_columns"), py::arg("theta"), py::arg("beta"), py::kw_only(), py::arg("family"),
+          py::arg("link"), "Laplace -2 log L with its exact gradient and Hessian over (theta, beta).");
 }

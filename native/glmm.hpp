@@ -2,11 +2,13 @@
 // (0/1 outcomes; logit or probit link) or Poisson (log link) responses, random effects
 // b = Lambda u with u ~ N(0, I) and theta = the lower triangle of Lambda column by column.
 //
-// glmm_pirls.cpp: the families, the GLM start (IRLS with u = 0), penalised IRLS for the
-// conditional modes of u given (theta, beta), and the objective: the Laplace
-// approximation of -2 log L (lme4's nAGQ = 1) or adaptive Gauss-Hermite quadrature
-// (nAGQ > 1, one random intercept).  glmm_fit.cpp: minimising it over (theta, beta) and
-// the covariance of beta (lme4's Hessian-based vcov).
+// glmm_family.hpp: each row's log-likelihood and its derivatives in eta.  glmm_pirls.cpp:
+// the GLM start (IRLS with u = 0), penalised IRLS for the conditional modes of u given
+// (theta, beta), and the objective: the Laplace approximation of -2 log L (lme4's
+// nAGQ = 1) or adaptive Gauss-Hermite quadrature (nAGQ > 1, one random intercept).
+// glmm_derivatives.cpp: the Laplace objective's exact gradient and Hessian.
+// glmm_fit.cpp: minimising it over (theta, beta) and the covariance of beta (lme4's
+// Hessian-based vcov).
 #pragma once
 
 #include <cstdint>

@@ -1,13 +1,15 @@
 // Fitting a one-factor GLMM: minimise -2 log L (Laplace or adaptive Gauss-Hermite) over
-// (theta, beta) jointly, as glmer's second stage does, by projected Newton with
-// finite-difference derivatives (a handful of parameters, each evaluation one PIRLS
-// pass over the rows), then lme4's Hessian-based covariance of beta.
+// (theta, beta) jointly, as glmer's second stage does, by projected Newton with the
+// Laplace deviance's exact gradient and Hessian (glmm_derivatives.cpp; finite
+// differences for adaptive quadrature), then lme4's Hessian-based covariance of beta:
+// the exact Hessian where glmer takes finite differences of the same deviance.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
 #include "glmm.hpp"
+#include "glmm_derivatives.hpp"
 #include "linalg.hpp"
 
 namespace mcps {
@@ -27,6 +29,11 @@ struct Objective {
     std::vector<int> theta_index;  // position in theta of each free theta variable
     std::vector<bool> bounded;     // variable has lower bound 0 (a diagonal of Lambda)
     std::vector<double> theta, beta;
+    std::vector<double> last;      // the point st describes (its modes, offsets, L)
+    // The modes' slopes d u / d x at `anchor` (from the Laplace derivatives): each
+    // evaluation starts PIRLS from their linear prediction instead of the last modes.
+    LaplaceDerivatives ld;
+    std::vector<double> anchor, anchor_u;
     int evaluations = 0;
 
     Objective(const GlmmProblem& pr_, const GaussHermite* gh_, GlmmState& st_) : pr(pr_), gh(gh_), st(st_) {
@@ -42,14 +49,30 @@ struct Objective {
     }
     int size() const { return int(bounded.size()); }
     int n_free_theta() const { return int(theta_index.size()); }
+    bool laplace() const { return !gh || gh->z.size() == 1; }
 
     double operator()(const std::vector<double>& x) {
         ++evaluations;
-        const int k = n_free_theta();
+        const int k = n_free_theta(), K = size(), q = pr.q;
         for (int a = 0; a < k; ++a) theta[theta_index[a]] = x[a];
         for (int c = 0; c < pr.p; ++c) beta[c] = x[k + c];
+        if (!anchor.empty()) {
+            for (int j = 0; j < pr.n_clusters; ++j)
+                for (int c = 0; c < q; ++c) {
+                    const double* slope = &ld.mode_slope[(size_t(j) * q + c) * K];
+                    double u = anchor_u[size_t(j) * q + c];
+                    for (int a = 0; a < K; ++a) u += slope[a] * (x[a] - anchor[a]);
+                    st.u[size_t(j) * q + c] = u;
+                }
+        }
+        last = x;
         return glmm_objective(pr, theta.data(), beta.data(), gh, st);
     }
+
+    // Exact gradient and Hessian of the Laplace deviance at x (f0 = f(x)); central
+    // differences for adaptive quadrature.
+    bool derivatives(const std::vector<double>& x, double f0, std::vector<double>& g, std::vector<double>& H,
+                     bool central);
 };
 
 // Central-difference gradient and Hessian at x (f0 = f(x)).  Lambda's diagonals may
@@ -101,6 +124,22 @@ bool fd_derivatives(Objective& f, const std::vector<double>& x, double f0, std::
     return true;
 }
 
+bool Objective::derivatives(const std::vector<double>& x, double f0, std::vector<double>& g,
+                            std::vector<double>& H, bool central) {
+    if (!laplace()) return fd_derivatives(*this, x, f0, g, H, central);
+    if (anchor != x) {  // else they are at hand (the optimiser's last iterate)
+        if (last != x && !std::isfinite((*this)(x))) return false;
+        if (!laplace_derivatives(pr, st, theta_index, true, ld)) return false;
+        for (double v : ld.hess)
+            if (!std::isfinite(v)) return false;
+        anchor = x;
+        anchor_u = st.u;
+    }
+    g = ld.grad;
+    H = ld.hess;
+    return true;
+}
+
 struct NewtonResult {
     bool converged = false;
     int iterations = 0;
@@ -120,7 +159,7 @@ NewtonResult minimise(Objective& f, std::vector<double>& x, const GlmmFitOptions
     std::vector<int> fv;
     for (int it = 0; it < opt.max_iter; ++it) {
         res.iterations = it + 1;
-        if (!fd_derivatives(f, x, fx, g, H, false)) break;
+        if (!f.derivatives(x, fx, g, H, false)) break;
         // Active bounds: a diagonal at 0 pushed outwards, or at 0 with zero slope (the
         // objective is even there) and upward curvature.  With downward curvature the
         // boundary point is a saddle: step off it.
@@ -269,8 +308,8 @@ GlmmFit fit_glmm(const GlmmProblem& pr, const GlmmFitOptions& opt) {
     // definite (lme4 falls back the same way, with a warning).
     std::vector<double> g, H, Hinv(f.size() * f.size());
     const int k = f.size(), kt = f.n_free_theta();
-    bool hessian_ok = fd_derivatives(f, x, res.value, g, H);
-    const double value = f(x);  // leaves st at the optimum
+    bool hessian_ok = f.derivatives(x, res.value, g, H, true);
+    const double value = f.last == x ? res.value : f(x);  // leaves st at the optimum
     out.minus_two_loglik = value;
     out.saturated_loglik = saturated_loglik(pr);
     out.theta = f.theta;

@@ -1,4 +1,4 @@
-// The families, penalised IRLS for the conditional modes, and the Laplace / adaptive
+// Penalised IRLS for the conditional modes, and the Laplace / adaptive
 // Gauss-Hermite objective of a one-factor GLMM (Bates et al. 2015, section 5 of the
 // lme4 vignette "Computational methods"; MixedModels.jl's GeneralizedLinearMixedModel).
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "glmm.hpp"
+#include "glmm_family.hpp"
 #include "linalg.hpp"
 
 namespace mcps {
@@ -14,82 +15,6 @@ namespace mcps {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kLogSqrt2Pi = 0.91893853320467274178;
-
-// log Phi(x), accurate in the far lower tail where Phi underflows.
-double log_ndtr(double x) {
-    if (x > -30.0) return std::log(0.5 * std::erfc(-x / std::sqrt(2.0)));
-    const double x2 = x * x;
-    return -0.5 * x2 - std::log(-x) - kLogSqrt2Pi + std::log1p(-1.0 / x2 + 3.0 / (x2 * x2));
-}
-
-// Inverse Mills ratio phi(x) / Phi(x).
-double mills(double x) {
-    if (x > -30.0) return std::exp(-0.5 * x * x - kLogSqrt2Pi) / (0.5 * std::erfc(-x / std::sqrt(2.0)));
-    const double ax = -x;
-    return ax + 1.0 / ax - 2.0 / (ax * ax * ax);
-}
-
-// One observation at linear predictor eta: log p(y | eta), the score d log p / d eta,
-// the observed information -d2 log p / d eta2 (PIRLS converges with it, quadratically)
-// and the Fisher (IRLS) weight mu'(eta)^2 / V(mu), which lme4's L and the Laplace
-// determinant use.  The two coincide for the canonical links (logit, log).
-struct RowTerms {
-    double logp, score, observed, fisher;
-};
-
-RowTerms row_terms(GlmLink link, double y, double eta) {
-    RowTerms t{};
-    switch (link) {
-        case GlmLink::logit: {
-            // log p = y eta - log(1 + e^eta), without overflow in either tail.
-            const double e = std::exp(-std::fabs(eta));
-            const double softplus = std::max(eta, 0.0) + std::log1p(e);
-            const double mu = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-            t.logp = y * eta - softplus;
-            t.score = y - mu;
-            t.observed = t.fisher = e / ((1.0 + e) * (1.0 + e));  // mu (1 - mu)
-            break;
-        }
-        case GlmLink::probit: {
-            const double lp = mills(eta), lm = mills(-eta);  // phi/Phi(eta), phi/Phi(-eta)
-            if (y > 0.5) {
-                t.logp = log_ndtr(eta);
-                t.score = lp;
-                t.observed = lp * (lp + eta);
-            } else {
-                t.logp = log_ndtr(-eta);
-                t.score = -lm;
-                t.observed = lm * (lm - eta);
-            }
-            t.fisher = lp * lm;  // phi^2 / (Phi(eta) Phi(-eta))
-            break;
-        }
-        case GlmLink::identity:  // not a GLMM link (the LMM has its own fit)
-        case GlmLink::log: {
-            const double mu = std::exp(std::min(eta, 700.0));
-            t.logp = y * eta - mu;  // - log y! is added per cluster (GlmmProblem::log_norm)
-            t.score = y - mu;
-            t.observed = t.fisher = mu;
-            break;
-        }
-    }
-    return t;
-}
-
-// log p(y | eta) alone (the quadrature nodes and the step-halving need nothing else).
-double row_logp(GlmLink link, double y, double eta) {
-    switch (link) {
-        case GlmLink::logit:
-            return y * eta - (std::max(eta, 0.0) + std::log1p(std::exp(-std::fabs(eta))));
-        case GlmLink::probit:
-            return log_ndtr(y > 0.5 ? eta : -eta);
-        case GlmLink::identity:
-        case GlmLink::log:
-            return y * eta - std::exp(std::min(eta, 700.0));
-    }
-    return 0.0;
-}
 
 // Penalised -2 log p(y_j | u) + u'u of cluster j, with (when grad is given) half its
 // gradient and half its Hessian (observed, or Fisher when fisher = true).
@@ -184,6 +109,10 @@ bool cluster_mode(const GlmmProblem& pr, GlmmState& st, int j, double* pdev, dou
             if (smax < 1e-7 * (1.0 + size)) break;  // at the mode up to rounding
             return false;
         }
+        // A full step this small leaves an error of order its square (~1e-12), far
+        // below what the objective and its derivatives resolve: saves the pass that
+        // would only confirm it.
+        if (t == 1.0 && smax < 1e-6 * (1.0 + size)) break;
     }
     if (pr.link == GlmLink::probit) {  // lme4's L uses the Fisher weights
         cluster_pdev(pr, st, j, u, grad, hess, true);
@@ -395,27 +324,22 @@ bool degenerate_fit(const GlmmProblem& pr, const GlmmState& st) {
     bool varies = false;
     for (int i = 1; i < pr.n && !varies; ++i) varies = pr.y[i] != pr.y[0];
     if (!varies) return true;
+    // As bounds on eta (the mean and 1 - mean are monotone in it), so no exp or log per
+    // row; probit: qnorm(1e-10).
+    double lo = std::log(kTiny / (1.0 - kTiny)), hi = -lo;
+    if (pr.link == GlmLink::probit) {
+        lo = -6.361340902404056;
+        hi = -lo;
+    } else if (pr.link != GlmLink::logit) {
+        lo = std::log(kTiny);
+        hi = kInf;
+    }
     const int q = pr.q;
     for (int j = 0; j < pr.n_clusters; ++j)
         for (int64_t i = pr.start[j]; i < pr.start[j + 1]; ++i) {
             double eta = st.offset[i];
             for (int c = 0; c < q; ++c) eta += st.a[i * q + c] * st.u[j * q + c];
-            double lo = 0.0, hi = 0.0;  // log of the fitted mean and of 1 - mean
-            switch (pr.link) {
-                case GlmLink::logit:
-                    lo = -std::log1p(std::exp(-eta));
-                    hi = -std::log1p(std::exp(eta));
-                    break;
-                case GlmLink::probit:
-                    lo = log_ndtr(eta);
-                    hi = log_ndtr(-eta);
-                    break;
-                case GlmLink::identity:
-                case GlmLink::log:
-                    lo = eta;
-                    break;
-            }
-            if (!std::isfinite(eta) || lo < std::log(kTiny) || hi < std::log(kTiny)) return true;
+            if (!std::isfinite(eta) || eta < lo || eta > hi) return true;
         }
     return false;
 }

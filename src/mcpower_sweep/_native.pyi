@@ -330,3 +330,17 @@ def glmm_deviance(
     nagq: int = 1,
 ) -> float:
     """-2 log L of a one-factor GLMM at (theta, beta)."""
+
+def glmm_derivatives(
+    X: ArrayLike,
+    y: ArrayLike,
+    group: ArrayLike,
+    n_groups: int,
+    z_columns: Sequence[int],
+    theta: Sequence[float],
+    beta: Sequence[float],
+    *,
+    family: GlmFamily,
+    link: GlmLink,
+) -> dict[str, Any]:
+    """Laplace -2 log L with its exact gradient and Hessian over (theta, beta)."""
