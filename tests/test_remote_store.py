@@ -146,5 +146,6 @@ def test_cli_run_into_a_url(tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(main, ["run", str(tmp_path / "tiny.yaml"), "--out", url,
                                        "--workers", "1", "--no-progress"])
     assert result.exit_code == 0, result.output
+    assert f"Results: {url} (2/2 design points complete" in result.output  # as given
     assert store.done_mask(url).all() and store.read_attrs(url)["seed"] == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]

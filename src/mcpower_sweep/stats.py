@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
-from scipy import stats as _st
 
 from .params import CORRECTIONS
 
-Z_95 = float(_st.norm.ppf(0.975))  # 1.959963984540054
+# SciPy is imported where used: it takes seconds to import (scipy.special alone pulls in
+# numpy.f2py), and reading a store (open_results, `mcpower-sweep info`) needs none of it.
+Z_95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975), exactly (a test checks)
 # Two sizes' powers closer than this are treated as equal (ties in a monotone curve).
 TOL = 1e-12
 
@@ -85,6 +85,8 @@ def wilson_interval(successes: Any, trials: Any, z: float = Z_95) -> tuple[Any, 
 
 def norm_cdf(x: Any) -> Any:
     """Standard normal distribution function (``scipy.special.ndtr``)."""
+    from scipy import special
+
     return special.ndtr(x)
 
 
@@ -96,6 +98,8 @@ def t_quantile(q: float, df: float) -> float:
     >>> round(t_quantile(0.975, 29), 3)
     2.045
     """
+    from scipy import stats as _st
+
     if math.isinf(df):
         return float(_st.norm.ppf(q))
     return float(_st.t.ppf(q, df))
@@ -107,6 +111,8 @@ def t_quantiles(q: float, df: np.ndarray) -> np.ndarray:
     >>> t_quantiles(0.975, np.array([29.0, np.inf])).round(3).tolist()
     [2.045, 1.96]
     """
+    from scipy import special
+
     df = np.asarray(df, dtype=np.float64)
     infinite = np.isinf(df)
     # special.stdtrit is what t.ppf evaluates, without its per-call overhead (hot: per fit).
@@ -170,6 +176,9 @@ def two_sided_power(delta: float, df: float, alpha: float) -> float:
     >>> round(two_sided_power(0.0, 20, 0.05), 6)
     0.05
     """
+    from scipy import special
+    from scipy import stats as _st
+
     crit = t_quantile(1.0 - alpha / 2.0, df)
     if math.isinf(df):
         power = special.ndtr(delta - crit) + special.ndtr(-delta - crit)
@@ -189,6 +198,8 @@ def isotonic(y: Sequence[float] | np.ndarray, w: Sequence[float] | np.ndarray | 
     >>> isotonic([0.5, 0.8, 0.7, 0.9]).round(2).tolist()
     [0.5, 0.75, 0.75, 0.9]
     """
+    from scipy import optimize
+
     y = np.asarray(y, dtype=float)
     if y.size == 0:
         return y

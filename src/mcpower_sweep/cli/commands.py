@@ -115,7 +115,7 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     from ..reports import summary_tables
     from ..reports.status import run_line
 
-    click.echo(run_line(store_path, ds, wall), err=True)
+    click.echo(run_line(out or store_path, ds, wall), err=True)
     click.echo(summary_tables(ds, ci=ci))
 
 

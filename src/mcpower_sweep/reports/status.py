@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import xarray as xr
 
 
-def run_line(store: str | os.PathLike[str], ds: xr.Dataset, wall: float) -> str:
+def run_line(store: object, ds: xr.Dataset, wall: float) -> str:
     """What ``run`` says when it is done: where the results are, how complete, how fast.
+
+    ``store`` is named as given: a path, a URL (``memory://s.zarr``) or a store object.
 
     Examples
     --------
@@ -34,7 +35,8 @@ def run_line(store: str | os.PathLike[str], ds: xr.Dataset, wall: float) -> str:
                  f"{last.get('engine_seconds', 0):.1f} s of engine time")
     if last.get("chunks_skipped"):
         text += f"; {last['chunks_skipped']} chunks already done"
-    return f"Results: {Path(store)} ({points}; {text})"
+    name = os.fspath(store) if isinstance(store, (str, os.PathLike)) else str(store)
+    return f"Results: {name} ({points}; {text})"
 
 
 def store_info(store: str) -> str:

@@ -22,15 +22,17 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
-from ..design.spec import SimulationSpec
 from ..params import param
 from ..stats import wilson_interval
 from . import tally
+
+if TYPE_CHECKING:  # reading results needs neither the design code nor the engine
+    from ..design.spec import SimulationSpec
 
 TEST_DIM = "test"
 

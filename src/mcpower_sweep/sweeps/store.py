@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -44,8 +44,10 @@ import zarr
 
 from ..results import tally
 from ..results.schema import TEST_DIM, summarise
-from .grid import Grid
 from .location import StoreLocation, describe, local_path, resolve, zarr_store
+
+if TYPE_CHECKING:  # reading a store needs neither the design code nor the engine
+    from .grid import Grid
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 ZARR_FORMAT = 3

@@ -1,10 +1,12 @@
 """Sweep tasks: chunks of simulations submitted in a bounded window, collected as they finish.
 
-One task (:func:`run_task`) runs one chunk of simulations at one design point.  A
-:class:`TaskWindow` keeps a bounded number of tasks submitted and refills as results
-arrive; :func:`collect` adds each finished chunk's counts to the store's totals
-(:class:`~.writer.ChunkWriter`, flushed every few seconds).  :func:`save_arrived` writes
-what had already finished when the run is stopped.
+One chunk (:func:`run_task`) is a run of simulations at one design point; one Dask task
+(:func:`run_chunks`) runs consecutive chunks of the to-do list, as many as make about one
+chunk of the costliest point (cheap points share a task: few, sizeable tasks keep the
+scheduler's per-task cost small).  A :class:`TaskWindow` keeps a bounded number of tasks
+submitted and refills as results arrive; :func:`collect` adds each finished chunk's
+counts to the store's totals (:class:`~.writer.ChunkWriter`, flushed every few
+seconds).  :func:`save_arrived` writes what had already finished when the run is stopped.
 
 Workers import this module to run :func:`run_task`: xarray, zarr, distributed and the
 store are imported only where the driver needs them, so a worker's first task starts
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from .writer import ChunkRecord, ChunkWriter
 
 IN_FLIGHT_PER_THREAD = 4
+MAX_CHUNKS_PER_TASK = 64  # chunks one task may run (bounds what a lost task costs)
 MIN_IN_FLIGHT = 8
 SAVE_SECONDS = 10.0  # after Ctrl-C: how long to wait for results that already arrived
 WORKER_TIMEOUT_ENV = "MCPOWER_SWEEP_WORKER_TIMEOUT"
@@ -60,6 +63,14 @@ def run_task(spec: SimulationSpec, seed: int, start: int, count: int) -> tuple[A
     t0 = time.perf_counter()
     counts = engine.chunk_counts(spec, seed, start, count, n_threads=1)
     return counts, time.perf_counter() - t0
+
+
+def run_chunks(seed: int, chunks: list[tuple[SimulationSpec, int, int]]) -> list[tuple[Any, float]]:
+    """One Dask task: :func:`run_task` for each ``(spec, start, count)``, in order.
+
+    >>> results = run_chunks(1, [(spec, 0, 50), (other_spec, 0, 50)])  # doctest: +SKIP
+    """
+    return [run_task(spec, seed, start, count) for spec, start, count in chunks]
 
 
 @dataclass
@@ -104,7 +115,12 @@ def pending_chunks(grid: Grid, done: np.ndarray) -> Iterator[tuple[tuple[int, ..
 
 
 class TaskWindow:
-    """A bounded window of submitted tasks, refilled as results arrive."""
+    """A bounded window of submitted tasks, refilled as results arrive.
+
+    ``futures`` maps each task to the ``(index, k)`` of its chunks.  A task takes chunks
+    from ``todo`` until their cost (observations × simulations) reaches that of one full
+    chunk of the costliest point, or :data:`MAX_CHUNKS_PER_TASK`.
+    """
 
     def __init__(self, client: Any, plan: Plan, todo: Iterator[tuple[tuple[int, ...], int]]):
         from distributed import as_completed
@@ -112,9 +128,11 @@ class TaskWindow:
         self.client = client
         self.plan = plan
         self.todo = todo
-        self.futures: dict[Any, tuple[tuple[int, ...], int]] = {}
+        self.futures: dict[Any, list[tuple[tuple[int, ...], int]]] = {}
         self.completed = as_completed()
         self.run_id = uuid.uuid4().hex[:8]
+        self._tasks = itertools.count()
+        self._budget = plan.chunk_size * max(spec.total_n for _, spec in plan.grid.points())
         self._limit = MIN_IN_FLIGHT
         self._limit_checked = -math.inf
 
@@ -127,23 +145,36 @@ class TaskWindow:
             self._limit_checked = now
         return self._limit
 
-    def refill(self) -> None:
+    def _next_task(self) -> tuple[list[tuple[tuple[int, ...], int]], list[Any]]:
         from .store import chunk_bounds
 
         plan = self.plan
-        for index, k in itertools.islice(self.todo, max(0, self.limit() - len(self.futures))):
+        where: list[tuple[tuple[int, ...], int]] = []
+        chunks: list[Any] = []
+        cost = 0
+        for index, k in self.todo:
+            spec = plan.grid.spec_at(index)
             start, count = chunk_bounds(k, plan.simulations, plan.chunk_size)
-            flat = int(np.ravel_multi_index(index, plan.grid.shape)) if index else 0
+            where.append((index, k))
+            chunks.append((spec, start, count))
+            cost += spec.total_n * count
+            if cost >= self._budget or len(chunks) >= MAX_CHUNKS_PER_TASK:
+                break
+        return where, chunks
+
+    def refill(self) -> None:
+        while len(self.futures) < self.limit():
+            where, chunks = self._next_task()
+            if not chunks:
+                return
             future = self.client.submit(
-                run_task,
-                plan.grid.spec_at(index),
-                plan.seed,
-                start,
-                count,
-                key=f"mcpower-chunk-{self.run_id}-{flat}-{k}",
+                run_chunks,
+                self.plan.seed,
+                chunks,
+                key=f"mcpower-chunks-{self.run_id}-{next(self._tasks)}",
                 pure=False,
             )
-            self.futures[future] = (index, k)
+            self.futures[future] = where
             self.completed.add(future)
 
     def cancel(self) -> None:
@@ -307,13 +338,15 @@ def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar:
                 # Its worker died after it finished: Dask recomputes it, so wait again.
                 window.completed.add(future)
             else:
-                items.append((future, *window.futures.pop(future)))
+                items.append((future, window.futures.pop(future)))
         failed = next((item for item in items if status[item[0]] != "finished"), None)
         finished = [item for item in items if status[item[0]] == "finished"]
-        results = window.client.gather([future for future, _, _ in finished])
+        gathered = window.client.gather([future for future, _ in finished])
+        results = [r for task in gathered for r in task]
+        where = [chunk for _, chunks in finished for chunk in chunks]
         records = [
             _record(index, k, counts)
-            for (_, index, k), (counts, _) in zip(finished, results, strict=True)
+            for (index, k), (counts, _) in zip(where, results, strict=True)
         ]
         with guard.writing():
             writer.add(records)
@@ -323,11 +356,11 @@ def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar:
                 stats.record(counts.n_sims, seconds)
         bar.update(sum(r.n_sims for r in records))
         bar.set_postfix_str(f"chunks {stats.chunks_done}/{stats.chunks_total}", refresh=False)
-        del items, finished, results, records  # written, not kept
+        del items, finished, gathered, results, records  # written, not kept
         if failed is not None:
             if watch is not None and watch.error is not None:
                 raise watch.error
-            future, index, k = failed
+            future, ((index, k), *_) = failed
             err = (
                 future.exception()
                 if future.status == "error"
@@ -369,13 +402,14 @@ def save_arrived(
     """
     deadline = time.monotonic() + seconds
     records = []
-    for future, (index, k) in list(window.futures.items()):
+    for future, where in list(window.futures.items()):
         if future.status != "finished":
             continue
         try:
-            counts, engine_seconds = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            results = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except Exception:  # noqa: BLE001 - lost with its worker: recomputed on resume
             continue
-        records.append(_record(index, k, counts))
-        stats.record(counts.n_sims, engine_seconds)
+        for (index, k), (counts, engine_seconds) in zip(where, results, strict=True):
+            records.append(_record(index, k, counts))
+            stats.record(counts.n_sims, engine_seconds)
     writer.write_many(records)  # flushes the chunks added before too
