@@ -25,7 +25,10 @@ def test_no_nan_and_failures_flagged(name: str, df_method: str) -> None:
     c = degenerate.check(model, n, df_method, 200, 7)
     assert c["nan_in_results"] == 0
     assert c["failed_with_values"] == 0
-    assert c["failed"] < c["sims"]
+    if "separation" in name:  # separated data sets: flagged as failed fits, not results
+        assert c["failed"] > 0.9 * c["sims"]
+    else:
+        assert c["failed"] < c["sims"]
 
 
 @pytest.mark.parametrize("name", list(DESIGNS))

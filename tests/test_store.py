@@ -214,3 +214,16 @@ def test_open_results_rejects_other_paths(tmp_path) -> None:
 def test_read_attrs(path) -> None:
     assert store.read_attrs(path) == {**ATTRS, "store_layout": store.STORE_LAYOUT}
     assert store.is_store(path) and not store.is_store(path.parent)
+
+
+def test_flushes_are_never_further_apart_than_the_cap() -> None:
+    """A slow flush spaces the next ones out, but a kill never loses more than the cap."""
+    import time
+
+    w = store_writer.ChunkWriter(root="x", group=None, totals=np.zeros(1), n_tests=1,
+                                 n_chunks=1, block=(1,), flush_seconds=100.0, flushes=2)
+    cap = store_writer.FLUSH_MAX_SECONDS
+    w.last_flush = time.monotonic() - cap + 1.0
+    assert not w.due()
+    w.last_flush = time.monotonic() - cap - 0.01
+    assert w.due()

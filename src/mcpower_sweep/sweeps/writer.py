@@ -28,9 +28,12 @@ from .store import (
 )
 
 # Flushes are at least FLUSH_SECONDS apart, and FLUSH_COST_FACTOR times longer apart than
-# the last flush took (large stores): a kill loses at most that much finished work.
+# the last flush took (large stores), but never more than FLUSH_MAX_SECONDS: a kill loses
+# at most that much finished work.  The first flush pays one-off imports (SciPy, under
+# load seconds), so its time does not set the interval.
 FLUSH_SECONDS = 0.1
 FLUSH_COST_FACTOR = 20
+FLUSH_MAX_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class ChunkWriter:
     before an earlier one of its point is held until that one comes); :meth:`flush`
     writes the changed blocks of ``totals`` (each one whole zarr chunk), then the derived
     results, all through zarr.  :meth:`due` says when a flush is due (every
-    :data:`FLUSH_SECONDS`, or :data:`FLUSH_COST_FACTOR` times the last flush's time).
+    :data:`FLUSH_SECONDS`, or :data:`FLUSH_COST_FACTOR` times the last flush's time, at
+    most :data:`FLUSH_MAX_SECONDS`).
 
     >>> writer = ChunkWriter.open("out.zarr")  # doctest: +SKIP
     >>> writer.write((0, 1), 0, n_sims=50, n_success=50, n_singular=2,
@@ -74,7 +78,8 @@ class ChunkWriter:
     held: dict[tuple[int, ...], dict[int, ChunkRecord]] = field(default_factory=dict)
     dirty: set[tuple[int, ...]] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)
-    flush_seconds: float = 0.0  # how long the last flush took
+    flush_seconds: float = 0.0  # how long the last flush took (0 after the first)
+    flushes: int = 0
 
     @classmethod
     def open(cls, path: StoreLocation) -> ChunkWriter:
@@ -126,7 +131,8 @@ class ChunkWriter:
             self.dirty.add(tuple(i // b for i, b in zip(r.index, self.block, strict=True)))
 
     def due(self) -> bool:
-        interval = max(FLUSH_SECONDS, FLUSH_COST_FACTOR * self.flush_seconds)
+        interval = min(FLUSH_MAX_SECONDS,
+                       max(FLUSH_SECONDS, FLUSH_COST_FACTOR * self.flush_seconds))
         return time.monotonic() - self.last_flush >= interval
 
     def _put(self, at: tuple[int, ...], data: np.ndarray) -> None:
@@ -143,7 +149,8 @@ class ChunkWriter:
         self.dirty.clear()
         self.write_results()
         self.last_flush = time.monotonic()
-        self.flush_seconds = self.last_flush - t0
+        self.flush_seconds = self.last_flush - t0 if self.flushes else 0.0
+        self.flushes += 1
 
     def write_results(self) -> None:
         """Rewrite the derived variables from the totals (what ``xr.open_zarr`` shows)."""
