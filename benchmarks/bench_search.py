@@ -6,7 +6,7 @@ A balanced cluster-randomised trial (``y ~ treatment + (1|school)``, J/2 schools
 
 - adaptive: ``find_sample_size(10, 100, unit="clusters", precision=0.05)`` (no ``by``);
 - grid: ``by=10`` (10 sizes), ``m`` simulations per size, with either interval of
-  :func:`mcpower_sweep.stats.required_n`: the Wilson band of the isotonic curve (counts
+  :func:`mcpower_sweep.crossing.required_n`: the Wilson band of the isotonic curve (counts
   only: MCPower 1.4.1's method, and a sweep's) or the joint probit fit of the sizes
   around the crossing (``find_sample_size(by=...)`` now).  The half-width falls like
   1/sqrt(m), so ``m`` for ±5% is extrapolated from a run at ``--grid-sims``, twice

@@ -15,8 +15,9 @@ from scipy import optimize
 
 from mcpower_sweep import MCPower
 from mcpower_sweep.api import run
+from mcpower_sweep.crossing import probit_crossing, required_n
 from mcpower_sweep.search.adaptive import batch_seed
-from mcpower_sweep.stats import probit_crossing, required_n, two_sided_power
+from mcpower_sweep.stats import two_sided_power
 
 ICC, SIZE, BETA = 0.15, 10, 0.5
 

@@ -10,6 +10,7 @@ import pytest
 from _synthetic import curve_dataset, derived, tutorial_like
 
 from mcpower_sweep import reports as R
+from mcpower_sweep.crossing import RequiredN, required_n
 from mcpower_sweep.reports.axes import default_axes
 from mcpower_sweep.reports.ceiling import (
     ABOVE_BEYOND_MC,
@@ -19,7 +20,7 @@ from mcpower_sweep.reports.ceiling import (
     power_ceiling,
 )
 from mcpower_sweep.reports.required_n import required_n_text
-from mcpower_sweep.stats import RequiredN, isotonic, required_n
+from mcpower_sweep.stats import isotonic
 
 SIZES = [300, 600, 900, 1200, 1800]
 

@@ -229,7 +229,7 @@ def test_find_power_shows_the_correction_and_the_joint_power(capsys) -> None:
 
 
 def test_find_sample_size_uses_the_corrected_power() -> None:
-    from mcpower_sweep.stats import required_n
+    from mcpower_sweep.crossing import required_n
 
     result = make_model(60).find_sample_size(120, 360, by=120, correction="bonferroni",
                                              print_results=False)

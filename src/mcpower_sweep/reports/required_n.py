@@ -1,6 +1,6 @@
 """The required sample size at every design point, as a frame and as a table.
 
-Each power curve over ``sample_size`` goes through :func:`mcpower_sweep.stats.required_n`
+Each power curve over ``sample_size`` goes through :func:`mcpower_sweep.crossing.required_n`
 (the one definition of "required N", shared with ``find_sample_size``); the point's
 power ceiling (:func:`~mcpower_sweep.reports.ceiling.power_ceiling`) says how far an
 unreached target is out of reach.
@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from ..stats import required_n
+from ..crossing import required_n
 from .axes import SIZE_AXIS, axes_of, coord_index, format_value, pick_test, scalar, select
 from .axes import target_of as _target_of
 from .ceiling import ABOVE_BEYOND_MC, ABOVE_BY_MC, CEILING_NOTE, above_ceiling, ceiling_at

@@ -1,7 +1,7 @@
 """What ``find_sample_size`` returns: power over a range of sizes and the required size.
 
 Every number is derived from the points' exact counts: the power curves, their Wilson
-intervals and the required size with its range (:func:`mcpower_sweep.stats.required_n`),
+intervals and the required size with its range (:func:`mcpower_sweep.crossing.required_n`),
 so printing, the Jupyter view and :meth:`SampleSizeResult.to_xarray` agree.
 """
 
@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..crossing import RequiredN, required_n
 from ..design.spec import SimulationSpec
-from ..stats import RequiredN, required_n, wilson_interval
+from ..stats import wilson_interval
 from . import render as R
 from . import tally
 from .power import PowerResult, _component_names, _with_family
@@ -50,7 +51,7 @@ class SampleSizeResult:
         Per-simulation results of the family's tests, int8 ``[size, simulation, test]``
         (1 significant, 0 not, -1 failed fit; ``api.run.outcomes_of``): with them the
         required N and its 95% interval come from all simulations near the crossing
-        jointly (:func:`mcpower_sweep.stats.required_n`); without, from the counts.
+        jointly (:func:`mcpower_sweep.crossing.required_n`); without, from the counts.
 
     Examples
     --------
@@ -122,7 +123,7 @@ class SampleSizeResult:
         return np.array([p.n_singular for p in self.points], dtype=np.int64)
 
     def curve(self, test: str, in_unit: bool = False) -> RequiredN:
-        """Where the power curve of ``test`` reaches the target (``stats.required_n``), in N
+        """Where the power curve of ``test`` reaches the target (``crossing.required_n``), in N
         or (``in_unit``) in ``unit``."""
         family = self.points[0].family
         paired = (None if self.outcomes is None or test not in family else

@@ -118,7 +118,7 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
                    "where power reaches the target: from a grid's counts only (stores), the "
                    "isotonic fit of the power curve; from find_sample_size (per-simulation "
                    "outcomes or the adaptive search), the probit fit of power in log size "
-                   "(stats.required_n, stats.probit_crossing; docs/sample-size.md)"),
+                   "(crossing.required_n, crossing.probit_crossing; docs/sample-size.md)"),
     "required_n_lower": ("required sample size, lower 95% bound", "observations",
                          "counts only: where the upper Wilson bound of the power curve "
                          "reaches the target; find_sample_size: the probit fit's Fieller "

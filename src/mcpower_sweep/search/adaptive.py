@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from ..crossing import Crossing, first_crossing, probit_crossing
 from ..results.power import PowerResult
-from ..stats import Crossing, first_crossing, isotonic, probit_crossing, wilson_interval
+from ..stats import isotonic, wilson_interval
 
 __all__ = ["Step", "Search", "batch_seed", "search"]
 

@@ -4,7 +4,7 @@
 ``required_n_ci`` like the grid's :class:`~mcpower_sweep.results.sample_size.
 SampleSizeResult`; :class:`EffectSearchResult` (``find_effect_size``) gives ``mde`` and
 ``mde_ci``.  Every number comes from the final probit fit of all batches
-(:func:`mcpower_sweep.stats.probit_crossing`), so printing and the attributes agree.
+(:func:`mcpower_sweep.crossing.probit_crossing`), so printing and the attributes agree.
 """
 
 from __future__ import annotations
