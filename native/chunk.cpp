@@ -68,7 +68,8 @@ void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, DfMethod 
                      const std::vector<std::vector<int>>& joint_tests, int64_t i, ChunkOutput& out) {
     const int p = gp.p;
     GlmmFit f = fit_glmm(gp, opt);
-    if (!f.converged) {  // once more from lme4's start (Lambda = I, beta from the GLM)
+    if (!f.converged && !f.degenerate) {  // once more from lme4's start (Lambda = I, beta
+                                          // from the GLM); separated data stay separated
         GlmmFitOptions again = opt;
         again.start_theta.clear();
         again.start_beta.clear();

@@ -89,6 +89,7 @@ struct GlmmFitOptions {
 
 struct GlmmFit {
     bool converged = false;
+    bool degenerate = false;  // estimates running off to infinity (separation, ...): failed
     bool singular = false;
     int iterations = 0;
     double minus_two_loglik = 0.0;

@@ -19,6 +19,11 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // lme4's deriv12 step (numDeriv-style central differences with delta = 1e-4).
 constexpr double kDelta = 1e-4;
+// A Newton step longer than kFlatStep (link-scale units) predicting a decrease of -2 log L
+// below kFlatDecrease: a flat direction (curvature below 1e-4, an SE above 100), not an
+// optimum (see minimise).
+constexpr double kFlatStep = 0.1;
+constexpr double kFlatDecrease = 1e-6;
 
 // The optimisation variables: the free theta (all of the lower triangle, or only its
 // diagonal for (Z || g)) followed by beta.
@@ -142,6 +147,7 @@ bool Objective::derivatives(const std::vector<double>& x, double f0, std::vector
 
 struct NewtonResult {
     bool converged = false;
+    bool degenerate = false;  // stopped where the estimates run off to infinity
     int iterations = 0;
     double value = kInf;
 };
@@ -210,6 +216,15 @@ NewtonResult minimise(Objective& f, std::vector<double>& x, const GlmmFitOptions
             res.converged = true;
             break;
         }
+        // A long Newton step that predicts almost no decrease: the objective is flat along
+        // it, i.e. estimates running off to infinity (separation, an all-zero arm) rather
+        // than an optimum, where such a small decrease comes with a tiny step.
+        double longest = 0.0;
+        for (int i = 0; i < k; ++i) longest = std::max(longest, std::fabs(step[i]));
+        if (dec < kFlatDecrease && longest > kFlatStep) {
+            res.degenerate = true;
+            break;
+        }
         double t = 1.0;
         bool accepted = false;
         for (int ls = 0; ls < 40; ++ls, t *= 0.5) {
@@ -226,6 +241,12 @@ NewtonResult minimise(Objective& f, std::vector<double>& x, const GlmmFitOptions
                 fx = ft;
                 break;
             }
+        }
+        // Separation and the like: the iterates run off to infinity (each step slower, as
+        // the modes need more PIRLS passes); the fit would end flagged, so stop here.
+        if (accepted && degenerate_fit(f.pr, f.st)) {
+            res.degenerate = true;
+            break;
         }
         if (!accepted) {
             // No descent along the Newton path: at the optimum up to the accuracy of the
@@ -335,7 +356,8 @@ GlmmFit fit_glmm(const GlmmProblem& pr, const GlmmFitOptions& opt) {
     bool finite = true;
     for (double v : out.vcov) finite = finite && std::isfinite(v);
     for (double v : out.beta) finite = finite && std::isfinite(v);
-    out.converged = res.converged && finite && !degenerate_fit(pr, st);
+    out.degenerate = res.degenerate || degenerate_fit(pr, st);
+    out.converged = res.converged && finite && !out.degenerate;
     return out;
 }
 
