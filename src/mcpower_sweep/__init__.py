@@ -22,6 +22,8 @@ _EXPORTS = {
     "SimulationSpec": "design.spec",
     "sweep": "sweeps.run",
     "open_results": "sweeps.store",
+    "search_sweep": "search.sweep",
+    "effect_sweep": "search.sweep",
 }
 
 __all__ = ["__version__", *_EXPORTS]
