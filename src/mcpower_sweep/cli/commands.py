@@ -94,6 +94,10 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     if local is not None:
         check_writable(local)  # a clear error for read-only places, before mkdir
         local.parent.mkdir(parents=True, exist_ok=True)
+    if s.search is not None:
+        _run_search(s, store_path, local, session, resume=resume, overwrite=overwrite,
+                    simulations=simulations, chunk_size=chunk_size)
+        return
     kwargs = s.sweep_kwargs()
     if simulations is not None:
         kwargs["simulations"] = simulations
@@ -119,6 +123,40 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
     click.echo(summary_tables(ds, ci=ci))
 
 
+def _run_search(s: Any, store_path: Any, local: Path | None, session: Any, *, resume: bool,
+                overwrite: bool, simulations: int | None, chunk_size: int | None) -> None:
+    """A scenario with ``search:``: the required size at every point of its axes."""
+    for flag, given in (("--resume", resume), ("--simulations", simulations),
+                        ("--chunk-size", chunk_size)):
+        if given:
+            raise click.UsageError(f"{flag} does not apply to a search scenario (search: in "
+                                   f"{s.path}): each point's search sets its own simulations "
+                                   "up to search.max_simulations")
+    if local is not None and local.exists():
+        if not overwrite:
+            raise FileExistsError(f"{str(local)!r} already exists: give --overwrite to replace "
+                                  "it, or --out for another store")
+        import shutil
+
+        shutil.rmtree(local)
+    from ..reports.searches import search_table
+    from ..search.sweep import search_sweep
+    from ..sweeps.location import zarr_store
+
+    q = s.search
+    start = time.perf_counter()
+    with session as client:
+        ds = search_sweep(s.model, s.grid, q["from"], q["to"], q["test"], unit=q["unit"],
+                          correction=q.get("correction"), precision=q["precision"],
+                          max_simulations=q["max_simulations"], client=client,
+                          store=zarr_store(store_path), estimator=s.options.estimator,
+                          df_method=s.options.df_method, scenario_text=s.text)
+    wall = time.perf_counter() - start
+    click.echo(f"wrote {store_path}: {ds.required_n.size} searches, "
+               f"{int(ds.n_simulations.sum()):,} simulations in {wall:.1f} s", err=True)
+    click.echo(search_table(ds))
+
+
 # ------------------------------------------------------------------------- table
 
 
@@ -136,6 +174,24 @@ def _open(store: str) -> Any:
 
     _require(store)
     return open_results(store)
+
+
+def _open_search(store: str) -> Any:
+    """A sweep of searches' Dataset (``run`` on a ``search:`` scenario), else None."""
+    from ..reports.searches import is_search
+    from ..sweeps.location import zarr_store
+    from ..sweeps.store import read_attrs
+
+    _require(store)
+    try:
+        attrs = read_attrs(store)
+    except Exception:  # not a zarr group: open_results says so in its words
+        return None
+    if not is_search(attrs):
+        return None
+    import xarray as xr
+
+    return xr.open_zarr(zarr_store(store), consolidated=False).load()
 
 
 def _axes_option(text: str | None) -> tuple[str | None, str | None]:
@@ -173,6 +229,14 @@ def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: 
     del debug
     from .. import reports
 
+    searched = _open_search(store)
+    if searched is not None:  # the required N per point, with its interval
+        from ..reports.searches import search_table
+
+        rows, cols = _axes_option(axes)
+        at = reports.parse_at(at_items, searched)
+        click.echo(search_table(searched, rows, cols, at=at, fmt=fmt))
+        return
     ds = _open(store)
     if correction is not None:
         ds = reports.corrected(ds, correction)
@@ -205,11 +269,14 @@ def table(store: str, axes: str | None, at_items: Sequence[str], ci: bool, fmt: 
 @click.option("--facet", default="n_clusters", show_default=True,
               help="One panel per value of this axis.")
 @click.option("--test", help="The tested effect (default: the first).")
+@click.option("--axes", metavar="ROWS[,COLS]",
+              help="A search store's axes: a heatmap over two, a line over one.")
 @target_power_options
 @debug_option
 @handle_errors
 def plot(store: str, output: str, kind: str, at_items: Sequence[str], x_axis: str, hue: str,
-         facet: str, test: str | None, target_power: float | None, debug: bool) -> None:
+         facet: str, test: str | None, axes: str | None, target_power: float | None,
+         debug: bool) -> None:
     """Plot power curves (or a required-N heatmap) from a results STORE."""
     del debug
     from ..reports import parse_at, plots
@@ -222,6 +289,13 @@ def plot(store: str, output: str, kind: str, at_items: Sequence[str], x_axis: st
     if not folder.is_dir():  # checked before the work; never created behind the user's back
         raise FileNotFoundError(f"directory {str(folder)!r} does not exist: create it first "
                                 "or give -o a path in an existing directory")
+    searched = _open_search(store)
+    if searched is not None:  # the required N per point, with its interval
+        from ..reports.searches import search_plot
+
+        fig = search_plot(searched, *_axes_option(axes), at=parse_at(at_items, searched))
+        click.echo(f"wrote {plots.save(fig, output)}", err=True)
+        return
     ds = _open(store)
     at = parse_at(at_items, ds)
     if kind == "curves":
@@ -250,6 +324,12 @@ def info(store: str, show_scenario: bool, debug: bool) -> None:
         from ..sweeps.store import read_attrs
 
         click.echo(read_attrs(store).get("scenario") or "(no scenario recorded)")
+        return
+    searched = _open_search(store)
+    if searched is not None:
+        from ..reports.searches import search_info
+
+        click.echo(search_info(searched))
         return
     from ..reports.status import store_info
 

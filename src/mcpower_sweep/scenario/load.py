@@ -64,6 +64,10 @@ class Scenario:
         The sweep axes, ``{axis: [values...]}`` in file order, ranges expanded.
     options
         Run options (simulations, seed, alpha, target power, ...).
+    search
+        The ``search:`` block (unit, from, to, test, precision, max_simulations,
+        correction) when the scenario asks for the required size at every point of
+        ``grid`` instead of power; None otherwise.
     text
         The original YAML text (recorded in the store's provenance).
     """
@@ -75,6 +79,7 @@ class Scenario:
     grid: dict[str, list[Any]]
     options: RunOptions
     text: str = field(repr=False)
+    search: dict[str, Any] | None = None
 
     @property
     def stem(self) -> str:
@@ -104,6 +109,29 @@ class Scenario:
         return with_analysis(self.model.to_spec(
             int(n), estimator=self.options.estimator, df_method=self.options.df_method
         ), self.options.test_formula)
+
+
+def _search_base(src: Source, model: Any, search: dict[str, Any],
+                 grid: dict[str, list[Any]]) -> int:
+    """The base sample size of a search scenario (its smallest size), after refusing an
+    axis that the search itself varies."""
+    from ..search.sweep import SIZE_AXES
+
+    unit = search["unit"]
+    for axis in grid:
+        if axis in SIZE_AXES[unit]:
+            raise src.fail(f"sweep.{axis}", axis,
+                           f"with search.unit={unit!r} the search varies the size; remove "
+                           f"{axis} from sweep (size axes then: {', '.join(SIZE_AXES[unit])})")
+    if search["test"] == "all" or "," in search["test"]:
+        raise src.fail("search.test", search["test"], "name one tested effect")
+    other = {"clusters": "cluster_size", "cluster_size": "n_clusters"}.get(unit)
+    if other in grid:
+        return search["from"] * max(grid[other])
+    try:
+        return search["from"] * model._observations_per(unit)
+    except ValueError as err:
+        raise src.error("search.unit", err, unit, show_value=True) from err
 
 
 def _read_yaml(text: str, source: str) -> Any:
@@ -151,12 +179,19 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     cfg = check_top(src, "", _read_yaml(text, source))
     grid: dict[str, list[Any]] = cfg.get("sweep", {})
     sample_size = cfg.get("sample_size")
+    search = cfg.get("search")
+    model = build_model(src, cfg)
+    if search is not None:
+        if cfg.get("test_formula"):
+            raise src.fail("test_formula", cfg["test_formula"],
+                           "a search scenario (search:) analyses with the model's formula; "
+                           "drop test_formula or search")
+        sample_size = _search_base(src, model, search, grid)
     if sample_size is None and "sample_size" not in grid:
         raise src.fail("sample_size", None,
                        "set a base sample_size or sweep it (sweep.sample_size)")
-    if not grid:
+    if not grid and search is None:
         grid = {"sample_size": [sample_size]}  # a single design point
-    model = build_model(src, cfg)
     base = build_base(src, model, sample_size or grid["sample_size"][0], cfg)
     options = RunOptions(
         simulations=model.simulations, seed=model.seed, alpha=model.alpha,
@@ -174,6 +209,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         grid=grid,
         options=options,
         text=text,
+        search=search,
     )
 
 

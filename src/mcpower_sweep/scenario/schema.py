@@ -61,6 +61,47 @@ def scenario_configs(src: Source, path: str, value: Any) -> Any:
     return value
 
 
+def _with_block(src: Source, path: str, value: Any) -> Any:
+    """Checked by :func:`check_search_block`, which knows the block's other keys."""
+    return value
+
+
+SEARCH: Schema = {
+    "unit": (False, rule(PARAMS["unit"])),
+    "from": (True, rule(PARAMS["sample_size"])),
+    "to": (True, rule(PARAMS["sample_size"])),
+    "test": (True, text),
+    "precision": (False, _with_block),
+    "max_simulations": (False, _with_block),
+    "correction": (False, rule(PARAMS["correction"])),
+}
+
+
+def check_search_block(src: Source, path: str, value: Any) -> dict[str, Any]:
+    """``search:``: find_sample_size's adaptive search (no ``by=``) at every grid point.
+
+    ``from`` and ``to`` count the ``unit`` (default observations); ``precision`` and
+    ``max_simulations`` follow the API's rules (defaults 0.05 and 20,000).
+    """
+    from ..search.questions import check_search  # the API's own rule for both
+
+    block = mapping(SEARCH)(src, path, value)
+    block.setdefault("unit", "observations")
+    block.setdefault("precision", 0.05)
+    block.setdefault("max_simulations", 20_000)
+    for key in ("precision", "max_simulations"):
+        try:
+            check_search(block["precision"] if key == "precision" else 0.05,
+                         block["max_simulations"] if key == "max_simulations" else 20_000,
+                         ("test",), ("test",))
+        except ValueError as err:
+            raise src.error(f"{path}.{key}", err) from None
+    if block["from"] >= block["to"]:
+        raise src.fail(f"{path}.to", block["to"],
+                       f"must be larger than from={block['from']}")
+    return block
+
+
 MODEL: Schema = {
     "formula": (True, text),
     "family": (False, rule(PARAMS["family"])),
@@ -94,6 +135,7 @@ TOP: Schema = {
     "test_formula": (False, text),  # a misspecified analysis (docs/misspecification.md)
     "chunk_size": (False, optional(rule(PARAMS["chunk_size"]))),  # null: calibrated
     "sweep": (False, check_sweep),
+    "search": (False, check_search_block),  # the required size at every point of sweep
 }
 
 check_top = mapping(TOP)

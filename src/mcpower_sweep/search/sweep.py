@@ -158,7 +158,9 @@ def search_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], from_size: i
                  to_size: int, target_test: str = "all", *, unit: str = "observations",
                  correction: str | None = None, precision: float | int = 0.05,
                  max_simulations: int = 20_000, client: Any = None,
-                 store: str | None = None) -> xr.Dataset:
+                 store: str | None = None, estimator: str | None = None,
+                 df_method: str | None = None, scenario_text: str | None = None
+                 ) -> xr.Dataset:
     """The required size, with its 95% interval, at every point of the axes ``over``.
 
     Parameters
@@ -175,6 +177,10 @@ def search_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], from_size: i
         A ``distributed.Client``: one task per point; None runs the points here, in order.
     store
         A zarr path to write the Dataset to (``to_zarr``, mode ``"w-"``: never overwritten).
+    estimator, df_method
+        As in :meth:`MCPower.to_spec` (None: the model's defaults).
+    scenario_text
+        The scenario YAML that asked for the sweep, recorded as the ``scenario`` attribute.
 
     Returns
     -------
@@ -202,7 +208,7 @@ def search_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], from_size: i
     other = {"clusters": "cluster_size", "cluster_size": "n_clusters"}.get(unit)
     per = (1 if other is None else max(over[other]) if other in over
            else model._observations_per(unit))
-    grid = Grid(model.to_spec(low * per), over)
+    grid = Grid(model.to_spec(low * per, estimator=estimator, df_method=df_method), over)
     targets = parse.targets(target_test, grid.base.tests)
     precision, budget, test = check_search(precision, max_simulations, targets, grid.base.tests)
     seed, _ = model._seed_now()
@@ -222,7 +228,8 @@ def search_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], from_size: i
                         "search_test": test, "search_unit": unit, "search_from": low,
                         "search_to": high, "search_precision": precision,
                         "search_max_simulations": budget,
-                        "search_correction": run["correction"]})
+                        "search_correction": run["correction"],
+                        **({"scenario": scenario_text} if scenario_text else {})})
 
 
 def effect_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], effect: str,
