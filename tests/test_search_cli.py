@@ -129,3 +129,73 @@ def test_two_axes_make_a_table_and_an_annotated_heatmap(tmp_path: Path) -> None:
     fig.savefig(tmp_path / "heat.png")
     with pytest.raises(ValueError, match="not an axis"):
         search_table(ds, "n_clusters")
+
+
+MDE_SCENARIO = """\
+model:
+  formula: "y ~ treatment + (1|school)"
+  effects: {treatment: 0.5}
+  variable_types: {treatment: "binary(0.5, balanced)"}
+  cluster: {grouping: school, ICC: 0.15, cluster_size: 10, cluster_level_vars: [treatment]}
+seed: 11
+max_failed: 0.2
+sample_size: 400
+search: {effect: treatment, from: 0.05, to: 1.0, precision: 0.2, max_simulations: 2000}
+sweep:
+  icc: [0.05, 0.2]
+"""
+# "0.31 [0.28–0.34]": a minimum detectable effect with its 95% interval.
+MDE = re.compile(r"\d\.\d\d \[\d\.\d\d–\d\.\d\d\]")
+
+
+def test_run_table_and_plot_of_an_mde_scenario(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("m.yaml").write_text(MDE_SCENARIO)
+    code, out, err = invoke("run", "m.yaml", "--workers", "1", "--out", "m.zarr",
+                            "--no-progress")
+    assert code == 0, err
+    assert "2 searches" in err
+    stored = xr.open_zarr("m.zarr", consolidated=False).load()
+    assert stored.attrs["search_effect"] == "treatment"
+    assert stored.attrs["scenario"].strip() == MDE_SCENARIO.strip()
+    assert list(stored.status.values) == ["reached", "reached"]
+    assert stored.mde.sel(icc=0.05) < stored.mde.sel(icc=0.2)  # more clustering, larger MDE
+    assert "| icc | MDE | simulations |" in out and len(MDE.findall(out)) == 2
+
+    code, table, err = invoke("table", "m.zarr")
+    assert code == 0, err
+    assert table == out.rstrip("\n") + "\n"
+    assert "Minimum detectable effect for 80% power, treatment" in table
+    code, info, err = invoke("info", "m.zarr")
+    assert code == 0 and "minimum detectable effect of treatment" in info, err
+    code, _, err = invoke("plot", "m.zarr", "-o", "m.png")
+    assert code == 0, err
+    assert Path("m.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(("search", "needles"), [
+    ("{effect: treatment, unit: clusters, from: 0.05, to: 1.0}",
+     ["search.unit", "clusters", "not both"]),
+    ("{effect: treatment, test: treatment, from: 0.05, to: 1.0}", ["search.test", "not both"]),
+    ("{effect: tretment, from: 0.05, to: 1.0}", ["search.effect", "tretment", "treatment"]),
+    ("{effect: treatment, from: 0.05, to: 1.0, precision: -1}",
+     ["search.precision", "precision=-1"]),
+])
+def test_bad_mde_search_keys_are_one_line_errors(tmp_path: Path, search: str,
+                                                 needles: list[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(MDE_SCENARIO.replace(
+        MDE_SCENARIO.split("search: ")[1].split("\nsweep")[0], search))
+    code, out, err = invoke("run", str(path), "--out", str(tmp_path / "never.zarr"))
+    assert code != 0 and not out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_the_searched_effect_cannot_be_swept() -> None:
+    text = MDE_SCENARIO.replace("icc: [0.05, 0.2]", "effect_treatment: [0.2, 0.4]")
+    with pytest.raises(ScenarioError, match=r"sweep\.effect_treatment: search\.effect="):
+        parse_scenario(text, "s.yaml")

@@ -125,7 +125,7 @@ def run(scenario: str, out: str | None, cluster: str | None, workers: int | None
 
 def _run_search(s: Any, store_path: Any, local: Path | None, session: Any, *, resume: bool,
                 overwrite: bool, simulations: int | None, chunk_size: int | None) -> None:
-    """A scenario with ``search:``: the required size at every point of its axes."""
+    """A scenario with ``search:``: the required size (or MDE) at every point of its axes."""
     for flag, given in (("--resume", resume), ("--simulations", simulations),
                         ("--chunk-size", chunk_size)):
         if given:
@@ -140,19 +140,25 @@ def _run_search(s: Any, store_path: Any, local: Path | None, session: Any, *, re
 
         shutil.rmtree(local)
     from ..reports.searches import search_table
-    from ..search.sweep import search_sweep
+    from ..search.sweep import effect_sweep, search_sweep
     from ..sweeps.location import zarr_store
 
     q = s.search
+    common = dict(correction=q.get("correction"), precision=q["precision"],
+                  max_simulations=q["max_simulations"], store=zarr_store(store_path),
+                  estimator=s.options.estimator, df_method=s.options.df_method,
+                  scenario_text=s.text)
     start = time.perf_counter()
     with session as client:
-        ds = search_sweep(s.model, s.grid, q["from"], q["to"], q["test"], unit=q["unit"],
-                          correction=q.get("correction"), precision=q["precision"],
-                          max_simulations=q["max_simulations"], client=client,
-                          store=zarr_store(store_path), estimator=s.options.estimator,
-                          df_method=s.options.df_method, scenario_text=s.text)
+        if "effect" in q:  # the MDE at the scenario's own size (or its sample_size axis)
+            ds = effect_sweep(s.model, s.grid, q["effect"],
+                              s.options.sample_size or s.grid["sample_size"][0], q["from"],
+                              q["to"], client=client, **common)
+        else:
+            ds = search_sweep(s.model, s.grid, q["from"], q["to"], q["test"], unit=q["unit"],
+                              client=client, **common)
     wall = time.perf_counter() - start
-    click.echo(f"wrote {store_path}: {ds.required_n.size} searches, "
+    click.echo(f"wrote {store_path}: {ds.status.size} searches, "
                f"{int(ds.n_simulations.sum()):,} simulations in {wall:.1f} s", err=True)
     click.echo(search_table(ds))
 

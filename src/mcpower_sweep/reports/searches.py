@@ -1,10 +1,14 @@
-"""Tables and plots of a sweep of searches: the required N, with its 95% interval, per point.
+"""Tables and plots of a sweep of searches: the required N (or the minimum detectable
+effect), with its 95% interval, per point.
 
 A store written by :func:`mcpower_sweep.search.sweep.search_sweep` (``mcpower-sweep run`` on
 a scenario with ``search:``) holds ``required_n``, ``required_n_lower``, ``required_n_upper``
-(observations), ``status`` and ``n_simulations`` over the scenario's axes.  Every cell reads
-``"407 [388–427]"``, ``"below range"`` (the target is met at the smallest size searched),
-``"not reached"`` (not met at the largest) or ``"undecided"`` (the budget ran out first).
+(observations), ``status`` and ``n_simulations`` over the scenario's axes; one written by
+:func:`~mcpower_sweep.search.sweep.effect_sweep` (``search: {effect: ...}``) holds ``mde``,
+``mde_lower``, ``mde_upper`` (outcome SD) instead, and the same code shows either.  Every
+cell reads ``"407 [388–427]"`` (``"0.31 [0.28–0.34]"``), ``"below range"`` (the target is
+met at the smallest size searched), ``"not reached"`` (not met at the largest) or
+``"undecided"`` (the budget ran out first).
 
 Examples
 --------
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -44,25 +48,45 @@ from .render import format_n, markdown
 
 __all__ = ["is_search", "search_info", "search_plot", "search_table", "search_text"]
 
-_VARS = ("required_n", "required_n_lower", "required_n_upper", "status", "n_simulations")
-
 
 def is_search(attrs: Mapping[str, Any]) -> bool:
-    """Whether a store's attributes are those of a sweep of searches."""
-    return "search_unit" in attrs
+    """Whether a store's attributes are those of a sweep of searches (size or MDE)."""
+    return "search_unit" in attrs or "search_effect" in attrs
 
 
-def search_text(n: float, lower: float, upper: float, status: str) -> str:
+def _is_mde(ds: xr.Dataset) -> bool:
+    return "search_effect" in ds.attrs
+
+
+def _vars(ds: xr.Dataset) -> tuple[str, ...]:
+    """The answer, its bounds, ``status`` and ``n_simulations``: of the size or the MDE."""
+    name = "mde" if _is_mde(ds) else "required_n"
+    return name, f"{name}_lower", f"{name}_upper", "status", "n_simulations"
+
+
+def _format_mde(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def _label(ds: xr.Dataset) -> str:
+    """The answer's axis label."""
+    return "MDE (outcome SD)" if _is_mde(ds) else "required N (observations)"
+
+
+def search_text(n: float, lower: float, upper: float, status: str,
+                fmt: Callable[[float], str] = format_n) -> str:
     """One point's answer, ``"407 [388–427]"`` (as the docs' generated table), or its status.
 
     >>> search_text(407.2, 388.0, 427.4, "reached")
     '407 [388–427]'
+    >>> search_text(0.312, 0.281, 0.344, "reached", _format_mde)
+    '0.31 [0.28–0.34]'
     >>> search_text(np.nan, np.nan, np.nan, "below range")
     'below range'
     """
     if status != "reached" or math.isnan(n):
         return str(status)
-    shown = [format_n(v) if not math.isnan(v) else "…" for v in (n, lower, upper)]
+    shown = [fmt(v) if not math.isnan(v) else "…" for v in (n, lower, upper)]
     return f"{shown[0]} [{shown[1]}–{shown[2]}]"
 
 
@@ -79,8 +103,10 @@ def search_info(ds: xr.Dataset) -> str:
     """
     a = ds.attrs
     counts = Counter(str(v) for v in np.ravel(ds["status"].values))
+    what = (f"minimum detectable effect of {a.get('search_effect')}" if _is_mde(ds) else
+            f"required {a.get('search_unit')} for {a.get('search_test')}")
     return "\n".join([
-        f"sweep of searches: required {a.get('search_unit')} for {a.get('search_test')}, "
+        f"sweep of searches: {what}, "
         f"from {a.get('search_from')} to {a.get('search_to')}, "
         f"precision {a.get('search_precision')}",
         "axes: " + (", ".join(f"{d} ({n})" for d, n in ds["status"].sizes.items()) or "none"),
@@ -89,31 +115,35 @@ def search_info(ds: xr.Dataset) -> str:
 
 
 def _axes(ds: xr.Dataset) -> list[str]:
-    return list(ds["required_n"].dims)
+    return list(ds["status"].dims)
 
 
 def _cells(ds: xr.Dataset) -> np.ndarray:
     """``search_text`` of every point, an array over the Dataset's axes."""
-    parts = [np.asarray(ds[v].values) for v in _VARS[:4]]
-    flat = [search_text(float(n), float(lo), float(hi), str(st))
+    parts = [np.asarray(ds[v].values) for v in _vars(ds)[:4]]
+    fmt = _format_mde if _is_mde(ds) else format_n
+    flat = [search_text(float(n), float(lo), float(hi), str(st), fmt)
             for n, lo, hi, st in zip(*(p.ravel() for p in parts), strict=True)]
     return np.array(flat, dtype=object).reshape(parts[0].shape)
 
 
 def _title(ds: xr.Dataset) -> str:
     target = float(ds.attrs.get("target_power", 0.8))
+    if _is_mde(ds):
+        return (f"Minimum detectable effect for {100 * target:.0f}% power, "
+                f"{ds.attrs['search_effect']} (in outcome SD, 95% interval)")
     return (f"Required sample size for {100 * target:.0f}% power, "
             f"{ds.attrs.get('search_test', '')} (N in observations, 95% interval)")
 
 
 def search_table(ds: xr.Dataset, rows: str | None = None, cols: str | None = None, *,
                  at: Mapping[str, Any] | None = None, fmt: str = "markdown") -> str:
-    """The required N with its interval at every point: rows × cols for two axes (the
+    """The required N (or MDE) with its interval at every point: rows × cols for two axes (the
     first two unless named; ``at`` fixes the others), else one row per point.
 
     ``fmt="csv"`` gives every variable in long form, one line per point.
     """
-    sub = select(ds[list(_VARS)], at)
+    sub = select(ds[list(_vars(ds))], at)
     if fmt == "csv":
         return sub.to_dataframe().reset_index().to_csv(index=False).rstrip("\n")
     axes = _axes(sub)
@@ -135,7 +165,7 @@ def search_table(ds: xr.Dataset, rows: str | None = None, cols: str | None = Non
                                          for c in sub[cols].values)]
         body = [[format_value(rows, r), *grid[i]] for i, r in enumerate(sub[rows].values)]
     else:
-        header = [*axes, "required N", "simulations"]
+        header = [*axes, "MDE" if _is_mde(sub) else "required N", "simulations"]
         sims = np.asarray(sub["n_simulations"].values).ravel()
         index = np.indices(cells.shape).reshape(len(axes), -1).T if axes else [()]
         body = [[*(format_value(a, sub[a].values[i]) for a, i in zip(axes, idx, strict=True)),
@@ -145,12 +175,13 @@ def search_table(ds: xr.Dataset, rows: str | None = None, cols: str | None = Non
 
 def search_plot(ds: xr.Dataset, rows: str | None = None, cols: str | None = None, *,
                 at: Mapping[str, Any] | None = None) -> Figure:
-    """A heatmap of the required N over two axes, each cell annotated with its interval
+    """A heatmap of the required N (or MDE) over two axes, each cell annotated with its interval
     (unreached cells hatched), or over one axis a line with its 95% band.
 
     >>> fig = search_plot(xr.open_zarr("results/search.zarr"))  # doctest: +SKIP
     """
-    sub = select(ds[list(_VARS)], at)
+    answer, lower, upper = _vars(ds)[:3]
+    sub = select(ds[list(_vars(ds))], at)
     axes = _axes(sub)
     if rows is not None:
         axes = [rows, *([cols] if cols else [a for a in axes if a != rows])]
@@ -159,18 +190,18 @@ def search_plot(ds: xr.Dataset, rows: str | None = None, cols: str | None = None
                          f"{', '.join(_axes(ds))}); fix the others with --at")
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    n = sub["required_n"].transpose(*axes)
+    n = sub[answer].transpose(*axes)
     if len(axes) == 1:
         x = np.asarray(sub[axes[0]].values)
         ax.plot(x, n.values, "o-", color="C0")
-        ax.fill_between(x, sub["required_n_lower"].values, sub["required_n_upper"].values,
+        ax.fill_between(x, sub[lower].values, sub[upper].values,
                         color="C0", alpha=0.25, label="95% interval")
         for xi, st in zip(x, sub["status"].values, strict=True):
             if st != "reached":
                 ax.annotate(str(st), (xi, 0.05), xycoords=("data", "axes fraction"),
                             ha="center", fontsize=8, color="0.3")
         ax.set_xlabel(label_of(sub, axes[0]))
-        ax.set_ylabel("required N (observations)")
+        ax.set_ylabel(_label(sub))
         ax.legend(fontsize=8)
     else:
         cells = xr.DataArray(_cells(sub), dims=_axes(sub)).transpose(*axes).values
@@ -189,7 +220,7 @@ def search_plot(ds: xr.Dataset, rows: str | None = None, cols: str | None = None
                       [format_value(axes[1], v) for v in sub[axes[1]].values])
         ax.set_ylabel(label_of(sub, axes[0]))
         ax.set_xlabel(label_of(sub, axes[1]))
-        fig.colorbar(image, ax=ax).set_label("required N (observations)")
+        fig.colorbar(image, ax=ax).set_label(_label(sub))
     ax.set_title(_title(sub), fontsize=9)
     fig.tight_layout()
     return fig

@@ -66,8 +66,9 @@ class Scenario:
         Run options (simulations, seed, alpha, target power, ...).
     search
         The ``search:`` block (unit, from, to, test, precision, max_simulations,
-        correction) when the scenario asks for the required size at every point of
-        ``grid`` instead of power; None otherwise.
+        correction; or effect instead of unit and test) when the scenario asks for the
+        required size (or the minimum detectable effect) at every point of ``grid``
+        instead of power; None otherwise.
     text
         The original YAML text (recorded in the store's provenance).
     """
@@ -112,11 +113,17 @@ class Scenario:
 
 
 def _search_base(src: Source, model: Any, search: dict[str, Any],
-                 grid: dict[str, list[Any]]) -> int:
-    """The base sample size of a search scenario (its smallest size), after refusing an
-    axis that the search itself varies."""
+                 grid: dict[str, list[Any]], sample: int | None) -> int | None:
+    """The base sample size of a search scenario (a size search's smallest size; an MDE
+    search's own ``sample``), after refusing an axis that the search itself varies."""
     from ..search.sweep import SIZE_AXES
 
+    if "effect" in search:  # the MDE at the scenario's own size (or its sample_size axis)
+        axis = f"effect_{search['effect']}"
+        if axis in grid:
+            raise src.fail(f"sweep.{axis}", axis, f"search.effect={search['effect']!r} "
+                           f"searches this effect; remove {axis} from sweep")
+        return sample
     unit = search["unit"]
     for axis in grid:
         if axis in SIZE_AXES[unit]:
@@ -186,7 +193,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
             raise src.fail("test_formula", cfg["test_formula"],
                            "a search scenario (search:) analyses with the model's formula; "
                            "drop test_formula or search")
-        sample_size = _search_base(src, model, search, grid)
+        sample_size = _search_base(src, model, search, grid, sample_size)
     if sample_size is None and "sample_size" not in grid:
         raise src.fail("sample_size", None,
                        "set a base sample_size or sweep it (sweep.sample_size)")
@@ -201,6 +208,9 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         test_formula=cfg.get("test_formula"),
     )
     check_grid_points(src, base, grid)
+    if search is not None and search.get("effect", base.term_names[-1]) not in base.term_names[1:]:
+        raise src.fail("search.effect", search["effect"],
+                       f"name a fixed effect of the model: {', '.join(base.term_names[1:])}")
     return Scenario(
         path=source,
         name=cfg.get("name") or (Path(source).stem if source != "<string>" else "scenario"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..design.robust import check_scenario_configs
-from ..params import PARAMS
+from ..params import PARAMS, effect_param
 from .axes import check_sweep
 from .checks import (
     Schema,
@@ -68,9 +68,10 @@ def _with_block(src: Source, path: str, value: Any) -> Any:
 
 SEARCH: Schema = {
     "unit": (False, rule(PARAMS["unit"])),
-    "from": (True, rule(PARAMS["sample_size"])),
-    "to": (True, rule(PARAMS["sample_size"])),
-    "test": (True, text),
+    "effect": (False, text),  # the MDE of this effect instead of a required size
+    "from": (True, _with_block),
+    "to": (True, _with_block),
+    "test": (False, text),
     "precision": (False, _with_block),
     "max_simulations": (False, _with_block),
     "correction": (False, rule(PARAMS["correction"])),
@@ -78,15 +79,33 @@ SEARCH: Schema = {
 
 
 def check_search_block(src: Source, path: str, value: Any) -> dict[str, Any]:
-    """``search:``: find_sample_size's adaptive search (no ``by=``) at every grid point.
+    """``search:``: the adaptive search of find_sample_size (no ``by=``; ``unit`` and
+    ``test``) or of find_effect_size (``effect``) at every grid point.
 
-    ``from`` and ``to`` count the ``unit`` (default observations); ``precision`` and
-    ``max_simulations`` follow the API's rules (defaults 0.05 and 20,000).
+    ``from`` and ``to`` count the ``unit`` (default observations) or are the ``effect``'s
+    sizes (outcome SD); ``precision`` and ``max_simulations`` follow the API's rules
+    (defaults 0.05 and 20,000).
     """
     from ..search.questions import check_search  # the API's own rule for both
 
     block = mapping(SEARCH)(src, path, value)
-    block.setdefault("unit", "observations")
+    if "effect" in block:
+        for key in ("unit", "test"):
+            if key in block:
+                raise src.fail(f"{path}.{key}", block[key],
+                               f"give {key} (a required size) or effect (the minimum "
+                               "detectable effect), not both")
+        size = effect_param(block["effect"])
+    else:
+        if "test" not in block:
+            raise src.fail(f"{path}.test", None, "this key is required (or give effect)")
+        block.setdefault("unit", "observations")
+        size = PARAMS["sample_size"]
+    for key in ("from", "to"):
+        try:
+            block[key] = size.check(block[key], key)
+        except ValueError as err:
+            raise src.error(f"{path}.{key}", err) from None
     block.setdefault("precision", 0.05)
     block.setdefault("max_simulations", 20_000)
     for key in ("precision", "max_simulations"):
@@ -135,7 +154,7 @@ TOP: Schema = {
     "test_formula": (False, text),  # a misspecified analysis (docs/misspecification.md)
     "chunk_size": (False, optional(rule(PARAMS["chunk_size"]))),  # null: calibrated
     "sweep": (False, check_sweep),
-    "search": (False, check_search_block),  # the required size at every point of sweep
+    "search": (False, check_search_block),  # the required size or MDE at every point
 }
 
 check_top = mapping(TOP)

@@ -236,11 +236,14 @@ def effect_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], effect: str,
                  sample_size: int, from_effect: float = 0.05, to_effect: float = 1.0, *,
                  correction: str | None = None, precision: float | int = 0.05,
                  max_simulations: int = 20_000, client: Any = None,
-                 store: str | None = None) -> xr.Dataset:
+                 store: str | None = None, estimator: str | None = None,
+                 df_method: str | None = None, scenario_text: str | None = None
+                 ) -> xr.Dataset:
     """The minimum detectable ``effect``, with its 95% interval, at every point of ``over``.
 
     As :func:`search_sweep`, with the arguments of ``find_effect_size`` (``sample_size``
-    is the base design's N; ``sample_size`` may also be an axis); the Dataset holds
+    is the base design's N; ``sample_size`` may also be an axis; ``estimator``,
+    ``df_method`` and ``scenario_text`` as there); the Dataset holds
     ``mde``, ``mde_lower``, ``mde_upper`` (the effect's units), ``status`` and
     ``n_simulations``.
 
@@ -251,8 +254,8 @@ def effect_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], effect: str,
     >>> ds.mde.sel(n_clusters=40).item()  # doctest: +SKIP
     0.31
     """
-    grid = Grid(model.to_spec(int(PARAMS["sample_size"].check(sample_size, "sample_size"))),
-                over)
+    grid = Grid(model.to_spec(int(PARAMS["sample_size"].check(sample_size, "sample_size")),
+                              estimator=estimator, df_method=df_method), over)
     targets = parse.targets(effect, grid.base.tests)
     precision, budget, test = check_search(precision, max_simulations, targets, grid.base.tests)
     if test not in grid.base.term_names or f"effect_{test}" in over:
@@ -275,4 +278,5 @@ def effect_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], effect: str,
                     target=run["target"], store=store, extra={
                         "search_effect": test, "search_from": low, "search_to": high,
                         "search_precision": precision, "search_max_simulations": budget,
-                        "search_correction": run["correction"]})
+                        "search_correction": run["correction"],
+                        **({"scenario": scenario_text} if scenario_text else {})})
