@@ -36,15 +36,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from .axes import format_value, label_of, select
 from .render import format_n, markdown
+
+if TYPE_CHECKING:  # matplotlib loads only to plot: `table` and `info` read stores without it
+    from matplotlib.figure import Figure
 
 __all__ = ["is_search", "search_info", "search_plot", "search_table", "search_text"]
 
@@ -188,6 +189,9 @@ def search_plot(ds: xr.Dataset, rows: str | None = None, cols: str | None = None
     if not 1 <= len(axes) <= 2 or any(a not in sub.dims for a in axes):
         raise ValueError(f"plot one or two axes of the search store (axes: "
                          f"{', '.join(_axes(ds))}); fix the others with --at")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     n = sub[answer].transpose(*axes)
