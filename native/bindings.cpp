@@ -114,16 +114,7 @@ py::dict fit_py(py::array_t<double, py::array::c_style | py::array::forcecast> X
     d["converged"] = out.fit.converged;
     d["singular"] = out.fit.singular;
     d["iterations"] = out.fit.iterations;
-    py::list joint;
-    for (const auto& j : out.joint) {
-        py::dict row;
-        row["F"] = j.F;
-        row["num_df"] = j.num_df;
-        row["den_df"] = j.den_df;
-        row["pvalue"] = j.pvalue;
-        joint.append(row);
-    }
-    d["joint"] = joint;
+    d["joint"] = joint_tests_list(out.joint);
     return d;
 }
 

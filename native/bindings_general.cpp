@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bindings_data.hpp"
 #include "lmm_general.hpp"
 
 namespace py = pybind11;
@@ -65,16 +66,7 @@ py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_le
     d["singular"] = out.singular;
     d["iterations"] = out.iterations;
     d["evaluations"] = out.evaluations;
-    py::list joint;
-    for (const auto& j : out.joint) {
-        py::dict row;
-        row["F"] = j.F;
-        row["num_df"] = j.num_df;
-        row["den_df"] = j.den_df;
-        row["pvalue"] = j.pvalue;
-        joint.append(row);
-    }
-    d["joint"] = joint;
+    d["joint"] = joint_tests_list(out.joint);
     return d;
 }
 
