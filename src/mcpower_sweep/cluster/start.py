@@ -60,8 +60,12 @@ def _start_local(options: Mapping[str, Any]) -> Cluster:
 
     kwargs = dict(options)
     kwargs["n_workers"] = options["n_workers"] or _usable_cores()
+    # CRITICAL, not ERROR: a worker whose heartbeat meets a scheduler that is closing logs a
+    # traceback at ERROR level (a race inside distributed's shutdown), which would break the
+    # CLI's one-line messages.  Nothing is lost: a task's error reaches the driver through its
+    # future, and a lost worker through the scheduler.
     with _children_ignore_sigint():
-        return LocalCluster(silence_logs=logging.ERROR, **kwargs)
+        return LocalCluster(silence_logs=logging.CRITICAL, **kwargs)
 
 
 def _start_slurm(config: ClusterConfig) -> Cluster:
