@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <limits>
 #include <algorithm>
 #include <string>
 
@@ -27,7 +28,7 @@ py::array_t<double> array_of(const std::vector<double>& v, std::vector<py::ssize
 
 py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style | py::array::forcecast> group,
                      int n_groups, std::vector<int> z_columns, GlmFamily family, GlmLink link, int nagq,
-                     bool uncorrelated) {
+                     bool uncorrelated, DfMethod df_method, std::vector<std::vector<int>> joint_tests) {
     check_rows(X, y, group);
     const int64_t n = X.shape(0);
     const int p = int(X.shape(1));
@@ -37,8 +38,14 @@ py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_sty
     for (int64_t i = 0; i < n; ++i)
         if (g[i] < 0 || g[i] >= n_groups) throw std::invalid_argument("group codes must lie in [0, n_groups)");
     check_glmm_options(family, link, nagq, int(z_columns.size()));
+    if (df_method != DfMethod::z && df_method != DfMethod::between_within)
+        throw std::invalid_argument("a GLMM's df_method is z or between_within");
+    for (const auto& cols : joint_tests)
+        for (int c : cols)
+            if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
     GlmmProblem pr;
     GlmmFit out;
+    std::vector<JointTest> joint;
     {
         py::gil_scoped_release release;
         pr.family = family;
@@ -48,6 +55,20 @@ py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_sty
         GlmmFitOptions opt;
         opt.nagq = nagq;
         out = fit_glmm(pr, opt);
+        // Wald F tests on the fit's covariance, with the df of the t tests (chunk.cpp's rule).
+        const std::vector<double> df = df_method == DfMethod::between_within
+                                           ? glmm_between_within_df(pr)
+                                           : std::vector<double>(p, std::numeric_limits<double>::infinity());
+        for (const auto& cols : joint_tests) {
+            if (out.vcov.size() == size_t(p) * p && out.beta.size() == size_t(p)) {
+                joint.push_back(wald_f_test(out.beta, out.vcov, p, df, cols));
+            } else {
+                JointTest failed;
+                failed.F = failed.pvalue = failed.den_df = std::numeric_limits<double>::quiet_NaN();
+                failed.num_df = double(cols.size());
+                joint.push_back(failed);
+            }
+        }
     }
     const py::ssize_t pp = p, q = py::ssize_t(z_columns.size());
     py::dict d;
@@ -63,6 +84,7 @@ py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_sty
     d["singular"] = out.singular;
     d["iterations"] = out.iterations;
     d["between_within_df"] = array_of(glmm_between_within_df(pr), {pp});
+    d["joint"] = joint_tests_list(joint);
     return d;
 }
 
@@ -125,7 +147,8 @@ void register_glmm(py::module_& m) {
         .value("log", GlmLink::log);
     m.def("fit_glmm", &fit_glmm_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"),
           py::arg("z_columns"), py::kw_only(), py::arg("family"), py::arg("link"), py::arg("nagq") = 1,
-          py::arg("uncorrelated") = false,
+          py::arg("uncorrelated") = false, py::arg("df_method") = DfMethod::z,
+          py::arg("joint_tests") = std::vector<std::vector<int>>{},
           "Fit a one-factor GLMM (Laplace, or adaptive Gauss-Hermite with nagq > 1) to data.");
     m.def("glmm_deviance", &deviance_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"),
           py::arg("z_columns"), py::arg("theta"), py::arg("beta"), py::kw_only(), py::arg("family"),

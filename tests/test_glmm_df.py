@@ -88,3 +88,33 @@ def test_default_stays_glmer_wald_z() -> None:
     spec = _model().to_spec(240)
     assert spec.df_method == "z"
     assert _model().to_spec(240, df_method="asymptotic").df_method == "z"
+
+
+def test_fit_glmm_wald_tests_of_each_term() -> None:
+    """fit_glmm's anova: W = b'V^-1 b over a term's columns (a factor once), on chi-square
+    (z) or F on the smallest between-within df of its columns; one column: z^2."""
+    rng = np.random.default_rng(21)
+    g = np.repeat(np.arange(12), 30)
+    arm = (np.arange(12) % 3)[g]
+    x = rng.normal(size=g.size)
+    eta = -0.4 + np.array([0.0, 0.5, 0.9])[arm] + 0.3 * x + rng.normal(scale=0.5, size=12)[g]
+    y = (rng.random(g.size) < 1 / (1 + np.exp(-eta))).astype(float)
+    data = {"y": y, "arm": np.array(["a", "b", "c"])[arm], "x": x, "g": g}
+    for df_method in ("z", "between_within"):
+        fit = fit_glmm("y ~ arm + x + (1 | g)", data, df_method=df_method)
+        assert fit.converged and list(fit.anova) == ["arm", "x"]
+        names = list(fit.coef)
+        cols = [names.index("armb"), names.index("armc")]
+        b = np.array([fit.coef[names[c]] for c in cols])
+        w = b @ np.linalg.solve(fit.vcov[np.ix_(cols, cols)], b)
+        row = fit.anova["arm"]
+        assert row["num_df"] == 2 and row["F"] == pytest.approx(w / 2, rel=1e-10)
+        if df_method == "z":
+            assert row["den_df"] == math.inf
+            assert row["pvalue"] == pytest.approx(stats.chi2.sf(w, 2), rel=1e-8)
+        else:
+            assert row["den_df"] == 12 - 3  # the factor is constant within clusters
+            assert row["pvalue"] == pytest.approx(stats.f.sf(w / 2, 2, 9), rel=1e-8)
+        assert fit.anova["x"]["F"] == pytest.approx(fit.z["x"] ** 2, rel=1e-10)
+        assert fit.anova["x"]["pvalue"] == pytest.approx(fit.pvalue["x"], rel=1e-8)
+    assert "Wald tests of each term" in str(fit)

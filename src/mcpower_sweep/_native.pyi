@@ -313,6 +313,8 @@ def fit_glmm(
     link: GlmLink,
     nagq: int = 1,
     uncorrelated: bool = False,
+    df_method: DfMethod = ...,
+    joint_tests: Sequence[Sequence[int]] = (),
 ) -> dict[str, Any]:
     """Fit a one-factor GLMM (Laplace, or adaptive Gauss-Hermite with nagq > 1) to data."""
 

@@ -364,6 +364,8 @@ def fit_glmm_data(
     link: str,
     nagq: int = 1,
     uncorrelated: bool = False,
+    df_method: str = "z",
+    joint_tests: Sequence[Sequence[int]] = (),
 ) -> dict[str, Any]:
     """Fit the GLMM ``y ~ X + (Z | group)`` (Laplace, or adaptive quadrature for nagq > 1).
 
@@ -371,11 +373,14 @@ def fit_glmm_data(
     with ``logit``/``probit``, ``poisson`` with ``log``).  Returns the engine's dictionary
     (``beta``, ``vcov`` (lme4's Hessian-based), ``vcov_rx``, ``theta``, ``re_cov``,
     ``modes``, ``minus_two_loglik``, ``saturated_loglik``, ``converged``, ``singular``,
-    ``iterations``); :func:`mcpower_sweep.fit_glmm` is the user-facing form.
+    ``iterations``, ``between_within_df``, and ``joint``: per entry of ``joint_tests``
+    (columns of X) the Wald F that those coefficients are all zero, on ``df_method``'s
+    df as the simulations test it); :func:`mcpower_sweep.fit_glmm` is the user-facing form.
     """
     return _native.fit_glmm(
         X, y, group, n_groups, list(z_columns), family=_native.GlmFamily.__members__[family],
         link=_native.GlmLink.__members__[link], nagq=int(nagq), uncorrelated=bool(uncorrelated),
+        df_method=_df_method(df_method), joint_tests=[list(c) for c in joint_tests],
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,12 @@ class GLMMFit:
     converged, singular
         Whether the optimiser converged to a finite optimum with a positive definite
         Hessian, and whether a variance is on its boundary (lme4's ``isSingular``).
+    anova
+        Per term of the formula (a factor once, not per level), the Wald test that all its
+        coefficients are zero, as the simulations test a factor: ``F`` = W / ``num_df``
+        with W = b'V⁻¹b on ``vcov``; ``den_df`` ``inf`` (a chi-square(num_df) / num_df,
+        e.g. ``car::Anova``'s Wald chi-square) under ``"z"``, the smallest between-within
+        df of its columns under ``"between_within"``; ``pvalue``.
     """
 
     formula: str
@@ -84,6 +90,7 @@ class GLMMFit:
     n_obs: int
     n_groups: int
     grouping: str
+    anova: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     @property
     def lme4_loglik(self) -> float:
@@ -110,6 +117,11 @@ class GLMMFit:
                 f"    {t:<16} {self.coef[t]:>11.5g} {self.se[t]:>10.4g} {self.z[t]:>9.4g} "
                 f"{self.df[t]:>7.4g} {self.pvalue[t]:>10.3g}"
             )
+        lines.append(f"  Wald tests of each term ({test.removeprefix('Wald ')}):")
+        lines.append(f"    {'term':<16} {'F':>11} {'num df':>10} {'den df':>9} {'p':>10}")
+        for t, row in self.anova.items():
+            lines.append(f"    {t:<16} {row['F']:>11.5g} {row['num_df']:>10.4g} "
+                         f"{row['den_df']:>9.4g} {row['pvalue']:>10.3g}")
         return "\n".join(lines)
 
 
@@ -203,7 +215,8 @@ def fit_glmm(
     _check_outcome(frame.parsed.outcome, frame.y, family)
     out = engine.fit_glmm_data(
         frame.X, frame.y, frame.codes, frame.n_groups, frame.random_columns, family=family,
-        link=link, nagq=nagq, uncorrelated=frame.parsed.uncorrelated,
+        link=link, nagq=nagq, uncorrelated=frame.parsed.uncorrelated, df_method=df_method,
+        joint_tests=[range(a, a + w) for a, w in frame.term_columns.values()],
     )
     names = frame.names
     p = len(names)
@@ -247,4 +260,6 @@ def fit_glmm(
         n_obs=frame.n_obs,
         n_groups=frame.n_groups,
         grouping=frame.grouping,
+        anova={term: {k: float(v) for k, v in row.items()}
+               for term, row in zip(frame.term_columns, out["joint"], strict=True)},
     )
