@@ -166,6 +166,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           high=MAX_SAMPLE_SIZE // MIN_CLUSTER_SIZE, axis=True),
     Param("cluster_size", "int", "observations per cluster", "observations",
           low=MIN_CLUSTER_SIZE, high=MAX_SAMPLE_SIZE // 2, axis=True),
+    Param("n_per_parent", "int", "units of a nested grouping in each unit of its parent "
+          "(classes per school)", "units", low=2, high=MAX_SAMPLE_SIZE // 2),
     Param("cluster_size_cv", "float",
           "coefficient of variation of the cluster sizes (drawn for each simulation)",
           low=0.0, high=MAX_CLUSTER_SIZE_CV, axis=True),

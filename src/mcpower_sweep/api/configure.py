@@ -16,9 +16,11 @@ import numpy as np
 
 from ..design.factors import Expanded, expand
 from ..design.formula import ParsedFormula
+from ..design.groupings import Grouping
 from ..design.spec import MAX_FIXED_EFFECTS, Predictor, SimulationSpec, correlation_matrix
 from ..params import PARAMS
 from . import parse
+from .groupings import grouping_settings, groupings_spec, several_groupings
 from .outcome import OutcomeSettings, checked_family
 from .robust import RobustSettings
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
@@ -49,7 +51,10 @@ class Configuration(OutcomeSettings, RobustSettings):
     def __init__(self, formula: str, family: str = "lme") -> None:
         self._family = checked_family(family)
         self._baseline: dict[str, float] = {}
-        parsed = simulated_formula(formula)
+        # Several grouping factors (nested, crossed): one Grouping per set_cluster.
+        self._mixed = several_groupings(formula)
+        self._groupings: dict[str, Grouping] = {}
+        parsed = simulated_formula(formula) if self._mixed is None else self._mixed.fixed
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
         # As given (canonical names): resolved against the factor levels at use, so
@@ -188,8 +193,9 @@ class Configuration(OutcomeSettings, RobustSettings):
         cluster_sizes: Sequence[int] | None = None,
         cluster_size_cv: float = 0.0,
         tau_squared: float | None = None,
+        n_per_parent: int | None = None,
     ) -> Self:
-        """Configure the grouping factor of the formula's random part.
+        """Configure a grouping factor of the formula's random part (once per grouping).
 
         Parameters
         ----------
@@ -226,6 +232,11 @@ class Configuration(OutcomeSettings, RobustSettings):
             Unequal clusters: each simulation draws its sizes with this coefficient of
             variation around N/J (at least 5 each, adding up to N); 0 (default) keeps them
             as even as possible.
+        n_per_parent
+            A nested child's units in each unit of its parent: with ``(1 | school/class)``,
+            ``set_cluster("school", ICC=..., n_clusters=20)`` and ``set_cluster(
+            "school:class", ICC=..., n_per_parent=4)``; crossed groupings each take
+            ``n_clusters`` (docs/nested.md).
 
         Examples
         --------
@@ -237,6 +248,19 @@ class Configuration(OutcomeSettings, RobustSettings):
         ...        .set_cluster("school", ICC=0.15, n_clusters=30,
         ...                     cluster_level_vars=["treatment"]))
         """
+        if self._mixed is not None:
+            self._groupings[name] = grouping_settings(
+                self._mixed, name, icc=ICC, tau_squared=tau_squared, n_clusters=n_clusters,
+                n_per_parent=n_per_parent, random_slopes=random_slopes,
+                slope_variance=slope_variance, slope_intercept_corr=slope_intercept_corr,
+                cluster_level_vars=cluster_level_vars, unsupported={
+                    "cluster_size": cluster_size, "cluster_sizes": cluster_sizes,
+                    "cluster_size_cv": cluster_size_cv})
+            return self
+        if n_per_parent is not None:
+            raise ValueError(f"set_cluster({name!r}, n_per_parent={n_per_parent!r}): the "
+                             f"formula {self.formula!r} has one grouping factor; n_per_parent "
+                             "is for a nested child such as 'school:class' of (1 | school/class)")
         self._cluster = cluster_settings(
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
             random_slopes=random_slopes, slope_variance=slope_variance,
@@ -395,6 +419,13 @@ class Configuration(OutcomeSettings, RobustSettings):
         20
         """
         estimator, df_method = self._test_defaults(estimator, df_method)
+        if self._mixed is not None:
+            return groupings_spec(
+                self._mixed, self._groupings, types=self._types,
+                effects=self._resolved_effects(), sample_size=sample_size,
+                estimator=estimator, df_method=df_method, alpha=self._alpha,
+                correlations=tuple((a, b, r) for (a, b), r in self._correlations.items() if r),
+                **self._outcome(), **self._robust_fields())
         return build_spec(self._parsed, self._cluster, types=self._types,
                           correlations=self._correlations, effects=self._resolved_effects(),
                           sample_size=sample_size, estimator=estimator, df_method=df_method,
