@@ -16,11 +16,11 @@ import numpy as np
 
 from ..design.factors import Expanded, expand
 from ..design.formula import ParsedFormula
-from ..design.groupings import Grouping
+from ..design.groupings import Grouping, variances_text
 from ..design.spec import MAX_FIXED_EFFECTS, Predictor, SimulationSpec, correlation_matrix
 from ..params import PARAMS
 from . import parse
-from .groupings import grouping_settings, groupings_spec, several_groupings
+from .groupings import SeveralGroupings, several_groupings
 from .outcome import OutcomeSettings, checked_family
 from .robust import RobustSettings
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
 DEFAULT_SIMULATIONS = 1000
 
 
-class Configuration(OutcomeSettings, RobustSettings):
+class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
     """The design of a linear mixed model given as an lme4 formula, set step by step.
 
     Parameters
@@ -51,8 +51,7 @@ class Configuration(OutcomeSettings, RobustSettings):
     def __init__(self, formula: str, family: str = "lme") -> None:
         self._family = checked_family(family)
         self._baseline: dict[str, float] = {}
-        # Several grouping factors (nested, crossed): one Grouping per set_cluster.
-        self._mixed = several_groupings(formula)
+        self._mixed = several_groupings(formula)  # nested or crossed groupings, or None
         self._groupings: dict[str, Grouping] = {}
         parsed = simulated_formula(formula) if self._mixed is None else self._mixed.fixed
         self._parsed: ParsedFormula = parsed
@@ -155,14 +154,15 @@ class Configuration(OutcomeSettings, RobustSettings):
 
     def __repr__(self) -> str:
         c = self._cluster
-        cluster = "no cluster set" if c is None else (
+        cluster = variances_text(tuple(self._groupings.values()), self._design().term_names) or (
+            "no cluster set" if c is None else (
             f"{c.grouping}: ICC={c.icc:g}, "
             + (f"n_clusters={c.n_clusters}" if c.n_clusters is not None
                else f"cluster_size={c.cluster_size}")
             + (f", slope_variance={c.slope_variance:g}, "
                f"slope_intercept_corr={c.slope_intercept_corr:g}"
                if self._parsed.random_slopes else "")
-        )
+        ))
         effects = ", ".join(f"{k}={v:g}" for k, v in self.effects.items())
         return (f"MCPower({self.formula!r}; effects {effects}; {cluster}; "
                 f"{self._simulations} simulations, alpha={self._alpha:g})")
@@ -248,19 +248,14 @@ class Configuration(OutcomeSettings, RobustSettings):
         ...        .set_cluster("school", ICC=0.15, n_clusters=30,
         ...                     cluster_level_vars=["treatment"]))
         """
-        if self._mixed is not None:
-            self._groupings[name] = grouping_settings(
-                self._mixed, name, icc=ICC, tau_squared=tau_squared, n_clusters=n_clusters,
-                n_per_parent=n_per_parent, random_slopes=random_slopes,
-                slope_variance=slope_variance, slope_intercept_corr=slope_intercept_corr,
-                cluster_level_vars=cluster_level_vars, unsupported={
-                    "cluster_size": cluster_size, "cluster_sizes": cluster_sizes,
-                    "cluster_size_cv": cluster_size_cv})
+        if self._set_grouping(name, n_per_parent, icc=ICC, tau_squared=tau_squared,
+                              n_clusters=n_clusters, random_slopes=random_slopes,
+                              slope_variance=slope_variance,
+                              slope_intercept_corr=slope_intercept_corr,
+                              cluster_level_vars=cluster_level_vars, unsupported={
+                                  "cluster_size": cluster_size, "cluster_sizes": cluster_sizes,
+                                  "cluster_size_cv": cluster_size_cv}):
             return self
-        if n_per_parent is not None:
-            raise ValueError(f"set_cluster({name!r}, n_per_parent={n_per_parent!r}): the "
-                             f"formula {self.formula!r} has one grouping factor; n_per_parent "
-                             "is for a nested child such as 'school:class' of (1 | school/class)")
         self._cluster = cluster_settings(
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
             random_slopes=random_slopes, slope_variance=slope_variance,
@@ -420,12 +415,7 @@ class Configuration(OutcomeSettings, RobustSettings):
         """
         estimator, df_method = self._test_defaults(estimator, df_method)
         if self._mixed is not None:
-            return groupings_spec(
-                self._mixed, self._groupings, types=self._types,
-                effects=self._resolved_effects(), sample_size=sample_size,
-                estimator=estimator, df_method=df_method, alpha=self._alpha,
-                correlations=tuple((a, b, r) for (a, b), r in self._correlations.items() if r),
-                **self._outcome(), **self._robust_fields())
+            return self._groupings_spec(sample_size, estimator, df_method)
         return build_spec(self._parsed, self._cluster, types=self._types,
                           correlations=self._correlations, effects=self._resolved_effects(),
                           sample_size=sample_size, estimator=estimator, df_method=df_method,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from ..design.factors import expand
 from ..design.formula import FormulaError, MixedFormula, parse_mixed_formula
@@ -201,3 +202,38 @@ def groupings_spec(mixed: MixedFormula, configured: Mapping[str, Grouping], *,
     )
     spec.validate()
     return spec
+
+
+class SeveralGroupings:
+    """``set_cluster`` and ``to_spec`` of a formula with several grouping factors (a part
+    of :class:`~mcpower_sweep.api.configure.Configuration`)."""
+
+    _mixed: MixedFormula | None
+    _groupings: dict[str, Grouping]
+    _types: dict[str, Predictor]
+    _correlations: dict[tuple[str, str], float]
+    _alpha: float
+
+    def _set_grouping(self, name: str, n_per_parent: object, **settings: Any) -> bool:
+        """Configure grouping ``name`` (:func:`grouping_settings`); False when the formula
+        has one grouping factor (``set_cluster``'s own path)."""
+        if self._mixed is None:
+            if n_per_parent is not None:
+                raise ValueError(f"set_cluster({name!r}, n_per_parent={n_per_parent!r}): the "
+                                 "formula has one grouping factor; n_per_parent is for a "
+                                 "nested child such as 'school:class' of (1 | school/class)")
+            return False
+        self._groupings[name] = grouping_settings(self._mixed, name, n_per_parent=n_per_parent,
+                                                  **settings)
+        return True
+
+    def _groupings_spec(self, sample_size: object, estimator: str, df_method: str
+                        ) -> SimulationSpec:
+        assert self._mixed is not None
+        model: Any = self  # the Configuration this is part of
+        return groupings_spec(
+            self._mixed, self._groupings, types=self._types,
+            effects=model._resolved_effects(), sample_size=sample_size, estimator=estimator,
+            df_method=df_method, alpha=self._alpha,
+            correlations=tuple((a, b, r) for (a, b), r in self._correlations.items() if r),
+            **model._outcome(), **model._robust_fields())

@@ -269,3 +269,45 @@ def engine_fields(spec: SimulationSpec) -> dict[str, Any]:
         "fit_grouping": [k for k, _ in fitted], "fit_z_columns": [list(c) for _, c in fitted],
         "joint_tests": [list(cols) for _, cols in spec.fit_joint_tests],
     }
+
+
+def sizes_text(groupings: tuple[Grouping, ...], sample_size: int) -> str:
+    """The layout in words.
+
+    >>> sizes_text((Grouping("s", n_clusters=20), Grouping("s:c", "s", n_per_parent=4)), 1200)
+    'N = 1200: 20 s x 4 s:c each (15 observations per s:c)'
+    >>> sizes_text((Grouping("subject", n_clusters=30), Grouping("item", n_clusters=20)), 600)
+    'N = 600: 30 subject x 20 item crossed (each pair seen 1 time)'
+    """
+    counts = unit_counts(groupings)
+    if is_nested(groupings):
+        order = depth_order(groupings)
+        chain = " x ".join(f"{groupings[k].n_clusters or groupings[k].n_per_parent} "
+                           f"{groupings[k].name}{' each' if groupings[k].parent else ''}"
+                           for k in order)
+        low, extra = divmod(sample_size, counts[order[-1]])
+        per = f"{low}" if not extra else f"{low}-{low + 1}"
+        return f"N = {sample_size}: {chain} ({per} observations per {groupings[order[-1]].name})"
+    reps = sample_size // math.prod(counts)
+    sizes = " x ".join(f"{c} {g.name}" for c, g in zip(counts, groupings, strict=True))
+    return (f"N = {sample_size}: {sizes} crossed (each pair seen {reps} "
+            f"time{'s' if reps > 1 else ''})")
+
+
+def variances_text(groupings: tuple[Grouping, ...], term_names: tuple[str, ...]) -> str:
+    """Each grouping's random-effect variances in words.
+
+    >>> variances_text((Grouping("s", columns=(0, 1), icc=0.2, slope_variances=(0.1,),
+    ...                          slope_intercept_corrs=(0.3,)),), ("(Intercept)", "x"))
+    's: ICC 0.2, slope variance x 0.1, correlation 0.3'
+    """
+    parts = []
+    for g in groupings:
+        words = ([f"tau^2 {g.tau_squared:g}" if g.tau_squared is not None else f"ICC {g.icc:g}"]
+                 if 0 in g.columns else [])
+        for c, v, r in zip(g.slopes, g.slope_variances, g.slope_intercept_corrs, strict=True):
+            words.append(f"slope variance {term_names[c]} {v:g}"
+                         + (f", correlation {r:g}" if 0 in g.columns and r else ""))
+        parts.append(f"{g.name}: {', '.join(words)}" + (" (uncorrelated)" if g.uncorrelated
+                                                          else ""))
+    return "; ".join(parts)
