@@ -11,6 +11,8 @@ from mcpower_sweep import MCPower, fit_lmm
 from mcpower_sweep.design.formula import FormulaError
 from mcpower_sweep.design.groupings import layout
 from mcpower_sweep.engine import run_chunk, simulated_data
+from mcpower_sweep.sweeps.grid import allowed_axes
+from mcpower_sweep.sweeps.run import sweep
 
 
 def nested(treatment_at: str = "school:class") -> MCPower:
@@ -177,3 +179,31 @@ def test_nested_crt_power_matches_exact() -> None:
     power = result.power["treatment"]
     mc_se = np.sqrt(exact * (1 - exact) / (1000 - result.n_failed))
     assert abs(power - exact) < 3 * mc_se, (power, exact)
+
+
+# ------------------------------------------------------------------ sweeps
+def test_grouping_axes_change_groupings() -> None:
+    spec = nested().to_spec(320)
+    assert "n_per_parent[school:class]" in allowed_axes(spec)
+    new = spec.with_params(**{"n_per_parent[school:class]": 2, "icc[school]": 0.3,
+                              "n_clusters": 10})
+    child, school = new.groupings
+    assert (child.n_per_parent, school.icc, school.n_clusters) == (2, 0.3, 10)
+    assert new.n_clusters == 10 and spec.with_params(n_per_parent=5).groupings[0].n_per_parent == 5
+    with pytest.raises(ValueError, match=r"icc=0.2: this design has several grouping factors: "
+                                         r"name one, e.g. icc\[school:class\]"):
+        spec.with_params(icc=0.2)
+    with pytest.raises(ValueError, match=r"'class' is not a grouping"):
+        spec.with_params(**{"icc[class]": 0.2})
+    one = MCPower("y ~ x + (1|g)").set_cluster("g", ICC=0.1, n_clusters=10).to_spec(100)
+    with pytest.raises(ValueError, match=r"n_per_parent=3: an axis of designs with several"):
+        one.with_params(n_per_parent=3)
+
+
+def test_sweep_over_items_and_classes() -> None:
+    model = crossed()
+    model.find_power(160, print_results=False)
+    ds = sweep(model, {"n_clusters[item]": [4, 8], "icc[subject]": [0.1, 0.3]},
+               progress=False)
+    assert ds["power"].dims[:2] == ("n_clusters[item]", "icc[subject]")
+    assert ds.attrs["formula"] == model.formula and bool(ds["complete"].all())
