@@ -135,11 +135,31 @@ def test_chunks_do_not_change_results() -> None:
     np.testing.assert_array_equal(whole.pvalue, np.vstack([p.pvalue for p in parts]))
 
 
-@pytest.mark.parametrize("make", [nested, crossed])
-def test_engine_fit_equals_fit_lmm(make) -> None:
+def uncorrelated_crossed() -> MCPower:
+    return (MCPower("rt ~ condition + x + (1 + condition || subject) + (1 | item)")
+            .set_variable_type("condition=binary(0.3)").set_effects("condition=0.3, x=0.1")
+            .set_cluster("subject", ICC=0.2, n_clusters=10, slope_variance=0.1)
+            .set_cluster("item", tau_squared=0.2, n_clusters=8))
+
+
+def three_levels() -> MCPower:
+    """Pupils in classes in schools in districts; a by-school slope on a class-level
+    treatment, tested with Kenward-Roger df (set in to_spec below)."""
+    return (MCPower("y ~ t + (1 | d) + (1 + t | d:s) + (1 | d:s:c)")
+            .set_variable_type("t=binary(0.5, balanced)").set_effects("t=0.3")
+            .set_cluster("d", ICC=0.1, n_clusters=4)
+            .set_cluster("d:s", ICC=0.1, n_per_parent=3, slope_variance=0.1)
+            .set_cluster("d:s:c", ICC=0.1, n_per_parent=2, cluster_level_vars=["t"]))
+
+
+@pytest.mark.parametrize(("make", "n", "df_method"), [
+    (nested, 320, "satterthwaite"), (crossed, 160, "satterthwaite"),
+    (uncorrelated_crossed, 160, "satterthwaite"), (three_levels, 240, "kenward_roger"),
+])
+def test_engine_fit_equals_fit_lmm(make, n: int, df_method: str) -> None:
     """Each simulated data set, fitted by fit_lmm, gives the engine's numbers."""
     model = make()
-    spec = model.to_spec(320 if make is nested else 160)
+    spec = model.to_spec(n, df_method=df_method)
     lay = layout(spec.groupings, spec.sample_size)
     out = run_chunk(spec, 9, 0, 3)
     assert out.components.shape[1] == len(out.component_truth)
@@ -149,7 +169,7 @@ def test_engine_fit_equals_fit_lmm(make) -> None:
                                     enumerate(spec.term_names[1:])}}
         for g, codes in zip(spec.groupings, lay.codes, strict=True):
             data[g.name.split(":")[-1]] = codes
-        fit = fit_lmm(spec.formula, data)
+        fit = fit_lmm(spec.formula, data, df_method=df_method)
         assert out.converged[i]
         np.testing.assert_allclose(out.estimate[i], list(fit.coef.values()), rtol=1e-6,
                                    atol=1e-8)
