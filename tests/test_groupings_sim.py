@@ -110,6 +110,8 @@ def test_crossed_layout() -> None:
      r"cluster_size=5.*sized by n_clusters"),
     (lambda: crossed().to_spec(160, df_method="between_within"),
      r"df_method='between_within' is not available"),
+    (lambda: crossed().find_sample_size(5, 10, by=5, unit="clusters"),
+     r"unit='clusters' is not available with several grouping factors"),
 ])
 def test_bad_designs(build, match: str) -> None:
     with pytest.raises((ValueError, FormulaError), match=match):

@@ -172,6 +172,10 @@ class MCPower(DesignQuestions, Configuration, Pilot):
         """Observations per unit of ``find_sample_size``'s sizes (the design fixes the rest)."""
         if unit == "observations":
             return 1
+        if self._mixed is not None:
+            raise ValueError(f"unit={unit!r} is not available with several grouping factors "
+                             "yet: use unit='observations', or sweep the sizes of each "
+                             "grouping (n_clusters[<grouping>], n_per_parent[<grouping>])")
         c = self._cluster
         fixed, needed = (("cluster_size", c and c.cluster_size) if unit == "clusters"
                          else ("n_clusters", c and not c.cluster_sizes and c.n_clusters))
