@@ -84,9 +84,10 @@ def random_effects_text(spec: SimulationSpec) -> str:
 
 def effects_text(spec: SimulationSpec) -> str:
     """True effects, with the distribution of each binary predictor."""
+    level = {v: f"{g.name}-level" for g in spec.groupings for v in g.cluster_level_vars}
     kinds = {p.name: ", ".join(
         ([p.type_text()] if p.kind != "normal" else [])
-        + (["cluster-level"] if p.level == "cluster" else []))
+        + ([level.get(p.name, "cluster-level")] if p.level == "cluster" else []))
         for p in spec.predictors}
     kinds = {name: text for name, text in kinds.items() if text}
     shown = []
