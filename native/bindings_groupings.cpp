@@ -20,8 +20,8 @@ GroupingsDesign make_design(std::vector<UnitDraw> predictor_draw, std::vector<do
                             std::vector<double> beta, std::vector<std::vector<int64_t>> codes,
                             std::vector<int> n_levels, std::vector<std::vector<int>> z_columns,
                             std::vector<std::vector<double>> re_cov, std::vector<int> fit_grouping,
-                            std::vector<std::vector<int>> fit_z_columns, std::vector<std::vector<int>> joint_tests,
-                            Estimator estimator, DfMethod df_method) {
+                            std::vector<std::vector<int>> fit_z_columns, std::vector<int> component_order,
+                            std::vector<std::vector<int>> joint_tests, Estimator estimator, DfMethod df_method) {
     GroupingsDesign d;
     d.predictor_draw = std::move(predictor_draw);
     d.predictor_p = std::move(predictor_p);
@@ -36,6 +36,7 @@ GroupingsDesign make_design(std::vector<UnitDraw> predictor_draw, std::vector<do
     d.re_cov = std::move(re_cov);
     d.fit_grouping = std::move(fit_grouping);
     d.fit_z_columns = std::move(fit_z_columns);
+    d.component_order = std::move(component_order);
     d.joint_tests = std::move(joint_tests);
     d.estimator = estimator;
     d.df_method = df_method;
@@ -74,8 +75,8 @@ void register_groupings(py::module_& m) {
         .def(py::init(&make_design), py::kw_only(), py::arg("predictor_draw"), py::arg("predictor_p"),
              py::arg("predictor_unit"), py::arg("row_block"), py::arg("level_block"), py::arg("terms"),
              py::arg("beta"), py::arg("codes"), py::arg("n_levels"), py::arg("z_columns"), py::arg("re_cov"),
-             py::arg("fit_grouping"), py::arg("fit_z_columns"), py::arg("joint_tests"), py::arg("estimator"),
-             py::arg("df_method"))
+             py::arg("fit_grouping"), py::arg("fit_z_columns"), py::arg("component_order"),
+             py::arg("joint_tests"), py::arg("estimator"), py::arg("df_method"))
         .def_readonly("n_levels", &GroupingsDesign::n_levels)
         .def_readonly("fit_grouping", &GroupingsDesign::fit_grouping)
         .def_readonly("fit_z_columns", &GroupingsDesign::fit_z_columns)

@@ -123,6 +123,12 @@ void GroupingsDesign::check() const {
         for (int c : fit_z_columns[k])
             require(c >= 0 && c < n_fixed(), "fit_z_columns entry is not a fixed column");
     }
+    std::vector<int> seen(fit_grouping.size(), 0);
+    require(component_order.size() == fit_grouping.size(), "component_order needs one entry per fitted term");
+    for (int k : component_order) {
+        require(k >= 0 && k < int(fit_grouping.size()) && !seen[k], "component_order is not a permutation");
+        seen[k] = 1;
+    }
     for (const auto& cols : joint_tests)
         for (int c : cols) require(c >= 1 && c < n_fixed(), "joint test column is not a fixed effect");
     require(estimator == Estimator::reml || estimator == Estimator::ml, "estimator is not an Estimator");
@@ -240,7 +246,7 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
         for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = f.joint[k].pvalue;
         double* row = &out.components[size_t(i) * out.n_components];
         *row++ = f.sigma2;
-        for (int k = 0; k < K; ++k) {
+        for (int k : d.component_order) {
             const int q = int(d.fit_z_columns[k].size());
             const std::vector<double>& G = f.re_cov[k];
             for (int a = 0; a < q; ++a) *row++ = G[a * q + a];

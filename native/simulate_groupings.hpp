@@ -40,6 +40,9 @@ struct GroupingsDesign {
     // grouping's z_columns; '||' splits a grouping into several terms).
     std::vector<int> fit_grouping;
     std::vector<std::vector<int>> fit_z_columns;
+    // The fitted terms in the order their variance components are reported (the
+    // design's own order, whatever the sizes make lme4's): indices into fit_grouping.
+    std::vector<int> component_order;
     std::vector<std::vector<int>> joint_tests;
     Estimator estimator = Estimator::reml;
     DfMethod df_method = DfMethod::satterthwaite;
@@ -55,8 +58,8 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
                         std::vector<double>& y);
 
 // Simulations start .. start + count - 1, fitted and tested; the outputs of run_chunk
-// (chunk.hpp), the components being sigma2, then per fitted term its variances and the
-// correlations of its pairs.  Results never depend on n_threads.
+// (chunk.hpp), the components being sigma2, then per fitted term (in component_order)
+// its variances and the correlations of its pairs.  Results never depend on n_threads.
 ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_t start, int64_t count,
                                 int n_threads);
 

@@ -11,6 +11,7 @@ from mcpower_sweep import MCPower, fit_lmm
 from mcpower_sweep.design.formula import FormulaError
 from mcpower_sweep.design.groupings import layout
 from mcpower_sweep.engine import run_chunk, simulated_data
+from mcpower_sweep.results.tally import components as engine_components
 from mcpower_sweep.sweeps.grid import allowed_axes
 from mcpower_sweep.sweeps.run import sweep
 
@@ -106,12 +107,16 @@ def test_crossed_layout() -> None:
      .set_baseline_probability(0.3).set_cluster("s", ICC=0.1, n_clusters=5)
      .set_cluster("i", ICC=0.1, n_clusters=5).to_spec(100),
      r"family='logit' is not supported yet with several grouping factors"),
-    (lambda: MCPower("y ~ x + (1 | s) + (1 | i)").set_cluster("s", ICC=0.1, cluster_size=5),
-     r"cluster_size=5.*sized by n_clusters"),
+    (lambda: MCPower("y ~ x + (1 | s) + (1 | i)").set_cluster("s", ICC=0.1,
+                                                              cluster_sizes=[5, 6]),
+     r"cluster_sizes=\[5, 6\].*sized by n_clusters"),
+    (lambda: MCPower("y ~ x + (1 | s) + (1 | i)").set_cluster("s", ICC=0.1, cluster_size=5)
+     .set_cluster("i", ICC=0.1, cluster_size=5).to_spec(100),
+     r"cluster_size is set on \['s', 'i'\]"),
     (lambda: crossed().to_spec(160, df_method="between_within"),
      r"df_method='between_within' is not available"),
     (lambda: crossed().find_sample_size(5, 10, by=5, unit="clusters"),
-     r"unit='clusters' is not available with several grouping factors"),
+     r"unit='clusters' needs set_cluster\(..., cluster_size=...\).*sets n_clusters=10"),
 ])
 def test_bad_designs(build, match: str) -> None:
     with pytest.raises((ValueError, FormulaError), match=match):
@@ -229,3 +234,40 @@ def test_sweep_over_items_and_classes() -> None:
                progress=False)
     assert ds["power"].dims[:2] == ("n_clusters[item]", "icc[subject]")
     assert ds.attrs["formula"] == model.formula and bool(ds["complete"].all())
+
+
+def test_cluster_size_of_the_primary_grouping() -> None:
+    """MCPower 1.4.1 sizes its primary grouping by cluster_size too: sample_size //
+    cluster_size schools, each of cluster_size pupils split over its classes."""
+    model = (MCPower("y ~ x + (1 | school/class)").set_effects("x=0.3")
+             .set_cluster("school", ICC=0.1, cluster_size=30)
+             .set_cluster("school:class", ICC=0.1, n_per_parent=3).set_seed(1)
+             .set_simulations(10).set_parallel(False))
+    spec = model.to_spec(310)  # 10 schools of 30, as one grouping's cluster_size
+    assert spec.effective_n_clusters == 10 and spec.total_n == 300
+    lay = layout(spec.groupings, 310)
+    assert lay.n_levels == (30, 10) and np.bincount(lay.codes[1]).tolist() == [30] * 10
+    found = model.find_sample_size(4, 8, by=4, unit="clusters", print_results=False)
+    assert list(found.sizes) == [120, 240]
+    assert spec.with_params(n_clusters=12).groupings[1].cluster_size is None
+    with pytest.raises(ValueError, match=r"cluster_size=30\) gives 1 school unit"):
+        model.to_spec(40)
+
+
+def test_components_keep_the_design_order_when_lme4s_flips() -> None:
+    """With more items than subjects lme4 fits items first; the variance components stay
+    in the design's order (a sweep over n_clusters[item] stores them under one name)."""
+    base = crossed().to_spec(160)
+    for items in (4, 16):
+        spec = base.with_params(**{"n_clusters[item]": items})
+        assert engine_components(spec)[0] == engine_components(base)[0]
+        out = run_chunk(spec, 4, 0, 1)
+        names = dict(zip(engine_components(spec)[0], out.components[0], strict=True))
+        lay = layout(spec.groupings, 160)
+        X, y = simulated_data(spec, 4, 0)
+        fit = fit_lmm(spec.formula, {"rt": y, "condition": X[:, 1], "subject": lay.codes[0],
+                                     "item": lay.codes[1]})
+        assert names["var_(Intercept)|item"] == pytest.approx(fit.varcorr["item"].cov[0, 0],
+                                                              rel=1e-5, abs=1e-9)
+        assert names["var_condition|subject"] == pytest.approx(
+            fit.varcorr["subject"].cov[1, 1], rel=1e-5, abs=1e-9)

@@ -381,6 +381,7 @@ class GroupingsDesign:
         re_cov: Sequence[Sequence[float]],
         fit_grouping: Sequence[int],
         fit_z_columns: Sequence[Sequence[int]],
+        component_order: Sequence[int],
         joint_tests: Sequence[Sequence[int]],
         estimator: Estimator,
         df_method: DfMethod,

@@ -252,9 +252,9 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
                               n_clusters=n_clusters, random_slopes=random_slopes,
                               slope_variance=slope_variance,
                               slope_intercept_corr=slope_intercept_corr,
-                              cluster_level_vars=cluster_level_vars, unsupported={
-                                  "cluster_size": cluster_size, "cluster_sizes": cluster_sizes,
-                                  "cluster_size_cv": cluster_size_cv}):
+                              cluster_level_vars=cluster_level_vars, cluster_size=cluster_size,
+                              unsupported={"cluster_sizes": cluster_sizes,
+                                           "cluster_size_cv": cluster_size_cv}):
             return self
         self._cluster = cluster_settings(
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,

@@ -95,6 +95,7 @@ def grouping_settings(
     icc: object = None,
     tau_squared: object = None,
     n_clusters: object = None,
+    cluster_size: object = None,
     n_per_parent: object = None,
     random_slopes: Sequence[str] | str | None = None,
     slope_variance: object = 0.0,
@@ -117,17 +118,20 @@ def grouping_settings(
         if value not in (None, 0.0):
             raise ValueError(f"set_cluster({name!r}, {arg}={value!r}): with several grouping "
                              "factors a top-level or crossed grouping is sized by n_clusters "
-                             "and a nested child by n_per_parent")
+                             "(or cluster_size) and a nested child by n_per_parent")
     if g.parent is None and n_per_parent is not None:
         raise ValueError(f"set_cluster({name!r}, n_per_parent={n_per_parent!r}): {name!r} is "
                          "a top-level grouping, not nested in another: give n_clusters "
                          "(n_per_parent is for a nested child such as 'school:class')")
-    if g.parent is not None and (n_clusters is not None or n_per_parent is None):
+    if g.parent is not None and (n_clusters is not None or cluster_size is not None
+                                 or n_per_parent is None):
         raise ValueError(f"set_cluster({name!r}, n_clusters={n_clusters!r}, n_per_parent="
                          f"{n_per_parent!r}): {name!r} is nested in {g.parent!r}: give "
                          f"n_per_parent, its units per {g.parent} unit (>= 2)")
-    if g.parent is None and n_clusters is None:
-        raise ValueError(f"set_cluster({name!r}): give n_clusters, the number of {name} units")
+    if g.parent is None and (n_clusters is None) == (cluster_size is None):
+        raise ValueError(f"set_cluster({name!r}, n_clusters={n_clusters!r}, cluster_size="
+                         f"{cluster_size!r}): give exactly one, the number of {name} units "
+                         "or the observations in each")
     intercept = 0 in g.columns
     if icc is not None and tau_squared is not None:
         raise ValueError(f"set_cluster({name!r}): ICC={icc!r} and tau_squared={tau_squared!r}: "
@@ -167,6 +171,8 @@ def grouping_settings(
                                           slope_intercept_corr) if intercept and not
                                g.uncorrelated else (0.0,) * len(slopes)),
         n_clusters=None if n_clusters is None else PARAMS["n_clusters"].check(n_clusters),
+        cluster_size=(None if cluster_size is None else
+                      PARAMS["cluster_size"].check(cluster_size)),
         n_per_parent=(None if n_per_parent is None else
                       PARAMS["n_per_parent"].check(n_per_parent)),
         cluster_level_vars=tuple(dict.fromkeys(between)))
@@ -186,7 +192,9 @@ def groupings_spec(mixed: MixedFormula, configured: Mapping[str, Grouping], *,
                          " e.g. set_cluster('school', ICC=0.1, n_clusters=20) and "
                          "set_cluster('school:class', ICC=0.05, n_per_parent=4)")
     groupings = tuple(configured[n] for n in order)
-    top = next(g for g in groupings if g.parent is None)
+    # The first top-level grouping configured is the primary one (MCPower 1.4.1's): its
+    # units are plain n_clusters / cluster_size and find_sample_size's unit="clusters".
+    top = next(g for g in configured.values() if g.parent is None)
     between = {v for g in groupings for v in g.cluster_level_vars}
     design = expand(f, types)
     spec = SimulationSpec(
@@ -196,6 +204,7 @@ def groupings_spec(mixed: MixedFormula, configured: Mapping[str, Grouping], *,
         terms=design.terms, term_names=design.term_names,
         effects=(0.0, *(effects[t] for t in design.term_names[1:])),
         grouping=top.name, random_columns=(), n_clusters=top.n_clusters,
+        cluster_size=top.cluster_size,
         joint_tests=design.joint_tests, groupings=groupings,
         sample_size=PARAMS["sample_size"].check(fields.pop("sample_size")),
         **fields,  # type: ignore[arg-type]

@@ -58,8 +58,9 @@ class Grouping:
         ``tau_squared`` itself when given.
     slope_variances, slope_intercept_corrs
         Per random slope (the columns after the intercept, in order).
-    n_clusters, n_per_parent
-        A top-level grouping's number of units; a nested child's units per parent unit.
+    n_clusters, cluster_size, n_per_parent
+        A top-level grouping's number of units, or its observations per unit (then it has
+        ``sample_size // cluster_size`` units); a nested child's units per parent unit.
     cluster_level_vars
         Predictors constant within this grouping's units (drawn once per unit).
     """
@@ -75,6 +76,7 @@ class Grouping:
     n_clusters: int | None = None
     n_per_parent: int | None = None
     cluster_level_vars: tuple[str, ...] = ()
+    cluster_size: int | None = None
 
     @property
     def intercept_variance(self) -> float:
@@ -115,8 +117,9 @@ class Grouping:
             **({"slope_variance": dict(zip(slopes, self.slope_variances, strict=True)),
                 "slope_intercept_corr": dict(zip(slopes, self.slope_intercept_corrs,
                                                  strict=True))} if slopes else {}),
-            **({"n_clusters": self.n_clusters} if self.n_clusters is not None
-               else {"n_per_parent": self.n_per_parent}),
+            **{k: v for k, v in (("n_clusters", self.n_clusters),
+                                 ("cluster_size", self.cluster_size),
+                                 ("n_per_parent", self.n_per_parent)) if v is not None},
             **({"cluster_level_vars": list(self.cluster_level_vars)}
                if self.cluster_level_vars else {}),
         }
@@ -145,17 +148,25 @@ def ancestors(groupings: tuple[Grouping, ...], k: int) -> set[int]:
     return out
 
 
-def unit_counts(groupings: tuple[Grouping, ...]) -> list[int]:
+def unit_counts(groupings: tuple[Grouping, ...], sample_size: int) -> list[int]:
     """Each grouping's number of units (a nested child's over all its parent's units)."""
     counts = [0] * len(groupings)
     for k in (depth_order(groupings) if is_nested(groupings) else range(len(groupings))):
         g = groupings[k]
         if g.parent is None:
-            counts[k] = int(g.n_clusters or 0)
+            counts[k] = (sample_size // g.cluster_size if g.cluster_size
+                         else int(g.n_clusters or 0))
         else:
             parent = next(i for i, h in enumerate(groupings) if h.name == g.parent)
             counts[k] = counts[parent] * int(g.n_per_parent or 0)
     return counts
+
+
+def total_rows(groupings: tuple[Grouping, ...], sample_size: int) -> int:
+    """The design's N: ``sample_size``, or with a top-level ``cluster_size`` its units
+    times their size (``sample_size // cluster_size`` units, as with one grouping)."""
+    sized = [g.cluster_size for g in groupings if g.cluster_size]
+    return sample_size if not sized else sample_size // sized[0] * sized[0]
 
 
 @dataclass(frozen=True)
@@ -182,13 +193,14 @@ def layout(groupings: tuple[Grouping, ...], sample_size: int) -> Layout:
     >>> lay.codes[0].tolist(), lay.codes[1].tolist()
     ([0, 0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 2, 2, 3, 3])
     """
-    counts = unit_counts(groupings)
+    counts = unit_counts(groupings, sample_size)
+    n = total_rows(groupings, sample_size)
     codes: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(groupings)
     blocks = [np.zeros(n, dtype=np.int64) for n in counts]
     if is_nested(groupings):
         order = depth_order(groupings)
         inner = counts[order[-1]]
-        base, extra = divmod(sample_size, inner)
+        base, extra = divmod(n, inner)
         sizes = np.full(inner, base, dtype=np.int64)
         sizes[:extra] += 1
         unit = np.repeat(np.arange(inner, dtype=np.int64), sizes)
@@ -199,7 +211,7 @@ def layout(groupings: tuple[Grouping, ...], sample_size: int) -> Layout:
                 blocks[k] = np.arange(counts[k], dtype=np.int64) // groupings[k].n_per_parent
         row_block = unit
     else:
-        reps = sample_size // math.prod(counts)
+        reps = n // math.prod(counts)
         grid = np.indices(counts).reshape(len(counts), -1)
         for k in range(len(groupings)):
             codes[k] = np.repeat(grid[k].astype(np.int64), reps)
@@ -219,21 +231,28 @@ def lme4_order(n_levels: list[int]) -> list[int]:
     return [int(i) for i in np.argsort(n_levels, kind="stable")[::-1]]
 
 
-def fit_terms(groupings: tuple[Grouping, ...]) -> list[tuple[int, tuple[int, ...]]]:
-    """The fitted random-effect terms ``(grouping, columns)`` in lme4's order (the
-    formula's terms, largest grouping first), as :func:`mcpower_sweep.fit_lmm` fits them."""
-    terms = [(k, cols) for k, g in enumerate(groupings) for cols in g.blocks]
-    counts = unit_counts(groupings)
+def design_terms(groupings: tuple[Grouping, ...]) -> list[tuple[int, tuple[int, ...]]]:
+    """The random-effect terms ``(grouping, columns)`` in the design's order (groupings as
+    in the formula, ``||``'s effects one by one): the order of the variance components."""
+    return [(k, cols) for k, g in enumerate(groupings) for cols in g.blocks]
+
+
+def fit_terms(groupings: tuple[Grouping, ...], sample_size: int
+              ) -> list[tuple[int, tuple[int, ...]]]:
+    """The terms in lme4's order (largest grouping first), as :func:`mcpower_sweep.fit_lmm`
+    fits them."""
+    terms = design_terms(groupings)
+    counts = unit_counts(groupings, sample_size)
     return [terms[i] for i in lme4_order([counts[k] for k, _ in terms])]
 
 
 def components(groupings: tuple[Grouping, ...], term_names: tuple[str, ...]
                ) -> tuple[tuple[str, ...], np.ndarray]:
     """Names and true values of the variance components in engine order: ``sigma2``, then
-    per fitted term its variances ``var_<effect>|<grouping>`` and correlations
-    ``corr_<a>,<b>|<grouping>``."""
+    per term (:func:`design_terms`) its variances ``var_<effect>|<grouping>`` and
+    correlations ``corr_<a>,<b>|<grouping>``."""
     names, truth = ["sigma2"], [1.0]
-    for k, cols in fit_terms(groupings):
+    for k, cols in design_terms(groupings):
         g = groupings[k]
         at = [g.columns.index(c) for c in cols]
         cov = g.re_cov()[np.ix_(at, at)]
@@ -255,7 +274,7 @@ def engine_fields(spec: SimulationSpec) -> dict[str, Any]:
     gs = spec.groupings
     lay = layout(gs, spec.sample_size)
     where = {name: k for k, g in enumerate(gs) for name in g.cluster_level_vars}
-    fitted = fit_terms(gs)
+    fitted = fit_terms(gs, spec.sample_size)
     return {
         "predictor_draw": ["normal" if p.kind == "normal" else "balanced"
                            if p.allocation == "balanced" else "bernoulli"
@@ -268,6 +287,7 @@ def engine_fields(spec: SimulationSpec) -> dict[str, Any]:
         "z_columns": [list(g.columns) for g in gs],
         "re_cov": [g.re_cov().ravel().tolist() for g in gs],
         "fit_grouping": [k for k, _ in fitted], "fit_z_columns": [list(c) for _, c in fitted],
+        "component_order": [fitted.index(t) for t in design_terms(gs)],
         "joint_tests": [list(cols) for _, cols in spec.fit_joint_tests],
     }
 
@@ -280,10 +300,11 @@ def sizes_text(groupings: tuple[Grouping, ...], sample_size: int) -> str:
     >>> sizes_text((Grouping("subject", n_clusters=30), Grouping("item", n_clusters=20)), 600)
     'N = 600: 30 subject x 20 item crossed (each pair seen 1 time)'
     """
-    counts = unit_counts(groupings)
+    counts = unit_counts(groupings, sample_size)
+    sample_size = total_rows(groupings, sample_size)
     if is_nested(groupings):
         order = depth_order(groupings)
-        chain = " x ".join(f"{groupings[k].n_clusters or groupings[k].n_per_parent} "
+        chain = " x ".join(f"{groupings[k].n_per_parent or counts[k]} "
                            f"{groupings[k].name}{' each' if groupings[k].parent else ''}"
                            for k in order)
         low, extra = divmod(sample_size, counts[order[-1]])
@@ -324,7 +345,8 @@ def grouping_axes(groupings: tuple[Grouping, ...]) -> tuple[str, ...]:
     """
     out = []
     for g in groupings:
-        has = {"n_clusters": g.parent is None, "n_per_parent": g.parent is not None,
+        has = {"n_clusters": g.parent is None and not g.cluster_size,
+               "n_per_parent": g.parent is not None,
                "icc": 0 in g.columns, "slope_variance": bool(g.slopes)}
         out += [f"{a}[{g.name}]" for a in GROUPING_AXES if has[a]]
     return tuple(out)
@@ -348,17 +370,17 @@ def with_grouping_params(spec: SimulationSpec, params: dict[str, Any]) -> dict[s
     children = [g.name for g in gs if g.parent is not None]
     for key, value in params.items():
         split = keyed[key]
-        if split is None and key == "n_clusters":
-            split = ("n_clusters", spec.grouping)
+        if split is None and key in ("n_clusters", "cluster_size"):
+            if value is None:  # a grid clears the other of the two
+                out.pop(key)
+                continue
+            split = (key, spec.grouping)
         elif split is None and key == "n_per_parent":
             if len(children) != 1:
                 raise ValueError(f"n_per_parent={value!r}: name the nested grouping, "
                                  f"n_per_parent[<grouping>] with one of {children or 'none'}")
             split = ("n_per_parent", children[0])
-        elif split is None and key in ("icc", "slope_variance", "cluster_size"):
-            if key == "cluster_size" and value is None:  # a grid clears it with n_clusters
-                out.pop(key)
-                continue
+        elif split is None and key in ("icc", "slope_variance"):
             raise ValueError(f"{key}={value!r}: this design has several grouping factors: "
                              f"name one, e.g. {key}[{names[0]}] (groupings: "
                              f"{', '.join(names)})")
@@ -372,9 +394,11 @@ def with_grouping_params(spec: SimulationSpec, params: dict[str, Any]) -> dict[s
         g = gs[k]
         if what == "slope_variance":
             gs[k] = replace(g, slope_variances=(value,) * len(g.slopes))
-        else:
-            gs[k] = replace(g, **{what: value})
+        else:  # n_clusters and cluster_size: one replaces the other
+            other = {"n_clusters": "cluster_size", "cluster_size": "n_clusters"}.get(what)
+            gs[k] = replace(g, **{what: value, **({other: None} if other else {})})
         out.pop(key)
     out["groupings"] = tuple(gs)
-    out["n_clusters"] = next(g.n_clusters for g in gs if g.name == spec.grouping)
+    primary = next(g for g in gs if g.name == spec.grouping)
+    out["n_clusters"], out["cluster_size"] = primary.n_clusters, primary.cluster_size
     return out

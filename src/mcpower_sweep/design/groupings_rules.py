@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..params import ESTIMATORS, PARAMS
-from .groupings import MIN_ROWS_PER_UNIT, Grouping, ancestors, unit_counts
+from .groupings import MIN_ROWS_PER_UNIT, Grouping, ancestors, total_rows, unit_counts
 from .predictors import balanced_ones
 
 if TYPE_CHECKING:
@@ -58,10 +58,14 @@ def _structure(groupings: tuple[Grouping, ...]) -> None:
                                  f"{g.name!r} is a top-level grouping, not nested in another: "
                                  "give n_clusters (n_per_parent is for a nested child such as "
                                  "'school:class')")
-            if g.n_clusters is None:
-                raise ValueError(f"set_cluster({g.name!r}): give n_clusters, the number of "
-                                 f"{g.name} units (>= 2)")
-            PARAMS["n_clusters"].check(g.n_clusters)
+            if (g.n_clusters is None) == (g.cluster_size is None):
+                raise ValueError(f"set_cluster({g.name!r}, n_clusters={g.n_clusters!r}, "
+                                 f"cluster_size={g.cluster_size!r}): give exactly one, the "
+                                 f"number of {g.name} units (>= 2) or the observations in each")
+            if g.n_clusters is not None:
+                PARAMS["n_clusters"].check(g.n_clusters)
+            else:
+                PARAMS["cluster_size"].check(g.cluster_size)
             continue
         if g.parent not in names:
             raise ValueError(f"grouping {g.name!r} is nested in {g.parent!r}, which is not a "
@@ -72,7 +76,7 @@ def _structure(groupings: tuple[Grouping, ...]) -> None:
                              f"in {g.parent!r}: one nested chain is simulated (e.g. "
                              "school/class)")
         children[g.parent] = g.name
-        if g.n_clusters is not None or g.n_per_parent is None:
+        if g.n_clusters is not None or g.cluster_size is not None or g.n_per_parent is None:
             raise ValueError(f"set_cluster({g.name!r}, n_clusters={g.n_clusters!r}, "
                              f"n_per_parent={g.n_per_parent!r}): a nested child is sized by "
                              f"n_per_parent, its units per {g.parent} unit (a whole number "
@@ -107,19 +111,28 @@ def _variances(g: Grouping) -> None:
 
 def _sizes(spec: SimulationSpec) -> None:
     gs = spec.groupings
-    counts = unit_counts(gs)
-    n = spec.sample_size
+    if sum(1 for g in gs if g.cluster_size) > 1:
+        raise ValueError(f"cluster_size is set on {[g.name for g in gs if g.cluster_size]}: "
+                         "size one grouping by cluster_size and the others by n_clusters")
+    counts = unit_counts(gs, spec.sample_size)
+    n = total_rows(gs, spec.sample_size)
+    for g, c in zip(gs, counts, strict=True):
+        if g.cluster_size and c < 2:
+            raise ValueError(f"sample_size={spec.sample_size} with set_cluster({g.name!r}, "
+                             f"cluster_size="
+                             f"{g.cluster_size}) gives {c} {g.name} unit(s): at least 2 are "
+                             f"needed, use sample_size >= {2 * g.cluster_size}")
     if any(g.parent for g in gs):
         inner = max(counts)
         if n < MIN_ROWS_PER_UNIT * inner:
-            sizes = " x ".join(f"{g.name} {g.n_clusters or g.n_per_parent}" for g in gs)
+            sizes = " x ".join(f"{g.name} {c}" for g, c in zip(gs, counts, strict=True))
             raise ValueError(f"sample_size={n} over {inner} innermost units ({sizes}) gives "
                              f"fewer than {MIN_ROWS_PER_UNIT} observations per unit: use "
                              f"sample_size >= {MIN_ROWS_PER_UNIT * inner}")
         return
     cells = math.prod(counts)
     if n % cells:
-        sizes = " x ".join(f"{g.name} ({g.n_clusters})" for g in gs)
+        sizes = " x ".join(f"{g.name} ({c})" for g, c in zip(gs, counts, strict=True))
         raise ValueError(f"sample_size={n} does not fit the crossed groupings {sizes} = "
                          f"{cells} combinations: a fully crossed design needs a multiple of "
                          f"{cells} (each combination seen sample_size / {cells} times), e.g. "
@@ -159,7 +172,7 @@ def _levels(spec: SimulationSpec) -> None:
 
 def _balanced(spec: SimulationSpec) -> None:
     gs = spec.groupings
-    counts = unit_counts(gs)
+    counts = unit_counts(gs, spec.sample_size)
     where = {name: k for k, g in enumerate(gs) for name in g.cluster_level_vars}
     for p in spec.predictors:
         if p.allocation != "balanced":
@@ -169,8 +182,8 @@ def _balanced(spec: SimulationSpec) -> None:
             n, what = ((g.n_per_parent, f"{g.name} units in each {g.parent} unit") if g.parent
                        else (counts[where[p.name]], f"{g.name} units"))
         else:
-            n = (spec.sample_size // max(counts) if any(g.parent for g in gs)
-                 else spec.sample_size // counts[0])
+            rows = total_rows(gs, spec.sample_size)
+            n = rows // max(counts) if any(g.parent for g in gs) else rows // counts[0]
             what = "observations in each block"
         ones = balanced_ones(p.p, int(n))
         if not 0 < ones < n:
