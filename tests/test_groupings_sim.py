@@ -115,6 +115,8 @@ def test_crossed_layout() -> None:
      r"cluster_size is set on \['s', 'i'\]"),
     (lambda: crossed().to_spec(160, df_method="between_within"),
      r"df_method='between_within' is not available"),
+    (lambda: nested().find_cheapest_design(500, 20),
+     r"find_cheapest_design .* needs one grouping factor"),
     (lambda: crossed().find_sample_size(5, 10, by=5, unit="clusters"),
      r"unit='clusters' needs set_cluster\(..., cluster_size=...\).*sets n_clusters=10"),
 ])
