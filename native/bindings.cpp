@@ -18,6 +18,7 @@ using namespace mcps;
 void register_glmm(py::module_& m);     // bindings_glmm.cpp
 void register_robust(py::module_& m);   // bindings_robust.cpp
 void register_general(py::module_& m);  // bindings_general.cpp
+void register_groupings(py::module_& m);  // bindings_groupings.cpp
 
 namespace {
 
@@ -34,17 +35,7 @@ py::dict chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int64_t co
         py::gil_scoped_release release;
         out = run_chunk(spec, seed, start, count, n_threads);
     }
-    const py::ssize_t n = out.count, p = out.p;
-    py::dict d;
-    d["converged"] = to_array(out.converged, {n}).attr("astype")("bool");
-    d["singular"] = to_array(out.singular, {n}).attr("astype")("bool");
-    d["estimate"] = to_array(out.estimate, {n, p});
-    d["se"] = to_array(out.se, {n, p});
-    d["df"] = to_array(out.df, {n, p});
-    d["pvalue"] = to_array(out.pvalue, {n, p});
-    d["joint_pvalue"] = to_array(out.joint_pvalue, {n, py::ssize_t(out.n_joint)});
-    d["components"] = to_array(out.components, {n, py::ssize_t(out.n_components)});
-    return d;
+    return chunk_output_dict(out);
 }
 
 // The one way to make an EngineSpec from Python: every field named, checked once.
@@ -147,6 +138,7 @@ PYBIND11_MODULE(_native, m) {
     register_robust(m);  // Shape, Robustness (EngineSpec's default needs them)
     register_glmm(m);  // GlmFamily, GlmLink (EngineSpec's defaults need them), fit_glmm
     register_general(m);  // fit_general: several random-effect terms
+    register_groupings(m);  // simulations with several grouping factors
 
     py::class_<EngineSpec>(m, "EngineSpec", "A checked, read-only description of a simulated design.")
         .def(py::init(&make_spec), py::kw_only(), py::arg("predictor_binary"), py::arg("predictor_p"),

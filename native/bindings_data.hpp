@@ -5,10 +5,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "chunk.hpp"
 #include "inference.hpp"
 
 namespace mcps {
@@ -35,6 +37,27 @@ inline pybind11::list joint_tests_list(const std::vector<JointTest>& tests) {
         out.append(row);
     }
     return out;
+}
+
+// A chunk's per-simulation outputs as the dictionary engine.run_chunk reads.
+inline pybind11::dict chunk_output_dict(const ChunkOutput& out) {
+    namespace py = pybind11;
+    auto array = [](const auto& v, std::vector<py::ssize_t> shape) {
+        py::array_t<typename std::decay_t<decltype(v)>::value_type> a(shape);
+        if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(v[0]));
+        return a;
+    };
+    const py::ssize_t n = out.count, p = out.p;
+    py::dict d;
+    d["converged"] = array(out.converged, {n}).attr("astype")("bool");
+    d["singular"] = array(out.singular, {n}).attr("astype")("bool");
+    d["estimate"] = array(out.estimate, {n, p});
+    d["se"] = array(out.se, {n, p});
+    d["df"] = array(out.df, {n, p});
+    d["pvalue"] = array(out.pvalue, {n, p});
+    d["joint_pvalue"] = array(out.joint_pvalue, {n, py::ssize_t(out.n_joint)});
+    d["components"] = array(out.components, {n, py::ssize_t(out.n_components)});
+    return d;
 }
 
 }  // namespace mcps

@@ -346,3 +346,61 @@ def glmm_derivatives(
     link: GlmLink,
 ) -> dict[str, Any]:
     """Laplace -2 log L with its exact gradient and Hessian over (theta, beta)."""
+
+class UnitDraw:
+    """How a predictor's values are drawn over its units."""
+
+    __members__: ClassVar[dict[str, UnitDraw]]
+    normal: ClassVar[UnitDraw]
+    bernoulli: ClassVar[UnitDraw]
+    balanced: ClassVar[UnitDraw]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class GroupingsDesign:
+    """A checked, read-only design with several grouping factors."""
+
+    def __init__(
+        self,
+        *,
+        predictor_draw: Sequence[UnitDraw],
+        predictor_p: Sequence[float],
+        predictor_unit: Sequence[int],
+        row_block: ArrayLike,
+        level_block: Sequence[ArrayLike],
+        terms: Sequence[Sequence[int]],
+        beta: Sequence[float],
+        codes: Sequence[ArrayLike],
+        n_levels: Sequence[int],
+        z_columns: Sequence[Sequence[int]],
+        re_cov: Sequence[Sequence[float]],
+        fit_grouping: Sequence[int],
+        fit_z_columns: Sequence[Sequence[int]],
+        component_order: Sequence[int],
+        joint_tests: Sequence[Sequence[int]],
+        estimator: Estimator,
+        df_method: DfMethod,
+    ) -> None: ...
+    @property
+    def n_levels(self) -> list[int]: ...
+    @property
+    def fit_grouping(self) -> list[int]: ...
+    @property
+    def fit_z_columns(self) -> list[list[int]]: ...
+    @property
+    def re_cov(self) -> list[list[float]]: ...
+
+def run_groupings_chunk(
+    design: GroupingsDesign, seed: int, start: int, count: int, n_threads: int = 1
+) -> dict[str, Any]:
+    """Simulate and fit simulations start .. start + count - 1 of seed (several groupings)."""
+
+def simulate_groupings(design: GroupingsDesign, seed: int, index: int) -> tuple[Any, Any]:
+    """X and y of one simulation (for tests)."""

@@ -208,6 +208,25 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
     )
 
 
+@lru_cache(maxsize=64)
+def groupings_design(spec: SimulationSpec) -> _native.GroupingsDesign:
+    """The engine's design of a spec with several grouping factors (``spec.groupings``;
+    its fields: :func:`~mcpower_sweep.design.groupings.engine_fields`)."""
+    from .design.groupings import engine_fields
+
+    fields = engine_fields(spec)
+    draw = _native.UnitDraw.__members__
+    return _native.GroupingsDesign(
+        **{**fields, "predictor_draw": [draw[d] for d in fields["predictor_draw"]],
+           "estimator": _estimator(spec.estimator), "df_method": _df_method(spec.df_method)})
+
+
+def simulated_data(spec: SimulationSpec, seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """X and y of simulation ``index`` of a spec with several groupings (for tests; the
+    rows' grouping codes are :func:`~mcpower_sweep.design.groupings.layout`'s)."""
+    return _native.simulate_groupings(groupings_design(spec), int(seed), int(index))
+
+
 def _robustness(settings: dict[str, object]) -> _native.Robustness:
     """The engine's Robustness from :func:`~mcpower_sweep.design.robust.robustness`."""
     shape = _native.Shape.__members__
@@ -251,8 +270,12 @@ def run_chunk(
         raise ValueError(f"start={start}, count={count}: both must be >= 0")
     from .results.tally import components
 
-    es = native_spec(spec)
-    out = _native.run_chunk(es, int(seed), int(start), int(count), int(n_threads))
+    if spec.groupings:
+        out = _native.run_groupings_chunk(groupings_design(spec), int(seed), int(start),
+                                          int(count), int(n_threads))
+    else:
+        out = _native.run_chunk(native_spec(spec), int(seed), int(start), int(count),
+                                int(n_threads))
     return ChunkResult(**out, component_truth=components(spec)[1])
 
 

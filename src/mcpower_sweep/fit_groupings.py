@@ -17,6 +17,7 @@ import numpy as np
 
 from . import engine
 from .design.formula import MixedFormula
+from .design.groupings import lme4_order
 from .model_data import check_data, check_fixed, fixed_matrix, grouping_codes, numeric, x_columns
 
 __all__ = ["DF_METHODS", "VarCorr", "fit_several"]
@@ -34,18 +35,6 @@ class VarCorr:
     terms: tuple[str, ...]
     cov: np.ndarray
     n_levels: int
-
-
-def lme4_order(n_levels: list[int]) -> list[int]:
-    """lme4's term order: by levels, largest first, unless no term has more than the one
-    before it (``rev(order(nl))``: ties end up in reverse written order).
-
-    >>> lme4_order([6, 28]), lme4_order([28, 6]), lme4_order([5, 9, 5])
-    ([1, 0], [0, 1], [1, 2, 0])
-    """
-    if not np.any(np.diff(n_levels) > 0):
-        return list(range(len(n_levels)))
-    return [int(i) for i in np.argsort(n_levels, kind="stable")[::-1]]
 
 
 def unique_names(names: list[str]) -> list[str]:

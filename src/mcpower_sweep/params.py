@@ -20,8 +20,9 @@ ValueError: n_clusters=1 is not allowed: use a whole number >= 2
 from __future__ import annotations
 
 import math
+import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from typing import Any
 
@@ -166,6 +167,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           high=MAX_SAMPLE_SIZE // MIN_CLUSTER_SIZE, axis=True),
     Param("cluster_size", "int", "observations per cluster", "observations",
           low=MIN_CLUSTER_SIZE, high=MAX_SAMPLE_SIZE // 2, axis=True),
+    Param("n_per_parent", "int", "units of a nested grouping in each unit of its parent "
+          "(classes per school)", "units", low=2, high=MAX_SAMPLE_SIZE // 2, axis=True),
     Param("cluster_size_cv", "float",
           "coefficient of variation of the cluster sizes (drawn for each simulation)",
           low=0.0, high=MAX_CLUSTER_SIZE_CV, axis=True),
@@ -233,6 +236,19 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
 )}
 
 AXES: tuple[str, ...] = tuple(name for name, p in PARAMS.items() if p.axis)
+# Per-grouping axes of designs with several grouping factors, named "<param>[<grouping>]"
+# (n_clusters[item], icc[school:class]; design/groupings.py).
+GROUPING_AXES = ("n_clusters", "n_per_parent", "icc", "slope_variance")
+
+
+def grouping_axis(name: str) -> tuple[str, str] | None:
+    """``(parameter, grouping)`` of a per-grouping axis name, or None.
+
+    >>> grouping_axis("icc[school:class]"), grouping_axis("icc")
+    (('icc', 'school:class'), None)
+    """
+    m = re.fullmatch(r"(\w+)\[(.+)\]", name)
+    return (m[1], m[2]) if m and m[1] in GROUPING_AXES else None
 
 
 def effect_param(term: str) -> Param:
@@ -242,9 +258,13 @@ def effect_param(term: str) -> Param:
 
 
 def param(name: str) -> Param:
-    """The :class:`Param` called ``name`` (``effect_<term>`` included), or ``KeyError``."""
+    """The :class:`Param` called ``name`` (``effect_<term>`` and ``<param>[<grouping>]``
+    included), or ``KeyError``."""
     if name.startswith(EFFECT_PREFIX) and len(name) > len(EFFECT_PREFIX):
         return effect_param(name[len(EFFECT_PREFIX):])
+    if (split := grouping_axis(name)) is not None:
+        base = PARAMS[split[0]]
+        return replace(base, name=name, description=f"{base.description}, {split[1]}")
     return PARAMS[name]
 
 

@@ -16,9 +16,11 @@ import numpy as np
 
 from ..design.factors import Expanded, expand
 from ..design.formula import ParsedFormula
+from ..design.groupings import Grouping, variances_text
 from ..design.spec import MAX_FIXED_EFFECTS, Predictor, SimulationSpec, correlation_matrix
 from ..params import PARAMS
 from . import parse
+from .groupings import SeveralGroupings, several_groupings
 from .outcome import OutcomeSettings, checked_family
 from .robust import RobustSettings
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
@@ -29,7 +31,7 @@ if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
 DEFAULT_SIMULATIONS = 1000
 
 
-class Configuration(OutcomeSettings, RobustSettings):
+class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
     """The design of a linear mixed model given as an lme4 formula, set step by step.
 
     Parameters
@@ -49,7 +51,9 @@ class Configuration(OutcomeSettings, RobustSettings):
     def __init__(self, formula: str, family: str = "lme") -> None:
         self._family = checked_family(family)
         self._baseline: dict[str, float] = {}
-        parsed = simulated_formula(formula)
+        self._mixed = several_groupings(formula)  # nested or crossed groupings, or None
+        self._groupings: dict[str, Grouping] = {}
+        parsed = simulated_formula(formula) if self._mixed is None else self._mixed.fixed
         self._parsed: ParsedFormula = parsed
         self._simulations = DEFAULT_SIMULATIONS
         # As given (canonical names): resolved against the factor levels at use, so
@@ -150,14 +154,15 @@ class Configuration(OutcomeSettings, RobustSettings):
 
     def __repr__(self) -> str:
         c = self._cluster
-        cluster = "no cluster set" if c is None else (
+        cluster = variances_text(tuple(self._groupings.values()), self._design().term_names) or (
+            "no cluster set" if c is None else (
             f"{c.grouping}: ICC={c.icc:g}, "
             + (f"n_clusters={c.n_clusters}" if c.n_clusters is not None
                else f"cluster_size={c.cluster_size}")
             + (f", slope_variance={c.slope_variance:g}, "
                f"slope_intercept_corr={c.slope_intercept_corr:g}"
                if self._parsed.random_slopes else "")
-        )
+        ))
         effects = ", ".join(f"{k}={v:g}" for k, v in self.effects.items())
         return (f"MCPower({self.formula!r}; effects {effects}; {cluster}; "
                 f"{self._simulations} simulations, alpha={self._alpha:g})")
@@ -188,8 +193,9 @@ class Configuration(OutcomeSettings, RobustSettings):
         cluster_sizes: Sequence[int] | None = None,
         cluster_size_cv: float = 0.0,
         tau_squared: float | None = None,
+        n_per_parent: int | None = None,
     ) -> Self:
-        """Configure the grouping factor of the formula's random part.
+        """Configure a grouping factor of the formula's random part (once per grouping).
 
         Parameters
         ----------
@@ -226,6 +232,11 @@ class Configuration(OutcomeSettings, RobustSettings):
             Unequal clusters: each simulation draws its sizes with this coefficient of
             variation around N/J (at least 5 each, adding up to N); 0 (default) keeps them
             as even as possible.
+        n_per_parent
+            A nested child's units in each unit of its parent: with ``(1 | school/class)``,
+            ``set_cluster("school", ICC=..., n_clusters=20)`` and ``set_cluster(
+            "school:class", ICC=..., n_per_parent=4)``; crossed groupings each take
+            ``n_clusters`` (docs/nested.md).
 
         Examples
         --------
@@ -237,6 +248,14 @@ class Configuration(OutcomeSettings, RobustSettings):
         ...        .set_cluster("school", ICC=0.15, n_clusters=30,
         ...                     cluster_level_vars=["treatment"]))
         """
+        if self._set_grouping(name, n_per_parent, icc=ICC, tau_squared=tau_squared,
+                              n_clusters=n_clusters, random_slopes=random_slopes,
+                              slope_variance=slope_variance,
+                              slope_intercept_corr=slope_intercept_corr,
+                              cluster_level_vars=cluster_level_vars, cluster_size=cluster_size,
+                              unsupported={"cluster_sizes": cluster_sizes,
+                                           "cluster_size_cv": cluster_size_cv}):
+            return self
         self._cluster = cluster_settings(
             self._parsed, name, icc=ICC, n_clusters=n_clusters, cluster_size=cluster_size,
             random_slopes=random_slopes, slope_variance=slope_variance,
@@ -395,6 +414,8 @@ class Configuration(OutcomeSettings, RobustSettings):
         20
         """
         estimator, df_method = self._test_defaults(estimator, df_method)
+        if self._mixed is not None:
+            return self._groupings_spec(sample_size, estimator, df_method)
         return build_spec(self._parsed, self._cluster, types=self._types,
                           correlations=self._correlations, effects=self._resolved_effects(),
                           sample_size=sample_size, estimator=estimator, df_method=df_method,

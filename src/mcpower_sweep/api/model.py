@@ -173,20 +173,24 @@ class MCPower(DesignQuestions, Configuration, Pilot):
         if unit == "observations":
             return 1
         c = self._cluster
+        if self._mixed is not None:  # the units of the first top-level grouping
+            c = next((g for g in self._groupings.values() if g.parent is None), None)
         fixed, needed = (("cluster_size", c and c.cluster_size) if unit == "clusters"
-                         else ("n_clusters", c and not c.cluster_sizes and c.n_clusters))
+                         else ("n_clusters", c and not getattr(c, "cluster_sizes", ())
+                               and c.n_clusters))
         if not needed:
             raise ValueError(
                 f"unit={unit!r} needs set_cluster(..., {fixed}=...): the {fixed} stays fixed "
                 f"while the {'number of clusters' if unit == 'clusters' else 'cluster size'} "
-                f"varies; this model sets {self._sizing()}")
+                f"varies; this model sets {self._sizing(c)}")
         return int(needed)
 
-    def _sizing(self) -> str:
-        c = self._cluster
+    def _sizing(self, c: object = None) -> str:
+        """How the (primary) grouping is sized, in words."""
+        c = c if c is not None else self._cluster
         if c is None:
             return "no cluster (call set_cluster first)"
-        return ("cluster_sizes" if c.cluster_sizes else
+        return ("cluster_sizes" if getattr(c, "cluster_sizes", ()) else
                 f"n_clusters={c.n_clusters}" if c.n_clusters is not None
                 else f"cluster_size={c.cluster_size}")
 

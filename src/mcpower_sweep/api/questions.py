@@ -132,6 +132,10 @@ class DesignQuestions:
         >>> best.clusters, best.cluster_size, best.cost  # doctest: +SKIP
         (36, 10, 25200.0)
         """
+        if self._mixed is not None:
+            raise ValueError("find_cheapest_design prices J clusters of n observations: it "
+                             "needs one grouping factor; with several, sweep their sizes "
+                             "(n_clusters[<grouping>], n_per_parent[<grouping>]) instead")
         c = self._cluster
         if c is None or not (c.cluster_size or c.n_clusters):
             raise ValueError(f"find_cheapest_design needs set_cluster(..., cluster_size=...) "

@@ -42,6 +42,17 @@ def simulated_formula(formula: str) -> ParsedFormula:
     if parsed.uncorrelated:  # fit_lmm fits it; simulations do not generate it yet
         raise FormulaError("'||' (uncorrelated random effects) is not supported in "
                            "simulations yet: use '|'", formula, formula.index("||"))
+    check_simulated_fixed(parsed)
+    if len(parsed.random_columns) > MAX_RANDOM_EFFECTS:
+        raise FormulaError(f"the random part has {len(parsed.random_columns)} random effects: "
+                           f"the engine fits at most {MAX_RANDOM_EFFECTS}", formula)
+    return parsed
+
+
+def check_simulated_fixed(parsed: ParsedFormula) -> None:
+    """The fixed part the engine simulates: an intercept and 1 to MAX_FIXED_EFFECTS - 1
+    predictors' terms."""
+    formula = parsed.text
     if not parsed.intercept:
         raise FormulaError("models without a fixed intercept ('0 +', '- 1') are not "
                            "supported yet: remove it", formula)
@@ -51,10 +62,6 @@ def simulated_formula(formula: str) -> ParsedFormula:
     if len(parsed.term_names) > MAX_FIXED_EFFECTS:
         raise FormulaError(f"the formula has {len(parsed.term_names)} fixed effects: the "
                            f"engine fits at most {MAX_FIXED_EFFECTS}", formula)
-    if len(parsed.random_columns) > MAX_RANDOM_EFFECTS:
-        raise FormulaError(f"the random part has {len(parsed.random_columns)} random effects: "
-                           f"the engine fits at most {MAX_RANDOM_EFFECTS}", formula)
-    return parsed
 
 
 @dataclass(frozen=True)

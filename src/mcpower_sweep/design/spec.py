@@ -30,6 +30,7 @@ from ..params import (  # noqa: F401 - re-exported for the engine and the API
 from . import family as fam
 from .analysis import Analysis
 from .factors import column_names
+from .groupings import Grouping
 from .predictors import (  # noqa: F401 - re-exported for the API
     ALLOCATIONS,
     LEVELS,
@@ -97,6 +98,10 @@ class SimulationSpec:
     residual_dist, random_effect_dist, heteroskedasticity, heteroskedasticity_driver
         Shapes of the residuals and random effects (same variances), the residual variance
         ratio and what drives it (:mod:`.robust`; defaults: the textbook model).
+    groupings
+        Several grouping factors (nested or crossed, :mod:`.groupings`); empty (default):
+        the one grouping above.  With groupings, ``grouping`` and ``n_clusters`` are the
+        first top-level grouping's and ``random_columns`` is empty.
     scenario, scenario_configs
         A named scenario set (MCPower 1.4.1's optimistic / realistic / doomer, or custom
         ones given as ``(name, ((key, value), ...))``); ``""``: none.
@@ -137,6 +142,7 @@ class SimulationSpec:
     heteroskedasticity_driver: str | None = None
     scenario: str = ""
     scenario_configs: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    groupings: tuple[Grouping, ...] = ()
     extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     # ----------------------------------------------------------------- derived
@@ -239,7 +245,12 @@ class SimulationSpec:
                                                      self.correlations))
 
     def with_params(self, **params: Any) -> SimulationSpec:
-        """A copy with some parameters changed and checked (used by sweeps)."""
+        """A copy with some parameters changed and checked (used by sweeps); per-grouping
+        axes (``icc[school:class]``) and ``n_per_parent`` change ``groupings``."""
+        if self.groupings or any("[" in k or k == "n_per_parent" for k in params):
+            from .groupings import with_grouping_params
+
+            params = with_grouping_params(self, params)
         new = replace(self, **params)
         new.validate()
         return new
@@ -281,6 +292,8 @@ class SimulationSpec:
                 ("scenario", self.scenario)) if v not in ("normal", 1.0, None, "")},
             **({"scenario_configs": {n: dict(c) for n, c in self.scenario_configs}}
                if self.scenario_configs else {}),
+            **({"groupings": [g.params(self.term_names) for g in self.groupings]}
+               if self.groupings else {}),
         }
 
     def _slope_names(self) -> list[str]:
@@ -290,6 +303,11 @@ class SimulationSpec:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the parameter, the value and what is allowed
         (the rules: :mod:`mcpower_sweep.design.validate`)."""
+        if self.groupings:
+            from .groupings_rules import validate_groupings
+
+            validate_groupings(self)
+            return
         from .validate import validate_spec
 
         validate_spec(self)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from ..design import groupings
 from ..design.family import is_glmm, model_text
 from ..design.spec import SimulationSpec
 from ..reports.render import pct
@@ -44,6 +45,8 @@ def seed_text(seed: int, drawn: bool) -> str:
 
 def sizes_text(spec: SimulationSpec) -> str:
     """``N = 1500 in 30 clusters of 'site' (50 per cluster)``."""
+    if spec.groupings:
+        return groupings.sizes_text(spec.groupings, spec.sample_size)
     sizes = spec.cluster_sizes()
     per = f"{sizes.min()}" if sizes.min() == sizes.max() else f"{sizes.min()}–{sizes.max()}"
     if spec.cluster_size_cv:
@@ -56,6 +59,8 @@ def sizes_text(spec: SimulationSpec) -> str:
 
 def random_effects_text(spec: SimulationSpec) -> str:
     """The random-effects variances: ICC, slope variance (with the slopes), correlation."""
+    if spec.groupings:
+        return groupings.variances_text(spec.groupings, spec.term_names)
     names = [spec.term_names[c] for c in spec.random_columns]
     parts = []
     if "(Intercept)" in names:
@@ -79,9 +84,10 @@ def random_effects_text(spec: SimulationSpec) -> str:
 
 def effects_text(spec: SimulationSpec) -> str:
     """True effects, with the distribution of each binary predictor."""
+    level = {v: f"{g.name}-level" for g in spec.groupings for v in g.cluster_level_vars}
     kinds = {p.name: ", ".join(
         ([p.type_text()] if p.kind != "normal" else [])
-        + (["cluster-level"] if p.level == "cluster" else []))
+        + ([level.get(p.name, "cluster-level")] if p.level == "cluster" else []))
         for p in spec.predictors}
     kinds = {name: text for name, text in kinds.items() if text}
     shown = []

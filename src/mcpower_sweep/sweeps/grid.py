@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..design.groupings import grouping_axes
 from ..design.spec import SimulationSpec
 from ..params import AXES, EFFECT_PREFIX, param
 
@@ -40,7 +41,8 @@ def allowed_axes(spec: SimulationSpec) -> tuple[str, ...]:
     >>> allowed_axes(spec)  # doctest: +SKIP
     ('sample_size', 'n_clusters', ..., 'effect_treatment')
     """
-    return (*AXES, *(EFFECT_PREFIX + t for t in spec.term_names[1:]))
+    return (*AXES, *(EFFECT_PREFIX + t for t in spec.term_names[1:]),
+            *grouping_axes(spec.groupings))
 
 
 def axis_attrs(name: str) -> dict[str, str]:

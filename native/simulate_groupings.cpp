@@ -1,0 +1,287 @@
+#include "simulate_groupings.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "lmm_general.hpp"
+
+namespace mcps {
+
+namespace {
+
+void require(bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(what);
+}
+
+// Lower Cholesky factor of a positive semi-definite q x q matrix (a zero variance gives a
+// zero column, so its effects are exactly 0).
+std::vector<double> psd_cholesky(const std::vector<double>& A, int q) {
+    std::vector<double> L(size_t(q) * q, 0.0);
+    for (int j = 0; j < q; ++j) {
+        double d = A[j * q + j];
+        for (int k = 0; k < j; ++k) d -= L[j * q + k] * L[j * q + k];
+        if (d <= 1e-14 * std::max(1.0, A[j * q + j])) continue;
+        const double s = std::sqrt(d);
+        L[j * q + j] = s;
+        for (int i = j + 1; i < q; ++i) {
+            double v = A[i * q + j];
+            for (int k = 0; k < j; ++k) v -= L[i * q + k] * L[j * q + k];
+            L[i * q + j] = v / s;
+        }
+    }
+    return L;
+}
+
+// The units of each block (block codes need not be contiguous), in unit order.
+std::vector<std::vector<int64_t>> members(const std::vector<int64_t>& block) {
+    std::vector<std::vector<int64_t>> out;
+    for (size_t u = 0; u < block.size(); ++u) {
+        if (size_t(block[u]) >= out.size()) out.resize(size_t(block[u]) + 1);
+        out[size_t(block[u])].push_back(int64_t(u));
+    }
+    return out;
+}
+
+// Predictor values over n units: N(0, 1), Bernoulli(p), or exactly round(p n_b) ones
+// (halves up, as the one-grouping engine) at random among the n_b units of each block.
+void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vector<int64_t>>& blocks,
+                double* out, int64_t n) {
+    if (how == UnitDraw::normal) {
+        rng.fill_normal(out, n);
+        return;
+    }
+    if (how == UnitDraw::bernoulli) {
+        rng.fill_bernoulli(out, n, p);
+        return;
+    }
+    std::fill(out, out + n, 0.0);
+    std::vector<int64_t> idx;
+    for (const auto& units : blocks) {
+        idx = units;
+        const int64_t s = int64_t(idx.size());
+        const int64_t ones = int64_t(std::floor(p * double(s) + 0.5));
+        for (int64_t i = 0; i < ones; ++i) {  // partial Fisher-Yates: the first `ones` places
+            const int64_t j = i + std::min<int64_t>(s - i - 1, int64_t(rng.uniform() * double(s - i)));
+            std::swap(idx[i], idx[j]);
+            out[idx[i]] = 1.0;
+        }
+    }
+}
+
+}  // namespace
+
+void GroupingsDesign::check() const {
+    const int n_pred = int(predictor_draw.size());
+    const int G = int(codes.size());
+    const int64_t n = n_rows();
+    require(n_pred <= 64, "at most 64 predictors are supported");
+    require(int(predictor_p.size()) == n_pred && int(predictor_unit.size()) == n_pred,
+            "predictor_p and predictor_unit must have one entry per predictor");
+    require(G >= 1, "at least one grouping factor is needed");
+    require(int(n_levels.size()) == G && int(z_columns.size()) == G && int(re_cov.size()) == G &&
+                int(level_block.size()) == G,
+            "n_levels, z_columns, re_cov and level_block need one entry per grouping");
+    require(n_fixed() <= kMaxFixedEffects, "too many fixed effects");
+    require(int(beta.size()) == n_fixed(), "beta needs the intercept and one entry per term");
+    for (const auto& t : terms) {
+        require(!t.empty(), "a fixed-effect term has no predictor");
+        for (int v : t) require(v >= 0 && v < n_pred, "term refers to predictor " + std::to_string(v));
+    }
+    for (int v = 0; v < n_pred; ++v) {
+        const int u = predictor_unit[v];
+        require(u >= -1 && u < G, "predictor_unit of predictor " + std::to_string(v) + " is not a grouping");
+        require(int(predictor_draw[v]) >= 0 && int(predictor_draw[v]) <= 2, "predictor_draw is not a UnitDraw");
+        require(predictor_p[v] >= 0.0 && predictor_p[v] <= 1.0, "binary predictor probability outside [0, 1]");
+    }
+    require(n > n_fixed(), "fewer rows than fixed effects");
+    for (auto b : row_block) require(b >= 0 && b < n, "row_block code out of range");
+    for (int g = 0; g < G; ++g) {
+        require(n_levels[g] >= 2, "a grouping factor needs at least 2 levels");
+        require(int64_t(codes[g].size()) == n, "codes need one entry per row for every grouping");
+        for (auto c : codes[g]) require(c >= 0 && c < n_levels[g], "grouping code out of range");
+        require(int(level_block[g].size()) == n_levels[g], "level_block needs one entry per level");
+        for (auto b : level_block[g]) require(b >= 0 && b < n_levels[g], "level_block code out of range");
+        const int q = int(z_columns[g].size());
+        require(q >= 1 && q <= kMaxRandomEffects, "each grouping needs 1 to " + std::to_string(kMaxRandomEffects) +
+                                                      " random effects");
+        for (int c : z_columns[g]) require(c >= 0 && c < n_fixed(), "z_columns entry is not a fixed column");
+        require(int(re_cov[g].size()) == q * q, "re_cov of each grouping must be q x q");
+        for (int a = 0; a < q; ++a) require(re_cov[g][a * q + a] >= 0.0, "re_cov has a negative variance");
+    }
+    require(!fit_grouping.empty() && fit_grouping.size() == fit_z_columns.size(),
+            "fit_grouping and fit_z_columns need one entry per fitted term");
+    for (size_t k = 0; k < fit_grouping.size(); ++k) {
+        require(fit_grouping[k] >= 0 && fit_grouping[k] < G, "fit_grouping entry is not a grouping");
+        require(!fit_z_columns[k].empty(), "a fitted term has no random effect");
+        for (int c : fit_z_columns[k])
+            require(c >= 0 && c < n_fixed(), "fit_z_columns entry is not a fixed column");
+    }
+    std::vector<int> seen(fit_grouping.size(), 0);
+    require(component_order.size() == fit_grouping.size(), "component_order needs one entry per fitted term");
+    for (int k : component_order) {
+        require(k >= 0 && k < int(fit_grouping.size()) && !seen[k], "component_order is not a permutation");
+        seen[k] = 1;
+    }
+    for (const auto& cols : joint_tests)
+        for (int c : cols) require(c >= 1 && c < n_fixed(), "joint test column is not a fixed effect");
+    require(estimator == Estimator::reml || estimator == Estimator::ml, "estimator is not an Estimator");
+    require(df_method == DfMethod::satterthwaite || df_method == DfMethod::kenward_roger ||
+                df_method == DfMethod::residual || df_method == DfMethod::z,
+            "with several groupings the df methods are satterthwaite, kenward_roger, residual and z");
+    require(df_method != DfMethod::kenward_roger || estimator == Estimator::reml,
+            "df_method = kenward_roger needs the REML estimator");
+}
+
+void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index, std::vector<double>& X,
+                        std::vector<double>& y) {
+    const int64_t n = d.n_rows();
+    const int p = d.n_fixed(), G = int(d.codes.size()), n_pred = int(d.predictor_draw.size());
+    Stream rng(seed, index);
+    // Random effects: per grouping, per level, b = L z.
+    std::vector<std::vector<double>> b(G);
+    for (int g = 0; g < G; ++g) {
+        const int q = int(d.z_columns[g].size());
+        const std::vector<double> L = psd_cholesky(d.re_cov[g], q);
+        std::vector<double> z(q);
+        b[g].assign(size_t(d.n_levels[g]) * q, 0.0);
+        for (int l = 0; l < d.n_levels[g]; ++l) {
+            rng.fill_normal(z.data(), q);
+            for (int a = 0; a < q; ++a)
+                for (int c = 0; c <= a; ++c) b[g][size_t(l) * q + a] += L[a * q + c] * z[c];
+        }
+    }
+    // Predictors on their units, then spread over the rows.
+    std::vector<double> values(size_t(n_pred) * n), unit;
+    for (int v = 0; v < n_pred; ++v) {
+        const int g = d.predictor_unit[v];
+        const int64_t units = g < 0 ? n : d.n_levels[g];
+        unit.resize(size_t(units));
+        const auto blocks = d.predictor_draw[v] == UnitDraw::balanced ? members(g < 0 ? d.row_block : d.level_block[g])
+                                                                      : std::vector<std::vector<int64_t>>{};
+        draw_units(rng, d.predictor_draw[v], d.predictor_p[v], blocks, unit.data(), units);
+        double* col = &values[size_t(v) * n];
+        for (int64_t i = 0; i < n; ++i) col[i] = g < 0 ? unit[i] : unit[d.codes[g][i]];
+    }
+    X.assign(size_t(n) * p, 1.0);
+    y.assign(size_t(n), 0.0);
+    rng.fill_normal(y.data(), n);  // the residuals (variance 1)
+    for (int64_t i = 0; i < n; ++i) {
+        double* row = &X[size_t(i) * p];
+        for (size_t t = 0; t < d.terms.size(); ++t)
+            for (int v : d.terms[t]) row[t + 1] *= values[size_t(v) * n + i];
+        double eta = 0.0;
+        for (int c = 0; c < p; ++c) eta += row[c] * d.beta[c];
+        for (int g = 0; g < G; ++g) {
+            const int q = int(d.z_columns[g].size());
+            const double* bg = &b[g][size_t(d.codes[g][i]) * q];
+            for (int a = 0; a < q; ++a) eta += row[d.z_columns[g][a]] * bg[a];
+        }
+        y[i] += eta;
+    }
+}
+
+ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_t start, int64_t count,
+                                int n_threads) {
+    d.check();
+    require(count >= 0, "count must be >= 0");
+    const int p = d.n_fixed(), K = int(d.fit_grouping.size()), n_joint = int(d.joint_tests.size());
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    ChunkOutput out;
+    out.count = count;
+    out.p = p;
+    out.converged.assign(count, 0);
+    out.singular.assign(count, 0);
+    out.iterations.assign(count, 0);
+    out.estimate.assign(count * p, nan);
+    out.se.assign(count * p, nan);
+    out.df.assign(count * p, nan);
+    out.pvalue.assign(count * p, nan);
+    out.n_joint = n_joint;
+    out.joint_pvalue.assign(count * n_joint, nan);
+    out.n_components = 1;
+    for (const auto& z : d.fit_z_columns) out.n_components += int(z.size() * (z.size() + 1) / 2);
+    out.components.assign(count * out.n_components, nan);
+    std::vector<general::TermInput> terms(K);
+    for (int k = 0; k < K; ++k) {
+        terms[k].codes = d.codes[d.fit_grouping[k]].data();
+        terms[k].n_levels = d.n_levels[d.fit_grouping[k]];
+        terms[k].z_columns = d.fit_z_columns[k];
+    }
+    const int64_t n = d.n_rows();
+
+    std::atomic<int64_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    auto one = [&](int64_t i, std::vector<double>& X, std::vector<double>& y) {
+        simulate_groupings(d, seed, start + uint64_t(i), X, y);
+        general::Result f;
+        try {
+            f = general::fit_general(X.data(), y.data(), n, p, terms, d.estimator, d.df_method, d.joint_tests);
+        } catch (const std::runtime_error&) {
+            return;  // not evaluable (collinear columns in this data set): a failed fit
+        }
+        out.iterations[i] = f.iterations;
+        if (!f.converged) return;
+        bool finite = true;
+        for (int c = 0; c < p; ++c)
+            finite = finite && std::isfinite(f.beta[c]) && std::isfinite(f.se[c]) && std::isfinite(f.pvalue[c]) &&
+                     !std::isnan(f.df[c]);
+        for (const auto& j : f.joint) finite = finite && !std::isnan(j.pvalue);
+        if (!finite) return;  // counted as a failed fit, never as "not significant"
+        out.converged[i] = 1;
+        out.singular[i] = f.singular;
+        for (int c = 0; c < p; ++c) {
+            out.estimate[i * p + c] = f.beta[c];
+            out.se[i * p + c] = f.se[c];
+            out.df[i * p + c] = f.df[c];
+            out.pvalue[i * p + c] = f.pvalue[c];
+        }
+        for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = f.joint[k].pvalue;
+        double* row = &out.components[size_t(i) * out.n_components];
+        *row++ = f.sigma2;
+        for (int k : d.component_order) {
+            const int q = int(d.fit_z_columns[k].size());
+            const std::vector<double>& G = f.re_cov[k];
+            for (int a = 0; a < q; ++a) *row++ = G[a * q + a];
+            for (int a = 0; a < q; ++a)
+                for (int c = a + 1; c < q; ++c) {
+                    const double v = G[a * q + a] * G[c * q + c];
+                    *row++ = v > 0.0 ? G[a * q + c] / std::sqrt(v) : nan;
+                }
+        }
+    };
+    auto worker = [&]() {
+        try {
+            std::vector<double> X, y;
+            constexpr int64_t block = 4;
+            for (;;) {
+                const int64_t b0 = next.fetch_add(block);
+                if (b0 >= count) break;
+                for (int64_t i = b0; i < std::min(count, b0 + block); ++i) one(i, X, y);
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+            next.store(count);
+        }
+    };
+    const int nt = int(std::max<int64_t>(1, std::min<int64_t>(n_threads, (count + 3) / 4)));
+    if (nt <= 1) {
+        worker();
+    } else {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < nt; ++t) pool.emplace_back(worker);
+        for (auto& th : pool) th.join();
+    }
+    if (error) std::rethrow_exception(error);
+    return out;
+}
+
+}  // namespace mcps

@@ -1,0 +1,66 @@
+// Simulations with several grouping factors: nested (pupils in classes in schools) and
+// crossed (subjects x items).  Every row of the design is generated (the layout of rows
+// over the groupings' levels is fixed by the spec; Python lays it out), then fitted with
+// the general fit (lmm_general.hpp) that fit_lmm uses on real data.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "chunk.hpp"
+#include "rng.hpp"
+#include "spec.hpp"
+
+namespace mcps {
+
+// How a predictor's values are drawn over its units (rows or one grouping's levels).
+enum class UnitDraw : int { normal = 0, bernoulli = 1, balanced = 2 };
+
+struct GroupingsDesign {
+    // Per predictor: distribution, P(1) when binary, and the unit it is drawn on:
+    // -1 each row, g one value per level of grouping g (constant within it).
+    std::vector<UnitDraw> predictor_draw;
+    std::vector<double> predictor_p;
+    std::vector<int> predictor_unit;
+    // Balanced predictors: exactly round(p n) ones among the n units of each block
+    // (row_block per row; level_block[g] per level of grouping g: its parent's level for
+    // a nested child, 0 for a top-level grouping).
+    std::vector<int64_t> row_block;
+    std::vector<std::vector<int64_t>> level_block;
+    std::vector<std::vector<int>> terms;   // fixed columns after the intercept: products of predictors
+    std::vector<double> beta;              // fixed effects, intercept first
+    // Per grouping: each row's level, the number of levels, the fixed columns with a
+    // random effect and their q x q covariance (row-major, residual variance 1).
+    std::vector<std::vector<int64_t>> codes;
+    std::vector<int> n_levels;
+    std::vector<std::vector<int>> z_columns;
+    std::vector<std::vector<double>> re_cov;
+    // The fitted random-effect terms, in the fit's order (largest grouping first, as
+    // lme4 orders them): each term's grouping and its columns (a subset of that
+    // grouping's z_columns; '||' splits a grouping into several terms).
+    std::vector<int> fit_grouping;
+    std::vector<std::vector<int>> fit_z_columns;
+    // The fitted terms in the order their variance components are reported (the
+    // design's own order, whatever the sizes make lme4's): indices into fit_grouping.
+    std::vector<int> component_order;
+    std::vector<std::vector<int>> joint_tests;
+    Estimator estimator = Estimator::reml;
+    DfMethod df_method = DfMethod::satterthwaite;
+
+    int64_t n_rows() const { return int64_t(row_block.size()); }
+    int n_fixed() const { return int(terms.size()) + 1; }
+    // Throws std::invalid_argument naming the first inconsistency.
+    void check() const;
+};
+
+// Simulation `index` of master `seed`: X (rows x fixed effects, row-major) and y.
+void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index, std::vector<double>& X,
+                        std::vector<double>& y);
+
+// Simulations start .. start + count - 1, fitted and tested; the outputs of run_chunk
+// (chunk.hpp), the components being sigma2, then per fitted term (in component_order)
+// its variances and the correlations of its pairs.  Results never depend on n_threads.
+ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_t start, int64_t count,
+                                int n_threads);
+
+}  // namespace mcps
