@@ -42,6 +42,10 @@ void register_robust(py::module_& m) {
         .value("left_skewed", Shape::left_skewed)
         .value("uniform", Shape::uniform)
         .value("mixture", Shape::mixture);
+    py::enum_<ValuesUse>(m, "ValuesUse", "How a predictor's values are used (spec.hpp).")
+        .value("cycle", ValuesUse::cycle)
+        .value("quantile", ValuesUse::quantile)
+        .value("bootstrap", ValuesUse::bootstrap);
     py::class_<Robustness>(m, "Robustness", "Departures from the textbook model (checked with the EngineSpec).")
         .def(py::init(&make_robust), py::kw_only(), py::arg("residual_shape") = Shape::normal,
              py::arg("residual_param") = 0.0, py::arg("re_shape") = Shape::normal, py::arg("re_param") = 0.0,

@@ -56,12 +56,35 @@ void check_robustness(const EngineSpec& spec) {
     const auto& values = spec.predictor_values;
     if (!values.empty() && values.size() != spec.predictor_binary.size())
         throw std::invalid_argument("predictor_values needs one entry per predictor (empty: drawn)");
-    for (size_t v = 0; v < values.size(); ++v) {
-        if (values[v].empty()) continue;
-        if (spec.predictor_binary[v] || spec.level(int(v)) != Level::observation)
-            throw std::invalid_argument("predictor_values: only a normal observation-level predictor takes values");
+    const auto& use = spec.predictor_values_use;
+    if (!use.empty() && use.size() != spec.predictor_binary.size())
+        throw std::invalid_argument("predictor_values_use needs one entry per predictor (empty: all cycled)");
+    size_t table_rows = 0;  // of the bootstrap predictors, which share their rows
+    for (size_t v = 0; v < spec.predictor_binary.size(); ++v) {
+        const ValuesUse u = use.empty() ? ValuesUse::cycle : use[v];
+        const int code = int(u);
+        if (code < 0 || code > int(ValuesUse::bootstrap)) throw std::invalid_argument("predictor_values_use: unknown use");
+        if (values.empty() || values[v].empty()) {
+            if (u != ValuesUse::cycle) throw std::invalid_argument("predictor_values_use: a quantile or bootstrap predictor needs values");
+            continue;
+        }
+        if (spec.level(int(v)) != Level::observation)
+            throw std::invalid_argument("predictor_values: only an observation-level predictor takes values");
+        if (spec.predictor_binary[v] && u != ValuesUse::bootstrap)
+            throw std::invalid_argument("predictor_values: a binary predictor takes values only bootstrapped");
         for (double x : values[v])
             if (!finite(x)) throw std::invalid_argument("predictor_values must be finite");
+        if (u == ValuesUse::quantile &&
+            (values[v].size() < 2 || !std::is_sorted(values[v].begin(), values[v].end())))
+            throw std::invalid_argument("predictor_values: a quantile predictor needs at least 2 values, sorted");
+        if (u == ValuesUse::bootstrap) {
+            if (table_rows && values[v].size() != table_rows)
+                throw std::invalid_argument("predictor_values: bootstrap predictors need the same number of rows");
+            table_rows = values[v].size();
+            if (spec.predictor_binary[v])
+                for (double x : values[v])
+                    if (x != 0.0 && x != 1.0) throw std::invalid_argument("predictor_values: a bootstrapped binary takes 0/1");
+        }
     }
     const Robustness& r = spec.robust;
     if (r.is_default() && r.het_weights.empty()) return;

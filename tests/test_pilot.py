@@ -70,3 +70,9 @@ def test_unequal_pilot_clusters_are_refused(pilot) -> None:
     data, fit = pilot
     with pytest.raises(ValueError, match="differ in size"):
         MCPower.from_fit(fit, data.iloc[:-1])
+
+
+def test_the_fit_keeps_what_from_fit_needs(pilot) -> None:
+    data, fit = pilot
+    assert sorted(fit.data) == ["Days", "Subject"]  # the predictors and the grouping only
+    assert MCPower.from_fit(fit).to_spec(180) == MCPower.from_fit(fit, data).to_spec(180)

@@ -29,6 +29,7 @@ from .design.family import ENGINE_FAMILY
 from .design.robust import robustness
 
 if TYPE_CHECKING:
+    from .design.predictors import Predictor
     from .design.spec import SimulationSpec
 
 
@@ -203,9 +204,19 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         **({} if (a := spec.analysis) is None else
            {"fit_columns": list(a.columns), "fit_z_columns": list(a.random_columns)}),
         **({"robust": _robustness(r)} if (r := robustness(spec)) else {}),
-        **({"predictor_values": [list(p.values) for p, _ in columns]}
+        **({"predictor_values": [_values(p, lv) for p, lv in columns]}
            if any(p.values for p, _ in columns) else {}),
+        **({"predictor_values_use": [_native.ValuesUse.__members__[p.values_use]
+                                     for p, _ in columns]}
+           if any(p.values_use != "cycle" for p, _ in columns) else {}),
     )
+
+
+def _values(p: Predictor, level: int) -> list[float]:
+    """A predictor column's values: a bootstrapped factor's dummy is 1 on its level's rows."""
+    if level and p.values:
+        return [float(code == level - 1) for code in p.values]
+    return list(p.values)
 
 
 def _robustness(settings: dict[str, object]) -> _native.Robustness:

@@ -1,4 +1,4 @@
-"""A design from pilot data: ``MCPower.from_fit(fit_lmm(formula, data), data)``.
+"""A design from pilot data: ``MCPower.from_fit(fit_lmm(formula, data))``.
 
 The fitted fixed effects and variance components become the design (simr's workflow), in
 the engine's units (residual variance 1): effects and random-slope variances are divided by
@@ -16,7 +16,7 @@ Examples
 >>> from mcpower_sweep import MCPower, fit_lmm
 >>> data = pd.read_csv(Path("tests/data/sleepstudy.csv"))  # doctest: +SKIP
 >>> fit = fit_lmm("Reaction ~ Days + (Days | Subject)", data)  # doctest: +SKIP
->>> model = MCPower.from_fit(fit, data)  # doctest: +SKIP
+>>> model = MCPower.from_fit(fit)  # doctest: +SKIP
 >>> model.find_power(18 * 10)  # doctest: +SKIP
 """
 
@@ -39,8 +39,8 @@ class Pilot:
     """``from_fit``, mixed into :class:`~mcpower_sweep.MCPower`."""
 
     @classmethod
-    def from_fit(cls, fit: LMMFit, data: Any) -> Self:
-        """The design of a fitted pilot model (``fit_lmm(formula, data)``) and its data.
+    def from_fit(cls, fit: LMMFit, data: Any = None) -> Self:
+        """The design of a fitted pilot model (``fit_lmm(formula, data)``).
 
         Parameters
         ----------
@@ -48,8 +48,13 @@ class Pilot:
             The pilot's fit; its formula is the model's.
         data
             The data it was fitted to (a DataFrame or a mapping of columns): the predictors'
-            values and the clusters (of equal size).
+            values and the clusters (of equal size); default the columns the fit kept.
         """
+        if data is None:
+            data = fit.data
+            if not data:
+                raise ValueError("from_fit: the fit kept no data (several grouping factors): "
+                                 "give the data it was fitted to, from_fit(fit, data)")
         model = cls(fit.formula)  # type: ignore[call-arg]
         parsed = model.parsed
         group = np.asarray(data[fit.grouping])
