@@ -26,6 +26,7 @@ struct SimDraw {
     bool active = false;           // false: the spec's own values (no draws)
     double beta[kMaxFixedEffects + 1] = {};
     double re_scale = 1.0;         // multiplies the random intercept
+    const double* re_chol = nullptr;  // a drawn random-effect factor (variance_draws), or none
     Shape residual = Shape::normal;
     double residual_param = 0.0;
 };

@@ -108,6 +108,12 @@ void check_robustness(const EngineSpec& spec) {
     if (!(finite(r.icc_noise_sd) && r.icc_noise_sd >= 0.0)) throw std::invalid_argument("icc_noise_sd must be >= 0");
     if (!(r.residual_change_prob >= 0.0 && r.residual_change_prob <= 1.0))
         throw std::invalid_argument("residual_change_prob must be in [0, 1]");
+    const size_t width = size_t(spec.n_random()) * spec.n_random() + 1;
+    if (r.variance_draws.size() % width != 0)
+        throw std::invalid_argument("variance_draws needs rows of q x q + 1 values (" + std::to_string(width) + ")");
+    for (size_t k = 0; k < r.variance_draws.size(); ++k)
+        if (!finite(r.variance_draws[k]) || (k % width == width - 1 && !(r.variance_draws[k] > 0.0)))
+            throw std::invalid_argument("variance_draws must be finite, each row's effect factor > 0");
     if (r.residual_pool.size() != r.residual_pool_param.size())
         throw std::invalid_argument("residual_pool and residual_pool_param differ in length");
     if (r.residual_change_prob > 0.0 && r.residual_pool.empty())
@@ -128,9 +134,10 @@ void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& s
         z[a] = shape == Shape::normal ? rng.normal() : draw_shape(rng, shape, spec.robust.re_param);
     const double* beta = sim.active ? sim.beta : spec.beta.data();
     for (int t = 0; t < p; ++t) coef[t] = beta[t];
+    const double* L = sim.re_chol ? sim.re_chol : re_chol.data();
     for (int a = 0; a < q; ++a) {
         double b = 0.0;
-        for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
+        for (int c = 0; c <= a; ++c) b += L[a * q + c] * z[c];
         if (spec.z_columns[a] == 0) b *= sim.re_scale;
         coef[spec.z_columns[a]] += b;
     }
@@ -139,7 +146,8 @@ void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& s
 // Draw order on substream 2 (the data's own stream is untouched): one normal per fixed
 // effect after the intercept (effect_jitter > 0), one normal for the random-intercept
 // variance (icc_noise_sd > 0), then one uniform for whether the residual shape changes
-// and, if it does, one for which (residual_change_prob > 0).
+// and, if it does, one for which (residual_change_prob > 0), then one uniform for the
+// row of variance_draws (when given).
 void Generator::draw_perturbation(uint64_t seed, uint64_t index, SimDraw& sim) const {
     const Robustness& r = spec.robust;
     Stream rng(seed, index, 2);
@@ -167,6 +175,13 @@ void Generator::draw_perturbation(uint64_t seed, uint64_t index, SimDraw& sim) c
         const size_t k = std::min(size_t(rng.uniform() * double(r.residual_pool.size())), r.residual_pool.size() - 1);
         sim.residual = r.residual_pool[k];
         sim.residual_param = r.residual_pool_param[k];
+    }
+    if (!r.variance_draws.empty()) {  // one uniform: the row of the pilot's variances
+        const int q = spec.n_random();
+        const size_t width = size_t(q) * q + 1, rows = r.variance_draws.size() / width;
+        const size_t k = std::min(size_t(rng.uniform() * double(rows)), rows - 1);
+        sim.re_chol = &r.variance_draws[k * width];
+        for (int t = 1; t < p; ++t) sim.beta[t] *= r.variance_draws[k * width + width - 1];
     }
 }
 

@@ -70,11 +70,18 @@ struct Robustness {
     double residual_change_prob = 0.0;
     std::vector<Shape> residual_pool;
     std::vector<double> residual_pool_param;
+    // A pilot's uncertainty about its variances: rows of q x q + 1 values, each the lower
+    // Cholesky factor (row-major) of a random-effect covariance and the factor on the
+    // fixed effects after the intercept (1 / the residual SD, both in the fitted model's
+    // units); each simulation takes one row, uniformly, from substream 2 after the above.
+    std::vector<double> variance_draws;
 
     bool residual_normal() const {
         return residual_shape == Shape::normal && het_gamma == 0.0 && residual_change_prob == 0.0;
     }
-    bool per_simulation() const { return effect_jitter > 0.0 || icc_noise_sd > 0.0 || residual_change_prob > 0.0; }
+    bool per_simulation() const {
+        return effect_jitter > 0.0 || icc_noise_sd > 0.0 || residual_change_prob > 0.0 || !variance_draws.empty();
+    }
     bool is_default() const {
         return residual_normal() && re_shape == Shape::normal && !per_simulation();
     }

@@ -16,6 +16,7 @@ from . import family as fam
 from .factors import check_balanced_factor, predictor_columns
 from .predictors import ALLOCATIONS, LEVELS, VALUES_USES, balanced_ones
 from .robust import check_robust
+from .variance_draws import check_draws
 
 if TYPE_CHECKING:
     from .spec import SimulationSpec
@@ -95,6 +96,12 @@ def validate_spec(spec: SimulationSpec) -> None:
     fam.check_family(spec)
     check_robust(spec)
     _check_values(spec)
+    if spec.variance_draws:
+        q = len(spec.random_columns)
+        if spec.family != "lme":
+            raise ValueError(f"variance_draws (a pilot's uncertainty) are for family='lme', "
+                             f"not {spec.family!r}")
+        check_draws(spec.variance_draws, 1 + q + q * (q - 1) // 2, q)
     if spec.df_method == "kenward_roger" and spec.estimator != "reml":
         raise ValueError(f"df_method='kenward_roger' needs estimator='reml' (pbkrtest's "
                          f"definition), not estimator={spec.estimator!r}")

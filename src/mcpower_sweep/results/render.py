@@ -74,6 +74,9 @@ def random_effects_text(spec: SimulationSpec) -> str:
         parts.append(f"slope variance {spec.slope_variance:g} ({', '.join(slopes)})")
     if slopes and "(Intercept)" in names and not spec.slope_intercept_corrs:
         parts.append(f"slope-intercept correlation {spec.slope_intercept_corr:g}")
+    if spec.variance_draws:  # a pilot's uncertainty (from_fit(..., uncertainty=))
+        parts.append(f"these are the pilot's; each simulation draws its variances from "
+                     f"their sampling distribution ({len(spec.variance_draws)} bootstrap draws)")
     return "; ".join(parts)
 
 
