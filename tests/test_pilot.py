@@ -125,3 +125,21 @@ def test_a_variance_draw_is_the_design_with_those_variances() -> None:
     p, p1, p2 = (float(c.mean()) for c in counts)
     assert abs(p - (p1 + p2) / 2) < 3 * math.sqrt(p * (1 - p) / 4000)
     assert "variance_draws" in both.params()
+
+
+# subjects -> power of Days with the pilot's variance uncertainty, from
+# `Rscript tests/data/pilot_uncertainty_power.R 1000 16 3 10` (a bootMer draw per simulation)
+R_UNCERTAIN = {3: 0.39, 10: 0.987}
+R_UNCERTAIN_SIMS = 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subjects", sorted(R_UNCERTAIN))
+def test_power_with_the_pilots_uncertainty_agrees_with_r(pilot, subjects) -> None:
+    _, fit = pilot
+    model = MCPower.from_fit(fit, uncertainty=True, seed=16).set_seed(16).set_simulations(4000)
+    result = model.find_power(subjects * 10, print_results=False)
+    ours, n = result.power["Days"], result.n_success
+    ref = R_UNCERTAIN[subjects]
+    se = math.sqrt(ours * (1 - ours) / n + ref * (1 - ref) / R_UNCERTAIN_SIMS)
+    assert abs(ours - ref) < 3 * se, (subjects, ours, ref, se)

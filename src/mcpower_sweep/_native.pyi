@@ -137,6 +137,7 @@ class Robustness:
         residual_change_prob: float = 0.0,
         residual_pool: Sequence[Shape] = ...,
         residual_pool_param: Sequence[float] = ...,
+        variance_draws: Sequence[float] = ...,
     ) -> None: ...
     residual_shape: Shape
     residual_param: float
@@ -151,6 +152,7 @@ class Robustness:
     residual_change_prob: float
     residual_pool: list[Shape]
     residual_pool_param: list[float]
+    variance_draws: list[float]
 
 class EngineSpec:
     """A checked, read-only description of a simulated design (ValueError if invalid)."""
