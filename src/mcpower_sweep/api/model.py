@@ -261,6 +261,7 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
         """
         per_unit = self._observations_per(PARAMS["unit"].check(unit))
         sizes = sample_sizes(from_size, to_size, by)
+        self._warn_strict_reuse(int(to_size) * per_unit)
         correction = check_correction(correction)
 
         def spec_at(n: int) -> SimulationSpec:

@@ -96,11 +96,12 @@ def describe_values(p: Predictor) -> str:
     Examples
     --------
     >>> describe_values(Predictor("x", values=(-1.0, 0.0, 1.0), values_use="quantile"))
-    'quantile(3 values, fb1aa2ca)'
+    'empirical(3 values, fb1aa2ca)'
     """
     digest = hashlib.sha256(np.asarray(p.values, dtype=np.float64).tobytes()).hexdigest()[:8]
     labels = f", levels {'/'.join(p.labels)}" if p.labels else ""
-    return f"{p.values_use}({len(p.values)} values{labels}, {digest})"
+    what = "empirical({} values" if p.values_use == "quantile" else "bootstrap({} rows"
+    return f"{what.format(len(p.values))}{labels}, {digest})"
 
 
 def correlation_matrix(names: list[str] | tuple[str, ...],

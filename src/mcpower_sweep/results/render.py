@@ -83,7 +83,7 @@ def random_effects_text(spec: SimulationSpec) -> str:
 def effects_text(spec: SimulationSpec) -> str:
     """True effects, with the distribution of each binary predictor."""
     kinds = {p.name: ", ".join(
-        ([p.type_text()] if p.kind != "normal" else [])
+        ([p.type_text()] if p.kind != "normal" or p.values_use != "cycle" else [])
         + (["cluster-level"] if p.level == "cluster" else []))
         for p in spec.predictors}
     kinds = {name: text for name, text in kinds.items() if text}
