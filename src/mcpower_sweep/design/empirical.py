@@ -101,6 +101,8 @@ def _names(columns: Sequence[str], width: int) -> list[str]:
 
 def _column(series: Any) -> np.ndarray:
     """A float array when every value is a number, else the values as text."""
+    if series.dtype.kind in "biuf":
+        return series.to_numpy(dtype=np.float64)
     values = series.to_numpy(dtype=object)
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
