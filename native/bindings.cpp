@@ -47,7 +47,8 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
                      std::vector<double> predictor_mix, std::vector<int> predictor_factor,
                      std::vector<std::vector<int>> joint_tests, GlmFamily family, GlmLink link,
                      int nagq, std::vector<int> fit_columns, std::vector<int> fit_z_columns,
-                     Robustness robust, std::vector<std::vector<double>> predictor_values) {
+                     Robustness robust, std::vector<std::vector<double>> predictor_values,
+                     std::vector<ValuesUse> predictor_values_use) {
     EngineSpec s;
     s.predictor_binary = std::move(predictor_binary);
     s.predictor_p = std::move(predictor_p);
@@ -72,6 +73,7 @@ EngineSpec make_spec(std::vector<bool> predictor_binary, std::vector<double> pre
     s.fit_z_columns = std::move(fit_z_columns);
     s.robust = std::move(robust);
     s.predictor_values = std::move(predictor_values);
+    s.predictor_values_use = std::move(predictor_values_use);
     s.check();
     check_robustness(s);
     return s;
@@ -151,7 +153,8 @@ PYBIND11_MODULE(_native, m) {
              py::arg("family") = GlmFamily::gaussian, py::arg("link") = GlmLink::identity, py::arg("nagq") = 1,
              py::arg("fit_columns") = std::vector<int>{}, py::arg("fit_z_columns") = std::vector<int>{},
              py::arg("robust") = Robustness(),
-             py::arg("predictor_values") = std::vector<std::vector<double>>{})
+             py::arg("predictor_values") = std::vector<std::vector<double>>{},
+             py::arg("predictor_values_use") = std::vector<ValuesUse>{})
         .def_readonly("predictor_binary", &EngineSpec::predictor_binary)
         .def_readonly("predictor_p", &EngineSpec::predictor_p)
         .def_readonly("predictor_level", &EngineSpec::predictor_level)
@@ -174,7 +177,8 @@ PYBIND11_MODULE(_native, m) {
         .def_readonly("fit_columns", &EngineSpec::fit_columns)
         .def_readonly("fit_z_columns", &EngineSpec::fit_z_columns)
         .def_readonly("robust", &EngineSpec::robust)
-        .def_readonly("predictor_values", &EngineSpec::predictor_values);
+        .def_readonly("predictor_values", &EngineSpec::predictor_values)
+        .def_readonly("predictor_values_use", &EngineSpec::predictor_values_use);
 
     m.def("run_chunk", &chunk, py::arg("spec"), py::arg("seed"), py::arg("start"), py::arg("count"),
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");

@@ -14,7 +14,8 @@ namespace {
 Robustness make_robust(Shape residual_shape, double residual_param, Shape re_shape, double re_param,
                        double het_gamma, std::vector<double> het_weights, double het_center, double het_scale,
                        double effect_jitter, double icc_noise_sd, double residual_change_prob,
-                       std::vector<Shape> residual_pool, std::vector<double> residual_pool_param) {
+                       std::vector<Shape> residual_pool, std::vector<double> residual_pool_param,
+                       std::vector<double> variance_draws) {
     Robustness r;
     r.residual_shape = residual_shape;
     r.residual_param = residual_param;
@@ -29,6 +30,7 @@ Robustness make_robust(Shape residual_shape, double residual_param, Shape re_sha
     r.residual_change_prob = residual_change_prob;
     r.residual_pool = std::move(residual_pool);
     r.residual_pool_param = std::move(residual_pool_param);
+    r.variance_draws = std::move(variance_draws);
     return r;
 }
 
@@ -42,13 +44,18 @@ void register_robust(py::module_& m) {
         .value("left_skewed", Shape::left_skewed)
         .value("uniform", Shape::uniform)
         .value("mixture", Shape::mixture);
+    py::enum_<ValuesUse>(m, "ValuesUse", "How a predictor's values are used (spec.hpp).")
+        .value("cycle", ValuesUse::cycle)
+        .value("quantile", ValuesUse::quantile)
+        .value("bootstrap", ValuesUse::bootstrap);
     py::class_<Robustness>(m, "Robustness", "Departures from the textbook model (checked with the EngineSpec).")
         .def(py::init(&make_robust), py::kw_only(), py::arg("residual_shape") = Shape::normal,
              py::arg("residual_param") = 0.0, py::arg("re_shape") = Shape::normal, py::arg("re_param") = 0.0,
              py::arg("het_gamma") = 0.0, py::arg("het_weights") = std::vector<double>{},
              py::arg("het_center") = 0.0, py::arg("het_scale") = 1.0, py::arg("effect_jitter") = 0.0,
              py::arg("icc_noise_sd") = 0.0, py::arg("residual_change_prob") = 0.0,
-             py::arg("residual_pool") = std::vector<Shape>{}, py::arg("residual_pool_param") = std::vector<double>{})
+             py::arg("residual_pool") = std::vector<Shape>{}, py::arg("residual_pool_param") = std::vector<double>{},
+             py::arg("variance_draws") = std::vector<double>{})
         .def_readonly("residual_shape", &Robustness::residual_shape)
         .def_readonly("residual_param", &Robustness::residual_param)
         .def_readonly("re_shape", &Robustness::re_shape)
@@ -61,7 +68,8 @@ void register_robust(py::module_& m) {
         .def_readonly("icc_noise_sd", &Robustness::icc_noise_sd)
         .def_readonly("residual_change_prob", &Robustness::residual_change_prob)
         .def_readonly("residual_pool", &Robustness::residual_pool)
-        .def_readonly("residual_pool_param", &Robustness::residual_pool_param);
+        .def_readonly("residual_pool_param", &Robustness::residual_pool_param)
+        .def_readonly("variance_draws", &Robustness::variance_draws);
     m.def("shape_draws", [](Shape shape, double param, uint64_t seed, uint64_t index, int64_t n) {
         std::vector<double> v(n);
         Stream s(seed, index);

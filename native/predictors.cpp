@@ -1,6 +1,7 @@
 // How each predictor's values are drawn over n units (the rows of a cluster, or the
 // clusters of a study for a cluster-level predictor): normal, Bernoulli, balanced, a
-// factor's level (as its dummies), and the mixing that correlates normal predictors.
+// factor's level (as its dummies), given values (cycled, an empirical distribution or
+// bootstrapped rows), and the mixing that correlates normal predictors.
 // The draw order documented here is part of the reproducibility contract.
 #include <algorithm>
 #include <cmath>
@@ -58,12 +59,39 @@ void Generator::draw_units(int v, Stream& rng, double* out, int64_t n) const {
             for (int64_t i = 0; i < n; ++i) out[i] = x[size_t(i) % x.size()];
             break;
         }
+        // normal draws, mixed like a normal predictor's, then mapped (to_quantiles)
+        case Draw::quantile: rng.fill_normal(out, n); break;
+        case Draw::bootstrap: {
+            // The first bootstrap predictor draws each unit's row (one uniform per unit);
+            // the later ones, drawn next for the same units, read the same rows.
+            thread_local std::vector<int64_t> row;
+            const auto& x = spec.predictor_values[v];
+            const int64_t size = int64_t(x.size());
+            if (v == bootstrap_first) {
+                row.resize(size_t(n));
+                for (int64_t i = 0; i < n; ++i) row[i] = std::min(size - 1, int64_t(rng.uniform() * double(size)));
+            }
+            for (int64_t i = 0; i < n; ++i) out[i] = x[size_t(row[i])];
+            break;
+        }
+    }
+}
+
+// Type-7 quantile of the sorted values x at u = Phi(z): h = (size - 1) u, linear between
+// x[floor h] and the next.
+void Generator::to_quantiles(int v, double* col, int64_t n) const {
+    const auto& x = spec.predictor_values[v];
+    const int64_t last = int64_t(x.size()) - 1;
+    for (int64_t i = 0; i < n; ++i) {
+        const double h = double(last) * 0.5 * std::erfc(-col[i] / std::sqrt(2.0));
+        const int64_t k = std::min(last - 1, int64_t(h));
+        col[i] = x[size_t(k)] + (h - double(k)) * (x[size_t(k) + 1] - x[size_t(k)]);
     }
 }
 
 void Generator::draw_column(int v, Stream& rng, double* out, size_t stride, int64_t n) const {
     const int f = spec.factor_of(v);
-    if (f < 0) draw_units(v, rng, out, n);
+    if (f < 0 || draw[v] == Draw::bootstrap) draw_units(v, rng, out, n);  // a dummy's own column
     else if (f == v) draw_factor(v, rng, out, stride, n);
 }
 

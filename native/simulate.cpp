@@ -22,10 +22,15 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     const int n_pred = int(s.predictor_binary.size());
     for (int v = 0; v < n_pred; ++v) {
         const bool fixed = !s.predictor_values.empty() && !s.predictor_values[v].empty();
-        draw.push_back(fixed ? Draw::fixed
+        const ValuesUse use = s.predictor_values_use.empty() ? ValuesUse::cycle : s.predictor_values_use[v];
+        draw.push_back(fixed ? (use == ValuesUse::quantile    ? Draw::quantile
+                                : use == ValuesUse::bootstrap ? Draw::bootstrap
+                                                              : Draw::fixed)
                        : !binary[v] ? Draw::normal
                        : s.allocation(v) == Allocation::balanced ? Draw::balanced
                                                                            : Draw::bernoulli);
+        if (draw[v] == Draw::quantile) quantile_preds.push_back(v);
+        if (draw[v] == Draw::bootstrap && bootstrap_first < 0) bootstrap_first = v;
         const bool between = s.level(v) == Level::cluster;
         cluster_slot.push_back(between ? int(cluster_level.size()) : -1);
         if (between) cluster_level.push_back(v);
@@ -85,7 +90,7 @@ Generator::Generator(const EngineSpec& s) : spec(s) {
     cells = !s.row_level && new_feature && main_effects_only && plain_binary <= kMaxCellBinary &&
             cell_binary <= kMaxCellBits && std::adjacent_find(used.begin(), used.end()) == used.end();
     cells = cells && smallest - max_cells >= cell_gauss + 1 && !robust_rows;
-    for (int v = 0; v < n_pred; ++v) cells = cells && draw[v] != Draw::fixed;  // rows only
+    for (int v = 0; v < n_pred; ++v) cells = cells && !from_values(draw[v]);  // rows only
 }
 
 void Generator::generate(uint64_t seed, uint64_t index, Problem& pr) const {
@@ -226,7 +231,7 @@ void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* s
     if (mixed) {
         double* between_cols[64] = {};
         for (int v = 0; v < n_pred; ++v) {
-            if (draw[v] != Draw::normal) continue;
+            if (draw[v] != Draw::normal && draw[v] != Draw::quantile) continue;
             if (cluster_slot[v] >= 0) between_cols[v] = between + size_t(cluster_slot[v]) * J;
             else within_cols[v] = pred + size_t(v) * max_n;
         }
@@ -244,6 +249,7 @@ void Generator::for_each_cluster(uint64_t seed, uint64_t index, const int64_t* s
                 draw_column(v, rng, col, max_n, nj);
         }
         if (mixed) mix_columns(within_cols, nj);
+        for (int v : quantile_preds) to_quantiles(v, pred + size_t(v) * max_n, nj);
         for (int t = 1; t < p; ++t) {
             double* col = W + size_t(t) * max_n;
             const auto& term = spec.terms[t - 1];

@@ -26,6 +26,7 @@ struct SimDraw {
     bool active = false;           // false: the spec's own values (no draws)
     double beta[kMaxFixedEffects + 1] = {};
     double re_scale = 1.0;         // multiplies the random intercept
+    const double* re_chol = nullptr;  // a drawn random-effect factor (variance_draws), or none
     Shape residual = Shape::normal;
     double residual_param = 0.0;
 };
@@ -72,12 +73,19 @@ struct Generator {
 
     // How one predictor's values are drawn over n units (the rows of a cluster, or
     // the clusters of a study for a cluster-level predictor).
-    enum class Draw : uint8_t { normal, bernoulli, balanced, fixed };
+    enum class Draw : uint8_t { normal, bernoulli, balanced, fixed, quantile, bootstrap };
+    // Draws that read spec.predictor_values: only the row path generates them.
+    static bool from_values(Draw d) { return d == Draw::fixed || d == Draw::quantile || d == Draw::bootstrap; }
+    // An empirical predictor's normal draws (n values, after mixing) mapped in place to
+    // the type-7 quantiles of its sorted values at Phi(z).
+    void to_quantiles(int v, double* col, int64_t n) const;
 
     const EngineSpec& spec;
     std::vector<double> re_chol;   // q x q lower factor of the random-effect covariance
     std::vector<uint8_t> binary;   // per predictor
     std::vector<Draw> draw;        // per predictor, from its distribution and allocation
+    std::vector<int> quantile_preds;  // predictors drawn by Draw::quantile, in order
+    int bootstrap_first = -1;      // the first Draw::bootstrap predictor: it draws the rows
     std::vector<int> cluster_slot; // per predictor: its index among the cluster-level ones, or -1
     std::vector<int> cluster_level;  // the cluster-level predictors, in order
     bool mixed = false;              // some normal predictors are correlated

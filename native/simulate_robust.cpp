@@ -56,12 +56,35 @@ void check_robustness(const EngineSpec& spec) {
     const auto& values = spec.predictor_values;
     if (!values.empty() && values.size() != spec.predictor_binary.size())
         throw std::invalid_argument("predictor_values needs one entry per predictor (empty: drawn)");
-    for (size_t v = 0; v < values.size(); ++v) {
-        if (values[v].empty()) continue;
-        if (spec.predictor_binary[v] || spec.level(int(v)) != Level::observation)
-            throw std::invalid_argument("predictor_values: only a normal observation-level predictor takes values");
+    const auto& use = spec.predictor_values_use;
+    if (!use.empty() && use.size() != spec.predictor_binary.size())
+        throw std::invalid_argument("predictor_values_use needs one entry per predictor (empty: all cycled)");
+    size_t table_rows = 0;  // of the bootstrap predictors, which share their rows
+    for (size_t v = 0; v < spec.predictor_binary.size(); ++v) {
+        const ValuesUse u = use.empty() ? ValuesUse::cycle : use[v];
+        const int code = int(u);
+        if (code < 0 || code > int(ValuesUse::bootstrap)) throw std::invalid_argument("predictor_values_use: unknown use");
+        if (values.empty() || values[v].empty()) {
+            if (u != ValuesUse::cycle) throw std::invalid_argument("predictor_values_use: a quantile or bootstrap predictor needs values");
+            continue;
+        }
+        if (spec.level(int(v)) != Level::observation)
+            throw std::invalid_argument("predictor_values: only an observation-level predictor takes values");
+        if (spec.predictor_binary[v] && u != ValuesUse::bootstrap)
+            throw std::invalid_argument("predictor_values: a binary predictor takes values only bootstrapped");
         for (double x : values[v])
             if (!finite(x)) throw std::invalid_argument("predictor_values must be finite");
+        if (u == ValuesUse::quantile &&
+            (values[v].size() < 2 || !std::is_sorted(values[v].begin(), values[v].end())))
+            throw std::invalid_argument("predictor_values: a quantile predictor needs at least 2 values, sorted");
+        if (u == ValuesUse::bootstrap) {
+            if (table_rows && values[v].size() != table_rows)
+                throw std::invalid_argument("predictor_values: bootstrap predictors need the same number of rows");
+            table_rows = values[v].size();
+            if (spec.predictor_binary[v])
+                for (double x : values[v])
+                    if (x != 0.0 && x != 1.0) throw std::invalid_argument("predictor_values: a bootstrapped binary takes 0/1");
+        }
     }
     const Robustness& r = spec.robust;
     if (r.is_default() && r.het_weights.empty()) return;
@@ -85,6 +108,12 @@ void check_robustness(const EngineSpec& spec) {
     if (!(finite(r.icc_noise_sd) && r.icc_noise_sd >= 0.0)) throw std::invalid_argument("icc_noise_sd must be >= 0");
     if (!(r.residual_change_prob >= 0.0 && r.residual_change_prob <= 1.0))
         throw std::invalid_argument("residual_change_prob must be in [0, 1]");
+    const size_t width = size_t(spec.n_random()) * spec.n_random() + 1;
+    if (r.variance_draws.size() % width != 0)
+        throw std::invalid_argument("variance_draws needs rows of q x q + 1 values (" + std::to_string(width) + ")");
+    for (size_t k = 0; k < r.variance_draws.size(); ++k)
+        if (!finite(r.variance_draws[k]) || (k % width == width - 1 && !(r.variance_draws[k] > 0.0)))
+            throw std::invalid_argument("variance_draws must be finite, each row's effect factor > 0");
     if (r.residual_pool.size() != r.residual_pool_param.size())
         throw std::invalid_argument("residual_pool and residual_pool_param differ in length");
     if (r.residual_change_prob > 0.0 && r.residual_pool.empty())
@@ -105,9 +134,10 @@ void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& s
         z[a] = shape == Shape::normal ? rng.normal() : draw_shape(rng, shape, spec.robust.re_param);
     const double* beta = sim.active ? sim.beta : spec.beta.data();
     for (int t = 0; t < p; ++t) coef[t] = beta[t];
+    const double* L = sim.re_chol ? sim.re_chol : re_chol.data();
     for (int a = 0; a < q; ++a) {
         double b = 0.0;
-        for (int c = 0; c <= a; ++c) b += re_chol[a * q + c] * z[c];
+        for (int c = 0; c <= a; ++c) b += L[a * q + c] * z[c];
         if (spec.z_columns[a] == 0) b *= sim.re_scale;
         coef[spec.z_columns[a]] += b;
     }
@@ -116,7 +146,8 @@ void Generator::cluster_coefficients(Stream& rng, double* coef, const SimDraw& s
 // Draw order on substream 2 (the data's own stream is untouched): one normal per fixed
 // effect after the intercept (effect_jitter > 0), one normal for the random-intercept
 // variance (icc_noise_sd > 0), then one uniform for whether the residual shape changes
-// and, if it does, one for which (residual_change_prob > 0).
+// and, if it does, one for which (residual_change_prob > 0), then one uniform for the
+// row of variance_draws (when given).
 void Generator::draw_perturbation(uint64_t seed, uint64_t index, SimDraw& sim) const {
     const Robustness& r = spec.robust;
     Stream rng(seed, index, 2);
@@ -144,6 +175,13 @@ void Generator::draw_perturbation(uint64_t seed, uint64_t index, SimDraw& sim) c
         const size_t k = std::min(size_t(rng.uniform() * double(r.residual_pool.size())), r.residual_pool.size() - 1);
         sim.residual = r.residual_pool[k];
         sim.residual_param = r.residual_pool_param[k];
+    }
+    if (!r.variance_draws.empty()) {  // one uniform: the row of the pilot's variances
+        const int q = spec.n_random();
+        const size_t width = size_t(q) * q + 1, rows = r.variance_draws.size() / width;
+        const size_t k = std::min(size_t(rng.uniform() * double(rows)), rows - 1);
+        sim.re_chol = &r.variance_draws[k * width];
+        for (int t = 1; t < p; ++t) sim.beta[t] *= r.variance_draws[k * width + width - 1];
     }
 }
 

@@ -37,6 +37,14 @@ enum class GlmLink : int { identity = 0, logit = 1, probit = 2, log = 3 };
 // normal, Student t (param = df > 2), a standardised chi-square (param = df; skewness
 // sqrt(8 / df), to the right or mirrored to the left), uniform, or a contaminated
 // normal (param = weight w of a component with 3 times the SD of the other).
+// How a predictor's predictor_values are used: cycled (row i of every cluster takes the
+// (i mod size)-th: a fixed within-cluster design), as an empirical distribution (the
+// values sorted; each unit takes their type-7 quantile at Phi(z) of its standard normal
+// z, so it is correlated as a normal predictor), or as one column of a table whose rows
+// are drawn whole (every bootstrap predictor of a row takes the same, uniformly drawn
+// row).  The last two are MCPower 1.4.1's upload_data modes "none"/"partial" and "strict".
+enum class ValuesUse : int { cycle = 0, quantile = 1, bootstrap = 2 };
+
 enum class Shape : int { normal = 0, t = 1, right_skewed = 2, left_skewed = 3, uniform = 4, mixture = 5 };
 
 // Departures from the textbook model (all off by default; then the engine draws exactly
@@ -62,11 +70,18 @@ struct Robustness {
     double residual_change_prob = 0.0;
     std::vector<Shape> residual_pool;
     std::vector<double> residual_pool_param;
+    // A pilot's uncertainty about its variances: rows of q x q + 1 values, each the lower
+    // Cholesky factor (row-major) of a random-effect covariance and the factor on the
+    // fixed effects after the intercept (1 / the residual SD, both in the fitted model's
+    // units); each simulation takes one row, uniformly, from substream 2 after the above.
+    std::vector<double> variance_draws;
 
     bool residual_normal() const {
         return residual_shape == Shape::normal && het_gamma == 0.0 && residual_change_prob == 0.0;
     }
-    bool per_simulation() const { return effect_jitter > 0.0 || icc_noise_sd > 0.0 || residual_change_prob > 0.0; }
+    bool per_simulation() const {
+        return effect_jitter > 0.0 || icc_noise_sd > 0.0 || residual_change_prob > 0.0 || !variance_draws.empty();
+    }
     bool is_default() const {
         return residual_normal() && re_shape == Shape::normal && !per_simulation();
     }
@@ -119,6 +134,7 @@ struct EngineSpec {
     // (i mod size)-th (a fixed within-cluster design such as days 0..9, from pilot data;
     // a normal, observation-level predictor); empty = all drawn.
     std::vector<std::vector<double>> predictor_values;
+    std::vector<ValuesUse> predictor_values_use;  // per predictor; empty = all cycled
 
     Level level(int v) const { return predictor_level.empty() ? Level::observation : predictor_level[v]; }
     Allocation allocation(int v) const {

@@ -70,3 +70,76 @@ def test_unequal_pilot_clusters_are_refused(pilot) -> None:
     data, fit = pilot
     with pytest.raises(ValueError, match="differ in size"):
         MCPower.from_fit(fit, data.iloc[:-1])
+
+
+def test_the_fit_keeps_what_from_fit_needs(pilot) -> None:
+    data, fit = pilot
+    assert sorted(fit.data) == ["Days", "Subject"]  # the predictors and the grouping only
+    assert MCPower.from_fit(fit).to_spec(180) == MCPower.from_fit(fit, data).to_spec(180)
+
+
+# ------------------------------------------------------------------ the pilot's uncertainty
+BOOT = Path(__file__).resolve().parent / "data" / "sleepstudy_bootstrap.json"
+
+
+def test_variance_draws_follow_lme4s_parametric_bootstrap(pilot) -> None:
+    """The draws of from_fit(..., uncertainty=) against lme4's bootMer on the same fit
+    (``tests/data/make_sleepstudy_bootstrap.R``, 1,000 draws): the mean and SD of each
+    component (sigma^2, the two variances, their correlation) within 3 combined SEs (the
+    SD's SE from the draws' kurtosis)."""
+    import json
+
+    _, fit = pilot
+    ref = json.loads(BOOT.read_text())
+    draws = np.array(MCPower.from_fit(fit, uncertainty=2000, seed=16)._variance_draws)
+    n, m = len(draws), ref["nsim"]
+    assert n >= 1990  # failed fits are left out
+    raw = draws * np.array([fit.sigma2, fit.sigma2, fit.sigma2, 1.0])
+    for k, name in enumerate(("sigma2", "var_intercept", "var_days", "corr")):
+        x = raw[:, k]
+        mean, sd = x.mean(), x.std(ddof=1)
+        r_mean, r_sd = ref["mean"][name], ref["sd"][name]
+        kurt = float(np.mean((x - mean) ** 4) / sd**4)
+        assert abs(mean - r_mean) < 3 * sd * math.sqrt(1 / n + 1 / m), (name, mean, r_mean)
+        se_sd = sd * math.sqrt((kurt - 1) / 4 * (1 / n + 1 / m))
+        assert abs(sd - r_sd) < 3 * se_sd, (name, sd, r_sd)
+
+
+def test_a_variance_draw_is_the_design_with_those_variances() -> None:
+    """A draw (sigma^2, tau^2) simulates the design with effects / sigma and ICC
+    tau^2 / (tau^2 + sigma^2): the same data streams, so the same p-values (to the fit's
+    tolerance: the optimiser starts from the spec's own variances)."""
+    from mcpower_sweep import engine
+
+    model = (MCPower("y ~ x + (1 | g)").set_cluster("g", ICC=0.2, n_clusters=12)
+             .set_effects("x=0.4"))
+    spec = model.to_spec(120)
+    drawn = spec.with_params(variance_draws=((4.0, 0.5),))
+    same = spec.with_params(effects=(0.0, 0.2), icc=0.5 / 4 / (0.5 / 4 + 1))
+    a, b = engine.run_chunk(drawn, 5, 0, 50), engine.run_chunk(same, 5, 0, 50)
+    assert np.allclose(a.pvalue, b.pvalue, rtol=1e-5, atol=1e-9)
+    # two draws: each simulation takes one, uniformly, so power is their average
+    both = spec.with_params(variance_draws=((4.0, 0.5), (1.0, 0.25)))
+    counts = [engine.run_chunk(s, 5, 0, 4000).pvalue[:, 1] < 0.05
+              for s in (both, drawn, spec.with_params(variance_draws=((1.0, 0.25),)))]
+    p, p1, p2 = (float(c.mean()) for c in counts)
+    assert abs(p - (p1 + p2) / 2) < 3 * math.sqrt(p * (1 - p) / 4000)
+    assert "variance_draws" in both.params()
+
+
+# subjects -> power of Days with the pilot's variance uncertainty, from
+# `Rscript tests/data/pilot_uncertainty_power.R 1000 16 3 10` (a bootMer draw per simulation)
+R_UNCERTAIN = {3: 0.39, 10: 0.987}
+R_UNCERTAIN_SIMS = 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subjects", sorted(R_UNCERTAIN))
+def test_power_with_the_pilots_uncertainty_agrees_with_r(pilot, subjects) -> None:
+    _, fit = pilot
+    model = MCPower.from_fit(fit, uncertainty=True, seed=16).set_seed(16).set_simulations(4000)
+    result = model.find_power(subjects * 10, print_results=False)
+    ours, n = result.power["Days"], result.n_success
+    ref = R_UNCERTAIN[subjects]
+    se = math.sqrt(ours * (1 - ours) / n + ref * (1 - ref) / R_UNCERTAIN_SIMS)
+    assert abs(ours - ref) < 3 * se, (subjects, ours, ref, se)

@@ -81,6 +81,23 @@ class Allocation:
     @property
     def value(self) -> int: ...
 
+class ValuesUse:
+    """How a predictor's values are used: cycled, an empirical distribution or bootstrapped."""
+
+    __members__: ClassVar[dict[str, ValuesUse]]
+    cycle: ClassVar[ValuesUse]
+    quantile: ClassVar[ValuesUse]
+    bootstrap: ClassVar[ValuesUse]
+    def __init__(self, value: int) -> None: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
 class Shape:
     """Shape of a unit-variance draw (residuals, random effects)."""
 
@@ -120,6 +137,7 @@ class Robustness:
         residual_change_prob: float = 0.0,
         residual_pool: Sequence[Shape] = ...,
         residual_pool_param: Sequence[float] = ...,
+        variance_draws: Sequence[float] = ...,
     ) -> None: ...
     residual_shape: Shape
     residual_param: float
@@ -134,6 +152,7 @@ class Robustness:
     residual_change_prob: float
     residual_pool: list[Shape]
     residual_pool_param: list[float]
+    variance_draws: list[float]
 
 class EngineSpec:
     """A checked, read-only description of a simulated design (ValueError if invalid)."""
@@ -164,6 +183,7 @@ class EngineSpec:
         fit_z_columns: Sequence[int] = ...,
         robust: Robustness = ...,
         predictor_values: Sequence[Sequence[float]] = ...,
+        predictor_values_use: Sequence[ValuesUse] = ...,
     ) -> None: ...
     @property
     def predictor_binary(self) -> list[bool]: ...
@@ -211,6 +231,8 @@ class EngineSpec:
     def robust(self) -> Robustness: ...
     @property
     def predictor_values(self) -> list[list[float]]: ...
+    @property
+    def predictor_values_use(self) -> list[ValuesUse]: ...
 
 def run_chunk(
     spec: EngineSpec, seed: int, start: int, count: int, n_threads: int = 1

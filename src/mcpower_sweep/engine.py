@@ -29,6 +29,7 @@ from .design.family import ENGINE_FAMILY
 from .design.robust import robustness
 
 if TYPE_CHECKING:
+    from .design.predictors import Predictor
     from .design.spec import SimulationSpec
 
 
@@ -203,8 +204,11 @@ def native_spec(spec: SimulationSpec, row_level: bool = False) -> _native.Engine
         **({} if (a := spec.analysis) is None else
            {"fit_columns": list(a.columns), "fit_z_columns": list(a.random_columns)}),
         **({"robust": _robustness(r)} if (r := robustness(spec)) else {}),
-        **({"predictor_values": [list(p.values) for p, _ in columns]}
+        **({"predictor_values": [_values(p, lv) for p, lv in columns]}
            if any(p.values for p, _ in columns) else {}),
+        **({"predictor_values_use": [_native.ValuesUse.__members__[p.values_use]
+                                     for p, _ in columns]}
+           if any(p.values_use != "cycle" for p, _ in columns) else {}),
     )
 
 
@@ -225,6 +229,13 @@ def simulated_data(spec: SimulationSpec, seed: int, index: int) -> tuple[np.ndar
     """X and y of simulation ``index`` of a spec with several groupings (for tests; the
     rows' grouping codes are :func:`~mcpower_sweep.design.groupings.layout`'s)."""
     return _native.simulate_groupings(groupings_design(spec), int(seed), int(index))
+
+
+def _values(p: Predictor, level: int) -> list[float]:
+    """A predictor column's values: a bootstrapped factor's dummy is 1 on its level's rows."""
+    if level and p.values:
+        return [float(code == level - 1) for code in p.values]
+    return list(p.values)
 
 
 def _robustness(settings: dict[str, object]) -> _native.Robustness:

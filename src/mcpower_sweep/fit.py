@@ -17,7 +17,14 @@ import numpy as np
 from . import engine
 from .design.formula import ParsedFormula, parse_formula, parse_mixed_formula
 from .fit_groupings import VarCorr, fit_several
-from .model_data import check_data, check_fixed, fixed_matrix, grouping_codes, numeric
+from .model_data import (
+    check_data,
+    check_fixed,
+    fixed_matrix,
+    grouping_codes,
+    kept_columns,
+    numeric,
+)
 from .params import PARAMS
 
 __all__ = ["LMMFit", "ModelFrame", "fit_lmm", "model_frame"]
@@ -51,6 +58,9 @@ class LMMFit:
         Several random-effect terms only: per lme4 group (``class:school``, ``school``),
         its :class:`~mcpower_sweep.fit_groupings.VarCorr`; ``re_cov`` is then block
         diagonal over them with ``re_names`` ``"<group>.<effect>"``.
+    data
+        One grouping factor: copies of the predictor and grouping columns fitted (what
+        :meth:`MCPower.from_fit <mcpower_sweep.api.pilot.Pilot.from_fit>` reads).
     anova
         Per term of the formula (a factor once, not per level), the F test that all its
         coefficients are zero, as lmerTest's ``anova``: ``F``, ``num_df``, ``den_df``,
@@ -80,6 +90,7 @@ class LMMFit:
     anova: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     varcorr: dict[str, VarCorr] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    data: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __str__(self) -> str:
         levels = ", ".join(f"{v.n_levels} levels of {g}" for g, v in self.varcorr.items()) or (
@@ -254,5 +265,6 @@ def fit_lmm(
         grouping=frame.grouping,
         anova={term: {k: float(v) for k, v in row.items()}
                for term, row in zip(frame.term_columns, out["joint"], strict=True)},
+        data=kept_columns(data, (*frame.parsed.predictors, frame.grouping)),
     )
 

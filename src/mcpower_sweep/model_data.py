@@ -23,8 +23,8 @@ from .design.formula import INTERCEPT, ParsedFormula
 from .design.spec import MAX_FIXED_EFFECTS, MAX_RANDOM_EFFECTS
 
 __all__ = [
-    "check_data", "check_fixed", "column", "fixed_matrix", "grouping_codes", "numeric", "predictor",
-    "x_columns",
+    "check_data", "check_fixed", "column", "fixed_matrix", "grouping_codes", "kept_columns",
+    "numeric", "predictor", "x_columns",
 ]
 
 
@@ -37,6 +37,11 @@ def column(data: Any, name: str) -> np.ndarray:
             f"data has no column {name!r} named in the formula; columns: {available}"
         ) from None
     return np.asarray(values)
+
+
+def kept_columns(data: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Copies of the named columns: what a fit keeps of its data."""
+    return {name: np.array(column(data, name)) for name in names}
 
 
 def numeric(data: Any, name: str) -> np.ndarray:

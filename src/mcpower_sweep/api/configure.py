@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..design.empirical import Upload
 from ..design.factors import Expanded, expand
 from ..design.formula import ParsedFormula
 from ..design.groupings import Grouping, variances_text
@@ -24,6 +25,7 @@ from .groupings import SeveralGroupings, several_groupings
 from .outcome import OutcomeSettings, checked_family
 from .robust import RobustSettings
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
+from .upload import simulated_correlations, simulated_types
 
 if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
     from typing_extensions import Self
@@ -61,6 +63,7 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
         self._effects: dict[str, float] = {}
         self._types: dict[str, Predictor] = {p: Predictor(p) for p in parsed.predictors}
         self._correlations: dict[tuple[str, str], float] = {}
+        self._upload: Upload | None = None  # upload_data's empirical predictors
         self._cluster: ClusterSettings | None = None
         self._max_failed = 0.03
         self._seed: int | None = None
@@ -92,11 +95,16 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
 
     def _design(self) -> Expanded:
         """The formula's fixed-effect columns with the factors as set so far."""
-        design = expand(self._parsed, self._types)
+        design = expand(self._parsed, self._simulated_types())
         if len(design.term_names) > MAX_FIXED_EFFECTS:
             raise ValueError(f"set_variable_type: the factors give {len(design.term_names)} "
                              f"fixed effects: the engine fits at most {MAX_FIXED_EFFECTS}")
         return design
+
+    def _simulated_types(self) -> dict[str, Predictor]:
+        """The predictors as simulated: as set, uploaded ones from their data."""
+        c = self._cluster
+        return simulated_types(self._types, self._upload, c.cluster_level_vars if c else ())
 
     def _resolved_effects(self, strict: bool = True) -> dict[str, float]:
         """Every fixed effect's size; ``strict``: refuse effects that name no fixed effect."""
@@ -415,9 +423,14 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
         """
         estimator, df_method = self._test_defaults(estimator, df_method)
         if self._mixed is not None:
+            if self._upload is not None:
+                raise ValueError(
+                    "upload_data with several grouping factors is not supported yet: "
+                    "declare the predictors' types (set_variable_type) instead")
             return self._groupings_spec(sample_size, estimator, df_method)
-        return build_spec(self._parsed, self._cluster, types=self._types,
-                          correlations=self._correlations, effects=self._resolved_effects(),
+        return build_spec(self._parsed, self._cluster, types=self._simulated_types(),
+                          correlations=simulated_correlations(self._correlations, self._upload),
+                          effects=self._resolved_effects(),
                           sample_size=sample_size, estimator=estimator, df_method=df_method,
                           alpha=self._alpha, outcome={**self._outcome(), **self._robust_fields()})
 

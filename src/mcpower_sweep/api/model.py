@@ -38,11 +38,12 @@ from .pilot import Pilot
 from .questions import DesignQuestions
 from .robust import scenario_names
 from .run import TooManyFailedFitsError, power_at, sample_sizes
+from .upload import UploadData
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
 
 
-class MCPower(DesignQuestions, Configuration, Pilot):
+class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
     """Monte Carlo power analysis for a linear mixed model given as an lme4 formula.
 
     Configure the design with the setters (:class:`~mcpower_sweep.api.configure.Configuration`),
@@ -159,6 +160,7 @@ class MCPower(DesignQuestions, Configuration, Pilot):
             sample_size, estimator=estimator, df_method=df_method), agq), test_formula)
         targets = parse.targets(target_test, spec.tests)  # the analysis's tests
         self._sample_size = spec.sample_size
+        self._warn_strict_reuse(spec.sample_size)
         seed = self._seed_now()
         result = (self._run(spec, targets, *seed, correction) if not scenarios else
                   ScenarioResult({s: self._run(spec.with_params(scenario=s), targets, *seed,
@@ -263,6 +265,7 @@ class MCPower(DesignQuestions, Configuration, Pilot):
         """
         per_unit = self._observations_per(PARAMS["unit"].check(unit))
         sizes = sample_sizes(from_size, to_size, by)
+        self._warn_strict_reuse(int(to_size) * per_unit)
         correction = check_correction(correction)
 
         def spec_at(n: int) -> SimulationSpec:

@@ -237,7 +237,7 @@ def effects(given: str | Mapping[str, object], f: ParsedFormula,
     return out
 
 
-_LEVEL = re.compile(r"(?P<base>[^\[\]]+)\[\s*\d+\s*\]")
+_LEVEL = re.compile(r"(?P<base>[^\[\]]+)\[[^\[\]]+\]")  # group[2], cyl[6], origin[USA]
 
 
 def _names_levels(name: str, f: ParsedFormula) -> bool:

@@ -1,4 +1,4 @@
-"""A design from pilot data: ``MCPower.from_fit(fit_lmm(formula, data), data)``.
+"""A design from pilot data: ``MCPower.from_fit(fit_lmm(formula, data))``.
 
 The fitted fixed effects and variance components become the design (simr's workflow), in
 the engine's units (residual variance 1): effects and random-slope variances are divided by
@@ -16,7 +16,7 @@ Examples
 >>> from mcpower_sweep import MCPower, fit_lmm
 >>> data = pd.read_csv(Path("tests/data/sleepstudy.csv"))  # doctest: +SKIP
 >>> fit = fit_lmm("Reaction ~ Days + (Days | Subject)", data)  # doctest: +SKIP
->>> model = MCPower.from_fit(fit, data)  # doctest: +SKIP
+>>> model = MCPower.from_fit(fit)  # doctest: +SKIP
 >>> model.find_power(18 * 10)  # doctest: +SKIP
 """
 
@@ -28,19 +28,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..design.predictors import Predictor
+from ..params import PARAMS
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ..design.spec import SimulationSpec
     from ..fit import LMMFit
+
+DEFAULT_DRAWS = 1000  # bootstrap draws of the pilot's variances (uncertainty=True)
 
 
 class Pilot:
     """``from_fit``, mixed into :class:`~mcpower_sweep.MCPower`."""
 
     @classmethod
-    def from_fit(cls, fit: LMMFit, data: Any) -> Self:
-        """The design of a fitted pilot model (``fit_lmm(formula, data)``) and its data.
+    def from_fit(cls, fit: LMMFit, data: Any = None, *, uncertainty: bool | int = False,
+                 seed: int = 1) -> Self:
+        """The design of a fitted pilot model (``fit_lmm(formula, data)``).
 
         Parameters
         ----------
@@ -48,8 +53,21 @@ class Pilot:
             The pilot's fit; its formula is the model's.
         data
             The data it was fitted to (a DataFrame or a mapping of columns): the predictors'
-            values and the clusters (of equal size).
+            values and the clusters (of equal size); default the columns the fit kept.
+        uncertainty
+            False (default): the fitted variances.  True (1,000 draws) or a number of draws:
+            the variance components' sampling distribution by a parametric bootstrap of
+            the pilot (new outcomes simulated from the fit at the pilot's own design and
+            refitted, as lme4's ``bootMer``), one draw taken per simulation, so power is
+            averaged over the pilot's uncertainty (:mod:`..design.variance_draws`).
+        seed
+            Seed of the bootstrap.
         """
+        if data is None:
+            data = fit.data
+            if not data:
+                raise ValueError("from_fit: the fit kept no data (several grouping factors): "
+                                 "give the data it was fitted to, from_fit(fit, data)")
         model = cls(fit.formula)  # type: ignore[call-arg]
         parsed = model.parsed
         group = np.asarray(data[fit.grouping])
@@ -93,4 +111,23 @@ class Pilot:
         model.set_cluster(fit.grouping, ICC=tau0 / (tau0 + fit.sigma2),
                           cluster_size=int(sizes[0]), random_slopes=slopes or None,
                           slope_variance=variances or 0.0, slope_intercept_corr=corrs or 0.0)
+        if uncertainty:
+            draws = DEFAULT_DRAWS if uncertainty is True else PARAMS["simulations"].check(
+                uncertainty, "uncertainty")
+            model._variance_draws = bootstrap_components(
+                model.to_spec(int(sizes[0]) * len(order), estimator=fit.estimator), draws,
+                seed)
         return model
+
+
+def bootstrap_components(spec: SimulationSpec, draws: int, seed: int
+                         ) -> tuple[tuple[float, ...], ...]:
+    """The variance components refitted to ``draws`` data sets simulated from ``spec``
+    (the pilot's design and fit), failed fits left out."""
+    from .. import engine
+
+    chunk = engine.run_chunk(spec, seed, 0, draws)
+    rows = chunk.components[chunk.converged]
+    q = len(spec.random_columns)
+    rows[:, 1 + q:] = np.clip(rows[:, 1 + q:], -1.0, 1.0)  # rounding at a boundary fit
+    return tuple(tuple(map(float, row)) for row in rows)

@@ -37,6 +37,7 @@ class RobustSettings:
     _heteroskedasticity = 1.0
     _heteroskedasticity_driver: str | None = None
     _scenario_configs: ScenarioConfigs = ()
+    _variance_draws: tuple[tuple[float, ...], ...] = ()  # a pilot's (from_fit's uncertainty)
 
     def set_residual_distribution(self, name: str) -> Self:
         """Shape of the residuals, with their variance unchanged (MCPower 1.4.1's).
@@ -103,10 +104,11 @@ class RobustSettings:
                   "random_effect_dist": self._random_effect_dist,
                   "heteroskedasticity": self._heteroskedasticity,
                   "heteroskedasticity_driver": self._heteroskedasticity_driver,
-                  "scenario_configs": self._scenario_configs}
+                  "scenario_configs": self._scenario_configs,
+                  "variance_draws": self._variance_draws}
         defaults = {"residual_dist": "normal", "random_effect_dist": "normal",
                     "heteroskedasticity": 1.0, "heteroskedasticity_driver": None,
-                    "scenario_configs": ()}
+                    "scenario_configs": (), "variance_draws": ()}
         return {k: v for k, v in fields.items() if v != defaults[k]}
 
 

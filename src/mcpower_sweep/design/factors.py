@@ -40,9 +40,10 @@ MIN_LEVELS, MAX_LEVELS = 2, 20
 SUM_TOLERANCE = 1e-6
 
 
-def level_name(factor: str, level: int) -> str:
-    """The dummy column of ``level`` (1-based; level 1 is the reference): ``group[2]``."""
-    return f"{factor}[{level}]"
+def level_name(factor: str, level: int, labels: tuple[str, ...] = ()) -> str:
+    """The dummy column of ``level`` (1-based; level 1 is the reference): ``group[2]``, or
+    with the levels' ``labels`` (from data) the level's label, ``cyl[6]``."""
+    return f"{factor}[{labels[level - 1] if labels else level}]"
 
 
 def check_proportions(name: str, proportions: tuple[float, ...], text: str) -> tuple[float, ...]:
@@ -152,7 +153,7 @@ def column_names(predictors: tuple[Predictor, ...] | list[Predictor]) -> list[st
     >>> column_names([Predictor("x"), Predictor("g", "factor", proportions=(.5, .3, .2))])
     ['x', 'g[2]', 'g[3]']
     """
-    return [level_name(predictors[i].name, lv) if lv else predictors[i].name
+    return [level_name(predictors[i].name, lv, predictors[i].labels) if lv else predictors[i].name
             for i, lv in predictor_columns(predictors)]
 
 
@@ -183,7 +184,8 @@ def expand(f: ParsedFormula, types: Mapping[str, Predictor]) -> Expanded:
         for levels in columns:
             terms.append(tuple(first[i] + (lv - 2 if lv else 0) for i, lv in zip(term, levels,
                                                                                   strict=True)))
-            names.append(":".join(level_name(preds[i].name, lv) if lv else preds[i].name
+            names.append(":".join(level_name(preds[i].name, lv, preds[i].labels) if lv
+                                  else preds[i].name
                                   for i, lv in zip(term, levels, strict=True)))
     random_columns = []
     for c in f.random_columns:

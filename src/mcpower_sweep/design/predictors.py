@@ -13,6 +13,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ import numpy as np
 
 LEVELS = ("observation", "cluster")
 ALLOCATIONS = ("independent", "balanced")
+VALUES_USES = ("cycle", "quantile", "bootstrap")
 
 
 def balanced_ones(p: float, n: int) -> int:
@@ -46,9 +48,13 @@ class Predictor:
     predictor or factor is ``"independent"`` (a draw per unit) or ``"balanced"`` (exactly
     round(p n) ones, or units per level, among the n units of its level, at random
     places); ``level`` is ``"observation"`` (varies within clusters) or ``"cluster"``
-    (one value per cluster, set by ``cluster_level_vars``).  A normal predictor with
-    ``values`` is not drawn: row i of every cluster takes ``values[i % len(values)]`` (a
-    fixed within-cluster design from pilot data, such as days 0..9; :mod:`..api.pilot`).
+    (one value per cluster, set by ``cluster_level_vars``).  ``values`` are used as
+    ``values_use`` says: ``"cycle"``, row i of every cluster takes ``values[i % len(values)]``
+    (a fixed within-cluster design from pilot data, such as days 0..9; :mod:`..api.pilot`);
+    ``"quantile"``, an empirical distribution (the sorted values, drawn through a normal's
+    quantile, so correlated as a normal predictor); ``"bootstrap"``, one column of a table
+    whose rows are drawn whole (a factor's as level indices 0..K-1).  The last two come
+    from uploaded data (:mod:`.empirical`); a factor's ``labels`` name its levels.
     """
 
     name: str
@@ -57,7 +63,9 @@ class Predictor:
     allocation: str = "independent"
     level: str = "observation"
     proportions: tuple[float, ...] = field(default=(), repr=False)  # a factor's levels
-    values: tuple[float, ...] = field(default=(), repr=False)  # fixed within-cluster values
+    values: tuple[float, ...] = field(default=(), repr=False)  # see values_use
+    values_use: str = field(default="cycle", repr=False)
+    labels: tuple[str, ...] = field(default=(), repr=False)  # a factor's level names
 
     def type_text(self) -> str:
         """The variable type as ``set_variable_type`` spells it.
@@ -70,6 +78,8 @@ class Predictor:
         'factor(0.5, 0.25, 0.25)'
         """
         balanced = ", balanced" if self.allocation == "balanced" else ""
+        if self.values and self.values_use != "cycle":
+            return describe_values(self)
         if self.values:
             return f"fixed({', '.join(f'{v:g}' for v in self.values)})"
         if self.kind == "normal":
@@ -77,6 +87,21 @@ class Predictor:
         if self.kind == "factor":
             return f"factor({', '.join(f'{p:g}' for p in self.proportions)}{balanced})"
         return f"binary({self.p:g}{balanced})"
+
+
+def describe_values(p: Predictor) -> str:
+    """An empirical predictor's type: its use, size and a digest of its values (so designs
+    from different data differ in provenance).
+
+    Examples
+    --------
+    >>> describe_values(Predictor("x", values=(-1.0, 0.0, 1.0), values_use="quantile"))
+    'empirical(3 values, fb1aa2ca)'
+    """
+    digest = hashlib.sha256(np.asarray(p.values, dtype=np.float64).tobytes()).hexdigest()[:8]
+    labels = f", levels {'/'.join(p.labels)}" if p.labels else ""
+    what = "empirical({} values" if p.values_use == "quantile" else "bootstrap({} rows"
+    return f"{what.format(len(p.values))}{labels}, {digest})"
 
 
 def correlation_matrix(names: list[str] | tuple[str, ...],

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .factors import predictor_columns
+from .variance_draws import engine_rows
 
 if TYPE_CHECKING:
     from .spec import SimulationSpec
@@ -214,6 +215,8 @@ def robustness(spec: SimulationSpec) -> dict[str, Any]:
         out["effect_jitter"] = float(cfg["heterogeneity"])
     if cfg and cfg["icc_noise_sd"] > 0:
         out["icc_noise_sd"] = float(cfg["icc_noise_sd"])
+    if spec.variance_draws:
+        out["variance_draws"] = engine_rows(spec.variance_draws, len(spec.random_columns))
     return out
 
 

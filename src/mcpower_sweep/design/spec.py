@@ -12,6 +12,7 @@ the same parameters and seed run exactly the same simulations.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -105,6 +106,9 @@ class SimulationSpec:
     scenario, scenario_configs
         A named scenario set (MCPower 1.4.1's optimistic / realistic / doomer, or custom
         ones given as ``(name, ((key, value), ...))``); ``""``: none.
+    variance_draws
+        A pilot's uncertainty: draws of the variance components, one taken per simulation
+        (:mod:`.variance_draws`); empty: the variances above.
     """
 
     formula: str
@@ -143,6 +147,7 @@ class SimulationSpec:
     scenario: str = ""
     scenario_configs: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     groupings: tuple[Grouping, ...] = ()
+    variance_draws: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
     extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     # ----------------------------------------------------------------- derived
@@ -294,6 +299,9 @@ class SimulationSpec:
                if self.scenario_configs else {}),
             **({"groupings": [g.params(self.term_names) for g in self.groupings]}
                if self.groupings else {}),
+            **({"variance_draws": {"draws": len(self.variance_draws), "sha256": hashlib.sha256(
+                np.asarray(self.variance_draws).tobytes()).hexdigest()[:16]}}
+               if self.variance_draws else {}),
         }
 
     def _slope_names(self) -> list[str]:

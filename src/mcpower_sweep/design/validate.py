@@ -14,8 +14,9 @@ import numpy as np
 from ..params import DF_METHODS, ESTIMATORS, MAX_SAMPLE_SIZE, MIN_CLUSTER_SIZE, PARAMS
 from . import family as fam
 from .factors import check_balanced_factor, predictor_columns
-from .predictors import ALLOCATIONS, LEVELS, balanced_ones
+from .predictors import ALLOCATIONS, LEVELS, VALUES_USES, balanced_ones
 from .robust import check_robust
+from .variance_draws import check_draws
 
 if TYPE_CHECKING:
     from .spec import SimulationSpec
@@ -44,15 +45,39 @@ def check_slope_intercept_corr(r: float, n_slopes: int) -> None:
 
 
 def _check_values(spec: SimulationSpec) -> None:
-    """Fixed within-cluster values only for a normal, observation-level, uncorrelated
-    predictor."""
+    """Given values (:class:`~.predictors.Predictor`): cycled ones for a normal predictor,
+    empirical ones (uploaded) for one that varies within clusters; only the quantile ones
+    may be correlated; bootstrapped columns are rows of one table."""
     correlated = {n for a, b, _ in spec.correlations for n in (a, b)}
+    rows = set()
     for p in spec.predictors:
-        if p.values and (p.kind != "normal" or p.level != "observation" or p.name in correlated
-                         or not all(math.isfinite(v) for v in p.values)):
+        if not p.values:
+            continue
+        if p.values_use not in VALUES_USES or not all(math.isfinite(v) for v in p.values):
+            raise ValueError(f"{p.name}: values_use={p.values_use!r} with finite values is "
+                             f"needed: use one of {VALUES_USES}")
+        if p.values_use == "cycle" and (p.kind != "normal" or p.level != "observation"
+                                        or p.name in correlated):
             raise ValueError(f"{p.name}: fixed values (from pilot data) are for a numeric "
                              "predictor that varies within clusters, is not correlated with "
                              "others by set_correlations and has finite values")
+        if p.values_use != "cycle" and p.level != "observation":
+            raise ValueError(f"{p.name}: uploaded data (upload_data) are drawn per "
+                             "observation: an uploaded predictor cannot be in "
+                             "cluster_level_vars")
+        if p.values_use == "bootstrap" and p.name in correlated:
+            raise ValueError(f"{p.name}: rows bootstrapped from uploaded data (mode='strict') "
+                             "keep the data's correlations: set_correlations cannot change "
+                             "them (use mode='partial')")
+        if p.values_use == "bootstrap":
+            rows.add(len(p.values))
+        if p.values_use == "quantile" and (p.kind != "normal" or len(p.values) < 2
+                                           or bool(np.any(np.diff(p.values) < 0))):
+            raise ValueError(f"{p.name}: an empirical distribution needs a numeric predictor "
+                             "and at least 2 sorted values")
+    if len(rows) > 1:
+        raise ValueError(f"bootstrapped predictors come from tables of {sorted(rows)} rows: "
+                         "upload them together")
 
 
 def validate_spec(spec: SimulationSpec) -> None:
@@ -71,6 +96,12 @@ def validate_spec(spec: SimulationSpec) -> None:
     fam.check_family(spec)
     check_robust(spec)
     _check_values(spec)
+    if spec.variance_draws:
+        q = len(spec.random_columns)
+        if spec.family != "lme":
+            raise ValueError(f"variance_draws (a pilot's uncertainty) are for family='lme', "
+                             f"not {spec.family!r}")
+        check_draws(spec.variance_draws, 1 + q + q * (q - 1) // 2, q)
     if spec.df_method == "kenward_roger" and spec.estimator != "reml":
         raise ValueError(f"df_method='kenward_roger' needs estimator='reml' (pbkrtest's "
                          f"definition), not estimator={spec.estimator!r}")

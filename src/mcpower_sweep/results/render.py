@@ -79,6 +79,9 @@ def random_effects_text(spec: SimulationSpec) -> str:
         parts.append(f"slope variance {spec.slope_variance:g} ({', '.join(slopes)})")
     if slopes and "(Intercept)" in names and not spec.slope_intercept_corrs:
         parts.append(f"slope-intercept correlation {spec.slope_intercept_corr:g}")
+    if spec.variance_draws:  # a pilot's uncertainty (from_fit(..., uncertainty=))
+        parts.append(f"these are the pilot's; each simulation draws its variances from "
+                     f"their sampling distribution ({len(spec.variance_draws)} bootstrap draws)")
     return "; ".join(parts)
 
 
@@ -86,7 +89,7 @@ def effects_text(spec: SimulationSpec) -> str:
     """True effects, with the distribution of each binary predictor."""
     level = {v: f"{g.name}-level" for g in spec.groupings for v in g.cluster_level_vars}
     kinds = {p.name: ", ".join(
-        ([p.type_text()] if p.kind != "normal" else [])
+        ([p.type_text()] if p.kind != "normal" or p.values_use != "cycle" else [])
         + ([level.get(p.name, "cluster-level")] if p.level == "cluster" else []))
         for p in spec.predictors}
     kinds = {name: text for name, text in kinds.items() if text}
