@@ -8,7 +8,6 @@ one validated :class:`~mcpower_sweep.design.spec.SimulationSpec` (:meth:`to_spec
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -380,14 +379,7 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
         >>> MCPower("y ~ x + (1|g)").set_power(90).target_power
         0.9
         """
-        allowed = "a number in (0, 1) as a fraction or in (1, 100) as a percentage"
-        real = isinstance(power, numbers.Real) and not isinstance(power, bool)
-        try:
-            self._target_power = PARAMS["target_power"].check(
-                power / 100.0 if real and power > 1.0 else power)
-        except ValueError:
-            problem = "is not allowed" if real else "is not a number"
-            raise ValueError(f"power={power!r} {problem}: use {allowed}") from None
+        self._target_power = parse.target_power(power)
         return self
 
     def set_parallel(self, enable: bool = True, n_cores: int | None = None) -> Self:

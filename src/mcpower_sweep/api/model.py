@@ -20,7 +20,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,11 +33,12 @@ from ..results.scenarios import ScenarioResult
 from ..search.questions import check_search, size_search
 from ..search.result import SizeSearchResult
 from . import parse
+from .calls import Progress, applied, call_options, grid_sizes, offset
 from .configure import Configuration
 from .pilot import Pilot
 from .questions import DesignQuestions
 from .robust import scenario_names
-from .run import TooManyFailedFitsError, power_at, sample_sizes
+from .run import TooManyFailedFitsError, power_at, size_bounds
 from .upload import UploadData
 
 __all__ = ["MCPower", "TooManyFailedFitsError"]
@@ -77,13 +78,14 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
 
     def _run(self, spec: SimulationSpec, targets: tuple[str, ...], seed: int,
              drawn: bool, correction: str = "none", simulations: int | None = None,
-             target_power: float | None = None, outcomes: list | None = None) -> PowerResult:
+             target_power: float | None = None, outcomes: list | None = None,
+             progress: Progress | None = None) -> PowerResult:
         return power_at(spec, seed=seed, seed_drawn=drawn,
                         simulations=simulations or self._simulations,
                         n_threads=self.n_threads,
                         target_power=target_power or self._target_power,
                         targets=targets, max_failed=self._max_failed, correction=correction,
-                        outcomes=outcomes)
+                        outcomes=outcomes, progress=progress)
 
     def find_power(
         self,
@@ -97,6 +99,11 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
         test_formula: str | None = None,
         scenarios: bool | Sequence[str] = False,
         print_results: bool = True,
+        n_sims: int | None = None,
+        seed: int | None = None,
+        verbose: bool | None = None,
+        progress_callback: bool | Progress | None = False,
+        wald_se: str | None = None,
     ) -> PowerResult | ScenarioResult:
         """Estimate the power of each fixed-effect test at a total sample size.
 
@@ -138,6 +145,12 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
             (docs/robustness.md).
         print_results
             Print the result table (default True).
+        n_sims, seed, verbose, progress_callback, wald_se
+            MCPower 1.4.1's per-call keywords (:func:`~mcpower_sweep.api.calls.call_options`):
+            this call's number of simulations and seed (the model's settings stay), whether
+            to print (as ``print_results``), progress reports (True: a bar on stderr; a
+            callable ``(done, total)``; returning False stops the run), and the GLMM's
+            standard errors (``"hessian"``, glmer's ``vcov``).
 
         Returns
         -------
@@ -156,17 +169,25 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
         0.8725
         """
         correction = check_correction(correction)
+        options = call_options(n_sims=n_sims, seed=seed, verbose=verbose,
+                               print_results=print_results,
+                               progress_callback=progress_callback, wald_se=wald_se,
+                               family=self.family)
         spec = with_analysis(self._with_agq(self.to_spec(
             sample_size, estimator=estimator, df_method=df_method), agq), test_formula)
         targets = parse.targets(target_test, spec.tests)  # the analysis's tests
         self._sample_size = spec.sample_size
         self._warn_strict_reuse(spec.sample_size)
-        seed = self._seed_now()
-        result = (self._run(spec, targets, *seed, correction) if not scenarios else
-                  ScenarioResult({s: self._run(spec.with_params(scenario=s), targets, *seed,
-                                               correction)
-                                  for s in scenario_names(scenarios, spec.scenario_configs)}))
-        if print_results:
+        with applied(self, options):
+            drawn_seed = self._seed_now()
+            names = scenario_names(scenarios, spec.scenario_configs) if scenarios else ()
+            result = (self._run(spec, targets, *drawn_seed, correction,
+                                progress=options.progress) if not scenarios else
+                      ScenarioResult({s: self._run(spec.with_params(scenario=s), targets,
+                                                   *drawn_seed, correction,
+                                                   progress=options.progress)
+                                      for s in names}))
+        if options.show:
             print(result)
         return result
 
@@ -198,9 +219,9 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
 
     def find_sample_size(
         self,
-        from_size: int,
-        to_size: int,
-        by: int | None = None,
+        from_size: int = 30,
+        to_size: int = 200,
+        by: int | str | None = None,
         target_test: str | Sequence[str] = "all",
         *,
         unit: str = "observations",
@@ -213,6 +234,13 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
         precision: float | int = 0.05,
         max_simulations: int = 20_000,
         print_results: bool = True,
+        mode: str = "linear",
+        target_power: float | None = None,
+        n_sims: int | None = None,
+        seed: int | None = None,
+        verbose: bool | None = None,
+        progress_callback: bool | Progress | None = False,
+        wald_se: str | None = None,
     ) -> SampleSizeResult | SizeSearchResult | ScenarioResult:
         """The size reaching the target power, by adaptive search or over a grid of sizes.
 
@@ -225,9 +253,12 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
         Parameters
         ----------
         from_size, to_size
-            First and last total sample size (``from_size <= to_size``).
-        by
-            Step between sizes of a grid (default: no grid, the adaptive search).
+            First and last total sample size (``from_size <= to_size``; MCPower 1.4.1's
+            defaults 30 and 200).
+        by, mode
+            Step between sizes of a grid (default: no grid, the adaptive search);
+            ``by="auto"``: about a dozen sizes (MCPower 1.4.1's grid); with
+            ``mode="log"``, ``by`` is the number of sizes, evenly spaced in log size.
         unit
             What the sizes count (MCPower 1.4.1's spelling): ``"observations"`` (N,
             default), ``"clusters"`` (the number of clusters, with ``set_cluster(...,
@@ -241,8 +272,11 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
             Adaptive search: the 95% interval's half-width to reach, relative to the
             estimate when a fraction (0.05: ±5%), in the unit when a whole number.
         max_simulations
-            Adaptive search: the budget of simulations (``set_simulations`` sets the
-            grid's simulations per size).
+            Adaptive search: the budget of simulations (``set_simulations`` or ``n_sims``
+            set the grid's simulations per size).
+        target_power, n_sims, seed, verbose, progress_callback, wald_se
+            MCPower 1.4.1's per-call keywords, as in :meth:`find_power`; ``target_power``
+            replaces ``set_power``'s target for this call.
 
         Returns
         -------
@@ -263,8 +297,13 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
         >>> result.required_units["x"], result.required_n["x"]  # doctest: +SKIP
         (17, 340)
         """
+        options = call_options(n_sims=n_sims, seed=seed, target_power=target_power,
+                               verbose=verbose, print_results=print_results,
+                               progress_callback=progress_callback, wald_se=wald_se,
+                               family=self.family)
         per_unit = self._observations_per(PARAMS["unit"].check(unit))
-        sizes = sample_sizes(from_size, to_size, by)
+        grid = grid_sizes(from_size, to_size, by, mode)
+        sizes = grid if grid is not None else size_bounds(from_size, to_size)
         self._warn_strict_reuse(int(to_size) * per_unit)
         correction = check_correction(correction)
 
@@ -272,42 +311,63 @@ class MCPower(DesignQuestions, Configuration, Pilot, UploadData):
             return with_analysis(self._with_agq(self.to_spec(
                 n * per_unit, estimator=estimator, df_method=df_method), agq), test_formula)
 
-        if by is None:
-            if scenarios:
-                raise ValueError(
-                    f"scenarios={scenarios!r} compares scenario sets over a grid of sizes: give "
-                    "by= (the adaptive search, without by=, answers for one scenario)")
-            # The range is from_size..to_size (checked by sample_sizes), not its default grid.
-            first = spec_at(sizes[0])
-            targets = parse.targets(target_test, first.tests)
-            precision, budget, test = check_search(precision, max_simulations, targets,
-                                                   first.tests)
-            seed, drawn = self._seed_now()
-            found = size_search(
-                spec_at, lambda spec, s, m: self._run(spec, targets, s, drawn, correction, m),
-                test=test, low=sizes[0], high=int(to_size), target=self._target_power,
-                precision=precision, max_simulations=budget, seed=seed, seed_drawn=drawn,
-                unit=unit, per_unit=per_unit)
-            if print_results:
-                print(found)
-            return found
+        with applied(self, options):
+            if grid is None:
+                found = self._search(spec_at, sizes, target_test, unit, per_unit, correction,
+                                     scenarios, precision, max_simulations, options.progress)
+            else:
+                found = self._grid(spec_at, grid, target_test, unit, correction, scenarios,
+                                   options.progress)
+        if options.show:
+            print(found)
+        return found
+
+    def _search(self, spec_at: Callable[[int], SimulationSpec], bounds: tuple[int, int],
+                target_test: str | Sequence[str], unit: str, per_unit: int, correction: str,
+                scenarios: bool | Sequence[str], precision: float | int,
+                max_simulations: int, progress: Progress | None) -> SizeSearchResult:
+        """find_sample_size without a grid: the adaptive search."""
+        if scenarios:
+            raise ValueError(
+                f"scenarios={scenarios!r} compares scenario sets over a grid of sizes: give "
+                "by= (the adaptive search, without by=, answers for one scenario)")
+        first = spec_at(bounds[0])
+        targets = parse.targets(target_test, first.tests)
+        precision, budget, test = check_search(precision, max_simulations, targets,
+                                               first.tests)
+        seed, drawn = self._seed_now()
+        return size_search(
+            spec_at, lambda spec, s, m: self._run(spec, targets, s, drawn, correction, m,
+                                                  progress=progress),
+            test=test, low=bounds[0], high=bounds[1], target=self._target_power,
+            precision=precision, max_simulations=budget, seed=seed, seed_drawn=drawn,
+            unit=unit, per_unit=per_unit)
+
+    def _grid(self, spec_at: Callable[[int], SimulationSpec], sizes: Sequence[int],
+              target_test: str | Sequence[str], unit: str, correction: str,
+              scenarios: bool | Sequence[str], progress: Progress | None
+              ) -> SampleSizeResult | ScenarioResult:
+        """find_sample_size over a grid of sizes (progress counts over the whole grid)."""
         specs = [spec_at(n) for n in sizes]
         targets = parse.targets(target_test, specs[0].tests)
         # One seed for every size: common random numbers make the curve smooth.
         seed, drawn = self._seed_now()
-        # Per-simulation outcomes: the required N's interval accounts for the pairing.
+        per_size = self._simulations
+        names = scenario_names(scenarios, specs[0].scenario_configs) if scenarios else ("",)
+        total = per_size * len(specs) * len(names)
 
-        def curve(scenario: str) -> SampleSizeResult:
+        def curve(scenario: str, before: int) -> SampleSizeResult:
+            # Per-simulation outcomes: the required N's interval accounts for the pairing.
             blocks: list[list] = [[] for _ in specs]
             points = tuple(self._run(spec.with_params(scenario=scenario), targets, seed, drawn,
-                                     correction, outcomes=b)
-                           for spec, b in zip(specs, blocks, strict=True))
+                                     correction, outcomes=b,
+                                     progress=offset(progress, before + k * per_size, total))
+                           for k, (spec, b) in enumerate(zip(specs, blocks, strict=True)))
             outcomes = np.stack([np.concatenate(b) for b in blocks])
             return SampleSizeResult(points, self._target_power, targets, unit=unit,
                                     outcomes=outcomes)
 
-        result = (curve("") if not scenarios else ScenarioResult(
-            {s: curve(s) for s in scenario_names(scenarios, specs[0].scenario_configs)}))
-        if print_results:
-            print(result)
-        return result
+        if not scenarios:
+            return curve("", 0)
+        return ScenarioResult({s: curve(s, i * per_size * len(specs))
+                               for i, s in enumerate(names)})

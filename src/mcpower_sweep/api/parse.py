@@ -23,6 +23,7 @@ import numpy as np
 from ..design.factors import check_proportions
 from ..design.formula import ParsedFormula
 from ..design.spec import Predictor
+from ..params import PARAMS
 
 _BINARY = re.compile(r"binary\s*(?:\(\s*(?P<p>[^),]*?)\s*(?:,\s*(?P<how>[^)]*?)\s*)?\))?",
                      re.IGNORECASE)
@@ -34,6 +35,23 @@ _FACTOR = re.compile(r"factor\s*(?:\((?P<args>[^()]*)\))?"
                      r"|\(\s*factor\s*(?:,(?P<targs>[^()]*))?\)", re.IGNORECASE)
 _TYPES = ("normal, binary, binary(p) or binary(p, balanced) with 0 < p < 1, factor(k) or "
           "factor(p1, ..., pk) (optionally with ', balanced')")
+
+
+def target_power(power: object, label: str = "power") -> float:
+    """A target power given as a fraction (0.8) or a percentage (80: values above 1).
+
+    Examples
+    --------
+    >>> target_power(80), target_power(0.9)
+    (0.8, 0.9)
+    """
+    allowed = "a number in (0, 1) as a fraction or in (1, 100) as a percentage"
+    real = isinstance(power, numbers.Real) and not isinstance(power, bool)
+    try:
+        return PARAMS["target_power"].check(power / 100.0 if real and power > 1.0 else power)
+    except ValueError:
+        problem = "is not allowed" if real else "is not a number"
+        raise ValueError(f"{label}={power!r} {problem}: use {allowed}") from None
 
 
 def items(setter: str, text: object) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ changes a result.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ..stats import reject
 
 # Simulations run per engine call, so memory stays bounded for any number of simulations.
 RUN_BLOCK = 100_000
+PROGRESS_REPORTS = 20  # blocks of a run with a progress callback
 MAX_SIZES = 10_000  # sample sizes tried by one find_sample_size
 
 
@@ -37,19 +38,28 @@ class TooManyFailedFitsError(RuntimeError):
 
 def _counts(spec: SimulationSpec, seed: int, simulations: int, n_threads: int,
             family: Sequence[int], correction: str = "none",
-            outcomes: list[np.ndarray] | None = None) -> object:
+            outcomes: list[np.ndarray] | None = None,
+            progress: Callable[[int, int], object] | None = None) -> object:
     """Counts of simulations ``0 .. simulations - 1``, run in blocks of ``RUN_BLOCK``;
-    each block's :func:`outcomes_of` appended to ``outcomes`` when given."""
+    each block's :func:`outcomes_of` appended to ``outcomes`` when given.  With
+    ``progress``, about ``PROGRESS_REPORTS`` blocks, each reported as ``progress(done,
+    total)``; a callback returning False stops the run."""
     from .. import engine
+    from .calls import RunCancelled
 
+    block = RUN_BLOCK if progress is None else max(1, -(-simulations // PROGRESS_REPORTS))
     total = None
-    for start in range(0, simulations, RUN_BLOCK):
-        chunk = engine.run_chunk(spec, seed, start, min(RUN_BLOCK, simulations - start),
+    for start in range(0, simulations, block):
+        chunk = engine.run_chunk(spec, seed, start, min(block, simulations - start),
                                  n_threads)
         c = engine.count_chunk(chunk, spec.alpha, spec.fit_effects, family)
         total = c if total is None else total + c
         if outcomes is not None:
             outcomes.append(outcomes_of(chunk, spec.alpha, family, correction))
+        done = min(start + block, simulations)
+        if progress is not None and progress(done, simulations) is False:
+            raise RunCancelled(f"progress_callback returned False after {done} of "
+                               f"{simulations} simulations")
     return total
 
 
@@ -76,6 +86,7 @@ def power_at(
     max_failed: float,
     correction: str = "none",
     outcomes: list[np.ndarray] | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> PowerResult:
     """Simulate ``spec`` ``simulations`` times and count; raise if too many fits failed.
 
@@ -94,7 +105,7 @@ def power_at(
     start = time.perf_counter()
     family = targets or spec.tests
     counts = _counts(spec, seed, simulations, n_threads, [spec.tests.index(t) for t in family],
-                     correction, outcomes)
+                     correction, outcomes, progress)
     result = PowerResult(
         spec=spec,
         seed=seed,
@@ -137,6 +148,17 @@ def _check_failures(result: PowerResult, max_failed: float) -> None:
     )
 
 
+def size_bounds(from_size: object, to_size: object) -> tuple[int, int]:
+    """``find_sample_size``'s checked range (``from_size <= to_size``)."""
+    size = PARAMS["sample_size"]
+    lo = size.check(from_size, "from_size")
+    hi = size.check(to_size, "to_size")
+    if lo > hi:
+        raise ValueError(f"from_size={lo} is larger than to_size={hi}: use "
+                         "from_size <= to_size")
+    return lo, hi
+
+
 def sample_sizes(from_size: object, to_size: object, by: object | None) -> Sequence[int]:
     """The sizes ``from_size, from_size + by, ... <= to_size`` of ``find_sample_size``.
 
@@ -147,12 +169,7 @@ def sample_sizes(from_size: object, to_size: object, by: object | None) -> Seque
     >>> list(sample_sizes(500, 1000, 250))
     [500, 750, 1000]
     """
-    size = PARAMS["sample_size"]
-    lo = size.check(from_size, "from_size")
-    hi = size.check(to_size, "to_size")
-    if lo > hi:
-        raise ValueError(f"from_size={lo} is larger than to_size={hi}: use "
-                         "from_size <= to_size")
+    lo, hi = size_bounds(from_size, to_size)
     step = PARAMS["sample_size"].check(max(1, (hi - lo) // 10) if by is None else by, "by")
     n_sizes = (hi - lo) // step + 1
     if n_sizes > MAX_SIZES:
