@@ -21,6 +21,7 @@ from scipy.special import stdtr
 from . import engine
 from .design.family import GLMM_DF_METHODS
 from .fit import model_frame
+from .model_data import kept_columns
 from .stats import norm_cdf
 
 __all__ = ["FAMILIES", "GLMMFit", "MAX_NAGQ", "fit_glmm"]
@@ -59,6 +60,8 @@ class GLMMFit:
     converged, singular
         Whether the optimiser converged to a finite optimum with a positive definite
         Hessian, and whether a variance is on its boundary (lme4's ``isSingular``).
+    data
+        Copies of the predictor and grouping columns (for ``MCPower.from_fit``).
     anova
         Per term of the formula (a factor once, not per level), the Wald test that all its
         coefficients are zero, as the simulations test a factor: ``F`` = W / ``num_df``
@@ -91,6 +94,7 @@ class GLMMFit:
     n_groups: int
     grouping: str
     anova: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    data: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def lme4_loglik(self) -> float:
@@ -262,4 +266,5 @@ def fit_glmm(
         grouping=frame.grouping,
         anova={term: {k: float(v) for k, v in row.items()}
                for term, row in zip(frame.term_columns, out["joint"], strict=True)},
+        data=kept_columns(data, (*frame.parsed.predictors, frame.grouping)),
     )

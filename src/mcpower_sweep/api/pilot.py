@@ -6,7 +6,9 @@ the residual SD (and variance), the ICC is tau0^2 / (tau0^2 + sigma^2).  A predi
 values are the same sequence in every cluster (sleepstudy's days 0..9) keeps those values
 (row i of a cluster takes the i-th, cycling when clusters are longer); any other numeric
 predictor is drawn: 0/1 ones as binary with the pilot's share of ones, the rest as normal
-with the pilot's SD (its effect and slope variance per SD).  Sizes are then set or swept:
+with the pilot's SD (its effect and slope variance per SD); a predictor constant within
+every cluster (a cluster-randomised treatment) is drawn once per cluster
+(``cluster_level_vars``).  Sizes are then set or swept:
 the cluster size is the pilot's, the number of clusters follows from the sample size.
 
 Examples
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..design.family import intercept_baseline
 from ..design.predictors import Predictor
 from ..params import PARAMS
 
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
     from ..design.spec import SimulationSpec
     from ..fit import LMMFit
+    from ..glmm import GLMMFit
 
 DEFAULT_DRAWS = 1000  # bootstrap draws of the pilot's variances (uncertainty=True)
 
@@ -43,23 +47,27 @@ class Pilot:
     """``from_fit``, mixed into :class:`~mcpower_sweep.MCPower`."""
 
     @classmethod
-    def from_fit(cls, fit: LMMFit, data: Any = None, *, uncertainty: bool | int = False,
-                 seed: int = 1) -> Self:
-        """The design of a fitted pilot model (``fit_lmm(formula, data)``).
+    def from_fit(cls, fit: LMMFit | GLMMFit, data: Any = None, *,
+                 uncertainty: bool | int = False, seed: int = 1) -> Self:
+        """The design of a fitted pilot model (``fit_lmm`` or ``fit_glmm``).
 
         Parameters
         ----------
         fit
-            The pilot's fit; its formula is the model's.
+            The pilot's fit; its formula is the model's.  A GLMM (``fit_glmm``) keeps its
+            family and link (``binomial`` logit / probit, ``poisson``): the effects and
+            variances stay on the link scale, the baseline probability or rate is the
+            intercept's at the simulated predictors' means.
         data
             The data it was fitted to (a DataFrame or a mapping of columns): the predictors'
             values and the clusters (of equal size); default the columns the fit kept.
         uncertainty
-            False (default): the fitted variances.  True (1,000 draws) or a number of draws:
-            the variance components' sampling distribution by a parametric bootstrap of
-            the pilot (new outcomes simulated from the fit at the pilot's own design and
-            refitted, as lme4's ``bootMer``), one draw taken per simulation, so power is
-            averaged over the pilot's uncertainty (:mod:`..design.variance_draws`).
+            False (default): the fitted variances.  True (1,000 draws) or a number of draws
+            (linear mixed models): the variance components' sampling distribution by a
+            parametric bootstrap of the pilot (new outcomes simulated from the fit at the
+            pilot's own design and refitted, as lme4's ``bootMer``), one draw taken per
+            simulation, so power is averaged over the pilot's uncertainty
+            (:mod:`..design.variance_draws`).
         seed
             Seed of the bootstrap.
         """
@@ -68,34 +76,40 @@ class Pilot:
             if not data:
                 raise ValueError("from_fit: the fit kept no data (several grouping factors): "
                                  "give the data it was fitted to, from_fit(fit, data)")
-        model = cls(fit.formula)  # type: ignore[call-arg]
-        parsed = model.parsed
+        family = _family(fit)
+        if uncertainty and family != "lme":
+            raise ValueError(f"from_fit(uncertainty={uncertainty!r}): the variances' "
+                             "bootstrap is for linear mixed models; a GLMM pilot's variances "
+                             "are used as fitted (uncertainty=False)")
+        model = cls(fit.formula, family=family)  # type: ignore[call-arg]
         group = np.asarray(data[fit.grouping])
         _, first, sizes = np.unique(group, return_index=True, return_counts=True)
         if len(set(sizes.tolist())) != 1:
             raise ValueError(f"from_fit: the pilot's clusters of {fit.grouping!r} differ in "
                              f"size ({sizes.min()} to {sizes.max()} rows): equal sizes needed")
-        order = group[np.sort(first)]
-        sigma = math.sqrt(fit.sigma2)
-        scale: dict[str, float] = {}
-        for name in parsed.predictors:
-            x = np.asarray(data[name], dtype=float)
-            runs = [x[group == g] for g in order]
-            if all(np.array_equal(r, runs[0]) for r in runs):
-                model._types[name] = Predictor(name, values=tuple(map(float, runs[0])))
-                scale[name] = 1.0
-            elif set(np.unique(x).tolist()) <= {0.0, 1.0}:
-                model._types[name] = Predictor(name, "binary", float(x.mean()))
-                scale[name] = 1.0
-            else:
-                scale[name] = float(x.std())
-        design = model._design()
-        names = design.term_names
+        scale, shift, cluster_level = _predictors(model, data, group, group[np.sort(first)])
+        names = model._design().term_names
+        for term in names[1:]:
+            if ":" in term and any(p in shift for p in term.split(":")):
+                raise ValueError(
+                    f"from_fit: the interaction {term!r} involves a continuous predictor "
+                    "whose pilot mean is not 0; the simulated one has mean 0, which changes "
+                    "what the main effects mean: centre it in the data, refit, then from_fit")
+
         def per_sd(term: str) -> float:
             return math.prod(scale[p] for p in term.split(":"))
 
-        effects = {t: fit.coef[t] * per_sd(t) / sigma for t in names[1:]}
-        model.set_effects(effects)
+        # Engine units: a linear model's residual variance is 1; a GLMM's link scale is its own.
+        var_unit = fit.sigma2 if family == "lme" else 1.0
+        model.set_effects({t: fit.coef[t] * per_sd(t) / math.sqrt(var_unit)
+                           for t in names[1:]})
+        if family != "lme":
+            eta = fit.coef["(Intercept)"] + sum(fit.coef[p] * m for p, m in shift.items())
+            baseline = intercept_baseline(family, eta)
+            if family == "poisson":
+                model.set_baseline_rate(baseline)
+            else:
+                model.set_baseline_probability(baseline)
         g = np.asarray(fit.re_cov, dtype=float)
         re = list(fit.re_names)
         if not re or re[0] != "(Intercept)":
@@ -105,19 +119,57 @@ class Pilot:
             raise ValueError("from_fit: correlated random slopes are not simulated here (only "
                              "slope-intercept correlations)")
         tau0 = g[0, 0]
-        variances = {s: g[k, k] * per_sd(s) ** 2 / fit.sigma2 for k, s in enumerate(slopes, 1)}
+        variances = {s: g[k, k] * per_sd(s) ** 2 / var_unit for k, s in enumerate(slopes, 1)}
         corrs = {s: (g[0, k] / math.sqrt(tau0 * g[k, k]) if tau0 > 0 and g[k, k] > 0 else 0.0)
                  for k, s in enumerate(slopes, 1)}
-        model.set_cluster(fit.grouping, ICC=tau0 / (tau0 + fit.sigma2),
-                          cluster_size=int(sizes[0]), random_slopes=slopes or None,
-                          slope_variance=variances or 0.0, slope_intercept_corr=corrs or 0.0)
+        intercept = ({"ICC": tau0 / (tau0 + fit.sigma2)} if family == "lme"
+                     else {"tau_squared": tau0})
+        model.set_cluster(fit.grouping, **intercept, cluster_size=int(sizes[0]),
+                          random_slopes=slopes or None, slope_variance=variances or 0.0,
+                          slope_intercept_corr=corrs or 0.0,
+                          cluster_level_vars=cluster_level or None)
         if uncertainty:
             draws = DEFAULT_DRAWS if uncertainty is True else PARAMS["simulations"].check(
                 uncertainty, "uncertainty")
             model._variance_draws = bootstrap_components(
-                model.to_spec(int(sizes[0]) * len(order), estimator=fit.estimator), draws,
+                model.to_spec(int(sizes[0]) * len(sizes), estimator=fit.estimator), draws,
                 seed)
         return model
+
+
+def _family(fit: LMMFit | GLMMFit) -> str:
+    """MCPower's family of a fit: ``"lme"``, or a GLMM's ``"logit"``, ``"probit"``,
+    ``"poisson"``."""
+    if not hasattr(fit, "link"):
+        return "lme"
+    return "poisson" if fit.family == "poisson" else fit.link
+
+
+def _predictors(model: Any, data: Any, group: np.ndarray, order: np.ndarray
+                ) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """Each predictor's simulated type from the pilot (set on ``model``), its scale (the
+    SD of a predictor drawn as normal, else 1), for those the pilot's mean if not 0, and
+    the predictors constant within every cluster (drawn once per cluster)."""
+    scale: dict[str, float] = {}
+    shift: dict[str, float] = {}
+    cluster_level: list[str] = []
+    for name in model.parsed.predictors:
+        x = np.asarray(data[name], dtype=float)
+        runs = [x[group == g] for g in order]
+        if len(runs) > 1 and all(np.all(r == r[0]) for r in runs) and len(
+                {r[0] for r in runs}) > 1:
+            cluster_level.append(name)
+        if all(np.array_equal(r, runs[0]) for r in runs):
+            model._types[name] = Predictor(name, values=tuple(map(float, runs[0])))
+            scale[name] = 1.0
+        elif set(np.unique(x).tolist()) <= {0.0, 1.0}:
+            model._types[name] = Predictor(name, "binary", float(x.mean()))
+            scale[name] = 1.0
+        else:
+            scale[name] = float(x.std())
+            if abs(x.mean()) > 1e-8 * scale[name]:  # not centred
+                shift[name] = float(x.mean())
+    return scale, shift, cluster_level
 
 
 def bootstrap_components(spec: SimulationSpec, draws: int, seed: int

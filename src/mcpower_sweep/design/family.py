@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from scipy.special import logit, ndtri
+from scipy.special import expit, logit, ndtr, ndtri
 
 from ..params import FAMILIES, PARAMS
 
@@ -77,6 +77,22 @@ def baseline_intercept(family: str, baseline: float) -> float:
         return float(ndtri(baseline))
     if family == "poisson":
         return math.log(baseline)
+    raise ValueError(f"family={family!r} has no baseline: use one of {GLMM_FAMILIES}")
+
+
+def intercept_baseline(family: str, intercept: float) -> float:
+    """The baseline probability or rate of a link-scale intercept (baseline_intercept's
+    inverse).
+
+    >>> round(intercept_baseline("logit", baseline_intercept("logit", 0.3)), 12)
+    0.3
+    """
+    if family == "logit":
+        return float(expit(intercept))
+    if family == "probit":
+        return float(ndtr(intercept))
+    if family == "poisson":
+        return math.exp(intercept)
     raise ValueError(f"family={family!r} has no baseline: use one of {GLMM_FAMILIES}")
 
 
