@@ -1,9 +1,9 @@
 // Several random-effect terms: the optimiser over theta and the Wald tests.
 //
 // The profiled deviance is a smooth function of theta everywhere (a negative diagonal of
-// T_k gives the model of the column negated), so its gradient and Hessian are taken by
-// central differences, also at the bounds, and minimised by the projected Newton method
-// of the one-grouping fit (lmm_optimiser.cpp): bounds theta_ii >= 0, Levenberg damping,
+// T_k gives the model of the column negated); its exact gradient (lmm_general.cpp) and a
+// Hessian from forward differences of that gradient drive the projected Newton method of
+// the one-grouping fit (projected_newton.hpp): bounds theta_ii >= 0, Levenberg damping,
 // an Armijo search along the projected path, and the column flip off a bound.
 // Satterthwaite's df follow lmerTest exactly: the Hessian of the deviance in
 // (theta, sigma) and the Jacobian of Var(beta) in the same parameters, inverted over the
@@ -18,6 +18,7 @@
 #include "inference.hpp"
 #include "linalg.hpp"
 #include "lmm_general.hpp"
+#include "projected_newton.hpp"
 
 namespace mcps::general {
 
@@ -25,18 +26,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-struct Objective {
-    const Model& md;
-    bool reml;
-    Eval ev;
-    Scratch sc;
-    int evaluations = 0;
-    double operator()(const std::vector<double>& th) {
-        ++evaluations;
-        return evaluate(md, reml, th.data(), ev, sc, false) ? ev.deviance : kInf;
-    }
-};
 
 // Position of each theta within its term's T_k.
 struct ThetaMap {
@@ -52,44 +41,6 @@ struct ThetaMap {
     }
     bool diagonal(int i) const { return row[i] == col[i]; }
 };
-
-double step_of(double x) { return 2e-5 * std::max(1.0, std::fabs(x)); }
-
-// Central-difference gradient and Hessian of f at th, f0 = f(th).
-bool fd_derivatives(Objective& f, const std::vector<double>& th, double f0, std::vector<double>& g,
-                    std::vector<double>& H) {
-    const int k = int(th.size());
-    g.assign(k, 0.0);
-    H.assign(size_t(k) * k, 0.0);
-    std::vector<double> x = th, fp(k), fm(k);
-    for (int i = 0; i < k; ++i) {
-        const double h = step_of(th[i]);
-        x[i] = th[i] + h;
-        fp[i] = f(x);
-        x[i] = th[i] - h;
-        fm[i] = f(x);
-        x[i] = th[i];
-        g[i] = (fp[i] - fm[i]) / (2 * h);
-        H[i * k + i] = (fp[i] - 2 * f0 + fm[i]) / (h * h);
-    }
-    for (int i = 0; i < k; ++i)
-        for (int j = i + 1; j < k; ++j) {
-            const double hi = step_of(th[i]), hj = step_of(th[j]);
-            double s = 0.0;
-            for (int si = -1; si <= 1; si += 2)
-                for (int sj = -1; sj <= 1; sj += 2) {
-                    x[i] = th[i] + si * hi;
-                    x[j] = th[j] + sj * hj;
-                    s += si * sj * f(x);
-                }
-            x[i] = th[i];
-            x[j] = th[j];
-            H[i * k + j] = H[j * k + i] = s / (4 * hi * hj);
-        }
-    for (double v : H)
-        if (!std::isfinite(v)) return false;
-    return true;
-}
 
 // Negate the entries below diagonal i in its column (the same model; see lmm_optimiser.cpp).
 bool flip_column(const ThetaMap& tm, int i, std::vector<double>& th) {
@@ -109,95 +60,60 @@ struct Run {
     std::vector<double> theta;
 };
 
-Run newton(Objective& f, const ThetaMap& tm, std::vector<double> th) {
-    const int k = int(th.size());
-    Run out;
-    for (int i = 0; i < k; ++i)
-        if (tm.diagonal(i)) th[i] = std::max(th[i], 0.0);
-    double dev = f(th);
-    if (!std::isfinite(dev)) return out;
-    std::vector<double> g, H, Hf, gf, step(k), trial(k);
-    std::vector<int> fv;
-    bool converged = false;
-    int it = 0;
-    for (; it < 100; ++it) {
-        if (!fd_derivatives(f, th, dev, g, H)) break;
-        bool saddle = false;
-        fv.clear();
-        const double gscale = 1e-8 * (1.0 + std::fabs(dev));
-        for (int i = 0; i < k; ++i) {
-            const bool at_bound = tm.diagonal(i) && th[i] <= 1e-12;
-            if (at_bound && g[i] > gscale && flip_column(tm, i, th)) {
-                saddle = true;
-                break;
-            }
-            if (at_bound && g[i] > gscale) continue;
-            if (at_bound && g[i] >= -gscale) {
-                if (H[i * k + i] >= 0.0) continue;
-                th[i] = 0.1;
-                saddle = true;
-            }
-            fv.push_back(i);
-        }
-        if (saddle) {
-            dev = f(th);
-            continue;
-        }
-        const int nf = int(fv.size());
-        std::fill(step.begin(), step.end(), 0.0);
-        double dec = 0.0;
-        if (nf > 0) {
-            double scale = 1e-12;
-            for (int a : fv) scale = std::max(scale, std::fabs(H[a * k + a]));
-            double mu = 0.0;
-            for (int attempt = 0; attempt < 40; ++attempt) {
-                Hf.assign(size_t(nf) * nf, 0.0);
-                for (int a = 0; a < nf; ++a) {
-                    for (int b = 0; b < nf; ++b) Hf[a * nf + b] = H[fv[a] * k + fv[b]];
-                    Hf[a * nf + a] += mu;
-                }
-                bool ok = la::cholesky(Hf.data(), nf);
-                for (int a = 0; ok && mu > 0.0 && a < nf; ++a) ok = Hf[a * nf + a] * Hf[a * nf + a] >= 1e-6 * scale;
-                if (ok) break;
-                mu = mu == 0.0 ? 1e-10 * scale : mu * 10.0;
-            }
-            gf.resize(nf);
-            for (int a = 0; a < nf; ++a) gf[a] = -g[fv[a]];
-            la::chol_solve(Hf.data(), nf, gf.data());
-            for (int a = 0; a < nf; ++a) {
-                step[fv[a]] = gf[a];
-                dec -= g[fv[a]] * gf[a];
-            }
-        }
-        if (dec < 1e-10) {
-            converged = true;
-            break;
-        }
-        double t = 1.0;
-        bool accepted = false;
-        for (int ls = 0; ls < 50; ++ls, t *= 0.5) {
-            double slope = 0.0;
-            for (int i = 0; i < k; ++i) {
-                trial[i] = th[i] + t * step[i];
-                if (tm.diagonal(i)) trial[i] = std::max(trial[i], 0.0);
-                slope += g[i] * (trial[i] - th[i]);
-            }
-            const double d = f(trial);
-            if (d <= dev + 1e-4 * slope) {
-                dev = d;
-                accepted = true;
-                break;
-            }
-        }
-        if (!accepted) {
-            converged = dec < 1e-6;  // no descent left: the optimum up to the differences' noise
-            break;
-        }
-        th.swap(trial);
+// The profiled deviance as projected_newton.hpp sees it: its exact gradient, and the
+// Hessian from forward differences of that gradient (k more gradients).
+struct Profiled {
+    const Model& md;
+    bool reml;
+    const ThetaMap& tm;
+    Eval ev;
+    Scratch sc;
+    int evaluations = 0;
+    std::vector<double> x, g, H, gp, xp;
+    pn::Buffers buf;
+    Profiled(const Model& md_, bool reml_, const ThetaMap& tm_) : md(md_), reml(reml_), tm(tm_) { sc.keep = true; }
+    bool value(const std::vector<double>& th, double& f) {
+        ++evaluations;
+        if (!evaluate(md, reml, th.data(), ev, sc, false)) return false;
+        f = ev.deviance;
+        x = th;
+        return true;
     }
-    out.converged = converged;
-    out.iterations = it;
-    out.deviance = dev;
+    bool derivatives() {
+        const int k = int(x.size());
+        evaluations += k;
+        if (!gradient_at(md, reml, ev, sc, g)) return false;  // value() kept the factors at x
+        H.assign(size_t(k) * k, 0.0);
+        xp = x;
+        for (int i = 0; i < k; ++i) {
+            const double h = 1e-6 * std::max(1.0, std::fabs(x[i]));
+            xp[i] = x[i] + h;
+            if (!general::gradient(md, reml, xp.data(), ev, sc, gp)) return false;
+            xp[i] = x[i];
+            for (int j = 0; j < k; ++j) H[j * k + i] = (gp[j] - g[j]) / h;
+        }
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < i; ++j) H[i * k + j] = H[j * k + i] = 0.5 * (H[i * k + j] + H[j * k + i]);
+        for (double v : H)
+            if (!std::isfinite(v)) return false;
+        return true;
+    }
+    const std::vector<double>& gradient() const { return g; }
+    const std::vector<double>& hessian() const { return H; }
+    double lower(int i) const { return tm.diagonal(i) ? 0.0 : -kInf; }
+    bool held(int) const { return false; }
+    bool flip(int i, std::vector<double>& th) const { return flip_column(tm, i, th); }
+};
+
+Run newton(Profiled& f, std::vector<double> th) {
+    pn::Options opt;
+    opt.max_iter = 100;
+    const pn::Outcome res = pn::minimise(f, th, opt, f.buf);
+    Run out;
+    if (!res.ok) return out;
+    out.converged = res.converged;
+    out.iterations = res.iterations;
+    out.deviance = res.value;
     out.theta = th;
     return out;
 }
@@ -264,7 +180,7 @@ struct Satterthwaite {
     }
 };
 
-Satterthwaite satterthwaite(Objective& f, const std::vector<double>& theta, double sigma,
+Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, double sigma,
                             const std::vector<double>& rx_inv) {
     const Model& md = f.md;
     const int k = int(theta.size()), p = md.p, d = k + 1;
@@ -369,8 +285,8 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
         for (int c : cols)
             if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
     const Model md = build_model(X, y, n, p, terms);
-    Objective f{md, estimator == Estimator::reml, {}, {}, 0};
     const ThetaMap tm(md);
+    Profiled f(md, estimator == Estimator::reml, tm);
     // Starts at lme4's default (T_k = I) and at smaller and larger scales, as the
     // one-grouping fit does; the best optimum wins.
     Run best;
@@ -379,7 +295,7 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
         std::vector<double> th(md.n_theta, 0.0);
         for (int i = 0; i < md.n_theta; ++i)
             if (tm.diagonal(i)) th[i] = scale;
-        Run run = newton(f, tm, th);
+        Run run = newton(f, th);
         iterations += run.iterations;
         const bool better = best.theta.empty() || (run.converged && !best.converged) ||
                             (run.converged == best.converged && run.deviance < best.deviance - 1e-10);
