@@ -298,7 +298,8 @@ bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
     return ok && gradient_at(md, reml, ev, sc, g);
 }
 
-bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g) {
+bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+                 std::vector<double>* dr2) {
     const int r = md.r, rp = r - 1, qr = md.q_rest, p0 = md.pk[0], L0 = md.nl[0], q1 = md.q1, K = int(md.pk.size());
     const int nc = reml ? rp : qr;  // the columns of Omega in the dense part
     const double* S = sc.S.data();
@@ -431,6 +432,7 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     }
     const double nu = reml ? double(md.n - md.p) : double(md.n);
     g.assign(md.n_theta, 0.0);
+    if (dr2) dr2->assign(md.n_theta, 0.0);
     for (int t = 0, off = 0; t < K; ++t) {
         const int q = md.pk[t];
         for (int c = 0, i = md.theta_at[t]; c < q; ++c)
@@ -447,6 +449,7 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
                     }
                 }
                 g[i] = 2.0 * tr - 2.0 * nu * dr / ev.r2;
+                if (dr2) (*dr2)[i] = -2.0 * dr;
             }
         if (t > 0) off += md.nl[t] * q;
     }

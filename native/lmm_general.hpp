@@ -72,8 +72,10 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
 // dV_i = Z (dLambda_i Lambda' + Lambda dLambda_i') Z' and Z'P Z Lambda from the blocks of
 // the inverse of the factored system (see lmm_general.cpp).  False where evaluate is.
 bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, std::vector<double>& g);
-// The same at the theta of the last evaluate, which ran with sc.keep set (ev its result).
-bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g);
+// The same at the theta of the last evaluate, which ran with sc.keep set (ev its result);
+// with dr2, also the gradient of r^2 there.
+bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+                 std::vector<double>* dr2 = nullptr);
 
 struct Result {
     bool converged = false, singular = false;

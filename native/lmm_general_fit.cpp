@@ -8,7 +8,8 @@
 // Satterthwaite's df follow lmerTest exactly: the Hessian of the deviance in
 // (theta, sigma) and the Jacobian of Var(beta) in the same parameters, inverted over the
 // positive eigenvalues; numerical derivatives there too (lmerTest uses numDeriv), here
-// central differences with one Richardson extrapolation.
+// central differences with one Richardson extrapolation, of Var(beta) and of the exact
+// gradient.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -60,8 +61,11 @@ struct Run {
     std::vector<double> theta;
 };
 
-// The profiled deviance as projected_newton.hpp sees it: its exact gradient, and the
-// Hessian from forward differences of that gradient (k more gradients).
+// The profiled deviance as projected_newton.hpp sees it: its exact gradient, and a Hessian
+// from forward differences of that gradient (k more gradients), or, away from the bounds
+// and from the optimum, its BFGS update (Nocedal & Wright 2006, eq. 6.19) from the last
+// iterate.  So the steps that decide convergence, the active bounds and the saddles of a
+// bound are those of Newton's method with the differenced Hessian.
 struct Profiled {
     const Model& md;
     bool reml;
@@ -69,7 +73,8 @@ struct Profiled {
     Eval ev;
     Scratch sc;
     int evaluations = 0;
-    std::vector<double> x, g, H, gp, xp;
+    bool secant = false;  // H and (x_prev, g_prev) may be updated by BFGS
+    std::vector<double> x, g, H, gp, xp, x_prev, g_prev, work;
     pn::Buffers buf;
     Profiled(const Model& md_, bool reml_, const ThetaMap& tm_) : md(md_), reml(reml_), tm(tm_) { sc.keep = true; }
     bool value(const std::vector<double>& th, double& f) {
@@ -81,8 +86,18 @@ struct Profiled {
     }
     bool derivatives() {
         const int k = int(x.size());
-        evaluations += k;
         if (!gradient_at(md, reml, ev, sc, g)) return false;  // value() kept the factors at x
+        bool at_bound = false;
+        for (int i = 0; i < k; ++i) at_bound = at_bound || (tm.diagonal(i) && x[i] <= 1e-12);
+        const bool fresh = at_bound || !secant || !bfgs_update(k) || decrement(k) < 1e-3;
+        if (fresh && !differenced(k)) return false;
+        secant = !at_bound;
+        x_prev = x;
+        g_prev = g;
+        return true;
+    }
+    bool differenced(int k) {
+        evaluations += k;
         H.assign(size_t(k) * k, 0.0);
         xp = x;
         for (int i = 0; i < k; ++i) {
@@ -98,6 +113,34 @@ struct Profiled {
             if (!std::isfinite(v)) return false;
         return true;
     }
+    // H + y y' / s'y - H s s'H / s'H s; false (H unchanged) without positive curvature along s.
+    bool bfgs_update(int k) {
+        double sy = 0.0, ss = 0.0, yy = 0.0, sHs = 0.0;
+        work.assign(k, 0.0);
+        for (int i = 0; i < k; ++i) {
+            const double si = x[i] - x_prev[i], yi = g[i] - g_prev[i];
+            sy += si * yi;
+            ss += si * si;
+            yy += yi * yi;
+            for (int j = 0; j < k; ++j) work[i] += H[i * k + j] * (x[j] - x_prev[j]);
+        }
+        for (int i = 0; i < k; ++i) sHs += (x[i] - x_prev[i]) * work[i];
+        if (!(sy > 1e-8 * std::sqrt(ss * yy)) || !(sHs > 0.0)) return false;
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < k; ++j)
+                H[i * k + j] += (g[i] - g_prev[i]) * (g[j] - g_prev[j]) / sy - work[i] * work[j] / sHs;
+        return true;
+    }
+    // g'H^-1 g, the predicted decrease to the optimum (doubled); 0 if H is not positive definite.
+    double decrement(int k) {
+        work = H;
+        if (!la::cholesky(work.data(), k)) return 0.0;
+        std::vector<double> v = g;
+        la::chol_solve(work.data(), k, v.data());
+        double d = 0.0;
+        for (int i = 0; i < k; ++i) d += g[i] * v[i];
+        return d;
+    }
     const std::vector<double>& gradient() const { return g; }
     const std::vector<double>& hessian() const { return H; }
     double lower(int i) const { return tm.diagonal(i) ? 0.0 : -kInf; }
@@ -108,6 +151,7 @@ struct Profiled {
 Run newton(Profiled& f, std::vector<double> th) {
     pn::Options opt;
     opt.max_iter = 100;
+    f.secant = false;
     const pn::Outcome res = pn::minimise(f, th, opt, f.buf);
     Run out;
     if (!res.ok) return out;
@@ -119,15 +163,12 @@ Run newton(Profiled& f, std::vector<double> th) {
 }
 
 // Richardson-extrapolated central differences (steps h and h/2) of a vector function
-// F: R^k -> R^m at x: first derivatives J (m x k) and the second derivatives of component 0
-// (k x k).
+// F: R^k -> R^m at x: its Jacobian J (m x k).
 template <typename Fn>
-void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>& J, std::vector<double>& H2) {
+void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>& J) {
     const int k = int(x.size());
-    const std::vector<double> f0 = F(x);
-    auto pass = [&](double frac, std::vector<double>& Jh, std::vector<double>& Hh) {
+    auto pass = [&](double frac, std::vector<double>& Jh) {
         Jh.assign(size_t(m) * k, 0.0);
-        Hh.assign(size_t(k) * k, 0.0);
         std::vector<double> y = x;
         for (int i = 0; i < k; ++i) {
             const double h = frac * 1e-3 * std::max(0.1, std::fabs(x[i]));
@@ -137,29 +178,13 @@ void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>
             const std::vector<double> fm = F(y);
             y[i] = x[i];
             for (int c = 0; c < m; ++c) Jh[size_t(c) * k + i] = (fp[c] - fm[c]) / (2 * h);
-            Hh[i * k + i] = (fp[0] - 2 * f0[0] + fm[0]) / (h * h);
-            for (int j = i + 1; j < k; ++j) {
-                const double hj = frac * 1e-3 * std::max(0.1, std::fabs(x[j]));
-                double s = 0.0;
-                for (int si = -1; si <= 1; si += 2)
-                    for (int sj = -1; sj <= 1; sj += 2) {
-                        y[i] = x[i] + si * h;
-                        y[j] = x[j] + sj * hj;
-                        s += si * sj * F(y)[0];
-                    }
-                y[i] = x[i];
-                y[j] = x[j];
-                Hh[i * k + j] = Hh[j * k + i] = s / (4 * h * hj);
-            }
         }
     };
-    std::vector<double> J1, H1, J2, Hb;
-    pass(1.0, J1, H1);
-    pass(0.5, J2, Hb);
+    std::vector<double> J1, J2;
+    pass(1.0, J1);
+    pass(0.5, J2);
     J.resize(J1.size());
-    H2.resize(H1.size());
     for (size_t a = 0; a < J1.size(); ++a) J[a] = (4 * J2[a] - J1[a]) / 3;
-    for (size_t a = 0; a < H1.size(); ++a) H2[a] = (4 * Hb[a] - H1[a]) / 3;
 }
 
 // What Satterthwaite's df of any contrast l'beta needs at theta-hat, sigma-hat (lmerTest):
@@ -185,23 +210,26 @@ Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, doubl
     const Model& md = f.md;
     const int k = int(theta.size()), p = md.p, d = k + 1;
     const double s2 = sigma * sigma, nn = f.reml ? double(md.n - p) : double(md.n);
-    // Component 0: g1 + r2 / sigma^2 (the theta block of the deviance at sigma fixed);
-    // 1: r2; then (R_X'R_X)^-1.
+    // Component 0: r2; then (R_X'R_X)^-1; then the gradient of g1 + r2 / sigma^2 (the
+    // deviance at sigma fixed) in theta: the profiled one's plus dr2 (1 / sigma^2 - nn / r2).
+    std::vector<double> g, dr2;
     auto F = [&](const std::vector<double>& th) {
-        std::vector<double> v(2 + size_t(p) * p, std::numeric_limits<double>::quiet_NaN());
-        if (!evaluate(md, f.reml, th.data(), f.ev, f.sc, true)) return v;
-        v[0] = f.ev.logdet_l + (f.reml ? f.ev.logdet_rx : 0.0) + f.ev.r2 / s2;
-        v[1] = f.ev.r2;
-        std::copy(f.ev.rx_inv.begin(), f.ev.rx_inv.end(), v.begin() + 2);
+        std::vector<double> v(1 + size_t(p) * p + k, kNaN);
+        if (!evaluate(md, f.reml, th.data(), f.ev, f.sc, true) || !gradient_at(md, f.reml, f.ev, f.sc, g, &dr2))
+            return v;
+        v[0] = f.ev.r2;
+        std::copy(f.ev.rx_inv.begin(), f.ev.rx_inv.end(), v.begin() + 1);
+        for (int i = 0; i < k; ++i) v[1 + size_t(p) * p + i] = g[i] + dr2[i] * (1.0 / s2 - nn / f.ev.r2);
         return v;
     };
-    std::vector<double> J, Htt;
-    richardson(F, theta, 2 + p * p, J, Htt);
-    const double r2 = F(theta)[1];
+    std::vector<double> J;
+    richardson(F, theta, 1 + p * p + k, J);
+    const double r2 = F(theta)[0];
     std::vector<double> H(size_t(d) * d);
+    const double* Jg = &J[(1 + size_t(p) * p) * k];
     for (int i = 0; i < k; ++i) {
-        for (int j = 0; j < k; ++j) H[i * d + j] = Htt[i * k + j];
-        H[i * d + k] = H[k * d + i] = -2.0 * J[size_t(1) * k + i] / (s2 * sigma);
+        for (int j = 0; j < k; ++j) H[i * d + j] = 0.5 * (Jg[i * k + j] + Jg[j * k + i]);
+        H[i * d + k] = H[k * d + i] = -2.0 * dr2[i] / (s2 * sigma);
     }
     H[k * d + k] = 6.0 * r2 / (s2 * s2) - 2.0 * nn / s2;
     std::vector<double> w, V;
@@ -217,7 +245,7 @@ Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, doubl
     }
     out.dV.resize(size_t(d) * p * p);
     for (int a = 0; a < p * p; ++a) {
-        for (int i = 0; i < k; ++i) out.dV[size_t(i) * p * p + a] = s2 * J[(2 + size_t(a)) * k + i];
+        for (int i = 0; i < k; ++i) out.dV[size_t(i) * p * p + a] = s2 * J[(1 + size_t(a)) * k + i];
         out.dV[size_t(k) * p * p + a] = 2.0 * sigma * rx_inv[a];
     }
     return out;
