@@ -89,7 +89,7 @@ struct Profiled {
         if (!gradient_at(md, reml, ev, sc, g)) return false;  // value() kept the factors at x
         bool at_bound = false;
         for (int i = 0; i < k; ++i) at_bound = at_bound || (tm.diagonal(i) && x[i] <= 1e-12);
-        const bool fresh = at_bound || !secant || !bfgs_update(k) || decrement(k) < 1e-3;
+        const bool fresh = at_bound || !secant || !bfgs_update(k) || decrement(k) < 1.0;
         if (fresh && !differenced(k)) return false;
         secant = !at_bound;
         x_prev = x;
