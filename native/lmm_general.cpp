@@ -213,12 +213,11 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
         const double* Bj = &md.B[size_t(j) * p0 * r];
-        double* blt = nullptr;  // kept for the gradient: B_j Lt over the touched columns
-        if (sc.keep) {
-            std::copy(M, M + p0 * p0, &sc.L1[size_t(j) * p0 * p0]);
-            blt = &sc.BL[sc.at[j]];
-        }
-        X1.assign(size_t(p0) * nt, 0.0);
+        // B_j Lt over the touched columns (kept for the gradient), then X1_j = L_j^-1 T0' (B_j Lt)
+        // row by row (the divisions of a row pipeline).
+        if (sc.keep) std::copy(M, M + p0 * p0, &sc.L1[size_t(j) * p0 * p0]);
+        if (!sc.keep) sc.bl1.resize(size_t(p0) * nt);
+        double* blt = sc.keep ? &sc.BL[sc.at[j]] : sc.bl1.data();
         for (int e = 0; e < nt; ++e) {
             const int b = tj[e];
             for (int c = 0; c < p0; ++c) {  // (B_j Lt)[c, b]
@@ -231,23 +230,30 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
                 } else {
                     s = Bj[size_t(c) * r + b];
                 }
-                tmp[c] = s;
-                if (blt) blt[size_t(c) * nt + e] = s;
+                blt[size_t(c) * nt + e] = s;
             }
-            for (int a = 0; a < p0; ++a) {  // T0' (B_j Lt), then forward solve with L_j
+        }
+        X1.assign(size_t(p0) * nt, 0.0);
+        for (int a = 0; a < p0; ++a)
+            for (int e = 0; e < nt; ++e) {
                 double s = 0.0;
-                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * tmp[c];
+                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * blt[size_t(c) * nt + e];
                 for (int c = 0; c < a; ++c) s -= M[a * p0 + c] * X1[size_t(c) * nt + e];
                 X1[size_t(a) * nt + e] = s / M[a * p0 + a];
             }
-        }
         if (sc.keep) std::copy(X1.begin(), X1.end(), &sc.X1s[sc.at[j]]);
+        const bool contiguous = tj.back() - tj.front() == nt - 1;  // e.g. a subject meets every item
         for (int c = 0; c < p0; ++c) {
             const double* xc = &X1[size_t(c) * nt];
             for (int e = 0; e < nt; ++e) {
                 double* Se = &S[size_t(tj[e]) * r];
                 const double w = xc[e];
-                for (int f = 0; f <= e; ++f) Se[tj[f]] -= w * xc[f];
+                if (contiguous) {
+                    double* Sd = Se + tj.front();
+                    for (int f = 0; f <= e; ++f) Sd[f] -= w * xc[f];
+                } else {
+                    for (int f = 0; f <= e; ++f) Se[tj[f]] -= w * xc[f];
+                }
             }
         }
     }
@@ -373,11 +379,17 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         s21.assign(size_t(ne) * p0, 0.0);
         double Kj[64];
         for (int a = 0; a < p0 * p0; ++a) Kj[a] = a % (p0 + 1) == 0 ? 1.0 : 0.0;
+        const bool contiguous = ne > 0 && tj[ne - 1] - tj[0] == ne - 1;
         for (int e = 0; e < ne; ++e) {
             const double* se = &sig[size_t(tj[e]) * nc];
             for (int c = 0; c < p0; ++c) {
+                const double* xc = &X1[size_t(c) * nt];
                 double s = 0.0;
-                for (int f = 0; f < ne; ++f) s += se[tj[f]] * X1[size_t(c) * nt + f];
+                if (contiguous) {
+                    for (int f = 0; f < ne; ++f) s += se[tj[0] + f] * xc[f];
+                } else {
+                    for (int f = 0; f < ne; ++f) s += se[tj[f]] * xc[f];
+                }
                 Y[c] = s;
             }
             for (int a = 0; a < p0; ++a)
