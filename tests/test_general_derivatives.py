@@ -39,6 +39,15 @@ def crossed(rng: np.random.Generator) -> dict:
             "z_columns": [[0, 1], [0, 1], [0]]}
 
 
+def one_term(rng: np.random.Generator) -> dict:
+    """A single term with three random effects (intercept and two slopes)."""
+    g = np.repeat(np.arange(12), 8)
+    X = np.column_stack([np.ones(g.size), rng.normal(size=(g.size, 2))])
+    b = rng.normal(0, 0.5, (12, 3))
+    y = (X * b[g]).sum(axis=1) + rng.normal(size=g.size)
+    return {"X": X, "y": y, "codes": g[None, :], "n_levels": [12], "z_columns": [[0, 1, 2]]}
+
+
 def n_theta(problem: dict) -> int:
     return sum(len(z) * (len(z) + 1) // 2 for z in problem["z_columns"])
 
@@ -80,3 +89,9 @@ def test_nested_gradient(estimator: str, slope_first: bool) -> None:
 def test_crossed_gradient(estimator: str) -> None:
     rng = np.random.default_rng(2)
     check(crossed(rng), estimator, rng)
+
+
+@pytest.mark.parametrize("estimator", ["reml", "ml"])
+def test_single_term_gradient(estimator: str) -> None:
+    rng = np.random.default_rng(3)
+    check(one_term(rng), estimator, rng)
