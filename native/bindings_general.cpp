@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -70,6 +71,30 @@ py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_le
     return d;
 }
 
+// The profiled deviance and its exact gradient at theta, for tests that hold the gradient
+// to finite differences of the deviance.
+py::tuple general_deviance_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_levels,
+                              std::vector<std::vector<int>> z_columns, std::vector<double> theta, Estimator estimator) {
+    const int64_t n = X.shape(0);
+    std::vector<general::TermInput> terms(n_levels.size());
+    if (X.ndim() != 2 || y.shape(0) != n || codes.ndim() != 2 || size_t(codes.shape(0)) != terms.size() ||
+        codes.shape(1) != n || z_columns.size() != terms.size())
+        throw std::invalid_argument("X, y, codes, n_levels and z_columns do not fit together");
+    for (size_t k = 0; k < terms.size(); ++k) {
+        terms[k].codes = codes.data() + k * n;
+        terms[k].n_levels = n_levels[k];
+        terms[k].z_columns = z_columns[k];
+    }
+    const general::Model md = general::build_model(X.data(), y.data(), n, int(X.shape(1)), terms);
+    if (int(theta.size()) != md.n_theta) throw std::invalid_argument("theta has the wrong length");
+    general::Eval ev;
+    general::Scratch sc;
+    std::vector<double> g;
+    if (!general::gradient(md, estimator == Estimator::reml, theta.data(), ev, sc, g))
+        return py::make_tuple(std::numeric_limits<double>::infinity(), py::none());
+    return py::make_tuple(ev.deviance, array_of(g, {py::ssize_t(g.size())}));
+}
+
 }  // namespace
 
 void register_general(py::module_& m) {
@@ -77,4 +102,8 @@ void register_general(py::module_& m) {
           py::arg("z_columns"), py::kw_only(), py::arg("estimator") = Estimator::reml,
           py::arg("df_method") = DfMethod::satterthwaite, py::arg("joint_tests") = std::vector<std::vector<int>>{},
           "Fit an LMM with several random-effect terms (codes: terms x rows; the first term is blocked).");
+    m.def("general_deviance", &general_deviance_py, py::arg("X"), py::arg("y"), py::arg("codes"),
+          py::arg("n_levels"), py::arg("z_columns"), py::arg("theta"), py::kw_only(),
+          py::arg("estimator") = Estimator::reml,
+          "The profiled deviance of an LMM with several random-effect terms at theta and its gradient.");
 }

@@ -2,6 +2,7 @@
 // (see lmm_general.hpp for the notation and the blocking).
 #include "lmm_general.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,28 @@ void build_t(const Model& md, const double* theta, std::vector<double>& T) {
             for (int r = c; r < q; ++r) T[at + r * q + c] = theta[e++];
         at += size_t(q) * q;
     }
+}
+
+// (L L')^-1 (full symmetric, into out) from the leading n x n block of a lower factor
+// stored with row stride ld: L^-1 by columns, then L^-T L^-1 (n^3 / 3 flops, a third of
+// n solves with the identity's columns).
+void factor_inverse(const double* L, int ld, int n, std::vector<double>& li, std::vector<double>& out) {
+    li.assign(size_t(n) * n, 0.0);
+    for (int j = 0; j < n; ++j) {
+        li[size_t(j) * n + j] = 1.0 / L[size_t(j) * ld + j];
+        for (int i = j + 1; i < n; ++i) {
+            double s = 0.0;
+            for (int k = j; k < i; ++k) s += L[size_t(i) * ld + k] * li[size_t(k) * n + j];
+            li[size_t(i) * n + j] = -s / L[size_t(i) * ld + i];
+        }
+    }
+    out.resize(size_t(n) * n);
+    for (int a = 0; a < n; ++a)
+        for (int b = 0; b <= a; ++b) {
+            double s = 0.0;
+            for (int k = a; k < n; ++k) s += li[size_t(k) * n + a] * li[size_t(k) * n + b];
+            out[size_t(a) * n + b] = out[size_t(b) * n + a] = s;
+        }
 }
 
 }  // namespace
@@ -162,6 +185,14 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
     // and S -= X_j' X_j over the columns the level touches.
     double logdet = 0.0;
     double M[64], tmp[64];
+    if (sc.keep) {
+        sc.at.resize(md.nl[0] + 1);
+        sc.at[0] = 0;
+        for (int j = 0; j < md.nl[0]; ++j) sc.at[j + 1] = sc.at[j] + size_t(p0) * md.touch[j].size();
+        sc.L1.resize(size_t(md.nl[0]) * p0 * p0);
+        sc.X1s.resize(sc.at.back());
+        sc.BL.resize(sc.at.back());
+    }
     std::vector<double>& X1 = sc.X1;
     for (int j = 0; j < md.nl[0]; ++j) {
         const double* D = &md.D1[size_t(j) * p0 * p0];
@@ -182,7 +213,11 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
         const double* Bj = &md.B[size_t(j) * p0 * r];
-        X1.assign(size_t(p0) * nt, 0.0);
+        // B_j Lt over the touched columns (kept for the gradient), then X1_j = L_j^-1 T0' (B_j Lt)
+        // row by row (the divisions of a row pipeline).
+        if (sc.keep) std::copy(M, M + p0 * p0, &sc.L1[size_t(j) * p0 * p0]);
+        if (!sc.keep) sc.bl1.resize(size_t(p0) * nt);
+        double* blt = sc.keep ? &sc.BL[sc.at[j]] : sc.bl1.data();
         for (int e = 0; e < nt; ++e) {
             const int b = tj[e];
             for (int c = 0; c < p0; ++c) {  // (B_j Lt)[c, b]
@@ -195,21 +230,30 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
                 } else {
                     s = Bj[size_t(c) * r + b];
                 }
-                tmp[c] = s;
+                blt[size_t(c) * nt + e] = s;
             }
-            for (int a = 0; a < p0; ++a) {  // T0' (B_j Lt), then forward solve with L_j
+        }
+        X1.assign(size_t(p0) * nt, 0.0);
+        for (int a = 0; a < p0; ++a)
+            for (int e = 0; e < nt; ++e) {
                 double s = 0.0;
-                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * tmp[c];
+                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * blt[size_t(c) * nt + e];
                 for (int c = 0; c < a; ++c) s -= M[a * p0 + c] * X1[size_t(c) * nt + e];
                 X1[size_t(a) * nt + e] = s / M[a * p0 + a];
             }
-        }
+        if (sc.keep) std::copy(X1.begin(), X1.end(), &sc.X1s[sc.at[j]]);
+        const bool contiguous = tj.back() - tj.front() == nt - 1;  // e.g. a subject meets every item
         for (int c = 0; c < p0; ++c) {
             const double* xc = &X1[size_t(c) * nt];
             for (int e = 0; e < nt; ++e) {
                 double* Se = &S[size_t(tj[e]) * r];
                 const double w = xc[e];
-                for (int f = 0; f <= e; ++f) Se[tj[f]] -= w * xc[f];
+                if (contiguous) {
+                    double* Sd = Se + tj.front();
+                    for (int f = 0; f <= e; ++f) Sd[f] -= w * xc[f];
+                } else {
+                    for (int f = 0; f <= e; ++f) Se[tj[f]] -= w * xc[f];
+                }
             }
         }
     }
@@ -238,6 +282,188 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
         }
         ev.rx_inv.assign(size_t(p) * p, 0.0);
         la::chol_inverse(lx.data(), p, ev.rx_inv.data());
+    }
+    return true;
+}
+
+// Notation of lmm_general.hpp; Sigma = Omega^-1 for Omega = [Lambda'Z'Z Lambda + I, Lambda'Z'X;
+// X'Z Lambda, X'X] (ML: its u block only), factored as [L11 0; L21 L22] with L11 = blockdiag
+// L_j (first term), L21's block j = X1_j' and L22 the dense factor.  Then (Bates et al.
+// 2015, eq. 51 and Takahashi's selected inversion)
+//   P = I - [Z Lambda, X] Sigma [Z Lambda, X]'   so   Z'P Z Lambda = Z'[Z Lambda, X] Sigma_{., u},
+//   Sigma22 = (L22 L22')^-1,  Sigma21_j = -Sigma22 X1_j' L_j^-1,
+//   Sigma11_jj = L_j^-T (I + X1_j Sigma22 X1_j') L_j^-1,
+// and only the diagonal blocks (one per level of each term) of Z'P Z Lambda enter tr(P dV_i).
+// r^2 = |y - Z Lambda u - X beta|^2 + |u|^2 with w = Z'(y - Z Lambda u - X beta), u = Lambda'w:
+// d r^2 / d theta_i = -2 sum over levels of w[row_i] u[col_i].
+bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, std::vector<double>& g) {
+    const bool keep = sc.keep;
+    sc.keep = true;
+    const bool ok = evaluate(md, reml, theta, ev, sc, false);
+    sc.keep = keep;
+    return ok && gradient_at(md, reml, ev, sc, g);
+}
+
+bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+                 std::vector<double>* dr2) {
+    const int r = md.r, rp = r - 1, qr = md.q_rest, p0 = md.pk[0], L0 = md.nl[0], q1 = md.q1, K = int(md.pk.size());
+    const int nc = reml ? rp : qr;  // the columns of Omega in the dense part
+    const double* S = sc.S.data();
+    const double* T0 = sc.T.data();
+    const double* A = sc.A.data();
+    // z = [u_rest; beta]: L22' z = the y row of the factor; then L_j' u_j = c_j - X1_j z.
+    std::vector<double>& z = sc.work;
+    z.assign(rp, 0.0);
+    for (int a = rp - 1; a >= 0; --a) {
+        double s = S[size_t(r - 1) * r + a];
+        for (int b = a + 1; b < rp; ++b) s -= S[size_t(b) * r + a] * z[b];
+        z[a] = s / S[size_t(a) * r + a];
+    }
+    std::vector<double>& u = sc.u;
+    std::vector<double>& w = sc.w;
+    u.assign(q1, 0.0);
+    w.assign(size_t(q1) + qr, 0.0);
+    double tu[8];
+    for (int j = 0; j < L0; ++j) {
+        const std::vector<int>& tj = md.touch[j];
+        const int nt = int(tj.size());
+        const double* X1 = &sc.X1s[sc.at[j]];
+        const double* BL = &sc.BL[sc.at[j]];
+        const double* Lj = &sc.L1[size_t(j) * p0 * p0];
+        const double* Bj = &md.B[size_t(j) * p0 * r];
+        const double* D = &md.D1[size_t(j) * p0 * p0];
+        double* uj = &u[size_t(j) * p0];
+        for (int a = p0 - 1; a >= 0; --a) {
+            double s = X1[size_t(a) * nt + nt - 1];
+            for (int e = 0; e < nt - 1; ++e) s -= X1[size_t(a) * nt + e] * z[tj[e]];
+            for (int c = a + 1; c < p0; ++c) s -= Lj[c * p0 + a] * uj[c];
+            uj[a] = s / Lj[a * p0 + a];
+        }
+        for (int c = 0; c < p0; ++c) {
+            tu[c] = 0.0;
+            for (int d = 0; d <= c; ++d) tu[c] += T0[c * p0 + d] * uj[d];
+        }
+        for (int a = 0; a < p0; ++a) {
+            double s = Bj[size_t(a) * r + r - 1];
+            for (int c = 0; c < p0; ++c) s -= D[a * p0 + c] * tu[c];
+            for (int e = 0; e < nt - 1; ++e) s -= BL[size_t(a) * nt + e] * z[tj[e]];
+            w[size_t(j) * p0 + a] = s;
+        }
+        for (int e = 0; e < nt && tj[e] < qr; ++e)
+            for (int c = 0; c < p0; ++c) w[q1 + tj[e]] -= Bj[size_t(c) * r + tj[e]] * tu[c];
+    }
+    for (int a = 0; a < qr; ++a) {
+        double s = md.C[size_t(a) * r + r - 1];
+        for (int b = 0; b < rp; ++b) s -= A[size_t(a) * r + b] * z[b];
+        w[q1 + a] += s;
+    }
+    // Sigma22, then the diagonal blocks of Z'P Z Lambda: G0 summed over the first term's
+    // levels, rb[a * 8 + c] = row a (a dense column) and column c of its level's block.
+    std::vector<double>& sig = sc.sig;
+    std::vector<double>& rb = sc.rb;
+    factor_inverse(S, r, nc, rb, sig);
+    rb.assign(size_t(qr) * 8, 0.0);
+    double G0[64] = {0}, Y[8], KL[64], S11[64], DT[64];
+    std::vector<double> s21;
+    for (int j = 0; j < L0; ++j) {
+        const std::vector<int>& tj = md.touch[j];
+        const int nt = int(tj.size());
+        int ne = 0;
+        while (ne < nt && tj[ne] < nc) ++ne;
+        const double* X1 = &sc.X1s[sc.at[j]];
+        const double* BL = &sc.BL[sc.at[j]];
+        const double* Lj = &sc.L1[size_t(j) * p0 * p0];
+        const double* Bj = &md.B[size_t(j) * p0 * r];
+        const double* D = &md.D1[size_t(j) * p0 * p0];
+        // s21 = Sigma21's rows tj[e] = -(Sigma22 X1_j') L_j^-1; K = I + X1_j Sigma22 X1_j'.
+        s21.assign(size_t(ne) * p0, 0.0);
+        double Kj[64];
+        for (int a = 0; a < p0 * p0; ++a) Kj[a] = a % (p0 + 1) == 0 ? 1.0 : 0.0;
+        const bool contiguous = ne > 0 && tj[ne - 1] - tj[0] == ne - 1;
+        for (int e = 0; e < ne; ++e) {
+            const double* se = &sig[size_t(tj[e]) * nc];
+            for (int c = 0; c < p0; ++c) {
+                const double* xc = &X1[size_t(c) * nt];
+                double s = 0.0;
+                if (contiguous) {
+                    for (int f = 0; f < ne; ++f) s += se[tj[0] + f] * xc[f];
+                } else {
+                    for (int f = 0; f < ne; ++f) s += se[tj[f]] * xc[f];
+                }
+                Y[c] = s;
+            }
+            for (int a = 0; a < p0; ++a)
+                for (int b = 0; b < p0; ++b) Kj[a * p0 + b] += X1[size_t(a) * nt + e] * Y[b];
+            for (int a = p0 - 1; a >= 0; --a) {  // x L_j = Y
+                double s = Y[a];
+                for (int c = a + 1; c < p0; ++c) s -= Lj[c * p0 + a] * Y[c];
+                Y[a] = s / Lj[a * p0 + a];
+                s21[size_t(e) * p0 + a] = -Y[a];
+            }
+        }
+        for (int a = 0; a < p0; ++a)  // KL = K L_j^-1, row by row
+            for (int b = p0 - 1; b >= 0; --b) {
+                double s = Kj[a * p0 + b];
+                for (int c = b + 1; c < p0; ++c) s -= Lj[c * p0 + b] * KL[a * p0 + c];
+                KL[a * p0 + b] = s / Lj[b * p0 + b];
+            }
+        for (int b = 0; b < p0; ++b)  // S11 = L_j^-T KL, column by column
+            for (int a = p0 - 1; a >= 0; --a) {
+                double s = KL[a * p0 + b];
+                for (int c = a + 1; c < p0; ++c) s -= Lj[c * p0 + a] * S11[c * p0 + b];
+                S11[a * p0 + b] = s / Lj[a * p0 + a];
+            }
+        for (int a = 0; a < p0; ++a)
+            for (int d = 0; d < p0; ++d) {
+                DT[a * p0 + d] = 0.0;
+                for (int c = d; c < p0; ++c) DT[a * p0 + d] += D[a * p0 + c] * T0[c * p0 + d];
+            }
+        for (int a = 0; a < p0; ++a)
+            for (int c = 0; c < p0; ++c) {
+                double s = 0.0;
+                for (int d = 0; d < p0; ++d) s += DT[a * p0 + d] * S11[d * p0 + c];
+                for (int e = 0; e < ne; ++e) s += BL[size_t(a) * nt + e] * s21[size_t(e) * p0 + c];
+                G0[a * p0 + c] += s;
+            }
+        for (int e = 0; e < ne && tj[e] < qr; ++e) {  // Z_m'Z_j T0 Sigma_jm of the other terms
+            const int a = tj[e], ra = md.rest_col[a], pt = md.pk[md.rest_term[a]];
+            for (int d = 0; d < p0; ++d) {
+                double tb = 0.0;
+                for (int c = d; c < p0; ++c) tb += T0[c * p0 + d] * Bj[size_t(c) * r + a];
+                for (int cc = 0; cc < pt; ++cc) rb[size_t(a) * 8 + cc] += tb * s21[size_t(e - ra + cc) * p0 + d];
+            }
+        }
+    }
+    for (int a = 0; a < qr; ++a) {
+        const int a0 = a - md.rest_col[a], pt = md.pk[md.rest_term[a]];
+        for (int cc = 0; cc < pt; ++cc) {
+            double s = 0.0;
+            for (int b = 0; b < nc; ++b) s += A[size_t(a) * r + b] * sig[size_t(b) * nc + a0 + cc];
+            rb[size_t(a) * 8 + cc] += s;
+        }
+    }
+    const double nu = reml ? double(md.n - md.p) : double(md.n);
+    g.assign(md.n_theta, 0.0);
+    if (dr2) dr2->assign(md.n_theta, 0.0);
+    for (int t = 0, off = 0; t < K; ++t) {
+        const int q = md.pk[t];
+        for (int c = 0, i = md.theta_at[t]; c < q; ++c)
+            for (int row = c; row < q; ++row, ++i) {
+                double tr = 0.0, dr = 0.0;
+                if (t == 0) {
+                    tr = G0[row * p0 + c];
+                    for (int j = 0; j < L0; ++j) dr += w[size_t(j) * p0 + row] * u[size_t(j) * p0 + c];
+                } else {
+                    for (int l = 0; l < md.nl[t]; ++l) {
+                        const int a0 = off + l * q;
+                        tr += rb[size_t(a0 + row) * 8 + c];
+                        dr += w[q1 + a0 + row] * z[a0 + c];
+                    }
+                }
+                g[i] = 2.0 * tr - 2.0 * nu * dr / ev.r2;
+                if (dr2) (*dr2)[i] = -2.0 * dr;
+            }
+        if (t > 0) off += md.nl[t] * q;
     }
     return true;
 }

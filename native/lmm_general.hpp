@@ -53,12 +53,29 @@ struct Eval {
 };
 
 struct Scratch {
-    std::vector<double> T, S, A, X1;
+    std::vector<double> T, S, A, X1, bl1;
+    // With keep, evaluate also keeps per level j of the first term its L_j (pk0 x pk0),
+    // X1_j = L_j^-1 T0' B_j Lt and B_j Lt (pk0 x touched columns, from at[j]): the
+    // gradient's inputs.
+    bool keep = false;
+    std::vector<double> L1, X1s, BL;
+    std::vector<size_t> at;
+    std::vector<double> sig, u, w, rb, work;  // the gradient's scratch
 };
 
 // Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).
 // With want_beta, beta and rx_inv are filled too.
 bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta);
+
+// The profiled deviance at theta (in ev, as evaluate) and its exact gradient in g:
+// d/dtheta_i = tr(P dV_i) + nu d(r^2)/r^2 (REML, nu = n - p; ML: V^-1 for P, nu = n), with
+// dV_i = Z (dLambda_i Lambda' + Lambda dLambda_i') Z' and Z'P Z Lambda from the blocks of
+// the inverse of the factored system (see lmm_general.cpp).  False where evaluate is.
+bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, std::vector<double>& g);
+// The same at the theta of the last evaluate, which ran with sc.keep set (ev its result);
+// with dr2, also the gradient of r^2 there.
+bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+                 std::vector<double>* dr2 = nullptr);
 
 struct Result {
     bool converged = false, singular = false;

@@ -1,14 +1,15 @@
 // Several random-effect terms: the optimiser over theta and the Wald tests.
 //
 // The profiled deviance is a smooth function of theta everywhere (a negative diagonal of
-// T_k gives the model of the column negated), so its gradient and Hessian are taken by
-// central differences, also at the bounds, and minimised by the projected Newton method
-// of the one-grouping fit (lmm_optimiser.cpp): bounds theta_ii >= 0, Levenberg damping,
+// T_k gives the model of the column negated); its exact gradient (lmm_general.cpp) and a
+// Hessian from forward differences of that gradient drive the projected Newton method of
+// the one-grouping fit (projected_newton.hpp): bounds theta_ii >= 0, Levenberg damping,
 // an Armijo search along the projected path, and the column flip off a bound.
 // Satterthwaite's df follow lmerTest exactly: the Hessian of the deviance in
 // (theta, sigma) and the Jacobian of Var(beta) in the same parameters, inverted over the
 // positive eigenvalues; numerical derivatives there too (lmerTest uses numDeriv), here
-// central differences with one Richardson extrapolation.
+// central differences with one Richardson extrapolation, of Var(beta) and of the exact
+// gradient.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -18,6 +19,7 @@
 #include "inference.hpp"
 #include "linalg.hpp"
 #include "lmm_general.hpp"
+#include "projected_newton.hpp"
 
 namespace mcps::general {
 
@@ -25,18 +27,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-struct Objective {
-    const Model& md;
-    bool reml;
-    Eval ev;
-    Scratch sc;
-    int evaluations = 0;
-    double operator()(const std::vector<double>& th) {
-        ++evaluations;
-        return evaluate(md, reml, th.data(), ev, sc, false) ? ev.deviance : kInf;
-    }
-};
 
 // Position of each theta within its term's T_k.
 struct ThetaMap {
@@ -52,44 +42,6 @@ struct ThetaMap {
     }
     bool diagonal(int i) const { return row[i] == col[i]; }
 };
-
-double step_of(double x) { return 2e-5 * std::max(1.0, std::fabs(x)); }
-
-// Central-difference gradient and Hessian of f at th, f0 = f(th).
-bool fd_derivatives(Objective& f, const std::vector<double>& th, double f0, std::vector<double>& g,
-                    std::vector<double>& H) {
-    const int k = int(th.size());
-    g.assign(k, 0.0);
-    H.assign(size_t(k) * k, 0.0);
-    std::vector<double> x = th, fp(k), fm(k);
-    for (int i = 0; i < k; ++i) {
-        const double h = step_of(th[i]);
-        x[i] = th[i] + h;
-        fp[i] = f(x);
-        x[i] = th[i] - h;
-        fm[i] = f(x);
-        x[i] = th[i];
-        g[i] = (fp[i] - fm[i]) / (2 * h);
-        H[i * k + i] = (fp[i] - 2 * f0 + fm[i]) / (h * h);
-    }
-    for (int i = 0; i < k; ++i)
-        for (int j = i + 1; j < k; ++j) {
-            const double hi = step_of(th[i]), hj = step_of(th[j]);
-            double s = 0.0;
-            for (int si = -1; si <= 1; si += 2)
-                for (int sj = -1; sj <= 1; sj += 2) {
-                    x[i] = th[i] + si * hi;
-                    x[j] = th[j] + sj * hj;
-                    s += si * sj * f(x);
-                }
-            x[i] = th[i];
-            x[j] = th[j];
-            H[i * k + j] = H[j * k + i] = s / (4 * hi * hj);
-        }
-    for (double v : H)
-        if (!std::isfinite(v)) return false;
-    return true;
-}
 
 // Negate the entries below diagonal i in its column (the same model; see lmm_optimiser.cpp).
 bool flip_column(const ThetaMap& tm, int i, std::vector<double>& th) {
@@ -109,109 +61,135 @@ struct Run {
     std::vector<double> theta;
 };
 
-Run newton(Objective& f, const ThetaMap& tm, std::vector<double> th) {
-    const int k = int(th.size());
-    Run out;
-    for (int i = 0; i < k; ++i)
-        if (tm.diagonal(i)) th[i] = std::max(th[i], 0.0);
-    double dev = f(th);
-    if (!std::isfinite(dev)) return out;
-    std::vector<double> g, H, Hf, gf, step(k), trial(k);
-    std::vector<int> fv;
-    bool converged = false;
-    int it = 0;
-    for (; it < 100; ++it) {
-        if (!fd_derivatives(f, th, dev, g, H)) break;
-        bool saddle = false;
-        fv.clear();
-        const double gscale = 1e-8 * (1.0 + std::fabs(dev));
-        for (int i = 0; i < k; ++i) {
-            const bool at_bound = tm.diagonal(i) && th[i] <= 1e-12;
-            if (at_bound && g[i] > gscale && flip_column(tm, i, th)) {
-                saddle = true;
-                break;
-            }
-            if (at_bound && g[i] > gscale) continue;
-            if (at_bound && g[i] >= -gscale) {
-                if (H[i * k + i] >= 0.0) continue;
-                th[i] = 0.1;
-                saddle = true;
-            }
-            fv.push_back(i);
-        }
-        if (saddle) {
-            dev = f(th);
-            continue;
-        }
-        const int nf = int(fv.size());
-        std::fill(step.begin(), step.end(), 0.0);
-        double dec = 0.0;
-        if (nf > 0) {
-            double scale = 1e-12;
-            for (int a : fv) scale = std::max(scale, std::fabs(H[a * k + a]));
-            double mu = 0.0;
-            for (int attempt = 0; attempt < 40; ++attempt) {
-                Hf.assign(size_t(nf) * nf, 0.0);
-                for (int a = 0; a < nf; ++a) {
-                    for (int b = 0; b < nf; ++b) Hf[a * nf + b] = H[fv[a] * k + fv[b]];
-                    Hf[a * nf + a] += mu;
-                }
-                bool ok = la::cholesky(Hf.data(), nf);
-                for (int a = 0; ok && mu > 0.0 && a < nf; ++a) ok = Hf[a * nf + a] * Hf[a * nf + a] >= 1e-6 * scale;
-                if (ok) break;
-                mu = mu == 0.0 ? 1e-10 * scale : mu * 10.0;
-            }
-            gf.resize(nf);
-            for (int a = 0; a < nf; ++a) gf[a] = -g[fv[a]];
-            la::chol_solve(Hf.data(), nf, gf.data());
-            for (int a = 0; a < nf; ++a) {
-                step[fv[a]] = gf[a];
-                dec -= g[fv[a]] * gf[a];
-            }
-        }
-        if (dec < 1e-10) {
-            converged = true;
-            break;
-        }
-        double t = 1.0;
-        bool accepted = false;
-        for (int ls = 0; ls < 50; ++ls, t *= 0.5) {
-            double slope = 0.0;
-            for (int i = 0; i < k; ++i) {
-                trial[i] = th[i] + t * step[i];
-                if (tm.diagonal(i)) trial[i] = std::max(trial[i], 0.0);
-                slope += g[i] * (trial[i] - th[i]);
-            }
-            const double d = f(trial);
-            if (d <= dev + 1e-4 * slope) {
-                dev = d;
-                accepted = true;
-                break;
-            }
-        }
-        if (!accepted) {
-            converged = dec < 1e-6;  // no descent left: the optimum up to the differences' noise
-            break;
-        }
-        th.swap(trial);
+// The profiled deviance as projected_newton.hpp sees it: its exact gradient, and a Hessian
+// from forward differences of that gradient (k more gradients), or, away from the bounds
+// and from the optimum, its BFGS update (Nocedal & Wright 2006, eq. 6.19) from the last
+// iterate.  So the steps that decide convergence, the active bounds and the saddles of a
+// bound are those of Newton's method with the differenced Hessian (made positive definite
+// where it is not, see saddle_free).
+struct Profiled {
+    const Model& md;
+    bool reml;
+    const ThetaMap& tm;
+    Eval ev;
+    Scratch sc;
+    int evaluations = 0;
+    bool secant = false;  // H and (x_prev, g_prev) may be updated by BFGS
+    std::vector<double> x, g, H, gp, xp, x_prev, g_prev, work;
+    pn::Buffers buf;
+    Profiled(const Model& md_, bool reml_, const ThetaMap& tm_) : md(md_), reml(reml_), tm(tm_) { sc.keep = true; }
+    bool value(const std::vector<double>& th, double& f) {
+        ++evaluations;
+        if (!evaluate(md, reml, th.data(), ev, sc, false)) return false;
+        f = ev.deviance;
+        x = th;
+        return true;
     }
-    out.converged = converged;
-    out.iterations = it;
-    out.deviance = dev;
+    bool derivatives() {
+        const int k = int(x.size());
+        if (!gradient_at(md, reml, ev, sc, g)) return false;  // value() kept the factors at x
+        bool at_bound = false;
+        for (int i = 0; i < k; ++i) at_bound = at_bound || (tm.diagonal(i) && x[i] <= 1e-12);
+        const bool fresh = at_bound || !secant || !bfgs_update(k) || decrement(k) < 1.0;
+        if (fresh && !differenced(k)) return false;
+        if (fresh && !at_bound) saddle_free(k);
+        secant = !at_bound;
+        x_prev = x;
+        g_prev = g;
+        return true;
+    }
+    bool differenced(int k) {
+        evaluations += k;
+        H.assign(size_t(k) * k, 0.0);
+        xp = x;
+        for (int i = 0; i < k; ++i) {
+            const double h = 1e-6 * std::max(1.0, std::fabs(x[i]));
+            xp[i] = x[i] + h;
+            if (!general::gradient(md, reml, xp.data(), ev, sc, gp)) return false;
+            xp[i] = x[i];
+            for (int j = 0; j < k; ++j) H[j * k + i] = (gp[j] - g[j]) / h;
+        }
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < i; ++j) H[i * k + j] = H[j * k + i] = 0.5 * (H[i * k + j] + H[j * k + i]);
+        for (double v : H)
+            if (!std::isfinite(v)) return false;
+        return true;
+    }
+    // Where the deviance is not convex (far from the optimum, typically at large theta), H
+    // with its eigenvalues replaced by their absolute values (Dauphin et al. 2014's
+    // saddle-free Newton): the step goes as far down a concave direction as Newton's goes
+    // along a convex one, where Levenberg damping would creep (seen: 10 iterations from
+    // theta = 3 I).  Only away from the bounds, whose saddle test reads H's own diagonal.
+    void saddle_free(int k) {
+        work = H;
+        if (la::cholesky(work.data(), k)) return;
+        std::vector<double> lam, V;
+        la::sym_eigen(H, k, lam, V);
+        double top = 0.0;
+        for (double l : lam) top = std::max(top, std::fabs(l));
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < k; ++j) {
+                double h = 0.0;
+                for (int e = 0; e < k; ++e) h += V[i * k + e] * std::max(std::fabs(lam[e]), 1e-8 * top) * V[j * k + e];
+                H[i * k + j] = h;
+            }
+    }
+    // H + y y' / s'y - H s s'H / s'H s; false (H unchanged) without positive curvature along s.
+    bool bfgs_update(int k) {
+        double sy = 0.0, ss = 0.0, yy = 0.0, sHs = 0.0;
+        work.assign(k, 0.0);
+        for (int i = 0; i < k; ++i) {
+            const double si = x[i] - x_prev[i], yi = g[i] - g_prev[i];
+            sy += si * yi;
+            ss += si * si;
+            yy += yi * yi;
+            for (int j = 0; j < k; ++j) work[i] += H[i * k + j] * (x[j] - x_prev[j]);
+        }
+        for (int i = 0; i < k; ++i) sHs += (x[i] - x_prev[i]) * work[i];
+        if (!(sy > 1e-8 * std::sqrt(ss * yy)) || !(sHs > 0.0)) return false;
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < k; ++j)
+                H[i * k + j] += (g[i] - g_prev[i]) * (g[j] - g_prev[j]) / sy - work[i] * work[j] / sHs;
+        return true;
+    }
+    // g'H^-1 g, the predicted decrease to the optimum (doubled); 0 if H is not positive definite.
+    double decrement(int k) {
+        work = H;
+        if (!la::cholesky(work.data(), k)) return 0.0;
+        std::vector<double> v = g;
+        la::chol_solve(work.data(), k, v.data());
+        double d = 0.0;
+        for (int i = 0; i < k; ++i) d += g[i] * v[i];
+        return d;
+    }
+    const std::vector<double>& gradient() const { return g; }
+    const std::vector<double>& hessian() const { return H; }
+    double lower(int i) const { return tm.diagonal(i) ? 0.0 : -kInf; }
+    bool held(int) const { return false; }
+    bool flip(int i, std::vector<double>& th) const { return flip_column(tm, i, th); }
+};
+
+Run newton(Profiled& f, std::vector<double> th) {
+    pn::Options opt;
+    opt.max_iter = 100;
+    f.secant = false;
+    const pn::Outcome res = pn::minimise(f, th, opt, f.buf);
+    Run out;
+    if (!res.ok) return out;
+    out.converged = res.converged;
+    out.iterations = res.iterations;
+    out.deviance = res.value;
     out.theta = th;
     return out;
 }
 
 // Richardson-extrapolated central differences (steps h and h/2) of a vector function
-// F: R^k -> R^m at x: first derivatives J (m x k) and the second derivatives of component 0
-// (k x k).
+// F: R^k -> R^m at x: its Jacobian J (m x k).
 template <typename Fn>
-void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>& J, std::vector<double>& H2) {
+void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>& J) {
     const int k = int(x.size());
-    const std::vector<double> f0 = F(x);
-    auto pass = [&](double frac, std::vector<double>& Jh, std::vector<double>& Hh) {
+    auto pass = [&](double frac, std::vector<double>& Jh) {
         Jh.assign(size_t(m) * k, 0.0);
-        Hh.assign(size_t(k) * k, 0.0);
         std::vector<double> y = x;
         for (int i = 0; i < k; ++i) {
             const double h = frac * 1e-3 * std::max(0.1, std::fabs(x[i]));
@@ -221,29 +199,13 @@ void richardson(Fn&& F, const std::vector<double>& x, int m, std::vector<double>
             const std::vector<double> fm = F(y);
             y[i] = x[i];
             for (int c = 0; c < m; ++c) Jh[size_t(c) * k + i] = (fp[c] - fm[c]) / (2 * h);
-            Hh[i * k + i] = (fp[0] - 2 * f0[0] + fm[0]) / (h * h);
-            for (int j = i + 1; j < k; ++j) {
-                const double hj = frac * 1e-3 * std::max(0.1, std::fabs(x[j]));
-                double s = 0.0;
-                for (int si = -1; si <= 1; si += 2)
-                    for (int sj = -1; sj <= 1; sj += 2) {
-                        y[i] = x[i] + si * h;
-                        y[j] = x[j] + sj * hj;
-                        s += si * sj * F(y)[0];
-                    }
-                y[i] = x[i];
-                y[j] = x[j];
-                Hh[i * k + j] = Hh[j * k + i] = s / (4 * h * hj);
-            }
         }
     };
-    std::vector<double> J1, H1, J2, Hb;
-    pass(1.0, J1, H1);
-    pass(0.5, J2, Hb);
+    std::vector<double> J1, J2;
+    pass(1.0, J1);
+    pass(0.5, J2);
     J.resize(J1.size());
-    H2.resize(H1.size());
     for (size_t a = 0; a < J1.size(); ++a) J[a] = (4 * J2[a] - J1[a]) / 3;
-    for (size_t a = 0; a < H1.size(); ++a) H2[a] = (4 * Hb[a] - H1[a]) / 3;
 }
 
 // What Satterthwaite's df of any contrast l'beta needs at theta-hat, sigma-hat (lmerTest):
@@ -264,28 +226,31 @@ struct Satterthwaite {
     }
 };
 
-Satterthwaite satterthwaite(Objective& f, const std::vector<double>& theta, double sigma,
+Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, double sigma,
                             const std::vector<double>& rx_inv) {
     const Model& md = f.md;
     const int k = int(theta.size()), p = md.p, d = k + 1;
     const double s2 = sigma * sigma, nn = f.reml ? double(md.n - p) : double(md.n);
-    // Component 0: g1 + r2 / sigma^2 (the theta block of the deviance at sigma fixed);
-    // 1: r2; then (R_X'R_X)^-1.
+    // Component 0: r2; then (R_X'R_X)^-1; then the gradient of g1 + r2 / sigma^2 (the
+    // deviance at sigma fixed) in theta: the profiled one's plus dr2 (1 / sigma^2 - nn / r2).
+    std::vector<double> g, dr2;
     auto F = [&](const std::vector<double>& th) {
-        std::vector<double> v(2 + size_t(p) * p, std::numeric_limits<double>::quiet_NaN());
-        if (!evaluate(md, f.reml, th.data(), f.ev, f.sc, true)) return v;
-        v[0] = f.ev.logdet_l + (f.reml ? f.ev.logdet_rx : 0.0) + f.ev.r2 / s2;
-        v[1] = f.ev.r2;
-        std::copy(f.ev.rx_inv.begin(), f.ev.rx_inv.end(), v.begin() + 2);
+        std::vector<double> v(1 + size_t(p) * p + k, kNaN);
+        if (!evaluate(md, f.reml, th.data(), f.ev, f.sc, true) || !gradient_at(md, f.reml, f.ev, f.sc, g, &dr2))
+            return v;
+        v[0] = f.ev.r2;
+        std::copy(f.ev.rx_inv.begin(), f.ev.rx_inv.end(), v.begin() + 1);
+        for (int i = 0; i < k; ++i) v[1 + size_t(p) * p + i] = g[i] + dr2[i] * (1.0 / s2 - nn / f.ev.r2);
         return v;
     };
-    std::vector<double> J, Htt;
-    richardson(F, theta, 2 + p * p, J, Htt);
-    const double r2 = F(theta)[1];
+    std::vector<double> J;
+    richardson(F, theta, 1 + p * p + k, J);
+    const double r2 = F(theta)[0];
     std::vector<double> H(size_t(d) * d);
+    const double* Jg = &J[(1 + size_t(p) * p) * k];
     for (int i = 0; i < k; ++i) {
-        for (int j = 0; j < k; ++j) H[i * d + j] = Htt[i * k + j];
-        H[i * d + k] = H[k * d + i] = -2.0 * J[size_t(1) * k + i] / (s2 * sigma);
+        for (int j = 0; j < k; ++j) H[i * d + j] = 0.5 * (Jg[i * k + j] + Jg[j * k + i]);
+        H[i * d + k] = H[k * d + i] = -2.0 * dr2[i] / (s2 * sigma);
     }
     H[k * d + k] = 6.0 * r2 / (s2 * s2) - 2.0 * nn / s2;
     std::vector<double> w, V;
@@ -301,7 +266,7 @@ Satterthwaite satterthwaite(Objective& f, const std::vector<double>& theta, doub
     }
     out.dV.resize(size_t(d) * p * p);
     for (int a = 0; a < p * p; ++a) {
-        for (int i = 0; i < k; ++i) out.dV[size_t(i) * p * p + a] = s2 * J[(2 + size_t(a)) * k + i];
+        for (int i = 0; i < k; ++i) out.dV[size_t(i) * p * p + a] = s2 * J[(1 + size_t(a)) * k + i];
         out.dV[size_t(k) * p * p + a] = 2.0 * sigma * rx_inv[a];
     }
     return out;
@@ -369,8 +334,8 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
         for (int c : cols)
             if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
     const Model md = build_model(X, y, n, p, terms);
-    Objective f{md, estimator == Estimator::reml, {}, {}, 0};
     const ThetaMap tm(md);
+    Profiled f(md, estimator == Estimator::reml, tm);
     // Starts at lme4's default (T_k = I) and at smaller and larger scales, as the
     // one-grouping fit does; the best optimum wins.
     Run best;
@@ -379,7 +344,7 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
         std::vector<double> th(md.n_theta, 0.0);
         for (int i = 0; i < md.n_theta; ++i)
             if (tm.diagonal(i)) th[i] = scale;
-        Run run = newton(f, tm, th);
+        Run run = newton(f, th);
         iterations += run.iterations;
         const bool better = best.theta.empty() || (run.converged && !best.converged) ||
                             (run.converged == best.converged && run.deviance < best.deviance - 1e-10);

@@ -324,6 +324,19 @@ def fit_general(
     """Fit an LMM with several random-effect terms (codes: terms x rows; the first term is
     factored level by level, so it should have the most levels)."""
 
+def general_deviance(
+    X: ArrayLike,
+    y: ArrayLike,
+    codes: ArrayLike,
+    n_levels: Sequence[int],
+    z_columns: Sequence[Sequence[int]],
+    theta: Sequence[float],
+    *,
+    estimator: Estimator = ...,
+) -> tuple[float, NDArray[np.float64] | None]:
+    """The profiled REML criterion or ML deviance of :func:`fit_general`'s model at theta
+    and its exact gradient (``(inf, None)`` where the model cannot be evaluated)."""
+
 def fit_glmm(
     X: ArrayLike,
     y: ArrayLike,
