@@ -1,0 +1,91 @@
+"""Power of our engine (REML, Satterthwaite) on the designs of nested_power.R.
+
+    Rscript benchmarks/nested_power.R 1000 1 > r.txt       # lme4 + lmerTest, the reference
+    python benchmarks/nested_power.py --simulations 2000 --r-output r.txt
+
+Prints, per design and test, our power and its Monte Carlo SE and, given R's output,
+lme4's and the difference in Monte Carlo SEs of the difference (independent runs:
+sqrt(se_ours^2 + se_R^2)).  ``--scale 0 --top-units 6`` (and ``--designs nested``) run the
+true-null calibration designs of nested_power.R's header.  The designs (see nested_power.R
+for the data-generating model):
+
+- nested: ``y ~ treatment + x + (1 | school/class)``, 20 schools x 4 classes x 15 pupils,
+  2 of the 4 classes of every school treated, ICC .1 per grouping, effects .2 and .1;
+- crossed: ``y ~ condition + (1 + condition | subject) + (1 | item)``, 30 subjects x 20
+  items, condition at item level (half the items), subject ICC .2, slope variance .1,
+  item ICC .1, effect .4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+
+from mcpower_sweep import MCPower
+
+
+def designs(scale: float, top_units: int) -> dict[str, tuple[MCPower, int]]:
+    """Each design's model and sample size, as nested_power.R simulates it."""
+    schools = top_units or 20
+    nested = (MCPower("y ~ treatment + x + (1 | school/class)")
+              .set_variable_type("treatment=binary(0.5, balanced)")
+              .set_effects(f"treatment={0.2 * scale}, x={0.1 * scale}")
+              .set_cluster("school", ICC=0.1, n_clusters=schools)
+              .set_cluster("school:class", ICC=0.1, n_per_parent=4,
+                           cluster_level_vars=["treatment"]))
+    subjects, items = (top_units, top_units) if top_units else (30, 20)
+    crossed = (MCPower("y ~ condition + (1 + condition | subject) + (1 | item)")
+               .set_variable_type("condition=binary(0.5, balanced)")
+               .set_effects(f"condition={0.4 * scale}")
+               .set_cluster("subject", ICC=0.2, n_clusters=subjects,
+                            random_slopes=["condition"], slope_variance=0.1)
+               .set_cluster("item", ICC=0.1, n_clusters=items,
+                            cluster_level_vars=["condition"]))
+    return {"nested": (nested, schools * 4 * 15), "crossed": (crossed, subjects * items)}
+
+
+def read_r(path: Path) -> dict[tuple[str, str], tuple[float, float, str]]:
+    """nested_power.R's lines: (design, test) -> (power, se, the rest of the line)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"(\w+) (\w+) power ([\d.]+) se ([\d.]+) (.*)", line)
+        if m:
+            out[m[1], m[2]] = float(m[3]), float(m[4]), m[5]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--simulations", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--designs", default="nested,crossed")
+    parser.add_argument("--scale", type=float, default=1.0, help="effects x scale (0: null)")
+    parser.add_argument("--top-units", type=int, default=0,
+                        help="schools (nested) or subjects = items (crossed); 0: 20 / 30 x 20")
+    parser.add_argument("--r-output", type=Path, help="nested_power.R's output to compare with")
+    args = parser.parse_args()
+    ref = read_r(args.r_output) if args.r_output else {}
+    chosen = args.designs.split(",")
+    for name, (model, n) in designs(args.scale, args.top_units).items():
+        if name not in chosen:
+            continue
+        model.set_simulations(args.simulations).set_seed(args.seed)
+        ds = model.find_power(n, print_results=False).to_xarray()
+        for test in ds["test"].values:
+            cell = ds.sel(test=test)
+            power = float(cell["power"])
+            se = math.sqrt(power * (1 - power) / int(cell["n_success"]))
+            line = (f"{name:<8} {test:<10} ours {power:.4f} (se {se:.4f}, "
+                    f"{int(cell['n_success'])}/{args.simulations} fits, "
+                    f"{int(ds['n_singular'])} singular)")
+            if (name, str(test)) in ref:
+                r_power, r_se, rest = ref[name, str(test)]
+                z = (power - r_power) / math.hypot(se, r_se)
+                line += f"  lme4 {r_power:.4f} (se {r_se:.4f})  diff {z:+.2f} MC SEs  [{rest}]"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
