@@ -11,6 +11,7 @@ import xarray as xr
 import zarr
 
 from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.reports.status import store_info
 from mcpower_sweep.stats import wilson_interval
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps import writer as store_writer
@@ -114,6 +115,19 @@ def test_chunks_enter_the_totals_in_order(path) -> None:
     assert int(store.open_results(path).n_sims.sel(n_clusters=10, df_method="satterthwaite")) == 21
 
 
+def test_read_counts_agrees_with_open_results(path) -> None:
+    """`info` reads the base counts through zarr alone; they are open_results' numbers."""
+    write(path, (1, 2), 0, 7, 5, 1, [3, 1])
+    write(path, (0, 1), 0, 7, 7, 0, [4, 0])
+    write(path, (0, 1), 1, 7, 6, 2, [2, 2])
+    counts, ds = store.read_counts(path), store.open_results(path)
+    for name in ("n_sims", "n_success", "n_singular"):
+        assert counts[name].tolist() == ds[name].values.tolist()
+    assert counts["done"].tolist() == store.done_mask(path).tolist()
+    assert counts["done"].all(axis=-1).tolist() == ds.complete.values.tolist()
+    assert counts["tests"] == ["x", "z"] and counts["attrs"] == dict(ds.attrs)
+
+
 def test_blocks_span_trailing_axes() -> None:
     assert store.block_shape((3, 1000, 10)) == (1, 409, 10)
     assert store.block_shape((2, 3)) == (2, 3)
@@ -192,6 +206,10 @@ def test_old_layout_opens_but_does_not_resume(tmp_path) -> None:
     assert ds.n_sims.values.tolist() == [7] and ds.n_significant.values.tolist() == [[5]]
     assert ds.complete.values.tolist() == [False]
     assert store.done_mask(old).tolist() == [[True, False]]
+    assert store.read_counts(old) is None  # `info` reads it through open_results
+    info = store_info(str(old))  # the done chunk's counts only
+    assert "1/2 chunks, 0/1 design points, 7/10 simulations" in info
+    assert "0 failed (0.00%, worst point 0.0%), 1 singular" in info
     with pytest.raises(store.OldLayoutError, match="--overwrite / overwrite=True"):
         store_writer.ChunkWriter.open(old)
 
