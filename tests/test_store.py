@@ -245,3 +245,29 @@ def test_flushes_are_never_further_apart_than_the_cap() -> None:
     assert not w.due()
     w.last_flush = time.monotonic() - cap - 0.01
     assert w.due()
+
+
+def test_derived_results_follow_the_totals_every_few_seconds(path) -> None:
+    """During a run a flush writes the totals, and the derived results at most every
+    RESULTS_SECONDS; a final flush (end, stop) writes both."""
+    writer = store_writer.ChunkWriter.open(path)
+    rec = functools.partial(store_writer.ChunkRecord, (0, 0), n_sims=7, n_success=7,
+                            n_singular=0, n_significant=np.array([1, 1]))
+
+    def derived_n_sims() -> int:
+        return int(zarr.open_group(str(path), mode="r")["n_sims"][0, 0])
+
+    writer.add([rec(k=0)])
+    writer.flush(final=False)  # the first: results written
+    writer.add([rec(k=1)])
+    writer.flush(final=False)  # too soon: totals only
+    assert int(store.open_results(path).n_sims[0, 0]) == 14 and derived_n_sims() == 7
+    writer.last_results -= store_writer.RESULTS_SECONDS
+    writer.flush(final=False)
+    assert derived_n_sims() == 14
+    writer.add([rec(k=2)])
+    writer.flush()
+    assert derived_n_sims() == 21
+    derived, exact = xr.open_zarr(path).load(), store.open_results(path)
+    for name in ("n_sims", "power", "power_lower", "complete"):
+        assert derived[name].equals(exact[name])

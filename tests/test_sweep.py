@@ -663,3 +663,32 @@ def test_task_failure_message_names_the_point() -> None:
     env = task_failed(plan, (1, 0), 2, ModuleNotFoundError("No module named 'mcpower_sweep'"))
     assert "ModuleNotFoundError: No module named 'mcpower_sweep'" in str(env)
     assert "jobqueue.python" in str(env) and "\n" not in str(env)
+
+
+def test_grid_costs_without_specs() -> None:
+    """The task order, packing and calibration read each point's N from the grid."""
+    from mcpower_sweep.sweeps.plan import most_expensive_point
+    from mcpower_sweep.sweeps.tasks import pending_chunks
+
+    grid = Grid(make_model().to_spec(1000), {"n_clusters": [10, 20], "sample_size": [600, 1000]})
+    points = list(grid.points())
+    assert [int(grid.total_n[index]) for index, _ in points] == [s.total_n for _, s in points]
+    brute = max((s for _, s in points),
+                key=lambda s: (s.total_n, s.effective_n_clusters, len(s.random_columns)))
+    assert most_expensive_point(grid) == brute and brute.n_clusters == 20
+    order = list(pending_chunks(grid, np.zeros((2, 2, 1), dtype=bool)))
+    assert order == [((0, 1), 0), ((1, 1), 0), ((0, 0), 0), ((1, 0), 0)]  # costlier first
+    assert pickle.loads(pickle.dumps(grid)).total_n.tolist() == grid.total_n.tolist()
+
+
+def test_a_plan_made_without_its_store_creates_it_later(tmp_path) -> None:
+    """sweep() makes a new store while the cluster starts (create_planned_store)."""
+    from mcpower_sweep.sweeps.plan import create_planned_store, make_plan
+
+    path = tmp_path / "later.zarr"
+    plan = make_plan(make_model(), GRID, path=path, simulations=20, seed=SEED, chunk_size=10,
+                     resume=False, overwrite=False, scenario_text="", target_power=None,
+                     create=False)
+    assert plan.to_create and not plan.replace and not path.exists()
+    create_planned_store(plan)
+    assert store.read_attrs(path)["seed"] == SEED and not store.done_mask(path).any()

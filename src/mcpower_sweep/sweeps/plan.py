@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import engine
 from ..design.spec import SimulationSpec
 from ..params import PARAMS, draw_seed
@@ -67,6 +69,10 @@ class Plan:
     path: Path | StoreLocation  # a local store's Path, else the URL or zarr store
     attrs: dict[str, Any]
     calibrated: bool = False  # chunk_size was measured for this run, not given
+    # The store is still to be made by create_planned_store (make_plan(create=False));
+    # replace: an existing store at path is to be replaced.
+    to_create: bool = False
+    replace: bool = False
 
 
 def base_spec(
@@ -219,8 +225,9 @@ def calibrate_chunk_size(
 
 def most_expensive_point(grid: Grid) -> SimulationSpec:
     """The design point with the most observations (then clusters, random effects)."""
+    largest = np.argwhere(grid.total_n == grid.total_n.max())  # specs of these alone
     return max(
-        (spec for _, spec in grid.points()),
+        (grid.spec_at(tuple(int(i) for i in index)) for index in largest),
         key=lambda s: (s.total_n, s.effective_n_clusters, len(s.random_columns)),
     )
 
@@ -274,11 +281,14 @@ def make_plan(
     scenario_text: str,
     target_power: float | None,
     sample_size: int | None = None,
+    create: bool = True,
 ) -> Plan:
     """Resolve every option, then check the store at ``path`` (resume) or create it.
 
     Options left ``None`` come from the model, then (resuming) from the store; a seed
-    is drawn when none is found anywhere.  Called with the store's lock held.
+    is drawn when none is found anywhere.  With ``create=False`` a new store is left to
+    :func:`create_planned_store` (``plan.to_create``), e.g. while a cluster starts.
+    Called with the store's lock held.
     """
     if resume and overwrite:
         raise ValueError("resume=True and overwrite=True exclude each other: choose one")
@@ -331,10 +341,24 @@ def make_plan(
         if diffs:
             raise preflight.StoreMismatchError(path, diffs)
         attrs = dict(stored)
-    elif local is not None:
-        _create_store_atomically(local, grid, simulations=simulations, chunk_size=chunk_size,
-                                 attrs=attrs, replace=existing)
+    plan = Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated,
+                to_create=not resuming, replace=existing and not resuming)
+    if create and plan.to_create:
+        create_planned_store(plan)
+    return plan
+
+
+def create_planned_store(plan: Plan) -> None:
+    """Create the new (or replacing) store of a plan made with ``create=False``.
+
+    A local store is made beside its path and renamed into place; a store elsewhere is
+    created in place (:mod:`.location`).  Called with the store's lock held.
+    """
+    local = local_path(plan.path)
+    if local is not None:
+        _create_store_atomically(local, plan.grid, simulations=plan.simulations,
+                                 chunk_size=plan.chunk_size, attrs=plan.attrs,
+                                 replace=plan.replace)
     else:
-        store.create_store(path, grid, simulations=simulations, chunk_size=chunk_size,
-                           attrs=attrs, overwrite=existing)
-    return Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated)
+        store.create_store(plan.path, plan.grid, simulations=plan.simulations,
+                           chunk_size=plan.chunk_size, attrs=plan.attrs, overwrite=plan.replace)

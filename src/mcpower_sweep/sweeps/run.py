@@ -31,13 +31,14 @@ import threading
 import time
 import types
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .grid import Grid
-from .plan import TARGET_TASK_SECONDS, Plan, make_plan
+from .plan import TARGET_TASK_SECONDS, Plan, create_planned_store, make_plan
 from .tasks import (
     RunStats,
     TaskWindow,
@@ -176,6 +177,20 @@ def _stopped(plan: Plan, temporary: bool, stats: RunStats, saved: int,
     )
 
 
+@contextlib.contextmanager
+def _start(plan: Plan, cluster: Any, workers: int | None) -> Iterator[Any]:
+    """The cluster's client; a new store is made meanwhile (in a thread), as the driver
+    mostly waits for the cluster's workers to start.  Both are done when this yields."""
+    from ..cluster import open_client
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        made = pool.submit(create_planned_store, plan) if plan.to_create else None
+        with open_client(cluster, workers) as client:
+            if made is not None:
+                made.result()  # its error, if any
+            yield client
+
+
 def execute(
     plan: Plan,
     *,
@@ -188,25 +203,27 @@ def execute(
 
     >>> stats = execute(plan, workers=2)  # doctest: +SKIP
     """
-    from ..cluster import dashboard_link, open_client
+    from ..cluster import dashboard_link
     from . import store
     from .writer import ChunkWriter
 
     t_start = time.perf_counter()
     timeout = worker_timeout()  # a bad setting is refused before the cluster starts
-    writer = ChunkWriter.open(plan.path)
-    done = store.done_mask(plan.path)
-    stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
-    if stats.chunks_done == stats.chunks_total:
-        writer.flush()  # the derived results, e.g. of a store made by an older version
-        return stats
-    sims_done = sum(
-        store.chunk_bounds(int(k), plan.simulations, plan.chunk_size)[1]
-        for k in np.nonzero(done)[-1]
-    )
+    if not plan.to_create:
+        done = store.done_mask(plan.path)
+        if done.all():
+            ChunkWriter.open(plan.path).flush()  # the derived results, e.g. of an old version
+            return RunStats(chunks_total=done.size, chunks_skipped=done.size)
     starts = _starts_cluster(cluster)
     skip_main = _workers_skip_main() if starts else contextlib.nullcontext()
-    with skip_main, open_client(cluster, workers) as client:
+    with skip_main, _start(plan, cluster, workers) as client:
+        writer = ChunkWriter.open(plan.path)
+        done = store.done_mask(plan.path)
+        stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
+        sims_done = sum(
+            store.chunk_bounds(int(k), plan.simulations, plan.chunk_size)[1]
+            for k in np.nonzero(done)[-1]
+        )
         stats.workers = len(client.nthreads())
         if progress and starts:
             print(f"Dask dashboard: {dashboard_link(client)}", file=sys.stderr)
@@ -364,6 +381,7 @@ def sweep(
                 scenario_text=scenario_text,
                 target_power=target_power,
                 sample_size=sample_size,
+                create=False,  # made by execute while the cluster starts
             )
             stats = execute(
                 plan, cluster=cluster, workers=workers, progress=progress, temporary=temporary

@@ -6,7 +6,8 @@ Layout (``docs/contracts.md``), zarr format 3, one dimension per swept parameter
 - the derived results of :func:`mcpower_sweep.results.schema.summarise` (``power``,
   ``power_lower``, ``power_upper``, the counts, ``failure_rate``, ``singular_rate``,
   ``complete``) over the axes (and ``test``), with CF attrs, so ``xr.open_zarr(store)``
-  is the results dataset.  They are rewritten from the totals at every flush.
+  is the results dataset.  They are rewritten from the totals every few seconds during
+  a run (``writer.RESULTS_SECONDS``) and at its end or stop.
 - ``totals[axes..., field]`` (int64), the source of truth: per design point, its first
   ``chunks_done`` chunks summed (``n_sims``, ``n_success``, ``n_singular``,
   ``n_significant[<test>]``, then the tallies of :mod:`mcpower_sweep.results.tally`:

@@ -104,10 +104,8 @@ def pending_chunks(grid: Grid, done: np.ndarray) -> Iterator[tuple[tuple[int, ..
     Chunk-major order makes every point's estimate sharpen together (useful partial
     results), and costly points first keeps the end of the run from waiting on them.
     """
-    order = sorted(
-        (index for index, _ in grid.points()),
-        key=lambda index: -grid.spec_at(index).total_n,
-    )
+    total_n = grid.total_n
+    order = sorted(np.ndindex(total_n.shape), key=lambda index: -total_n[index])
     for k in range(done.shape[-1]):
         for index in order:
             if not done[(*index, k)]:
@@ -132,7 +130,7 @@ class TaskWindow:
         self.completed = as_completed()
         self.run_id = uuid.uuid4().hex[:8]
         self._tasks = itertools.count()
-        self._budget = plan.chunk_size * max(spec.total_n for _, spec in plan.grid.points())
+        self._budget = plan.chunk_size * int(plan.grid.total_n.max())
         self._limit = MIN_IN_FLIGHT
         self._limit_checked = -math.inf
 
@@ -351,7 +349,7 @@ def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar:
         with guard.writing():
             writer.add(records)
             if writer.due():
-                writer.flush()
+                writer.flush(final=False)
             for counts, seconds in results:  # counted before a pending Ctrl-C is raised
                 stats.record(counts.n_sims, seconds)
         bar.update(sum(r.n_sims for r in records))
