@@ -31,7 +31,12 @@ from mcpower_sweep.results import tally
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps.grid import Grid
 from mcpower_sweep.sweeps.lock import StoreLockedError, store_lock
-from mcpower_sweep.sweeps.plan import Plan, calibrate_chunk_size, identity_differences
+from mcpower_sweep.sweeps.plan import (
+    Plan,
+    calibrate_chunk_size,
+    calibrate_task_sims,
+    identity_differences,
+)
 from mcpower_sweep.sweeps.preflight import DestinationError, StoreExistsError, StoreMismatchError
 from mcpower_sweep.sweeps.run import _workers_skip_main, sweep
 from mcpower_sweep.sweeps.tasks import task_failed
@@ -588,6 +593,8 @@ def test_automatic_chunk_size_is_calibrated(client, tmp_path, capsys) -> None:
     large = calibrate_chunk_size(spec, SEED, 10_000, target_seconds=0.2, probe_seconds=0.05)
     assert 1 <= small < large <= 10_000
     assert calibrate_chunk_size(spec, SEED, 5, target_seconds=10.0) == 5  # bounded
+    # a task may run more: chunks of several points
+    assert calibrate_task_sims(spec, SEED, 5, target_seconds=10.0) > 5
     ds = sweep(make_model(30), GRID, out=tmp_path / "s.zarr", cluster=client, progress=True)
     assert 1 <= ds.attrs["chunk_size"] <= 30
     assert f"chunk_size={ds.attrs['chunk_size']} simulations per task" in capsys.readouterr().err
@@ -692,3 +699,35 @@ def test_a_plan_made_without_its_store_creates_it_later(tmp_path) -> None:
     assert plan.to_create and not plan.replace and not path.exists()
     create_planned_store(plan)
     assert store.read_attrs(path)["seed"] == SEED and not store.done_mask(path).any()
+
+
+class _Threads:
+    """A stand-in client: two threads, no tasks run."""
+
+    def nthreads(self) -> dict[str, int]:
+        return {"a": 1, "b": 1}
+
+
+def test_tasks_pack_about_a_task_of_work_and_shrink_at_the_end(client) -> None:
+    del client  # (distributed's as_completed needs one; the window is given a stand-in)
+    from mcpower_sweep.sweeps.tasks import GUIDED_SHARE, TaskWindow
+
+    grid = Grid(make_model().to_spec(1000), {"sample_size": [100 * i for i in range(1, 41)]})
+    plan = Plan(grid, SEED, 10, 10, Path("x.zarr"), {}, task_sims=40)
+    window = TaskWindow(_Threads(), plan, np.zeros((40, 1), dtype=bool))
+    window.limit()
+    budget = 40 * 4000  # task_sims of the costliest point
+    costs = []
+    while True:
+        where, chunks = window._next_task()
+        if not chunks:
+            break
+        costs.append(sum(spec.total_n * count for spec, _, count in chunks))
+    assert sum(costs) == 10 * sum(100 * i for i in range(1, 41))  # every chunk, once
+    biggest_chunk = 4000 * 10
+    assert budget <= costs[0] < budget + biggest_chunk  # a task's work, not one chunk's
+    left = sum(costs)
+    for cost in costs:  # a task stops once past its share of the work left
+        assert cost < min(budget, left / (GUIDED_SHARE * 2)) + biggest_chunk
+        left -= cost
+    assert costs[-1] <= 1000 * 10  # the last are single cheap chunks

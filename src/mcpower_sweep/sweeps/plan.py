@@ -69,6 +69,9 @@ class Plan:
     path: Path | StoreLocation  # a local store's Path, else the URL or zarr store
     attrs: dict[str, Any]
     calibrated: bool = False  # chunk_size was measured for this run, not given
+    # Simulations of the costliest point making one task's work (calibrate_task_sims;
+    # None: chunk_size): a task packs chunks up to that cost.
+    task_sims: int | None = None
     # The store is still to be made by create_planned_store (make_plan(create=False));
     # replace: an existing store at path is to be replaced.
     to_create: bool = False
@@ -203,11 +206,30 @@ def calibrate_chunk_size(
 ) -> int:
     """Simulations per chunk giving about ``target_seconds`` of engine work for ``spec``.
 
-    Times probe chunks on this machine (one thread), growing them until one takes
-    ``probe_seconds``; the answer is bounded by ``1 .. simulations``.
+    :func:`calibrate_task_sims`, bounded by ``1 .. simulations``.
 
     >>> calibrate_chunk_size(spec, seed=1, simulations=1000)  # doctest: +SKIP
     180
+    """
+    return min(simulations, calibrate_task_sims(spec, seed, simulations, target_seconds,
+                                                probe_seconds))
+
+
+def calibrate_task_sims(
+    spec: SimulationSpec,
+    seed: int,
+    simulations: int,
+    target_seconds: float = TARGET_TASK_SECONDS,
+    probe_seconds: float = PROBE_SECONDS,
+) -> int:
+    """Simulations of ``spec`` making about ``target_seconds`` of engine work (at least 1).
+
+    Times probe chunks on this machine (one thread), growing them until one takes
+    ``probe_seconds`` or runs all ``simulations``.  Unlike a chunk, a task may exceed
+    ``simulations``: it runs chunks of several points (:class:`.tasks.TaskWindow`).
+
+    >>> calibrate_task_sims(spec, seed=1, simulations=100)  # doctest: +SKIP
+    640
     """
     engine.chunk_counts(spec, seed, 0, 1, n_threads=1)  # warm-up: caches, page faults
     count = 2
@@ -220,7 +242,7 @@ def calibrate_chunk_size(
         grow = probe_seconds / max(elapsed, 1e-6)
         count = min(simulations, max(2 * count, math.ceil(count * min(grow, 50.0))))
     per_sim = elapsed / count
-    return max(1, min(simulations, round(target_seconds / max(per_sim, 1e-9))))
+    return max(1, round(target_seconds / max(per_sim, 1e-9)))
 
 
 def most_expensive_point(grid: Grid) -> SimulationSpec:
@@ -317,12 +339,14 @@ def make_plan(
         preflight.check_space(local, preflight.estimate_store(
             grid.shape, len(grid.base.tests), n_components=len(components(grid.base)[0])))
     calibrated = False
+    task_sims = None
     if chunk_size is not None:
         chunk_size = min(int(PARAMS["chunk_size"].check(chunk_size)), simulations)
     elif "chunk_size" in stored:
         chunk_size = int(stored["chunk_size"])
     else:
-        chunk_size = calibrate_chunk_size(most_expensive_point(grid), seed, simulations)
+        task_sims = calibrate_task_sims(most_expensive_point(grid), seed, simulations)
+        chunk_size = min(task_sims, simulations)
         calibrated = True
 
     target_power = _first(target_power, _model_value(model_or_spec, "target_power"),
@@ -341,7 +365,7 @@ def make_plan(
         if diffs:
             raise preflight.StoreMismatchError(path, diffs)
         attrs = dict(stored)
-    plan = Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated,
+    plan = Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated, task_sims,
                 to_create=not resuming, replace=existing and not resuming)
     if create and plan.to_create:
         create_planned_store(plan)

@@ -44,7 +44,6 @@ from .tasks import (
     TaskWindow,
     WorkerWatch,
     collect,
-    pending_chunks,
     probe_workers,
     save_arrived,
     worker_timeout,
@@ -233,7 +232,7 @@ def execute(
                 f"{TARGET_TASK_SECONDS:g} s of engine work each)",
                 file=sys.stderr,
             )
-        window = TaskWindow(client, plan, pending_chunks(plan.grid, done))
+        window = TaskWindow(client, plan, done)
         bar = _progress_bar(plan.grid.size * plan.simulations, sims_done, progress)
         try:
             with InterruptGuard() as guard, bar, WorkerWatch(window, timeout) as watch:
