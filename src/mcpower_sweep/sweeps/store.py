@@ -311,19 +311,10 @@ def _open_store(path: StoreLocation) -> Any:
 
 
 def read_counts(path: StoreLocation) -> dict[str, Any] | None:
-    """A store's provenance and per-point base counts, read through zarr alone (no xarray).
+    """``attrs``, ``tests``, ``done`` (:func:`done_mask`) and the :data:`BASE_FIELDS`
+    (int64 over the axes) of a store, read through zarr alone: what ``mcpower-sweep info``
+    needs, without xarray's second of imports.  None for the per-chunk layout.
 
-    What ``mcpower-sweep info`` needs, without the second xarray takes to import (and the
-    SciPy that loads with it).  None for a store of the per-chunk layout (no totals).
-
-    Returns
-    -------
-    dict
-        ``attrs``; ``tests`` (list of str); ``done`` (:func:`done_mask`); and the
-        :data:`BASE_FIELDS` as int64 arrays over the axes.
-
-    Examples
-    --------
     >>> read_counts("results/random-slopes-docs.zarr")["n_sims"].sum()  # doctest: +SKIP
     392000
     """
