@@ -6,10 +6,16 @@ plain xarray user sees them) and of :func:`mcpower_sweep.open_results` (exact, f
 totals).  ``big`` first runs a 10,000-point synthetic sweep (100 ICCs × 100 effects,
 2 simulations of 40 observations each, on a 2-worker LocalCluster), then measures it.
 
+``--cli`` times the command line's read commands instead, each in a fresh process as a
+user runs them (imports included): the median of 5 runs of ``mcpower-sweep info STORE``
+and ``mcpower-sweep table STORE``, wall and CPU seconds (CPU is less inflated than wall
+on a shared machine).
+
 Run::
 
     python benchmarks/bench_store.py results/random-slopes-docs.zarr   # an existing store
     python benchmarks/bench_store.py big                                # ~1-2 min on 2 cores
+    python benchmarks/bench_store.py --cli results/random-slopes-docs.zarr
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,6 +69,25 @@ def measure(path: str | Path) -> dict[str, Any]:
     }
 
 
+def cli_times(store: str, runs: int = 5) -> dict[str, Any]:
+    """Median wall and CPU seconds of ``mcpower-sweep info|table store`` in new processes."""
+    timings: dict[str, Any] = {"store": store}
+    for command in ("info", "table"):
+        walls, cpus = [], []
+        for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "mcpower_sweep.cli", command, store],
+                           check=True, stdout=subprocess.DEVNULL)
+            walls.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        timings[f"{command}_wall_s"] = round(statistics.median(walls), 2)
+        timings[f"{command}_cpu_s"] = round(statistics.median(cpus), 2)
+    timings["loadavg_1min"] = round(os.getloadavg()[0], 2)
+    return timings
+
+
 def big_sweep(out: Path) -> float:
     """The 10,000-point synthetic sweep into ``out``; its wall time (seconds)."""
     import numpy as np
@@ -82,7 +111,12 @@ def big_sweep(out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", help="a results store, or 'big' for the 10,000-point sweep")
+    parser.add_argument("--cli", action="store_true",
+                        help="time `mcpower-sweep info` and `table` on the store instead")
     args = parser.parse_args()
+    if args.cli:
+        print(json.dumps(cli_times(args.store)))
+        return
     if args.store != "big":
         print(json.dumps(measure(args.store)))
         return

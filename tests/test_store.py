@@ -11,6 +11,7 @@ import xarray as xr
 import zarr
 
 from mcpower_sweep.api.model import MCPower
+from mcpower_sweep.reports.status import store_info
 from mcpower_sweep.stats import wilson_interval
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps import writer as store_writer
@@ -114,6 +115,19 @@ def test_chunks_enter_the_totals_in_order(path) -> None:
     assert int(store.open_results(path).n_sims.sel(n_clusters=10, df_method="satterthwaite")) == 21
 
 
+def test_read_counts_agrees_with_open_results(path) -> None:
+    """`info` reads the base counts through zarr alone; they are open_results' numbers."""
+    write(path, (1, 2), 0, 7, 5, 1, [3, 1])
+    write(path, (0, 1), 0, 7, 7, 0, [4, 0])
+    write(path, (0, 1), 1, 7, 6, 2, [2, 2])
+    counts, ds = store.read_counts(path), store.open_results(path)
+    for name in ("n_sims", "n_success", "n_singular"):
+        assert counts[name].tolist() == ds[name].values.tolist()
+    assert counts["done"].tolist() == store.done_mask(path).tolist()
+    assert counts["done"].all(axis=-1).tolist() == ds.complete.values.tolist()
+    assert counts["tests"] == ["x", "z"] and counts["attrs"] == dict(ds.attrs)
+
+
 def test_blocks_span_trailing_axes() -> None:
     assert store.block_shape((3, 1000, 10)) == (1, 409, 10)
     assert store.block_shape((2, 3)) == (2, 3)
@@ -192,6 +206,10 @@ def test_old_layout_opens_but_does_not_resume(tmp_path) -> None:
     assert ds.n_sims.values.tolist() == [7] and ds.n_significant.values.tolist() == [[5]]
     assert ds.complete.values.tolist() == [False]
     assert store.done_mask(old).tolist() == [[True, False]]
+    assert store.read_counts(old) is None  # `info` reads it through open_results
+    info = store_info(str(old))  # the done chunk's counts only
+    assert "1/2 chunks, 0/1 design points, 7/10 simulations" in info
+    assert "0 failed (0.00%, worst point 0.0%), 1 singular" in info
     with pytest.raises(store.OldLayoutError, match="--overwrite / overwrite=True"):
         store_writer.ChunkWriter.open(old)
 
@@ -227,3 +245,29 @@ def test_flushes_are_never_further_apart_than_the_cap() -> None:
     assert not w.due()
     w.last_flush = time.monotonic() - cap - 0.01
     assert w.due()
+
+
+def test_derived_results_follow_the_totals_every_few_seconds(path) -> None:
+    """During a run a flush writes the totals, and the derived results at most every
+    RESULTS_SECONDS; a final flush (end, stop) writes both."""
+    writer = store_writer.ChunkWriter.open(path)
+    rec = functools.partial(store_writer.ChunkRecord, (0, 0), n_sims=7, n_success=7,
+                            n_singular=0, n_significant=np.array([1, 1]))
+
+    def derived_n_sims() -> int:
+        return int(zarr.open_group(str(path), mode="r")["n_sims"][0, 0])
+
+    writer.add([rec(k=0)])
+    writer.flush(final=False)  # the first: results written
+    writer.add([rec(k=1)])
+    writer.flush(final=False)  # too soon: totals only
+    assert int(store.open_results(path).n_sims[0, 0]) == 14 and derived_n_sims() == 7
+    writer.last_results -= store_writer.RESULTS_SECONDS
+    writer.flush(final=False)
+    assert derived_n_sims() == 14
+    writer.add([rec(k=2)])
+    writer.flush()
+    assert derived_n_sims() == 21
+    derived, exact = xr.open_zarr(path).load(), store.open_results(path)
+    for name in ("n_sims", "power", "power_lower", "complete"):
+        assert derived[name].equals(exact[name])

@@ -31,7 +31,12 @@ from mcpower_sweep.results import tally
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps.grid import Grid
 from mcpower_sweep.sweeps.lock import StoreLockedError, store_lock
-from mcpower_sweep.sweeps.plan import Plan, calibrate_chunk_size, identity_differences
+from mcpower_sweep.sweeps.plan import (
+    Plan,
+    calibrate_chunk_size,
+    calibrate_task_sims,
+    identity_differences,
+)
 from mcpower_sweep.sweeps.preflight import DestinationError, StoreExistsError, StoreMismatchError
 from mcpower_sweep.sweeps.run import _workers_skip_main, sweep
 from mcpower_sweep.sweeps.tasks import task_failed
@@ -588,6 +593,8 @@ def test_automatic_chunk_size_is_calibrated(client, tmp_path, capsys) -> None:
     large = calibrate_chunk_size(spec, SEED, 10_000, target_seconds=0.2, probe_seconds=0.05)
     assert 1 <= small < large <= 10_000
     assert calibrate_chunk_size(spec, SEED, 5, target_seconds=10.0) == 5  # bounded
+    # a task may run more: chunks of several points
+    assert calibrate_task_sims(spec, SEED, 5, target_seconds=10.0) > 5
     ds = sweep(make_model(30), GRID, out=tmp_path / "s.zarr", cluster=client, progress=True)
     assert 1 <= ds.attrs["chunk_size"] <= 30
     assert f"chunk_size={ds.attrs['chunk_size']} simulations per task" in capsys.readouterr().err
@@ -663,3 +670,64 @@ def test_task_failure_message_names_the_point() -> None:
     env = task_failed(plan, (1, 0), 2, ModuleNotFoundError("No module named 'mcpower_sweep'"))
     assert "ModuleNotFoundError: No module named 'mcpower_sweep'" in str(env)
     assert "jobqueue.python" in str(env) and "\n" not in str(env)
+
+
+def test_grid_costs_without_specs() -> None:
+    """The task order, packing and calibration read each point's N from the grid."""
+    from mcpower_sweep.sweeps.plan import most_expensive_point
+    from mcpower_sweep.sweeps.tasks import pending_chunks
+
+    grid = Grid(make_model().to_spec(1000), {"n_clusters": [10, 20], "sample_size": [600, 1000]})
+    points = list(grid.points())
+    assert [int(grid.total_n[index]) for index, _ in points] == [s.total_n for _, s in points]
+    brute = max((s for _, s in points),
+                key=lambda s: (s.total_n, s.effective_n_clusters, len(s.random_columns)))
+    assert most_expensive_point(grid) == brute and brute.n_clusters == 20
+    order = list(pending_chunks(grid, np.zeros((2, 2, 1), dtype=bool)))
+    assert order == [((0, 1), 0), ((1, 1), 0), ((0, 0), 0), ((1, 0), 0)]  # costlier first
+    assert pickle.loads(pickle.dumps(grid)).total_n.tolist() == grid.total_n.tolist()
+
+
+def test_a_plan_made_without_its_store_creates_it_later(tmp_path) -> None:
+    """sweep() makes a new store while the cluster starts (create_planned_store)."""
+    from mcpower_sweep.sweeps.plan import create_planned_store, make_plan
+
+    path = tmp_path / "later.zarr"
+    plan = make_plan(make_model(), GRID, path=path, simulations=20, seed=SEED, chunk_size=10,
+                     resume=False, overwrite=False, scenario_text="", target_power=None,
+                     create=False)
+    assert plan.to_create and not plan.replace and not path.exists()
+    create_planned_store(plan)
+    assert store.read_attrs(path)["seed"] == SEED and not store.done_mask(path).any()
+
+
+class _Threads:
+    """A stand-in client: two threads, no tasks run."""
+
+    def nthreads(self) -> dict[str, int]:
+        return {"a": 1, "b": 1}
+
+
+def test_tasks_pack_about_a_task_of_work_and_shrink_at_the_end(client) -> None:
+    del client  # (distributed's as_completed needs one; the window is given a stand-in)
+    from mcpower_sweep.sweeps.tasks import GUIDED_SHARE, TaskWindow
+
+    grid = Grid(make_model().to_spec(1000), {"sample_size": [100 * i for i in range(1, 41)]})
+    plan = Plan(grid, SEED, 10, 10, Path("x.zarr"), {}, task_sims=40)
+    window = TaskWindow(_Threads(), plan, np.zeros((40, 1), dtype=bool))
+    window.limit()
+    budget = 40 * 4000  # task_sims of the costliest point
+    costs = []
+    while True:
+        where, chunks = window._next_task()
+        if not chunks:
+            break
+        costs.append(sum(spec.total_n * count for spec, _, count in chunks))
+    assert sum(costs) == 10 * sum(100 * i for i in range(1, 41))  # every chunk, once
+    biggest_chunk = 4000 * 10
+    assert budget <= costs[0] < budget + biggest_chunk  # a task's work, not one chunk's
+    left = sum(costs)
+    for cost in costs:  # a task stops once past its share of the work left
+        assert cost < min(budget, left / (GUIDED_SHARE * 2)) + biggest_chunk
+        left -= cost
+    assert costs[-1] <= 1000 * 10  # the last are single cheap chunks

@@ -184,7 +184,7 @@ def _open(store: str) -> Any:
 
 def _open_search(store: str) -> Any:
     """A sweep of searches' Dataset (``run`` on a ``search:`` scenario), else None."""
-    from ..reports.searches import is_search
+    from ..reports.status import is_search
     from ..sweeps.location import zarr_store
     from ..sweeps.store import read_attrs
 

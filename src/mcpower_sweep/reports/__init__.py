@@ -13,62 +13,39 @@ functions of the Dataset that :func:`mcpower_sweep.open_results` returns.
 * :mod:`.status` — what a store holds and what a run did (``info``, the run's last line);
 * :mod:`.render` — percentages, sizes and markdown;
 * :mod:`.plots` — figures (import it explicitly: it loads matplotlib).
+
+The names below are imported on first use, so that :mod:`.status` (``mcpower-sweep
+info``) loads without xarray.
 """
 
 from __future__ import annotations
 
-from .axes import (
-    SIZE_AXIS,
-    axes_of,
-    format_value,
-    label_of,
-    parse_at,
-    pick_test,
-    point_params,
-    select,
-)
-from .ceiling import CEILING_NOTE, min_clusters_for, power_ceiling
-from .corrections import corrected, joint_labels
-from .power import power_frame, power_table, power_tables
-from .render import format_n, markdown, pct
-from .required_n import required_n_table, required_sample_size
-from .summary import summary_tables
-from .tutorial import (
-    cluster_table,
-    failure_note,
-    has_tutorial_axes,
-    recommendation,
-    slope_variance_table,
-    tutorial_tables,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "CEILING_NOTE",
-    "SIZE_AXIS",
-    "axes_of",
-    "cluster_table",
-    "corrected",
-    "failure_note",
-    "format_n",
-    "format_value",
-    "has_tutorial_axes",
-    "joint_labels",
-    "label_of",
-    "markdown",
-    "min_clusters_for",
-    "parse_at",
-    "pct",
-    "pick_test",
-    "point_params",
-    "power_ceiling",
-    "power_frame",
-    "power_table",
-    "power_tables",
-    "recommendation",
-    "required_n_table",
-    "required_sample_size",
-    "select",
-    "slope_variance_table",
-    "summary_tables",
-    "tutorial_tables",
-]
+# Public names and the module that defines each.
+_EXPORTS = {
+    **dict.fromkeys(("SIZE_AXIS", "axes_of", "format_value", "label_of", "parse_at",
+                     "pick_test", "point_params", "select"), "axes"),
+    **dict.fromkeys(("CEILING_NOTE", "min_clusters_for", "power_ceiling"), "ceiling"),
+    **dict.fromkeys(("corrected", "joint_labels"), "corrections"),
+    **dict.fromkeys(("power_frame", "power_table", "power_tables"), "power"),
+    **dict.fromkeys(("format_n", "markdown", "pct"), "render"),
+    **dict.fromkeys(("required_n_table", "required_sample_size"), "required_n"),
+    "summary_tables": "summary",
+    **dict.fromkeys(("cluster_table", "failure_note", "has_tutorial_axes", "recommendation",
+                     "slope_variance_table", "tutorial_tables"), "tutorial"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -43,16 +43,12 @@ import xarray as xr
 
 from .axes import format_value, label_of, select
 from .render import format_n, markdown
+from .status import is_search
 
 if TYPE_CHECKING:  # matplotlib loads only to plot: `table` and `info` read stores without it
     from matplotlib.figure import Figure
 
 __all__ = ["is_search", "search_info", "search_plot", "search_table", "search_text"]
-
-
-def is_search(attrs: Mapping[str, Any]) -> bool:
-    """Whether a store's attributes are those of a sweep of searches (size or MDE)."""
-    return "search_unit" in attrs or "search_effect" in attrs
 
 
 def _is_mde(ds: xr.Dataset) -> bool:

@@ -8,8 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import xarray as xr
+import numpy as np
+
+if TYPE_CHECKING:  # `info` reads the store through zarr alone (no xarray: see store_info)
+    import xarray as xr
+
+
+def is_search(attrs: Mapping[str, Any]) -> bool:
+    """Whether a store's attributes are those of a sweep of searches (size or MDE:
+    :mod:`.searches`), not of a power sweep.
+
+    >>> is_search({"search_unit": "observations"}), is_search({"simulations": 800})
+    (True, False)
+    """
+    return "search_unit" in attrs or "search_effect" in attrs
 
 
 def run_line(store: object, ds: xr.Dataset, wall: float) -> str:
@@ -48,22 +63,19 @@ def store_info(store: str) -> str:
     store:       results/random-slopes-docs.zarr
     ...
     """
-    from ..sweeps.store import done_mask, open_results, read_attrs
-
-    ds = open_results(store)  # names a path that is not a results store
-    attrs = read_attrs(store)
-    done = done_mask(store)
+    c = _counts(store)
+    attrs, done = c["attrs"], c["done"]
     grid = json.loads(attrs.get("grid", "{}")) if isinstance(attrs.get("grid"), str) else {}
-    n_points = int(ds["complete"].size)
-    n_complete = int(ds["complete"].values.sum())
+    n_points = int(c["n_sims"].size)
+    n_complete = int(done.all(axis=-1).sum())
     sims_total = int(attrs.get("simulations", 0)) * n_points
-    sims_done = int(ds["n_sims"].values.sum())
+    sims_done = int(c["n_sims"].sum())
     lines = [
         f"store:       {store}",
         f"formula:     {attrs.get('formula', '?')}",
         "axes:        " + "; ".join(
             f"{a} ({len(v)}): {', '.join(str(x) for x in v)}" for a, v in grid.items()),
-        f"tests:       {', '.join(str(t) for t in ds['test'].values)}",
+        f"tests:       {', '.join(c['tests'])}",
         f"simulations: {attrs.get('simulations')} per point, chunks of {attrs.get('chunk_size')}",
         f"seed:        {attrs.get('seed')}",
         f"test:        alpha={attrs.get('alpha')}, df_method={attrs.get('df_method')}, "
@@ -75,9 +87,10 @@ def store_info(store: str) -> str:
         lines.append(f"left:        {done.size - int(done.sum())} chunks; finish with "
                      f"'mcpower-sweep run SCENARIO --out {store} --resume'")
     if sims_done:
-        failed = int(ds["n_failed"].values.sum())
-        singular = int(ds["n_singular"].values.sum())
-        worst = float(ds["failure_rate"].max(skipna=True))
+        n_failed = c["n_sims"] - c["n_success"]  # results.schema's n_failed, failure_rate
+        failed = int(n_failed.sum())
+        singular = int(c["n_singular"].sum())
+        worst = float(np.nanmax(n_failed / np.where(c["n_sims"] > 0, c["n_sims"], np.nan)))
         lines.append(f"fits:        {failed:,} failed ({100 * failed / sims_done:.2f}%, worst "
                      f"point {100 * worst:.1f}%), {singular:,} singular")
     scenario = attrs.get("scenario")
@@ -94,3 +107,17 @@ def store_info(store: str) -> str:
     if last:
         lines.append(f"last run:    {last}")
     return "\n".join(lines)
+
+
+def _counts(store: str) -> dict[str, Any]:
+    """:func:`~mcpower_sweep.sweeps.store.read_counts` of ``store``; for a store of the
+    per-chunk layout (earlier versions), the same from its results Dataset."""
+    from ..sweeps.store import done_mask, open_results, read_attrs, read_counts
+
+    counts = read_counts(store)
+    if counts is not None:
+        return counts
+    ds = open_results(store)  # names a path that is not a results store
+    return {"attrs": read_attrs(store), "tests": [str(t) for t in ds["test"].values],
+            "done": done_mask(store),
+            **{name: ds[name].values for name in ("n_sims", "n_success", "n_singular")}}

@@ -34,7 +34,7 @@ from . import tally
 if TYPE_CHECKING:  # reading results needs neither the design code nor the engine
     from ..design.spec import SimulationSpec
 
-TEST_DIM = "test"
+TEST_DIM = tally.TEST_DIM
 
 # name -> (long_name, units, description)
 VARIABLES: dict[str, tuple[str, str, str]] = {

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ..design.spec import SimulationSpec
     from ..engine import ChunkResult
 
+TEST_DIM = "test"  # the tests of a family (results.schema's dimension of every test)
 CORRECTION_DIM = "correction"
 K_DIM = "k"
 

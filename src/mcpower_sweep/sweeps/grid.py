@@ -21,7 +21,7 @@ import difflib
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -147,6 +147,7 @@ class Grid:
 
     base: SimulationSpec
     axes: tuple[tuple[str, tuple[int | float | str, ...]], ...]
+    _total_n: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __init__(self, base: SimulationSpec, axes: Mapping[str, Sequence[Any]]) -> None:
         if not isinstance(axes, Mapping):
@@ -171,8 +172,19 @@ class Grid:
             )
         object.__setattr__(self, "base", base)
         object.__setattr__(self, "axes", checked)
-        for _point in self.points():  # validate every point before any work starts
-            pass
+        total_n = np.empty(self.shape, dtype=np.int64)
+        for index, spec in self.points():  # validate every point before any work starts
+            total_n[index] = spec.total_n
+        object.__setattr__(self, "_total_n", total_n)
+
+    @property
+    def total_n(self) -> np.ndarray:
+        """Observations of every point, over the axes (a point's cost, without its spec).
+
+        >>> grid.total_n.max()  # doctest: +SKIP
+        5000
+        """
+        return self._total_n
 
     # ------------------------------------------------------------------ shape
     @property

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import engine
 from ..design.spec import SimulationSpec
 from ..params import PARAMS, draw_seed
@@ -67,6 +69,13 @@ class Plan:
     path: Path | StoreLocation  # a local store's Path, else the URL or zarr store
     attrs: dict[str, Any]
     calibrated: bool = False  # chunk_size was measured for this run, not given
+    # Simulations of the costliest point making one task's work (calibrate_task_sims;
+    # None: chunk_size): a task packs chunks up to that cost.
+    task_sims: int | None = None
+    # The store is still to be made by create_planned_store (make_plan(create=False));
+    # replace: an existing store at path is to be replaced.
+    to_create: bool = False
+    replace: bool = False
 
 
 def base_spec(
@@ -197,11 +206,30 @@ def calibrate_chunk_size(
 ) -> int:
     """Simulations per chunk giving about ``target_seconds`` of engine work for ``spec``.
 
-    Times probe chunks on this machine (one thread), growing them until one takes
-    ``probe_seconds``; the answer is bounded by ``1 .. simulations``.
+    :func:`calibrate_task_sims`, bounded by ``1 .. simulations``.
 
     >>> calibrate_chunk_size(spec, seed=1, simulations=1000)  # doctest: +SKIP
     180
+    """
+    return min(simulations, calibrate_task_sims(spec, seed, simulations, target_seconds,
+                                                probe_seconds))
+
+
+def calibrate_task_sims(
+    spec: SimulationSpec,
+    seed: int,
+    simulations: int,
+    target_seconds: float = TARGET_TASK_SECONDS,
+    probe_seconds: float = PROBE_SECONDS,
+) -> int:
+    """Simulations of ``spec`` making about ``target_seconds`` of engine work (at least 1).
+
+    Times probe chunks on this machine (one thread), growing them until one takes
+    ``probe_seconds`` or runs all ``simulations``.  Unlike a chunk, a task may exceed
+    ``simulations``: it runs chunks of several points (:class:`.tasks.TaskWindow`).
+
+    >>> calibrate_task_sims(spec, seed=1, simulations=100)  # doctest: +SKIP
+    640
     """
     engine.chunk_counts(spec, seed, 0, 1, n_threads=1)  # warm-up: caches, page faults
     count = 2
@@ -214,13 +242,14 @@ def calibrate_chunk_size(
         grow = probe_seconds / max(elapsed, 1e-6)
         count = min(simulations, max(2 * count, math.ceil(count * min(grow, 50.0))))
     per_sim = elapsed / count
-    return max(1, min(simulations, round(target_seconds / max(per_sim, 1e-9))))
+    return max(1, round(target_seconds / max(per_sim, 1e-9)))
 
 
 def most_expensive_point(grid: Grid) -> SimulationSpec:
     """The design point with the most observations (then clusters, random effects)."""
+    largest = np.argwhere(grid.total_n == grid.total_n.max())  # specs of these alone
     return max(
-        (spec for _, spec in grid.points()),
+        (grid.spec_at(tuple(int(i) for i in index)) for index in largest),
         key=lambda s: (s.total_n, s.effective_n_clusters, len(s.random_columns)),
     )
 
@@ -274,11 +303,14 @@ def make_plan(
     scenario_text: str,
     target_power: float | None,
     sample_size: int | None = None,
+    create: bool = True,
 ) -> Plan:
     """Resolve every option, then check the store at ``path`` (resume) or create it.
 
     Options left ``None`` come from the model, then (resuming) from the store; a seed
-    is drawn when none is found anywhere.  Called with the store's lock held.
+    is drawn when none is found anywhere.  With ``create=False`` a new store is left to
+    :func:`create_planned_store` (``plan.to_create``), e.g. while a cluster starts.
+    Called with the store's lock held.
     """
     if resume and overwrite:
         raise ValueError("resume=True and overwrite=True exclude each other: choose one")
@@ -307,12 +339,14 @@ def make_plan(
         preflight.check_space(local, preflight.estimate_store(
             grid.shape, len(grid.base.tests), n_components=len(components(grid.base)[0])))
     calibrated = False
+    task_sims = None
     if chunk_size is not None:
         chunk_size = min(int(PARAMS["chunk_size"].check(chunk_size)), simulations)
     elif "chunk_size" in stored:
         chunk_size = int(stored["chunk_size"])
     else:
-        chunk_size = calibrate_chunk_size(most_expensive_point(grid), seed, simulations)
+        task_sims = calibrate_task_sims(most_expensive_point(grid), seed, simulations)
+        chunk_size = min(task_sims, simulations)
         calibrated = True
 
     target_power = _first(target_power, _model_value(model_or_spec, "target_power"),
@@ -331,10 +365,24 @@ def make_plan(
         if diffs:
             raise preflight.StoreMismatchError(path, diffs)
         attrs = dict(stored)
-    elif local is not None:
-        _create_store_atomically(local, grid, simulations=simulations, chunk_size=chunk_size,
-                                 attrs=attrs, replace=existing)
+    plan = Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated, task_sims,
+                to_create=not resuming, replace=existing and not resuming)
+    if create and plan.to_create:
+        create_planned_store(plan)
+    return plan
+
+
+def create_planned_store(plan: Plan) -> None:
+    """Create the new (or replacing) store of a plan made with ``create=False``.
+
+    A local store is made beside its path and renamed into place; a store elsewhere is
+    created in place (:mod:`.location`).  Called with the store's lock held.
+    """
+    local = local_path(plan.path)
+    if local is not None:
+        _create_store_atomically(local, plan.grid, simulations=plan.simulations,
+                                 chunk_size=plan.chunk_size, attrs=plan.attrs,
+                                 replace=plan.replace)
     else:
-        store.create_store(path, grid, simulations=simulations, chunk_size=chunk_size,
-                           attrs=attrs, overwrite=existing)
-    return Plan(grid, seed, simulations, chunk_size, path, attrs, calibrated)
+        store.create_store(plan.path, plan.grid, simulations=plan.simulations,
+                           chunk_size=plan.chunk_size, attrs=plan.attrs, overwrite=plan.replace)

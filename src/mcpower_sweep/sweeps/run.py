@@ -31,19 +31,19 @@ import threading
 import time
 import types
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .grid import Grid
-from .plan import TARGET_TASK_SECONDS, Plan, make_plan
+from .plan import TARGET_TASK_SECONDS, Plan, create_planned_store, make_plan
 from .tasks import (
     RunStats,
     TaskWindow,
     WorkerWatch,
     collect,
-    pending_chunks,
     probe_workers,
     save_arrived,
     worker_timeout,
@@ -176,6 +176,20 @@ def _stopped(plan: Plan, temporary: bool, stats: RunStats, saved: int,
     )
 
 
+@contextlib.contextmanager
+def _start(plan: Plan, cluster: Any, workers: int | None) -> Iterator[Any]:
+    """The cluster's client; a new store is made meanwhile (in a thread), as the driver
+    mostly waits for the cluster's workers to start.  Both are done when this yields."""
+    from ..cluster import open_client
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        made = pool.submit(create_planned_store, plan) if plan.to_create else None
+        with open_client(cluster, workers) as client:
+            if made is not None:
+                made.result()  # its error, if any
+            yield client
+
+
 def execute(
     plan: Plan,
     *,
@@ -188,25 +202,27 @@ def execute(
 
     >>> stats = execute(plan, workers=2)  # doctest: +SKIP
     """
-    from ..cluster import dashboard_link, open_client
+    from ..cluster import dashboard_link
     from . import store
     from .writer import ChunkWriter
 
     t_start = time.perf_counter()
     timeout = worker_timeout()  # a bad setting is refused before the cluster starts
-    writer = ChunkWriter.open(plan.path)
-    done = store.done_mask(plan.path)
-    stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
-    if stats.chunks_done == stats.chunks_total:
-        writer.flush()  # the derived results, e.g. of a store made by an older version
-        return stats
-    sims_done = sum(
-        store.chunk_bounds(int(k), plan.simulations, plan.chunk_size)[1]
-        for k in np.nonzero(done)[-1]
-    )
+    if not plan.to_create:
+        done = store.done_mask(plan.path)
+        if done.all():
+            ChunkWriter.open(plan.path).flush()  # the derived results, e.g. of an old version
+            return RunStats(chunks_total=done.size, chunks_skipped=done.size)
     starts = _starts_cluster(cluster)
     skip_main = _workers_skip_main() if starts else contextlib.nullcontext()
-    with skip_main, open_client(cluster, workers) as client:
+    with skip_main, _start(plan, cluster, workers) as client:
+        writer = ChunkWriter.open(plan.path)
+        done = store.done_mask(plan.path)
+        stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
+        sims_done = sum(
+            store.chunk_bounds(int(k), plan.simulations, plan.chunk_size)[1]
+            for k in np.nonzero(done)[-1]
+        )
         stats.workers = len(client.nthreads())
         if progress and starts:
             print(f"Dask dashboard: {dashboard_link(client)}", file=sys.stderr)
@@ -216,7 +232,7 @@ def execute(
                 f"{TARGET_TASK_SECONDS:g} s of engine work each)",
                 file=sys.stderr,
             )
-        window = TaskWindow(client, plan, pending_chunks(plan.grid, done))
+        window = TaskWindow(client, plan, done)
         bar = _progress_bar(plan.grid.size * plan.simulations, sims_done, progress)
         try:
             with InterruptGuard() as guard, bar, WorkerWatch(window, timeout) as watch:
@@ -364,6 +380,7 @@ def sweep(
                 scenario_text=scenario_text,
                 target_power=target_power,
                 sample_size=sample_size,
+                create=False,  # made by execute while the cluster starts
             )
             stats = execute(
                 plan, cluster=cluster, workers=workers, progress=progress, temporary=temporary

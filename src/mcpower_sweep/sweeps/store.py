@@ -6,7 +6,8 @@ Layout (``docs/contracts.md``), zarr format 3, one dimension per swept parameter
 - the derived results of :func:`mcpower_sweep.results.schema.summarise` (``power``,
   ``power_lower``, ``power_upper``, the counts, ``failure_rate``, ``singular_rate``,
   ``complete``) over the axes (and ``test``), with CF attrs, so ``xr.open_zarr(store)``
-  is the results dataset.  They are rewritten from the totals at every flush.
+  is the results dataset.  They are rewritten from the totals every few seconds during
+  a run (``writer.RESULTS_SECONDS``) and at its end or stop.
 - ``totals[axes..., field]`` (int64), the source of truth: per design point, its first
   ``chunks_done`` chunks summed (``n_sims``, ``n_success``, ``n_singular``,
   ``n_significant[<test>]``, then the tallies of :mod:`mcpower_sweep.results.tally`:
@@ -39,15 +40,20 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 import zarr
 
 from ..results import tally
-from ..results.schema import TEST_DIM, summarise
 from .location import StoreLocation, describe, local_path, resolve, zarr_store
 
 if TYPE_CHECKING:  # reading a store needs neither the design code nor the engine
+    import xarray as xr
+
     from .grid import Grid
+
+# xarray (and results.schema, which needs it) is imported where a Dataset is made: with
+# Dask installed, xarray's first array loads dask.array and SciPy (~1 s), which
+# `mcpower-sweep info` does without (read_counts).
+TEST_DIM = tally.TEST_DIM
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 ZARR_FORMAT = 3
@@ -160,6 +166,10 @@ def block_shape(shape: Sequence[int], points: int = BLOCK_POINTS) -> tuple[int, 
 def _results(totals: np.ndarray, dims: Sequence[str], coords: Mapping[str, Any],
              n_tests: int, n_chunks: int, attrs: Mapping[str, Any]) -> xr.Dataset:
     """The results dataset (:func:`summarise`) of a ``totals`` array."""
+    import xarray as xr
+
+    from ..results.schema import summarise
+
     def field(name: str) -> np.ndarray:
         return totals[..., BASE_FIELDS.index(name)]
 
@@ -283,10 +293,39 @@ def done_mask(path: StoreLocation) -> np.ndarray:
     group = zarr.open_group(zarr_store(path), mode="r")
     if TOTALS not in group:
         return np.asarray(group["chunk_done"][...], dtype=bool)
-    attrs = dict(group.attrs)
+    return _done(np.asarray(group[TOTALS][..., 0]), group.attrs)
+
+
+def _done(chunks_done: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:
+    """The done mask ``[axes..., chunk]`` of the totals' ``chunks_done``."""
     n_chunks = n_chunks_for(int(attrs["simulations"]), int(attrs["chunk_size"]))
-    chunks_done = np.asarray(group[TOTALS][..., 0])
     return np.arange(n_chunks) < chunks_done[..., None]
+
+
+def _open_store(path: StoreLocation) -> Any:
+    """The zarr group of a store, to read; a clear error if there is none."""
+    _require_zarr3()
+    if not is_store(path):
+        raise FileNotFoundError(f"{describe(path)!r} is not a results store (no zarr group)")
+    return zarr.open_group(zarr_store(path), mode="r")
+
+
+def read_counts(path: StoreLocation) -> dict[str, Any] | None:
+    """``attrs``, ``tests``, ``done`` (:func:`done_mask`) and the :data:`BASE_FIELDS`
+    (int64 over the axes) of a store, read through zarr alone: what ``mcpower-sweep info``
+    needs, without xarray's second of imports.  None for the per-chunk layout.
+
+    >>> read_counts("results/random-slopes-docs.zarr")["n_sims"].sum()  # doctest: +SKIP
+    392000
+    """
+    group = _open_store(path)
+    if TOTALS not in group:
+        return None
+    attrs = dict(group.attrs)
+    base = np.asarray(group[TOTALS][..., :len(BASE_FIELDS)])
+    counts = {name: base[..., i] for i, name in enumerate(BASE_FIELDS)}
+    return {"attrs": attrs, "tests": [str(t) for t in group[TEST_DIM][...].tolist()],
+            "done": _done(counts["chunks_done"], attrs), **counts}
 
 
 def _plain_coord(coord: xr.DataArray) -> tuple[tuple[str, ...], np.ndarray, dict[str, Any]]:
@@ -300,6 +339,10 @@ def _plain_coord(coord: xr.DataArray) -> tuple[tuple[str, ...], np.ndarray, dict
 
 def _legacy_results(raw: xr.Dataset) -> xr.Dataset:
     """The results of a store of the earlier layout (``chunk_*`` counts, done flags)."""
+    import xarray as xr
+
+    from ..results.schema import summarise
+
     done = raw["chunk_done"].astype(bool)
 
     def total(name: str) -> xr.DataArray:
@@ -337,10 +380,9 @@ def open_results(path: StoreLocation) -> xr.Dataset:
     >>> ds = open_results("results/tutorial.zarr")  # doctest: +SKIP
     >>> ds.power.sel(test="treatment").to_pandas()  # doctest: +SKIP
     """
-    _require_zarr3()
-    if not is_store(path):
-        raise FileNotFoundError(f"{describe(path)!r} is not a results store (no zarr group)")
-    group = zarr.open_group(zarr_store(path), mode="r")
+    import xarray as xr
+
+    group = _open_store(path)
     if TOTALS not in group:
         missing = [f"chunk_{n}" for n in (*LEGACY_COUNTS, "done") if f"chunk_{n}" not in group]
         if missing:

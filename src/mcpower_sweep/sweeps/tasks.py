@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 IN_FLIGHT_PER_THREAD = 4
 MAX_CHUNKS_PER_TASK = 64  # chunks one task may run (bounds what a lost task costs)
+GUIDED_SHARE = 2  # near the end, a task takes at most 1/(this × threads) of the work left
 MIN_IN_FLIGHT = 8
 SAVE_SECONDS = 10.0  # after Ctrl-C: how long to wait for results that already arrived
 WORKER_TIMEOUT_ENV = "MCPOWER_SWEEP_WORKER_TIMEOUT"
@@ -104,10 +105,8 @@ def pending_chunks(grid: Grid, done: np.ndarray) -> Iterator[tuple[tuple[int, ..
     Chunk-major order makes every point's estimate sharpen together (useful partial
     results), and costly points first keeps the end of the run from waiting on them.
     """
-    order = sorted(
-        (index for index, _ in grid.points()),
-        key=lambda index: -grid.spec_at(index).total_n,
-    )
+    total_n = grid.total_n
+    order = sorted(np.ndindex(total_n.shape), key=lambda index: -total_n[index])
     for k in range(done.shape[-1]):
         for index in order:
             if not done[(*index, k)]:
@@ -117,22 +116,31 @@ def pending_chunks(grid: Grid, done: np.ndarray) -> Iterator[tuple[tuple[int, ..
 class TaskWindow:
     """A bounded window of submitted tasks, refilled as results arrive.
 
-    ``futures`` maps each task to the ``(index, k)`` of its chunks.  A task takes chunks
-    from ``todo`` until their cost (observations × simulations) reaches that of one full
-    chunk of the costliest point, or :data:`MAX_CHUNKS_PER_TASK`.
+    ``futures`` maps each task to the ``(index, k)`` of its chunks.  A task takes the
+    chunks not ``done`` (:func:`pending_chunks`) until their cost (observations ×
+    simulations) reaches that of ``plan.task_sims`` (else one full chunk) of the
+    costliest point, about a second of work, or :data:`MAX_CHUNKS_PER_TASK`; near the
+    end, 1 / :data:`GUIDED_SHARE` of the work left per thread (guided packing: the last
+    tasks are short, so no worker idles long while another finishes a big one).
     """
 
-    def __init__(self, client: Any, plan: Plan, todo: Iterator[tuple[tuple[int, ...], int]]):
+    def __init__(self, client: Any, plan: Plan, done: np.ndarray):
         from distributed import as_completed
+
+        from .store import chunk_bounds
 
         self.client = client
         self.plan = plan
-        self.todo = todo
+        self.todo = pending_chunks(plan.grid, done)
         self.futures: dict[Any, list[tuple[tuple[int, ...], int]]] = {}
         self.completed = as_completed()
         self.run_id = uuid.uuid4().hex[:8]
         self._tasks = itertools.count()
-        self._budget = plan.chunk_size * max(spec.total_n for _, spec in plan.grid.points())
+        self._budget = (plan.task_sims or plan.chunk_size) * int(plan.grid.total_n.max())
+        counts = np.array([chunk_bounds(k, plan.simulations, plan.chunk_size)[1]
+                           for k in range(done.shape[-1])])
+        self._left = int((plan.grid.total_n[..., None] * counts * ~done).sum())
+        self._threads = 1
         self._limit = MIN_IN_FLIGHT
         self._limit_checked = -math.inf
 
@@ -140,8 +148,8 @@ class TaskWindow:
         # Workers can join late (remote or adaptive clusters): look again now and then.
         now = time.monotonic()
         if now - self._limit_checked > 5.0:
-            threads = sum(self.client.nthreads().values())
-            self._limit = max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * threads)
+            self._threads = max(1, sum(self.client.nthreads().values()))
+            self._limit = max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * self._threads)
             self._limit_checked = now
         return self._limit
 
@@ -149,6 +157,7 @@ class TaskWindow:
         from .store import chunk_bounds
 
         plan = self.plan
+        budget = min(self._budget, self._left / (GUIDED_SHARE * self._threads))
         where: list[tuple[tuple[int, ...], int]] = []
         chunks: list[Any] = []
         cost = 0
@@ -158,8 +167,9 @@ class TaskWindow:
             where.append((index, k))
             chunks.append((spec, start, count))
             cost += spec.total_n * count
-            if cost >= self._budget or len(chunks) >= MAX_CHUNKS_PER_TASK:
+            if cost >= budget or len(chunks) >= MAX_CHUNKS_PER_TASK:
                 break
+        self._left -= cost
         return where, chunks
 
     def refill(self) -> None:
@@ -351,7 +361,7 @@ def collect(window: TaskWindow, writer: ChunkWriter, guard: InterruptGuard, bar:
         with guard.writing():
             writer.add(records)
             if writer.due():
-                writer.flush()
+                writer.flush(final=False)
             for counts, seconds in results:  # counted before a pending Ctrl-C is raised
                 stats.record(counts.n_sims, seconds)
         bar.update(sum(r.n_sims for r in records))

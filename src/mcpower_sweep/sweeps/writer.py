@@ -8,13 +8,16 @@ object store); the layout it writes is :mod:`mcpower_sweep.sweeps.store`'s.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from .location import StoreLocation, describe, zarr_store
 from .store import (
@@ -34,6 +37,14 @@ from .store import (
 FLUSH_SECONDS = 0.1
 FLUSH_COST_FACTOR = 20
 FLUSH_MAX_SECONDS = 5.0
+# The derived results (what xr.open_zarr shows) are rewritten from the totals at most this
+# often during a run (each rewrite summarises the whole grid: on 2 cores the driver's time
+# is the workers'), and at its end or stop; open_results reads the totals, always current.
+RESULTS_SECONDS = 5.0
+
+
+async def _gather(writes: Sequence[Awaitable[None]]) -> None:
+    await asyncio.gather(*writes)
 
 
 @dataclass(frozen=True)
@@ -60,9 +71,9 @@ class ChunkWriter:
     :meth:`add` puts each point's chunks into its totals in order (a chunk that arrives
     before an earlier one of its point is held until that one comes); :meth:`flush`
     writes the changed blocks of ``totals`` (each one whole zarr chunk), then the derived
-    results, all through zarr.  :meth:`due` says when a flush is due (every
-    :data:`FLUSH_SECONDS`, or :data:`FLUSH_COST_FACTOR` times the last flush's time, at
-    most :data:`FLUSH_MAX_SECONDS`).
+    results (during a run every :data:`RESULTS_SECONDS`), all through zarr.  :meth:`due`
+    says when a flush is due (every :data:`FLUSH_SECONDS`, or :data:`FLUSH_COST_FACTOR`
+    times the last flush's time, at most :data:`FLUSH_MAX_SECONDS`).
 
     >>> writer = ChunkWriter.open("out.zarr")  # doctest: +SKIP
     >>> writer.write((0, 1), 0, n_sims=50, n_success=50, n_singular=2,
@@ -80,6 +91,8 @@ class ChunkWriter:
     last_flush: float = field(default_factory=time.monotonic)
     flush_seconds: float = 0.0  # how long the last flush took (0 after the first)
     flushes: int = 0
+    last_results: float = -math.inf  # when the derived results were last written
+    arrays: dict[str, Any] = field(default_factory=dict)  # the group's arrays, by name
 
     @classmethod
     def open(cls, path: StoreLocation) -> ChunkWriter:
@@ -140,14 +153,17 @@ class ChunkWriter:
         self.group[TOTALS][tuple(slice(i * n, i * n + size) for i, n, size
                                  in zip(at, self.block, data.shape, strict=False))] = data
 
-    def flush(self) -> None:
-        """Write the changed blocks of the totals, then the derived results."""
+    def flush(self, *, final: bool = True) -> None:
+        """Write the changed blocks of the totals, then the derived results (during a
+        run, ``final=False``: only if the last were written :data:`RESULTS_SECONDS` ago)."""
         t0 = time.monotonic()
         for b in sorted(self.dirty):
             self._put(b, self.totals[tuple(slice(i * n, (i + 1) * n)
                                            for i, n in zip(b, self.block, strict=True))])
         self.dirty.clear()
-        self.write_results()
+        if final or t0 - self.last_results >= RESULTS_SECONDS:
+            self.write_results()
+            self.last_results = time.monotonic()
         self.last_flush = time.monotonic()
         self.flush_seconds = self.last_flush - t0 if self.flushes else 0.0
         self.flushes += 1
@@ -156,8 +172,12 @@ class ChunkWriter:
         """Rewrite the derived variables from the totals (what ``xr.open_zarr`` shows)."""
         dims = self.group[TOTALS].metadata.dimension_names[:-1]
         ds = _results(self.totals, dims, {}, self.n_tests, self.n_chunks, {})
-        for name, var in ds.data_vars.items():
-            self.group[name][...] = var.values
+        if not self.arrays:  # once: from the consolidated metadata, not one read per array
+            self.arrays = dict(self.group.arrays())
+        # All in one call of zarr's event loop: one call per variable costs a thread switch
+        # each, slow while the Dask scheduler's thread in this process holds the GIL.
+        sync(_gather([self.arrays[name].async_array.setitem(..., var.values)
+                      for name, var in ds.data_vars.items()]))
 
     def write(
         self,
