@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..design.groupings import components as grouping_components
 from ..params import CORRECTIONS
 from ..stats import reject, t_quantiles
 
@@ -177,7 +176,9 @@ def components(spec: SimulationSpec) -> tuple[tuple[str, ...], np.ndarray]:
     >>> components(spec)[0]
     ('sigma2', 'var_(Intercept)|g', 'var_x|g', 'corr_(Intercept),x|g')
     """
-    if spec.groupings:
+    if spec.groupings:  # (imported here: reading a store needs no design code)
+        from ..design.groupings import components as grouping_components
+
         return grouping_components(spec.groupings, spec.term_names)
     columns = spec.random_columns if spec.analysis is None else spec.analysis.random_columns
     at = [spec.random_columns.index(c) for c in columns]
