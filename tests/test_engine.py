@@ -216,12 +216,16 @@ def test_stub_describes_the_module() -> None:
 
 
 def test_only_the_engine_module_imports_native() -> None:
-    """One import, with the message below; everything else goes through ``engine``."""
+    """One import (native_import.py, with the message below, for engine.py); everything
+    else goes through ``engine``."""
     pattern = re.compile(r"^\s*(from \.+ import _native|(from|import) mcpower_sweep\._native"
                          r"|from mcpower_sweep import .*\b_native\b)", re.M)
     importers = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
                        if pattern.search(p.read_text()))
-    assert importers == ["engine.py"]
+    assert importers == ["native_import.py"]
+    users = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                   if "load_native" in p.read_text())
+    assert users == ["engine.py", "native_import.py"]
 
 
 def test_source_folder_without_engine_fails_clearly(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Python face of the native engine: a spec and a range of simulations in, arrays out.
 
 The compiled module ``mcpower_sweep._native`` does all the statistics (data generation,
-REML/ML fit, Wald tests).  This module is the one place that imports it: it converts a
+REML/ML fit, Wald tests).  This module is the one place that uses it (loaded by
+:mod:`.native_import`): it converts a
 :class:`~mcpower_sweep.design.spec.SimulationSpec` once into the engine's checked,
 read-only ``EngineSpec``, turns the engine's arrays into counts, and re-exports the
 engine's limits (``MAX_FIXED_EFFECTS``, ``MAX_RANDOM_EFFECTS``).
@@ -12,14 +13,10 @@ or thread computes it, so any partition of ``range(n)`` into chunks gives identi
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,51 +24,14 @@ import numpy as np
 from .design.factors import predictor_columns
 from .design.family import ENGINE_FAMILY
 from .design.robust import robustness
+from .native_import import load_native
 
 if TYPE_CHECKING:
     from .design.predictors import Predictor
     from .design.spec import SimulationSpec
 
 
-def _engine_import_error(err: ImportError) -> str:
-    """Say why ``mcpower_sweep._native`` did not import, and what to do about it."""
-    here = Path(__file__).resolve().parent
-    found = importlib.util.find_spec(f"{__package__}._native")
-    if found is not None and found.origin:
-        return (
-            f"mcpower_sweep's compiled engine {found.origin} did not load ({err}). It was "
-            f"built for another Python or is damaged: rebuild it for this Python "
-            f"({sys.executable}) with `pip install .` (or `pip install -e .`) in the checkout."
-        )
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    installed = [
-        folder
-        for entry in sys.path
-        if (folder := Path(entry or ".").resolve() / "mcpower_sweep") != here
-        and any(f.name.endswith(suffixes) for f in folder.glob("_native*"))
-    ]
-    what = (
-        f"mcpower_sweep was imported from {here}, a source folder without the compiled "
-        "engine (mcpower_sweep._native is built by pip, not kept in the source tree). "
-        "This happens when that folder's parent is first on sys.path (the working "
-        "directory, PYTHONPATH, or a Slurm job started from the checkout) instead of the "
-        "installed package. "
-    )
-    if installed:
-        return what + (
-            f"The installed package is at {installed[0]}: run Python from another directory "
-            f"or take {here.parent} off PYTHONPATH."
-        )
-    return what + (
-        "Install the package first (`pip install .`, or `pip install -e .` to work on it), "
-        f"then run Python from a directory other than {here.parent}."
-    )
-
-
-try:
-    from . import _native
-except ImportError as err:
-    raise ImportError(_engine_import_error(err)) from err
+_native = load_native()
 
 ENGINE_VERSION: str = _native.__version__
 MAX_FIXED_EFFECTS: int = _native.MAX_FIXED_EFFECTS
