@@ -18,21 +18,18 @@ from ..design.factors import Expanded, expand
 from ..design.formula import ParsedFormula
 from ..design.groupings import Grouping, variances_text
 from ..design.spec import MAX_FIXED_EFFECTS, Predictor, SimulationSpec, correlation_matrix
-from ..params import PARAMS
 from . import parse
 from .groupings import SeveralGroupings, several_groupings
 from .outcome import OutcomeSettings, checked_family
 from .robust import RobustSettings
+from .run_settings import RunSettings
 from .settings import ClusterSettings, build_spec, cluster_settings, simulated_formula
 from .upload import simulated_correlations, simulated_types
 
 if TYPE_CHECKING:  # setters return the model itself (an MCPower), for chaining
     from typing_extensions import Self
 
-DEFAULT_SIMULATIONS = 1000
-
-
-class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
+class Configuration(RunSettings, OutcomeSettings, RobustSettings, SeveralGroupings):
     """The design of a linear mixed model given as an lme4 formula, set step by step.
 
     Parameters
@@ -56,7 +53,6 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
         self._groupings: dict[str, Grouping] = {}
         parsed = simulated_formula(formula) if self._mixed is None else self._mixed.fixed
         self._parsed: ParsedFormula = parsed
-        self._simulations = DEFAULT_SIMULATIONS
         # As given (canonical names): resolved against the factor levels at use, so
         # set_effects("group[2]=0.3") may come before set_variable_type("group=factor(3)").
         self._effects: dict[str, float] = {}
@@ -64,12 +60,6 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
         self._correlations: dict[tuple[str, str], float] = {}
         self._upload: Upload | None = None  # upload_data's empirical predictors
         self._cluster: ClusterSettings | None = None
-        self._max_failed = 0.03
-        self._seed: int | None = None
-        self._alpha = 0.05
-        self._target_power = 0.8
-        self._parallel = True
-        self._n_cores: int | None = None
         self._sample_size: int | None = None
 
     # ------------------------------------------------------------ read-only
@@ -121,43 +111,9 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
         return out
 
     @property
-    def simulations(self) -> int:
-        return self._simulations
-
-    @property
     def sample_size(self) -> int | None:
         """N of the most recent :meth:`find_power` (None before one): a sweep's default point."""
         return self._sample_size
-
-    @property
-    def seed(self) -> int | None:
-        """The seed set with :meth:`set_seed`, or None (a seed is drawn for each run)."""
-        return self._seed
-
-    @property
-    def alpha(self) -> float:
-        return self._alpha
-
-    @property
-    def target_power(self) -> float:
-        """Target power as a fraction."""
-        return self._target_power
-
-    @property
-    def max_failed(self) -> float:
-        """Largest allowed share of failed fits (fraction)."""
-        return self._max_failed
-
-    @property
-    def n_threads(self) -> int:
-        """Threads the engine uses (results never depend on it)."""
-        if not self._parallel:
-            return 1
-        if self._n_cores is not None:
-            return self._n_cores
-        from .. import engine
-
-        return engine.default_threads()
 
     def __repr__(self) -> str:
         c = self._cluster
@@ -175,17 +131,6 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
                 f"{self._simulations} simulations, alpha={self._alpha:g})")
 
     # ------------------------------------------------------------ setters
-    def set_simulations(self, n_simulations: int) -> Self:
-        """Number of simulated data sets per power estimate (at least 1).
-
-        Examples
-        --------
-        >>> MCPower("y ~ x + (1|g)").set_simulations(400).simulations
-        400
-        """
-        self._simulations = PARAMS["simulations"].check(n_simulations, "n_simulations")
-        return self
-
     def set_cluster(
         self,
         name: str,
@@ -334,68 +279,6 @@ class Configuration(OutcomeSettings, RobustSettings, SeveralGroupings):
         new = {**self._correlations, **parse.correlations(correlations, self._parsed)}
         correlation_matrix(self._parsed.predictors, tuple((a, b, r) for (a, b), r in new.items()))
         self._correlations = new
-        return self
-
-    def set_max_failed_simulations(self, max_failed: float) -> Self:
-        """Largest share of failed fits (0 to 1, default 0.03) before an error is raised.
-
-        Examples
-        --------
-        >>> MCPower("y ~ x + (1|g)").set_max_failed_simulations(0.2).max_failed
-        0.2
-        """
-        self._max_failed = PARAMS["max_failed"].check(max_failed)
-        return self
-
-    def set_seed(self, seed: int | None) -> Self:
-        """Master seed (0 <= seed < 2**64); None draws a new seed for each run.
-
-        Examples
-        --------
-        >>> MCPower("y ~ x + (1|g)").set_seed(42).seed
-        42
-        """
-        self._seed = None if seed is None else PARAMS["seed"].check(seed)
-        return self
-
-    def set_alpha(self, alpha: float) -> Self:
-        """Significance level of each test, 0 < alpha < 1 (default 0.05).
-
-        Examples
-        --------
-        >>> MCPower("y ~ x + (1|g)").set_alpha(0.01).alpha
-        0.01
-        """
-        self._alpha = PARAMS["alpha"].check(alpha)
-        return self
-
-    def set_power(self, power: float) -> Self:
-        """Target power: a fraction (0.8) or a percentage (80); default 80%.
-
-        Values above 1 are read as percentages.
-
-        Examples
-        --------
-        >>> MCPower("y ~ x + (1|g)").set_power(90).target_power
-        0.9
-        """
-        self._target_power = parse.target_power(power)
-        return self
-
-    def set_parallel(self, enable: bool = True, n_cores: int | None = None) -> Self:
-        """Run the engine on several threads (default: all available); results are identical.
-
-        Examples
-        --------
-        >>> MCPower("y ~ x + (1|g)").set_parallel(False).n_threads
-        1
-        """
-        if not isinstance(enable, (bool, np.bool_)):
-            raise ValueError(f"enable={enable!r} is not allowed: use True or False")
-        if n_cores is not None:
-            n_cores = PARAMS["n_threads"].check(n_cores, "n_cores")
-        self._parallel = bool(enable)
-        self._n_cores = n_cores
         return self
 
     # ------------------------------------------------------------ spec
