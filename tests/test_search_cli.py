@@ -56,9 +56,10 @@ def test_run_table_and_plot_of_a_search_scenario(tmp_path: Path,
     code, table, err = invoke("table", "s.zarr")
     assert code == 0, err
     assert table == out.rstrip("\n") + "\n"  # what run printed
-    assert "| icc | required N | simulations |" in table
+    assert "| icc | required clusters | simulations |" in table  # the searched unit
+    assert "(clusters, 95% interval)" in table
     code, csv, _ = invoke("table", "s.zarr", "--format", "csv")
-    assert code == 0 and csv.splitlines()[0].startswith("icc,required_n,")
+    assert code == 0 and csv.splitlines()[0].startswith("icc,required_units,")
     code, _, err = invoke("plot", "s.zarr", "-o", "s.png")
     assert code == 0, err
     assert Path("s.png").stat().st_size > 1000

@@ -40,6 +40,10 @@ def test_same_answers_with_one_and_two_workers_and_as_find_sample_size(tmp_path)
     assert np.all(one.required_n <= one.required_n_upper)
     assert one.required_n.sel(icc=0.1) < one.required_n.sel(icc=0.2)  # more ICC, more N
     assert one.required_n.attrs["units"] == "observations"
+    # ... and in the searched unit: clusters of 10
+    for end in ("", "_lower", "_upper"):
+        np.testing.assert_array_equal(one[f"required_units{end}"], one[f"required_n{end}"] / 10)
+    assert one.required_units.attrs["units"] == "clusters"
     assert one.n_simulations.attrs["long_name"]
     stored = xr.open_zarr(tmp_path / "search.zarr", consolidated=False).load()
     np.testing.assert_array_equal(stored.required_n, one.required_n)
@@ -49,6 +53,7 @@ def test_same_answers_with_one_and_two_workers_and_as_find_sample_size(tmp_path)
         6, 200, target_test="treatment", print_results=False, **SEARCH)  # type: ignore[arg-type]
     at = one.sel(icc=0.2)
     assert at.required_n.item() == direct.required_n["treatment"]
+    assert at.required_units.item() == direct.required_units["treatment"]
     assert (at.required_n_lower.item(), at.required_n_upper.item()) == \
         direct.required_n_ci["treatment"]
     assert at.n_simulations.item() == direct.n_simulations

@@ -56,8 +56,10 @@ def _is_mde(ds: xr.Dataset) -> bool:
 
 
 def _vars(ds: xr.Dataset) -> tuple[str, ...]:
-    """The answer, its bounds, ``status`` and ``n_simulations``: of the size or the MDE."""
-    name = "mde" if _is_mde(ds) else "required_n"
+    """The answer, its bounds, ``status`` and ``n_simulations``: of the size (in the searched
+    unit when the store has it) or the MDE."""
+    name = ("mde" if _is_mde(ds) else "required_units" if "required_units" in ds
+            else "required_n")
     return name, f"{name}_lower", f"{name}_upper", "status", "n_simulations"
 
 
@@ -65,9 +67,18 @@ def _format_mde(v: float) -> str:
     return f"{v:.2f}"
 
 
+def _unit(ds: xr.Dataset) -> str:
+    """What the required size counts: N in observations, or the searched unit."""
+    if "required_units" in ds:
+        return str(ds["required_units"].attrs.get("units", ds.attrs.get("search_unit")))
+    return "observations"
+
+
 def _label(ds: xr.Dataset) -> str:
     """The answer's axis label."""
-    return "MDE (outcome SD)" if _is_mde(ds) else "required N (observations)"
+    if _is_mde(ds):
+        return "MDE (outcome SD)"
+    return "required N (observations)" if _unit(ds) == "observations" else f"required {_unit(ds)}"
 
 
 def search_text(n: float, lower: float, upper: float, status: str,
@@ -129,8 +140,10 @@ def _title(ds: xr.Dataset) -> str:
     if _is_mde(ds):
         return (f"Minimum detectable effect for {100 * target:.0f}% power, "
                 f"{ds.attrs['search_effect']} (in outcome SD, 95% interval)")
+    unit = _unit(ds)
     return (f"Required sample size for {100 * target:.0f}% power, "
-            f"{ds.attrs.get('search_test', '')} (N in observations, 95% interval)")
+            f"{ds.attrs.get('search_test', '')} "
+            f"({'N in observations' if unit == 'observations' else unit}, 95% interval)")
 
 
 def search_table(ds: xr.Dataset, rows: str | None = None, cols: str | None = None, *,
@@ -162,7 +175,8 @@ def search_table(ds: xr.Dataset, rows: str | None = None, cols: str | None = Non
                                          for c in sub[cols].values)]
         body = [[format_value(rows, r), *grid[i]] for i, r in enumerate(sub[rows].values)]
     else:
-        header = [*axes, "MDE" if _is_mde(sub) else "required N", "simulations"]
+        size = "required N" if _unit(sub) == "observations" else f"required {_unit(sub)}"
+        header = [*axes, "MDE" if _is_mde(sub) else size, "simulations"]
         sims = np.asarray(sub["n_simulations"].values).ravel()
         index = np.indices(cells.shape).reshape(len(axes), -1).T if axes else [()]
         body = [[*(format_value(a, sub[a].values[i]) for a, i in zip(axes, idx, strict=True)),

@@ -127,6 +127,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
                          "counts only: where the lower Wilson bound of the power curve "
                          "reaches the target; find_sample_size: the probit fit's Fieller "
                          "interval (NaN: beyond the sizes tried)"),
+    "required_units": ("required size in the searched unit", "the search_unit attribute",
+                       "required_n / observations per unit: clusters (unit='clusters') or "
+                       "observations per cluster (unit='cluster_size')"),
+    "required_units_lower": ("required size in the searched unit, lower 95% bound",
+                             "the search_unit attribute", "required_n_lower / per unit"),
+    "required_units_upper": ("required size in the searched unit, upper 95% bound",
+                             "the search_unit attribute", "required_n_upper / per unit"),
 }
 TEST_ATTRS = {"long_name": "tested fixed effect", "units": ""}
 COORD_ATTRS = {

@@ -89,6 +89,9 @@ def _answer(found: SearchResult, value: float | None, ci: tuple[Any, Any]
             found.status, found.n_simulations)
 
 
+UNIT_NAMES = {"clusters": "clusters", "cluster_size": "observations per cluster"}
+
+
 def _size_point(point: SimulationSpec, seed: int, per_unit: int, *, test: str, low: int,
                 high: int, precision: float | int, max_simulations: int, unit: str,
                 **run: Any) -> tuple[float, float, float, str, int]:
@@ -131,8 +134,10 @@ def _dataset(grid: Grid, answers: list[tuple], names: dict[str, dict[str, str]],
     def field(i: int, dtype: Any) -> np.ndarray:
         return np.array([a[i] for a in answers], dtype=dtype).reshape(grid.shape)
 
+    # The answer and its bounds at 0..2, the status, the simulations, then any more floats.
+    positions = [0, 1, 2, *range(5, 5 + len(names) - 3)]
     variables = {name: (dims, field(i, float), attrs) for i, (name, attrs)
-                 in enumerate(names.items())}
+                 in zip(positions, names.items(), strict=True)}
     variables["status"] = (dims, field(3, str), {
         "long_name": "outcome of the search", "units": "",
         "description": "; ".join(STATUSES) + " (the budget ran out before a fit)"})
@@ -187,8 +192,9 @@ def search_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], from_size: i
     xarray.Dataset
         Over the axes: ``required_n``, ``required_n_lower``, ``required_n_upper``
         (observations; NaN unless ``status`` is ``"reached"``, an upper bound also beyond
-        ``to_size``), ``status`` and ``n_simulations``, with CF attributes and the
-        provenance of the base design.
+        ``to_size``), for ``unit="clusters"`` or ``"cluster_size"`` also
+        ``required_units`` (and its bounds) in that unit, ``status`` and
+        ``n_simulations``, with CF attributes and the provenance of the base design.
 
     Examples
     --------
@@ -223,7 +229,14 @@ def search_sweep(model: MCPower, over: Mapping[str, Sequence[Any]], from_size: i
            "log size")
     names = {name: {**variable_attrs(name), "description": how}
              for name in ("required_n", "required_n_lower", "required_n_upper")}
-    return _dataset(grid, _sweep(_size_point, jobs, common, client), names, seed=seed,
+    answers = _sweep(_size_point, jobs, common, client)
+    if unit != "observations":  # also in the searched unit (per point: its observations per unit)
+        names.update({f"required_units{end}": {**variable_attrs(f"required_units{end}"),
+                                               "units": UNIT_NAMES[unit], "description": how}
+                      for end in ("", "_lower", "_upper")})
+        answers = [(*a, *(v / job[2] for v in a[:3]))
+                   for a, job in zip(answers, jobs, strict=True)]
+    return _dataset(grid, answers, names, seed=seed,
                     target=run["target"], store=store, extra={
                         "search_test": test, "search_unit": unit, "search_from": low,
                         "search_to": high, "search_precision": precision,
