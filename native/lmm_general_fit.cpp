@@ -323,7 +323,8 @@ JointTest wald_f(const Result& fit, const std::vector<int>& cols) {
 }  // namespace
 
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
-                   Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests) {
+                   Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests,
+                   bool first_converged) {
     if (df_method == DfMethod::between_within)
         throw std::invalid_argument(
             "with several random-effect terms the df methods are satterthwaite, kenward_roger, residual and z");
@@ -349,6 +350,7 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
         const bool better = best.theta.empty() || (run.converged && !best.converged) ||
                             (run.converged == best.converged && run.deviance < best.deviance - 1e-10);
         if (!run.theta.empty() && better) best = std::move(run);
+        if (first_converged && best.converged) break;  // lme4's own start sufficed
     }
     if (best.theta.empty()) throw std::runtime_error("the model could not be evaluated at any start (collinear fixed effects?)");
     Result out;

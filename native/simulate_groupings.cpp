@@ -223,7 +223,8 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
         simulate_groupings(d, seed, start + uint64_t(i), X, y);
         general::Result f;
         try {
-            f = general::fit_general(X.data(), y.data(), n, p, terms, d.estimator, d.df_method, d.joint_tests);
+            f = general::fit_general(X.data(), y.data(), n, p, terms, d.estimator, d.df_method, d.joint_tests,
+                                     /*first_converged=*/true);
         } catch (const std::runtime_error&) {
             return;  // not evaluable (collinear columns in this data set): a failed fit
         }
