@@ -100,6 +100,14 @@ void GroupingsDesign::check() const {
         require(int(predictor_draw[v]) >= 0 && int(predictor_draw[v]) <= 2, "predictor_draw is not a UnitDraw");
         require(predictor_p[v] >= 0.0 && predictor_p[v] <= 1.0, "binary predictor probability outside [0, 1]");
     }
+    require(predictor_mix.empty() || predictor_mix.size() == size_t(n_pred) * size_t(n_pred),
+            "predictor_mix must be n_pred x n_pred (or empty)");
+    for (int v = 0; v < n_pred && !predictor_mix.empty(); ++v)
+        for (int u = 0; u < n_pred; ++u)
+            require(u == v || predictor_mix[size_t(v) * n_pred + u] == 0.0 ||
+                        (u < v && predictor_draw[u] == UnitDraw::normal && predictor_draw[v] == UnitDraw::normal &&
+                         predictor_unit[u] == predictor_unit[v]),
+                    "predictor_mix mixes only earlier normal predictors drawn on the same units");
     require(n > n_fixed(), "fewer rows than fixed effects");
     for (auto b : row_block) require(b >= 0 && b < n, "row_block code out of range");
     for (int g = 0; g < G; ++g) {
@@ -168,6 +176,21 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
         draw_units(rng, d.predictor_draw[v], d.predictor_p[v], blocks, unit.data(), units);
         double* col = &values[size_t(v) * n];
         for (int64_t i = 0; i < n; ++i) col[i] = g < 0 ? unit[i] : unit[d.codes[g][i]];
+    }
+    // Correlated normals: the last first, so that the draws it mixes are still the raw z
+    // (mixing the spread columns is mixing the units' values: they share their units).
+    for (int v = n_pred - 1; v >= 0 && !d.predictor_mix.empty(); --v) {
+        const double* m = &d.predictor_mix[size_t(v) * n_pred];
+        bool mixed = m[v] != 1.0;
+        for (int u = 0; u < v; ++u) mixed = mixed || m[u] != 0.0;
+        if (!mixed) continue;
+        double* col = &values[size_t(v) * n];
+        for (int64_t i = 0; i < n; ++i) {
+            double x = m[v] * col[i];
+            for (int u = 0; u < v; ++u)
+                if (m[u] != 0.0) x += m[u] * values[size_t(u) * n + i];
+            col[i] = x;
+        }
     }
     X.assign(size_t(n) * p, 1.0);
     y.assign(size_t(n), 0.0);

@@ -273,3 +273,56 @@ def test_components_keep_the_design_order_when_lme4s_flips() -> None:
                                                               rel=1e-5, abs=1e-9)
         assert names["var_condition|subject"] == pytest.approx(
             fit.varcorr["subject"].cov[1, 1], rel=1e-5, abs=1e-9)
+
+
+# ------------------------------------------------------------------ correlated predictors
+def correlated() -> MCPower:
+    """Two correlated pupil-level normals and two correlated class-level normals."""
+    return (MCPower("score ~ x + z + u + v + (1 | school/class)")
+            .set_effects("x=0.2, z=0.1, u=0.3, v=0.1")
+            .set_correlations("corr(x, z)=0.5, corr(u, v)=-0.6")
+            .set_cluster("school", ICC=0.1, n_clusters=6)
+            .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["u", "v"])
+            .set_seed(5).set_simulations(20).set_parallel(False))
+
+
+def test_correlated_predictors_have_the_set_correlation() -> None:
+    spec = correlated().to_spec(240)
+    lay = layout(spec.groupings, 240)
+    row_r, class_r = [], []
+    for i in range(40):
+        X, _ = simulated_data(spec, 2, i)
+        row_r.append(np.corrcoef(X[:, 1], X[:, 2])[0, 1])
+        first = np.unique(lay.codes[0], return_index=True)[1]  # one row per class
+        u, v = X[first, 3], X[first, 4]
+        assert all(np.ptp(X[lay.codes[0] == c, 3]) == 0 for c in range(3))  # per class
+        class_r.append(np.corrcoef(u, v)[0, 1])
+    assert np.mean(row_r) == pytest.approx(0.5, abs=0.03)      # SE about 0.008
+    assert np.mean(class_r) == pytest.approx(-0.6, abs=0.06)   # SE about 0.02
+    # Without correlations the draws are those of the independent design.
+    plain = (MCPower("score ~ x + z + u + v + (1 | school/class)")
+             .set_effects("x=0.2, z=0.1, u=0.3, v=0.1")
+             .set_cluster("school", ICC=0.1, n_clusters=6)
+             .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["u", "v"]))
+    X0 = simulated_data(plain.to_spec(240), 2, 0)[0]
+    X1 = simulated_data(spec, 2, 0)[0]
+    np.testing.assert_array_equal(X0[:, [1, 3]], X1[:, [1, 3]])  # the first of each pair
+
+
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
+def test_correlated_engine_fit_equals_fit_lmm(df_method: str) -> None:
+    test_engine_fit_equals_fit_lmm(correlated, 240, df_method)
+
+
+@pytest.mark.parametrize(("corr", "match"), [
+    ("corr(x, u)=0.3", r"'x' per observation and 'u' per school:class unit are drawn on "
+                       r"different units"),
+    ("corr(x, t)=0.3", r"'t' is not a normal predictor"),
+])
+def test_bad_correlations(corr: str, match: str) -> None:
+    model = (MCPower("score ~ x + t + u + (1 | school/class)")
+             .set_variable_type("t=binary(0.5)")
+             .set_cluster("school", ICC=0.1, n_clusters=6)
+             .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["u"]))
+    with pytest.raises(ValueError, match=match):
+        model.set_correlations(corr).to_spec(240)

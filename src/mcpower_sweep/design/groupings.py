@@ -281,6 +281,7 @@ def engine_fields(spec: SimulationSpec) -> dict[str, Any]:
                            for p in spec.predictors],
         "predictor_p": [float(p.p) for p in spec.predictors],
         "predictor_unit": [where.get(p.name, -1) for p in spec.predictors],
+        "predictor_mix": [] if (mix := spec.predictor_mix()) is None else mix.ravel().tolist(),
         "row_block": lay.row_block, "level_block": list(lay.level_block),
         "terms": [list(t) for t in spec.terms], "beta": [float(b) for b in spec.effects],
         "codes": list(lay.codes), "n_levels": list(lay.n_levels),

@@ -27,7 +27,6 @@ def _unsupported(spec: SimulationSpec) -> None:
     checks = (
         (spec.family != "lme", f"family={spec.family!r}", "family='lme'"),
         (spec.analysis is not None, "test_formula", "the true model's analysis"),
-        (bool(spec.correlations), "set_correlations", "independent predictors"),
         (any(p.kind == "factor" for p in spec.predictors), "factor predictors",
          "normal and binary predictors"),
         (any(p.values for p in spec.predictors), "fixed predictor values (from_fit)",
@@ -170,6 +169,28 @@ def _levels(spec: SimulationSpec) -> None:
                                  "random part")
 
 
+def _correlations(spec: SimulationSpec) -> None:
+    """Correlated predictors are normal and drawn on the same units (rows, or the units of
+    the one grouping whose cluster_level_vars hold both); the matrix is positive definite."""
+    if not spec.correlations:
+        return
+    kind = {p.name: p.kind for p in spec.predictors}
+    where = {name: g.name for g in spec.groupings for name in g.cluster_level_vars}
+    for a, b, r in spec.correlations:
+        for name in (a, b):
+            if kind.get(name) != "normal":
+                raise ValueError(f"set_correlations: corr({a},{b})={r:g}: {name!r} is not a "
+                                 "normal predictor; correlations are for normal predictors")
+        if where.get(a) != where.get(b):
+            units = [f"{n!r} {'per ' + where[n] + ' unit' if n in where else 'per observation'}"
+                     for n in (a, b)]
+            raise ValueError(f"set_correlations: corr({a},{b})={r:g}: {units[0]} and "
+                             f"{units[1]} are drawn on different units; correlate predictors "
+                             "drawn on the same units (the same grouping's cluster_level_vars, "
+                             "or neither in any)")
+    spec.predictor_mix()  # its own error when the matrix is not positive definite
+
+
 def _balanced(spec: SimulationSpec) -> None:
     gs = spec.groupings
     counts = unit_counts(gs, spec.sample_size)
@@ -216,6 +237,7 @@ def validate_groupings(spec: SimulationSpec) -> None:
         _variances(g)
     _sizes(spec)
     _levels(spec)
+    _correlations(spec)
     _balanced(spec)
     if spec.sample_size <= len(spec.term_names) + 1:
         raise ValueError(f"sample_size={spec.sample_size} is too small for "
