@@ -75,6 +75,25 @@ void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vect
     }
 }
 
+// A factor whose first dummy is predictor f: one uniform per unit picks its level (the
+// dummies' levels by cumulative proportion, the first level the rest), spread over rows.
+void draw_factor(Stream& rng, const GroupingsDesign& d, int f, int64_t units, double* values, int64_t n) {
+    const int g = d.predictor_unit[f];
+    int width = 0;
+    while (f + width < int(d.predictor_factor.size()) && d.predictor_factor[f + width] == f) ++width;
+    std::vector<int> level(size_t(units), -1);
+    for (int64_t u = 0; u < units; ++u) {
+        const double x = rng.uniform();
+        double cum = 0.0;
+        for (int k = 0; k < width && level[u] < 0; ++k)
+            if (x < (cum += d.predictor_p[f + k])) level[u] = k;
+    }
+    for (int k = 0; k < width; ++k) {
+        double* col = &values[size_t(f + k) * n];
+        for (int64_t i = 0; i < n; ++i) col[i] = level[g < 0 ? i : d.codes[g][i]] == k ? 1.0 : 0.0;
+    }
+}
+
 }  // namespace
 
 void GroupingsDesign::check() const {
@@ -108,6 +127,16 @@ void GroupingsDesign::check() const {
                         (u < v && predictor_draw[u] == UnitDraw::normal && predictor_draw[v] == UnitDraw::normal &&
                          predictor_unit[u] == predictor_unit[v]),
                     "predictor_mix mixes only earlier normal predictors drawn on the same units");
+    require(predictor_factor.empty() || int(predictor_factor.size()) == n_pred,
+            "predictor_factor needs one entry per predictor (or none)");
+    for (int v = 0; v < n_pred && !predictor_factor.empty(); ++v) {
+        const int f = predictor_factor[v];
+        if (f < 0) continue;
+        require(f <= v && predictor_factor[f] == f, "predictor_factor must point at the factor's first dummy");
+        require(f == v || predictor_factor[v - 1] == f, "a factor's dummies must be consecutive");
+        require(predictor_draw[v] == UnitDraw::bernoulli && predictor_unit[v] == predictor_unit[f],
+                "a factor's dummies are drawn independently per unit, on the same units");
+    }
     require(n > n_fixed(), "fewer rows than fixed effects");
     for (auto b : row_block) require(b >= 0 && b < n, "row_block code out of range");
     for (int g = 0; g < G; ++g) {
@@ -170,6 +199,11 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
     for (int v = 0; v < n_pred; ++v) {
         const int g = d.predictor_unit[v];
         const int64_t units = g < 0 ? n : d.n_levels[g];
+        const int f = d.predictor_factor.empty() ? -1 : d.predictor_factor[v];
+        if (f >= 0) {  // a factor: all its dummies at its first, one level per unit
+            if (f == v) draw_factor(rng, d, v, units, values.data(), n);
+            continue;
+        }
         unit.resize(size_t(units));
         const auto blocks = d.predictor_draw[v] == UnitDraw::balanced ? members(g < 0 ? d.row_block : d.level_block[g])
                                                                       : std::vector<std::vector<int64_t>>{};

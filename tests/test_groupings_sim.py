@@ -326,3 +326,74 @@ def test_bad_correlations(corr: str, match: str) -> None:
              .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["u"]))
     with pytest.raises(ValueError, match=match):
         model.set_correlations(corr).to_spec(240)
+
+
+# ------------------------------------------------------------------ factor predictors
+def with_factors() -> MCPower:
+    """A pupil-level factor (3 levels), a class-level one (2 levels) before a slope's x."""
+    return (MCPower("score ~ group + method + x + (1 + x | school) + (1 | school:class)")
+            .set_variable_type("group=factor(0.5, 0.3, 0.2), method=factor(0.4, 0.6)")
+            .set_effects("group[2]=0.3, group[3]=0.1, method[2]=0.2, x=0.2")
+            .set_cluster("school", ICC=0.1, n_clusters=8, slope_variance=0.05)
+            .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["method"])
+            .set_seed(3).set_simulations(20).set_parallel(False))
+
+
+def test_factor_levels_have_the_set_proportions() -> None:
+    spec = with_factors().to_spec(320)
+    assert spec.term_names[1:] == ("group[2]", "group[3]", "method[2]", "x")
+    assert [g.name for g in spec.groupings] == ["school", "school:class"]
+    classes = layout(spec.groupings, 320).codes[1]
+    first = np.unique(classes, return_index=True)[1]  # one row per class
+    group, method = [], []
+    for i in range(60):
+        X = simulated_data(spec, 4, i)[0]
+        assert (X[:, 1] * X[:, 2] == 0).all()  # one level per pupil
+        group.append([1 - X[:, 1:3].sum(axis=1).mean(), X[:, 1].mean(), X[:, 2].mean()])
+        per_class = np.array([np.ptp(X[classes == c, 3]) for c in range(32)])
+        assert (per_class == 0).all()  # method constant within classes
+        method.append(X[first, 3].mean())
+    np.testing.assert_allclose(np.mean(group, axis=0), [0.5, 0.3, 0.2], atol=0.015)  # SE .004
+    assert np.mean(method) == pytest.approx(0.6, abs=0.03)  # SE about 0.011
+
+
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
+def test_factor_engine_fit_equals_fit_lmm(df_method: str) -> None:
+    spec = with_factors().to_spec(320, df_method=df_method)
+    lay = layout(spec.groupings, 320)
+    out = run_chunk(spec, 9, 0, 2)
+    for i in range(2):
+        X, y = simulated_data(spec, 9, i)
+        data = {"score": y, "x": X[:, 4], "school": lay.codes[0], "class": lay.codes[1],
+                "group": np.array(["a", "b", "c"])[(X[:, 1] + 2 * X[:, 2]).astype(int)],
+                "method": np.where(X[:, 3] == 1, "m2", "m1")}
+        fit = fit_lmm("score ~ group + method + x + (1 + x | school) + (1 | school:class)",
+                      data, df_method=df_method)
+        assert out.converged[i]
+        np.testing.assert_allclose(out.estimate[i], list(fit.coef.values()), rtol=1e-6,
+                                   atol=1e-8)
+        np.testing.assert_allclose(out.pvalue[i], list(fit.pvalue.values()), rtol=1e-5,
+                                   atol=1e-8)
+        np.testing.assert_allclose(out.df[i], list(fit.df.values()), rtol=1e-5)
+        assert spec.fit_joint_tests == (("group", (1, 2)),)  # the factor's F test
+        assert out.joint_pvalue[i, 0] == pytest.approx(fit.anova["group"]["pvalue"], rel=1e-5)
+
+
+def test_balanced_factor_is_refused() -> None:
+    model = (MCPower("y ~ g + (1 | subject) + (1 | item)")
+             .set_variable_type("g=factor(0.5, 0.5, balanced)")
+             .set_cluster("subject", ICC=0.1, n_clusters=10)
+             .set_cluster("item", ICC=0.1, n_clusters=10))
+    with pytest.raises(ValueError, match=r"balanced allocation of a factor is not supported "
+                                         r"yet with several grouping factors"):
+        model.to_spec(200)
+
+
+def test_random_slope_of_a_factor_is_refused() -> None:
+    model = (MCPower("y ~ g + (1 + g | subject) + (1 | item)")
+             .set_variable_type("g=factor(0.5, 0.5)")
+             .set_cluster("subject", ICC=0.1, n_clusters=10, slope_variance=0.1)
+             .set_cluster("item", ICC=0.1, n_clusters=10))
+    with pytest.raises(ValueError, match=r"set_cluster\('subject'\): the random slope of 'g' is "
+                                         r"on a factor"):
+        model.to_spec(200)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..params import ESTIMATORS, PARAMS
+from .factors import predictor_columns
 from .groupings import MIN_ROWS_PER_UNIT, Grouping, ancestors, total_rows, unit_counts
 from .predictors import balanced_ones
 
@@ -27,8 +28,8 @@ def _unsupported(spec: SimulationSpec) -> None:
     checks = (
         (spec.family != "lme", f"family={spec.family!r}", "family='lme'"),
         (spec.analysis is not None, "test_formula", "the true model's analysis"),
-        (any(p.kind == "factor" for p in spec.predictors), "factor predictors",
-         "normal and binary predictors"),
+        (any(p.kind == "factor" and p.allocation == "balanced" for p in spec.predictors),
+         "balanced allocation of a factor", "factor(...) with independent draws per unit"),
         (any(p.values for p in spec.predictors), "fixed predictor values (from_fit)",
          "drawn predictors"),
         (spec.cluster_size_cv != 0.0 or bool(spec.given_sizes),
@@ -154,7 +155,8 @@ def _levels(spec: SimulationSpec) -> None:
             raise ValueError(f"predictor {p.name!r}: level={p.level!r} but it is "
                              f"{'' if p.name in where else 'not '}in a grouping's "
                              "cluster_level_vars")
-    unit = [where.get(p.name, -1) for p in spec.predictors]
+    # per predictor column (a factor's dummies each), as spec.terms index them
+    unit = [where.get(spec.predictors[i].name, -1) for i, _ in predictor_columns(spec.predictors)]
     for k, g in enumerate(gs):
         above = ancestors(gs, k)
         for c in g.slopes:
