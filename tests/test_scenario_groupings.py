@@ -179,3 +179,17 @@ sweep: {"icc[g]": [0.1, 0.2]}
     message = error_of(tmp_path, text)
     assert "sweep.icc[g]: not an axis of this model: per-grouping axes are for formulas" \
         in message
+
+
+def test_factor_and_correlations_in_a_crossed_scenario() -> None:
+    text = CROSSED.replace(
+        '  effects: {condition: 0.25}\n  variable_types: {condition: "binary(0.5, balanced)"}\n',
+        '  effects: {condition: 0.25, "list[2]": 0.1, a: 0.1, b: 0.2}\n'
+        '  variable_types: {condition: "binary(0.5, balanced)", list: "factor(0.5, 0.5)"}\n'
+        '  correlations: {"corr(a, b)": 0.4}\n').replace(
+        "rt ~ condition +", "rt ~ condition + list + a + b +")
+    s = parse_scenario(text)
+    spec = s.base_spec()
+    assert spec.term_names[1:] == ("condition", "list[2]", "a", "b")
+    assert spec.correlations == (("a", "b", 0.4),)
+    s.design_grid()
