@@ -75,18 +75,38 @@ void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vect
     }
 }
 
-// A factor whose first dummy is predictor f: one uniform per unit picks its level (the
-// dummies' levels by cumulative proportion, the first level the rest), spread over rows.
+// A factor whose first dummy is predictor f, spread over rows.  Independent: one uniform
+// per unit picks its level (the dummies' levels by cumulative proportion, the first level
+// the rest).  Balanced: in each block of units, exactly round(p_k n_b) (halves up) at
+// random for each dummy's level, the rest the first level.
 void draw_factor(Stream& rng, const GroupingsDesign& d, int f, int64_t units, double* values, int64_t n) {
     const int g = d.predictor_unit[f];
     int width = 0;
     while (f + width < int(d.predictor_factor.size()) && d.predictor_factor[f + width] == f) ++width;
     std::vector<int> level(size_t(units), -1);
-    for (int64_t u = 0; u < units; ++u) {
-        const double x = rng.uniform();
-        double cum = 0.0;
-        for (int k = 0; k < width && level[u] < 0; ++k)
-            if (x < (cum += d.predictor_p[f + k])) level[u] = k;
+    if (d.predictor_draw[f] == UnitDraw::balanced) {
+        std::vector<int64_t> idx;
+        for (const auto& block : members(g < 0 ? d.row_block : d.level_block[g])) {
+            idx = block;
+            const int64_t s = int64_t(idx.size());
+            int64_t i = 0;
+            for (int k = 0; k < width; ++k) {
+                const int64_t end = i + int64_t(std::floor(d.predictor_p[f + k] * double(s) + 0.5));
+                require(end <= s, "a balanced factor's levels need more units than a block has");
+                for (; i < end; ++i) {  // partial Fisher-Yates: the next place of level k
+                    const int64_t j = i + std::min<int64_t>(s - i - 1, int64_t(rng.uniform() * double(s - i)));
+                    std::swap(idx[i], idx[j]);
+                    level[idx[i]] = k;
+                }
+            }
+        }
+    } else {
+        for (int64_t u = 0; u < units; ++u) {
+            const double x = rng.uniform();
+            double cum = 0.0;
+            for (int k = 0; k < width && level[u] < 0; ++k)
+                if (x < (cum += d.predictor_p[f + k])) level[u] = k;
+        }
     }
     for (int k = 0; k < width; ++k) {
         double* col = &values[size_t(f + k) * n];
@@ -134,8 +154,9 @@ void GroupingsDesign::check() const {
         if (f < 0) continue;
         require(f <= v && predictor_factor[f] == f, "predictor_factor must point at the factor's first dummy");
         require(f == v || predictor_factor[v - 1] == f, "a factor's dummies must be consecutive");
-        require(predictor_draw[v] == UnitDraw::bernoulli && predictor_unit[v] == predictor_unit[f],
-                "a factor's dummies are drawn independently per unit, on the same units");
+        require(predictor_draw[v] != UnitDraw::normal && predictor_draw[v] == predictor_draw[f] &&
+                    predictor_unit[v] == predictor_unit[f],
+                "a factor's dummies are binary, drawn alike and on the same units");
     }
     require(n > n_fixed(), "fewer rows than fixed effects");
     for (auto b : row_block) require(b >= 0 && b < n, "row_block code out of range");

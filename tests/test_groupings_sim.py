@@ -379,14 +379,36 @@ def test_factor_engine_fit_equals_fit_lmm(df_method: str) -> None:
         assert out.joint_pvalue[i, 0] == pytest.approx(fit.anova["group"]["pvalue"], rel=1e-5)
 
 
-def test_balanced_factor_is_refused() -> None:
-    model = (MCPower("y ~ g + (1 | subject) + (1 | item)")
-             .set_variable_type("g=factor(0.5, 0.5, balanced)")
-             .set_cluster("subject", ICC=0.1, n_clusters=10)
-             .set_cluster("item", ICC=0.1, n_clusters=10))
-    with pytest.raises(ValueError, match=r"balanced allocation of a factor is not supported "
-                                         r"yet with several grouping factors"):
-        model.to_spec(200)
+def test_balanced_factors() -> None:
+    """Exactly round(p_k n) units per level in each block: classes of each school (a
+    class-level factor), observations of each subject (crossed, row level)."""
+    model = (MCPower("score ~ method + x + (1 | school/class)")
+             .set_variable_type("method=factor(0.5, 0.25, 0.25, balanced)")
+             .set_cluster("school", ICC=0.1, n_clusters=5)
+             .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["method"]))
+    spec = model.to_spec(200)
+    lay = layout(spec.groupings, 200)
+    X = simulated_data(spec, 1, 0)[0]
+    first = np.unique(lay.codes[0], return_index=True)[1]  # one row per class
+    level = 1 + X[first, 1] + 2 * X[first, 2]
+    assert [np.bincount(level[s * 4:(s + 1) * 4].astype(int), minlength=4)[1:].tolist()
+            for s in range(5)] == [[2, 1, 1]] * 5
+    crossed_model = (MCPower("y ~ g + (1 | subject) + (1 | item)")
+                     .set_variable_type("g=factor(0.5, 0.3, 0.2, balanced)")
+                     .set_cluster("subject", ICC=0.1, n_clusters=10)
+                     .set_cluster("item", ICC=0.1, n_clusters=10))
+    spec = crossed_model.to_spec(200)
+    subject = layout(spec.groupings, 200).codes[0]
+    X = simulated_data(spec, 1, 0)[0]
+    assert [(X[subject == s, 1].sum(), X[subject == s, 2].sum()) for s in range(10)] == \
+        [(6, 4)] * 10  # round(.3 x 20), round(.2 x 20) of each subject's 20 rows
+    with pytest.raises(ValueError, match=r"gives 4, 0, 0 of 4 school:class units in each "
+                                         r"school unit to its levels"):
+        (MCPower("score ~ method + (1 | school/class)")
+         .set_variable_type("method=factor(0.8, 0.1, 0.1, balanced)")
+         .set_cluster("school", ICC=0.1, n_clusters=5)
+         .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["method"])
+         .to_spec(200))
 
 
 def test_random_slope_of_a_factor_is_refused() -> None:

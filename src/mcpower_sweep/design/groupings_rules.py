@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..params import ESTIMATORS, PARAMS
-from .factors import predictor_columns
+from .factors import check_balanced_factor, predictor_columns
 from .groupings import MIN_ROWS_PER_UNIT, Grouping, ancestors, total_rows, unit_counts
 from .predictors import balanced_ones
 
@@ -28,8 +28,6 @@ def _unsupported(spec: SimulationSpec) -> None:
     checks = (
         (spec.family != "lme", f"family={spec.family!r}", "family='lme'"),
         (spec.analysis is not None, "test_formula", "the true model's analysis"),
-        (any(p.kind == "factor" and p.allocation == "balanced" for p in spec.predictors),
-         "balanced allocation of a factor", "factor(...) with independent draws per unit"),
         (any(p.values for p in spec.predictors), "fixed predictor values (from_fit)",
          "drawn predictors"),
         (spec.cluster_size_cv != 0.0 or bool(spec.given_sizes),
@@ -204,10 +202,16 @@ def _balanced(spec: SimulationSpec) -> None:
             g = gs[where[p.name]]
             n, what = ((g.n_per_parent, f"{g.name} units in each {g.parent} unit") if g.parent
                        else (counts[where[p.name]], f"{g.name} units"))
+            sizes = [int(n)]
         else:
             rows = total_rows(gs, spec.sample_size)
-            n = rows // max(counts) if any(g.parent for g in gs) else rows // counts[0]
+            blocks = max(counts) if any(g.parent for g in gs) else counts[0]
+            n = rows // blocks
+            sizes = sorted({n, -(-rows // blocks)})  # blocks of rows differ by one at most
             what = "observations in each block"
+        if p.kind == "factor":
+            check_balanced_factor(p, sizes, what)
+            continue
         ones = balanced_ones(p.p, int(n))
         if not 0 < ones < n:
             raise ValueError(f"set_variable_type: {p.name}={p.type_text()} gives round({p.p:g}"
