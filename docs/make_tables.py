@@ -8,7 +8,10 @@ scenarios, then this script::
     mcpower-sweep run scenarios/calibration.yaml          # -> results/calibration.zarr
     mcpower-sweep run scenarios/calibration-crt.yaml      # -> results/calibration-crt.zarr
     mcpower-sweep run scenarios/calibration-glmm.yaml     # -> results/calibration-glmm.zarr
+    mcpower-sweep run scenarios/calibration-groupings.yaml  # and -school, -crossed10, -crossed20
     python docs/make_tables.py
+
+A calibration section whose store is absent is kept as the current page has it.
 
 Options name other stores or an output folder (``--help``).
 """
@@ -27,6 +30,9 @@ import xarray as xr
 
 from mcpower_sweep import open_results, reports
 from mcpower_sweep.reports import plots
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling module, however loaded
+from calibration_groupings import GROUPING_STORES, TITLE, groupings_section, kept_sections  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -336,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "results" / "calibration-crt.zarr")
     parser.add_argument("--glmm-store", type=Path,
                         default=ROOT / "results" / "calibration-glmm.zarr")
+    parser.add_argument("--groupings-dir", type=Path, default=ROOT / "results",
+                        help="folder of the stores of scenarios/calibration-groupings*.yaml")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the pages")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     args = parser.parse_args(argv)
@@ -361,11 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"skipped design tables: no store at {args.design_store}", file=sys.stderr)
     sections = []
+    kept = kept_sections(args.out / "calibration.md")
     for scenario, store in (("calibration.yaml", args.calibration_store),
                             ("calibration-crt.yaml", args.crt_store),
                             ("calibration-glmm.yaml", args.glmm_store)):
         if not store.exists():
-            print(f"skipped {scenario}: no store at {store}", file=sys.stderr)
+            title = CALIBRATIONS[scenario][0]
+            print(f"{'kept' if title in kept else 'skipped'} {scenario}: no store at {store}",
+                  file=sys.stderr)
+            sections += [kept[title]] if title in kept else []
             continue
         ds = open_results(store)
         figure = None
@@ -377,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
             plots.save(fig, args.out / "figures" / "calibration.png", dpi=90)
             figure = "figures/calibration.png"
         sections.append(calibration_section(ds, store, scenario, figure))
+    present = [(s, open_results(p), p) for s in GROUPING_STORES
+               if (p := args.groupings_dir / f"{Path(s).stem}.zarr").exists()]
+    if present or TITLE in kept:
+        sections.append(groupings_section(present, _rel) if present else kept[TITLE])
     if sections:
         notes = DOCS / "calibration-notes.md"
         page = args.out / "calibration.md"

@@ -21,11 +21,14 @@ GroupingsDesign make_design(std::vector<UnitDraw> predictor_draw, std::vector<do
                             std::vector<int> n_levels, std::vector<std::vector<int>> z_columns,
                             std::vector<std::vector<double>> re_cov, std::vector<int> fit_grouping,
                             std::vector<std::vector<int>> fit_z_columns, std::vector<int> component_order,
-                            std::vector<std::vector<int>> joint_tests, Estimator estimator, DfMethod df_method) {
+                            std::vector<std::vector<int>> joint_tests, Estimator estimator, DfMethod df_method,
+                            std::vector<double> predictor_mix, std::vector<int> predictor_factor) {
     GroupingsDesign d;
     d.predictor_draw = std::move(predictor_draw);
     d.predictor_p = std::move(predictor_p);
     d.predictor_unit = std::move(predictor_unit);
+    d.predictor_mix = std::move(predictor_mix);
+    d.predictor_factor = std::move(predictor_factor);
     d.row_block = std::move(row_block);
     d.level_block = std::move(level_block);
     d.terms = std::move(terms);
@@ -76,7 +79,9 @@ void register_groupings(py::module_& m) {
              py::arg("predictor_unit"), py::arg("row_block"), py::arg("level_block"), py::arg("terms"),
              py::arg("beta"), py::arg("codes"), py::arg("n_levels"), py::arg("z_columns"), py::arg("re_cov"),
              py::arg("fit_grouping"), py::arg("fit_z_columns"), py::arg("component_order"),
-             py::arg("joint_tests"), py::arg("estimator"), py::arg("df_method"))
+             py::arg("joint_tests"), py::arg("estimator"), py::arg("df_method"),
+             py::arg("predictor_mix") = std::vector<double>{},
+             py::arg("predictor_factor") = std::vector<int>{})
         .def_readonly("n_levels", &GroupingsDesign::n_levels)
         .def_readonly("fit_grouping", &GroupingsDesign::fit_grouping)
         .def_readonly("fit_z_columns", &GroupingsDesign::fit_z_columns)

@@ -75,6 +75,45 @@ void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vect
     }
 }
 
+// A factor whose first dummy is predictor f, spread over rows.  Independent: one uniform
+// per unit picks its level (the dummies' levels by cumulative proportion, the first level
+// the rest).  Balanced: in each block of units, exactly round(p_k n_b) (halves up) at
+// random for each dummy's level, the rest the first level.
+void draw_factor(Stream& rng, const GroupingsDesign& d, int f, int64_t units, double* values, int64_t n) {
+    const int g = d.predictor_unit[f];
+    int width = 0;
+    while (f + width < int(d.predictor_factor.size()) && d.predictor_factor[f + width] == f) ++width;
+    std::vector<int> level(size_t(units), -1);
+    if (d.predictor_draw[f] == UnitDraw::balanced) {
+        std::vector<int64_t> idx;
+        for (const auto& block : members(g < 0 ? d.row_block : d.level_block[g])) {
+            idx = block;
+            const int64_t s = int64_t(idx.size());
+            int64_t i = 0;
+            for (int k = 0; k < width; ++k) {
+                const int64_t end = i + int64_t(std::floor(d.predictor_p[f + k] * double(s) + 0.5));
+                require(end <= s, "a balanced factor's levels need more units than a block has");
+                for (; i < end; ++i) {  // partial Fisher-Yates: the next place of level k
+                    const int64_t j = i + std::min<int64_t>(s - i - 1, int64_t(rng.uniform() * double(s - i)));
+                    std::swap(idx[i], idx[j]);
+                    level[idx[i]] = k;
+                }
+            }
+        }
+    } else {
+        for (int64_t u = 0; u < units; ++u) {
+            const double x = rng.uniform();
+            double cum = 0.0;
+            for (int k = 0; k < width && level[u] < 0; ++k)
+                if (x < (cum += d.predictor_p[f + k])) level[u] = k;
+        }
+    }
+    for (int k = 0; k < width; ++k) {
+        double* col = &values[size_t(f + k) * n];
+        for (int64_t i = 0; i < n; ++i) col[i] = level[g < 0 ? i : d.codes[g][i]] == k ? 1.0 : 0.0;
+    }
+}
+
 }  // namespace
 
 void GroupingsDesign::check() const {
@@ -99,6 +138,25 @@ void GroupingsDesign::check() const {
         require(u >= -1 && u < G, "predictor_unit of predictor " + std::to_string(v) + " is not a grouping");
         require(int(predictor_draw[v]) >= 0 && int(predictor_draw[v]) <= 2, "predictor_draw is not a UnitDraw");
         require(predictor_p[v] >= 0.0 && predictor_p[v] <= 1.0, "binary predictor probability outside [0, 1]");
+    }
+    require(predictor_mix.empty() || predictor_mix.size() == size_t(n_pred) * size_t(n_pred),
+            "predictor_mix must be n_pred x n_pred (or empty)");
+    for (int v = 0; v < n_pred && !predictor_mix.empty(); ++v)
+        for (int u = 0; u < n_pred; ++u)
+            require(u == v || predictor_mix[size_t(v) * n_pred + u] == 0.0 ||
+                        (u < v && predictor_draw[u] == UnitDraw::normal && predictor_draw[v] == UnitDraw::normal &&
+                         predictor_unit[u] == predictor_unit[v]),
+                    "predictor_mix mixes only earlier normal predictors drawn on the same units");
+    require(predictor_factor.empty() || int(predictor_factor.size()) == n_pred,
+            "predictor_factor needs one entry per predictor (or none)");
+    for (int v = 0; v < n_pred && !predictor_factor.empty(); ++v) {
+        const int f = predictor_factor[v];
+        if (f < 0) continue;
+        require(f <= v && predictor_factor[f] == f, "predictor_factor must point at the factor's first dummy");
+        require(f == v || predictor_factor[v - 1] == f, "a factor's dummies must be consecutive");
+        require(predictor_draw[v] != UnitDraw::normal && predictor_draw[v] == predictor_draw[f] &&
+                    predictor_unit[v] == predictor_unit[f],
+                "a factor's dummies are binary, drawn alike and on the same units");
     }
     require(n > n_fixed(), "fewer rows than fixed effects");
     for (auto b : row_block) require(b >= 0 && b < n, "row_block code out of range");
@@ -162,12 +220,32 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
     for (int v = 0; v < n_pred; ++v) {
         const int g = d.predictor_unit[v];
         const int64_t units = g < 0 ? n : d.n_levels[g];
+        const int f = d.predictor_factor.empty() ? -1 : d.predictor_factor[v];
+        if (f >= 0) {  // a factor: all its dummies at its first, one level per unit
+            if (f == v) draw_factor(rng, d, v, units, values.data(), n);
+            continue;
+        }
         unit.resize(size_t(units));
         const auto blocks = d.predictor_draw[v] == UnitDraw::balanced ? members(g < 0 ? d.row_block : d.level_block[g])
                                                                       : std::vector<std::vector<int64_t>>{};
         draw_units(rng, d.predictor_draw[v], d.predictor_p[v], blocks, unit.data(), units);
         double* col = &values[size_t(v) * n];
         for (int64_t i = 0; i < n; ++i) col[i] = g < 0 ? unit[i] : unit[d.codes[g][i]];
+    }
+    // Correlated normals: the last first, so that the draws it mixes are still the raw z
+    // (mixing the spread columns is mixing the units' values: they share their units).
+    for (int v = n_pred - 1; v >= 0 && !d.predictor_mix.empty(); --v) {
+        const double* m = &d.predictor_mix[size_t(v) * n_pred];
+        bool mixed = m[v] != 1.0;
+        for (int u = 0; u < v; ++u) mixed = mixed || m[u] != 0.0;
+        if (!mixed) continue;
+        double* col = &values[size_t(v) * n];
+        for (int64_t i = 0; i < n; ++i) {
+            double x = m[v] * col[i];
+            for (int u = 0; u < v; ++u)
+                if (m[u] != 0.0) x += m[u] * values[size_t(u) * n + i];
+            col[i] = x;
+        }
     }
     X.assign(size_t(n) * p, 1.0);
     y.assign(size_t(n), 0.0);

@@ -22,6 +22,14 @@ struct GroupingsDesign {
     std::vector<UnitDraw> predictor_draw;
     std::vector<double> predictor_p;
     std::vector<int> predictor_unit;
+    // Correlated normal predictors (drawn on the same units): predictor v = sum_u mix[v][u]
+    // z_u over the independent draws z (n_pred x n_pred, row-major, lower triangular: the
+    // Cholesky factor of their correlation); empty = independent.
+    std::vector<double> predictor_mix;
+    // Factors: a factor with K levels is K - 1 consecutive Bernoulli predictors (its
+    // dummies, P(level) = predictor_p, the first level the rest) on the same units, each
+    // holding the index of the factor's first dummy (-1: not a factor's); empty = none.
+    std::vector<int> predictor_factor;
     // Balanced predictors: exactly round(p n) ones among the n units of each block
     // (row_block per row; level_block[g] per level of grouping g: its parent's level for
     // a nested child, 0 for a top-level grouping).

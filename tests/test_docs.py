@@ -59,5 +59,29 @@ def test_missing_stores_are_skipped(tmp_path: Path) -> None:
                              "--calibration-store", str(tmp_path / "no2.zarr"),
                              "--crt-store", str(tmp_path / "no3.zarr"),
                              "--glmm-store", str(tmp_path / "no4.zarr"),
-                             "--out", str(tmp_path)])
+                             "--groupings-dir", str(tmp_path), "--out", str(tmp_path)])
     assert code == 1
+
+
+def test_groupings_section_and_kept_sections(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    write_store(results / "calibration-groupings.zarr",
+                {"df_method": ["satterthwaite", "kenward_roger"], "sample_size": [360, 720]})
+    write_store(results / "calibration-groupings-crossed10.zarr",
+                {"df_method": ["satterthwaite", "kenward_roger"]})
+    # A section whose store is absent is kept from the current page, not dropped.
+    glmm = "## Logistic GLMM: a cluster-randomised trial, Wald z and between-within t"
+    (tmp_path / "calibration.md").write_text(
+        f"# Calibration\n\nintro\n\n{glmm}\n\n| a |\n\n### sub\n\ntext\n")
+    make_tables = load_make_tables()
+    missing = [str(tmp_path / "no.zarr")]
+    code = make_tables.main(["--design-store", *missing, "--calibration-store", *missing,
+                             "--crt-store", *missing, "--glmm-store", *missing,
+                             "--groupings-dir", str(results), "--out", str(tmp_path)])
+    assert code == 0
+    cal = (tmp_path / "calibration.md").read_text()
+    assert f"{glmm}\n\n| a |\n\n### sub\n\ntext\n\n## Several grouping" in cal
+    assert "| design | size | N | test | satterthwaite | kenward_roger | singular |" in cal
+    assert "| 6 schools × 4 classes × 15 pupils | 360 | treatment |" in cal
+    assert "| 30 subjects × 30 items | 900 | treatment |" in cal  # the store's base N
+    assert "scenarios/calibration-groupings-crossed10.yaml" in cal

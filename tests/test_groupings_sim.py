@@ -273,3 +273,149 @@ def test_components_keep_the_design_order_when_lme4s_flips() -> None:
                                                               rel=1e-5, abs=1e-9)
         assert names["var_condition|subject"] == pytest.approx(
             fit.varcorr["subject"].cov[1, 1], rel=1e-5, abs=1e-9)
+
+
+# ------------------------------------------------------------------ correlated predictors
+def correlated() -> MCPower:
+    """Two correlated pupil-level normals and two correlated class-level normals."""
+    return (MCPower("score ~ x + z + u + v + (1 | school/class)")
+            .set_effects("x=0.2, z=0.1, u=0.3, v=0.1")
+            .set_correlations("corr(x, z)=0.5, corr(u, v)=-0.6")
+            .set_cluster("school", ICC=0.1, n_clusters=6)
+            .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["u", "v"])
+            .set_seed(5).set_simulations(20).set_parallel(False))
+
+
+def test_correlated_predictors_have_the_set_correlation() -> None:
+    spec = correlated().to_spec(240)
+    lay = layout(spec.groupings, 240)
+    row_r, class_r = [], []
+    for i in range(40):
+        X, _ = simulated_data(spec, 2, i)
+        row_r.append(np.corrcoef(X[:, 1], X[:, 2])[0, 1])
+        first = np.unique(lay.codes[0], return_index=True)[1]  # one row per class
+        u, v = X[first, 3], X[first, 4]
+        assert all(np.ptp(X[lay.codes[0] == c, 3]) == 0 for c in range(3))  # per class
+        class_r.append(np.corrcoef(u, v)[0, 1])
+    assert np.mean(row_r) == pytest.approx(0.5, abs=0.03)      # SE about 0.008
+    assert np.mean(class_r) == pytest.approx(-0.6, abs=0.06)   # SE about 0.02
+    # Without correlations the draws are those of the independent design.
+    plain = (MCPower("score ~ x + z + u + v + (1 | school/class)")
+             .set_effects("x=0.2, z=0.1, u=0.3, v=0.1")
+             .set_cluster("school", ICC=0.1, n_clusters=6)
+             .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["u", "v"]))
+    X0 = simulated_data(plain.to_spec(240), 2, 0)[0]
+    X1 = simulated_data(spec, 2, 0)[0]
+    np.testing.assert_array_equal(X0[:, [1, 3]], X1[:, [1, 3]])  # the first of each pair
+
+
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
+def test_correlated_engine_fit_equals_fit_lmm(df_method: str) -> None:
+    test_engine_fit_equals_fit_lmm(correlated, 240, df_method)
+
+
+@pytest.mark.parametrize(("corr", "match"), [
+    ("corr(x, u)=0.3", r"'x' per observation and 'u' per school:class unit are drawn on "
+                       r"different units"),
+    ("corr(x, t)=0.3", r"'t' is not a normal predictor"),
+])
+def test_bad_correlations(corr: str, match: str) -> None:
+    model = (MCPower("score ~ x + t + u + (1 | school/class)")
+             .set_variable_type("t=binary(0.5)")
+             .set_cluster("school", ICC=0.1, n_clusters=6)
+             .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["u"]))
+    with pytest.raises(ValueError, match=match):
+        model.set_correlations(corr).to_spec(240)
+
+
+# ------------------------------------------------------------------ factor predictors
+def with_factors() -> MCPower:
+    """A pupil-level factor (3 levels), a class-level one (2 levels) before a slope's x."""
+    return (MCPower("score ~ group + method + x + (1 + x | school) + (1 | school:class)")
+            .set_variable_type("group=factor(0.5, 0.3, 0.2), method=factor(0.4, 0.6)")
+            .set_effects("group[2]=0.3, group[3]=0.1, method[2]=0.2, x=0.2")
+            .set_cluster("school", ICC=0.1, n_clusters=8, slope_variance=0.05)
+            .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["method"])
+            .set_seed(3).set_simulations(20).set_parallel(False))
+
+
+def test_factor_levels_have_the_set_proportions() -> None:
+    spec = with_factors().to_spec(320)
+    assert spec.term_names[1:] == ("group[2]", "group[3]", "method[2]", "x")
+    assert [g.name for g in spec.groupings] == ["school", "school:class"]
+    classes = layout(spec.groupings, 320).codes[1]
+    first = np.unique(classes, return_index=True)[1]  # one row per class
+    group, method = [], []
+    for i in range(60):
+        X = simulated_data(spec, 4, i)[0]
+        assert (X[:, 1] * X[:, 2] == 0).all()  # one level per pupil
+        group.append([1 - X[:, 1:3].sum(axis=1).mean(), X[:, 1].mean(), X[:, 2].mean()])
+        per_class = np.array([np.ptp(X[classes == c, 3]) for c in range(32)])
+        assert (per_class == 0).all()  # method constant within classes
+        method.append(X[first, 3].mean())
+    np.testing.assert_allclose(np.mean(group, axis=0), [0.5, 0.3, 0.2], atol=0.015)  # SE .004
+    assert np.mean(method) == pytest.approx(0.6, abs=0.03)  # SE about 0.011
+
+
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
+def test_factor_engine_fit_equals_fit_lmm(df_method: str) -> None:
+    spec = with_factors().to_spec(320, df_method=df_method)
+    lay = layout(spec.groupings, 320)
+    out = run_chunk(spec, 9, 0, 2)
+    for i in range(2):
+        X, y = simulated_data(spec, 9, i)
+        data = {"score": y, "x": X[:, 4], "school": lay.codes[0], "class": lay.codes[1],
+                "group": np.array(["a", "b", "c"])[(X[:, 1] + 2 * X[:, 2]).astype(int)],
+                "method": np.where(X[:, 3] == 1, "m2", "m1")}
+        fit = fit_lmm("score ~ group + method + x + (1 + x | school) + (1 | school:class)",
+                      data, df_method=df_method)
+        assert out.converged[i]
+        np.testing.assert_allclose(out.estimate[i], list(fit.coef.values()), rtol=1e-6,
+                                   atol=1e-8)
+        np.testing.assert_allclose(out.pvalue[i], list(fit.pvalue.values()), rtol=1e-5,
+                                   atol=1e-8)
+        np.testing.assert_allclose(out.df[i], list(fit.df.values()), rtol=1e-5)
+        assert spec.fit_joint_tests == (("group", (1, 2)),)  # the factor's F test
+        assert out.joint_pvalue[i, 0] == pytest.approx(fit.anova["group"]["pvalue"], rel=1e-5)
+
+
+def test_balanced_factors() -> None:
+    """Exactly round(p_k n) units per level in each block: classes of each school (a
+    class-level factor), observations of each subject (crossed, row level)."""
+    model = (MCPower("score ~ method + x + (1 | school/class)")
+             .set_variable_type("method=factor(0.5, 0.25, 0.25, balanced)")
+             .set_cluster("school", ICC=0.1, n_clusters=5)
+             .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["method"]))
+    spec = model.to_spec(200)
+    lay = layout(spec.groupings, 200)
+    X = simulated_data(spec, 1, 0)[0]
+    first = np.unique(lay.codes[0], return_index=True)[1]  # one row per class
+    level = 1 + X[first, 1] + 2 * X[first, 2]
+    assert [np.bincount(level[s * 4:(s + 1) * 4].astype(int), minlength=4)[1:].tolist()
+            for s in range(5)] == [[2, 1, 1]] * 5
+    crossed_model = (MCPower("y ~ g + (1 | subject) + (1 | item)")
+                     .set_variable_type("g=factor(0.5, 0.3, 0.2, balanced)")
+                     .set_cluster("subject", ICC=0.1, n_clusters=10)
+                     .set_cluster("item", ICC=0.1, n_clusters=10))
+    spec = crossed_model.to_spec(200)
+    subject = layout(spec.groupings, 200).codes[0]
+    X = simulated_data(spec, 1, 0)[0]
+    assert [(X[subject == s, 1].sum(), X[subject == s, 2].sum()) for s in range(10)] == \
+        [(6, 4)] * 10  # round(.3 x 20), round(.2 x 20) of each subject's 20 rows
+    with pytest.raises(ValueError, match=r"gives 4, 0, 0 of 4 school:class units in each "
+                                         r"school unit to its levels"):
+        (MCPower("score ~ method + (1 | school/class)")
+         .set_variable_type("method=factor(0.8, 0.1, 0.1, balanced)")
+         .set_cluster("school", ICC=0.1, n_clusters=5)
+         .set_cluster("school:class", ICC=0.1, n_per_parent=4, cluster_level_vars=["method"])
+         .to_spec(200))
+
+
+def test_random_slope_of_a_factor_is_refused() -> None:
+    model = (MCPower("y ~ g + (1 + g | subject) + (1 | item)")
+             .set_variable_type("g=factor(0.5, 0.5)")
+             .set_cluster("subject", ICC=0.1, n_clusters=10, slope_variance=0.1)
+             .set_cluster("item", ICC=0.1, n_clusters=10))
+    with pytest.raises(ValueError, match=r"set_cluster\('subject'\): the random slope of 'g' is "
+                                         r"on a factor"):
+        model.to_spec(200)

@@ -89,7 +89,7 @@ def test_effects_and_types_as_strings(tmp_path: Path) -> None:
         ("  n_clusters: [15, 30]", "  n_cluster: [15, 30]", "sweep.n_cluster", "'n_cluster'",
          "'n_clusters'"),
         ("seed: 42", "sed: 42", "sed", "'sed'", "'seed'"),
-        ("  cluster:\n", "  clusters:\n", "model.clusters", "'clusters'", "'cluster'"),
+        ("  cluster:\n", "  clustr:\n", "model.clustr", "'clustr'", "'cluster'"),
     ],
 )
 def test_unknown_key_suggests_closest(tmp_path: Path, old: str, new: str, path: str,

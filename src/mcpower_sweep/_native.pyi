@@ -422,6 +422,8 @@ class GroupingsDesign:
         joint_tests: Sequence[Sequence[int]],
         estimator: Estimator,
         df_method: DfMethod,
+        predictor_mix: Sequence[float] = ...,
+        predictor_factor: Sequence[int] = ...,
     ) -> None: ...
     @property
     def n_levels(self) -> list[int]: ...

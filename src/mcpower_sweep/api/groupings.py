@@ -178,6 +178,18 @@ def grouping_settings(
         cluster_level_vars=tuple(dict.fromkeys(between)))
 
 
+def _expanded_columns(g: Grouping, terms: tuple[str, ...], columns: tuple[str, ...]
+                      ) -> Grouping:
+    """``g`` with its random effects on the fixed columns once factors are expanded to
+    their dummies (the formula's terms index them before)."""
+    names = [terms[c] for c in g.columns]
+    for name in names:
+        if name not in columns:
+            raise ValueError(f"set_cluster({g.name!r}): the random slope of {name!r} is on a "
+                             "factor; random slopes of factors are not supported yet")
+    return replace(g, columns=tuple(columns.index(n) for n in names))
+
+
 def groupings_spec(mixed: MixedFormula, configured: Mapping[str, Grouping], *,
                    types: Mapping[str, Predictor], effects: Mapping[str, float],
                    **fields: object) -> SimulationSpec:
@@ -197,6 +209,7 @@ def groupings_spec(mixed: MixedFormula, configured: Mapping[str, Grouping], *,
     top = next(g for g in configured.values() if g.parent is None)
     between = {v for g in groupings for v in g.cluster_level_vars}
     design = expand(f, types)
+    groupings = tuple(_expanded_columns(g, f.term_names, design.term_names) for g in groupings)
     spec = SimulationSpec(
         formula=f.text, outcome=f.outcome,
         predictors=tuple(replace(types[p], level="cluster") if p in between else types[p]

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..params import GROUPING_AXES, grouping_axis
 from . import family as fam
+from .factors import predictor_columns
 
 if TYPE_CHECKING:
     from .spec import SimulationSpec
@@ -275,12 +276,19 @@ def engine_fields(spec: SimulationSpec) -> dict[str, Any]:
     lay = layout(gs, spec.sample_size)
     where = {name: k for k, g in enumerate(gs) for name in g.cluster_level_vars}
     fitted = fit_terms(gs, spec.sample_size)
+    # One engine predictor per predictor column: a factor's dummies, tied by their first.
+    index = predictor_columns(spec.predictors)
+    cols = [spec.predictors[i] for i, _ in index]
+    first = {i: index.index((i, lv)) for i, lv in reversed(index)}
     return {
         "predictor_draw": ["normal" if p.kind == "normal" else "balanced"
-                           if p.allocation == "balanced" else "bernoulli"
-                           for p in spec.predictors],
-        "predictor_p": [float(p.p) for p in spec.predictors],
-        "predictor_unit": [where.get(p.name, -1) for p in spec.predictors],
+                           if p.allocation == "balanced" else "bernoulli" for p in cols],
+        "predictor_p": [float(p.proportions[lv - 1] if lv else p.p)
+                        for p, (_, lv) in zip(cols, index, strict=True)],
+        "predictor_unit": [where.get(p.name, -1) for p in cols],
+        "predictor_mix": [] if (mix := spec.predictor_mix()) is None else mix.ravel().tolist(),
+        "predictor_factor": ([first[i] if lv else -1 for i, lv in index]
+                             if any(p.kind == "factor" for p in cols) else []),
         "row_block": lay.row_block, "level_block": list(lay.level_block),
         "terms": [list(t) for t in spec.terms], "beta": [float(b) for b in spec.effects],
         "codes": list(lay.codes), "n_levels": list(lay.n_levels),

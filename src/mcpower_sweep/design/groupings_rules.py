@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..params import ESTIMATORS, PARAMS
+from .factors import check_balanced_factor, predictor_columns
 from .groupings import MIN_ROWS_PER_UNIT, Grouping, ancestors, total_rows, unit_counts
 from .predictors import balanced_ones
 
@@ -27,9 +28,6 @@ def _unsupported(spec: SimulationSpec) -> None:
     checks = (
         (spec.family != "lme", f"family={spec.family!r}", "family='lme'"),
         (spec.analysis is not None, "test_formula", "the true model's analysis"),
-        (bool(spec.correlations), "set_correlations", "independent predictors"),
-        (any(p.kind == "factor" for p in spec.predictors), "factor predictors",
-         "normal and binary predictors"),
         (any(p.values for p in spec.predictors), "fixed predictor values (from_fit)",
          "drawn predictors"),
         (spec.cluster_size_cv != 0.0 or bool(spec.given_sizes),
@@ -155,7 +153,8 @@ def _levels(spec: SimulationSpec) -> None:
             raise ValueError(f"predictor {p.name!r}: level={p.level!r} but it is "
                              f"{'' if p.name in where else 'not '}in a grouping's "
                              "cluster_level_vars")
-    unit = [where.get(p.name, -1) for p in spec.predictors]
+    # per predictor column (a factor's dummies each), as spec.terms index them
+    unit = [where.get(spec.predictors[i].name, -1) for i, _ in predictor_columns(spec.predictors)]
     for k, g in enumerate(gs):
         above = ancestors(gs, k)
         for c in g.slopes:
@@ -170,6 +169,28 @@ def _levels(spec: SimulationSpec) -> None:
                                  "random part")
 
 
+def _correlations(spec: SimulationSpec) -> None:
+    """Correlated predictors are normal and drawn on the same units (rows, or the units of
+    the one grouping whose cluster_level_vars hold both); the matrix is positive definite."""
+    if not spec.correlations:
+        return
+    kind = {p.name: p.kind for p in spec.predictors}
+    where = {name: g.name for g in spec.groupings for name in g.cluster_level_vars}
+    for a, b, r in spec.correlations:
+        for name in (a, b):
+            if kind.get(name) != "normal":
+                raise ValueError(f"set_correlations: corr({a},{b})={r:g}: {name!r} is not a "
+                                 "normal predictor; correlations are for normal predictors")
+        if where.get(a) != where.get(b):
+            units = [f"{n!r} {'per ' + where[n] + ' unit' if n in where else 'per observation'}"
+                     for n in (a, b)]
+            raise ValueError(f"set_correlations: corr({a},{b})={r:g}: {units[0]} and "
+                             f"{units[1]} are drawn on different units; correlate predictors "
+                             "drawn on the same units (the same grouping's cluster_level_vars, "
+                             "or neither in any)")
+    spec.predictor_mix()  # its own error when the matrix is not positive definite
+
+
 def _balanced(spec: SimulationSpec) -> None:
     gs = spec.groupings
     counts = unit_counts(gs, spec.sample_size)
@@ -181,10 +202,16 @@ def _balanced(spec: SimulationSpec) -> None:
             g = gs[where[p.name]]
             n, what = ((g.n_per_parent, f"{g.name} units in each {g.parent} unit") if g.parent
                        else (counts[where[p.name]], f"{g.name} units"))
+            sizes = [int(n)]
         else:
             rows = total_rows(gs, spec.sample_size)
-            n = rows // max(counts) if any(g.parent for g in gs) else rows // counts[0]
+            blocks = max(counts) if any(g.parent for g in gs) else counts[0]
+            n = rows // blocks
+            sizes = sorted({n, -(-rows // blocks)})  # blocks of rows differ by one at most
             what = "observations in each block"
+        if p.kind == "factor":
+            check_balanced_factor(p, sizes, what)
+            continue
         ones = balanced_ones(p.p, int(n))
         if not 0 < ones < n:
             raise ValueError(f"set_variable_type: {p.name}={p.type_text()} gives round({p.p:g}"
@@ -216,6 +243,7 @@ def validate_groupings(spec: SimulationSpec) -> None:
         _variances(g)
     _sizes(spec)
     _levels(spec)
+    _correlations(spec)
     _balanced(spec)
     if spec.sample_size <= len(spec.term_names) + 1:
         raise ValueError(f"sample_size={spec.sample_size} is too small for "

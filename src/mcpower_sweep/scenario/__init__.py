@@ -17,6 +17,11 @@ A scenario names everything a sweep needs, in the words of :mod:`mcpower_sweep.p
       slope_variance: [0, 0.05, 0.1]
       sample_size: {from: 300, to: 1500, by: 300}
 
+A formula with several grouping factors (``(1 | school/class)``, ``(1 | subject) + (1 |
+item)``) takes ``clusters:`` instead of ``cluster:``, one block per grouping (MCPower 1.4.1's
+names, ``"school:class"`` sized by ``n_per_parent``), and sweeps the per-grouping axes
+(``n_clusters[item]``, ``icc[school:class]``, ...).
+
 :func:`load_scenario` checks the file against the schema (:mod:`.schema`: unknown keys,
 types, each parameter's rule from :data:`~mcpower_sweep.params.PARAMS`; :mod:`.axes`: the
 ``sweep:`` block), then builds an :class:`~mcpower_sweep.api.model.MCPower` through its

@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..design.analysis import with_analysis
-from ..params import EFFECT_PREFIX
+from ..params import EFFECT_PREFIX, grouping_axis
 from .checks import Source, suggest
-from .schema import CLUSTER_ALIASES
+from .schema import GROUPING_ALIASES
 
 # Scenario keys set through a setter of the same meaning (the tutorial's method names).
 _ROBUST_SETTERS = {"residual_dist": "set_residual_distribution",
@@ -39,9 +39,11 @@ _CLUSTER_ARGS = {"icc": "ICC", "n_clusters": "n_clusters", "cluster_size": "clus
                  "random_slopes": "random_slopes", "slope_variance": "slope_variance",
                  "slope_intercept_corr": "slope_intercept_corr",
                  "cluster_level_vars": "cluster_level_vars", "cluster_sizes": "cluster_sizes",
-                 "cluster_size_cv": "cluster_size_cv", "tau_squared": "tau_squared"}
+                 "cluster_size_cv": "cluster_size_cv", "tau_squared": "tau_squared",
+                 "n_per_parent": "n_per_parent"}
 # Words a spec's error may be about -> the scenario key (cluster keys under model.cluster).
-_SPEC_KEYS = ("sample_size", "n_clusters", "cluster_sizes", "cluster_size_cv", "cluster_size",
+_SPEC_KEYS = ("sample_size", "n_per_parent", "n_clusters", "cluster_sizes", "cluster_size_cv",
+              "cluster_size",
               "ICC", "icc", "tau_squared", "slope_variance", "slope_intercept_corr",
               "cluster_level_vars", "baseline_probability", "baseline_rate", "estimator",
               "df_method", "alpha", "effects", "correlations", "heteroskedasticity_driver")
@@ -64,18 +66,40 @@ def _call(src: Source, path: str, value: Any, setter: Callable[[], Any]) -> None
         raise src.error(path, err, value, show_value=True) from err
 
 
-def _set_cluster(src: Source, model: Any, cluster: Mapping[str, Any]) -> None:
-    written = {CLUSTER_ALIASES.get(k, k): k for k in cluster}  # canonical -> as written
+def _set_cluster(src: Source, model: Any, cluster: Mapping[str, Any], path: str) -> None:
+    """One ``set_cluster`` call; an error is reported at the key (under ``path``) it names."""
+    written = {GROUPING_ALIASES.get(k, k): k for k in cluster}  # canonical -> as written
     kwargs = {_CLUSTER_ARGS[c]: cluster[k] for c, k in written.items() if c != "grouping"}
+    name = cluster[written["grouping"]]
     try:
-        model.set_cluster(cluster["grouping"], **kwargs)
+        model.set_cluster(name, **kwargs)
     except (ValueError, TypeError) as err:
-        words = (*_CLUSTER_ARGS.values(), *_CLUSTER_ARGS)
-        about = _key_in_message(str(err), words, "grouping")
-        canonical = CLUSTER_ALIASES.get(about, about)
-        key = written.get(canonical, canonical)
-        value = cluster.get(key, cluster["grouping"])
-        raise src.error(f"model.cluster.{key}", err, value, show_value=True) from err
+        key, value = _cluster_key(str(err), cluster, name)
+        raise src.error(f"{path}.{key}", err, value, show_value=True) from err
+
+
+def _cluster_key(message: str, cluster: Mapping[str, Any], name: str) -> tuple[str, Any]:
+    """The key of a cluster block (as written) a message is about, and its value."""
+    written = {GROUPING_ALIASES.get(k, k): k for k in cluster}
+    words = (*_CLUSTER_ARGS.values(), *_CLUSTER_ARGS)
+    about = _key_in_message(message, words, "grouping")
+    canonical = GROUPING_ALIASES.get(about, about)
+    key = written.get(canonical, canonical)
+    return key, cluster.get(key, name)
+
+
+def _groupings_path(message: str, groupings: list[Mapping[str, Any]]) -> tuple[str, Any]:
+    """Where in ``model.clusters`` a spec's message is about: the entry of the grouping it
+    names first (``set_cluster('item', ...)``, ``'item'``) and the key, else the list."""
+    names = [g.get("grouping", g.get("name")) for g in groupings]
+    if "has not been called" in message:  # a grouping of the formula left out of the list
+        return "model.clusters", names
+    hits = sorted((message.find(repr(n)), i) for i, n in enumerate(names) if repr(n) in message)
+    if not hits:
+        return "model.clusters", names
+    i = hits[0][1]
+    key, value = _cluster_key(message, groupings[i], names[i])
+    return f"model.clusters[{i}].{key}", value
 
 
 def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
@@ -96,8 +120,15 @@ def build_model(src: Source, cfg: Mapping[str, Any]) -> Any:
         if cfg.get(key) is not None:
             value = cfg[key]
             _call(src, key, value, lambda s=setter, v=value: getattr(model, s)(v))
+    if spec.get("cluster") is not None and spec.get("clusters") is not None:
+        raise src.fail("model.clusters", [g.get("grouping", g.get("name"))
+                                          for g in spec["clusters"]],
+                       "give cluster (one grouping factor) or clusters (one entry per "
+                       "grouping factor), not both")
     if spec.get("cluster") is not None:
-        _set_cluster(src, model, spec["cluster"])
+        _set_cluster(src, model, spec["cluster"], "model.cluster")
+    for i, grouping in enumerate(spec.get("clusters") or ()):
+        _set_cluster(src, model, grouping, f"model.clusters[{i}]")
     for key, setter in _ROBUST_SETTERS.items():
         if spec.get(key) is not None:
             _call(src, f"model.{key}", spec[key],
@@ -123,9 +154,12 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
     except ValueError as err:
         cluster = cfg["model"].get("cluster") or {}
         about = _key_in_message(str(err), _SPEC_KEYS, "model")
-        canonical = CLUSTER_ALIASES.get(about, about)
-        if canonical in _CLUSTER_ARGS:
-            written = next((k for k in cluster if CLUSTER_ALIASES.get(k, k) == canonical),
+        canonical = GROUPING_ALIASES.get(about, about)
+        groupings = cfg["model"].get("clusters")
+        if groupings and (canonical in _CLUSTER_ARGS or str(err).startswith("set_cluster")):
+            path, value = _groupings_path(str(err), groupings)
+        elif canonical in _CLUSTER_ARGS:
+            written = next((k for k in cluster if GROUPING_ALIASES.get(k, k) == canonical),
                            canonical)
             path, value = f"model.cluster.{written}", cluster.get(written)
         elif canonical in ("effects", "correlations", "baseline_probability", "baseline_rate",
@@ -142,9 +176,16 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
 
 def check_grid_points(src: Source, base: Any, grid: Mapping[str, list[Any]]) -> None:
     """Build the spec of each axis value (naming it), then of every point of the grid."""
+    from ..design.groupings import grouping_axes
     from ..sweeps.grid import Grid, point_params
 
     for axis, values in grid.items():
+        if grouping_axis(axis) is not None and axis not in grouping_axes(base.groupings):
+            valid = grouping_axes(base.groupings)
+            allowed = (f"this model's per-grouping axes are {', '.join(valid)}" if valid else
+                       "per-grouping axes are for formulas with several grouping factors; "
+                       "sweep n_clusters, icc, slope_variance instead")
+            raise src.fail(f"sweep.{axis}", axis, f"not an axis of this model: {allowed}")
         if axis.startswith(EFFECT_PREFIX):
             term = axis[len(EFFECT_PREFIX):]
             effects = base.term_names[1:]  # fixed effects (a factor's per level)

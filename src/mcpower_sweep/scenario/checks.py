@@ -19,6 +19,7 @@ s.yaml: alpha: alpha=2 is not allowed: use a number in (0, 1)
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -88,8 +89,12 @@ def suggest(word: str, valid: tuple[str, ...] | list[str]) -> str:
 
 
 def label_of(path: str) -> str:
-    """The key a path ends with, as the user wrote it: ``sweep.n_clusters[1]`` -> n_clusters."""
-    return path.rsplit(".", 1)[-1].split("[", 1)[0]
+    """The key a path ends with, as the user wrote it, without a list index.
+
+    >>> label_of("sweep.n_clusters[1]"), label_of("sweep.icc[school:class][0]")
+    ('n_clusters', 'icc[school:class]')
+    """
+    return re.sub(r"\[\d+\]$", "", path.rsplit(".", 1)[-1])
 
 
 def rule(p: Param) -> Check:

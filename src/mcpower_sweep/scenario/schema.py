@@ -2,9 +2,12 @@
 
 A key that is a parameter (``simulations``, ``target_power``, ``icc``, ...) is checked by
 that parameter's rule.  The cluster block also accepts ``ICC``, the tutorial's spelling in
-``set_cluster(ICC=...)``; ``icc`` is canonical.  What a value means for the model (names of
-effects and slopes, variable types, sizes that fit together) is left to the model's setters
-(:mod:`.build`), so a scenario and a script accept exactly the same values.
+``set_cluster(ICC=...)``; ``icc`` is canonical.  A formula with several grouping factors
+(nested ``(1 | school/class)``, crossed ``(1 | subject) + (1 | item)``) takes ``clusters:``,
+a list with one such block per grouping (``grouping:`` or ``name:`` as MCPower 1.4.1 spells
+it, e.g. ``"school:class"``; a nested child sized by ``n_per_parent``).  What a value means
+for the model (names of effects and slopes, variable types, sizes that fit together) is left
+to the model's setters (:mod:`.build`), so a scenario and a script accept exactly the same values.
 
 Examples
 --------
@@ -50,6 +53,31 @@ CLUSTER: Schema = {
     "tau_squared": (False, rule(PARAMS["tau_squared"])),
 }
 
+# One entry of ``clusters:`` (a formula with several grouping factors): set_cluster's keys
+# and name (MCPower 1.4.1's spelling, e.g. "school:class") plus a nested child's size.
+GROUPING_ALIASES = {**CLUSTER_ALIASES, "name": "grouping"}
+GROUPING: Schema = {**CLUSTER, "n_per_parent": (False, rule(PARAMS["n_per_parent"]))}
+
+
+def check_groupings(src: Source, path: str, value: Any) -> list[dict[str, Any]]:
+    """``clusters:``: one set_cluster entry per grouping factor, each named once."""
+    if not isinstance(value, list) or not value:
+        one = " (one grouping factor: write cluster: {...})" if isinstance(value, dict) else ""
+        raise src.fail(path, value, "must be a non-empty list of groupings, one entry per "
+                       "grouping factor, e.g. [{grouping: school, icc: 0.1, n_clusters: 20}, "
+                       f"{{grouping: 'school:class', icc: 0.05, n_per_parent: 4}}]{one}")
+    entry = mapping(GROUPING, GROUPING_ALIASES)
+    out: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(value):
+        block = entry(src, f"{path}[{i}]", item)
+        name = block.get("grouping", block.get("name"))
+        if name in seen:
+            raise src.fail(f"{path}[{i}]", name, f"the grouping is already configured in "
+                           f"{path}[{seen[name]}]: give each grouping factor once")
+        seen[name] = i
+        out.append(block)
+    return out
 
 
 def scenario_configs(src: Source, path: str, value: Any) -> Any:
@@ -130,6 +158,7 @@ MODEL: Schema = {
     "variable_types": (False, assignments("variable types")),
     "correlations": (False, assignments("correlations")),
     "cluster": (False, mapping(CLUSTER, CLUSTER_ALIASES)),
+    "clusters": (False, check_groupings),  # several grouping factors (nested, crossed)
     # Departures from the textbook model (docs/robustness.md).
     "residual_dist": (False, rule(PARAMS["residual_dist"])),
     "random_effect_dist": (False, rule(PARAMS["random_effect_dist"])),
