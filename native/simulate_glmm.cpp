@@ -70,6 +70,11 @@ void Generator::generate_glmm(uint64_t seed, uint64_t index, GlmmProblem& pr) co
     pr.n = int(pr.start[J]);
     pr.X.resize(size_t(pr.n) * p);
     pr.y.resize(pr.n);
+    // A scenario's per-simulation effects and random-intercept scale (its residual settings
+    // have no GLMM counterpart: the Python side leaves them out); random-effect shapes are
+    // drawn by for_each_cluster.
+    SimDraw sim;
+    if (spec.robust.per_simulation()) draw_perturbation(seed, index, sim);
     for_each_cluster(seed, index, sizes, scratch,
                      [&](int j, int64_t nj, const double* coef, double* W, int64_t max_n, Stream& rng) {
         for (int64_t i = 0; i < nj; ++i) {
@@ -83,7 +88,7 @@ void Generator::generate_glmm(uint64_t seed, uint64_t index, GlmmProblem& pr) co
             const double mu = inverse_link(spec.link, eta);
             pr.y[row] = spec.family == GlmFamily::poisson ? poisson_draw(rng, mu) : double(rng.uniform() < mu);
         }
-    });
+    }, sim);
     pr.set_log_norm();
 }
 

@@ -88,9 +88,11 @@ void check_robustness(const EngineSpec& spec) {
     }
     const Robustness& r = spec.robust;
     if (r.is_default() && r.het_weights.empty()) return;
-    if (spec.family != GlmFamily::gaussian)
-        throw std::invalid_argument("robust: non-normal, heteroskedastic or perturbed data are for the linear "
-                                    "mixed model only");
+    if (spec.family != GlmFamily::gaussian &&
+        (!r.residual_normal() || r.het_gamma != 0.0 || r.residual_change_prob > 0.0 || !r.variance_draws.empty()))
+        throw std::invalid_argument("robust: a GLMM has no normal residual to change (residual shapes, "
+                                    "heteroskedasticity) and no variance draws; random-effect shapes and "
+                                    "scenario perturbations apply");
     check_shape(r.residual_shape, r.residual_param, "residual shape");
     check_shape(r.re_shape, r.re_param, "random-effect shape");
     if (!finite(r.het_gamma)) throw std::invalid_argument("het_gamma must be finite");

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mcpower_sweep import MCPower, _native
+from mcpower_sweep import MCPower, _native, engine
 from mcpower_sweep.design.robust import SCENARIOS, check_distribution, scenario_config
 from mcpower_sweep.engine import native_spec
 from mcpower_sweep.results.scenarios import ScenarioResult
@@ -180,11 +180,37 @@ def test_a_scenario_keeps_what_the_design_sets() -> None:
     assert native_spec(spec).robust.residual_param == 10.0  # optimistic's df by default
 
 
-def test_robustness_is_for_the_linear_mixed_model() -> None:
-    model = (MCPower("y ~ x + (1|g)", family="logit").set_baseline_probability(0.3)
-             .set_cluster("g", ICC=0.2, n_clusters=20).set_residual_distribution("t(5)"))
-    with pytest.raises(ValueError, match="family='logit'"):
-        model.to_spec(400)
+def _logit() -> MCPower:
+    return (MCPower("y ~ x + (1|g)", family="logit").set_baseline_probability(0.3)
+            .set_cluster("g", ICC=0.2, n_clusters=20).set_effects("x=0.3"))
+
+
+def test_a_glmm_has_no_residual_to_change() -> None:
+    with pytest.raises(ValueError, match="residual_dist='t\\(5\\)' with family='logit'"):
+        _logit().set_residual_distribution("t(5)").to_spec(400)
+    with pytest.raises(ValueError, match="heteroskedasticity=2 with family='logit'"):
+        _logit().set_heteroskedasticity(2).to_spec(400)
+
+
+def test_glmm_random_effect_shapes_and_scenarios() -> None:
+    """A GLMM's random effects take the shape (same variance), and a scenario set its
+    effects and random-intercept noise; its residual settings are left out."""
+    spec = _logit().set_random_effect_distribution("t(3)").to_spec(400)
+    robust = native_spec(spec).robust
+    assert (robust.re_shape, robust.re_param) == (_native.Shape.t, 3.0)
+    doomer = native_spec(_logit().to_spec(400).with_params(scenario="doomer")).robust
+    assert doomer.effect_jitter > 0 and doomer.icc_noise_sd > 0
+    assert doomer.residual_change_prob == 0.0 and doomer.het_gamma == 0.0
+    normal = engine.run_chunk(_logit().to_spec(400), 5, 0, 200)
+    heavy = engine.run_chunk(spec, 5, 0, 200)
+    assert not np.array_equal(normal.estimate, heavy.estimate)  # the shape is drawn
+    # the same simulations as before when nothing is set (no draws spent on robustness)
+    again = engine.run_chunk(_logit().set_random_effect_distribution("normal").to_spec(400),
+                             5, 0, 200)
+    np.testing.assert_array_equal(normal.estimate, again.estimate)
+    result = _logit().set_seed(3).set_simulations(200).find_power(400, scenarios=True,
+                                                                   print_results=False)
+    assert set(result.scenarios) == {"optimistic", "realistic", "doomer"}
 
 
 def test_driver_must_be_a_main_effect_predictor() -> None:

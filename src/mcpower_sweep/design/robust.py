@@ -192,6 +192,8 @@ def robustness(spec: SimulationSpec) -> dict[str, Any]:
     cfg = scenario_config(spec.scenario, spec.scenario_configs) if spec.scenario else None
     opt = cfg or SCENARIOS["optimistic"]
     out: dict[str, Any] = {}
+    if spec.family != "lme":  # no residual: a scenario's residual settings do not apply
+        cfg = cfg and {**cfg, "residual_change_prob": 0, "heteroskedasticity_ratio": 1.0}
     if spec.residual_dist != "normal":
         out["residual_shape"], out["residual_param"] = _shape(spec.residual_dist,
                                                               opt["residual_df"])
@@ -292,6 +294,9 @@ def check_robust(spec: SimulationSpec) -> None:
                              "or None (the linear predictor)")
     if spec.scenario:
         scenario_config(spec.scenario, spec.scenario_configs)
-    if robustness(spec) and spec.family != "lme":
-        raise ValueError(f"family={spec.family!r}: non-normal, heteroskedastic and scenario "
-                         "data are simulated for the linear mixed model (family='lme') only")
+    if spec.family != "lme" and (spec.residual_dist != "normal" or spec.heteroskedasticity != 1.0):
+        what = ("residual_dist=" + repr(spec.residual_dist) if spec.residual_dist != "normal"
+                else f"heteroskedasticity={spec.heteroskedasticity:g}")
+        raise ValueError(f"{what} with family={spec.family!r}: a GLMM's outcome has no normal "
+                         "residual to change; random-effect distributions and scenario sets "
+                         "apply (their residual settings are for family='lme')")
