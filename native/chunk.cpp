@@ -1,16 +1,13 @@
 #include "chunk.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "glmm.hpp"
+#include "parallel.hpp"
 #include "simulate.hpp"
 
 namespace mcps {
@@ -298,73 +295,54 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
     opt.reml = spec.estimator == Estimator::reml;
     const DfMethod method = spec.df_method;
 
-    std::atomic<int64_t> next{0};
-    std::exception_ptr error;
-    std::mutex error_mutex;
     GlmmFitOptions glmm_opt;  // started at the data-generating values
     glmm_opt.nagq = spec.nagq;
     glmm_opt.start_theta = truth;
     glmm_opt.start_beta = spec.beta;
-    auto worker = [&]() {
-        try {
-            Problem generated, analysed;
-            Workspace ws;
-            GlmmProblem gp;
-            constexpr int64_t block = 4;
-            for (;;) {
-                const int64_t b0 = next.fetch_add(block);
-                if (b0 >= count) break;
-                for (int64_t i = b0; i < std::min(count, b0 + block); ++i) {
-                    if (spec.family != GlmFamily::gaussian) {
-                        gen.generate_glmm(seed, start + uint64_t(i), gp);
-                        glmm_simulation(gp, glmm_opt, method, spec.joint_tests, i, out);
-                        continue;
-                    }
-                    gen.generate(seed, start + uint64_t(i), generated);
-                    if (restricted) restrict_problem(generated, spec.fit_columns, spec.fit_z_columns, analysed);
-                    const Problem& pr = restricted ? analysed : generated;
-                    Fit f = fit(pr, opt, {truth}, ws);
-                    if (!f.converged) f = fit(pr, opt, {truth, identity}, ws);
-                    out.iterations[i] = f.iterations;
-                    if (!f.converged) continue;
-                    const WaldTests t = wald_tests(pr, f, ws, method);
-                    bool finite = true;
-                    for (int c = 0; c < p; ++c)
-                        finite = finite && std::isfinite(f.beta[c]) && std::isfinite(t.se[c]) &&
-                                 std::isfinite(t.pvalue[c]) && !std::isnan(t.df[c]);
-                    double joint_p[kMaxFixedEffects];
-                    for (int k = 0; k < n_joint; ++k) {
-                        joint_p[k] = joint_test(pr, f, ws, t, method, spec.joint_tests[k]).pvalue;
-                        finite = finite && !std::isnan(joint_p[k]);
-                    }
-                    if (!finite) continue;  // counted as a failed fit, never as "not significant"
-                    for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
-                    out.converged[i] = 1;
-                    out.singular[i] = f.singular;
-                    for (int c = 0; c < p; ++c) {
-                        out.estimate[i * p + c] = f.beta[c];
-                        out.se[i * p + c] = t.se[c];
-                        out.df[i * p + c] = t.df[c];
-                        out.pvalue[i * p + c] = t.pvalue[c];
-                    }
-                    store_components(f.re_cov, q, true, f.sigma2, i, out);
-                }
-            }
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(error_mutex);
-            if (!error) error = std::current_exception();
-            next.store(count);
-        }
+    struct Scratch {
+        Problem generated, analysed;
+        Workspace ws;
+        GlmmProblem gp;
     };
-    const int nt = int(std::max<int64_t>(1, std::min<int64_t>(n_threads, (count + 3) / 4)));
-    if (nt <= 1) {
-        worker();
-    } else {
-        std::vector<std::thread> pool;
-        for (int t = 0; t < nt; ++t) pool.emplace_back(worker);
-        for (auto& th : pool) th.join();
-    }
-    if (error) std::rethrow_exception(error);
+    for_each_simulation(count, n_threads, [] { return Scratch(); }, [&](int64_t i, Scratch& sc) {
+        Problem& generated = sc.generated;
+        Problem& analysed = sc.analysed;
+        Workspace& ws = sc.ws;
+        GlmmProblem& gp = sc.gp;
+        if (spec.family != GlmFamily::gaussian) {
+            gen.generate_glmm(seed, start + uint64_t(i), gp);
+            glmm_simulation(gp, glmm_opt, method, spec.joint_tests, i, out);
+            return;
+        }
+        gen.generate(seed, start + uint64_t(i), generated);
+        if (restricted) restrict_problem(generated, spec.fit_columns, spec.fit_z_columns, analysed);
+        const Problem& pr = restricted ? analysed : generated;
+        Fit f = fit(pr, opt, {truth}, ws);
+        if (!f.converged) f = fit(pr, opt, {truth, identity}, ws);
+        out.iterations[i] = f.iterations;
+        if (!f.converged) return;
+        const WaldTests t = wald_tests(pr, f, ws, method);
+        bool finite = true;
+        for (int c = 0; c < p; ++c)
+            finite = finite && std::isfinite(f.beta[c]) && std::isfinite(t.se[c]) &&
+                     std::isfinite(t.pvalue[c]) && !std::isnan(t.df[c]);
+        double joint_p[kMaxFixedEffects];
+        for (int k = 0; k < n_joint; ++k) {
+            joint_p[k] = joint_test(pr, f, ws, t, method, spec.joint_tests[k]).pvalue;
+            finite = finite && !std::isnan(joint_p[k]);
+        }
+        if (!finite) return;  // counted as a failed fit, never as "not significant"
+        for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
+        out.converged[i] = 1;
+        out.singular[i] = f.singular;
+        for (int c = 0; c < p; ++c) {
+            out.estimate[i * p + c] = f.beta[c];
+            out.se[i * p + c] = t.se[c];
+            out.df[i * p + c] = t.df[c];
+            out.pvalue[i * p + c] = t.pvalue[c];
+        }
+        store_components(f.re_cov, q, true, f.sigma2, i, out);
+    });
     return out;
 }
 

@@ -1,16 +1,13 @@
 #include "simulate_groupings.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "lmm_general.hpp"
+#include "parallel.hpp"
 
 namespace mcps {
 
@@ -294,9 +291,6 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
     }
     const int64_t n = d.n_rows();
 
-    std::atomic<int64_t> next{0};
-    std::exception_ptr error;
-    std::mutex error_mutex;
     auto one = [&](int64_t i, std::vector<double>& X, std::vector<double>& y) {
         simulate_groupings(d, seed, start + uint64_t(i), X, y);
         general::Result f;
@@ -336,30 +330,11 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
                 }
         }
     };
-    auto worker = [&]() {
-        try {
-            std::vector<double> X, y;
-            constexpr int64_t block = 4;
-            for (;;) {
-                const int64_t b0 = next.fetch_add(block);
-                if (b0 >= count) break;
-                for (int64_t i = b0; i < std::min(count, b0 + block); ++i) one(i, X, y);
-            }
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(error_mutex);
-            if (!error) error = std::current_exception();
-            next.store(count);
-        }
+    struct Scratch {
+        std::vector<double> X, y;
     };
-    const int nt = int(std::max<int64_t>(1, std::min<int64_t>(n_threads, (count + 3) / 4)));
-    if (nt <= 1) {
-        worker();
-    } else {
-        std::vector<std::thread> pool;
-        for (int t = 0; t < nt; ++t) pool.emplace_back(worker);
-        for (auto& th : pool) th.join();
-    }
-    if (error) std::rethrow_exception(error);
+    for_each_simulation(count, n_threads, [] { return Scratch(); },
+                        [&](int64_t i, Scratch& sc) { one(i, sc.X, sc.y); });
     return out;
 }
 
