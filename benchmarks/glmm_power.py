@@ -50,7 +50,8 @@ def designs() -> dict[str, tuple[MCPower, int]]:
 
 
 def read_r(path: Path) -> dict[tuple[str, str], tuple[float, float, str]]:
-    """glm_power.R's lines: (design, test) -> (power, se, the rest of the line)."""
+    """An R power script's lines (glmm_power.R, nested_power.R): (design, test) -> (power,
+    se, the rest of the line)."""
     out = {}
     for line in path.read_text().splitlines():
         m = re.match(r"(\w+) (\w+) power ([\d.]+) se ([\d.]+) (.*)", line)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from pathlib import Path
+
+from glmm_power import read_r  # the same line format
 
 from mcpower_sweep import MCPower
 
@@ -44,16 +45,6 @@ def designs(scale: float, top_units: int) -> dict[str, tuple[MCPower, int]]:
                .set_cluster("item", ICC=0.1, n_clusters=items,
                             cluster_level_vars=["condition"]))
     return {"nested": (nested, schools * 4 * 15), "crossed": (crossed, subjects * items)}
-
-
-def read_r(path: Path) -> dict[tuple[str, str], tuple[float, float, str]]:
-    """nested_power.R's lines: (design, test) -> (power, se, the rest of the line)."""
-    out = {}
-    for line in path.read_text().splitlines():
-        m = re.match(r"(\w+) (\w+) power ([\d.]+) se ([\d.]+) (.*)", line)
-        if m:
-            out[m[1], m[2]] = float(m[3]), float(m[4]), m[5]
-    return out
 
 
 def main() -> None:
