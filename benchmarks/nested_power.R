@@ -1,9 +1,9 @@
-# Power of lmer + lmerTest (REML, Satterthwaite) on a three-level and a crossed design,
+# Power of lmer + lmerTest (REML, Satterthwaite) on a three-level and two crossed designs,
 # simulated in R: the reference for our simulations of the same designs (issue #12) and for
 # the calibration of the default test at few top-level units (docs/calibration.md).
 #
 #   Rscript benchmarks/nested_power.R [n_sims] [seed] [designs] [effect_scale] [top_units]
-#   (defaults 500, 1, nested,crossed, 1, 0 = each design's default size; e.g. the type-I
+#   (defaults 500, 1, nested,crossed,latin, 1, 0 = each design's default size; e.g. the type-I
 #   error at 6 schools: Rscript benchmarks/nested_power.R 1000 2 nested 0 6; at 10 subjects
 #   x 10 items: Rscript benchmarks/nested_power.R 1000 3 crossed 0 10)
 #
@@ -19,6 +19,11 @@
 #            items, chosen at random); subject ICC .2 (tau^2 .25) with slope variance .1
 #            (uncorrelated with the intercept in the data, the correlation fitted), item ICC
 #            .1; effect .4. top_units sets the subjects and the items.
+#   latin    y ~ condition + (1 + condition | subject) + (1 | item): 24 subjects x 16 items,
+#            every subject sees every item once, the condition in a Latin square (subject s
+#            in list s mod 2 sees item i in condition (i + s) mod 2, 0-based), so it varies
+#            within subjects and within items; variances as crossed; effect .25.  top_units
+#            sets the subjects and the items (even).
 # The effects are multiplied by effect_scale (0: a true null).
 # Fits: lmerTest::lmer (REML), default control; p-values: Satterthwaite t from summary().
 # A fit with a convergence warning keeps its p-value (as R users read it); warnings and
@@ -29,7 +34,7 @@ suppressPackageStartupMessages(library(lmerTest))
 args <- commandArgs(trailingOnly = TRUE)
 n_sims <- if (length(args) >= 1) as.integer(args[1]) else 500L
 seed <- if (length(args) >= 2) as.integer(args[2]) else 1L
-designs <- if (length(args) >= 3) strsplit(args[3], ",")[[1]] else c("nested", "crossed")
+designs <- if (length(args) >= 3) strsplit(args[3], ",")[[1]] else c("nested", "crossed", "latin")
 scale <- if (length(args) >= 4) as.numeric(args[4]) else 1
 top_units <- if (length(args) >= 5) as.integer(args[5]) else 0L
 set.seed(seed)
@@ -49,6 +54,17 @@ simulate <- function(design) {
     list(data = data.frame(y = y, treatment = trt, x = x, school = factor(school),
                            class = factor(class)),
          formula = y ~ treatment + x + (1 | school / class), tests = c("treatment", "x"))
+  } else if (design == "latin") {
+    S <- if (top_units > 0) top_units else 24L; I <- if (top_units > 0) top_units else 16L
+    subject <- rep(seq_len(S), each = I)
+    item <- rep(seq_len(I), times = S)
+    cond <- (item - 1 + subject - 1) %% 2
+    b0 <- rnorm(S, sd = sqrt(tau2(0.2))); b1 <- rnorm(S, sd = sqrt(0.1))
+    y <- b0[subject] + (scale * 0.25 + b1[subject]) * cond +
+      rnorm(I, sd = sqrt(tau2(0.1)))[item] + rnorm(S * I)
+    list(data = data.frame(y = y, condition = cond, subject = factor(subject),
+                           item = factor(item)),
+         formula = y ~ condition + (1 + condition | subject) + (1 | item), tests = "condition")
   } else {
     S <- if (top_units > 0) top_units else 30L; I <- if (top_units > 0) top_units else 20L
     subject <- rep(seq_len(S), each = I)

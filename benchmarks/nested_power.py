@@ -13,7 +13,9 @@ for the data-generating model):
   2 of the 4 classes of every school treated, ICC .1 per grouping, effects .2 and .1;
 - crossed: ``y ~ condition + (1 + condition | subject) + (1 | item)``, 30 subjects x 20
   items, condition at item level (half the items), subject ICC .2, slope variance .1,
-  item ICC .1, effect .4.
+  item ICC .1, effect .4;
+- latin: the crossed model, 24 subjects x 16 items each seen once, the condition in a
+  Latin square (``latin_square="condition"`` on item), effect .25.
 """
 
 from __future__ import annotations
@@ -44,14 +46,23 @@ def designs(scale: float, top_units: int) -> dict[str, tuple[MCPower, int]]:
                             random_slopes=["condition"], slope_variance=0.1)
                .set_cluster("item", ICC=0.1, n_clusters=items,
                             cluster_level_vars=["condition"]))
-    return {"nested": (nested, schools * 4 * 15), "crossed": (crossed, subjects * items)}
+    crossed_n = subjects * items
+    subjects, items = (top_units, top_units) if top_units else (24, 16)
+    latin = (MCPower("y ~ condition + (1 + condition | subject) + (1 | item)")
+             .set_variable_type("condition=binary(0.5)")
+             .set_effects(f"condition={0.25 * scale}")
+             .set_cluster("subject", ICC=0.2, n_clusters=subjects,
+                          random_slopes=["condition"], slope_variance=0.1)
+             .set_cluster("item", ICC=0.1, n_clusters=items, latin_square="condition"))
+    return {"nested": (nested, schools * 4 * 15), "crossed": (crossed, crossed_n),
+            "latin": (latin, subjects * items)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--designs", default="nested,crossed")
+    parser.add_argument("--designs", default="nested,crossed,latin")
     parser.add_argument("--scale", type=float, default=1.0, help="effects x scale (0: null)")
     parser.add_argument("--top-units", type=int, default=0,
                         help="schools (nested) or subjects = items (crossed); 0: 20 / 30 x 20")

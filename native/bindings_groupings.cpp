@@ -22,13 +22,15 @@ GroupingsDesign make_design(std::vector<UnitDraw> predictor_draw, std::vector<do
                             std::vector<std::vector<double>> re_cov, std::vector<int> fit_grouping,
                             std::vector<std::vector<int>> fit_z_columns, std::vector<int> component_order,
                             std::vector<std::vector<int>> joint_tests, Estimator estimator, DfMethod df_method,
-                            std::vector<double> predictor_mix, std::vector<int> predictor_factor) {
+                            std::vector<double> predictor_mix, std::vector<int> predictor_factor,
+                            std::vector<std::vector<double>> predictor_fixed) {
     GroupingsDesign d;
     d.predictor_draw = std::move(predictor_draw);
     d.predictor_p = std::move(predictor_p);
     d.predictor_unit = std::move(predictor_unit);
     d.predictor_mix = std::move(predictor_mix);
     d.predictor_factor = std::move(predictor_factor);
+    d.predictor_fixed = std::move(predictor_fixed);
     d.row_block = std::move(row_block);
     d.level_block = std::move(level_block);
     d.terms = std::move(terms);
@@ -72,7 +74,8 @@ void register_groupings(py::module_& m) {
     py::enum_<UnitDraw>(m, "UnitDraw", "How a predictor's values are drawn over its units.")
         .value("normal", UnitDraw::normal)
         .value("bernoulli", UnitDraw::bernoulli)
-        .value("balanced", UnitDraw::balanced);
+        .value("balanced", UnitDraw::balanced)
+        .value("fixed", UnitDraw::fixed);
     py::class_<GroupingsDesign>(m, "GroupingsDesign",
                                 "A checked, read-only design with several grouping factors.")
         .def(py::init(&make_design), py::kw_only(), py::arg("predictor_draw"), py::arg("predictor_p"),
@@ -81,7 +84,8 @@ void register_groupings(py::module_& m) {
              py::arg("fit_grouping"), py::arg("fit_z_columns"), py::arg("component_order"),
              py::arg("joint_tests"), py::arg("estimator"), py::arg("df_method"),
              py::arg("predictor_mix") = std::vector<double>{},
-             py::arg("predictor_factor") = std::vector<int>{})
+             py::arg("predictor_factor") = std::vector<int>{},
+             py::arg("predictor_fixed") = std::vector<std::vector<double>>{})
         .def_readonly("n_levels", &GroupingsDesign::n_levels)
         .def_readonly("fit_grouping", &GroupingsDesign::fit_grouping)
         .def_readonly("fit_z_columns", &GroupingsDesign::fit_z_columns)

@@ -133,9 +133,14 @@ void GroupingsDesign::check() const {
     for (int v = 0; v < n_pred; ++v) {
         const int u = predictor_unit[v];
         require(u >= -1 && u < G, "predictor_unit of predictor " + std::to_string(v) + " is not a grouping");
-        require(int(predictor_draw[v]) >= 0 && int(predictor_draw[v]) <= 2, "predictor_draw is not a UnitDraw");
+        require(int(predictor_draw[v]) >= 0 && int(predictor_draw[v]) <= 3, "predictor_draw is not a UnitDraw");
+        const bool fixed = predictor_draw[v] == UnitDraw::fixed;
+        const size_t given = size_t(v) < predictor_fixed.size() ? predictor_fixed[v].size() : 0;
+        require(fixed ? given == size_t(n_rows()) && u == -1 : given == 0,
+                "predictor_fixed gives a value per row of each fixed predictor (drawn on rows), none of the others");
         require(predictor_p[v] >= 0.0 && predictor_p[v] <= 1.0, "binary predictor probability outside [0, 1]");
     }
+    require(predictor_fixed.size() <= size_t(n_pred), "predictor_fixed has more entries than predictors");
     require(predictor_mix.empty() || predictor_mix.size() == size_t(n_pred) * size_t(n_pred),
             "predictor_mix must be n_pred x n_pred (or empty)");
     for (int v = 0; v < n_pred && !predictor_mix.empty(); ++v)
@@ -217,6 +222,10 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
     for (int v = 0; v < n_pred; ++v) {
         const int g = d.predictor_unit[v];
         const int64_t units = g < 0 ? n : d.n_levels[g];
+        if (d.predictor_draw[v] == UnitDraw::fixed) {  // laid out by the design, no draw
+            std::copy(d.predictor_fixed[v].begin(), d.predictor_fixed[v].end(), &values[size_t(v) * n]);
+            continue;
+        }
         const int f = d.predictor_factor.empty() ? -1 : d.predictor_factor[v];
         if (f >= 0) {  // a factor: all its dummies at its first, one level per unit
             if (f == v) draw_factor(rng, d, v, units, values.data(), n);

@@ -14,7 +14,8 @@
 namespace mcps {
 
 // How a predictor's values are drawn over its units (rows or one grouping's levels).
-enum class UnitDraw : int { normal = 0, bernoulli = 1, balanced = 2 };
+// fixed: not drawn, the design lays the values out (predictor_fixed: a Latin square).
+enum class UnitDraw : int { normal = 0, bernoulli = 1, balanced = 2, fixed = 3 };
 
 struct GroupingsDesign {
     // Per predictor: distribution, P(1) when binary, and the unit it is drawn on:
@@ -30,6 +31,9 @@ struct GroupingsDesign {
     // dummies, P(level) = predictor_p, the first level the rest) on the same units, each
     // holding the index of the factor's first dummy (-1: not a factor's); empty = none.
     std::vector<int> predictor_factor;
+    // Per predictor drawn `fixed`: its value in every row (the same in every simulation);
+    // empty for the others (and all empty, or no entries, when none is fixed).
+    std::vector<std::vector<double>> predictor_fixed;
     // Balanced predictors: exactly round(p n) ones among the n units of each block
     // (row_block per row; level_block[g] per level of grouping g: its parent's level for
     // a nested child, 0 for a top-level grouping).

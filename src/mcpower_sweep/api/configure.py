@@ -146,6 +146,7 @@ class Configuration(RunSettings, OutcomeSettings, RobustSettings, SeveralGroupin
         cluster_size_cv: float = 0.0,
         tau_squared: float | None = None,
         n_per_parent: int | None = None,
+        latin_square: str | None = None,
     ) -> Self:
         """Configure a grouping factor of the formula's random part (once per grouping).
 
@@ -189,6 +190,11 @@ class Configuration(RunSettings, OutcomeSettings, RobustSettings, SeveralGroupin
             ``set_cluster("school", ICC=..., n_clusters=20)`` and ``set_cluster(
             "school:class", ICC=..., n_per_parent=4)``; crossed groupings each take
             ``n_clusters`` (docs/nested.md).
+        latin_square
+            With two crossed groupings (subjects x items), set on the items: this binary
+            (p = 0.5) or equal-proportion factor predictor is counterbalanced in a Latin
+            square instead of drawn: subject s is in list s mod K of the K conditions and
+            sees item i once, in condition (i + s) mod K (docs/nested.md).
 
         Examples
         --------
@@ -205,6 +211,7 @@ class Configuration(RunSettings, OutcomeSettings, RobustSettings, SeveralGroupin
                               slope_variance=slope_variance,
                               slope_intercept_corr=slope_intercept_corr,
                               cluster_level_vars=cluster_level_vars, cluster_size=cluster_size,
+                              latin_square=latin_square,
                               unsupported={"cluster_sizes": cluster_sizes,
                                            "cluster_size_cv": cluster_size_cv}):
             return self

@@ -101,6 +101,7 @@ def grouping_settings(
     slope_variance: object = 0.0,
     slope_intercept_corr: object = 0.0,
     cluster_level_vars: Sequence[str] | str | None = None,
+    latin_square: str | None = None,
     unsupported: Mapping[str, object] | None = None,
 ) -> Grouping:
     """Check one ``set_cluster`` call of a formula with several groupings.
@@ -164,8 +165,12 @@ def grouping_settings(
             raise ValueError(f"set_cluster({name!r}): cluster_level_vars={between!r}: {var!r} "
                              f"is not a predictor of {f.text!r}; its predictors are "
                              f"{', '.join(f.predictors)}")
+    if latin_square is not None and latin_square not in f.predictors:
+        raise ValueError(f"set_cluster({name!r}): latin_square={latin_square!r} is not a "
+                         f"predictor of {f.text!r}; its predictors are "
+                         f"{', '.join(f.predictors)}")
     return replace(
-        g, icc=icc_value, tau_squared=tau2,
+        g, icc=icc_value, tau_squared=tau2, latin_square=latin_square,
         slope_variances=_per_slope(g, f.term_names, "slope_variance", slope_variance),
         slope_intercept_corrs=(_per_slope(g, f.term_names, "slope_intercept_corr",
                                           slope_intercept_corr) if intercept and not
@@ -239,6 +244,10 @@ class SeveralGroupings:
     def _set_grouping(self, name: str, n_per_parent: object, **settings: Any) -> bool:
         """Configure grouping ``name`` (:func:`grouping_settings`); False when the formula
         has one grouping factor (``set_cluster``'s own path)."""
+        if self._mixed is None and settings.get("latin_square") is not None:
+            raise ValueError(f"set_cluster({name!r}, latin_square={settings['latin_square']!r})"
+                             ": a Latin square needs two crossed grouping factors, e.g. "
+                             "(1|subject) + (1|item); the formula has one")
         if self._mixed is None:
             if n_per_parent is not None:
                 raise ValueError(f"set_cluster({name!r}, n_per_parent={n_per_parent!r}): the "

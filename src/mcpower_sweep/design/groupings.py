@@ -30,6 +30,7 @@ import numpy as np
 from ..params import GROUPING_AXES, grouping_axis
 from . import family as fam
 from .factors import predictor_columns
+from .latin_square import fixed_columns
 
 if TYPE_CHECKING:
     from .spec import SimulationSpec
@@ -64,6 +65,9 @@ class Grouping:
         ``sample_size // cluster_size`` units); a nested child's units per parent unit.
     cluster_level_vars
         Predictors constant within this grouping's units (drawn once per unit).
+    latin_square
+        A condition counterbalanced over this grouping's units (the items) and the other
+        crossed grouping's (the subjects) in a Latin square (:mod:`.latin_square`).
     """
 
     name: str
@@ -78,6 +82,7 @@ class Grouping:
     n_per_parent: int | None = None
     cluster_level_vars: tuple[str, ...] = ()
     cluster_size: int | None = None
+    latin_square: str | None = None
 
     @property
     def intercept_variance(self) -> float:
@@ -123,6 +128,7 @@ class Grouping:
                                  ("n_per_parent", self.n_per_parent)) if v is not None},
             **({"cluster_level_vars": list(self.cluster_level_vars)}
                if self.cluster_level_vars else {}),
+            **({"latin_square": self.latin_square} if self.latin_square else {}),
         }
 
 
@@ -280,15 +286,18 @@ def engine_fields(spec: SimulationSpec) -> dict[str, Any]:
     index = predictor_columns(spec.predictors)
     cols = [spec.predictors[i] for i, _ in index]
     first = {i: index.index((i, lv)) for i, lv in reversed(index)}
+    fixed = fixed_columns(spec, lay)
     return {
-        "predictor_draw": ["normal" if p.kind == "normal" else "balanced"
-                           if p.allocation == "balanced" else "bernoulli" for p in cols],
+        "predictor_draw": ["fixed" if f else "normal" if p.kind == "normal" else "balanced"
+                           if p.allocation == "balanced" else "bernoulli"
+                           for p, f in zip(cols, fixed, strict=True)],
         "predictor_p": [float(p.proportions[lv - 1] if lv else p.p)
                         for p, (_, lv) in zip(cols, index, strict=True)],
         "predictor_unit": [where.get(p.name, -1) for p in cols],
         "predictor_mix": [] if (mix := spec.predictor_mix()) is None else mix.ravel().tolist(),
         "predictor_factor": ([first[i] if lv else -1 for i, lv in index]
                              if any(p.kind == "factor" for p in cols) else []),
+        "predictor_fixed": fixed if any(fixed) else [],
         "row_block": lay.row_block, "level_block": list(lay.level_block),
         "terms": [list(t) for t in spec.terms], "beta": [float(b) for b in spec.effects],
         "codes": list(lay.codes), "n_levels": list(lay.n_levels),
@@ -320,8 +329,10 @@ def sizes_text(groupings: tuple[Grouping, ...], sample_size: int) -> str:
         return f"N = {sample_size}: {chain} ({per} observations per {groupings[order[-1]].name})"
     reps = sample_size // math.prod(counts)
     sizes = " x ".join(f"{c} {g.name}" for c, g in zip(counts, groupings, strict=True))
+    square = "".join(f", {g.latin_square} in a Latin square over {g.name}"
+                     for g in groupings if g.latin_square)
     return (f"N = {sample_size}: {sizes} crossed (each pair seen {reps} "
-            f"time{'s' if reps > 1 else ''})")
+            f"time{'s' if reps > 1 else ''}{square})")
 
 
 def variances_text(groupings: tuple[Grouping, ...], term_names: tuple[str, ...]) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 from ..params import ESTIMATORS, PARAMS
 from .factors import check_balanced_factor, predictor_columns
 from .groupings import MIN_ROWS_PER_UNIT, Grouping, ancestors, total_rows, unit_counts
+from .latin_square import check_latin_square
 from .predictors import balanced_ones
 
 if TYPE_CHECKING:
@@ -245,6 +246,7 @@ def validate_groupings(spec: SimulationSpec) -> None:
     _levels(spec)
     _correlations(spec)
     _balanced(spec)
+    check_latin_square(spec, unit_counts(spec.groupings, spec.sample_size))
     if spec.sample_size <= len(spec.term_names) + 1:
         raise ValueError(f"sample_size={spec.sample_size} is too small for "
                          f"{len(spec.term_names)} fixed effects")

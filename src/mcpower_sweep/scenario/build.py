@@ -40,13 +40,14 @@ _CLUSTER_ARGS = {"icc": "ICC", "n_clusters": "n_clusters", "cluster_size": "clus
                  "slope_intercept_corr": "slope_intercept_corr",
                  "cluster_level_vars": "cluster_level_vars", "cluster_sizes": "cluster_sizes",
                  "cluster_size_cv": "cluster_size_cv", "tau_squared": "tau_squared",
-                 "n_per_parent": "n_per_parent"}
+                 "n_per_parent": "n_per_parent", "latin_square": "latin_square"}
 # Words a spec's error may be about -> the scenario key (cluster keys under model.cluster).
 _SPEC_KEYS = ("sample_size", "n_per_parent", "n_clusters", "cluster_sizes", "cluster_size_cv",
               "cluster_size",
               "ICC", "icc", "tau_squared", "slope_variance", "slope_intercept_corr",
               "cluster_level_vars", "baseline_probability", "baseline_rate", "estimator",
-              "df_method", "alpha", "effects", "correlations", "heteroskedasticity_driver")
+              "df_method", "alpha", "effects", "correlations", "heteroskedasticity_driver",
+              "latin_square")
 # Largest grid whose every point is checked while loading (beyond it only each axis value
 # is; the sweep checks every point before it starts).
 _FULL_CHECK_LIMIT = 20_000

@@ -56,7 +56,8 @@ CLUSTER: Schema = {
 # One entry of ``clusters:`` (a formula with several grouping factors): set_cluster's keys
 # and name (MCPower 1.4.1's spelling, e.g. "school:class") plus a nested child's size.
 GROUPING_ALIASES = {**CLUSTER_ALIASES, "name": "grouping"}
-GROUPING: Schema = {**CLUSTER, "n_per_parent": (False, rule(PARAMS["n_per_parent"]))}
+GROUPING: Schema = {**CLUSTER, "n_per_parent": (False, rule(PARAMS["n_per_parent"])),
+                    "latin_square": (False, text)}
 
 
 def check_groupings(src: Source, path: str, value: Any) -> list[dict[str, Any]]:
