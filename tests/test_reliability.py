@@ -711,8 +711,8 @@ def test_a_cluster_without_workers_says_so(tmp_path: Path,
     """Workers that never arrive: a bounded wait, then a message saying what to check."""
     from distributed import LocalCluster
 
+    from mcpower_sweep.sweeps.health import WORKER_TIMEOUT_ENV, NoWorkersError
     from mcpower_sweep.sweeps.run import sweep
-    from mcpower_sweep.sweeps.tasks import WORKER_TIMEOUT_ENV, NoWorkersError
 
     monkeypatch.setenv(WORKER_TIMEOUT_ENV, "2")
     s = parse_scenario(small_scenario())
@@ -725,7 +725,7 @@ def test_a_cluster_without_workers_says_so(tmp_path: Path,
 
 
 def test_a_bad_worker_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mcpower_sweep.sweeps.tasks import WORKER_TIMEOUT_ENV, worker_timeout
+    from mcpower_sweep.sweeps.health import WORKER_TIMEOUT_ENV, worker_timeout
 
     monkeypatch.setenv(WORKER_TIMEOUT_ENV, "soon")
     with pytest.raises(ValueError, match="MCPOWER_SWEEP_WORKER_TIMEOUT='soon'"):

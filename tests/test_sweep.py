@@ -30,6 +30,7 @@ from mcpower_sweep.api.model import MCPower
 from mcpower_sweep.results import tally
 from mcpower_sweep.sweeps import store
 from mcpower_sweep.sweeps.grid import Grid
+from mcpower_sweep.sweeps.health import task_failed
 from mcpower_sweep.sweeps.lock import StoreLockedError, store_lock
 from mcpower_sweep.sweeps.plan import (
     Plan,
@@ -39,7 +40,6 @@ from mcpower_sweep.sweeps.plan import (
 )
 from mcpower_sweep.sweeps.preflight import DestinationError, StoreExistsError, StoreMismatchError
 from mcpower_sweep.sweeps.run import _workers_skip_main, sweep
-from mcpower_sweep.sweeps.tasks import task_failed
 
 SEED = 20240611
 # Counts, the tallies (corrections, at least k) and the estimate summaries derived from

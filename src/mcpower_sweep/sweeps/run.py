@@ -38,17 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .grid import Grid
+from .health import WorkerWatch, probe_workers, worker_timeout
 from .plan import TARGET_TASK_SECONDS, Plan, create_planned_store, make_plan
-from .tasks import (
-    RunStats,
-    TaskWindow,
-    WorkerWatch,
-    collect,
-    probe_workers,
-    save_arrived,
-    worker_timeout,
-    write_failed,
-)
+from .tasks import RunStats, TaskWindow, collect, save_arrived, write_failed
 
 if TYPE_CHECKING:
     import xarray as xr
