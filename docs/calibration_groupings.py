@@ -32,13 +32,16 @@ GROUPING_STORES: dict[str, str] = {
     "calibration-groupings-school.yaml": "nested, treatment of schools (half of them)",
     "calibration-groupings-crossed10.yaml": "crossed, condition of items, by-subject slope",
     "calibration-groupings-crossed20.yaml": "crossed, condition of items, by-subject slope",
+    "calibration-groupings-latin10.yaml": "crossed, condition in a Latin square, by-subject slope",
 }
 NOTE = (
     "Pupils in classes in schools, `score ~ treatment + x + (1 | school/class)`, ICC 0.1 "
     "for school and 0.1 for school:class, 4 classes of 15 pupils per school, x a pupil-level "
     "covariate; and subjects × items, `rt ~ condition + (1 + condition | subject) + "
     "(1 | item)`, every subject seeing every item once, condition of exactly half of the "
-    "items, subject ICC 0.2 with slope variance 0.1, item ICC 0.1. REML fits; both columns "
+    "items (or in a Latin square: subject s sees item i in condition (i + s) mod 2, so it "
+    "varies within subjects and within items), subject ICC 0.2 with slope variance 0.1, "
+    "item ICC 0.1. REML fits; both columns "
     "of a row are the same simulated data sets. *Singular*: the share of fits with a "
     "variance component on its boundary (lme4's `isSingular`)."
 )
@@ -46,7 +49,7 @@ NOTE = (
 
 def units(scenario: str, n: int) -> str:
     """The design's size in words at ``n`` observations."""
-    if "crossed" in scenario:  # every subject sees every item once: N = J^2
+    if "crossed" in scenario or "latin" in scenario:  # each subject sees each item once: N = J^2
         j = math.isqrt(n)
         return f"{j} subjects × {j} items"
     return f"{n // 60} schools × 4 classes × 15 pupils"

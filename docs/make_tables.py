@@ -8,7 +8,7 @@ scenarios, then this script::
     mcpower-sweep run scenarios/calibration.yaml          # -> results/calibration.zarr
     mcpower-sweep run scenarios/calibration-crt.yaml      # -> results/calibration-crt.zarr
     mcpower-sweep run scenarios/calibration-glmm.yaml     # -> results/calibration-glmm.zarr
-    mcpower-sweep run scenarios/calibration-groupings.yaml  # and -school, -crossed10, -crossed20
+    mcpower-sweep run scenarios/calibration-groupings.yaml  # and -school, -crossed10/20, -latin10
     python docs/make_tables.py
 
 A calibration section whose store is absent is kept as the current page has it.
