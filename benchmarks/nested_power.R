@@ -42,6 +42,19 @@ set.seed(seed)
 tau2 <- function(icc) icc / (1 - icc)
 balanced <- function(n) sample(rep(c(1, 0), c(round(n / 2), n - round(n / 2))))
 
+# S subjects x I items, each pair seen once; condition(subject, item) gives each row's.
+crossed <- function(S, I, effect, condition) {
+  subject <- rep(seq_len(S), each = I)
+  item <- rep(seq_len(I), times = S)
+  cond <- condition(subject, item)
+  b0 <- rnorm(S, sd = sqrt(tau2(0.2))); b1 <- rnorm(S, sd = sqrt(0.1))
+  y <- b0[subject] + (scale * effect + b1[subject]) * cond +
+    rnorm(I, sd = sqrt(tau2(0.1)))[item] + rnorm(S * I)
+  list(data = data.frame(y = y, condition = cond, subject = factor(subject),
+                         item = factor(item)),
+       formula = y ~ condition + (1 + condition | subject) + (1 | item), tests = "condition")
+}
+
 simulate <- function(design) {
   if (design == "nested") {
     J <- if (top_units > 0) top_units else 20L; K <- 4L; m <- 15L
@@ -55,27 +68,11 @@ simulate <- function(design) {
                            class = factor(class)),
          formula = y ~ treatment + x + (1 | school / class), tests = c("treatment", "x"))
   } else if (design == "latin") {
-    S <- if (top_units > 0) top_units else 24L; I <- if (top_units > 0) top_units else 16L
-    subject <- rep(seq_len(S), each = I)
-    item <- rep(seq_len(I), times = S)
-    cond <- (item - 1 + subject - 1) %% 2
-    b0 <- rnorm(S, sd = sqrt(tau2(0.2))); b1 <- rnorm(S, sd = sqrt(0.1))
-    y <- b0[subject] + (scale * 0.25 + b1[subject]) * cond +
-      rnorm(I, sd = sqrt(tau2(0.1)))[item] + rnorm(S * I)
-    list(data = data.frame(y = y, condition = cond, subject = factor(subject),
-                           item = factor(item)),
-         formula = y ~ condition + (1 + condition | subject) + (1 | item), tests = "condition")
+    crossed(if (top_units > 0) top_units else 24L, if (top_units > 0) top_units else 16L, 0.25,
+            function(subject, item) (item - 1 + subject - 1) %% 2)
   } else {
-    S <- if (top_units > 0) top_units else 30L; I <- if (top_units > 0) top_units else 20L
-    subject <- rep(seq_len(S), each = I)
-    item <- rep(seq_len(I), times = S)
-    cond <- balanced(I)[item]
-    b0 <- rnorm(S, sd = sqrt(tau2(0.2))); b1 <- rnorm(S, sd = sqrt(0.1))
-    y <- b0[subject] + (scale * 0.4 + b1[subject]) * cond +
-      rnorm(I, sd = sqrt(tau2(0.1)))[item] + rnorm(S * I)
-    list(data = data.frame(y = y, condition = cond, subject = factor(subject),
-                           item = factor(item)),
-         formula = y ~ condition + (1 + condition | subject) + (1 | item), tests = "condition")
+    crossed(if (top_units > 0) top_units else 30L, if (top_units > 0) top_units else 20L, 0.4,
+            function(subject, item) balanced(max(item))[item])
   }
 }
 

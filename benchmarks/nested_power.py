@@ -38,24 +38,23 @@ def designs(scale: float, top_units: int) -> dict[str, tuple[MCPower, int]]:
               .set_cluster("school", ICC=0.1, n_clusters=schools)
               .set_cluster("school:class", ICC=0.1, n_per_parent=4,
                            cluster_level_vars=["treatment"]))
-    subjects, items = (top_units, top_units) if top_units else (30, 20)
-    crossed = (MCPower("y ~ condition + (1 + condition | subject) + (1 | item)")
-               .set_variable_type("condition=binary(0.5, balanced)")
-               .set_effects(f"condition={0.4 * scale}")
-               .set_cluster("subject", ICC=0.2, n_clusters=subjects,
-                            random_slopes=["condition"], slope_variance=0.1)
-               .set_cluster("item", ICC=0.1, n_clusters=items,
-                            cluster_level_vars=["condition"]))
-    crossed_n = subjects * items
-    subjects, items = (top_units, top_units) if top_units else (24, 16)
-    latin = (MCPower("y ~ condition + (1 + condition | subject) + (1 | item)")
-             .set_variable_type("condition=binary(0.5)")
-             .set_effects(f"condition={0.25 * scale}")
+    return {"nested": (nested, schools * 4 * 15),
+            "crossed": crossed("binary(0.5, balanced)", 0.4 * scale, top_units or 30,
+                               top_units or 20, cluster_level_vars=["condition"]),
+            "latin": crossed("binary(0.5)", 0.25 * scale, top_units or 24, top_units or 16,
+                             latin_square="condition")}
+
+
+def crossed(condition: str, effect: float, subjects: int, items: int, **item: object
+            ) -> tuple[MCPower, int]:
+    """Subjects x items, each pair once; ``item``: how the condition is laid over items."""
+    model = (MCPower("y ~ condition + (1 + condition | subject) + (1 | item)")
+             .set_variable_type(f"condition={condition}")
+             .set_effects(f"condition={effect}")
              .set_cluster("subject", ICC=0.2, n_clusters=subjects,
                           random_slopes=["condition"], slope_variance=0.1)
-             .set_cluster("item", ICC=0.1, n_clusters=items, latin_square="condition"))
-    return {"nested": (nested, schools * 4 * 15), "crossed": (crossed, crossed_n),
-            "latin": (latin, subjects * items)}
+             .set_cluster("item", ICC=0.1, n_clusters=items, **item))
+    return model, subjects * items
 
 
 def main() -> None:
