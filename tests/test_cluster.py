@@ -70,6 +70,18 @@ def test_local_cluster_runs_tasks_and_closes() -> None:
     assert cluster.status.name == "closed"
 
 
+def test_local_processes_wake_up_less_unless_the_user_configured_it() -> None:
+    tick = functools.partial(dask.config.get, "distributed.admin.tick.interval")
+    profile = functools.partial(dask.config.get, "distributed.worker.profile.enabled")
+    with open_client(workers=1) as client:
+        assert list(client.run(tick).values()) == ["500ms"]
+        assert list(client.run(profile).values()) == [False]
+    with dask.config.set({"distributed.admin.tick.interval": "50ms"}), \
+            open_client(workers=1) as client:
+        assert list(client.run(tick).values()) == ["50ms"]
+        assert list(client.run(profile).values()) == [False]
+
+
 def test_local_workers_keep_stderr_clean(capfd: pytest.CaptureFixture[str]) -> None:
     """Worker ERROR logs (e.g. a heartbeat meeting a closing scheduler) never reach stderr.
 
