@@ -1,5 +1,5 @@
-// Several random-effect terms: the data's cross-products and the profiled deviance
-// (see lmm_general.hpp for the notation and the blocking).
+// Several random-effect terms: the profiled deviance and its gradient (see lmm_general.hpp
+// for the notation and the blocking; the cross-products in lmm_general_model.cpp).
 #include "lmm_general.hpp"
 
 #include <algorithm>
@@ -30,115 +30,54 @@ void build_t(const Model& md, const double* theta, std::vector<double>& T) {
     }
 }
 
-// (L L')^-1 (full symmetric, into out) from the leading n x n block of a lower factor
-// stored with row stride ld: L^-1 by columns, then L^-T L^-1 (n^3 / 3 flops, a third of
-// n solves with the identity's columns).
-void factor_inverse(const double* L, int ld, int n, std::vector<double>& li, std::vector<double>& out) {
-    li.assign(size_t(n) * n, 0.0);
-    for (int j = 0; j < n; ++j) {
-        li[size_t(j) * n + j] = 1.0 / L[size_t(j) * ld + j];
-        for (int i = j + 1; i < n; ++i) {
-            double s = 0.0;
-            for (int k = j; k < i; ++k) s += L[size_t(i) * ld + k] * li[size_t(k) * n + j];
-            li[size_t(i) * n + j] = -s / L[size_t(i) * ld + i];
+// In place, the Cholesky factor of the leading n x n block of S (row stride ld) within
+// its envelope (md.lo): la::cholesky's arithmetic without the products of zeros.
+bool envelope_cholesky(const Model& md, double* S, int ld, int n) {
+    for (int i = 0; i < n; ++i) {
+        double* Si = S + size_t(i) * ld;
+        const int li = md.lo[i];
+        for (int j = li; j < i; ++j) {
+            const double* Sj = S + size_t(j) * ld;
+            double s = Si[j];
+            for (int k = std::max(li, md.lo[j]); k < j; ++k) s -= Si[k] * Sj[k];
+            Si[j] = s / Sj[j];
         }
+        double d = Si[i];
+        for (int k = li; k < i; ++k) d -= Si[k] * Si[k];
+        if (!(d > 0.0) || !std::isfinite(d)) return false;
+        Si[i] = std::sqrt(d);
     }
-    out.resize(size_t(n) * n);
-    for (int a = 0; a < n; ++a)
-        for (int b = 0; b <= a; ++b) {
+    return true;
+}
+
+// (L L')^-1 within the envelope of L (the leading n x n block of S, row stride ld), into
+// sig (n x n, both triangles; entries outside the envelope are left 0): Takahashi's
+// recurrence from the last column, Sigma_ij = (delta_ij / L_jj - sum_k>j L_kj Sigma_ik) / L_jj
+// over the rows k of column j, which keeps to the envelope.
+void selected_inverse(const Model& md, const double* L, int ld, int n, std::vector<double>& lcol,
+                      std::vector<double>& sig) {
+    sig.assign(size_t(n) * n, 0.0);
+    for (int j = n - 1; j >= 0; --j) {
+        const int* rows = md.env_idx.data() + md.env_ptr[j];
+        int m = 0;
+        while (m < md.env_ptr[j + 1] - md.env_ptr[j] && rows[m] < n) ++m;
+        lcol.resize(m);
+        for (int e = 0; e < m; ++e) lcol[e] = L[size_t(rows[e]) * ld + j];
+        const double ljj = L[size_t(j) * ld + j];
+        double diag = 1.0 / ljj;
+        for (int e = 0; e < m; ++e) {
+            const double* si = &sig[size_t(rows[e]) * n];
             double s = 0.0;
-            for (int k = a; k < n; ++k) s += li[size_t(k) * n + a] * li[size_t(k) * n + b];
-            out[size_t(a) * n + b] = out[size_t(b) * n + a] = s;
+            for (int f = 0; f < m; ++f) s += lcol[f] * si[rows[f]];
+            const double v = -s / ljj;
+            sig[size_t(rows[e]) * n + j] = sig[size_t(j) * n + rows[e]] = v;
+            diag -= lcol[e] * v;
         }
+        sig[size_t(j) * n + j] = diag / ljj;
+    }
 }
 
 }  // namespace
-
-Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms) {
-    if (terms.empty()) throw std::invalid_argument("the model has no random-effect term");
-    Model md;
-    md.n = int(n);
-    md.p = p;
-    const int K = int(terms.size());
-    std::vector<int> off(K, 0);  // first dense column of each term k >= 1
-    for (int k = 0; k < K; ++k) {
-        const TermInput& t = terms[k];
-        if (t.n_levels < 1) throw std::invalid_argument("a grouping factor has no levels");
-        if (t.z_columns.empty() || t.z_columns.size() > 8)
-            throw std::invalid_argument("a random-effect term has " + std::to_string(t.z_columns.size()) +
-                                        " columns: 1 to 8 are supported");
-        for (int c : t.z_columns)
-            if (c < 0 || c >= p) throw std::invalid_argument("random-effect column " + std::to_string(c) + " is not a column of X");
-        for (int64_t i = 0; i < n; ++i)
-            if (t.codes[i] < 0 || t.codes[i] >= t.n_levels) throw std::invalid_argument("grouping code out of range");
-        md.pk.push_back(int(t.z_columns.size()));
-        md.nl.push_back(t.n_levels);
-        md.theta_at.push_back(md.n_theta);
-        md.n_theta += md.pk[k] * (md.pk[k] + 1) / 2;
-        if (k > 0) {
-            off[k] = md.q_rest;
-            for (int l = 0; l < t.n_levels; ++l)
-                for (int c = 0; c < md.pk[k]; ++c) {
-                    md.rest_term.push_back(k);
-                    md.rest_col.push_back(c);
-                }
-            md.q_rest += t.n_levels * md.pk[k];
-        }
-    }
-    const int p0 = md.pk[0], L0 = md.nl[0], r = md.q_rest + p + 1;
-    md.q1 = L0 * p0;
-    md.r = r;
-    md.D1.assign(size_t(L0) * p0 * p0, 0.0);
-    md.B.assign(size_t(L0) * p0 * r, 0.0);
-    md.C.assign(size_t(r) * r, 0.0);
-    std::vector<char> met(size_t(L0) * r, 0);  // level of term 0 x dense column: structurally nonzero
-    std::vector<int> idx;
-    std::vector<double> val, z1(p0);
-    for (int64_t i = 0; i < n; ++i) {
-        idx.clear();
-        val.clear();
-        for (int k = 1; k < K; ++k) {
-            const int base = off[k] + int(terms[k].codes[i]) * md.pk[k];
-            for (int c = 0; c < md.pk[k]; ++c) {
-                idx.push_back(base + c);
-                val.push_back(X[i * p + terms[k].z_columns[c]]);
-            }
-        }
-        for (int c = 0; c < p; ++c) {
-            idx.push_back(md.q_rest + c);
-            val.push_back(X[i * p + c]);
-        }
-        idx.push_back(r - 1);
-        val.push_back(y[i]);
-        const int e = int(idx.size());
-        for (int a = 0; a < e; ++a)
-            for (int b = 0; b < e; ++b) md.C[size_t(idx[a]) * r + idx[b]] += val[a] * val[b];
-        const int64_t j = terms[0].codes[i];
-        for (int c = 0; c < p0; ++c) z1[c] = X[i * p + terms[0].z_columns[c]];
-        double* D = &md.D1[size_t(j) * p0 * p0];
-        for (int c = 0; c < p0; ++c)
-            for (int d = 0; d < p0; ++d) D[c * p0 + d] += z1[c] * z1[d];
-        double* Bj = &md.B[size_t(j) * p0 * r];
-        for (int c = 0; c < p0; ++c)
-            for (int a = 0; a < e; ++a) Bj[size_t(c) * r + idx[a]] += z1[c] * val[a];
-        for (int a = 0; a < e; ++a) met[size_t(j) * r + idx[a]] = 1;
-    }
-    // A level touches whole blocks (all columns of a level of another term): T_k mixes them.
-    md.touch.resize(L0);
-    for (int j = 0; j < L0; ++j) {
-        std::vector<int>& tj = md.touch[j];
-        for (int a = 0; a < md.q_rest;) {
-            const int width = md.pk[md.rest_term[a]];
-            bool any = false;
-            for (int c = 0; c < width; ++c) any = any || met[size_t(j) * r + a + c];
-            if (any)
-                for (int c = 0; c < width; ++c) tj.push_back(a + c);
-            a += width;
-        }
-        for (int a = md.q_rest; a < r; ++a) tj.push_back(a);
-    }
-    return md;
-}
 
 bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
     const int r = md.r, p = md.p, p0 = md.pk[0], qr = md.q_rest;
@@ -153,7 +92,9 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
     for (int a = 0; a < r; ++a) {
         const double* Ca = &md.C[size_t(a) * r];
         double* Aa = &A[size_t(a) * r];
-        for (int b = 0; b < qr; ++b) {
+        // C's row a is nonzero only within the envelope: [lo, hi) of the rest, then [X y].
+        const int b0 = a < qr ? md.lo[a] : 0, b1 = a < qr ? md.hi[a] : qr;
+        for (int b = b0; b < b1; ++b) {
             const int t = md.rest_term[b], q = md.pk[t], c = md.rest_col[b], start = b - c;
             const double* Tk = &sc.T[tat[t]];
             double s = 0.0;
@@ -162,7 +103,7 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
         }
         for (int b = qr; b < r; ++b) Aa[b] = Ca[b];
     }
-    // ... then Lt' (C Lt).
+    // ... then the lower triangle of Lt' (C Lt), within the envelope.
     std::vector<double>& S = sc.S;
     S.assign(size_t(r) * r, 0.0);
     for (int a = 0; a < r; ++a) {
@@ -173,12 +114,12 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
             for (int d = c; d < q; ++d) {
                 const double w = Tk[d * q + c];
                 const double* Ad = &A[size_t(start + d) * r];
-                for (int b = 0; b < r; ++b) Sa[b] += w * Ad[b];
+                for (int b = md.lo[a]; b <= a; ++b) Sa[b] += w * Ad[b];
             }
             Sa[a] += 1.0;
         } else {
             const double* Aa = &A[size_t(a) * r];
-            for (int b = 0; b < r; ++b) Sa[b] = Aa[b];
+            for (int b = 0; b <= a; ++b) Sa[b] = Aa[b];
         }
     }
     // The first term, level by level: L_j = chol(T0' D_j T0 + I), X_j = L_j^-1 T0' B_j Lt,
@@ -257,8 +198,8 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
             }
         }
     }
-    // Only the lower triangle is updated above (touched lists ascend); cholesky reads only it.
-    if (!la::cholesky(S.data(), r)) return false;
+    // Only the lower triangle is updated above (touched lists ascend), within the envelope.
+    if (!envelope_cholesky(md, S.data(), r, r)) return false;
     for (int a = 0; a < qr; ++a) logdet += 2.0 * std::log(S[size_t(a) * r + a]);
     double logdet_rx = 0.0;
     for (int a = qr; a < qr + p; ++a) logdet_rx += 2.0 * std::log(S[size_t(a) * r + a]);
@@ -316,7 +257,8 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     z.assign(rp, 0.0);
     for (int a = rp - 1; a >= 0; --a) {
         double s = S[size_t(r - 1) * r + a];
-        for (int b = a + 1; b < rp; ++b) s -= S[size_t(b) * r + a] * z[b];
+        for (int e = md.env_ptr[a]; e < md.env_ptr[a + 1] && md.env_idx[e] < rp; ++e)
+            s -= S[size_t(md.env_idx[e]) * r + a] * z[md.env_idx[e]];
         z[a] = s / S[size_t(a) * r + a];
     }
     std::vector<double>& u = sc.u;
@@ -354,14 +296,15 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     }
     for (int a = 0; a < qr; ++a) {
         double s = md.C[size_t(a) * r + r - 1];
-        for (int b = 0; b < rp; ++b) s -= A[size_t(a) * r + b] * z[b];
+        for (int b = md.lo[a]; b < md.hi[a]; ++b) s -= A[size_t(a) * r + b] * z[b];
+        for (int b = qr; b < rp; ++b) s -= A[size_t(a) * r + b] * z[b];
         w[q1 + a] += s;
     }
     // Sigma22, then the diagonal blocks of Z'P Z Lambda: G0 summed over the first term's
     // levels, rb[a * 8 + c] = row a (a dense column) and column c of its level's block.
     std::vector<double>& sig = sc.sig;
     std::vector<double>& rb = sc.rb;
-    factor_inverse(S, r, nc, rb, sig);
+    selected_inverse(md, S, r, nc, sc.lcol, sig);
     rb.assign(size_t(qr) * 8, 0.0);
     double G0[64] = {0}, Y[8], KL[64], S11[64], DT[64];
     std::vector<double> s21;
@@ -437,15 +380,16 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     for (int a = 0; a < qr; ++a) {
         const int a0 = a - md.rest_col[a], pt = md.pk[md.rest_term[a]];
         for (int cc = 0; cc < pt; ++cc) {
-            double s = 0.0;
-            for (int b = 0; b < nc; ++b) s += A[size_t(a) * r + b] * sig[size_t(b) * nc + a0 + cc];
+            double s = 0.0;  // A's row a within the envelope, where sig is kept
+            for (int b = md.lo[a]; b < md.hi[a]; ++b) s += A[size_t(a) * r + b] * sig[size_t(b) * nc + a0 + cc];
+            for (int b = qr; b < nc; ++b) s += A[size_t(a) * r + b] * sig[size_t(b) * nc + a0 + cc];
             rb[size_t(a) * 8 + cc] += s;
         }
     }
     const double nu = reml ? double(md.n - md.p) : double(md.n);
     g.assign(md.n_theta, 0.0);
     if (dr2) dr2->assign(md.n_theta, 0.0);
-    for (int t = 0, off = 0; t < K; ++t) {
+    for (int t = 0; t < K; ++t) {
         const int q = md.pk[t];
         for (int c = 0, i = md.theta_at[t]; c < q; ++c)
             for (int row = c; row < q; ++row, ++i) {
@@ -455,7 +399,7 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
                     for (int j = 0; j < L0; ++j) dr += w[size_t(j) * p0 + row] * u[size_t(j) * p0 + c];
                 } else {
                     for (int l = 0; l < md.nl[t]; ++l) {
-                        const int a0 = off + l * q;
+                        const int a0 = md.level_at[t][l];
                         tr += rb[size_t(a0 + row) * 8 + c];
                         dr += w[q1 + a0 + row] * z[a0 + c];
                     }
@@ -463,7 +407,6 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
                 g[i] = 2.0 * tr - 2.0 * nu * dr / ev.r2;
                 if (dr2) (*dr2)[i] = -2.0 * dr;
             }
-        if (t > 0) off += md.nl[t] * q;
     }
     return true;
 }
