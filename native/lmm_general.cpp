@@ -30,6 +30,20 @@ void build_t(const Model& md, const double* theta, std::vector<double>& T) {
     }
 }
 
+// log of a product of positive factors (Cholesky pivots) with one log per ~1e150 of
+// product instead of one per factor.
+struct LogProduct {
+    double sum = 0.0, prod = 1.0;
+    void add(double x) {
+        if (prod > 1e150 || prod < 1e-150 || x > 1e150 || x < 1e-150) {
+            sum += std::log(prod);
+            prod = 1.0;
+        }
+        prod *= x;
+    }
+    double log() const { return sum + std::log(prod); }
+};
+
 // In place, the Cholesky factor of the leading n x n block of S (row stride ld) within
 // its envelope (md.lo): la::cholesky's arithmetic without the products of zeros.
 bool envelope_cholesky(const Model& md, double* S, int ld, int n) {
@@ -124,7 +138,7 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
     }
     // The first term, level by level: L_j = chol(T0' D_j T0 + I), X_j = L_j^-1 T0' B_j Lt,
     // and S -= X_j' X_j over the columns the level touches.
-    double logdet = 0.0;
+    LogProduct prod;
     double M[64], tmp[64];
     if (sc.keep) {
         sc.at.resize(md.nl[0] + 1);
@@ -150,7 +164,7 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
                 M[a * p0 + b] = s;
             }
         if (!la::cholesky(M, p0)) return false;
-        for (int a = 0; a < p0; ++a) logdet += 2.0 * std::log(M[a * p0 + a]);
+        for (int a = 0; a < p0; ++a) prod.add(M[a * p0 + a]);
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
         const double* Bj = &md.B[size_t(j) * p0 * r];
@@ -174,7 +188,7 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
                 blt[size_t(c) * nt + e] = s;
             }
         }
-        X1.assign(size_t(p0) * nt, 0.0);
+        X1.resize(size_t(p0) * nt);  // written in order before it is read
         for (int a = 0; a < p0; ++a)
             for (int e = 0; e < nt; ++e) {
                 double s = 0.0;
@@ -200,9 +214,11 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
     }
     // Only the lower triangle is updated above (touched lists ascend), within the envelope.
     if (!envelope_cholesky(md, S.data(), r, r)) return false;
-    for (int a = 0; a < qr; ++a) logdet += 2.0 * std::log(S[size_t(a) * r + a]);
-    double logdet_rx = 0.0;
-    for (int a = qr; a < qr + p; ++a) logdet_rx += 2.0 * std::log(S[size_t(a) * r + a]);
+    for (int a = 0; a < qr; ++a) prod.add(S[size_t(a) * r + a]);
+    const double logdet = 2.0 * prod.log();
+    LogProduct prod_rx;
+    for (int a = qr; a < qr + p; ++a) prod_rx.add(S[size_t(a) * r + a]);
+    const double logdet_rx = 2.0 * prod_rx.log();
     const double rho = S[size_t(r - 1) * r + r - 1];
     ev.logdet_l = logdet;
     ev.logdet_rx = logdet_rx;
