@@ -91,10 +91,11 @@ void selected_inverse(const Model& md, const double* L, int ld, int n, std::vect
     }
 }
 
-}  // namespace
-
-bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
-    const int r = md.r, p = md.p, p0 = md.pk[0], qr = md.q_rest;
+// evaluate and gradient_at for a first term of P0 random effects (0: any number, read from
+// md), so that the loops of its small per-level blocks unroll for the common 1 and 2.
+template <int P0>
+bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
+    const int r = md.r, p = md.p, p0 = P0 > 0 ? P0 : md.pk[0], qr = md.q_rest;
     build_t(md, theta, sc.T);
     // Offsets of each term's T_k in sc.T.
     std::vector<size_t> tat(md.pk.size(), 0);
@@ -253,17 +254,11 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
 // and only the diagonal blocks (one per level of each term) of Z'P Z Lambda enter tr(P dV_i).
 // r^2 = |y - Z Lambda u - X beta|^2 + |u|^2 with w = Z'(y - Z Lambda u - X beta), u = Lambda'w:
 // d r^2 / d theta_i = -2 sum over levels of w[row_i] u[col_i].
-bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, std::vector<double>& g) {
-    const bool keep = sc.keep;
-    sc.keep = true;
-    const bool ok = evaluate(md, reml, theta, ev, sc, false);
-    sc.keep = keep;
-    return ok && gradient_at(md, reml, ev, sc, g);
-}
-
-bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+template <int P0>
+bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
                  std::vector<double>* dr2) {
-    const int r = md.r, rp = r - 1, qr = md.q_rest, p0 = md.pk[0], L0 = md.nl[0], q1 = md.q1, K = int(md.pk.size());
+    const int r = md.r, rp = r - 1, qr = md.q_rest, p0 = P0 > 0 ? P0 : md.pk[0], L0 = md.nl[0], q1 = md.q1,
+              K = int(md.pk.size());
     const int nc = reml ? rp : qr;  // the columns of Omega in the dense part
     const double* S = sc.S.data();
     const double* T0 = sc.T.data();
@@ -425,6 +420,33 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
             }
     }
     return true;
+}
+
+}  // namespace
+
+bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
+    switch (md.pk[0]) {
+        case 1: return evaluate_p0<1>(md, reml, theta, ev, sc, want_beta);
+        case 2: return evaluate_p0<2>(md, reml, theta, ev, sc, want_beta);
+        default: return evaluate_p0<0>(md, reml, theta, ev, sc, want_beta);
+    }
+}
+
+bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, std::vector<double>& g) {
+    const bool keep = sc.keep;
+    sc.keep = true;
+    const bool ok = evaluate(md, reml, theta, ev, sc, false);
+    sc.keep = keep;
+    return ok && gradient_at(md, reml, ev, sc, g);
+}
+
+bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+                 std::vector<double>* dr2) {
+    switch (md.pk[0]) {
+        case 1: return gradient_p0<1>(md, reml, ev, sc, g, dr2);
+        case 2: return gradient_p0<2>(md, reml, ev, sc, g, dr2);
+        default: return gradient_p0<0>(md, reml, ev, sc, g, dr2);
+    }
 }
 
 }  // namespace mcps::general

@@ -90,7 +90,14 @@ struct Profiled {
         if (!gradient_at(md, reml, ev, sc, g)) return false;  // value() kept the factors at x
         bool at_bound = false;
         for (int i = 0; i < k; ++i) at_bound = at_bound || (tm.diagonal(i) && x[i] <= 1e-12);
-        const bool fresh = at_bound || !secant || !bfgs_update(k) || decrement(k) < 1.0;
+        // The BFGS update of the last differenced Hessian also decides convergence when it
+        // puts the decrement far below the tolerance (1e-10): the differenced Hessian there
+        // would only confirm it.
+        bool fresh = at_bound || !secant || !bfgs_update(k);
+        if (!fresh) {
+            const double dec = decrement(k);
+            fresh = !(dec >= 0.0 && dec < 1e-12) && dec < 1.0;
+        }
         if (fresh && !differenced(k)) return false;
         if (fresh && !at_bound) saddle_free(k);
         secant = !at_bound;
@@ -152,10 +159,10 @@ struct Profiled {
                 H[i * k + j] += (g[i] - g_prev[i]) * (g[j] - g_prev[j]) / sy - work[i] * work[j] / sHs;
         return true;
     }
-    // g'H^-1 g, the predicted decrease to the optimum (doubled); 0 if H is not positive definite.
+    // g'H^-1 g, the predicted decrease to the optimum (doubled); -1 if H is not positive definite.
     double decrement(int k) {
         work = H;
-        if (!la::cholesky(work.data(), k)) return 0.0;
+        if (!la::cholesky(work.data(), k)) return -1.0;
         std::vector<double> v = g;
         la::chol_solve(work.data(), k, v.data());
         double d = 0.0;
