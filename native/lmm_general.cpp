@@ -65,12 +65,12 @@ bool envelope_cholesky(const Model& md, double* S, int ld, int n) {
 }
 
 // (L L')^-1 within the envelope of L (the leading n x n block of S, row stride ld), into
-// sig (n x n, both triangles; entries outside the envelope are left 0): Takahashi's
+// sig (n x n, both triangles; entries outside the envelope are not set): Takahashi's
 // recurrence from the last column, Sigma_ij = (delta_ij / L_jj - sum_k>j L_kj Sigma_ik) / L_jj
 // over the rows k of column j, which keeps to the envelope.
 void selected_inverse(const Model& md, const double* L, int ld, int n, std::vector<double>& lcol,
                       std::vector<double>& sig) {
-    sig.assign(size_t(n) * n, 0.0);
+    sig.resize(size_t(n) * n);  // each entry within the envelope is written before it is read
     for (int j = n - 1; j >= 0; --j) {
         const int* rows = md.env_idx.data() + md.env_ptr[j];
         int m = 0;
@@ -103,7 +103,7 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
     const double* T0 = &sc.T[0];
     // S = Lt' C Lt + I on the random effects, Lt = blockdiag(Lambda_rest, I): first C Lt ...
     std::vector<double>& A = sc.A;
-    A.assign(size_t(r) * r, 0.0);
+    A.resize(size_t(r) * r);  // set (and later read) only within the envelope
     for (int a = 0; a < r; ++a) {
         const double* Ca = &md.C[size_t(a) * r];
         double* Aa = &A[size_t(a) * r];
@@ -120,10 +120,11 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
     }
     // ... then the lower triangle of Lt' (C Lt), within the envelope.
     std::vector<double>& S = sc.S;
-    S.assign(size_t(r) * r, 0.0);
+    S.resize(size_t(r) * r);  // set (and later read) only within the envelope
     for (int a = 0; a < r; ++a) {
         double* Sa = &S[size_t(a) * r];
         if (a < qr) {
+            std::fill(Sa + md.lo[a], Sa + a + 1, 0.0);
             const int t = md.rest_term[a], q = md.pk[t], c = md.rest_col[a], start = a - c;
             const double* Tk = &sc.T[tat[t]];
             for (int d = c; d < q; ++d) {
@@ -231,7 +232,7 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
         // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
         std::vector<double> lx(size_t(p) * p);
         for (int a = 0; a < p; ++a)
-            for (int b = 0; b < p; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
+            for (int b = 0; b <= a; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
         ev.beta.assign(p, 0.0);
         for (int a = p - 1; a >= 0; --a) {
             double s = S[size_t(r - 1) * r + qr + a];
@@ -318,7 +319,7 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     selected_inverse(md, S, r, nc, sc.lcol, sig);
     rb.assign(size_t(qr) * 8, 0.0);
     double G0[64] = {0}, Y[8], KL[64], S11[64], DT[64];
-    std::vector<double> s21;
+    std::vector<double>& s21 = sc.s21;
     for (int j = 0; j < L0; ++j) {
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
