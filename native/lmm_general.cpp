@@ -1,5 +1,5 @@
-// Several random-effect terms: the data's cross-products and the profiled deviance
-// (see lmm_general.hpp for the notation and the blocking).
+// Several random-effect terms: the profiled deviance and its gradient (see lmm_general.hpp
+// for the notation and the blocking; the cross-products in lmm_general_model.cpp).
 #include "lmm_general.hpp"
 
 #include <algorithm>
@@ -30,118 +30,72 @@ void build_t(const Model& md, const double* theta, std::vector<double>& T) {
     }
 }
 
-// (L L')^-1 (full symmetric, into out) from the leading n x n block of a lower factor
-// stored with row stride ld: L^-1 by columns, then L^-T L^-1 (n^3 / 3 flops, a third of
-// n solves with the identity's columns).
-void factor_inverse(const double* L, int ld, int n, std::vector<double>& li, std::vector<double>& out) {
-    li.assign(size_t(n) * n, 0.0);
-    for (int j = 0; j < n; ++j) {
-        li[size_t(j) * n + j] = 1.0 / L[size_t(j) * ld + j];
-        for (int i = j + 1; i < n; ++i) {
-            double s = 0.0;
-            for (int k = j; k < i; ++k) s += L[size_t(i) * ld + k] * li[size_t(k) * n + j];
-            li[size_t(i) * n + j] = -s / L[size_t(i) * ld + i];
+// log of a product of positive factors (Cholesky pivots) with one log per ~1e150 of
+// product instead of one per factor.
+struct LogProduct {
+    double sum = 0.0, prod = 1.0;
+    void add(double x) {
+        if (prod > 1e150 || prod < 1e-150 || x > 1e150 || x < 1e-150) {
+            sum += std::log(prod);
+            prod = 1.0;
         }
+        prod *= x;
     }
-    out.resize(size_t(n) * n);
-    for (int a = 0; a < n; ++a)
-        for (int b = 0; b <= a; ++b) {
-            double s = 0.0;
-            for (int k = a; k < n; ++k) s += li[size_t(k) * n + a] * li[size_t(k) * n + b];
-            out[size_t(a) * n + b] = out[size_t(b) * n + a] = s;
+    double log() const { return sum + std::log(prod); }
+};
+
+// In place, the Cholesky factor of the leading n x n block of S (row stride ld) within
+// its envelope (md.lo): la::cholesky's arithmetic without the products of zeros.
+bool envelope_cholesky(const Model& md, double* S, int ld, int n) {
+    for (int i = 0; i < n; ++i) {
+        double* Si = S + size_t(i) * ld;
+        const int li = md.lo[i];
+        for (int j = li; j < i; ++j) {
+            const double* Sj = S + size_t(j) * ld;
+            double s = Si[j];
+            for (int k = std::max(li, md.lo[j]); k < j; ++k) s -= Si[k] * Sj[k];
+            Si[j] = s / Sj[j];
         }
+        double d = Si[i];
+        for (int k = li; k < i; ++k) d -= Si[k] * Si[k];
+        if (!(d > 0.0) || !std::isfinite(d)) return false;
+        Si[i] = std::sqrt(d);
+    }
+    return true;
 }
 
-}  // namespace
-
-Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms) {
-    if (terms.empty()) throw std::invalid_argument("the model has no random-effect term");
-    Model md;
-    md.n = int(n);
-    md.p = p;
-    const int K = int(terms.size());
-    std::vector<int> off(K, 0);  // first dense column of each term k >= 1
-    for (int k = 0; k < K; ++k) {
-        const TermInput& t = terms[k];
-        if (t.n_levels < 1) throw std::invalid_argument("a grouping factor has no levels");
-        if (t.z_columns.empty() || t.z_columns.size() > 8)
-            throw std::invalid_argument("a random-effect term has " + std::to_string(t.z_columns.size()) +
-                                        " columns: 1 to 8 are supported");
-        for (int c : t.z_columns)
-            if (c < 0 || c >= p) throw std::invalid_argument("random-effect column " + std::to_string(c) + " is not a column of X");
-        for (int64_t i = 0; i < n; ++i)
-            if (t.codes[i] < 0 || t.codes[i] >= t.n_levels) throw std::invalid_argument("grouping code out of range");
-        md.pk.push_back(int(t.z_columns.size()));
-        md.nl.push_back(t.n_levels);
-        md.theta_at.push_back(md.n_theta);
-        md.n_theta += md.pk[k] * (md.pk[k] + 1) / 2;
-        if (k > 0) {
-            off[k] = md.q_rest;
-            for (int l = 0; l < t.n_levels; ++l)
-                for (int c = 0; c < md.pk[k]; ++c) {
-                    md.rest_term.push_back(k);
-                    md.rest_col.push_back(c);
-                }
-            md.q_rest += t.n_levels * md.pk[k];
+// (L L')^-1 within the envelope of L (the leading n x n block of S, row stride ld), into
+// sig (n x n, both triangles; entries outside the envelope are not set): Takahashi's
+// recurrence from the last column, Sigma_ij = (delta_ij / L_jj - sum_k>j L_kj Sigma_ik) / L_jj
+// over the rows k of column j, which keeps to the envelope.
+void selected_inverse(const Model& md, const double* L, int ld, int n, std::vector<double>& lcol,
+                      std::vector<double>& sig) {
+    sig.resize(size_t(n) * n);  // each entry within the envelope is written before it is read
+    for (int j = n - 1; j >= 0; --j) {
+        const int* rows = md.env_idx.data() + md.env_ptr[j];
+        int m = 0;
+        while (m < md.env_ptr[j + 1] - md.env_ptr[j] && rows[m] < n) ++m;
+        lcol.resize(m);
+        for (int e = 0; e < m; ++e) lcol[e] = L[size_t(rows[e]) * ld + j];
+        const double ljj = L[size_t(j) * ld + j];
+        double diag = 1.0 / ljj;
+        for (int e = 0; e < m; ++e) {
+            const double* si = &sig[size_t(rows[e]) * n];
+            double s = 0.0;
+            for (int f = 0; f < m; ++f) s += lcol[f] * si[rows[f]];
+            const double v = -s / ljj;
+            sig[size_t(rows[e]) * n + j] = sig[size_t(j) * n + rows[e]] = v;
+            diag -= lcol[e] * v;
         }
+        sig[size_t(j) * n + j] = diag / ljj;
     }
-    const int p0 = md.pk[0], L0 = md.nl[0], r = md.q_rest + p + 1;
-    md.q1 = L0 * p0;
-    md.r = r;
-    md.D1.assign(size_t(L0) * p0 * p0, 0.0);
-    md.B.assign(size_t(L0) * p0 * r, 0.0);
-    md.C.assign(size_t(r) * r, 0.0);
-    std::vector<char> met(size_t(L0) * r, 0);  // level of term 0 x dense column: structurally nonzero
-    std::vector<int> idx;
-    std::vector<double> val, z1(p0);
-    for (int64_t i = 0; i < n; ++i) {
-        idx.clear();
-        val.clear();
-        for (int k = 1; k < K; ++k) {
-            const int base = off[k] + int(terms[k].codes[i]) * md.pk[k];
-            for (int c = 0; c < md.pk[k]; ++c) {
-                idx.push_back(base + c);
-                val.push_back(X[i * p + terms[k].z_columns[c]]);
-            }
-        }
-        for (int c = 0; c < p; ++c) {
-            idx.push_back(md.q_rest + c);
-            val.push_back(X[i * p + c]);
-        }
-        idx.push_back(r - 1);
-        val.push_back(y[i]);
-        const int e = int(idx.size());
-        for (int a = 0; a < e; ++a)
-            for (int b = 0; b < e; ++b) md.C[size_t(idx[a]) * r + idx[b]] += val[a] * val[b];
-        const int64_t j = terms[0].codes[i];
-        for (int c = 0; c < p0; ++c) z1[c] = X[i * p + terms[0].z_columns[c]];
-        double* D = &md.D1[size_t(j) * p0 * p0];
-        for (int c = 0; c < p0; ++c)
-            for (int d = 0; d < p0; ++d) D[c * p0 + d] += z1[c] * z1[d];
-        double* Bj = &md.B[size_t(j) * p0 * r];
-        for (int c = 0; c < p0; ++c)
-            for (int a = 0; a < e; ++a) Bj[size_t(c) * r + idx[a]] += z1[c] * val[a];
-        for (int a = 0; a < e; ++a) met[size_t(j) * r + idx[a]] = 1;
-    }
-    // A level touches whole blocks (all columns of a level of another term): T_k mixes them.
-    md.touch.resize(L0);
-    for (int j = 0; j < L0; ++j) {
-        std::vector<int>& tj = md.touch[j];
-        for (int a = 0; a < md.q_rest;) {
-            const int width = md.pk[md.rest_term[a]];
-            bool any = false;
-            for (int c = 0; c < width; ++c) any = any || met[size_t(j) * r + a + c];
-            if (any)
-                for (int c = 0; c < width; ++c) tj.push_back(a + c);
-            a += width;
-        }
-        for (int a = md.q_rest; a < r; ++a) tj.push_back(a);
-    }
-    return md;
 }
 
-bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
-    const int r = md.r, p = md.p, p0 = md.pk[0], qr = md.q_rest;
+// evaluate and gradient_at for a first term of P0 random effects (0: any number, read from
+// md), so that the loops of its small per-level blocks unroll for the common 1 and 2.
+template <int P0>
+bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
+    const int r = md.r, p = md.p, p0 = P0 > 0 ? P0 : md.pk[0], qr = md.q_rest;
     build_t(md, theta, sc.T);
     // Offsets of each term's T_k in sc.T.
     std::vector<size_t> tat(md.pk.size(), 0);
@@ -149,11 +103,13 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
     const double* T0 = &sc.T[0];
     // S = Lt' C Lt + I on the random effects, Lt = blockdiag(Lambda_rest, I): first C Lt ...
     std::vector<double>& A = sc.A;
-    A.assign(size_t(r) * r, 0.0);
+    A.resize(size_t(r) * r);  // set (and later read) only within the envelope
     for (int a = 0; a < r; ++a) {
         const double* Ca = &md.C[size_t(a) * r];
         double* Aa = &A[size_t(a) * r];
-        for (int b = 0; b < qr; ++b) {
+        // C's row a is nonzero only within the envelope: [lo, hi) of the rest, then [X y].
+        const int b0 = a < qr ? md.lo[a] : 0, b1 = a < qr ? md.hi[a] : qr;
+        for (int b = b0; b < b1; ++b) {
             const int t = md.rest_term[b], q = md.pk[t], c = md.rest_col[b], start = b - c;
             const double* Tk = &sc.T[tat[t]];
             double s = 0.0;
@@ -162,28 +118,29 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
         }
         for (int b = qr; b < r; ++b) Aa[b] = Ca[b];
     }
-    // ... then Lt' (C Lt).
+    // ... then the lower triangle of Lt' (C Lt), within the envelope.
     std::vector<double>& S = sc.S;
-    S.assign(size_t(r) * r, 0.0);
+    S.resize(size_t(r) * r);  // set (and later read) only within the envelope
     for (int a = 0; a < r; ++a) {
         double* Sa = &S[size_t(a) * r];
         if (a < qr) {
+            std::fill(Sa + md.lo[a], Sa + a + 1, 0.0);
             const int t = md.rest_term[a], q = md.pk[t], c = md.rest_col[a], start = a - c;
             const double* Tk = &sc.T[tat[t]];
             for (int d = c; d < q; ++d) {
                 const double w = Tk[d * q + c];
                 const double* Ad = &A[size_t(start + d) * r];
-                for (int b = 0; b < r; ++b) Sa[b] += w * Ad[b];
+                for (int b = md.lo[a]; b <= a; ++b) Sa[b] += w * Ad[b];
             }
             Sa[a] += 1.0;
         } else {
             const double* Aa = &A[size_t(a) * r];
-            for (int b = 0; b < r; ++b) Sa[b] = Aa[b];
+            for (int b = 0; b <= a; ++b) Sa[b] = Aa[b];
         }
     }
     // The first term, level by level: L_j = chol(T0' D_j T0 + I), X_j = L_j^-1 T0' B_j Lt,
     // and S -= X_j' X_j over the columns the level touches.
-    double logdet = 0.0;
+    LogProduct prod;
     double M[64], tmp[64];
     if (sc.keep) {
         sc.at.resize(md.nl[0] + 1);
@@ -209,7 +166,7 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
                 M[a * p0 + b] = s;
             }
         if (!la::cholesky(M, p0)) return false;
-        for (int a = 0; a < p0; ++a) logdet += 2.0 * std::log(M[a * p0 + a]);
+        for (int a = 0; a < p0; ++a) prod.add(M[a * p0 + a]);
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
         const double* Bj = &md.B[size_t(j) * p0 * r];
@@ -233,7 +190,7 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
                 blt[size_t(c) * nt + e] = s;
             }
         }
-        X1.assign(size_t(p0) * nt, 0.0);
+        X1.resize(size_t(p0) * nt);  // written in order before it is read
         for (int a = 0; a < p0; ++a)
             for (int e = 0; e < nt; ++e) {
                 double s = 0.0;
@@ -257,11 +214,13 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
             }
         }
     }
-    // Only the lower triangle is updated above (touched lists ascend); cholesky reads only it.
-    if (!la::cholesky(S.data(), r)) return false;
-    for (int a = 0; a < qr; ++a) logdet += 2.0 * std::log(S[size_t(a) * r + a]);
-    double logdet_rx = 0.0;
-    for (int a = qr; a < qr + p; ++a) logdet_rx += 2.0 * std::log(S[size_t(a) * r + a]);
+    // Only the lower triangle is updated above (touched lists ascend), within the envelope.
+    if (!envelope_cholesky(md, S.data(), r, r)) return false;
+    for (int a = 0; a < qr; ++a) prod.add(S[size_t(a) * r + a]);
+    const double logdet = 2.0 * prod.log();
+    LogProduct prod_rx;
+    for (int a = qr; a < qr + p; ++a) prod_rx.add(S[size_t(a) * r + a]);
+    const double logdet_rx = 2.0 * prod_rx.log();
     const double rho = S[size_t(r - 1) * r + r - 1];
     ev.logdet_l = logdet;
     ev.logdet_rx = logdet_rx;
@@ -273,7 +232,7 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
         // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
         std::vector<double> lx(size_t(p) * p);
         for (int a = 0; a < p; ++a)
-            for (int b = 0; b < p; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
+            for (int b = 0; b <= a; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
         ev.beta.assign(p, 0.0);
         for (int a = p - 1; a >= 0; --a) {
             double s = S[size_t(r - 1) * r + qr + a];
@@ -296,17 +255,11 @@ bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
 // and only the diagonal blocks (one per level of each term) of Z'P Z Lambda enter tr(P dV_i).
 // r^2 = |y - Z Lambda u - X beta|^2 + |u|^2 with w = Z'(y - Z Lambda u - X beta), u = Lambda'w:
 // d r^2 / d theta_i = -2 sum over levels of w[row_i] u[col_i].
-bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, std::vector<double>& g) {
-    const bool keep = sc.keep;
-    sc.keep = true;
-    const bool ok = evaluate(md, reml, theta, ev, sc, false);
-    sc.keep = keep;
-    return ok && gradient_at(md, reml, ev, sc, g);
-}
-
-bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+template <int P0>
+bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
                  std::vector<double>* dr2) {
-    const int r = md.r, rp = r - 1, qr = md.q_rest, p0 = md.pk[0], L0 = md.nl[0], q1 = md.q1, K = int(md.pk.size());
+    const int r = md.r, rp = r - 1, qr = md.q_rest, p0 = P0 > 0 ? P0 : md.pk[0], L0 = md.nl[0], q1 = md.q1,
+              K = int(md.pk.size());
     const int nc = reml ? rp : qr;  // the columns of Omega in the dense part
     const double* S = sc.S.data();
     const double* T0 = sc.T.data();
@@ -316,7 +269,8 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     z.assign(rp, 0.0);
     for (int a = rp - 1; a >= 0; --a) {
         double s = S[size_t(r - 1) * r + a];
-        for (int b = a + 1; b < rp; ++b) s -= S[size_t(b) * r + a] * z[b];
+        for (int e = md.env_ptr[a]; e < md.env_ptr[a + 1] && md.env_idx[e] < rp; ++e)
+            s -= S[size_t(md.env_idx[e]) * r + a] * z[md.env_idx[e]];
         z[a] = s / S[size_t(a) * r + a];
     }
     std::vector<double>& u = sc.u;
@@ -354,17 +308,18 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     }
     for (int a = 0; a < qr; ++a) {
         double s = md.C[size_t(a) * r + r - 1];
-        for (int b = 0; b < rp; ++b) s -= A[size_t(a) * r + b] * z[b];
+        for (int b = md.lo[a]; b < md.hi[a]; ++b) s -= A[size_t(a) * r + b] * z[b];
+        for (int b = qr; b < rp; ++b) s -= A[size_t(a) * r + b] * z[b];
         w[q1 + a] += s;
     }
     // Sigma22, then the diagonal blocks of Z'P Z Lambda: G0 summed over the first term's
     // levels, rb[a * 8 + c] = row a (a dense column) and column c of its level's block.
     std::vector<double>& sig = sc.sig;
     std::vector<double>& rb = sc.rb;
-    factor_inverse(S, r, nc, rb, sig);
+    selected_inverse(md, S, r, nc, sc.lcol, sig);
     rb.assign(size_t(qr) * 8, 0.0);
     double G0[64] = {0}, Y[8], KL[64], S11[64], DT[64];
-    std::vector<double> s21;
+    std::vector<double>& s21 = sc.s21;
     for (int j = 0; j < L0; ++j) {
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
@@ -437,15 +392,16 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     for (int a = 0; a < qr; ++a) {
         const int a0 = a - md.rest_col[a], pt = md.pk[md.rest_term[a]];
         for (int cc = 0; cc < pt; ++cc) {
-            double s = 0.0;
-            for (int b = 0; b < nc; ++b) s += A[size_t(a) * r + b] * sig[size_t(b) * nc + a0 + cc];
+            double s = 0.0;  // A's row a within the envelope, where sig is kept
+            for (int b = md.lo[a]; b < md.hi[a]; ++b) s += A[size_t(a) * r + b] * sig[size_t(b) * nc + a0 + cc];
+            for (int b = qr; b < nc; ++b) s += A[size_t(a) * r + b] * sig[size_t(b) * nc + a0 + cc];
             rb[size_t(a) * 8 + cc] += s;
         }
     }
     const double nu = reml ? double(md.n - md.p) : double(md.n);
     g.assign(md.n_theta, 0.0);
     if (dr2) dr2->assign(md.n_theta, 0.0);
-    for (int t = 0, off = 0; t < K; ++t) {
+    for (int t = 0; t < K; ++t) {
         const int q = md.pk[t];
         for (int c = 0, i = md.theta_at[t]; c < q; ++c)
             for (int row = c; row < q; ++row, ++i) {
@@ -455,7 +411,7 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
                     for (int j = 0; j < L0; ++j) dr += w[size_t(j) * p0 + row] * u[size_t(j) * p0 + c];
                 } else {
                     for (int l = 0; l < md.nl[t]; ++l) {
-                        const int a0 = off + l * q;
+                        const int a0 = md.level_at[t][l];
                         tr += rb[size_t(a0 + row) * 8 + c];
                         dr += w[q1 + a0 + row] * z[a0 + c];
                     }
@@ -463,9 +419,35 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
                 g[i] = 2.0 * tr - 2.0 * nu * dr / ev.r2;
                 if (dr2) (*dr2)[i] = -2.0 * dr;
             }
-        if (t > 0) off += md.nl[t] * q;
     }
     return true;
+}
+
+}  // namespace
+
+bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
+    switch (md.pk[0]) {
+        case 1: return evaluate_p0<1>(md, reml, theta, ev, sc, want_beta);
+        case 2: return evaluate_p0<2>(md, reml, theta, ev, sc, want_beta);
+        default: return evaluate_p0<0>(md, reml, theta, ev, sc, want_beta);
+    }
+}
+
+bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, std::vector<double>& g) {
+    const bool keep = sc.keep;
+    sc.keep = true;
+    const bool ok = evaluate(md, reml, theta, ev, sc, false);
+    sc.keep = keep;
+    return ok && gradient_at(md, reml, ev, sc, g);
+}
+
+bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
+                 std::vector<double>* dr2) {
+    switch (md.pk[0]) {
+        case 1: return gradient_p0<1>(md, reml, ev, sc, g, dr2);
+        case 2: return gradient_p0<2>(md, reml, ev, sc, g, dr2);
+        default: return gradient_p0<0>(md, reml, ev, sc, g, dr2);
+    }
 }
 
 }  // namespace mcps::general

@@ -6,11 +6,14 @@
 //   L L' = Lambda'Z'Z Lambda + I,   the profiled deviance from log|L|^2, log|R_X|^2, r^2.
 //
 // The one-grouping fit (lmm.hpp) stays the engine of every simulation; this one is for
-// fit_lmm on real data with several groupings.  It is dense but blocked: the first term
-// (the one with the most levels, as lme4 orders them) is block diagonal in Lambda'Z'Z Lambda,
-// so its Cholesky is per level, and its coupling to the other columns is kept only where a
-// level meets them (a class meets its own school; a subject meets every item).  The Schur
-// complement of the remaining random effects and [X y] is factored densely.
+// fit_lmm on real data and for simulations with several groupings.  It is blocked: the
+// first term (the one with the most levels, as lme4 orders them) is block diagonal in
+// Lambda'Z'Z Lambda, so its Cholesky is per level, and its coupling to the other columns is
+// kept only where a level meets them (a class meets its own school; a subject meets every
+// item).  The Schur complement S of the remaining random effects and [X y] is factored
+// within its envelope (each row from its first nonzero column): in a nested design the
+// other terms' columns are ordered by the top term's level (lmm_general_model.cpp), so S is
+// block diagonal by school bordered by [X y] and costs per school; crossed designs fill it.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +31,8 @@ struct TermInput {
     std::vector<int> z_columns;      // columns of X: 0 for the intercept, then slopes
 };
 
-// The data reduced to cross-products, in the order (first term's u, other u, X, y).
+// The data reduced to cross-products, in the order (first term's u, other u, X, y); the
+// other terms' columns by level of the top term (if any), then by term and level.
 struct Model {
     int n = 0, p = 0;
     std::vector<int> pk, nl, theta_at;  // per term: size, levels, first theta index
@@ -36,8 +40,14 @@ struct Model {
     int q1 = 0;     // random effects of the first term (nl[0] * pk[0])
     int r = 0;      // the dense part: other random effects, p columns of X, y
     int q_rest = 0; // other random effects (r - p - 1)
+    int top = -1;   // the term all others nest in (its levels order the dense columns), or -1
     std::vector<int> rest_term;  // per dense column < q_rest: its term (>= 1)
     std::vector<int> rest_col;   // per dense column < q_rest: its column within the term
+    std::vector<std::vector<int>> level_at;  // per term k >= 1 and level: its first dense column
+    // S's envelope: per dense column a, the first nonzero column lo[a] of its row (0 for [X y]);
+    // for a < q_rest, hi[a] is one past the last rest row reaching a; env_idx[env_ptr[j] ..
+    // env_ptr[j + 1]) the rows below the diagonal of column j within the envelope.
+    std::vector<int> lo, hi, env_ptr, env_idx;
     std::vector<double> D1;      // per level of term 0: Z'Z block (pk0 x pk0)
     std::vector<double> B;       // per level of term 0: pk0 x r block of Z1'[Z_rest X y]
     std::vector<std::vector<int>> touch;  // per level of term 0: dense columns with B != 0
@@ -60,7 +70,7 @@ struct Scratch {
     bool keep = false;
     std::vector<double> L1, X1s, BL;
     std::vector<size_t> at;
-    std::vector<double> sig, u, w, rb, work;  // the gradient's scratch
+    std::vector<double> sig, u, w, rb, work, lcol, s21;  // the gradient's scratch
 };
 
 // Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).
