@@ -1,9 +1,10 @@
 """fit_glmm with several grouping factors against glmer (Laplace, nAGQ = 1).
 
-The references are tests/data/make_glmm_groupings.R's: four simulated data sets (logit
+The references are tests/data/make_glmm_groupings.R's: five simulated data sets (logit
 nested school/class, logit crossed subject x item, logit crossed with a correlated random
-slope, Poisson nested), each fitted by glmer with bobyqa and Nelder_Mead at tolPwrss =
-1e-12, the higher log-likelihood kept.
+slope, Poisson nested, logit nested without cluster variation) and seven models (also
+probit, and uncorrelated slopes ``||``), each fitted by glmer with bobyqa and Nelder_Mead
+at tolPwrss = 1e-12, the higher log-likelihood kept.
 """
 
 from __future__ import annotations
@@ -28,18 +29,22 @@ FORMULAS = {
     "crossed_logit": "y ~ cond + (1 | subject) + (1 | item)",
     "crossed_slope": "y ~ x + (1 + x | subject) + (1 | item)",
     "nested_poisson": "y ~ x + (1 | school/class)",
+    "nested_probit": "y ~ x + treat + (1 | school/class)",
+    "crossed_uncorrelated": "y ~ x + (1 + x || subject) + (1 | item)",
+    "nested_null": "y ~ x + (1 | school/class)",
 }
 
 
 def load(name: str) -> pd.DataFrame:
-    return pd.read_csv(DATA / f"{name}.csv")
+    """The data of reference ``name`` (or of a data set by its file name)."""
+    return pd.read_csv(DATA / f"{REF[name]['data'] if name in REF else name}.csv")
 
 
 @pytest.fixture(scope="module", params=list(FORMULAS))
 def case(request):
     name = request.param
     ref = REF[name]
-    fit = fit_glmm(FORMULAS[name], load(name), family=ref["family"])
+    fit = fit_glmm(FORMULAS[name], load(name), family=ref["family"], link=ref["link"])
     return name, ref["best"], fit
 
 
@@ -50,7 +55,7 @@ def test_formulas_match_the_r_script():
 
 def test_fixed_effects_and_standard_errors(case):
     _, ref, fit = case
-    assert fit.converged and not fit.singular
+    assert fit.converged and fit.singular == ref["singular"]
     for term, value in ref["fixed"].items():
         assert fit.coef[term] == pytest.approx(value, rel=1e-3, abs=1e-5)
         assert fit.se[term] == pytest.approx(ref["se"][term], rel=1e-3)
@@ -70,10 +75,16 @@ def test_loglik_and_variance_components(case):
         assert list(ours.terms) == list(vc["terms"])
         assert np.allclose(ours.cov, np.array(vc["cov"]), rtol=1e-3, atol=1e-6)
     assert np.allclose(fit.theta, list(ref["theta"].values()), rtol=1e-3, atol=1e-5)
+    assert fit.re_names == tuple(f"{g}.{t}" for g, vc in ref["varcorr"].items()
+                                 for t in vc["terms"])
 
 
 def test_objective_is_glmers_at_its_optimum(case):
-    """The Laplace deviance at glmer's (theta, beta) is glmer's -2 logLik (same function)."""
+    """The Laplace deviance at glmer's (theta, beta) is glmer's -2 logLik (same function).
+
+    Up to glmer's inexact value: its PIRLS stops at tolPwrss and log det L comes from the
+    previous iteration's weights (nested_probit: ours 4.4e-6 higher; the others < 2e-7).
+    """
     name, ref, fit = case
     frame = several_frame(FORMULAS[name], parse_mixed_formula(FORMULAS[name]), load(name))
     family = GlmFamily.__members__[REF[name]["family"]]
@@ -81,7 +92,7 @@ def test_objective_is_glmers_at_its_optimum(case):
     dev = glmm_general_deviance(frame.X, frame.y, frame.codes, frame.n_levels, frame.z_columns,
                                 list(ref["theta"].values()), list(ref["fixed"].values()),
                                 family=family, link=link)
-    assert -0.5 * dev == pytest.approx(ref["logLik"], rel=1e-9)
+    assert -0.5 * dev == pytest.approx(ref["logLik"], rel=2e-8)
     assert fit.deviance <= dev + 1e-8
 
 
@@ -98,13 +109,13 @@ def test_one_term_agrees_with_the_one_grouping_fit():
     assert np.allclose(np.sqrt(np.diag(out["vcov"])), list(one.se.values()), rtol=1e-4)
 
 
-def test_probit_runs_and_is_close_to_logit_scaled():
+def test_separation_and_constant_outcomes_fail_without_nan_estimates():
+    """An outcome that never varies, or a predictor that separates it: flagged, not a crash."""
     d = load("nested_logit")
-    fit = fit_glmm(FORMULAS["nested_logit"], d, link="probit")
-    assert fit.converged and fit.link == "probit"
-    logit = fit_glmm(FORMULAS["nested_logit"], d)
-    # probit coefficients are about logit's / 1.6-1.8
-    assert 1.4 < logit.coef["x"] / fit.coef["x"] < 2.0
+    for y in (np.zeros(len(d)), d["treat"].to_numpy(float)):
+        fit = fit_glmm(FORMULAS["nested_logit"], d.assign(y=y))
+        assert not fit.converged
+        assert all(np.isfinite(v) for v in fit.coef.values())
 
 
 def test_unsupported_options_name_the_parameter():

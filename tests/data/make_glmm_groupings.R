@@ -66,12 +66,26 @@ nested_poisson <- function() {
   d[, c("y", "x", "school", "class")]
 }
 
+# Logit, nested, without school or class variation: a singular fit.
+nested_null <- function() {
+  d <- expand.grid(pupil = 1:10, class = 1:3, school = 1:12)
+  d$x <- rnorm(nrow(d))
+  d$y <- rbinom(nrow(d), 1, inv_logit(-0.3 + 0.5 * d$x))
+  d[, c("y", "x", "school", "class")]
+}
+
 models <- list(
   nested_logit = list(data = nested_logit(), f = y ~ x + treat + (1 | school/class), fam = binomial()),
   crossed_logit = list(data = crossed_logit(), f = y ~ cond + (1 | subject) + (1 | item), fam = binomial()),
   crossed_slope = list(data = crossed_slope(), f = y ~ x + (1 + x | subject) + (1 | item), fam = binomial()),
   nested_poisson = list(data = nested_poisson(), f = y ~ x + (1 | school/class), fam = poisson())
 )
+# Further models on the same data (file names: <data>.csv): probit, uncorrelated slopes.
+models$nested_probit <- list(data = models$nested_logit$data, csv = "nested_logit",
+                             f = y ~ x + treat + (1 | school/class), fam = binomial("probit"))
+models$crossed_uncorrelated <- list(data = models$crossed_slope$data, csv = "crossed_slope",
+                                    f = y ~ x + (1 + x || subject) + (1 | item), fam = binomial())
+models$nested_null <- list(data = nested_null(), f = y ~ x + (1 | school/class), fam = binomial())
 
 named <- function(x, nm) as.list(setNames(as.numeric(x), nm))
 mat_json <- function(M) unname(lapply(seq_len(nrow(M)), function(i) I(unname(as.numeric(M[i, ])))))
@@ -100,7 +114,8 @@ record <- function(m, label) {
 ref <- list()
 for (name in names(models)) {
   md <- models[[name]]
-  write.csv(md$data, file.path(out, paste0(name, ".csv")), row.names = FALSE)
+  csv <- if (is.null(md$csv)) name else md$csv
+  write.csv(md$data, file.path(out, paste0(csv, ".csv")), row.names = FALSE)
   default <- glmer(md$f, data = md$data, family = md$fam)
   fits <- lapply(c("bobyqa", "Nelder_Mead"), function(o)
     glmer(md$f, data = md$data, family = md$fam,
@@ -108,7 +123,7 @@ for (name in names(models)) {
   lls <- sapply(fits, function(m) as.numeric(logLik(m)))
   best <- fits[[which.max(lls)]]
   ref[[name]] <- list(
-    formula = paste(deparse(md$f), collapse = ""),
+    formula = paste(deparse(md$f), collapse = ""), data = csv,
     family = md$fam$family, link = md$fam$link,
     best = record(best, c("bobyqa", "Nelder_Mead")[which.max(lls)]),
     default = record(default, "default"),
