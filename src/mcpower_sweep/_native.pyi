@@ -451,6 +451,8 @@ class GroupingsDesign:
         df_method: DfMethod,
         predictor_mix: Sequence[float] = ...,
         predictor_factor: Sequence[int] = ...,
+        family: GlmFamily = ...,
+        link: GlmLink = ...,
     ) -> None: ...
     @property
     def n_levels(self) -> list[int]: ...
@@ -460,6 +462,8 @@ class GroupingsDesign:
     def fit_z_columns(self) -> list[list[int]]: ...
     @property
     def re_cov(self) -> list[list[float]]: ...
+    @property
+    def family(self) -> GlmFamily: ...
 
 def run_groupings_chunk(
     design: GroupingsDesign, seed: int, start: int, count: int, n_threads: int = 1

@@ -180,9 +180,12 @@ def groupings_design(spec: SimulationSpec) -> _native.GroupingsDesign:
 
     fields = engine_fields(spec)
     draw = _native.UnitDraw.__members__
+    family, link = ENGINE_FAMILY[spec.family]
     return _native.GroupingsDesign(
         **{**fields, "predictor_draw": [draw[d] for d in fields["predictor_draw"]],
-           "estimator": _estimator(spec.estimator), "df_method": _df_method(spec.df_method)})
+           "estimator": _estimator(spec.estimator), "df_method": _df_method(spec.df_method),
+           "family": _native.GlmFamily.__members__[family],
+           "link": _native.GlmLink.__members__[link]})
 
 
 def simulated_data(spec: SimulationSpec, seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
