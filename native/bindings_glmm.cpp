@@ -11,6 +11,7 @@
 #include "bindings_data.hpp"
 #include "glmm.hpp"
 #include "glmm_derivatives.hpp"
+#include "glmm_general.hpp"
 #include "inference.hpp"
 
 namespace py = pybind11;
@@ -133,6 +134,90 @@ py::dict derivatives_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_
     return d;
 }
 
+using Codes = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+// Several random-effect terms: codes is terms x rows, term k's effects the columns
+// z_columns[k] of X (glmm_general.hpp).
+glmm_general::Problem general_problem(Doubles X, Doubles y, Codes codes, const std::vector<int>& n_levels,
+                                      const std::vector<std::vector<int>>& z_columns, GlmFamily family,
+                                      GlmLink link) {
+    if (X.ndim() != 2 || y.ndim() != 1 || y.shape(0) != X.shape(0))
+        throw std::invalid_argument("X must be rows x fixed effects and y one value per row");
+    const int64_t n = X.shape(0);
+    const size_t K = n_levels.size();
+    if (codes.ndim() != 2 || size_t(codes.shape(0)) != K || codes.shape(1) != n || z_columns.size() != K)
+        throw std::invalid_argument("codes must be terms x rows, with one n_levels and z_columns entry per term");
+    check_glmm_options(family, link, 1, 1);
+    std::vector<glmm_general::Term> terms(K);
+    for (size_t k = 0; k < K; ++k) {
+        terms[k].codes.assign(codes.data() + k * n, codes.data() + (k + 1) * n);
+        terms[k].n_levels = n_levels[k];
+        terms[k].z_columns = z_columns[k];
+    }
+    glmm_general::Problem pr;
+    pr.build(family, link, X.data(), y.data(), n, int(X.shape(1)), std::move(terms));
+    return pr;
+}
+
+py::dict fit_glmm_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_levels,
+                             std::vector<std::vector<int>> z_columns, GlmFamily family, GlmLink link,
+                             std::vector<std::vector<int>> joint_tests) {
+    const int p = X.ndim() == 2 ? int(X.shape(1)) : 0;
+    for (const auto& cols : joint_tests)
+        for (int c : cols)
+            if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
+    glmm_general::Problem pr = general_problem(X, y, codes, n_levels, z_columns, family, link);
+    glmm_general::Fit out;
+    std::vector<JointTest> joint;
+    {
+        py::gil_scoped_release release;
+        out = glmm_general::fit(pr);
+        const std::vector<double> df(p, std::numeric_limits<double>::infinity());  // Wald z
+        for (const auto& cols : joint_tests) {
+            if (out.vcov.size() == size_t(p) * p && out.beta.size() == size_t(p)) {
+                joint.push_back(wald_f_test(out.beta, out.vcov, p, df, cols));
+            } else {
+                JointTest failed;
+                failed.F = failed.pvalue = failed.den_df = std::numeric_limits<double>::quiet_NaN();
+                failed.num_df = double(cols.size());
+                joint.push_back(failed);
+            }
+        }
+    }
+    const py::ssize_t pp = p;
+    py::dict d;
+    d["beta"] = array_of(out.beta, {py::ssize_t(out.beta.size())});
+    d["vcov"] = array_of(out.vcov, {out.vcov.empty() ? 0 : pp, out.vcov.empty() ? 0 : pp});
+    d["vcov_rx"] = array_of(out.vcov_rx, {out.vcov_rx.empty() ? 0 : pp, out.vcov_rx.empty() ? 0 : pp});
+    d["theta"] = array_of(out.theta, {py::ssize_t(out.theta.size())});
+    py::list re_cov;
+    for (size_t k = 0; k < out.re_cov.size(); ++k) {
+        const py::ssize_t m = py::ssize_t(z_columns[k].size());
+        re_cov.append(array_of(out.re_cov[k], {m, m}));
+    }
+    d["re_cov"] = re_cov;
+    d["minus_two_loglik"] = out.minus_two_loglik;
+    d["saturated_loglik"] = out.saturated_loglik;
+    d["converged"] = out.converged;
+    d["singular"] = out.singular;
+    d["degenerate"] = out.degenerate;
+    d["iterations"] = out.iterations;
+    d["evaluations"] = out.evaluations;
+    d["joint"] = joint_tests_list(joint);
+    return d;
+}
+
+// The Laplace -2 log L at a given (theta, beta): lets tests compare objectives at glmer's optimum.
+double general_deviance_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_levels,
+                           std::vector<std::vector<int>> z_columns, std::vector<double> theta,
+                           std::vector<double> beta, GlmFamily family, GlmLink link) {
+    glmm_general::Problem pr = general_problem(X, y, codes, n_levels, z_columns, family, link);
+    if (int(theta.size()) != pr.n_theta || int(beta.size()) != pr.p())
+        throw std::invalid_argument("theta or beta has the wrong length");
+    glmm_general::State st;
+    return glmm_general::objective(pr, theta.data(), beta.data(), st);
+}
+
 }  // namespace
 
 void register_glmm(py::module_& m) {
@@ -156,4 +241,11 @@ void register_glmm(py::module_& m) {
     m.def("glmm_derivatives", &derivatives_py, py::arg("X"), py::arg("y"), py::arg("group"), py::arg("n_groups"),
           py::arg("z_columns"), py::arg("theta"), py::arg("beta"), py::kw_only(), py::arg("family"),
           py::arg("link"), "Laplace -2 log L with its exact gradient and Hessian over (theta, beta).");
+    m.def("fit_glmm_general", &fit_glmm_general_py, py::arg("X"), py::arg("y"), py::arg("codes"),
+          py::arg("n_levels"), py::arg("z_columns"), py::kw_only(), py::arg("family"), py::arg("link"),
+          py::arg("joint_tests") = std::vector<std::vector<int>>{},
+          "Fit a GLMM with several random-effect terms (Laplace) to data.");
+    m.def("glmm_general_deviance", &general_deviance_py, py::arg("X"), py::arg("y"), py::arg("codes"),
+          py::arg("n_levels"), py::arg("z_columns"), py::arg("theta"), py::arg("beta"), py::kw_only(),
+          py::arg("family"), py::arg("link"), "Laplace -2 log L of a several-terms GLMM at (theta, beta).");
 }

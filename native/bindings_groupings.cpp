@@ -23,7 +23,7 @@ GroupingsDesign make_design(std::vector<UnitDraw> predictor_draw, std::vector<do
                             std::vector<std::vector<int>> fit_z_columns, std::vector<int> component_order,
                             std::vector<std::vector<int>> joint_tests, Estimator estimator, DfMethod df_method,
                             std::vector<double> predictor_mix, std::vector<int> predictor_factor,
-                            std::vector<std::vector<double>> predictor_fixed) {
+                            std::vector<std::vector<double>> predictor_fixed, GlmFamily family, GlmLink link) {
     GroupingsDesign d;
     d.predictor_draw = std::move(predictor_draw);
     d.predictor_p = std::move(predictor_p);
@@ -45,6 +45,8 @@ GroupingsDesign make_design(std::vector<UnitDraw> predictor_draw, std::vector<do
     d.joint_tests = std::move(joint_tests);
     d.estimator = estimator;
     d.df_method = df_method;
+    d.family = family;
+    d.link = link;
     d.check();
     return d;
 }
@@ -85,11 +87,13 @@ void register_groupings(py::module_& m) {
              py::arg("joint_tests"), py::arg("estimator"), py::arg("df_method"),
              py::arg("predictor_mix") = std::vector<double>{},
              py::arg("predictor_factor") = std::vector<int>{},
-             py::arg("predictor_fixed") = std::vector<std::vector<double>>{})
+             py::arg("predictor_fixed") = std::vector<std::vector<double>>{}, py::arg("family") = GlmFamily::gaussian,
+             py::arg("link") = GlmLink::identity)
         .def_readonly("n_levels", &GroupingsDesign::n_levels)
         .def_readonly("fit_grouping", &GroupingsDesign::fit_grouping)
         .def_readonly("fit_z_columns", &GroupingsDesign::fit_z_columns)
-        .def_readonly("re_cov", &GroupingsDesign::re_cov);
+        .def_readonly("re_cov", &GroupingsDesign::re_cov)
+        .def_readonly("family", &GroupingsDesign::family);
     m.def("run_groupings_chunk", &chunk, py::arg("design"), py::arg("seed"), py::arg("start"), py::arg("count"),
           py::arg("n_threads") = 1, "Simulate and fit simulations start .. start + count - 1 of seed.");
     m.def("simulate_groupings", &simulated, py::arg("design"), py::arg("seed"), py::arg("index"),

@@ -108,4 +108,8 @@ struct Generator {
     int cell_binary = 0, cell_gauss = 0;  // level-1 binary and normal predictors
 };
 
+// A GLMM outcome given its linear predictor: 0/1 with P(1) = the inverse link of eta
+// (binomial), or a Poisson count with mean exp(eta) (simulate_glmm.cpp).
+double draw_outcome(GlmFamily family, GlmLink link, double eta, Stream& rng);
+
 }  // namespace mcps

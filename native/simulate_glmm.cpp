@@ -49,6 +49,11 @@ double poisson_draw(Stream& rng, double mu) {
 
 }  // namespace
 
+double draw_outcome(GlmFamily family, GlmLink link, double eta, Stream& rng) {
+    const double mu = inverse_link(link, eta);
+    return family == GlmFamily::poisson ? poisson_draw(rng, mu) : double(rng.uniform() < mu);
+}
+
 void Generator::generate_glmm(uint64_t seed, uint64_t index, GlmmProblem& pr) const {
     thread_local std::vector<int64_t> drawn;
     thread_local std::vector<double> scratch;
@@ -85,8 +90,7 @@ void Generator::generate_glmm(uint64_t seed, uint64_t index, GlmmProblem& pr) co
                 pr.X[size_t(row) * p + t] = x;
                 eta += coef[t] * x;
             }
-            const double mu = inverse_link(spec.link, eta);
-            pr.y[row] = spec.family == GlmFamily::poisson ? poisson_draw(rng, mu) : double(rng.uniform() < mu);
+            pr.y[row] = draw_outcome(spec.family, spec.link, eta, rng);
         }
     }, sim);
     pr.set_log_norm();

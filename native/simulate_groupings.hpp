@@ -1,7 +1,8 @@
 // Simulations with several grouping factors: nested (pupils in classes in schools) and
 // crossed (subjects x items).  Every row of the design is generated (the layout of rows
 // over the groupings' levels is fixed by the spec; Python lays it out), then fitted with
-// the general fit (lmm_general.hpp) that fit_lmm uses on real data.
+// the general fit that fit_lmm uses on real data (lmm_general.hpp), or for a GLMM family
+// with fit_glmm's Laplace fit (glmm_general.hpp) and tested by Wald z.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +59,10 @@ struct GroupingsDesign {
     std::vector<std::vector<int>> joint_tests;
     Estimator estimator = Estimator::reml;
     DfMethod df_method = DfMethod::satterthwaite;
+    // The outcome: gaussian (identity; residual variance 1) or a GLMM's family and link,
+    // the outcome drawn given the linear predictor (beta and re_cov on the link scale).
+    GlmFamily family = GlmFamily::gaussian;
+    GlmLink link = GlmLink::identity;
 
     int64_t n_rows() const { return int64_t(row_block.size()); }
     int n_fixed() const { return int(terms.size()) + 1; }
@@ -70,8 +75,8 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
                         std::vector<double>& y);
 
 // Simulations start .. start + count - 1, fitted and tested; the outputs of run_chunk
-// (chunk.hpp), the components being sigma2, then per fitted term (in component_order)
-// its variances and the correlations of its pairs.  Results never depend on n_threads.
+// (chunk.hpp), the components being sigma2 (gaussian only), then per fitted term (in
+// component_order) its variances and the correlations of its pairs.  Results never depend on n_threads.
 ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_t start, int64_t count,
                                 int n_threads);
 

@@ -105,8 +105,8 @@ def test_crossed_layout() -> None:
      .to_spec(320), r"mix crossed \(s, i\) and nested"),
     (lambda: MCPower("y ~ x + (1 | s) + (1 | i)", family="logit")
      .set_baseline_probability(0.3).set_cluster("s", ICC=0.1, n_clusters=5)
-     .set_cluster("i", ICC=0.1, n_clusters=5).to_spec(100),
-     r"family='logit' is not supported yet with several grouping factors"),
+     .set_cluster("i", ICC=0.1, n_clusters=5).to_spec(100, df_method="between_within"),
+     r"df_method='between_within' is not available for family='logit'"),
     (lambda: MCPower("y ~ x + (1 | s) + (1 | i)").set_cluster("s", ICC=0.1,
                                                               cluster_sizes=[5, 6]),
      r"cluster_sizes=\[5, 6\].*sized by n_clusters"),

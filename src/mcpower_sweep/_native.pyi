@@ -353,6 +353,33 @@ def fit_glmm(
 ) -> dict[str, Any]:
     """Fit a one-factor GLMM (Laplace, or adaptive Gauss-Hermite with nagq > 1) to data."""
 
+def fit_glmm_general(
+    X: ArrayLike,
+    y: ArrayLike,
+    codes: ArrayLike,
+    n_levels: Sequence[int],
+    z_columns: Sequence[Sequence[int]],
+    *,
+    family: GlmFamily,
+    link: GlmLink,
+    joint_tests: Sequence[Sequence[int]] = (),
+) -> dict[str, Any]:
+    """Fit a GLMM with several random-effect terms (Laplace) to data."""
+
+def glmm_general_deviance(
+    X: ArrayLike,
+    y: ArrayLike,
+    codes: ArrayLike,
+    n_levels: Sequence[int],
+    z_columns: Sequence[Sequence[int]],
+    theta: Sequence[float],
+    beta: Sequence[float],
+    *,
+    family: GlmFamily,
+    link: GlmLink,
+) -> float:
+    """Laplace -2 log L of a several-terms GLMM at (theta, beta)."""
+
 def glmm_deviance(
     X: ArrayLike,
     y: ArrayLike,
@@ -426,6 +453,8 @@ class GroupingsDesign:
         predictor_mix: Sequence[float] = ...,
         predictor_factor: Sequence[int] = ...,
         predictor_fixed: Sequence[Sequence[float]] = ...,
+        family: GlmFamily = ...,
+        link: GlmLink = ...,
     ) -> None: ...
     @property
     def n_levels(self) -> list[int]: ...
@@ -435,6 +464,8 @@ class GroupingsDesign:
     def fit_z_columns(self) -> list[list[int]]: ...
     @property
     def re_cov(self) -> list[list[float]]: ...
+    @property
+    def family(self) -> GlmFamily: ...
 
 def run_groupings_chunk(
     design: GroupingsDesign, seed: int, start: int, count: int, n_threads: int = 1

@@ -180,9 +180,12 @@ def groupings_design(spec: SimulationSpec) -> _native.GroupingsDesign:
 
     fields = engine_fields(spec)
     draw = _native.UnitDraw.__members__
+    family, link = ENGINE_FAMILY[spec.family]
     return _native.GroupingsDesign(
         **{**fields, "predictor_draw": [draw[d] for d in fields["predictor_draw"]],
-           "estimator": _estimator(spec.estimator), "df_method": _df_method(spec.df_method)})
+           "estimator": _estimator(spec.estimator), "df_method": _df_method(spec.df_method),
+           "family": _native.GlmFamily.__members__[family],
+           "link": _native.GlmLink.__members__[link]})
 
 
 def simulated_data(spec: SimulationSpec, seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -375,6 +378,33 @@ def fit_glmm_data(
         X, y, group, n_groups, list(z_columns), family=_native.GlmFamily.__members__[family],
         link=_native.GlmLink.__members__[link], nagq=int(nagq), uncorrelated=bool(uncorrelated),
         df_method=_df_method(df_method), joint_tests=[list(c) for c in joint_tests],
+    )
+
+
+def fit_glmm_general_data(
+    X: np.ndarray,
+    y: np.ndarray,
+    codes: np.ndarray,
+    n_levels: Sequence[int],
+    z_columns: Sequence[Sequence[int]],
+    *,
+    family: str,
+    link: str,
+    joint_tests: Sequence[Sequence[int]] = (),
+) -> dict[str, Any]:
+    """Fit a GLMM with several random-effect terms by the Laplace approximation.
+
+    Inputs as :func:`fit_general_data` (the first term should have the most levels),
+    ``family`` and ``link`` as :func:`fit_glmm_data`'s.  Returns the engine's dictionary
+    (``beta``, ``vcov`` (lme4's Hessian-based), ``vcov_rx``, ``theta``, ``re_cov`` (one
+    matrix per term), ``minus_two_loglik``, ``saturated_loglik``, ``converged``,
+    ``singular``, ``degenerate``, ``iterations``, ``evaluations``, ``joint``: per entry of
+    ``joint_tests`` the Wald chi-square / num_df).
+    """
+    return _native.fit_glmm_general(
+        X, y, np.ascontiguousarray(codes, dtype=np.int64), [int(v) for v in n_levels],
+        [list(c) for c in z_columns], family=_native.GlmFamily.__members__[family],
+        link=_native.GlmLink.__members__[link], joint_tests=[list(c) for c in joint_tests],
     )
 
 

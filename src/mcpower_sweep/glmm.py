@@ -20,7 +20,9 @@ from scipy.special import stdtr
 
 from . import engine
 from .design.family import GLMM_DF_METHODS
+from .design.formula import MixedFormula, parse_mixed_formula
 from .fit import model_frame
+from .fit_groupings import VarCorr, several_frame
 from .model_data import kept_columns
 from .stats import norm_cdf
 
@@ -60,6 +62,13 @@ class GLMMFit:
     converged, singular
         Whether the optimiser converged to a finite optimum with a positive definite
         Hessian, and whether a variance is on its boundary (lme4's ``isSingular``).
+    n_groups, grouping
+        Levels and name of the grouping factor (several: of the first in lme4's order,
+        the one with most levels).
+    varcorr
+        Several random-effect terms only: per lme4 group (``class:school``, ``school``),
+        its :class:`~mcpower_sweep.fit_groupings.VarCorr`; ``re_cov`` is then block
+        diagonal over the groups and ``re_names`` are ``"<group>.<effect>"``.
     data
         Copies of the predictor and grouping columns (for ``MCPower.from_fit``).
     anova
@@ -95,6 +104,7 @@ class GLMMFit:
     grouping: str
     anova: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     data: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    varcorr: dict[str, VarCorr] = field(default_factory=dict, repr=False)
 
     @property
     def lme4_loglik(self) -> float:
@@ -176,7 +186,8 @@ def fit_glmm(
     Parameters
     ----------
     formula
-        lme4 syntax with one grouping factor, e.g. ``"y ~ treatment + (1 | cluster)"``;
+        lme4 syntax, e.g. ``"y ~ treatment + (1 | cluster)"``, nested
+        ``(1 | school/class)`` or crossed ``(1 | subject) + (1 | item)`` groupings;
         the formula and the data are read as :func:`~mcpower_sweep.fit_lmm` reads them.
     data
         A pandas DataFrame or a mapping of column name to 1-d array.
@@ -205,11 +216,22 @@ def fit_glmm(
     >>> fit_glmm("y ~ x + (1 | g)", {"y": y, "x": x, "g": g},
     ...          df_method="between_within").df
     {'(Intercept)': 19.0, 'x': 579.0}
+
+    Several grouping factors (Laplace only), nested or crossed as in lme4:
+
+    >>> school = np.repeat(np.arange(20), 30); klass = np.tile(np.repeat([0, 1, 2], 10), 20)
+    >>> fit = fit_glmm("y ~ x + (1 | school/klass)",
+    ...                {"y": y, "x": x, "school": school, "klass": klass})
+    >>> list(fit.varcorr), fit.converged
+    (['klass:school', 'school'], True)
     """
     family, link, nagq = _check_options(family, link, nagq)
     if df_method not in GLMM_DF_METHODS:
         raise ValueError(f"df_method={df_method!r} is not allowed for a GLMM: use 'z' (Wald z, "
                          "glmer's) or 'between_within' (t on SAS GLIMMIX's between-within df)")
+    mixed = parse_mixed_formula(formula)
+    if mixed.random and not mixed.single:
+        return _fit_several(formula, mixed, data, family, link, nagq, df_method)
     frame = model_frame(formula, data)
     if nagq > 1 and frame.random_columns != (0,):
         raise ValueError(
@@ -267,4 +289,55 @@ def fit_glmm(
         anova={term: {k: float(v) for k, v in row.items()}
                for term, row in zip(frame.term_columns, out["joint"], strict=True)},
         data=kept_columns(data, (*frame.parsed.predictors, frame.grouping)),
+    )
+
+
+def _fit_several(formula: str, mixed: MixedFormula, data: Any, family: str, link: str, nagq: int,
+                 df_method: str) -> GLMMFit:
+    """fit_glmm with several random-effect terms: the Laplace fit on fit_lmm's frame."""
+    if nagq != 1:
+        raise ValueError(
+            f"nagq={nagq} is not allowed with several random-effect terms ({formula!r}): use "
+            "nagq=1 (the Laplace approximation; glmer refuses nAGQ > 1 there too)"
+        )
+    if df_method != "z":
+        raise ValueError(
+            f"df_method={df_method!r} is not available with several random-effect terms "
+            f"({formula!r}): use 'z' (glmer's Wald z; the between-within df need one grouping)"
+        )
+    frame = several_frame(formula, mixed, data)
+    _check_outcome(mixed.fixed.outcome, frame.y, family)
+    out = engine.fit_glmm_general_data(
+        frame.X, frame.y, frame.codes, frame.n_levels, frame.z_columns, family=family,
+        link=link, joint_tests=frame.joint_tests,
+    )
+    names = frame.names
+    p = len(names)
+    beta = np.asarray(out["beta"]) if out["beta"].size == p else np.full(p, np.nan)
+    vcov = np.asarray(out["vcov"]) if out["vcov"].size == p * p else np.full((p, p), np.nan)
+    vcov_rx = (np.asarray(out["vcov_rx"]) if out["vcov_rx"].size == p * p
+               else np.full((p, p), np.nan))
+    se = np.sqrt(np.diag(vcov))
+    z = beta / se
+    pvalue = np.array([2.0 * norm_cdf(-abs(v)) if np.isfinite(v) else math.nan for v in z])
+    covs = (out["re_cov"] if len(out["re_cov"]) == len(frame.z_columns)
+            else [np.full((len(zc), len(zc)), np.nan) for zc in frame.z_columns])
+    re_cov, re_names, varcorr = frame.variance_components(covs)
+
+    def by_name(arr: np.ndarray) -> dict[str, float]:
+        return {t: float(v) for t, v in zip(names, arr, strict=True)}
+
+    m2ll = float(out["minus_two_loglik"]) if out["theta"].size else math.nan
+    return GLMMFit(
+        formula=formula, family=family, link=link, nagq=nagq, df_method=df_method,
+        coef=by_name(beta), se=by_name(se), z=by_name(z), pvalue=by_name(pvalue),
+        df=by_name(np.full(p, math.inf)), re_cov=re_cov, re_names=re_names,
+        loglik=-0.5 * m2ll, loglik_saturated=float(out["saturated_loglik"]), deviance=m2ll,
+        converged=bool(out["converged"]) and bool(np.all(np.isfinite(se))),
+        singular=bool(out["singular"]), theta=np.asarray(out["theta"]), vcov=vcov,
+        vcov_rx=vcov_rx, n_obs=len(frame.y), n_groups=frame.n_levels[0],
+        grouping=frame.groups[0],
+        anova={term: {k: float(v) for k, v in row.items()}
+               for term, row in zip(frame.term_columns, out["joint"], strict=True)},
+        varcorr=varcorr,
     )

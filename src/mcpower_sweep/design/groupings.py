@@ -84,11 +84,12 @@ class Grouping:
     cluster_size: int | None = None
     latin_square: str | None = None
 
-    @property
-    def intercept_variance(self) -> float:
+    def intercept_variance(self, family: str = "lme") -> float:
+        """The random intercept's variance on ``family``'s link scale (``tau_squared``, or
+        the ICC's on the latent scale, :func:`~mcpower_sweep.design.family.intercept_variance`)."""
         if self.tau_squared is not None:
             return self.tau_squared
-        return fam.intercept_variance("lme", self.icc) if self.icc else 0.0
+        return fam.intercept_variance(family, self.icc) if self.icc else 0.0
 
     @property
     def slopes(self) -> tuple[int, ...]:
@@ -99,11 +100,13 @@ class Grouping:
         """The fitted terms: all columns together, or one per column with ``||``."""
         return tuple((c,) for c in self.columns) if self.uncorrelated else (self.columns,)
 
-    def re_cov(self) -> np.ndarray:
-        """The random effects' covariance (variance units, residual variance 1)."""
+    def re_cov(self, family: str = "lme") -> np.ndarray:
+        """The random effects' covariance (variance units, residual variance 1; a GLMM
+        ``family``'s on its link scale)."""
         var = dict(zip(self.slopes, self.slope_variances, strict=True))
         corr = dict(zip(self.slopes, self.slope_intercept_corrs, strict=True))
-        sd = np.sqrt([self.intercept_variance if c == 0 else var[c] for c in self.columns])
+        sd = np.sqrt([self.intercept_variance(family) if c == 0 else var[c]
+                      for c in self.columns])
         r = np.eye(len(self.columns))
         if self.columns[0] == 0 and not self.uncorrelated:
             for k, c in enumerate(self.columns[1:], start=1):
@@ -253,16 +256,16 @@ def fit_terms(groupings: tuple[Grouping, ...], sample_size: int
     return [terms[i] for i in lme4_order([counts[k] for k, _ in terms])]
 
 
-def components(groupings: tuple[Grouping, ...], term_names: tuple[str, ...]
-               ) -> tuple[tuple[str, ...], np.ndarray]:
-    """Names and true values of the variance components in engine order: ``sigma2``, then
-    per term (:func:`design_terms`) its variances ``var_<effect>|<grouping>`` and
-    correlations ``corr_<a>,<b>|<grouping>``."""
-    names, truth = ["sigma2"], [1.0]
+def components(groupings: tuple[Grouping, ...], term_names: tuple[str, ...],
+               family: str = "lme") -> tuple[tuple[str, ...], np.ndarray]:
+    """Names and true values of the variance components in engine order: ``sigma2`` (an
+    LMM only), then per term (:func:`design_terms`) its variances
+    ``var_<effect>|<grouping>`` and correlations ``corr_<a>,<b>|<grouping>``."""
+    names, truth = (["sigma2"], [1.0]) if family == "lme" else ([], [])
     for k, cols in design_terms(groupings):
         g = groupings[k]
         at = [g.columns.index(c) for c in cols]
-        cov = g.re_cov()[np.ix_(at, at)]
+        cov = g.re_cov(family)[np.ix_(at, at)]
         sd = np.sqrt(np.diag(cov))
         labels = [term_names[c] for c in cols]
         names += [f"var_{t}|{g.name}" for t in labels]
@@ -299,10 +302,11 @@ def engine_fields(spec: SimulationSpec) -> dict[str, Any]:
                              if any(p.kind == "factor" for p in cols) else []),
         "predictor_fixed": fixed if any(fixed) else [],
         "row_block": lay.row_block, "level_block": list(lay.level_block),
-        "terms": [list(t) for t in spec.terms], "beta": [float(b) for b in spec.effects],
+        "terms": [list(t) for t in spec.terms],
+        "beta": [float(spec.intercept), *(float(b) for b in spec.effects[1:])],
         "codes": list(lay.codes), "n_levels": list(lay.n_levels),
         "z_columns": [list(g.columns) for g in gs],
-        "re_cov": [g.re_cov().ravel().tolist() for g in gs],
+        "re_cov": [g.re_cov(spec.family).ravel().tolist() for g in gs],
         "fit_grouping": [k for k, _ in fitted], "fit_z_columns": [list(c) for _, c in fitted],
         "component_order": [fitted.index(t) for t in design_terms(gs)],
         "joint_tests": [list(cols) for _, cols in spec.fit_joint_tests],

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..params import ESTIMATORS, PARAMS
 from .factors import check_balanced_factor, predictor_columns
+from .family import is_glmm
 from .groupings import MIN_ROWS_PER_UNIT, Grouping, ancestors, total_rows, unit_counts
 from .latin_square import check_latin_square
 from .predictors import balanced_ones
@@ -27,7 +28,8 @@ GROUPINGS_DF_METHODS = ("satterthwaite", "kenward_roger", "residual", "z")
 def _unsupported(spec: SimulationSpec) -> None:
     """Features of the one-grouping engine not simulated with several groupings yet."""
     checks = (
-        (spec.family != "lme", f"family={spec.family!r}", "family='lme'"),
+        (is_glmm(spec.family) and spec.nagq != 1, f"agq={spec.nagq!r}",
+         "agq=1 (the Laplace approximation; glmer refuses nAGQ > 1 there too)"),
         (spec.analysis is not None, "test_formula", "the true model's analysis"),
         (any(p.values for p in spec.predictors), "fixed predictor values (from_fit)",
          "drawn predictors"),
@@ -225,6 +227,10 @@ def validate_groupings(spec: SimulationSpec) -> None:
     _unsupported(spec)
     if spec.estimator not in ESTIMATORS:
         raise ValueError(f"estimator={spec.estimator!r} is unknown: use one of {ESTIMATORS}")
+    if is_glmm(spec.family) and spec.df_method != "z":
+        raise ValueError(f"df_method={spec.df_method!r} is not available for family="
+                         f"{spec.family!r} with several grouping factors: use 'z' (glmer's "
+                         "Wald z; the between-within df need one grouping factor)")
     if spec.df_method not in GROUPINGS_DF_METHODS:
         raise ValueError(f"df_method={spec.df_method!r} is not available with several "
                          f"grouping factors: use one of {', '.join(GROUPINGS_DF_METHODS)}")

@@ -179,7 +179,7 @@ def components(spec: SimulationSpec) -> tuple[tuple[str, ...], np.ndarray]:
     if spec.groupings:  # (imported here: reading a store needs no design code)
         from ..design.groupings import components as grouping_components
 
-        return grouping_components(spec.groupings, spec.term_names)
+        return grouping_components(spec.groupings, spec.term_names, spec.family)
     columns = spec.random_columns if spec.analysis is None else spec.analysis.random_columns
     at = [spec.random_columns.index(c) for c in columns]
     variance = np.diag(spec.re_cov())[at]

@@ -1,0 +1,206 @@
+// Fitting a GLMM with several random-effect terms: minimise the Laplace deviance over
+// (theta, beta) jointly, as glmer's second stage does, by projected Newton
+// (projected_newton.hpp) on central finite differences of the deviance (lme4's deriv12
+// stencil, delta = 1e-4); then glmer's default covariance of beta, twice the inverse of
+// that Hessian's beta block, and the one conditional on theta (RX's).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "glmm_general.hpp"
+#include "linalg.hpp"
+#include "projected_newton.hpp"
+
+namespace mcps::glmm_general {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kDelta = 1e-4;
+
+// The Laplace deviance over x = (theta, beta) as projected_newton.hpp's problem type.
+struct Laplace {
+    const Problem& pr;
+    State st;
+    std::vector<double> lo, at, g, H, xt;
+    double f_at = kInf;
+    bool central = false;  // off-diagonal second differences: four points, or one (cheaper)
+    int evaluations = 0;
+
+    explicit Laplace(const Problem& p) : pr(p) {
+        lo.assign(pr.n_theta + pr.p(), -kInf);
+        for (size_t k = 0; k < pr.terms.size(); ++k)  // Lambda's diagonals are >= 0
+            for (int c = 0, a = pr.theta_at[k]; c < pr.pk[k]; a += pr.pk[k] - c, ++c) lo[a] = 0.0;
+    }
+    int size() const { return int(lo.size()); }
+    double f(const std::vector<double>& x) {
+        ++evaluations;
+        return objective(pr, x.data(), x.data() + pr.n_theta, st);
+    }
+    bool value(const std::vector<double>& x, double& v) {
+        v = f(x);
+        at = x;
+        f_at = v;
+        return std::isfinite(v);
+    }
+    // Gradient and Hessian at the x of the last value(): central differences; a diagonal
+    // of Lambda may step below 0 (the deviance is even in a column's sign there).
+    bool derivatives() {
+        const int k = size();
+        const std::vector<double> x = at;
+        const double f0 = f_at;
+        g.assign(k, 0.0);
+        H.assign(size_t(k) * k, 0.0);
+        xt = x;
+        std::vector<double> fp(k), fm(k);
+        for (int i = 0; i < k; ++i) {
+            xt[i] = x[i] + kDelta;
+            fp[i] = f(xt);
+            xt[i] = x[i] - kDelta;
+            fm[i] = f(xt);
+            xt[i] = x[i];
+            if (!std::isfinite(fp[i]) || !std::isfinite(fm[i])) return false;
+            g[i] = (fp[i] - fm[i]) / (2.0 * kDelta);
+            H[i * k + i] = (fp[i] - 2.0 * f0 + fm[i]) / (kDelta * kDelta);
+        }
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < i; ++j) {
+                double h = 0.0;
+                if (central) {
+                    for (int si = -1; si <= 1; si += 2)
+                        for (int sj = -1; sj <= 1; sj += 2) {
+                            xt[i] = x[i] + si * kDelta;
+                            xt[j] = x[j] + sj * kDelta;
+                            const double v = f(xt);
+                            if (!std::isfinite(v)) return false;
+                            h += si * sj * v;
+                        }
+                    h /= 4.0 * kDelta * kDelta;
+                } else {
+                    xt[i] = x[i] + kDelta;
+                    xt[j] = x[j] + kDelta;
+                    const double v = f(xt);
+                    if (!std::isfinite(v)) return false;
+                    h = (v - fp[i] - fp[j] + f0) / (kDelta * kDelta);
+                }
+                xt[i] = x[i];
+                xt[j] = x[j];
+                H[i * k + j] = H[j * k + i] = h;
+            }
+        return true;
+    }
+    const std::vector<double>& gradient() const { return g; }
+    const std::vector<double>& hessian() const { return H; }
+    double lower(int i) const { return lo[i]; }
+    bool held(int) const { return false; }
+    bool flip(int, std::vector<double>&) { return false; }
+};
+
+// (X'WX - X'WZ Lambda (L L')^-1 Lambda'Z'WX)^-1 at the state's modes (Fisher W, the
+// factor objective() left): lme4's RX-based covariance, conditional on theta.
+bool vcov_from_rx(const Problem& pr, State& st, std::vector<double>& V) {
+    const int p = pr.p(), q = pr.q, W = pr.width, K = int(pr.terms.size());
+    const int64_t n = pr.n();
+    std::vector<double> A(size_t(p) * p, 0.0), R(size_t(p) * q, 0.0), s(q);
+    for (int64_t i = 0; i < n; ++i) {
+        const double* x = &pr.base.X[i * p];
+        const double w = st.weight[i];
+        const double* a = &st.a[i * W];
+        for (int c = 0; c < p; ++c) {
+            for (int d = 0; d <= c; ++d) A[c * p + d] += w * x[c] * x[d];
+            double* Rc = &R[size_t(c) * q];
+            for (int k = 0; k < K; ++k) {
+                const int u0 = pr.u_at[k] + int(pr.terms[k].codes[i]) * pr.pk[k];
+                for (int e = 0; e < pr.pk[k]; ++e) Rc[u0 + e] += w * x[c] * a[pr.a_at[k] + e];
+            }
+        }
+    }
+    for (int c = 0; c < p; ++c) {
+        std::copy(R.begin() + size_t(c) * q, R.begin() + size_t(c + 1) * q, s.begin());
+        solve(pr, st, s.data());
+        for (int d = 0; d <= c; ++d) {
+            double v = 0.0;
+            for (int e = 0; e < q; ++e) v += R[size_t(d) * q + e] * s[e];
+            A[c * p + d] -= v;
+        }
+    }
+    if (!la::cholesky(A.data(), p)) return false;
+    V.resize(size_t(p) * p);
+    la::chol_inverse(A.data(), p, V.data());
+    return true;
+}
+
+}  // namespace
+
+Fit fit(const Problem& pr, double singular_tol) {
+    Fit out;
+    const int p = pr.p(), nt = pr.n_theta;
+    Laplace lp(pr);
+    const int k = lp.size();
+    std::vector<double> beta0;
+    if (!glm_start(pr.base, beta0)) return out;
+    std::vector<double> x(k, 0.0);
+    for (int i = 0; i < nt; ++i) x[i] = lp.lo[i] == 0.0 ? 1.0 : 0.0;  // lme4's start: Lambda = I
+    std::copy(beta0.begin(), beta0.end(), x.begin() + nt);
+    pn::Options opt;
+    opt.tolerance = 1e-10;
+    pn::Buffers buf;
+    const pn::Outcome res = pn::minimise(lp, x, opt, buf);
+    out.iterations = res.iterations;
+    if (!res.ok || !std::isfinite(res.value)) {
+        out.evaluations = lp.evaluations;
+        return out;
+    }
+    // The Hessian as glmer's summary computes it (central differences at the optimum),
+    // then the objective once more so the state holds the optimum's modes and factor.
+    lp.central = true;
+    double value = 0.0;
+    bool hessian_ok = lp.value(x, value) && lp.derivatives();
+    std::vector<double> H = lp.H;
+    value = lp.f(x);
+    out.evaluations = lp.evaluations;
+    out.minus_two_loglik = value;
+    out.saturated_loglik = saturated_loglik(pr.base);
+    out.theta.assign(x.begin(), x.begin() + nt);
+    out.beta.assign(x.begin() + nt, x.end());
+    if (!vcov_from_rx(pr, lp.st, out.vcov_rx)) return out;
+    if (hessian_ok) hessian_ok = la::cholesky(H.data(), k);
+    if (hessian_ok) {
+        std::vector<double> Hinv(size_t(k) * k);
+        la::chol_inverse(H.data(), k, Hinv.data());
+        out.vcov.resize(size_t(p) * p);
+        for (int c = 0; c < p; ++c)
+            for (int d = 0; d < p; ++d) out.vcov[c * p + d] = 2.0 * Hinv[(nt + c) * k + nt + d];
+    } else {
+        out.vcov = out.vcov_rx;  // lme4 falls back the same way, with a warning
+    }
+    for (size_t t = 0; t < pr.terms.size(); ++t) {
+        const int m = pr.pk[t];
+        std::vector<double> T(size_t(m) * m, 0.0), C(size_t(m) * m, 0.0);
+        for (int c = 0, a = pr.theta_at[t]; c < m; ++c)
+            for (int r = c; r < m; ++r, ++a) {
+                T[r * m + c] = out.theta[a];
+                if (r == c && out.theta[a] < singular_tol) out.singular = true;
+            }
+        for (int r = 0; r < m; ++r)
+            for (int l = 0; l < m; ++l)
+                for (int c = 0; c < m; ++c) C[r * m + l] += T[r * m + c] * T[l * m + c];
+        out.re_cov.push_back(C);
+    }
+    // The rows as one cluster with eta as its offset: the one-factor fit's check of
+    // fitted means at the edge of the family's range.
+    GlmmProblem one = pr.base;
+    GlmmState at;
+    at.offset = lp.st.eta;
+    at.a.assign(pr.n(), 0.0);
+    at.u.assign(1, 0.0);
+    one.q = 1;
+    out.degenerate = degenerate_fit(one, at);
+    bool finite = true;
+    for (double v : out.vcov) finite = finite && std::isfinite(v);
+    for (double v : out.beta) finite = finite && std::isfinite(v);
+    out.converged = res.converged && hessian_ok && finite && !out.degenerate;
+    return out;
+}
+
+}  // namespace mcps::glmm_general
