@@ -1,8 +1,8 @@
 // Fitting a GLMM with several random-effect terms: minimise the Laplace deviance over
 // (theta, beta) jointly, as glmer's second stage does, by projected Newton
 // (projected_newton.hpp) on central finite differences of the deviance (lme4's deriv12
-// stencil, delta = 1e-4); then glmer's default covariance of beta, twice the inverse of
-// that Hessian's beta block, and the one conditional on theta (RX's).
+// stencil, delta = 1e-4); then glmer's default covariance of beta, the beta block of twice
+// that Hessian's inverse, and the one conditional on theta (RX's).
 #include <algorithm>
 #include <cmath>
 #include <limits>
