@@ -137,6 +137,14 @@ def test_simulated_outcomes_follow_the_design() -> None:
     assert y.min() >= 0 and np.all(y == np.round(y))
 
 
+def test_threads_and_chunks_do_not_change_results() -> None:
+    spec = crossed_logit().to_spec(240)
+    whole = run_chunk(spec, 5, 0, 6)
+    parts = [run_chunk(spec, 5, 0, 2), run_chunk(spec, 5, 2, 4, n_threads=2)]
+    np.testing.assert_array_equal(whole.pvalue, np.vstack([p.pvalue for p in parts]))
+    np.testing.assert_array_equal(whole.components, np.vstack([p.components for p in parts]))
+
+
 def test_find_power_runs_and_repeats() -> None:
     result = nested_logit().find_power(320, print_results=False)
     assert result.n_failed <= 3
