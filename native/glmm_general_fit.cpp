@@ -1,8 +1,8 @@
 // Fitting a GLMM with several random-effect terms: minimise the Laplace deviance over
 // (theta, beta) jointly, as glmer's second stage does, by projected Newton
 // (projected_newton.hpp) on central finite differences of the deviance (lme4's deriv12
-// stencil, delta = 1e-4); then glmer's default covariance of beta, twice the inverse of
-// that Hessian's beta block, and the one conditional on theta (RX's).
+// stencil, delta = 1e-4); then glmer's default covariance of beta, the beta block of twice
+// that Hessian's inverse, and the one conditional on theta (RX's).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -27,10 +27,18 @@ struct Laplace {
     bool central = false;  // off-diagonal second differences: four points, or one (cheaper)
     int evaluations = 0;
 
+    std::vector<int> term, col, row;  // per theta: its term and place in T_k
+
     explicit Laplace(const Problem& p) : pr(p) {
         lo.assign(pr.n_theta + pr.p(), -kInf);
-        for (size_t k = 0; k < pr.terms.size(); ++k)  // Lambda's diagonals are >= 0
-            for (int c = 0, a = pr.theta_at[k]; c < pr.pk[k]; a += pr.pk[k] - c, ++c) lo[a] = 0.0;
+        for (size_t k = 0; k < pr.terms.size(); ++k)
+            for (int c = 0; c < pr.pk[k]; ++c)
+                for (int r = c; r < pr.pk[k]; ++r) {
+                    if (r == c) lo[term.size()] = 0.0;  // Lambda's diagonals are >= 0
+                    term.push_back(int(k));
+                    col.push_back(c);
+                    row.push_back(r);
+                }
     }
     int size() const { return int(lo.size()); }
     double f(const std::vector<double>& x) {
@@ -93,7 +101,17 @@ struct Laplace {
     const std::vector<double>& hessian() const { return H; }
     double lower(int i) const { return lo[i]; }
     bool held(int) const { return false; }
-    bool flip(int, std::vector<double>&) { return false; }
+    // A diagonal at 0 pushed outwards: negate the entries below it in its column (the same
+    // model, Lambda Lambda' unchanged), so the optimiser can step off the bound.
+    bool flip(int i, std::vector<double>& x) const {
+        bool any = false;
+        for (int a = 0; a < pr.n_theta; ++a)
+            if (term[a] == term[i] && col[a] == col[i] && row[a] > row[i] && x[a] != 0.0) {
+                x[a] = -x[a];
+                any = true;
+            }
+        return any;
+    }
 };
 
 // (X'WX - X'WZ Lambda (L L')^-1 Lambda'Z'WX)^-1 at the state's modes (Fisher W, the
@@ -130,6 +148,27 @@ bool vcov_from_rx(const Problem& pr, State& st, std::vector<double>& V) {
     return true;
 }
 
+// lme4's vcov.merMod: the beta block of 2 H^-1 (H may be indefinite at a boundary, where
+// a variance is 0), if it is positive definite.
+bool beta_block(const std::vector<double>& H, int k, int nt, std::vector<double>& V) {
+    std::vector<double> w, v;
+    la::sym_eigen(H, k, w, v);
+    double big = 0.0;
+    for (double e : w) big = std::max(big, std::fabs(e));
+    for (double e : w)
+        if (!(std::fabs(e) > 1e-12 * big)) return false;  // singular (or not finite)
+    const int p = k - nt;
+    V.assign(size_t(p) * p, 0.0);
+    for (int c = 0; c < p; ++c)
+        for (int d = 0; d < p; ++d) {
+            double s = 0.0;
+            for (int e = 0; e < k; ++e) s += v[(nt + c) * k + e] * v[(nt + d) * k + e] / w[e];
+            V[c * p + d] = 2.0 * s;
+        }
+    std::vector<double> L = V;
+    return la::cholesky(L.data(), p);
+}
+
 }  // namespace
 
 Fit fit(const Problem& pr, double singular_tol) {
@@ -164,16 +203,8 @@ Fit fit(const Problem& pr, double singular_tol) {
     out.theta.assign(x.begin(), x.begin() + nt);
     out.beta.assign(x.begin() + nt, x.end());
     if (!vcov_from_rx(pr, lp.st, out.vcov_rx)) return out;
-    if (hessian_ok) hessian_ok = la::cholesky(H.data(), k);
-    if (hessian_ok) {
-        std::vector<double> Hinv(size_t(k) * k);
-        la::chol_inverse(H.data(), k, Hinv.data());
-        out.vcov.resize(size_t(p) * p);
-        for (int c = 0; c < p; ++c)
-            for (int d = 0; d < p; ++d) out.vcov[c * p + d] = 2.0 * Hinv[(nt + c) * k + nt + d];
-    } else {
-        out.vcov = out.vcov_rx;  // lme4 falls back the same way, with a warning
-    }
+    if (hessian_ok) hessian_ok = beta_block(H, k, nt, out.vcov);
+    if (!hessian_ok) out.vcov = out.vcov_rx;  // lme4 falls back the same way, with a warning
     for (size_t t = 0; t < pr.terms.size(); ++t) {
         const int m = pr.pk[t];
         std::vector<double> T(size_t(m) * m, 0.0), C(size_t(m) * m, 0.0);
@@ -199,7 +230,7 @@ Fit fit(const Problem& pr, double singular_tol) {
     bool finite = true;
     for (double v : out.vcov) finite = finite && std::isfinite(v);
     for (double v : out.beta) finite = finite && std::isfinite(v);
-    out.converged = res.converged && hessian_ok && finite && !out.degenerate;
+    out.converged = res.converged && finite && !out.degenerate;
     return out;
 }
 

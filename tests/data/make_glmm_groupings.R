@@ -87,6 +87,31 @@ models$crossed_uncorrelated <- list(data = models$crossed_slope$data, csv = "cro
                                     f = y ~ x + (1 + x || subject) + (1 | item), fam = binomial())
 models$nested_null <- list(data = nested_null(), f = y ~ x + (1 | school/class), fam = binomial())
 
+# Crossed with a random slope whose fit is singular inside the term: the slope's diagonal
+# of T at 0 (correlation +-1; which = 3), or the intercept's with an entry below it (which =
+# 1: the optimiser has to flip the column's sign to leave the bound).  Small designs,
+# drawn until glmer's fit is such (seed 1 on, so reproducible).
+slope_singular <- function(which) {
+  for (seed in 1:200) {
+    set.seed(seed)
+    d <- expand.grid(subject = 1:12, item = 1:10)
+    d$condition <- rbinom(nrow(d), 1, 0.5)
+    b <- matrix(rnorm(24), 12) %*% diag(c(0.6, 0.3))
+    eta <- 0.4 * d$condition + b[d$subject, 1] + b[d$subject, 2] * d$condition +
+      rnorm(10, sd = 0.5)[d$item]
+    d$y <- rbinom(nrow(d), 1, plogis(eta))
+    m <- suppressMessages(suppressWarnings(glmer(y ~ condition + (1 + condition | subject) + (1 | item),
+                                                 data = d, family = binomial)))
+    th <- getME(m, "theta")
+    if (th[which] < 1e-4 && abs(th[2]) > 0.05) return(d[, c("y", "condition", "subject", "item")])
+  }
+  stop("no such singular slope fit in 200 seeds")
+}
+models$slope_singular <- list(data = slope_singular(3), fam = binomial(),
+                              f = y ~ condition + (1 + condition | subject) + (1 | item))
+models$slope_flip <- list(data = slope_singular(1), fam = binomial(),
+                          f = y ~ condition + (1 + condition | subject) + (1 | item))
+
 named <- function(x, nm) as.list(setNames(as.numeric(x), nm))
 mat_json <- function(M) unname(lapply(seq_len(nrow(M)), function(i) I(unname(as.numeric(M[i, ])))))
 
