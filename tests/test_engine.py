@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from _synthetic import rows_with_cross_products
 
-from mcpower_sweep import _native, engine, params
+from mcpower_sweep import _native, engine, engine_fits, params
 from mcpower_sweep.design import spec as design_spec
 from mcpower_sweep.design.spec import DF_METHODS, Predictor, SimulationSpec
 
@@ -379,7 +379,7 @@ def test_simulation_fits_reach_the_multi_start_optimum() -> None:
                   for j in range(len(cp["rows"]))]
         data = np.vstack(blocks)
         group = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
-        fit = engine.fit_data(data[:, :2], data[:, 2], group, len(blocks), [0, 1],
+        fit = engine_fits.fit_data(data[:, :2], data[:, 2], group, len(blocks), [0, 1],
                               estimator="reml", df_method="satterthwaite")
         assert sims.converged[i] and fit["converged"], i
         np.testing.assert_allclose(sims.estimate[i], fit["beta"], rtol=1e-5, atol=1e-7,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcpower_sweep import engine, fit_glmm
+from mcpower_sweep import engine_fits, fit_glmm
 from mcpower_sweep._native import GlmFamily, GlmLink, glmm_general_deviance
 from mcpower_sweep.design.formula import parse_mixed_formula
 from mcpower_sweep.fit_groupings import several_frame
@@ -131,7 +131,7 @@ def test_one_term_agrees_with_the_one_grouping_fit():
     one = fit_glmm("y ~ x + (1 + x | subject)", d)
     frame = several_frame("y ~ x + (1 + x | subject)",
                           parse_mixed_formula("y ~ x + (1 + x | subject)"), d)
-    out = engine.fit_glmm_general_data(frame.X, frame.y, frame.codes, frame.n_levels,
+    out = engine_fits.fit_glmm_general_data(frame.X, frame.y, frame.codes, frame.n_levels,
                                        frame.z_columns, family="binomial", link="logit")
     assert -0.5 * out["minus_two_loglik"] == pytest.approx(one.loglik, rel=1e-9)
     assert np.allclose(out["beta"], list(one.coef.values()), rtol=1e-4)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from _synthetic import rows_with_cross_products
 
-from mcpower_sweep import MCPower, _native, engine
+from mcpower_sweep import MCPower, _native, engine, engine_fits
 from mcpower_sweep.design.analysis import Analysis, analysis_of, with_analysis
 
 
@@ -61,7 +61,7 @@ def test_the_analysis_is_the_restricted_model_fitted_to_the_same_data(
                                            int(cp["rows"][j])) for j in range(len(cp["rows"]))]
         data = np.vstack(blocks)
         group = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
-        fit = engine.fit_data(data[:, :-1], data[:, -1], group, len(blocks), z_columns,
+        fit = engine_fits.fit_data(data[:, :-1], data[:, -1], group, len(blocks), z_columns,
                               estimator="reml", df_method="satterthwaite")
         assert sims.converged[i] and fit["converged"], i
         np.testing.assert_allclose(sims.estimate[i], fit["beta"], rtol=1e-5, atol=1e-7)

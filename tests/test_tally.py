@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 from statsmodels.stats.multitest import multipletests
 
-from mcpower_sweep import MCPower, engine
+from mcpower_sweep import MCPower, engine, engine_fits
 from mcpower_sweep.params import CORRECTIONS, check_correction
 from mcpower_sweep.results import tally
 from mcpower_sweep.results.schema import summarise
@@ -348,7 +348,7 @@ def test_components_are_those_of_fit_data_on_the_same_data() -> None:
                   for j in range(len(cp["rows"]))]
         data = np.vstack(blocks)
         group = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
-        fit = engine.fit_data(data[:, :2], data[:, 2], group, len(blocks), [0, 1],
+        fit = engine_fits.fit_data(data[:, :2], data[:, 2], group, len(blocks), [0, 1],
                               estimator="reml", df_method="satterthwaite")
         g = np.asarray(fit["re_cov"]).reshape(2, 2)
         corr = g[0, 1] / np.sqrt(g[0, 0] * g[1, 1]) if g[0, 0] * g[1, 1] > 0 else np.nan

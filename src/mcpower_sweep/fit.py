@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
+from . import engine_fits
 from .design.formula import ParsedFormula, parse_formula, parse_mixed_formula
 from .fit_groupings import VarCorr, fit_several
 from .model_data import (
@@ -232,7 +232,7 @@ def fit_lmm(
         return LMMFit(formula=formula, estimator=estimator, df_method=df_method,
                       **fit_several(formula, mixed, data, estimator, df_method))
     frame = model_frame(formula, data)
-    out = engine.fit_data(
+    out = engine_fits.fit_data(
         frame.X, frame.y, frame.codes, frame.n_groups, frame.random_columns,
         uncorrelated=frame.parsed.uncorrelated, estimator=estimator, df_method=df_method,
         joint_tests=[range(a, a + w) for a, w in frame.term_columns.values()],

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
+from . import engine_fits
 from .design.formula import MixedFormula
 from .design.groupings import lme4_order
 from .model_data import check_data, check_fixed, fixed_matrix, grouping_codes, numeric, x_columns
@@ -142,7 +142,7 @@ def fit_several(
             f"({formula!r}): use one of {', '.join(DF_METHODS)}"
         )
     frame = several_frame(formula, mixed, data)
-    out = engine.fit_general_data(
+    out = engine_fits.fit_general_data(
         frame.X, frame.y, frame.codes, frame.n_levels, frame.z_columns, estimator=estimator,
         df_method=df_method, joint_tests=frame.joint_tests,
     )

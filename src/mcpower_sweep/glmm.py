@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.special import stdtr
 
-from . import engine
+from . import engine_fits
 from .design.family import GLMM_DF_METHODS
 from .design.formula import MixedFormula, parse_mixed_formula
 from .fit import model_frame
@@ -239,7 +239,7 @@ def fit_glmm(
             "has random slopes: use nagq=1 (the Laplace approximation)"
         )
     _check_outcome(frame.parsed.outcome, frame.y, family)
-    out = engine.fit_glmm_data(
+    out = engine_fits.fit_glmm_data(
         frame.X, frame.y, frame.codes, frame.n_groups, frame.random_columns, family=family,
         link=link, nagq=nagq, uncorrelated=frame.parsed.uncorrelated, df_method=df_method,
         joint_tests=[range(a, a + w) for a, w in frame.term_columns.values()],
@@ -307,7 +307,7 @@ def _fit_several(formula: str, mixed: MixedFormula, data: Any, family: str, link
         )
     frame = several_frame(formula, mixed, data)
     _check_outcome(mixed.fixed.outcome, frame.y, family)
-    out = engine.fit_glmm_general_data(
+    out = engine_fits.fit_glmm_general_data(
         frame.X, frame.y, frame.codes, frame.n_levels, frame.z_columns, family=family,
         link=link, joint_tests=frame.joint_tests,
     )
