@@ -253,7 +253,7 @@ class SimulationSpec:
         """A copy with some parameters changed and checked (used by sweeps); per-grouping
         axes (``icc[school:class]``) and ``n_per_parent`` change ``groupings``."""
         if self.groupings or any("[" in k or k == "n_per_parent" for k in params):
-            from .groupings import with_grouping_params
+            from .groupings_axes import with_grouping_params
 
             params = with_grouping_params(self, params)
         new = replace(self, **params)

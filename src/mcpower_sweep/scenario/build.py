@@ -177,7 +177,7 @@ def build_base(src: Source, model: Any, sample_size: int, cfg: Mapping[str, Any]
 
 def check_grid_points(src: Source, base: Any, grid: Mapping[str, list[Any]]) -> None:
     """Build the spec of each axis value (naming it), then of every point of the grid."""
-    from ..design.groupings import grouping_axes
+    from ..design.groupings_axes import grouping_axes
     from ..sweeps.grid import Grid, point_params
 
     for axis, values in grid.items():

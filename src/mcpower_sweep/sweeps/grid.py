@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..design.groupings import grouping_axes
+from ..design.groupings_axes import grouping_axes
 from ..design.spec import SimulationSpec
 from ..params import AXES, EFFECT_PREFIX, param
 
