@@ -222,14 +222,19 @@ struct Satterthwaite {
     }
 };
 
+// f's last evaluate was at theta (its factors kept).
 Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, double sigma,
                             const std::vector<double>& rx_inv) {
     const Model& md = f.md;
     const int k = int(theta.size()), p = md.p, d = k + 1;
     const double s2 = sigma * sigma, nn = f.reml ? double(md.n - p) : double(md.n);
+    // r^2 and its gradient at theta, from the factors there.
+    std::vector<double> g, dr2;
+    const double r2 = f.ev.r2;
+    if (!gradient_at(md, f.reml, f.ev, f.sc, g, &dr2)) dr2.assign(k, kNaN);
+    const std::vector<double> dr2_hat = dr2;
     // Component 0: r2; then (R_X'R_X)^-1; then the gradient of g1 + r2 / sigma^2 (the
     // deviance at sigma fixed) in theta: the profiled one's plus dr2 (1 / sigma^2 - nn / r2).
-    std::vector<double> g, dr2;
     auto F = [&](const std::vector<double>& th) {
         std::vector<double> v(1 + size_t(p) * p + k, kNaN);
         if (!evaluate(md, f.reml, th.data(), f.ev, f.sc, true) || !gradient_at(md, f.reml, f.ev, f.sc, g, &dr2))
@@ -241,12 +246,11 @@ Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, doubl
     };
     std::vector<double> J;
     central(F, theta, 1 + p * p + k, J);
-    const double r2 = F(theta)[0];
     std::vector<double> H(size_t(d) * d);
     const double* Jg = &J[(1 + size_t(p) * p) * k];
     for (int i = 0; i < k; ++i) {
         for (int j = 0; j < k; ++j) H[i * d + j] = 0.5 * (Jg[i * k + j] + Jg[j * k + i]);
-        H[i * d + k] = H[k * d + i] = -2.0 * dr2[i] / (s2 * sigma);
+        H[i * d + k] = H[k * d + i] = -2.0 * dr2_hat[i] / (s2 * sigma);
     }
     H[k * d + k] = 6.0 * r2 / (s2 * s2) - 2.0 * nn / s2;
     std::vector<double> w, V;

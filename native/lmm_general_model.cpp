@@ -44,6 +44,36 @@ int top_term(const std::vector<TermInput>& terms, int64_t n) {
     return -1;
 }
 
+// Adds the lower triangle of [x y]'[x y] over rows [from, to) to W ((p + 1) x (p + 1));
+// P = p, or 0 for any p.
+template <int P>
+void sum_run(const double* X, const double* y, int64_t from, int64_t to, double* W, int p_any = 0) {
+    const int p = P > 0 ? P : p_any, m = p + 1;
+    constexpr int kMax = P > 0 ? (P + 1) * (P + 2) / 2 : 1;
+    if (P == 0) {
+        for (int64_t i = from; i < to; ++i) {
+            const double* xi = X + i * p;
+            for (int s = 0; s < p; ++s)
+                for (int t = 0; t <= s; ++t) W[s * m + t] += xi[s] * xi[t];
+            for (int t = 0; t < p; ++t) W[p * m + t] += y[i] * xi[t];
+            W[p * m + p] += y[i] * y[i];
+        }
+        return;
+    }
+    double acc[kMax] = {};
+    for (int64_t i = from; i < to; ++i) {
+        const double* xi = X + i * p;
+        int e = 0;
+        for (int s = 0; s < p; ++s)
+            for (int t = 0; t <= s; ++t) acc[e++] += xi[s] * xi[t];
+        for (int t = 0; t < p; ++t) acc[e++] += y[i] * xi[t];
+        acc[e] += y[i] * y[i];
+    }
+    int e = 0;
+    for (int s = 0; s <= p; ++s)
+        for (int t = 0; t <= s; ++t) W[s * m + t] += acc[e++];
+}
+
 }  // namespace
 
 Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms) {
@@ -146,23 +176,25 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
         std::fill(W.begin(), W.end(), 0.0);
         run = end;
     };
-    double* __restrict w = W.data();
-    for (int64_t i = 0; i < n; ++i) {
-        bool same = i > 0;
+    for (int64_t i = 1; i <= n; ++i) {
+        bool same = i < n;
         for (int k = 0; k < K && same; ++k) same = terms[k].codes[i] == terms[k].codes[i - 1];
-        if (!same) flush(i);
-        const double* xi = X + i * p;
-        for (int s = 0; s < p; ++s)
-            for (int t = 0; t <= s; ++t) w[s * m + t] += xi[s] * xi[t];
-        for (int t = 0; t < p; ++t) w[p * m + t] += y[i] * xi[t];
-        w[p * m + p] += y[i] * y[i];
+        if (same) continue;
+        switch (p) {  // the sums in registers for the common sizes
+            case 1: sum_run<1>(X, y, run, i, W.data()); break;
+            case 2: sum_run<2>(X, y, run, i, W.data()); break;
+            case 3: sum_run<3>(X, y, run, i, W.data()); break;
+            case 4: sum_run<4>(X, y, run, i, W.data()); break;
+            default: sum_run<0>(X, y, run, i, W.data(), p);
+        }
+        flush(i);
     }
-    flush(n);
     // A level of term 0 touches whole blocks (all columns of a level of another term), and
     // the rows it touches meet in S.
     md.touch.assign(L0, {});
     for (int j = 0; j < L0; ++j) {
         std::vector<int>& tj = md.touch[j];
+        tj.reserve(size_t(p + 1) + 8 * (K - 1));
         for (int a = 0; a < qr;) {
             const int width = md.pk[md.rest_term[a]];
             bool any = false;
