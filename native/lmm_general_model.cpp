@@ -140,7 +140,8 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
     // T_k mixes a level's columns), at most its own level's first.
     md.lo.assign(r, 0);
     for (int a = 0; a < qr; ++a) md.lo[a] = a - md.rest_col[a];
-    std::vector<char> met(size_t(L0) * qr, 0);  // level of term 0 x rest column: rows in common
+    // Per level of term 0: the first columns of the other terms' levels it shares rows with.
+    std::vector<std::vector<int>> meets(L0);
     // Rows in runs with the same levels (data sorted by cluster) are summed in W, the lower
     // triangle of [x y]'[x y] (every z is a column of x), then added to D1, B and C at once.
     const int m = p + 1, ne = e + p + 1;
@@ -170,15 +171,17 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
             for (int b = 0; b < ne; ++b) Ca[idx[b]] += wv(wat[a], wat[b]);
         }
         for (int a = 0; a < e; ++a) {
-            met[size_t(j) * qr + idx[a]] = 1;
+            if (md.rest_col[idx[a]] == 0) meets[j].push_back(idx[a]);
             for (int b = 0; b < e; ++b) md.lo[idx[a]] = std::min(md.lo[idx[a]], idx[b] - md.rest_col[idx[b]]);
         }
         std::fill(W.begin(), W.end(), 0.0);
         run = end;
     };
+    std::vector<const int64_t*> code(K);
+    for (int k = 0; k < K; ++k) code[k] = terms[k].codes;
     for (int64_t i = 1; i <= n; ++i) {
         bool same = i < n;
-        for (int k = 0; k < K && same; ++k) same = terms[k].codes[i] == terms[k].codes[i - 1];
+        for (int k = 0; k < K && same; ++k) same = code[k][i] == code[k][i - 1];
         if (same) continue;
         switch (p) {  // the sums in registers for the common sizes
             case 1: sum_run<1>(X, y, run, i, W.data()); break;
@@ -193,16 +196,13 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
     // the rows it touches meet in S.
     md.touch.assign(L0, {});
     for (int j = 0; j < L0; ++j) {
+        std::vector<int>& mj = meets[j];
+        std::sort(mj.begin(), mj.end());
+        mj.erase(std::unique(mj.begin(), mj.end()), mj.end());
         std::vector<int>& tj = md.touch[j];
-        tj.reserve(size_t(p + 1) + 8 * (K - 1));
-        for (int a = 0; a < qr;) {
-            const int width = md.pk[md.rest_term[a]];
-            bool any = false;
-            for (int c = 0; c < width; ++c) any = any || met[size_t(j) * qr + a + c];
-            if (any)
-                for (int c = 0; c < width; ++c) tj.push_back(a + c);
-            a += width;
-        }
+        tj.reserve(mj.size() * 8 + size_t(p + 1));
+        for (int a : mj)
+            for (int c = 0; c < md.pk[md.rest_term[a]]; ++c) tj.push_back(a + c);
         for (int a = qr; a < r; ++a) tj.push_back(a);
         for (int a : tj) md.lo[a] = std::min(md.lo[a], tj.front());
     }
