@@ -256,7 +256,8 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
 // L_j (first term), L21's block j = X1_j' and L22 the dense factor.  Then (Bates et al.
 // 2015, eq. 51 and Takahashi's selected inversion)
 //   P = I - [Z Lambda, X] Sigma [Z Lambda, X]'   so   Z'P Z Lambda = Z'[Z Lambda, X] Sigma_{., u},
-//   Sigma22 = (L22 L22')^-1,  Sigma21_j = -Sigma22 X1_j' L_j^-1,
+//   Sigma22 = (L22 L22')^-1 (only its entries within L22's envelope: selected_inverse),
+//   Sigma21_j = -Sigma22 X1_j' L_j^-1,
 //   Sigma11_jj = L_j^-T (I + X1_j Sigma22 X1_j') L_j^-1,
 // and only the diagonal blocks (one per level of each term) of Z'P Z Lambda enter tr(P dV_i).
 // r^2 = |y - Z Lambda u - X beta|^2 + |u|^2 with w = Z'(y - Z Lambda u - X beta), u = Lambda'w:

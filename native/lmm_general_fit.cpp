@@ -2,7 +2,8 @@
 //
 // The profiled deviance is a smooth function of theta everywhere (a negative diagonal of
 // T_k gives the model of the column negated); its exact gradient (lmm_general.cpp) and a
-// Hessian from forward differences of that gradient drive the projected Newton method of
+// Hessian from forward differences of that gradient (or its BFGS update, see Profiled)
+// drive the projected Newton method of
 // the one-grouping fit (projected_newton.hpp): bounds theta_ii >= 0, Levenberg damping,
 // an Armijo search along the projected path, and the column flip off a bound.
 // Satterthwaite's df follow lmerTest exactly: the Hessian of the deviance in
