@@ -200,16 +200,22 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
             }
         if (sc.keep) std::copy(X1.begin(), X1.end(), &sc.X1s[sc.at[j]]);
         const bool contiguous = tj.back() - tj.front() == nt - 1;  // e.g. a subject meets every item
-        for (int c = 0; c < p0; ++c) {
-            const double* xc = &X1[size_t(c) * nt];
-            for (int e = 0; e < nt; ++e) {
-                double* Se = &S[size_t(tj[e]) * r];
-                const double w = xc[e];
-                if (contiguous) {
-                    double* Sd = Se + tj.front();
-                    for (int f = 0; f <= e; ++f) Sd[f] -= w * xc[f];
-                } else {
-                    for (int f = 0; f <= e; ++f) Se[tj[f]] -= w * xc[f];
+        for (int e = 0; e < nt; ++e) {
+            double* Se = &S[size_t(tj[e]) * r];
+            double we[8];
+            for (int c = 0; c < p0; ++c) we[c] = X1[size_t(c) * nt + e];
+            if (contiguous) {
+                double* Sd = Se + tj.front();
+                for (int f = 0; f <= e; ++f) {
+                    double d = 0.0;
+                    for (int c = 0; c < p0; ++c) d += we[c] * X1[size_t(c) * nt + f];
+                    Sd[f] -= d;
+                }
+            } else {
+                for (int f = 0; f <= e; ++f) {
+                    double d = 0.0;
+                    for (int c = 0; c < p0; ++c) d += we[c] * X1[size_t(c) * nt + f];
+                    Se[tj[f]] -= d;
                 }
             }
         }
@@ -250,7 +256,8 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
 // L_j (first term), L21's block j = X1_j' and L22 the dense factor.  Then (Bates et al.
 // 2015, eq. 51 and Takahashi's selected inversion)
 //   P = I - [Z Lambda, X] Sigma [Z Lambda, X]'   so   Z'P Z Lambda = Z'[Z Lambda, X] Sigma_{., u},
-//   Sigma22 = (L22 L22')^-1,  Sigma21_j = -Sigma22 X1_j' L_j^-1,
+//   Sigma22 = (L22 L22')^-1 (only its entries within L22's envelope: selected_inverse),
+//   Sigma21_j = -Sigma22 X1_j' L_j^-1,
 //   Sigma11_jj = L_j^-T (I + X1_j Sigma22 X1_j') L_j^-1,
 // and only the diagonal blocks (one per level of each term) of Z'P Z Lambda enter tr(P dV_i).
 // r^2 = |y - Z Lambda u - X beta|^2 + |u|^2 with w = Z'(y - Z Lambda u - X beta), u = Lambda'w:
@@ -334,17 +341,31 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         s21.assign(size_t(ne) * p0, 0.0);
         double Kj[64];
         for (int a = 0; a < p0 * p0; ++a) Kj[a] = a % (p0 + 1) == 0 ? 1.0 : 0.0;
+        // Y = row e of Sigma22 X1_j' over the touched rows.  Where they are contiguous (a
+        // subject meets every item) all rows at once, as sums of Sigma22's rows (symmetric,
+        // both triangles kept) so that the inner loop runs along a row; else one by one.
         const bool contiguous = ne > 0 && tj[ne - 1] - tj[0] == ne - 1;
+        std::vector<double>& SX = sc.sx;
+        if (contiguous) {
+            SX.assign(size_t(ne) * p0, 0.0);
+            for (int f = 0; f < ne; ++f) {
+                const double* row = &sig[size_t(tj[f]) * nc + tj[0]];
+                for (int c = 0; c < p0; ++c) {
+                    const double xf = X1[size_t(c) * nt + f];
+                    double* yc = &SX[size_t(c) * ne];
+                    for (int e = 0; e < ne; ++e) yc[e] += row[e] * xf;
+                }
+            }
+        }
         for (int e = 0; e < ne; ++e) {
             const double* se = &sig[size_t(tj[e]) * nc];
             for (int c = 0; c < p0; ++c) {
-                const double* xc = &X1[size_t(c) * nt];
-                double s = 0.0;
                 if (contiguous) {
-                    for (int f = 0; f < ne; ++f) s += se[tj[0] + f] * xc[f];
-                } else {
-                    for (int f = 0; f < ne; ++f) s += se[tj[f]] * xc[f];
+                    Y[c] = SX[size_t(c) * ne + e];
+                    continue;
                 }
+                double s = 0.0;
+                for (int f = 0; f < ne; ++f) s += se[tj[f]] * X1[size_t(c) * nt + f];
                 Y[c] = s;
             }
             for (int a = 0; a < p0; ++a)

@@ -70,7 +70,7 @@ struct Scratch {
     bool keep = false;
     std::vector<double> L1, X1s, BL;
     std::vector<size_t> at;
-    std::vector<double> sig, u, w, rb, work, lcol, s21;  // the gradient's scratch
+    std::vector<double> sig, u, w, rb, work, lcol, s21, sx;  // the gradient's scratch
 };
 
 // Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).

@@ -44,6 +44,36 @@ int top_term(const std::vector<TermInput>& terms, int64_t n) {
     return -1;
 }
 
+// Adds the lower triangle of [x y]'[x y] over rows [from, to) to W ((p + 1) x (p + 1));
+// P = p, or 0 for any p.
+template <int P>
+void sum_run(const double* X, const double* y, int64_t from, int64_t to, double* W, int p_any = 0) {
+    const int p = P > 0 ? P : p_any, m = p + 1;
+    constexpr int kMax = P > 0 ? (P + 1) * (P + 2) / 2 : 1;
+    if (P == 0) {
+        for (int64_t i = from; i < to; ++i) {
+            const double* xi = X + i * p;
+            for (int s = 0; s < p; ++s)
+                for (int t = 0; t <= s; ++t) W[s * m + t] += xi[s] * xi[t];
+            for (int t = 0; t < p; ++t) W[p * m + t] += y[i] * xi[t];
+            W[p * m + p] += y[i] * y[i];
+        }
+        return;
+    }
+    double acc[kMax] = {};
+    for (int64_t i = from; i < to; ++i) {
+        const double* xi = X + i * p;
+        int e = 0;
+        for (int s = 0; s < p; ++s)
+            for (int t = 0; t <= s; ++t) acc[e++] += xi[s] * xi[t];
+        for (int t = 0; t < p; ++t) acc[e++] += y[i] * xi[t];
+        acc[e] += y[i] * y[i];
+    }
+    int e = 0;
+    for (int s = 0; s <= p; ++s)
+        for (int t = 0; t <= s; ++t) W[s * m + t] += acc[e++];
+}
+
 }  // namespace
 
 Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms) {
@@ -110,7 +140,8 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
     // T_k mixes a level's columns), at most its own level's first.
     md.lo.assign(r, 0);
     for (int a = 0; a < qr; ++a) md.lo[a] = a - md.rest_col[a];
-    std::vector<char> met(size_t(L0) * qr, 0);  // level of term 0 x rest column: rows in common
+    // Per level of term 0: the first columns of the other terms' levels it shares rows with.
+    std::vector<std::vector<int>> meets(L0);
     // Rows in runs with the same levels (data sorted by cluster) are summed in W, the lower
     // triangle of [x y]'[x y] (every z is a column of x), then added to D1, B and C at once.
     const int m = p + 1, ne = e + p + 1;
@@ -140,37 +171,38 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
             for (int b = 0; b < ne; ++b) Ca[idx[b]] += wv(wat[a], wat[b]);
         }
         for (int a = 0; a < e; ++a) {
-            met[size_t(j) * qr + idx[a]] = 1;
+            if (md.rest_col[idx[a]] == 0) meets[j].push_back(idx[a]);
             for (int b = 0; b < e; ++b) md.lo[idx[a]] = std::min(md.lo[idx[a]], idx[b] - md.rest_col[idx[b]]);
         }
         std::fill(W.begin(), W.end(), 0.0);
         run = end;
     };
-    double* __restrict w = W.data();
-    for (int64_t i = 0; i < n; ++i) {
-        bool same = i > 0;
-        for (int k = 0; k < K && same; ++k) same = terms[k].codes[i] == terms[k].codes[i - 1];
-        if (!same) flush(i);
-        const double* xi = X + i * p;
-        for (int s = 0; s < p; ++s)
-            for (int t = 0; t <= s; ++t) w[s * m + t] += xi[s] * xi[t];
-        for (int t = 0; t < p; ++t) w[p * m + t] += y[i] * xi[t];
-        w[p * m + p] += y[i] * y[i];
+    std::vector<const int64_t*> code(K);
+    for (int k = 0; k < K; ++k) code[k] = terms[k].codes;
+    for (int64_t i = 1; i <= n; ++i) {
+        bool same = i < n;
+        for (int k = 0; k < K && same; ++k) same = code[k][i] == code[k][i - 1];
+        if (same) continue;
+        switch (p) {  // the sums in registers for the common sizes
+            case 1: sum_run<1>(X, y, run, i, W.data()); break;
+            case 2: sum_run<2>(X, y, run, i, W.data()); break;
+            case 3: sum_run<3>(X, y, run, i, W.data()); break;
+            case 4: sum_run<4>(X, y, run, i, W.data()); break;
+            default: sum_run<0>(X, y, run, i, W.data(), p);
+        }
+        flush(i);
     }
-    flush(n);
     // A level of term 0 touches whole blocks (all columns of a level of another term), and
     // the rows it touches meet in S.
     md.touch.assign(L0, {});
     for (int j = 0; j < L0; ++j) {
+        std::vector<int>& mj = meets[j];
+        std::sort(mj.begin(), mj.end());
+        mj.erase(std::unique(mj.begin(), mj.end()), mj.end());
         std::vector<int>& tj = md.touch[j];
-        for (int a = 0; a < qr;) {
-            const int width = md.pk[md.rest_term[a]];
-            bool any = false;
-            for (int c = 0; c < width; ++c) any = any || met[size_t(j) * qr + a + c];
-            if (any)
-                for (int c = 0; c < width; ++c) tj.push_back(a + c);
-            a += width;
-        }
+        tj.reserve(mj.size() * 8 + size_t(p + 1));
+        for (int a : mj)
+            for (int c = 0; c < md.pk[md.rest_term[a]]; ++c) tj.push_back(a + c);
         for (int a = qr; a < r; ++a) tj.push_back(a);
         for (int a : tj) md.lo[a] = std::min(md.lo[a], tj.front());
     }
