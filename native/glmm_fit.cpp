@@ -8,6 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "finite_differences.hpp"
 #include "glmm.hpp"
 #include "glmm_derivatives.hpp"
 #include "linalg.hpp"
@@ -80,58 +81,14 @@ struct Objective {
                      bool central);
 };
 
-// Central-difference gradient and Hessian at x (f0 = f(x)).  Lambda's diagonals may
-// step below 0: -2 log L depends on them only through Lambda Lambda', so it is even
-// in each and the stencil stays valid on the boundary, as in lme4's deriv12.
-// With central = false the off-diagonal second differences are one-sided (one
-// evaluation per pair instead of four): accurate to O(delta), enough to steer Newton.
-bool fd_derivatives(Objective& f, const std::vector<double>& x, double f0, std::vector<double>& g,
-                    std::vector<double>& H, bool central = true) {
-    const int k = f.size();
-    g.assign(k, 0.0);
-    H.assign(k * k, 0.0);
-    std::vector<double> xt = x, fp(k), fm(k);
-    for (int i = 0; i < k; ++i) {
-        xt[i] = x[i] + kDelta;
-        fp[i] = f(xt);
-        xt[i] = x[i] - kDelta;
-        fm[i] = f(xt);
-        xt[i] = x[i];
-        if (!std::isfinite(fp[i]) || !std::isfinite(fm[i])) return false;
-        g[i] = (fp[i] - fm[i]) / (2.0 * kDelta);
-        H[i * k + i] = (fp[i] - 2.0 * f0 + fm[i]) / (kDelta * kDelta);
-    }
-    for (int i = 0; i < k; ++i)
-        for (int j = 0; j < i; ++j) {
-            if (!central) {
-                xt[i] = x[i] + kDelta;
-                xt[j] = x[j] + kDelta;
-                const double v = f(xt);
-                xt[i] = x[i];
-                xt[j] = x[j];
-                if (!std::isfinite(v)) return false;
-                H[i * k + j] = H[j * k + i] = (v - fp[i] - fp[j] + f0) / (kDelta * kDelta);
-                continue;
-            }
-            double s = 0.0;
-            for (int si = -1; si <= 1; si += 2)
-                for (int sj = -1; sj <= 1; sj += 2) {
-                    xt[i] = x[i] + si * kDelta;
-                    xt[j] = x[j] + sj * kDelta;
-                    const double v = f(xt);
-                    if (!std::isfinite(v)) return false;
-                    s += si * sj * v;
-                }
-            xt[i] = x[i];
-            xt[j] = x[j];
-            H[i * k + j] = H[j * k + i] = s / (4.0 * kDelta * kDelta);
-        }
-    return true;
-}
+// Finite differences (finite_differences.hpp) where there are no exact derivatives
+// (adaptive quadrature).  Lambda's diagonals may step below 0: -2 log L depends on them only
+// through Lambda Lambda', so it is even in each and the stencil stays valid on the
+// boundary, as in lme4's deriv12.
 
 bool Objective::derivatives(const std::vector<double>& x, double f0, std::vector<double>& g,
                             std::vector<double>& H, bool central) {
-    if (!laplace()) return fd_derivatives(*this, x, f0, g, H, central);
+    if (!laplace()) return fd_gradient_hessian(*this, x, f0, kDelta, central, g, H);
     if (anchor != x) {  // else they are at hand (the optimiser's last iterate)
         if (last != x && !std::isfinite((*this)(x))) return false;
         if (!laplace_derivatives(pr, st, theta_index, true, ld)) return false;

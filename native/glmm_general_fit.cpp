@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "finite_differences.hpp"
 #include "glmm_general.hpp"
 #include "linalg.hpp"
 #include "projected_newton.hpp"
@@ -22,7 +23,7 @@ constexpr double kDelta = 1e-4;
 struct Laplace {
     const Problem& pr;
     State st;
-    std::vector<double> lo, at, g, H, xt;
+    std::vector<double> lo, at, g, H;
     double f_at = kInf;
     bool central = false;  // off-diagonal second differences: four points, or one (cheaper)
     int evaluations = 0;
@@ -54,48 +55,8 @@ struct Laplace {
     // Gradient and Hessian at the x of the last value(): central differences; a diagonal
     // of Lambda may step below 0 (the deviance is even in a column's sign there).
     bool derivatives() {
-        const int k = size();
-        const std::vector<double> x = at;
-        const double f0 = f_at;
-        g.assign(k, 0.0);
-        H.assign(size_t(k) * k, 0.0);
-        xt = x;
-        std::vector<double> fp(k), fm(k);
-        for (int i = 0; i < k; ++i) {
-            xt[i] = x[i] + kDelta;
-            fp[i] = f(xt);
-            xt[i] = x[i] - kDelta;
-            fm[i] = f(xt);
-            xt[i] = x[i];
-            if (!std::isfinite(fp[i]) || !std::isfinite(fm[i])) return false;
-            g[i] = (fp[i] - fm[i]) / (2.0 * kDelta);
-            H[i * k + i] = (fp[i] - 2.0 * f0 + fm[i]) / (kDelta * kDelta);
-        }
-        for (int i = 0; i < k; ++i)
-            for (int j = 0; j < i; ++j) {
-                double h = 0.0;
-                if (central) {
-                    for (int si = -1; si <= 1; si += 2)
-                        for (int sj = -1; sj <= 1; sj += 2) {
-                            xt[i] = x[i] + si * kDelta;
-                            xt[j] = x[j] + sj * kDelta;
-                            const double v = f(xt);
-                            if (!std::isfinite(v)) return false;
-                            h += si * sj * v;
-                        }
-                    h /= 4.0 * kDelta * kDelta;
-                } else {
-                    xt[i] = x[i] + kDelta;
-                    xt[j] = x[j] + kDelta;
-                    const double v = f(xt);
-                    if (!std::isfinite(v)) return false;
-                    h = (v - fp[i] - fp[j] + f0) / (kDelta * kDelta);
-                }
-                xt[i] = x[i];
-                xt[j] = x[j];
-                H[i * k + j] = H[j * k + i] = h;
-            }
-        return true;
+        return fd_gradient_hessian([this](const std::vector<double>& v) { return f(v); }, at, f_at, kDelta,
+                                   central, g, H);
     }
     const std::vector<double>& gradient() const { return g; }
     const std::vector<double>& hessian() const { return H; }
