@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .stats import TOL, Z_95, isotonic, norm_logpdf, wilson_interval
+from .stats import TOL, Z_95, isotonic, wilson_interval
 
 __all__ = ["Crossing", "RequiredN", "first_crossing", "probit_crossing", "required_n"]
 
@@ -197,6 +197,7 @@ def probit_crossing(values: Sequence[float] | np.ndarray, n_significant: Any, n_
     (35.7, 30.7, 44.1)
     """
     from scipy import optimize, special
+    from scipy import stats as _st
 
     lx = np.log(np.asarray(values, dtype=float))
     k = np.asarray(n_significant, dtype=float)
@@ -212,7 +213,7 @@ def probit_crossing(values: Sequence[float] | np.ndarray, n_significant: Any, n_
         eta = theta[0] + theta[1] * x
         lp, lq = special.log_ndtr(eta), special.log_ndtr(-eta)
         # d/d eta of log Phi(eta) and log Phi(-eta), stable in both tails
-        dp, dq = np.exp(norm_logpdf(eta) - lp), -np.exp(norm_logpdf(eta) - lq)
+        dp, dq = np.exp(_st.norm.logpdf(eta) - lp), -np.exp(_st.norm.logpdf(eta) - lq)
         g = k * dp + (n - k) * dq
         return -float(np.sum(k * lp + (n - k) * lq)), -np.array([g.sum(), (g * x).sum()])
 
@@ -223,14 +224,14 @@ def probit_crossing(values: Sequence[float] | np.ndarray, n_significant: Any, n_
     if not np.all(np.isfinite(fit.x)) or b <= 0 or b * np.ptp(x) > 40:
         return Crossing(None, None, None)  # decreasing, or separated (no finite MLE)
     eta = a + b * x
-    phi2 = np.exp(2 * norm_logpdf(eta))
+    phi2 = np.exp(2 * _st.norm.logpdf(eta))
     w = n * phi2 / np.clip(special.ndtr(eta) * special.ndtr(-eta), 1e-300, None)
     info = np.array([[w.sum(), (w * x).sum()], [(w * x).sum(), (w * x * x).sum()]])
     cov = np.linalg.inv(info)
     if paired is not None:  # sandwich: scores summed over each simulation's values
         y = np.asarray(paired, dtype=float)[:, keep]
         p = special.ndtr(eta)
-        resid = np.where(np.isnan(y), 0.0, y - p) * (w / (n * np.exp(norm_logpdf(eta))))
+        resid = np.where(np.isnan(y), 0.0, y - p) * (w / (n * np.exp(_st.norm.logpdf(eta))))
         scores = np.stack([resid.sum(axis=1), (resid * x).sum(axis=1)], axis=1)
         cov = cov @ (scores.T @ scores) @ cov
     q = float(special.ndtri(target))

@@ -28,10 +28,7 @@ from .params import CORRECTIONS
 
 # SciPy is imported where used: it takes seconds to import (scipy.special alone pulls in
 # numpy.f2py), and reading a store (open_results, `mcpower-sweep info`) needs none of it.
-# scipy.special's functions, not scipy.stats' distributions (the same functions behind
-# them): importing scipy.stats builds every distribution, a second of `mcpower-sweep table`.
 Z_95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975), exactly (a test checks)
-LOG_SQRT_2PI = float(np.log(np.sqrt(2 * np.pi)))  # as scipy.stats' normal density
 # Two sizes' powers closer than this are treated as equal (ties in a monotone curve).
 TOL = 1e-12
 
@@ -39,7 +36,6 @@ __all__ = [
     "Z_95",
     "isotonic",
     "norm_cdf",
-    "norm_logpdf",
     "reject",
     "t_quantile",
     "t_quantiles",
@@ -82,15 +78,6 @@ def wilson_interval(successes: Any, trials: Any, z: float = Z_95) -> tuple[Any, 
     return lower, upper
 
 
-def norm_logpdf(x: Any) -> Any:
-    """Log density of the standard normal (``scipy.stats.norm.logpdf``'s formula).
-
-    >>> round(float(norm_logpdf(0.0)), 6)
-    -0.918939
-    """
-    return -np.square(x) / 2.0 - LOG_SQRT_2PI
-
-
 def norm_cdf(x: Any) -> Any:
     """Standard normal distribution function (``scipy.special.ndtr``)."""
     from scipy import special
@@ -106,11 +93,11 @@ def t_quantile(q: float, df: float) -> float:
     >>> round(t_quantile(0.975, 29), 3)
     2.045
     """
-    from scipy import special
+    from scipy import stats as _st
 
     if math.isinf(df):
-        return float(special.ndtri(q))
-    return float(special.stdtrit(df, q))
+        return float(_st.norm.ppf(q))
+    return float(_st.t.ppf(q, df))
 
 
 def t_quantiles(q: float, df: np.ndarray) -> np.ndarray:
@@ -185,14 +172,15 @@ def two_sided_power(delta: float, df: float, alpha: float) -> float:
     0.05
     """
     from scipy import special
+    from scipy import stats as _st
 
     crit = t_quantile(1.0 - alpha / 2.0, df)
     if math.isinf(df):
         power = special.ndtr(delta - crit) + special.ndtr(-delta - crit)
     else:
-        # P(|T| > c) = 1 - F(c; delta) + F(-c; delta), with F(-c; delta) = 1 - F(c; -delta)
-        # (two upper tails); nctdtr is Boost's noncentral t, finite far into both tails.
-        power = (1.0 - special.nctdtr(df, delta, crit)) + (1.0 - special.nctdtr(df, -delta, crit))
+        # P(T < -c | delta) = P(T > c | -delta): two upper tails, each accurate far out
+        # (SciPy's nct.cdf returns NaN deep in the lower tail).
+        power = _st.nct.sf(crit, df, delta) + _st.nct.sf(crit, df, -delta)
     return float(np.clip(power, 0.0, 1.0))
 
 
