@@ -17,6 +17,8 @@
 # A fit with a convergence warning keeps its p-value (as R users read it); warnings are
 # counted.  A fit that errors counts as a failure (not significant).
 suppressPackageStartupMessages(library(lme4))
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(here, "glmer_power_loop.R"))  # run_glmer_designs
 
 args <- commandArgs(trailingOnly = TRUE)
 n_sims <- if (length(args) >= 1) as.integer(args[1]) else 300L
@@ -64,32 +66,4 @@ simulate <- function(design) {
   }
 }
 
-for (design in designs) {
-  sig <- NULL; warned <- 0L; failed <- 0L; singular <- 0L
-  t0 <- proc.time()[["elapsed"]]
-  for (i in seq_len(n_sims)) {
-    s <- simulate(design)
-    w <- FALSE
-    fit <- tryCatch(withCallingHandlers(
-      glmer(s$formula, data = s$data, family = s$family, nAGQ = 1),
-      warning = function(cond) { w <<- TRUE; invokeRestart("muffleWarning") },
-      message = function(cond) invokeRestart("muffleMessage")),  # "boundary (singular) fit"
-      error = function(e) NULL)
-    if (is.null(fit)) {
-      failed <- failed + 1L
-      p <- rep(NA_real_, length(s$tests))
-    } else {
-      warned <- warned + w
-      singular <- singular + isSingular(fit)
-      p <- coef(summary(fit))[s$tests, "Pr(>|z|)"]
-    }
-    sig <- rbind(sig, !is.na(p) & p < 0.05)
-  }
-  secs <- proc.time()[["elapsed"]] - t0
-  for (k in seq_along(s$tests)) {
-    pw <- mean(sig[, k])
-    cat(sprintf("%s %s power %.4f se %.4f sims %d warnings %d failed %d singular %d seconds %.1f\n",
-                design, s$tests[k], pw, sqrt(pw * (1 - pw) / n_sims), n_sims, warned, failed,
-                singular, secs))
-  }
-}
+run_glmer_designs(designs, simulate, n_sims)

@@ -60,6 +60,27 @@ def read_r(path: Path) -> dict[tuple[str, str], tuple[float, float, str]]:
     return out
 
 
+def compare(name: str, model: MCPower, n: int,
+            ref: dict[tuple[str, str], tuple[float, float, str]], ref_name: str) -> None:
+    """Our power of ``model`` at N = ``n`` per test, with its Monte Carlo SE, and where
+    ``ref`` (:func:`read_r`) has the test, the reference's and the difference in Monte
+    Carlo SEs of the difference (independent runs: sqrt(se_ours^2 + se_ref^2))."""
+    ds = model.find_power(n, print_results=False).to_xarray()
+    sims = int(ds["n_sims"].max())
+    for test in ds["test"].values:
+        cell = ds.sel(test=test)
+        power = float(cell["power"])
+        se = math.sqrt(power * (1 - power) / int(cell["n_success"]))
+        line = (f"{name:<9} {test:<10} ours {power:.4f} (se {se:.4f}, "
+                f"{int(cell['n_success'])}/{sims} fits, {int(cell['n_singular'])} singular)")
+        if (name, str(test)) in ref:
+            r_power, r_se, rest = ref[name, str(test)]
+            z = (power - r_power) / math.hypot(se, r_se)
+            line += (f"  {ref_name} {r_power:.4f} (se {r_se:.4f})  diff {z:+.2f} MC SEs"
+                     f"  [{rest}]")
+        print(line, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=2000)
@@ -69,19 +90,7 @@ def main() -> None:
     ref = read_r(args.r_output) if args.r_output else {}
     for name, (model, n) in designs().items():
         model.set_simulations(args.simulations).set_seed(args.seed)
-        result = model.find_power(n, print_results=False)
-        ds = result.to_xarray()
-        for test in ds["test"].values:
-            cell = ds.sel(test=test)
-            power = float(cell["power"])
-            se = math.sqrt(power * (1 - power) / int(cell["n_success"]))
-            line = (f"{name:<9} {test:<9} ours {power:.4f} (se {se:.4f}, "
-                    f"{int(cell['n_success'])}/{args.simulations} fits)")
-            if (name, str(test)) in ref:
-                r_power, r_se, rest = ref[name, str(test)]
-                z = (power - r_power) / math.hypot(se, r_se)
-                line += f"  glmer {r_power:.4f} (se {r_se:.4f})  diff {z:+.2f} MC SEs  [{rest}]"
-            print(line, flush=True)
+        compare(name, model, n, ref, "glmer")
 
 
 if __name__ == "__main__":

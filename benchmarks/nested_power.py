@@ -21,10 +21,9 @@ for the data-generating model):
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-from glmm_power import read_r  # the same line format
+from glmm_power import compare, read_r  # the same comparison and line format
 
 from mcpower_sweep import MCPower
 
@@ -73,19 +72,7 @@ def main() -> None:
         if name not in chosen:
             continue
         model.set_simulations(args.simulations).set_seed(args.seed)
-        ds = model.find_power(n, print_results=False).to_xarray()
-        for test in ds["test"].values:
-            cell = ds.sel(test=test)
-            power = float(cell["power"])
-            se = math.sqrt(power * (1 - power) / int(cell["n_success"]))
-            line = (f"{name:<8} {test:<10} ours {power:.4f} (se {se:.4f}, "
-                    f"{int(cell['n_success'])}/{args.simulations} fits, "
-                    f"{int(ds['n_singular'])} singular)")
-            if (name, str(test)) in ref:
-                r_power, r_se, rest = ref[name, str(test)]
-                z = (power - r_power) / math.hypot(se, r_se)
-                line += f"  lme4 {r_power:.4f} (se {r_se:.4f})  diff {z:+.2f} MC SEs  [{rest}]"
-            print(line, flush=True)
+        compare(name, model, n, ref, "lme4")
 
 
 if __name__ == "__main__":
