@@ -27,6 +27,25 @@ py::array_t<double> array_of(const std::vector<double>& v, std::vector<py::ssize
     return a;
 }
 
+// Wald F tests of a GLMM fit's coefficients (each entry of joint_tests: columns of X) on
+// the given df; NaN tests where the fit has no covariance (it failed).
+std::vector<JointTest> joint_wald_tests(const std::vector<double>& beta, const std::vector<double>& vcov, int p,
+                                        const std::vector<double>& df,
+                                        const std::vector<std::vector<int>>& joint_tests) {
+    std::vector<JointTest> out;
+    for (const auto& cols : joint_tests) {
+        if (vcov.size() == size_t(p) * p && beta.size() == size_t(p)) {
+            out.push_back(wald_f_test(beta, vcov, p, df, cols));
+        } else {
+            JointTest failed;
+            failed.F = failed.pvalue = failed.den_df = std::numeric_limits<double>::quiet_NaN();
+            failed.num_df = double(cols.size());
+            out.push_back(failed);
+        }
+    }
+    return out;
+}
+
 py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_style | py::array::forcecast> group,
                      int n_groups, std::vector<int> z_columns, GlmFamily family, GlmLink link, int nagq,
                      bool uncorrelated, DfMethod df_method, std::vector<std::vector<int>> joint_tests) {
@@ -60,16 +79,7 @@ py::dict fit_glmm_py(Doubles X, Doubles y, py::array_t<int64_t, py::array::c_sty
         const std::vector<double> df = df_method == DfMethod::between_within
                                            ? glmm_between_within_df(pr)
                                            : std::vector<double>(p, std::numeric_limits<double>::infinity());
-        for (const auto& cols : joint_tests) {
-            if (out.vcov.size() == size_t(p) * p && out.beta.size() == size_t(p)) {
-                joint.push_back(wald_f_test(out.beta, out.vcov, p, df, cols));
-            } else {
-                JointTest failed;
-                failed.F = failed.pvalue = failed.den_df = std::numeric_limits<double>::quiet_NaN();
-                failed.num_df = double(cols.size());
-                joint.push_back(failed);
-            }
-        }
+        joint = joint_wald_tests(out.beta, out.vcov, p, df, joint_tests);
     }
     const py::ssize_t pp = p, q = py::ssize_t(z_columns.size());
     py::dict d;
@@ -173,16 +183,7 @@ py::dict fit_glmm_general_py(Doubles X, Doubles y, Codes codes, std::vector<int>
         py::gil_scoped_release release;
         out = glmm_general::fit(pr);
         const std::vector<double> df(p, std::numeric_limits<double>::infinity());  // Wald z
-        for (const auto& cols : joint_tests) {
-            if (out.vcov.size() == size_t(p) * p && out.beta.size() == size_t(p)) {
-                joint.push_back(wald_f_test(out.beta, out.vcov, p, df, cols));
-            } else {
-                JointTest failed;
-                failed.F = failed.pvalue = failed.den_df = std::numeric_limits<double>::quiet_NaN();
-                failed.num_df = double(cols.size());
-                joint.push_back(failed);
-            }
-        }
+        joint = joint_wald_tests(out.beta, out.vcov, p, df, joint_tests);
     }
     const py::ssize_t pp = p;
     py::dict d;
