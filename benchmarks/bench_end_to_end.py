@@ -2,7 +2,8 @@
 
 Runs ``scenarios/random-slopes-docs.yaml`` (490 design points × 800 simulations) through
 :func:`mcpower_sweep.sweeps.run.sweep` with its default LocalCluster (one single-threaded
-worker process per core), the cluster's start-up, the chunk-size calibration and the
+worker per core, threads of the driver; ``--processes``: worker processes, the default
+before issue 14's last change), the cluster's start-up, the chunk-size calibration and the
 reading of the results at the end all inside the clock.  Reports
 
 - ``wall_s``: the call of ``sweep`` from start to returned Dataset;
@@ -16,7 +17,8 @@ reading of the results at the end all inside the clock.  Reports
   function; ``tasks`` counts chunks, several of which may share one Dask task);
 - ``driver_cpu_s``: CPU seconds of the driver process (its Dask scheduler included),
   which on a machine with as many cores as workers are taken from the workers;
-  ``workers_cpu_s``: those of the worker processes (their start-up, Dask and the engine).
+  ``workers_cpu_s``: those of worker processes (their start-up, Dask and the engine; 0
+  for threads, whose CPU is the driver's).
   On a loaded machine CPU seconds are the steadier measure: the wall time mostly says
   how busy the machine was.
 
@@ -27,6 +29,7 @@ Run::
 
     python benchmarks/bench_end_to_end.py            # the docs sweep (~25 s, quiet 2 cores)
     python benchmarks/bench_end_to_end.py --quick    # 100 simulations per point (smoke)
+    python benchmarks/bench_end_to_end.py --repeat 3 --compare   # threads, processes, ...
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(simulations: int | None) -> dict[str, Any]:
+def run(simulations: int | None, processes: bool) -> dict[str, Any]:
     from mcpower_sweep import cluster
     from mcpower_sweep.scenario import load_scenario
     from mcpower_sweep.sweeps import run as run_mod
@@ -116,10 +119,14 @@ def run(simulations: int | None) -> dict[str, Any]:
                "flush_s": (writer.ChunkWriter, "flush"), "submit_s": (tasks.TaskWindow, "refill")}
     with tempfile.TemporaryDirectory() as tmp, timed_calls(phases, targets), \
             timed_context(phases, "cluster_start_s", cluster, "open_client"):
+        where = None  # the default LocalCluster
+        if processes:  # the same with worker processes (what the default was)
+            where = Path(tmp, "processes.yaml")
+            where.write_text("kind: local\nprocesses: true\nmemory_limit: auto\n")
         cpu0, children0 = time.process_time(), _children_cpu()
         t0 = time.perf_counter()
         ds = run_mod.sweep(s.model, s.design_grid(), out=Path(tmp, "docs.zarr"),
-                           progress=False, **kwargs)
+                           cluster=where, progress=False, **kwargs)
         wall = time.perf_counter() - t0
         driver_cpu = time.process_time() - cpu0
         workers_cpu = _children_cpu() - children0  # the workers are waited for at close
@@ -127,6 +134,7 @@ def run(simulations: int | None) -> dict[str, Any]:
     engine_bound = last["engine_seconds"] / last["workers"]
     loop = last["wall_seconds"] - phases.get("cluster_start_s", 0.0)
     return {
+        "workers_are": "processes" if processes else "threads",
         "points": int(ds["complete"].size),
         "simulations": int(kwargs.get("simulations", s.model.simulations)),
         "tasks": last["chunks_run"],
@@ -148,9 +156,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 simulations per point")
     parser.add_argument("--repeat", type=int, default=1, help="runs (each on a new cluster)")
+    parser.add_argument("--processes", action="store_true", help="worker processes")
+    parser.add_argument("--compare", action="store_true",
+                        help="threads and processes alternately, each --repeat times")
     args = parser.parse_args()
+    kinds = [False, True] if args.compare else [args.processes]
     for _ in range(args.repeat):
-        print(json.dumps(run(100 if args.quick else None)), flush=True)
+        for processes in kinds:
+            print(json.dumps(run(100 if args.quick else None, processes)), flush=True)
 
 
 if __name__ == "__main__":

@@ -59,10 +59,13 @@ def test_local_cluster_runs_tasks_and_closes() -> None:
         assert isinstance(cluster, LocalCluster)
         assert client.submit(_square, 7).result() == 49
         assert client.gather(client.map(_square, range(10))) == [x * x for x in range(10)]
-        # Worker processes with one thread each: the engine is single-threaded per task.
+        # One thread per worker (the engine is single-threaded per task), threads of this
+        # process (the engine releases the GIL) with no memory limit of their own.
         assert sorted(client.nthreads().values()) == [1, 1]
+        assert set(client.run(os.getpid).values()) == {os.getpid()}
+        assert all(w.memory_manager.memory_limit is None for w in cluster.workers.values())
         line = describe(client)
-        assert line.startswith("LocalCluster at tcp://127.0.0.1:")
+        assert line.startswith("LocalCluster at inproc://")  # threads talk in memory
         assert "2 workers, 2 threads" in line
         link = dashboard_link(client)
         assert link is None or link.startswith("http")
@@ -70,16 +73,25 @@ def test_local_cluster_runs_tasks_and_closes() -> None:
     assert cluster.status.name == "closed"
 
 
-def test_local_processes_wake_up_less_unless_the_user_configured_it() -> None:
-    tick = functools.partial(dask.config.get, "distributed.admin.tick.interval")
-    profile = functools.partial(dask.config.get, "distributed.worker.profile.enabled")
+def test_local_processes_on_request(tmp_path: Path) -> None:
+    config = _write(tmp_path / "procs.yaml", "kind: local\nprocesses: true\n")
+    with open_client(config, workers=1) as client:
+        assert set(client.run(os.getpid).values()) != {os.getpid()}
+        assert client.submit(_square, 3).result() == 9
+
+
+def _wakes(dask_worker: object) -> tuple[float, bool]:
+    """A worker's event-loop tick (seconds) and whether it samples its threads' stacks."""
+    return dask_worker._tick_interval, "profile" in dask_worker.periodic_callbacks
+
+
+def test_local_workers_wake_up_less_unless_the_user_configured_it() -> None:
     with open_client(workers=1) as client:
-        assert list(client.run(tick).values()) == ["500ms"]
-        assert list(client.run(profile).values()) == [False]
+        assert list(client.run(_wakes).values()) == [(0.5, False)]
+        assert client.cluster.scheduler._tick_interval == 0.5
     with dask.config.set({"distributed.admin.tick.interval": "50ms"}), \
             open_client(workers=1) as client:
-        assert list(client.run(tick).values()) == ["50ms"]
-        assert list(client.run(profile).values()) == [False]
+        assert list(client.run(_wakes).values()) == [(0.05, False)]
 
 
 def test_local_workers_keep_stderr_clean(capfd: pytest.CaptureFixture[str]) -> None:

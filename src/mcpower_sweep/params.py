@@ -230,7 +230,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("max_failed", "float", "largest share of failed fits accepted", low=0.0, high=1.0),
     Param("chunk_size", "int", "simulations per task", "simulations", low=1,
           high=MAX_SIMULATIONS),
-    Param("workers", "int", "Dask worker processes", "workers", low=1, high=MAX_WORKERS),
+    Param("workers", "int", "Dask workers", "workers", low=1, high=MAX_WORKERS),
     Param("n_threads", "int", "engine threads of one process", "threads", low=1,
           high=MAX_THREADS),
 )}

@@ -4,9 +4,10 @@ A sweep is a Dask task graph; where it runs is chosen by one value, the ``cluste
 of :func:`open_client` (the CLI's ``--cluster``):
 
 ``None`` or ``"local"``
-    A :class:`distributed.LocalCluster` on this machine: worker *processes* with one thread
-    each (the engine is single-threaded per task), one per usable core, dashboard on a free
-    port, as the built-in ``local.yaml`` says.  ``"local"`` reads your own ``local.yaml``
+    A :class:`distributed.LocalCluster` on this machine: one single-threaded worker per
+    usable core, the workers threads of this process (the engine releases the GIL;
+    ``processes: true`` starts worker processes instead), dashboard on a free port, as the
+    built-in ``local.yaml`` says.  ``"local"`` reads your own ``local.yaml``
     instead when one is found (see below); ``None`` always uses the built-in one.
 ``"tcp://host:port"`` or ``"tls://host:port"``
     An existing Dask scheduler (``dask scheduler`` + ``dask worker``, a Kubernetes or cloud
@@ -70,7 +71,7 @@ Examples
 >>> with open_client(workers=2) as client:  # doctest: +SKIP
 ...     print(describe(client))
 ...     client.submit(sum, [1, 2]).result()
-LocalCluster at tcp://127.0.0.1:40521, 2 workers, 2 threads
+LocalCluster at inproc://192.0.2.2/5120/1, 2 workers, 2 threads
 3
 """
 

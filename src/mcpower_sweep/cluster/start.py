@@ -9,7 +9,7 @@ Examples
 --------
 >>> with open_client(workers=2) as client:  # doctest: +SKIP
 ...     print(describe(client))
-LocalCluster at tcp://127.0.0.1:40521, 2 workers, 2 threads
+LocalCluster at inproc://192.0.2.2/5120/1, 2 workers, 2 threads
 """
 
 from __future__ import annotations

@@ -302,7 +302,7 @@ def sweep(
         atomically (:mod:`mcpower_sweep.sweeps.location`).
     cluster, workers
         Where to run: see :func:`mcpower_sweep.cluster.open_client` (default: a local
-        cluster with one single-threaded worker process per core).
+        cluster with one single-threaded worker per core, threads of this process).
     chunk_size
         Simulations per task (default: calibrated for about 1 s of engine work at the
         most expensive point, or the store's when resuming).
