@@ -543,7 +543,7 @@ PLAIN_SCRIPT = textwrap.dedent(
     )
     model.find_power(200, print_results=False)
     ds = mcpower_sweep.sweep(model, {"n_clusters": [10, 20]}, workers=2, chunk_size=10,
-                             progress=False)
+                             progress=False, cluster=CLUSTER)
     print(ds.n_significant.sel(test="x").values.tolist())
     """
 )
@@ -562,9 +562,15 @@ def test_workers_started_by_a_sweep_do_not_see_the_script() -> None:
     assert sys.modules["__main__"] is real
 
 
-def test_a_plain_script_without_a_main_guard_runs(tmp_path) -> None:
-    """No ``if __name__ == "__main__":``: the workers must not run the script again."""
-    (tmp_path / "plain.py").write_text(PLAIN_SCRIPT)
+@pytest.mark.parametrize("processes", [True, False])
+def test_a_plain_script_without_a_main_guard_runs(tmp_path, processes: bool) -> None:
+    """No ``if __name__ == "__main__":``: worker processes must not run the script again
+    (the default LocalCluster's threads never do)."""
+    cluster = "None"
+    if processes:
+        (tmp_path / "procs.yaml").write_text("kind: local\nprocesses: true\n")
+        cluster = "'procs.yaml'"
+    (tmp_path / "plain.py").write_text(PLAIN_SCRIPT.replace("CLUSTER", cluster))
     done = subprocess.run([sys.executable, "plain.py"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
