@@ -169,17 +169,27 @@ def _stopped(plan: Plan, temporary: bool, stats: RunStats, saved: int,
 
 
 @contextlib.contextmanager
-def _start(plan: Plan, cluster: Any, workers: int | None) -> Iterator[Any]:
-    """The cluster's client; a new store is made meanwhile (in a thread), as the driver
-    mostly waits for the cluster's workers to start.  Both are done when this yields."""
+def _start(plan: Plan, cluster: Any, workers: int | None) -> Iterator[tuple[Any, Any]]:
+    """The cluster's client, and a function that waits for a new store.
+
+    The store is made in a thread while the cluster starts and the first tasks run
+    (making it takes about a second, most of it xarray's imports, which is longer than a
+    LocalCluster of threads takes to start).  The function raises its error, if any.
+    """
     from ..cluster import open_client
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         made = pool.submit(create_planned_store, plan) if plan.to_create else None
         with open_client(cluster, workers) as client:
-            if made is not None:
-                made.result()  # its error, if any
-            yield client
+            yield client, (made.result if made is not None else lambda: None)
+
+
+def _none_done(plan: Plan) -> np.ndarray:
+    """The done mask of a store still to be made: no chunk is done."""
+    from .store import n_chunks_for
+
+    return np.zeros((*plan.grid.shape, n_chunks_for(plan.simulations, plan.chunk_size)),
+                    dtype=bool)
 
 
 def execute(
@@ -207,9 +217,8 @@ def execute(
             return RunStats(chunks_total=done.size, chunks_skipped=done.size)
     starts = _starts_cluster(cluster)
     skip_main = _workers_skip_main() if starts else contextlib.nullcontext()
-    with skip_main, _start(plan, cluster, workers) as client:
-        writer = ChunkWriter.open(plan.path)
-        done = store.done_mask(plan.path)
+    with skip_main, _start(plan, cluster, workers) as (client, store_made):
+        done = _none_done(plan) if plan.to_create else store.done_mask(plan.path)
         stats = RunStats(chunks_total=done.size, chunks_skipped=int(done.sum()))
         sims_done = sum(
             store.chunk_bounds(int(k), plan.simulations, plan.chunk_size)[1]
@@ -226,19 +235,24 @@ def execute(
             )
         window = TaskWindow(client, plan, done)
         bar = _progress_bar(plan.grid.size * plan.simulations, sims_done, progress)
+        writer: ChunkWriter | None = None  # opened once the store is made
         try:
             with InterruptGuard() as guard, bar, WorkerWatch(window, timeout) as watch:
                 try:
                     probe_workers(client, watch)
-                    window.refill()
+                    window.refill()  # the workers start while a new store is made
+                    store_made()
+                    writer = ChunkWriter.open(plan.path)
                     collect(window, writer, guard, bar, stats, watch)
                     with guard.writing():
                         writer.flush()
                 except RuntimeError as err:
-                    with guard.writing():
-                        save_arrived(window, writer, stats, seconds=1.0)
+                    if writer is not None:
+                        with guard.writing():
+                            save_arrived(window, writer, stats, seconds=1.0)
                     bar.close()
-                    raise _stopped(plan, temporary, stats, writer.chunks_done(), err) from None
+                    saved = writer.chunks_done() if writer is not None else 0
+                    raise _stopped(plan, temporary, stats, saved, err) from None
                 except OSError as err:
                     failure = write_failed(plan, stats, err)
                     if failure is err:
@@ -246,9 +260,11 @@ def execute(
                     raise failure from err
                 except KeyboardInterrupt:
                     guard.critical = True  # a second Ctrl-C must not cut a write short
-                    save_arrived(window, writer, stats)
+                    if writer is not None:
+                        save_arrived(window, writer, stats)
                     bar.close()
-                    raise _interrupted(plan, temporary, stats, writer.chunks_done()) from None
+                    saved = writer.chunks_done() if writer is not None else 0
+                    raise _interrupted(plan, temporary, stats, saved) from None
         finally:
             window.cancel()
     stats.wall_seconds = time.perf_counter() - t_start
