@@ -51,7 +51,7 @@ std::vector<std::vector<int64_t>> members(const std::vector<int64_t>& block) {
 // Predictor values over n units: N(0, 1), Bernoulli(p), or exactly round(p n_b) ones
 // (halves up, as the one-grouping engine) at random among the n_b units of each block.
 void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vector<int64_t>>& blocks,
-                double* out, int64_t n) {
+                double* out, int64_t n, std::vector<int64_t>& idx) {
     if (how == UnitDraw::normal) {
         rng.fill_normal(out, n);
         return;
@@ -61,9 +61,8 @@ void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vect
         return;
     }
     std::fill(out, out + n, 0.0);
-    std::vector<int64_t> idx;
     for (const auto& units : blocks) {
-        idx = units;
+        idx.assign(units.begin(), units.end());
         const int64_t s = int64_t(idx.size());
         const int64_t ones = int64_t(std::floor(p * double(s) + 0.5));
         for (int64_t i = 0; i < ones; ++i) {  // partial Fisher-Yates: the first `ones` places
@@ -78,15 +77,17 @@ void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vect
 // per unit picks its level (the dummies' levels by cumulative proportion, the first level
 // the rest).  Balanced: in each block of units, exactly round(p_k n_b) (halves up) at
 // random for each dummy's level, the rest the first level.
-void draw_factor(Stream& rng, const GroupingsDesign& d, int f, int64_t units, double* values, int64_t n) {
+void draw_factor(Stream& rng, const GroupingsDesign& d, const GroupingsPlan& plan, int f, int64_t units,
+                 double* values, int64_t n, GroupingsScratch& sc) {
     const int g = d.predictor_unit[f];
     int width = 0;
     while (f + width < int(d.predictor_factor.size()) && d.predictor_factor[f + width] == f) ++width;
-    std::vector<int> level(size_t(units), -1);
+    std::vector<int>& level = sc.level;
+    level.assign(size_t(units), -1);
     if (d.predictor_draw[f] == UnitDraw::balanced) {
-        std::vector<int64_t> idx;
-        for (const auto& block : members(g < 0 ? d.row_block : d.level_block[g])) {
-            idx = block;
+        std::vector<int64_t>& idx = sc.idx;
+        for (const auto& block : plan.blocks[size_t(g + 1)]) {
+            idx.assign(block.begin(), block.end());
             const int64_t s = int64_t(idx.size());
             int64_t i = 0;
             for (int k = 0; k < width; ++k) {
@@ -109,7 +110,12 @@ void draw_factor(Stream& rng, const GroupingsDesign& d, int f, int64_t units, do
     }
     for (int k = 0; k < width; ++k) {
         double* col = &values[size_t(f + k) * n];
-        for (int64_t i = 0; i < n; ++i) col[i] = level[g < 0 ? i : d.codes[g][i]] == k ? 1.0 : 0.0;
+        if (g < 0) {
+            for (int64_t i = 0; i < n; ++i) col[i] = level[i] == k ? 1.0 : 0.0;
+        } else {
+            const int64_t* code = d.codes[g].data();
+            for (int64_t i = 0; i < n; ++i) col[i] = level[code[i]] == k ? 1.0 : 0.0;
+        }
     }
 }
 
@@ -207,44 +213,80 @@ void GroupingsDesign::check() const {
     }
 }
 
+GroupingsPlan::GroupingsPlan(const GroupingsDesign& d) {
+    const int G = int(d.codes.size());
+    size_t at = 0;
+    for (int g = 0; g < G; ++g) {
+        const int q = int(d.z_columns[g].size());
+        chol.push_back(psd_cholesky(d.re_cov[g], q));
+        b_at.push_back(at);
+        at += size_t(d.n_levels[g]) * q;
+    }
+    b_at.push_back(at);
+    blocks.resize(size_t(G) + 1);
+    for (size_t v = 0; v < d.predictor_draw.size(); ++v) {
+        const int g = d.predictor_unit[v];
+        if (d.predictor_draw[v] == UnitDraw::balanced && blocks[size_t(g + 1)].empty())
+            blocks[size_t(g + 1)] = members(g < 0 ? d.row_block : d.level_block[g]);
+    }
+    term_at.push_back(0);
+    for (const auto& t : d.terms) {
+        term_pred.insert(term_pred.end(), t.begin(), t.end());
+        term_at.push_back(int(term_pred.size()));
+    }
+}
+
 void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index, std::vector<double>& X,
                         std::vector<double>& y) {
+    GroupingsScratch sc;
+    simulate_groupings(d, GroupingsPlan(d), seed, index, X, y, sc);
+}
+
+void simulate_groupings(const GroupingsDesign& d, const GroupingsPlan& plan, uint64_t seed, uint64_t index,
+                        std::vector<double>& X, std::vector<double>& y, GroupingsScratch& sc) {
     const int64_t n = d.n_rows();
     const int p = d.n_fixed(), G = int(d.codes.size()), n_pred = int(d.predictor_draw.size());
     Stream rng(seed, index);
     // Random effects: per grouping, per level, b = L z.
-    std::vector<std::vector<double>> b(G);
+    std::vector<double>& b = sc.b;
+    b.assign(plan.b_at[size_t(G)], 0.0);
     for (int g = 0; g < G; ++g) {
         const int q = int(d.z_columns[g].size());
-        const std::vector<double> L = psd_cholesky(d.re_cov[g], q);
-        std::vector<double> z(q);
-        b[g].assign(size_t(d.n_levels[g]) * q, 0.0);
+        const double* L = plan.chol[g].data();
+        double z[kMaxRandomEffects];
         for (int l = 0; l < d.n_levels[g]; ++l) {
-            rng.fill_normal(z.data(), q);
+            rng.fill_normal(z, q);
+            double* bl = &b[plan.b_at[g] + size_t(l) * q];
             for (int a = 0; a < q; ++a)
-                for (int c = 0; c <= a; ++c) b[g][size_t(l) * q + a] += L[a * q + c] * z[c];
+                for (int c = 0; c <= a; ++c) bl[a] += L[a * q + c] * z[c];
         }
     }
     // Predictors on their units, then spread over the rows.
-    std::vector<double> values(size_t(n_pred) * n), unit;
+    std::vector<double>& values = sc.values;
+    std::vector<double>& unit = sc.unit;
+    values.resize(size_t(n_pred) * n);
     for (int v = 0; v < n_pred; ++v) {
         const int g = d.predictor_unit[v];
         const int64_t units = g < 0 ? n : d.n_levels[g];
+        double* col = &values[size_t(v) * n];
         if (d.predictor_draw[v] == UnitDraw::fixed) {  // laid out by the design, no draw
-            std::copy(d.predictor_fixed[v].begin(), d.predictor_fixed[v].end(), &values[size_t(v) * n]);
+            std::copy(d.predictor_fixed[v].begin(), d.predictor_fixed[v].end(), col);
             continue;
         }
         const int f = d.predictor_factor.empty() ? -1 : d.predictor_factor[v];
         if (f >= 0) {  // a factor: all its dummies at its first, one level per unit
-            if (f == v) draw_factor(rng, d, v, units, values.data(), n);
+            if (f == v) draw_factor(rng, d, plan, v, units, values.data(), n, sc);
+            continue;
+        }
+        if (g < 0) {  // drawn on the rows: straight into its column
+            draw_units(rng, d.predictor_draw[v], d.predictor_p[v], plan.blocks[0], col, n, sc.idx);
             continue;
         }
         unit.resize(size_t(units));
-        const auto blocks = d.predictor_draw[v] == UnitDraw::balanced ? members(g < 0 ? d.row_block : d.level_block[g])
-                                                                      : std::vector<std::vector<int64_t>>{};
-        draw_units(rng, d.predictor_draw[v], d.predictor_p[v], blocks, unit.data(), units);
-        double* col = &values[size_t(v) * n];
-        for (int64_t i = 0; i < n; ++i) col[i] = g < 0 ? unit[i] : unit[d.codes[g][i]];
+        draw_units(rng, d.predictor_draw[v], d.predictor_p[v], plan.blocks[size_t(g + 1)], unit.data(), units,
+                   sc.idx);
+        const int64_t* code = d.codes[g].data();
+        for (int64_t i = 0; i < n; ++i) col[i] = unit[code[i]];
     }
     // Correlated normals: the last first, so that the draws it mixes are still the raw z
     // (mixing the spread columns is mixing the units' values: they share their units).
@@ -261,22 +303,49 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
             col[i] = x;
         }
     }
-    X.assign(size_t(n) * p, 1.0);
-    y.assign(size_t(n), 0.0);
+    X.resize(size_t(n) * p);
+    y.resize(size_t(n));
     const bool gaussian = d.family == GlmFamily::gaussian;
-    if (gaussian) rng.fill_normal(y.data(), n);  // the residuals (variance 1)
-    for (int64_t i = 0; i < n; ++i) {
-        double* row = &X[size_t(i) * p];
-        for (size_t t = 0; t < d.terms.size(); ++t)
-            for (int v : d.terms[t]) row[t + 1] *= values[size_t(v) * n + i];
-        double eta = 0.0;
-        for (int c = 0; c < p; ++c) eta += row[c] * d.beta[c];
-        for (int g = 0; g < G; ++g) {
-            const int q = int(d.z_columns[g].size());
-            const double* bg = &b[g][size_t(d.codes[g][i]) * q];
-            for (int a = 0; a < q; ++a) eta += row[d.z_columns[g][a]] * bg[a];
+    if (gaussian)
+        rng.fill_normal(y.data(), n);  // the residuals (variance 1)
+    else
+        std::fill(y.begin(), y.end(), 0.0);
+    // The fixed columns column by column (the predictors' product, from 1), then eta
+    // summed in each row in the same order as ever: the fixed columns', then each
+    // grouping's random effects; column-wise passes the compiler can pipeline.
+    std::vector<double>& cols = sc.cols;
+    std::vector<double>& eta = sc.eta;
+    cols.resize(size_t(p) * n);
+    eta.resize(size_t(n));
+    std::fill(cols.begin(), cols.begin() + n, 1.0);
+    {
+        double e0 = 0.0;
+        e0 += 1.0 * d.beta[0];
+        std::fill(eta.begin(), eta.end(), e0);
+    }
+    for (int c = 1; c < p; ++c) {
+        double* col = &cols[size_t(c) * n];
+        std::fill(col, col + n, 1.0);
+        for (int k = plan.term_at[c - 1]; k < plan.term_at[c]; ++k) {
+            const double* v = &values[size_t(plan.term_pred[k]) * n];
+            for (int64_t i = 0; i < n; ++i) col[i] *= v[i];
         }
-        y[i] += eta;
+        const double bc = d.beta[c];
+        for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bc;
+    }
+    for (int g = 0; g < G; ++g) {
+        const int q = int(d.z_columns[g].size());
+        const double* bg = &b[plan.b_at[g]];
+        const int64_t* code = d.codes[g].data();
+        for (int a = 0; a < q; ++a) {
+            const double* col = &cols[size_t(d.z_columns[g][a]) * n];
+            for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bg[size_t(code[i]) * q + a];
+        }
+    }
+    for (int64_t i = 0; i < n; ++i) y[i] += eta[i];
+    for (int c = 0; c < p; ++c) {
+        const double* col = &cols[size_t(c) * n];
+        for (int64_t i = 0; i < n; ++i) X[size_t(i) * p + c] = col[i];
     }
     if (!gaussian)  // y holds eta: the outcome given it, row by row
         for (int64_t i = 0; i < n; ++i) y[i] = draw_outcome(d.family, d.link, y[i], rng);
@@ -366,9 +435,10 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
         terms[k].z_columns = d.fit_z_columns[k];
     }
     const int64_t n = d.n_rows();
+    const GroupingsPlan plan(d);
 
-    auto one = [&](int64_t i, std::vector<double>& X, std::vector<double>& y) {
-        simulate_groupings(d, seed, start + uint64_t(i), X, y);
+    auto one = [&](int64_t i, std::vector<double>& X, std::vector<double>& y, GroupingsScratch& draws) {
+        simulate_groupings(d, plan, seed, start + uint64_t(i), X, y, draws);
         if (d.family != GlmFamily::gaussian) {
             glmm_simulation(d, X, y, i, out);
             return;
@@ -403,9 +473,10 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
     };
     struct Scratch {
         std::vector<double> X, y;
+        GroupingsScratch draws;
     };
     for_each_simulation(count, n_threads, [] { return Scratch(); },
-                        [&](int64_t i, Scratch& sc) { one(i, sc.X, sc.y); });
+                        [&](int64_t i, Scratch& sc) { one(i, sc.X, sc.y, sc.draws); });
     return out;
 }
 
