@@ -119,6 +119,14 @@ void draw_factor(Stream& rng, const GroupingsDesign& d, const GroupingsPlan& pla
     }
 }
 
+// Column-major columns (p x n) into row-major X (n x p); P = p, or 0 for any p.
+template <int P>
+void to_rows(const double* cols, int64_t n, double* X, int p_any = 0) {
+    const int p = P > 0 ? P : p_any;
+    for (int64_t i = 0; i < n; ++i)
+        for (int c = 0; c < p; ++c) X[size_t(i) * p + c] = cols[size_t(c) * n + i];
+}
+
 }  // namespace
 
 void GroupingsDesign::check() const {
@@ -229,6 +237,21 @@ GroupingsPlan::GroupingsPlan(const GroupingsDesign& d) {
         if (d.predictor_draw[v] == UnitDraw::balanced && blocks[size_t(g + 1)].empty())
             blocks[size_t(g + 1)] = members(g < 0 ? d.row_block : d.level_block[g]);
     }
+    run_at.resize(size_t(G));
+    run_level.resize(size_t(G));
+    const int64_t n = d.n_rows();
+    for (int g = 0; g < G; ++g) {
+        const int64_t* code = d.codes[g].data();
+        int64_t runs = 0;
+        for (int64_t i = 0; i < n; ++i) runs += i == 0 || code[i] != code[i - 1];
+        if (runs * 4 > n) continue;  // short runs: row by row is as fast
+        for (int64_t i = 0; i < n; ++i)
+            if (i == 0 || code[i] != code[i - 1]) {
+                run_at[g].push_back(i);
+                run_level[g].push_back(code[i]);
+            }
+        run_at[g].push_back(n);
+    }
     term_at.push_back(0);
     for (const auto& t : d.terms) {
         term_pred.insert(term_pred.end(), t.begin(), t.end());
@@ -318,34 +341,47 @@ void simulate_groupings(const GroupingsDesign& d, const GroupingsPlan& plan, uin
     cols.resize(size_t(p) * n);
     eta.resize(size_t(n));
     std::fill(cols.begin(), cols.begin() + n, 1.0);
-    {
-        double e0 = 0.0;
-        e0 += 1.0 * d.beta[0];
-        std::fill(eta.begin(), eta.end(), e0);
-    }
-    for (int c = 1; c < p; ++c) {
+    double e0 = 0.0;
+    e0 += 1.0 * d.beta[0];
+    for (int c = 1; c < p; ++c) {  // a term has at least one predictor (check)
         double* col = &cols[size_t(c) * n];
-        std::fill(col, col + n, 1.0);
-        for (int k = plan.term_at[c - 1]; k < plan.term_at[c]; ++k) {
+        const double* v0 = &values[size_t(plan.term_pred[plan.term_at[c - 1]]) * n];
+        for (int64_t i = 0; i < n; ++i) col[i] = 1.0 * v0[i];
+        for (int k = plan.term_at[c - 1] + 1; k < plan.term_at[c]; ++k) {
             const double* v = &values[size_t(plan.term_pred[k]) * n];
             for (int64_t i = 0; i < n; ++i) col[i] *= v[i];
         }
         const double bc = d.beta[c];
-        for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bc;
+        if (c == 1) {
+            for (int64_t i = 0; i < n; ++i) eta[i] = e0 + col[i] * bc;
+        } else {
+            for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bc;
+        }
     }
+    if (p == 1) std::fill(eta.begin(), eta.end(), e0);
     for (int g = 0; g < G; ++g) {
         const int q = int(d.z_columns[g].size());
         const double* bg = &b[plan.b_at[g]];
         const int64_t* code = d.codes[g].data();
+        const std::vector<int64_t>& at = plan.run_at[g];
         for (int a = 0; a < q; ++a) {
             const double* col = &cols[size_t(d.z_columns[g][a]) * n];
-            for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bg[size_t(code[i]) * q + a];
+            if (at.empty()) {
+                for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bg[size_t(code[i]) * q + a];
+                continue;
+            }
+            for (size_t r = 0; r + 1 < at.size(); ++r) {  // one effect per run: no gather
+                const double e = bg[size_t(plan.run_level[g][r]) * q + a];
+                for (int64_t i = at[r]; i < at[r + 1]; ++i) eta[i] += col[i] * e;
+            }
         }
     }
     for (int64_t i = 0; i < n; ++i) y[i] += eta[i];
-    for (int c = 0; c < p; ++c) {
-        const double* col = &cols[size_t(c) * n];
-        for (int64_t i = 0; i < n; ++i) X[size_t(i) * p + c] = col[i];
+    switch (p) {  // the columns into X's rows, unrolled for the common sizes
+        case 2: to_rows<2>(cols.data(), n, X.data()); break;
+        case 3: to_rows<3>(cols.data(), n, X.data()); break;
+        case 4: to_rows<4>(cols.data(), n, X.data()); break;
+        default: to_rows<0>(cols.data(), n, X.data(), p);
     }
     if (!gaussian)  // y holds eta: the outcome given it, row by row
         for (int64_t i = 0; i < n; ++i) y[i] = draw_outcome(d.family, d.link, y[i], rng);

@@ -81,6 +81,10 @@ struct GroupingsPlan {
     std::vector<std::vector<std::vector<int64_t>>> blocks;
     std::vector<int> term_at, term_pred;
     std::vector<size_t> b_at;  // per grouping: where its levels' effects start in the draws
+    // Per grouping whose rows come in runs of one level (data sorted by it; not the inner
+    // factor of a crossed design): run r is rows run_at[g][r] .. run_at[g][r + 1] of level
+    // run_level[g][r].  Empty otherwise.
+    std::vector<std::vector<int64_t>> run_at, run_level;
 };
 
 // One thread's buffers, reused from simulation to simulation.
