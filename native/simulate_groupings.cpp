@@ -308,8 +308,14 @@ void simulate_groupings(const GroupingsDesign& d, const GroupingsPlan& plan, uin
         unit.resize(size_t(units));
         draw_units(rng, d.predictor_draw[v], d.predictor_p[v], plan.blocks[size_t(g + 1)], unit.data(), units,
                    sc.idx);
-        const int64_t* code = d.codes[g].data();
-        for (int64_t i = 0; i < n; ++i) col[i] = unit[code[i]];
+        const std::vector<int64_t>& at = plan.run_at[g];
+        if (at.empty()) {
+            const int64_t* code = d.codes[g].data();
+            for (int64_t i = 0; i < n; ++i) col[i] = unit[code[i]];
+        } else {
+            for (size_t r = 0; r + 1 < at.size(); ++r)
+                std::fill(col + at[r], col + at[r + 1], unit[plan.run_level[g][r]]);
+        }
     }
     // Correlated normals: the last first, so that the draws it mixes are still the raw z
     // (mixing the spread columns is mixing the units' values: they share their units).
