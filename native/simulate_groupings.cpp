@@ -15,6 +15,10 @@ namespace mcps {
 
 namespace {
 
+// A literal message stays a pointer until it is thrown (the checks run once per row).
+void require(bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(what);
+}
 void require(bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument(what);
 }
