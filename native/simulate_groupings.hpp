@@ -104,6 +104,7 @@ void simulate_groupings(const GroupingsDesign& d, const GroupingsPlan& plan, uin
 // Simulations start .. start + count - 1, fitted and tested; the outputs of run_chunk
 // (chunk.hpp), the components being sigma2 (gaussian only), then per fitted term (in
 // component_order) its variances and the correlations of its pairs.  Results never depend on n_threads.
+// (groupings_chunk.cpp)
 ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_t start, int64_t count,
                                 int n_threads);
 
