@@ -2,19 +2,20 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 #include <string>
 
 #include "glmm_general.hpp"
-#include "lmm_general.hpp"
-#include "parallel.hpp"
 #include "simulate.hpp"
 
 namespace mcps {
 
 namespace {
 
+// A literal message stays a pointer until it is thrown (the checks run once per row).
+void require(bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(what);
+}
 void require(bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument(what);
 }
@@ -51,7 +52,7 @@ std::vector<std::vector<int64_t>> members(const std::vector<int64_t>& block) {
 // Predictor values over n units: N(0, 1), Bernoulli(p), or exactly round(p n_b) ones
 // (halves up, as the one-grouping engine) at random among the n_b units of each block.
 void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vector<int64_t>>& blocks,
-                double* out, int64_t n) {
+                double* out, int64_t n, std::vector<int64_t>& idx) {
     if (how == UnitDraw::normal) {
         rng.fill_normal(out, n);
         return;
@@ -61,9 +62,8 @@ void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vect
         return;
     }
     std::fill(out, out + n, 0.0);
-    std::vector<int64_t> idx;
     for (const auto& units : blocks) {
-        idx = units;
+        idx.assign(units.begin(), units.end());
         const int64_t s = int64_t(idx.size());
         const int64_t ones = int64_t(std::floor(p * double(s) + 0.5));
         for (int64_t i = 0; i < ones; ++i) {  // partial Fisher-Yates: the first `ones` places
@@ -78,15 +78,17 @@ void draw_units(Stream& rng, UnitDraw how, double p, const std::vector<std::vect
 // per unit picks its level (the dummies' levels by cumulative proportion, the first level
 // the rest).  Balanced: in each block of units, exactly round(p_k n_b) (halves up) at
 // random for each dummy's level, the rest the first level.
-void draw_factor(Stream& rng, const GroupingsDesign& d, int f, int64_t units, double* values, int64_t n) {
+void draw_factor(Stream& rng, const GroupingsDesign& d, const GroupingsPlan& plan, int f, int64_t units,
+                 double* values, int64_t n, GroupingsScratch& sc) {
     const int g = d.predictor_unit[f];
     int width = 0;
     while (f + width < int(d.predictor_factor.size()) && d.predictor_factor[f + width] == f) ++width;
-    std::vector<int> level(size_t(units), -1);
+    std::vector<int>& level = sc.level;
+    level.assign(size_t(units), -1);
     if (d.predictor_draw[f] == UnitDraw::balanced) {
-        std::vector<int64_t> idx;
-        for (const auto& block : members(g < 0 ? d.row_block : d.level_block[g])) {
-            idx = block;
+        std::vector<int64_t>& idx = sc.idx;
+        for (const auto& block : plan.blocks[size_t(g + 1)]) {
+            idx.assign(block.begin(), block.end());
             const int64_t s = int64_t(idx.size());
             int64_t i = 0;
             for (int k = 0; k < width; ++k) {
@@ -109,8 +111,21 @@ void draw_factor(Stream& rng, const GroupingsDesign& d, int f, int64_t units, do
     }
     for (int k = 0; k < width; ++k) {
         double* col = &values[size_t(f + k) * n];
-        for (int64_t i = 0; i < n; ++i) col[i] = level[g < 0 ? i : d.codes[g][i]] == k ? 1.0 : 0.0;
+        if (g < 0) {
+            for (int64_t i = 0; i < n; ++i) col[i] = level[i] == k ? 1.0 : 0.0;
+        } else {
+            const int64_t* code = d.codes[g].data();
+            for (int64_t i = 0; i < n; ++i) col[i] = level[code[i]] == k ? 1.0 : 0.0;
+        }
     }
+}
+
+// Column-major columns (p x n) into row-major X (n x p); P = p, or 0 for any p.
+template <int P>
+void to_rows(const double* cols, int64_t n, double* X, int p_any = 0) {
+    const int p = P > 0 ? P : p_any;
+    for (int64_t i = 0; i < n; ++i)
+        for (int c = 0; c < p; ++c) X[size_t(i) * p + c] = cols[size_t(c) * n + i];
 }
 
 }  // namespace
@@ -207,44 +222,101 @@ void GroupingsDesign::check() const {
     }
 }
 
+GroupingsPlan::GroupingsPlan(const GroupingsDesign& d) {
+    const int G = int(d.codes.size());
+    size_t at = 0;
+    for (int g = 0; g < G; ++g) {
+        const int q = int(d.z_columns[g].size());
+        chol.push_back(psd_cholesky(d.re_cov[g], q));
+        b_at.push_back(at);
+        at += size_t(d.n_levels[g]) * q;
+    }
+    b_at.push_back(at);
+    blocks.resize(size_t(G) + 1);
+    for (size_t v = 0; v < d.predictor_draw.size(); ++v) {
+        const int g = d.predictor_unit[v];
+        if (d.predictor_draw[v] == UnitDraw::balanced && blocks[size_t(g + 1)].empty())
+            blocks[size_t(g + 1)] = members(g < 0 ? d.row_block : d.level_block[g]);
+    }
+    run_at.resize(size_t(G));
+    run_level.resize(size_t(G));
+    const int64_t n = d.n_rows();
+    for (int g = 0; g < G; ++g) {
+        const int64_t* code = d.codes[g].data();
+        int64_t runs = 0;
+        for (int64_t i = 0; i < n; ++i) runs += i == 0 || code[i] != code[i - 1];
+        if (runs * 4 > n) continue;  // short runs: row by row is as fast
+        for (int64_t i = 0; i < n; ++i)
+            if (i == 0 || code[i] != code[i - 1]) {
+                run_at[g].push_back(i);
+                run_level[g].push_back(code[i]);
+            }
+        run_at[g].push_back(n);
+    }
+    term_at.push_back(0);
+    for (const auto& t : d.terms) {
+        term_pred.insert(term_pred.end(), t.begin(), t.end());
+        term_at.push_back(int(term_pred.size()));
+    }
+}
+
 void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index, std::vector<double>& X,
                         std::vector<double>& y) {
+    GroupingsScratch sc;
+    simulate_groupings(d, GroupingsPlan(d), seed, index, X, y, sc);
+}
+
+void simulate_groupings(const GroupingsDesign& d, const GroupingsPlan& plan, uint64_t seed, uint64_t index,
+                        std::vector<double>& X, std::vector<double>& y, GroupingsScratch& sc) {
     const int64_t n = d.n_rows();
     const int p = d.n_fixed(), G = int(d.codes.size()), n_pred = int(d.predictor_draw.size());
     Stream rng(seed, index);
     // Random effects: per grouping, per level, b = L z.
-    std::vector<std::vector<double>> b(G);
+    std::vector<double>& b = sc.b;
+    b.assign(plan.b_at[size_t(G)], 0.0);
     for (int g = 0; g < G; ++g) {
         const int q = int(d.z_columns[g].size());
-        const std::vector<double> L = psd_cholesky(d.re_cov[g], q);
-        std::vector<double> z(q);
-        b[g].assign(size_t(d.n_levels[g]) * q, 0.0);
+        const double* L = plan.chol[g].data();
+        double z[kMaxRandomEffects];
         for (int l = 0; l < d.n_levels[g]; ++l) {
-            rng.fill_normal(z.data(), q);
+            rng.fill_normal(z, q);
+            double* bl = &b[plan.b_at[g] + size_t(l) * q];
             for (int a = 0; a < q; ++a)
-                for (int c = 0; c <= a; ++c) b[g][size_t(l) * q + a] += L[a * q + c] * z[c];
+                for (int c = 0; c <= a; ++c) bl[a] += L[a * q + c] * z[c];
         }
     }
     // Predictors on their units, then spread over the rows.
-    std::vector<double> values(size_t(n_pred) * n), unit;
+    std::vector<double>& values = sc.values;
+    std::vector<double>& unit = sc.unit;
+    values.resize(size_t(n_pred) * n);
     for (int v = 0; v < n_pred; ++v) {
         const int g = d.predictor_unit[v];
         const int64_t units = g < 0 ? n : d.n_levels[g];
+        double* col = &values[size_t(v) * n];
         if (d.predictor_draw[v] == UnitDraw::fixed) {  // laid out by the design, no draw
-            std::copy(d.predictor_fixed[v].begin(), d.predictor_fixed[v].end(), &values[size_t(v) * n]);
+            std::copy(d.predictor_fixed[v].begin(), d.predictor_fixed[v].end(), col);
             continue;
         }
         const int f = d.predictor_factor.empty() ? -1 : d.predictor_factor[v];
         if (f >= 0) {  // a factor: all its dummies at its first, one level per unit
-            if (f == v) draw_factor(rng, d, v, units, values.data(), n);
+            if (f == v) draw_factor(rng, d, plan, v, units, values.data(), n, sc);
+            continue;
+        }
+        if (g < 0) {  // drawn on the rows: straight into its column
+            draw_units(rng, d.predictor_draw[v], d.predictor_p[v], plan.blocks[0], col, n, sc.idx);
             continue;
         }
         unit.resize(size_t(units));
-        const auto blocks = d.predictor_draw[v] == UnitDraw::balanced ? members(g < 0 ? d.row_block : d.level_block[g])
-                                                                      : std::vector<std::vector<int64_t>>{};
-        draw_units(rng, d.predictor_draw[v], d.predictor_p[v], blocks, unit.data(), units);
-        double* col = &values[size_t(v) * n];
-        for (int64_t i = 0; i < n; ++i) col[i] = g < 0 ? unit[i] : unit[d.codes[g][i]];
+        draw_units(rng, d.predictor_draw[v], d.predictor_p[v], plan.blocks[size_t(g + 1)], unit.data(), units,
+                   sc.idx);
+        const std::vector<int64_t>& at = plan.run_at[g];
+        if (at.empty()) {
+            const int64_t* code = d.codes[g].data();
+            for (int64_t i = 0; i < n; ++i) col[i] = unit[code[i]];
+        } else {
+            for (size_t r = 0; r + 1 < at.size(); ++r)
+                std::fill(col + at[r], col + at[r + 1], unit[plan.run_level[g][r]]);
+        }
     }
     // Correlated normals: the last first, so that the draws it mixes are still the raw z
     // (mixing the spread columns is mixing the units' values: they share their units).
@@ -261,152 +333,65 @@ void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index,
             col[i] = x;
         }
     }
-    X.assign(size_t(n) * p, 1.0);
-    y.assign(size_t(n), 0.0);
+    X.resize(size_t(n) * p);
+    y.resize(size_t(n));
     const bool gaussian = d.family == GlmFamily::gaussian;
-    if (gaussian) rng.fill_normal(y.data(), n);  // the residuals (variance 1)
-    for (int64_t i = 0; i < n; ++i) {
-        double* row = &X[size_t(i) * p];
-        for (size_t t = 0; t < d.terms.size(); ++t)
-            for (int v : d.terms[t]) row[t + 1] *= values[size_t(v) * n + i];
-        double eta = 0.0;
-        for (int c = 0; c < p; ++c) eta += row[c] * d.beta[c];
-        for (int g = 0; g < G; ++g) {
-            const int q = int(d.z_columns[g].size());
-            const double* bg = &b[g][size_t(d.codes[g][i]) * q];
-            for (int a = 0; a < q; ++a) eta += row[d.z_columns[g][a]] * bg[a];
+    if (gaussian)
+        rng.fill_normal(y.data(), n);  // the residuals (variance 1)
+    else
+        std::fill(y.begin(), y.end(), 0.0);
+    // The fixed columns column by column (the predictors' product, from 1), then eta
+    // summed in each row in the same order as ever: the fixed columns', then each
+    // grouping's random effects; column-wise passes the compiler can pipeline.
+    std::vector<double>& cols = sc.cols;
+    std::vector<double>& eta = sc.eta;
+    cols.resize(size_t(p) * n);
+    eta.resize(size_t(n));
+    std::fill(cols.begin(), cols.begin() + n, 1.0);
+    double e0 = 0.0;
+    e0 += 1.0 * d.beta[0];
+    for (int c = 1; c < p; ++c) {  // a term has at least one predictor (check)
+        double* col = &cols[size_t(c) * n];
+        const double* v0 = &values[size_t(plan.term_pred[plan.term_at[c - 1]]) * n];
+        for (int64_t i = 0; i < n; ++i) col[i] = 1.0 * v0[i];
+        for (int k = plan.term_at[c - 1] + 1; k < plan.term_at[c]; ++k) {
+            const double* v = &values[size_t(plan.term_pred[k]) * n];
+            for (int64_t i = 0; i < n; ++i) col[i] *= v[i];
         }
-        y[i] += eta;
+        const double bc = d.beta[c];
+        if (c == 1) {
+            for (int64_t i = 0; i < n; ++i) eta[i] = e0 + col[i] * bc;
+        } else {
+            for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bc;
+        }
+    }
+    if (p == 1) std::fill(eta.begin(), eta.end(), e0);
+    for (int g = 0; g < G; ++g) {
+        const int q = int(d.z_columns[g].size());
+        const double* bg = &b[plan.b_at[g]];
+        const int64_t* code = d.codes[g].data();
+        const std::vector<int64_t>& at = plan.run_at[g];
+        for (int a = 0; a < q; ++a) {
+            const double* col = &cols[size_t(d.z_columns[g][a]) * n];
+            if (at.empty()) {
+                for (int64_t i = 0; i < n; ++i) eta[i] += col[i] * bg[size_t(code[i]) * q + a];
+                continue;
+            }
+            for (size_t r = 0; r + 1 < at.size(); ++r) {  // one effect per run: no gather
+                const double e = bg[size_t(plan.run_level[g][r]) * q + a];
+                for (int64_t i = at[r]; i < at[r + 1]; ++i) eta[i] += col[i] * e;
+            }
+        }
+    }
+    for (int64_t i = 0; i < n; ++i) y[i] += eta[i];
+    switch (p) {  // the columns into X's rows, unrolled for the common sizes
+        case 2: to_rows<2>(cols.data(), n, X.data()); break;
+        case 3: to_rows<3>(cols.data(), n, X.data()); break;
+        case 4: to_rows<4>(cols.data(), n, X.data()); break;
+        default: to_rows<0>(cols.data(), n, X.data(), p);
     }
     if (!gaussian)  // y holds eta: the outcome given it, row by row
         for (int64_t i = 0; i < n; ++i) y[i] = draw_outcome(d.family, d.link, y[i], rng);
-}
-
-namespace {
-
-// The per-term variances and pair correlations of a fit (in component_order) into row.
-void store_terms(const GroupingsDesign& d, const std::vector<std::vector<double>>& re_cov, double* row) {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    for (int k : d.component_order) {
-        const int q = int(d.fit_z_columns[k].size());
-        const std::vector<double>& G = re_cov[k];
-        for (int a = 0; a < q; ++a) *row++ = G[a * q + a];
-        for (int a = 0; a < q; ++a)
-            for (int c = a + 1; c < q; ++c) {
-                const double v = G[a * q + a] * G[c * q + c];
-                *row++ = v > 0.0 ? G[a * q + c] / std::sqrt(v) : nan;
-            }
-    }
-}
-
-// Fit simulation i's GLMM as fit_glmm does (Laplace) and store its Wald z tests; a failed
-// or degenerate fit (separation, an outcome that never varies) stays "not converged".
-void glmm_simulation(const GroupingsDesign& d, const std::vector<double>& X, const std::vector<double>& y,
-                     int64_t i, ChunkOutput& out) {
-    const int p = d.n_fixed(), K = int(d.fit_grouping.size()), n_joint = int(d.joint_tests.size());
-    std::vector<glmm_general::Term> terms(K);
-    for (int k = 0; k < K; ++k) {
-        terms[k].codes = d.codes[d.fit_grouping[k]];
-        terms[k].n_levels = d.n_levels[d.fit_grouping[k]];
-        terms[k].z_columns = d.fit_z_columns[k];
-    }
-    glmm_general::Problem pr;
-    pr.build(d.family, d.link, X.data(), y.data(), d.n_rows(), p, std::move(terms));
-    const glmm_general::Fit f = glmm_general::fit(pr);
-    out.iterations[i] = f.iterations;
-    if (!f.converged) return;
-    const std::vector<double> df(p, std::numeric_limits<double>::infinity());
-    double joint_p[kMaxFixedEffects];
-    for (int k = 0; k < n_joint; ++k) {
-        joint_p[k] = wald_f_test(f.beta, f.vcov, p, df, d.joint_tests[k]).pvalue;
-        if (std::isnan(joint_p[k])) return;  // counted as a failed fit, never as "not significant"
-    }
-    for (int c = 0; c < p; ++c)
-        if (!std::isfinite(std::sqrt(f.vcov[c * p + c])) || !std::isfinite(f.beta[c])) return;
-    out.converged[i] = 1;
-    out.singular[i] = f.singular;
-    for (int c = 0; c < p; ++c) {
-        const double se = std::sqrt(f.vcov[c * p + c]);
-        out.estimate[i * p + c] = f.beta[c];
-        out.se[i * p + c] = se;
-        out.df[i * p + c] = df[c];
-        out.pvalue[i * p + c] = two_sided_p(f.beta[c] / se, df[c]);
-    }
-    for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
-    store_terms(d, f.re_cov, &out.components[size_t(i) * out.n_components]);
-}
-
-}  // namespace
-
-ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_t start, int64_t count,
-                                int n_threads) {
-    d.check();
-    require(count >= 0, "count must be >= 0");
-    const int p = d.n_fixed(), K = int(d.fit_grouping.size()), n_joint = int(d.joint_tests.size());
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    ChunkOutput out;
-    out.count = count;
-    out.p = p;
-    out.converged.assign(count, 0);
-    out.singular.assign(count, 0);
-    out.iterations.assign(count, 0);
-    out.estimate.assign(count * p, nan);
-    out.se.assign(count * p, nan);
-    out.df.assign(count * p, nan);
-    out.pvalue.assign(count * p, nan);
-    out.n_joint = n_joint;
-    out.joint_pvalue.assign(count * n_joint, nan);
-    out.n_components = d.family == GlmFamily::gaussian ? 1 : 0;
-    for (const auto& z : d.fit_z_columns) out.n_components += int(z.size() * (z.size() + 1) / 2);
-    out.components.assign(count * out.n_components, nan);
-    std::vector<general::TermInput> terms(K);
-    for (int k = 0; k < K; ++k) {
-        terms[k].codes = d.codes[d.fit_grouping[k]].data();
-        terms[k].n_levels = d.n_levels[d.fit_grouping[k]];
-        terms[k].z_columns = d.fit_z_columns[k];
-    }
-    const int64_t n = d.n_rows();
-
-    auto one = [&](int64_t i, std::vector<double>& X, std::vector<double>& y) {
-        simulate_groupings(d, seed, start + uint64_t(i), X, y);
-        if (d.family != GlmFamily::gaussian) {
-            glmm_simulation(d, X, y, i, out);
-            return;
-        }
-        general::Result f;
-        try {
-            f = general::fit_general(X.data(), y.data(), n, p, terms, d.estimator, d.df_method, d.joint_tests,
-                                     /*first_converged=*/true);
-        } catch (const std::runtime_error&) {
-            return;  // not evaluable (collinear columns in this data set): a failed fit
-        }
-        out.iterations[i] = f.iterations;
-        if (!f.converged) return;
-        bool finite = true;
-        for (int c = 0; c < p; ++c)
-            finite = finite && std::isfinite(f.beta[c]) && std::isfinite(f.se[c]) && std::isfinite(f.pvalue[c]) &&
-                     !std::isnan(f.df[c]);
-        for (const auto& j : f.joint) finite = finite && !std::isnan(j.pvalue);
-        if (!finite) return;  // counted as a failed fit, never as "not significant"
-        out.converged[i] = 1;
-        out.singular[i] = f.singular;
-        for (int c = 0; c < p; ++c) {
-            out.estimate[i * p + c] = f.beta[c];
-            out.se[i * p + c] = f.se[c];
-            out.df[i * p + c] = f.df[c];
-            out.pvalue[i * p + c] = f.pvalue[c];
-        }
-        for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = f.joint[k].pvalue;
-        double* row = &out.components[size_t(i) * out.n_components];
-        *row = f.sigma2;
-        store_terms(d, f.re_cov, row + 1);
-    };
-    struct Scratch {
-        std::vector<double> X, y;
-    };
-    for_each_simulation(count, n_threads, [] { return Scratch(); },
-                        [&](int64_t i, Scratch& sc) { one(i, sc.X, sc.y); });
-    return out;
 }
 
 }  // namespace mcps

@@ -70,13 +70,41 @@ struct GroupingsDesign {
     void check() const;
 };
 
+// What every simulation of a design shares, prepared once per chunk: each grouping's
+// Cholesky factor of re_cov, the units of each block of a balanced draw, and the fixed
+// columns' predictors flattened (term t's in term_pred[term_at[t] .. term_at[t + 1])).
+struct GroupingsPlan {
+    explicit GroupingsPlan(const GroupingsDesign& d);
+    std::vector<std::vector<double>> chol;
+    // blocks[0]: the rows' blocks, blocks[g + 1]: grouping g's (filled when a balanced
+    // predictor is drawn on those units, else empty).
+    std::vector<std::vector<std::vector<int64_t>>> blocks;
+    std::vector<int> term_at, term_pred;
+    std::vector<size_t> b_at;  // per grouping: where its levels' effects start in the draws
+    // Per grouping whose rows come in runs of one level (data sorted by it; not the inner
+    // factor of a crossed design): run r is rows run_at[g][r] .. run_at[g][r + 1] of level
+    // run_level[g][r].  Empty otherwise.
+    std::vector<std::vector<int64_t>> run_at, run_level;
+};
+
+// One thread's buffers, reused from simulation to simulation.
+struct GroupingsScratch {
+    std::vector<double> b, values, unit, cols, eta;
+    std::vector<int64_t> idx;
+    std::vector<int> level;
+};
+
 // Simulation `index` of master `seed`: X (rows x fixed effects, row-major) and y.
 void simulate_groupings(const GroupingsDesign& d, uint64_t seed, uint64_t index, std::vector<double>& X,
                         std::vector<double>& y);
+// The same with the design's plan and reusable buffers (the chunk's loop).
+void simulate_groupings(const GroupingsDesign& d, const GroupingsPlan& plan, uint64_t seed, uint64_t index,
+                        std::vector<double>& X, std::vector<double>& y, GroupingsScratch& sc);
 
 // Simulations start .. start + count - 1, fitted and tested; the outputs of run_chunk
 // (chunk.hpp), the components being sigma2 (gaussian only), then per fitted term (in
 // component_order) its variances and the correlations of its pairs.  Results never depend on n_threads.
+// (groupings_chunk.cpp)
 ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_t start, int64_t count,
                                 int n_threads);
 
