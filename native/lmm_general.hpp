@@ -87,6 +87,10 @@ bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
 bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
                  std::vector<double>* dr2 = nullptr);
 
+// A start for theta from moment estimates of the covariances (lmm_general_start.cpp), or
+// empty where they cannot be formed.
+std::vector<double> moment_start(const Model& md);
+
 struct Result {
     bool converged = false, singular = false;
     int iterations = 0, evaluations = 0;
@@ -113,9 +117,9 @@ JointTest kenward_roger_test(const KenwardRoger& kr, const std::vector<double>& 
 // Fit, test every fixed effect (df_method: satterthwaite, kenward_roger (REML), residual or z) and, for each
 // entry of joint_tests (columns of X), that those coefficients are all zero: lmerTest's
 // contestMD F for Satterthwaite, else the Wald F on the coefficients' df (z: chi-square).
-// The optimum is the best of three starts (lme4's T_k = I, then 0.2 I and 3 I); with
-// first_converged (simulations), the later starts run only when an earlier one did not
-// converge, as lme4 runs its one start.
+// The optimum is the best of four starts (moment estimates, lme4's T_k = I, then 0.2 I and
+// 3 I); with first_converged (simulations), the later starts run only when an earlier one
+// did not converge, as lme4 runs its one start.
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
                    Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests,
                    bool first_converged = false);
