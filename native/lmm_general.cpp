@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -91,6 +92,95 @@ void selected_inverse(const Model& md, const double* L, int ld, int n, std::vect
     }
 }
 
+// Two doubles in one vector register (GCC/Clang vector extensions: SSE2 on any x86-64,
+// NEON on arm64), for the two kernels of fully crossed designs below.
+typedef double v2d __attribute__((vector_size(16)));
+inline v2d load2(const double* p) {
+    v2d v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline void store2(double* p, v2d v) { std::memcpy(p, &v, sizeof v); }
+
+// S[e][f] -= sum_k xt[e][k] xt[f][k] for f <= e < n (S with row stride ld, xt n x m): the
+// update of a fully crossed design's dense part by every level of the first term at once,
+// in 2 x 2 blocks of rows, each sum split by the parity of k.
+void syrk_lower(const double* xt, int n, int m, double* S, int ld) {
+    const int m2 = m & ~1;
+    for (int e = 0; e < n; e += 2) {
+        const bool two = e + 1 < n;
+        const double* x0 = xt + size_t(e) * m;
+        const double* x1 = two ? x0 + m : x0;
+        double* S0 = S + size_t(e) * ld;
+        double* S1 = two ? S0 + ld : S0;
+        for (int f = 0; f <= e; f += 2) {
+            const double* y0 = xt + size_t(f) * m;
+            const double* y1 = f + 1 < n ? y0 + m : y0;
+            v2d a00 = {0.0, 0.0}, a01 = a00, a10 = a00, a11 = a00;
+            for (int k = 0; k < m2; k += 2) {
+                const v2d p0 = load2(x0 + k), p1 = load2(x1 + k), q0 = load2(y0 + k), q1 = load2(y1 + k);
+                a00 += p0 * q0;
+                a01 += p0 * q1;
+                a10 += p1 * q0;
+                a11 += p1 * q1;
+            }
+            double s00 = a00[0] + a00[1], s01 = a01[0] + a01[1], s10 = a10[0] + a10[1], s11 = a11[0] + a11[1];
+            if (m2 < m) {
+                s00 += x0[m2] * y0[m2];
+                s01 += x0[m2] * y1[m2];
+                s10 += x1[m2] * y0[m2];
+                s11 += x1[m2] * y1[m2];
+            }
+            S0[f] -= s00;
+            if (f < e) S0[f + 1] -= s01;
+            if (two) {
+                S1[f] -= s10;
+                S1[f + 1] -= s11;
+            }
+        }
+    }
+}
+
+// ya (n x m) = sig's n x n block from (at, at) (row stride ld, symmetric) times xt (n x m):
+// two rows by four columns of ya at a time, summed in registers over sig's columns.
+void symm_block(const double* sig, int ld, int at, const double* xt, int n, int m, std::vector<double>& ya) {
+    ya.assign(size_t(n) * m, 0.0);
+    for (int e = 0; e < n; e += 2) {
+        const bool two = e + 1 < n;
+        const double* s0 = sig + size_t(at + e) * ld + at;
+        const double* s1 = two ? s0 + ld : s0;
+        double* y0 = &ya[size_t(e) * m];
+        double* y1 = two ? y0 + m : y0;
+        int k0 = 0;
+        for (; k0 + 4 <= m; k0 += 4) {
+            v2d a0 = {0.0, 0.0}, b0 = a0, a1 = a0, b1 = a0;
+            for (int f = 0; f < n; ++f) {
+                const double* x = xt + size_t(f) * m + k0;
+                const v2d xa = load2(x), xb = load2(x + 2), w0 = {s0[f], s0[f]}, w1 = {s1[f], s1[f]};
+                a0 += w0 * xa;
+                b0 += w0 * xb;
+                a1 += w1 * xa;
+                b1 += w1 * xb;
+            }
+            if (two) {
+                store2(y1 + k0, a1);
+                store2(y1 + k0 + 2, b1);
+            }
+            store2(y0 + k0, a0);
+            store2(y0 + k0 + 2, b0);
+        }
+        for (; k0 < m; ++k0) {
+            double a0 = 0.0, a1 = 0.0;
+            for (int f = 0; f < n; ++f) {
+                a0 += s0[f] * xt[size_t(f) * m + k0];
+                a1 += s1[f] * xt[size_t(f) * m + k0];
+            }
+            if (two) y1[k0] = a1;
+            y0[k0] = a0;
+        }
+    }
+}
+
 // evaluate and gradient_at for a first term of P0 random effects (0: any number, read from
 // md), so that the loops of its small per-level blocks unroll for the common 1 and 2.
 template <int P0>
@@ -108,13 +198,17 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
         const double* Ca = &md.C[size_t(a) * r];
         double* Aa = &A[size_t(a) * r];
         // C's row a is nonzero only within the envelope: [lo, hi) of the rest, then [X y].
+        // Both ends are level boundaries: a level's columns at once, with its T_k.
         const int b0 = a < qr ? md.lo[a] : 0, b1 = a < qr ? md.hi[a] : qr;
-        for (int b = b0; b < b1; ++b) {
-            const int t = md.rest_term[b], q = md.pk[t], c = md.rest_col[b], start = b - c;
+        for (int b = b0; b < b1;) {
+            const int t = md.rest_term[b], q = md.pk[t];
             const double* Tk = &sc.T[tat[t]];
-            double s = 0.0;
-            for (int d = c; d < q; ++d) s += Ca[start + d] * Tk[d * q + c];
-            Aa[b] = s;
+            for (int c = 0; c < q; ++c) {
+                double s = 0.0;
+                for (int d = c; d < q; ++d) s += Ca[b + d] * Tk[d * q + c];
+                Aa[b + c] = s;
+            }
+            b += q;
         }
         for (int b = qr; b < r; ++b) Aa[b] = Ca[b];
     }
@@ -175,20 +269,24 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
         if (sc.keep) std::copy(M, M + p0 * p0, &sc.L1[size_t(j) * p0 * p0]);
         if (!sc.keep) sc.bl1.resize(size_t(p0) * nt);
         double* blt = sc.keep ? &sc.BL[sc.at[j]] : sc.bl1.data();
-        for (int e = 0; e < nt; ++e) {
+        for (int e = 0; e < nt;) {  // (B_j Lt)[c, b], a touched level's columns at once
             const int b = tj[e];
-            for (int c = 0; c < p0; ++c) {  // (B_j Lt)[c, b]
-                double s;
-                if (b < qr) {
-                    const int t = md.rest_term[b], q = md.pk[t], cc = md.rest_col[b], start = b - cc;
-                    const double* Tk = &sc.T[tat[t]];
-                    s = 0.0;
-                    for (int d = cc; d < q; ++d) s += Bj[size_t(c) * r + start + d] * Tk[d * q + cc];
-                } else {
-                    s = Bj[size_t(c) * r + b];
-                }
-                blt[size_t(c) * nt + e] = s;
+            if (b >= qr) {
+                for (int c = 0; c < p0; ++c) blt[size_t(c) * nt + e] = Bj[size_t(c) * r + b];
+                ++e;
+                continue;
             }
+            const int t = md.rest_term[b], q = md.pk[t];
+            const double* Tk = &sc.T[tat[t]];
+            for (int c = 0; c < p0; ++c) {
+                const double* Bc = Bj + size_t(c) * r + b;
+                for (int cc = 0; cc < q; ++cc) {
+                    double s = 0.0;
+                    for (int d = cc; d < q; ++d) s += Bc[d] * Tk[d * q + cc];
+                    blt[size_t(c) * nt + e + cc] = s;
+                }
+            }
+            e += q;
         }
         X1.resize(size_t(p0) * nt);  // written in order before it is read
         for (int a = 0; a < p0; ++a)
@@ -199,26 +297,37 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
                 X1[size_t(a) * nt + e] = s / M[a * p0 + a];
             }
         if (sc.keep) std::copy(X1.begin(), X1.end(), &sc.X1s[sc.at[j]]);
+        if (md.uniform) {  // S is updated by all levels at once, below
+            sc.xt.resize(size_t(nt) * md.q1);
+            for (int c = 0; c < p0; ++c)
+                for (int e = 0; e < nt; ++e) sc.xt[size_t(e) * md.q1 + size_t(j) * p0 + c] = X1[size_t(c) * nt + e];
+            continue;
+        }
         const bool contiguous = tj.back() - tj.front() == nt - 1;  // e.g. a subject meets every item
+        const double* __restrict x1 = X1.data();  // (no alias of S: the loop below vectorises)
         for (int e = 0; e < nt; ++e) {
-            double* Se = &S[size_t(tj[e]) * r];
+            double* __restrict Se = &S[size_t(tj[e]) * r];
             double we[8];
-            for (int c = 0; c < p0; ++c) we[c] = X1[size_t(c) * nt + e];
+            for (int c = 0; c < p0; ++c) we[c] = x1[size_t(c) * nt + e];
             if (contiguous) {
-                double* Sd = Se + tj.front();
+                double* __restrict Sd = Se + tj.front();
                 for (int f = 0; f <= e; ++f) {
                     double d = 0.0;
-                    for (int c = 0; c < p0; ++c) d += we[c] * X1[size_t(c) * nt + f];
+                    for (int c = 0; c < p0; ++c) d += we[c] * x1[size_t(c) * nt + f];
                     Sd[f] -= d;
                 }
             } else {
                 for (int f = 0; f <= e; ++f) {
                     double d = 0.0;
-                    for (int c = 0; c < p0; ++c) d += we[c] * X1[size_t(c) * nt + f];
+                    for (int c = 0; c < p0; ++c) d += we[c] * x1[size_t(c) * nt + f];
                     Se[tj[f]] -= d;
                 }
             }
         }
+    }
+    if (md.uniform) {
+        const int c0 = md.touch[0].front(), nt = int(md.touch[0].size());
+        syrk_lower(sc.xt.data(), nt, md.q1, &S[size_t(c0) * r + c0], r);
     }
     // Only the lower triangle is updated above (touched lists ascend), within the envelope.
     if (!envelope_cholesky(md, S.data(), r, r)) return false;
@@ -327,6 +436,11 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     rb.assign(size_t(qr) * 8, 0.0);
     double G0[64] = {0}, Y[8], KL[64], S11[64], DT[64];
     std::vector<double>& s21 = sc.s21;
+    int ne_all = 0;  // with md.uniform, the touched columns below nc (every level alike)
+    if (md.uniform) {
+        while (ne_all < int(md.touch[0].size()) && md.touch[0][ne_all] < nc) ++ne_all;
+        symm_block(sig.data(), nc, md.touch[0].front(), sc.xt.data(), ne_all, q1, sc.ya);
+    }
     for (int j = 0; j < L0; ++j) {
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
@@ -344,7 +458,7 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         // Y = row e of Sigma22 X1_j' over the touched rows.  Where they are contiguous (a
         // subject meets every item) all rows at once, as sums of Sigma22's rows (symmetric,
         // both triangles kept) so that the inner loop runs along a row; else one by one.
-        const bool contiguous = ne > 0 && tj[ne - 1] - tj[0] == ne - 1;
+        const bool contiguous = !md.uniform && ne > 0 && tj[ne - 1] - tj[0] == ne - 1;
         std::vector<double>& SX = sc.sx;
         if (contiguous) {
             SX.assign(size_t(ne) * p0, 0.0);
@@ -360,6 +474,10 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         for (int e = 0; e < ne; ++e) {
             const double* se = &sig[size_t(tj[e]) * nc];
             for (int c = 0; c < p0; ++c) {
+                if (md.uniform) {
+                    Y[c] = sc.ya[size_t(e) * q1 + size_t(j) * p0 + c];
+                    continue;
+                }
                 if (contiguous) {
                     Y[c] = SX[size_t(c) * ne + e];
                     continue;

@@ -51,6 +51,7 @@ struct Model {
     std::vector<double> D1;      // per level of term 0: Z'Z block (pk0 x pk0)
     std::vector<double> B;       // per level of term 0: pk0 x r block of Z1'[Z_rest X y]
     std::vector<std::vector<int>> touch;  // per level of term 0: dense columns with B != 0
+    bool uniform = false;  // every level of term 0 touches the same contiguous columns (fully crossed)
     std::vector<double> C;       // r x r: [Z_rest X y]'[Z_rest X y]
 };
 
@@ -71,6 +72,9 @@ struct Scratch {
     std::vector<double> L1, X1s, BL;
     std::vector<size_t> at;
     std::vector<double> sig, u, w, rb, work, lcol, s21, sx;  // the gradient's scratch
+    // With md.uniform: every level's X1_j, transposed side by side (touched columns x levels'
+    // random effects), and the gradient's Sigma22 times it.
+    std::vector<double> xt, ya;
 };
 
 // Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).
