@@ -343,22 +343,30 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
     const double nn = reml ? double(md.n - p) : double(md.n);
     ev.deviance = logdet + (reml ? logdet_rx : 0.0) + nn * (1.0 + kLog2Pi + std::log(ev.r2 / nn));
     if (!std::isfinite(ev.deviance)) return false;
-    if (want_beta) {
-        // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
-        std::vector<double> lx(size_t(p) * p);
-        for (int a = 0; a < p; ++a)
-            for (int b = 0; b <= a; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
-        ev.beta.assign(p, 0.0);
-        for (int a = p - 1; a >= 0; --a) {
-            double s = S[size_t(r - 1) * r + qr + a];
-            for (int b = a + 1; b < p; ++b) s -= lx[size_t(b) * p + a] * ev.beta[b];
-            ev.beta[a] = s / lx[size_t(a) * p + a];
-        }
-        ev.rx_inv.assign(size_t(p) * p, 0.0);
-        la::chol_inverse(lx.data(), p, ev.rx_inv.data());
-    }
+    if (want_beta) solve_beta(md, sc, ev);
     return true;
 }
+
+}  // namespace
+
+void solve_beta(const Model& md, const Scratch& sc, Eval& ev) {
+    // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
+    const int r = md.r, p = md.p, qr = md.q_rest;
+    const std::vector<double>& S = sc.S;
+    std::vector<double> lx(size_t(p) * p);
+    for (int a = 0; a < p; ++a)
+        for (int b = 0; b <= a; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
+    ev.beta.assign(p, 0.0);
+    for (int a = p - 1; a >= 0; --a) {
+        double s = S[size_t(r - 1) * r + qr + a];
+        for (int b = a + 1; b < p; ++b) s -= lx[size_t(b) * p + a] * ev.beta[b];
+        ev.beta[a] = s / lx[size_t(a) * p + a];
+    }
+    ev.rx_inv.assign(size_t(p) * p, 0.0);
+    la::chol_inverse(lx.data(), p, ev.rx_inv.data());
+}
+
+namespace {
 
 // Notation of lmm_general.hpp; Sigma = Omega^-1 for Omega = [Lambda'Z'Z Lambda + I, Lambda'Z'X;
 // X'Z Lambda, X'X] (ML: its u block only), factored as [L11 0; L21 L22] with L11 = blockdiag

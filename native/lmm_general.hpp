@@ -80,6 +80,8 @@ struct Scratch {
 // Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).
 // With want_beta, beta and rx_inv are filled too.
 bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta);
+// beta and rx_inv in ev from the factors of the last (successful) evaluate.
+void solve_beta(const Model& md, const Scratch& sc, Eval& ev);
 
 // The profiled deviance at theta (in ev, as evaluate) and its exact gradient in g:
 // d/dtheta_i = tr(P dV_i) + nu d(r^2)/r^2 (REML, nu = n - p; ML: V^-1 for P, nu = n), with

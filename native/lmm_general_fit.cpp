@@ -80,22 +80,27 @@ struct Profiled {
     Eval ev;
     Scratch sc;
     int evaluations = 0;
-    bool secant = false;  // H and (x_prev, g_prev) may be updated by BFGS
-    std::vector<double> x, g, H, gp, xp, x_prev, g_prev, work;
+    bool secant = false;   // H and (x_prev, g_prev) may be updated by BFGS
+    bool current = false;       // ev and sc hold the factors at x
+    bool grad_current = false;  // g and dr2 are the gradients at x
+    std::vector<double> x, g, dr2, H, gp, xp, x_prev, g_prev, work;
     std::vector<double> anchor;  // the iterate of the last derivatives(): the steps' origin
     pn::Buffers buf;
     Profiled(const Model& md_, bool reml_, const ThetaMap& tm_) : md(md_), reml(reml_), tm(tm_) { sc.keep = true; }
     bool value(const std::vector<double>& th, double& f) {
         ++evaluations;
+        current = grad_current = false;
         if (!evaluate(md, reml, th.data(), ev, sc, false)) return false;
         f = ev.deviance;
         x = th;
+        current = true;
         return true;
     }
     bool derivatives() {
         const int k = int(x.size());
         anchor = x;
-        if (!gradient_at(md, reml, ev, sc, g)) return false;  // value() kept the factors at x
+        if (!gradient_at(md, reml, ev, sc, g, &dr2)) return false;  // value() kept the factors at x
+        grad_current = true;
         bool at_bound = false;
         for (int i = 0; i < k; ++i) at_bound = at_bound || (tm.diagonal(i) && x[i] <= 1e-12);
         const bool fresh = at_bound || !secant || !bfgs_update(k);
@@ -108,6 +113,7 @@ struct Profiled {
     }
     bool differenced(int k) {
         evaluations += k;
+        current = false;  // the factors are those of the last step
         H.assign(size_t(k) * k, 0.0);
         xp = x;
         for (int i = 0; i < k; ++i) {
@@ -227,7 +233,7 @@ struct Satterthwaite {
     }
 };
 
-// f's last evaluate was at theta (its factors kept).
+// f's last evaluate was at theta (its factors kept; with f.grad_current, its gradients too).
 Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, double sigma,
                             const std::vector<double>& rx_inv) {
     const Model& md = f.md;
@@ -235,21 +241,30 @@ Satterthwaite satterthwaite(Profiled& f, const std::vector<double>& theta, doubl
     const double s2 = sigma * sigma, nn = f.reml ? double(md.n - p) : double(md.n);
     // Component 0: r2; then (R_X'R_X)^-1; then the gradient of g1 + r2 / sigma^2 (the
     // deviance at sigma fixed) in theta: the profiled one's plus dr2 (1 / sigma^2 - nn / r2),
-    // from f's factors (after an evaluate with beta).
+    // from f's factors (after an evaluate with beta) and the gradients there.
     std::vector<double> g, dr2;
     auto pack = [&](bool ok) {
         std::vector<double> v(1 + size_t(p) * p + k, kNaN);
-        if (!ok || !gradient_at(md, f.reml, f.ev, f.sc, g, &dr2)) return v;
+        if (!ok) return v;
         v[0] = f.ev.r2;
         std::copy(f.ev.rx_inv.begin(), f.ev.rx_inv.end(), v.begin() + 1);
         for (int i = 0; i < k; ++i) v[1 + size_t(p) * p + i] = g[i] + dr2[i] * (1.0 / s2 - nn / f.ev.r2);
         return v;
     };
-    auto F = [&](const std::vector<double>& th) { return pack(evaluate(md, f.reml, th.data(), f.ev, f.sc, true)); };
-    // At theta from the factors there, with r^2 and its gradient.
+    auto F = [&](const std::vector<double>& th) {
+        return pack(evaluate(md, f.reml, th.data(), f.ev, f.sc, true) && gradient_at(md, f.reml, f.ev, f.sc, g, &dr2));
+    };
+    // At theta from the factors there, with r^2 and its gradient (the optimiser's, if current).
     const double r2 = f.ev.r2;
-    const std::vector<double> f0 = pack(true);
-    const std::vector<double> dr2_hat = dr2;
+    bool ok = true;
+    if (f.grad_current) {
+        g = f.g;
+        dr2 = f.dr2;
+    } else {
+        ok = gradient_at(md, f.reml, f.ev, f.sc, g, &dr2);
+    }
+    const std::vector<double> f0 = pack(ok);
+    const std::vector<double> dr2_hat = ok ? dr2 : std::vector<double>(k, kNaN);
     std::vector<double> J;
     forward(F, theta, f0, J);
     std::vector<double> H(size_t(d) * d);
@@ -368,8 +383,14 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
     out.converged = best.converged;
     out.iterations = iterations;
     out.theta = best.theta;
-    if (!evaluate(md, f.reml, best.theta.data(), f.ev, f.sc, true))
-        throw std::runtime_error("the model could not be evaluated at its optimum");
+    // The optimiser's last evaluation is usually at the optimum: its factors give beta.
+    if (f.current && f.x == best.theta) {
+        solve_beta(md, f.sc, f.ev);
+    } else {
+        f.grad_current = false;
+        if (!evaluate(md, f.reml, best.theta.data(), f.ev, f.sc, true))
+            throw std::runtime_error("the model could not be evaluated at its optimum");
+    }
     const Eval at = f.ev;
     out.deviance = at.deviance;
     out.sigma2 = at.r2 / (f.reml ? double(n - p) : double(n));
