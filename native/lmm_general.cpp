@@ -65,6 +65,30 @@ bool envelope_cholesky(const Model& md, double* S, int ld, int n) {
     return true;
 }
 
+// Two doubles in one vector register (GCC/Clang vector extensions: SSE2 on any x86-64,
+// NEON on arm64), for the kernels of fully crossed designs below.
+typedef double v2d __attribute__((vector_size(16)));
+inline v2d load2(const double* p) {
+    v2d v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline void store2(double* p, v2d v) { std::memcpy(p, &v, sizeof v); }
+
+// sum_k x[k] y[k], in two pairs of interleaved partial sums.
+inline double dot(const double* x, const double* y, int m) {
+    v2d a = {0.0, 0.0}, b = a;
+    int k = 0;
+    for (; k + 4 <= m; k += 4) {
+        a += load2(x + k) * load2(y + k);
+        b += load2(x + k + 2) * load2(y + k + 2);
+    }
+    a += b;
+    double s = a[0] + a[1];
+    for (; k < m; ++k) s += x[k] * y[k];
+    return s;
+}
+
 // (L L')^-1 within the envelope of L (the leading n x n block of S, row stride ld), into
 // sig (n x n, both triangles; entries outside the envelope are not set): Takahashi's
 // recurrence from the last column, Sigma_ij = (delta_ij / L_jj - sum_k>j L_kj Sigma_ik) / L_jj
@@ -80,10 +104,15 @@ void selected_inverse(const Model& md, const double* L, int ld, int n, std::vect
         for (int e = 0; e < m; ++e) lcol[e] = L[size_t(rows[e]) * ld + j];
         const double ljj = L[size_t(j) * ld + j];
         double diag = 1.0 / ljj;
+        const bool dense = m > 0 && rows[m - 1] - rows[0] == m - 1;  // (a fully crossed design)
         for (int e = 0; e < m; ++e) {
             const double* si = &sig[size_t(rows[e]) * n];
             double s = 0.0;
-            for (int f = 0; f < m; ++f) s += lcol[f] * si[rows[f]];
+            if (dense) {
+                s = dot(lcol.data(), si + rows[0], m);
+            } else {
+                for (int f = 0; f < m; ++f) s += lcol[f] * si[rows[f]];
+            }
             const double v = -s / ljj;
             sig[size_t(rows[e]) * n + j] = sig[size_t(j) * n + rows[e]] = v;
             diag -= lcol[e] * v;
@@ -91,16 +120,6 @@ void selected_inverse(const Model& md, const double* L, int ld, int n, std::vect
         sig[size_t(j) * n + j] = diag / ljj;
     }
 }
-
-// Two doubles in one vector register (GCC/Clang vector extensions: SSE2 on any x86-64,
-// NEON on arm64), for the two kernels of fully crossed designs below.
-typedef double v2d __attribute__((vector_size(16)));
-inline v2d load2(const double* p) {
-    v2d v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-inline void store2(double* p, v2d v) { std::memcpy(p, &v, sizeof v); }
 
 // S[e][f] -= sum_k xt[e][k] xt[f][k] for f <= e < n (S with row stride ld, xt n x m): the
 // update of a fully crossed design's dense part by every level of the first term at once,
@@ -278,6 +297,17 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
             }
             const int t = md.rest_term[b], q = md.pk[t];
             const double* Tk = &sc.T[tat[t]];
+            if (q == 1) {  // a run of one-column levels of term t (items): scaled columns of B_j
+                int f = e + 1;
+                while (f < nt && tj[f] < qr && md.rest_term[tj[f]] == t) ++f;
+                for (int c = 0; c < p0; ++c) {
+                    const double* Bc = Bj + size_t(c) * r;
+                    double* out = blt + size_t(c) * nt;
+                    for (int g = e; g < f; ++g) out[g] = Bc[tj[g]] * Tk[0];
+                }
+                e = f;
+                continue;
+            }
             for (int c = 0; c < p0; ++c) {
                 const double* Bc = Bj + size_t(c) * r + b;
                 for (int cc = 0; cc < q; ++cc) {
