@@ -126,7 +126,8 @@ std::vector<double> moment_start(const Model& md) {
         residual_products(Ca, r, md.pk[k], ze);
         own(k, ze, Ca + a0, r);
         for (int b0 = md.lo[a0]; b0 < md.hi[a0]; b0 += md.pk[md.rest_term[b0]])
-            pair(k, md.rest_term[b0], Ca + b0, r, 1);
+            if (md.rest_term[b0] != k || b0 == a0)  // other levels of term k share no rows
+                pair(k, md.rest_term[b0], Ca + b0, r, 1);
     }
     if (!lu_solve(A, obs, nu) || !(obs[s2] > 0.0)) return {};
     std::vector<double> theta(md.n_theta, 0.0), G, w, V, L;
