@@ -66,8 +66,8 @@ struct Run {
 // its BFGS update (Nocedal & Wright 2006, eq. 6.19) from the last iterate.  So the active
 // bounds and the saddles of a bound are decided by Newton's method with the differenced
 // Hessian (made positive definite where it is not, see saddle_free); convergence (a
-// decrement below 1e-10) by the updated one, which leaves the deviance within ~1e-10 of
-// the differenced Hessian's optimum and the df within ~1e-5 (a quarter fewer evaluations).
+// decrement below 1e-12, see newton) by the updated one, which leaves the deviance within
+// ~1e-11 of the optimum and the df within ~1e-5 (a quarter fewer evaluations).
 //
 // A positive diagonal of Lambda falls at most to 0.3 of its value in one step (to its bound
 // only from below 0.03): from lme4's start, T_k = I, the deviance is much flatter than near
@@ -180,7 +180,8 @@ Run newton(Profiled& f, std::vector<double> th) {
     pn::Options opt;
     opt.max_iter = 100;
     // A decrement of 1e-12 (not 1e-10): theta within ~3e-7 of the optimum and the df within
-    // ~1e-5, for about one more gradient per fit from the moment start.
+    // ~6e-6 of a fit converged to 1e-15 (1e-10 left 3e-5), for about one more gradient per fit
+    // from the moment start.
     opt.tolerance = 1e-12;
     f.secant = false;
     f.anchor.clear();
