@@ -456,10 +456,16 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
             }
         for (int e = 0; e < ne && tj[e] < qr; ++e) {  // Z_m'Z_j T0 Sigma_jm of the other terms
             const int a = tj[e], ra = md.rest_col[a], pt = md.pk[md.rest_term[a]];
+            double tb[8];
             for (int d = 0; d < p0; ++d) {
-                double tb = 0.0;
-                for (int c = d; c < p0; ++c) tb += T0[c * p0 + d] * Bj[size_t(c) * r + a];
-                for (int cc = 0; cc < pt; ++cc) rb[size_t(a) * 8 + cc] += tb * s21[size_t(e - ra + cc) * p0 + d];
+                tb[d] = 0.0;
+                for (int c = d; c < p0; ++c) tb[d] += T0[c * p0 + d] * Bj[size_t(c) * r + a];
+            }
+            for (int cc = 0; cc < pt; ++cc) {
+                const double* sr = &s21[size_t(e - ra + cc) * p0];
+                double t = 0.0;
+                for (int d = 0; d < p0; ++d) t += tb[d] * sr[d];
+                rb[size_t(a) * 8 + cc] += t;
             }
         }
     }
