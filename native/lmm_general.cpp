@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "dense_kernels.hpp"
 #include "linalg.hpp"
 
 namespace mcps::general {
@@ -79,10 +80,15 @@ void selected_inverse(const Model& md, const double* L, int ld, int n, std::vect
         for (int e = 0; e < m; ++e) lcol[e] = L[size_t(rows[e]) * ld + j];
         const double ljj = L[size_t(j) * ld + j];
         double diag = 1.0 / ljj;
+        const bool dense = m > 0 && rows[m - 1] - rows[0] == m - 1;  // (a fully crossed design)
         for (int e = 0; e < m; ++e) {
             const double* si = &sig[size_t(rows[e]) * n];
             double s = 0.0;
-            for (int f = 0; f < m; ++f) s += lcol[f] * si[rows[f]];
+            if (dense) {
+                s = kernels::dot(lcol.data(), si + rows[0], m);
+            } else {
+                for (int f = 0; f < m; ++f) s += lcol[f] * si[rows[f]];
+            }
             const double v = -s / ljj;
             sig[size_t(rows[e]) * n + j] = sig[size_t(j) * n + rows[e]] = v;
             diag -= lcol[e] * v;
@@ -108,13 +114,17 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
         const double* Ca = &md.C[size_t(a) * r];
         double* Aa = &A[size_t(a) * r];
         // C's row a is nonzero only within the envelope: [lo, hi) of the rest, then [X y].
+        // Both ends are level boundaries: a level's columns at once, with its T_k.
         const int b0 = a < qr ? md.lo[a] : 0, b1 = a < qr ? md.hi[a] : qr;
-        for (int b = b0; b < b1; ++b) {
-            const int t = md.rest_term[b], q = md.pk[t], c = md.rest_col[b], start = b - c;
+        for (int b = b0; b < b1;) {
+            const int t = md.rest_term[b], q = md.pk[t];
             const double* Tk = &sc.T[tat[t]];
-            double s = 0.0;
-            for (int d = c; d < q; ++d) s += Ca[start + d] * Tk[d * q + c];
-            Aa[b] = s;
+            for (int c = 0; c < q; ++c) {
+                double s = 0.0;
+                for (int d = c; d < q; ++d) s += Ca[b + d] * Tk[d * q + c];
+                Aa[b + c] = s;
+            }
+            b += q;
         }
         for (int b = qr; b < r; ++b) Aa[b] = Ca[b];
     }
@@ -175,20 +185,35 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
         if (sc.keep) std::copy(M, M + p0 * p0, &sc.L1[size_t(j) * p0 * p0]);
         if (!sc.keep) sc.bl1.resize(size_t(p0) * nt);
         double* blt = sc.keep ? &sc.BL[sc.at[j]] : sc.bl1.data();
-        for (int e = 0; e < nt; ++e) {
+        for (int e = 0; e < nt;) {  // (B_j Lt)[c, b], a touched level's columns at once
             const int b = tj[e];
-            for (int c = 0; c < p0; ++c) {  // (B_j Lt)[c, b]
-                double s;
-                if (b < qr) {
-                    const int t = md.rest_term[b], q = md.pk[t], cc = md.rest_col[b], start = b - cc;
-                    const double* Tk = &sc.T[tat[t]];
-                    s = 0.0;
-                    for (int d = cc; d < q; ++d) s += Bj[size_t(c) * r + start + d] * Tk[d * q + cc];
-                } else {
-                    s = Bj[size_t(c) * r + b];
-                }
-                blt[size_t(c) * nt + e] = s;
+            if (b >= qr) {
+                for (int c = 0; c < p0; ++c) blt[size_t(c) * nt + e] = Bj[size_t(c) * r + b];
+                ++e;
+                continue;
             }
+            const int t = md.rest_term[b], q = md.pk[t];
+            const double* Tk = &sc.T[tat[t]];
+            if (q == 1) {  // a run of one-column levels of term t (items): scaled columns of B_j
+                int f = e + 1;
+                while (f < nt && tj[f] < qr && md.rest_term[tj[f]] == t) ++f;
+                for (int c = 0; c < p0; ++c) {
+                    const double* Bc = Bj + size_t(c) * r;
+                    double* out = blt + size_t(c) * nt;
+                    for (int g = e; g < f; ++g) out[g] = Bc[tj[g]] * Tk[0];
+                }
+                e = f;
+                continue;
+            }
+            for (int c = 0; c < p0; ++c) {
+                const double* Bc = Bj + size_t(c) * r + b;
+                for (int cc = 0; cc < q; ++cc) {
+                    double s = 0.0;
+                    for (int d = cc; d < q; ++d) s += Bc[d] * Tk[d * q + cc];
+                    blt[size_t(c) * nt + e + cc] = s;
+                }
+            }
+            e += q;
         }
         X1.resize(size_t(p0) * nt);  // written in order before it is read
         for (int a = 0; a < p0; ++a)
@@ -199,26 +224,37 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
                 X1[size_t(a) * nt + e] = s / M[a * p0 + a];
             }
         if (sc.keep) std::copy(X1.begin(), X1.end(), &sc.X1s[sc.at[j]]);
+        if (md.uniform) {  // S is updated by all levels at once, below
+            sc.xt.resize(size_t(nt) * md.q1);
+            for (int c = 0; c < p0; ++c)
+                for (int e = 0; e < nt; ++e) sc.xt[size_t(e) * md.q1 + size_t(j) * p0 + c] = X1[size_t(c) * nt + e];
+            continue;
+        }
         const bool contiguous = tj.back() - tj.front() == nt - 1;  // e.g. a subject meets every item
+        const double* __restrict x1 = X1.data();  // (no alias of S: the loop below vectorises)
         for (int e = 0; e < nt; ++e) {
-            double* Se = &S[size_t(tj[e]) * r];
+            double* __restrict Se = &S[size_t(tj[e]) * r];
             double we[8];
-            for (int c = 0; c < p0; ++c) we[c] = X1[size_t(c) * nt + e];
+            for (int c = 0; c < p0; ++c) we[c] = x1[size_t(c) * nt + e];
             if (contiguous) {
-                double* Sd = Se + tj.front();
+                double* __restrict Sd = Se + tj.front();
                 for (int f = 0; f <= e; ++f) {
                     double d = 0.0;
-                    for (int c = 0; c < p0; ++c) d += we[c] * X1[size_t(c) * nt + f];
+                    for (int c = 0; c < p0; ++c) d += we[c] * x1[size_t(c) * nt + f];
                     Sd[f] -= d;
                 }
             } else {
                 for (int f = 0; f <= e; ++f) {
                     double d = 0.0;
-                    for (int c = 0; c < p0; ++c) d += we[c] * X1[size_t(c) * nt + f];
+                    for (int c = 0; c < p0; ++c) d += we[c] * x1[size_t(c) * nt + f];
                     Se[tj[f]] -= d;
                 }
             }
         }
+    }
+    if (md.uniform) {
+        const int c0 = md.touch[0].front(), nt = int(md.touch[0].size());
+        kernels::syrk_lower(sc.xt.data(), nt, md.q1, &S[size_t(c0) * r + c0], r);
     }
     // Only the lower triangle is updated above (touched lists ascend), within the envelope.
     if (!envelope_cholesky(md, S.data(), r, r)) return false;
@@ -234,22 +270,30 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
     const double nn = reml ? double(md.n - p) : double(md.n);
     ev.deviance = logdet + (reml ? logdet_rx : 0.0) + nn * (1.0 + kLog2Pi + std::log(ev.r2 / nn));
     if (!std::isfinite(ev.deviance)) return false;
-    if (want_beta) {
-        // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
-        std::vector<double> lx(size_t(p) * p);
-        for (int a = 0; a < p; ++a)
-            for (int b = 0; b <= a; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
-        ev.beta.assign(p, 0.0);
-        for (int a = p - 1; a >= 0; --a) {
-            double s = S[size_t(r - 1) * r + qr + a];
-            for (int b = a + 1; b < p; ++b) s -= lx[size_t(b) * p + a] * ev.beta[b];
-            ev.beta[a] = s / lx[size_t(a) * p + a];
-        }
-        ev.rx_inv.assign(size_t(p) * p, 0.0);
-        la::chol_inverse(lx.data(), p, ev.rx_inv.data());
-    }
+    if (want_beta) solve_beta(md, sc, ev);
     return true;
 }
+
+}  // namespace
+
+void solve_beta(const Model& md, const Scratch& sc, Eval& ev) {
+    // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
+    const int r = md.r, p = md.p, qr = md.q_rest;
+    const std::vector<double>& S = sc.S;
+    std::vector<double> lx(size_t(p) * p);
+    for (int a = 0; a < p; ++a)
+        for (int b = 0; b <= a; ++b) lx[size_t(a) * p + b] = S[size_t(qr + a) * r + qr + b];
+    ev.beta.assign(p, 0.0);
+    for (int a = p - 1; a >= 0; --a) {
+        double s = S[size_t(r - 1) * r + qr + a];
+        for (int b = a + 1; b < p; ++b) s -= lx[size_t(b) * p + a] * ev.beta[b];
+        ev.beta[a] = s / lx[size_t(a) * p + a];
+    }
+    ev.rx_inv.assign(size_t(p) * p, 0.0);
+    la::chol_inverse(lx.data(), p, ev.rx_inv.data());
+}
+
+namespace {
 
 // Notation of lmm_general.hpp; Sigma = Omega^-1 for Omega = [Lambda'Z'Z Lambda + I, Lambda'Z'X;
 // X'Z Lambda, X'X] (ML: its u block only), factored as [L11 0; L21 L22] with L11 = blockdiag
@@ -327,6 +371,11 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
     rb.assign(size_t(qr) * 8, 0.0);
     double G0[64] = {0}, Y[8], KL[64], S11[64], DT[64];
     std::vector<double>& s21 = sc.s21;
+    int ne_all = 0;  // with md.uniform, the touched columns below nc (every level alike)
+    if (md.uniform) {
+        while (ne_all < int(md.touch[0].size()) && md.touch[0][ne_all] < nc) ++ne_all;
+        kernels::symm_block(sig.data(), nc, md.touch[0].front(), sc.xt.data(), ne_all, q1, sc.ya);
+    }
     for (int j = 0; j < L0; ++j) {
         const std::vector<int>& tj = md.touch[j];
         const int nt = int(tj.size());
@@ -344,7 +393,7 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         // Y = row e of Sigma22 X1_j' over the touched rows.  Where they are contiguous (a
         // subject meets every item) all rows at once, as sums of Sigma22's rows (symmetric,
         // both triangles kept) so that the inner loop runs along a row; else one by one.
-        const bool contiguous = ne > 0 && tj[ne - 1] - tj[0] == ne - 1;
+        const bool contiguous = !md.uniform && ne > 0 && tj[ne - 1] - tj[0] == ne - 1;
         std::vector<double>& SX = sc.sx;
         if (contiguous) {
             SX.assign(size_t(ne) * p0, 0.0);
@@ -360,6 +409,10 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         for (int e = 0; e < ne; ++e) {
             const double* se = &sig[size_t(tj[e]) * nc];
             for (int c = 0; c < p0; ++c) {
+                if (md.uniform) {
+                    Y[c] = sc.ya[size_t(e) * q1 + size_t(j) * p0 + c];
+                    continue;
+                }
                 if (contiguous) {
                     Y[c] = SX[size_t(c) * ne + e];
                     continue;
@@ -403,10 +456,16 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
             }
         for (int e = 0; e < ne && tj[e] < qr; ++e) {  // Z_m'Z_j T0 Sigma_jm of the other terms
             const int a = tj[e], ra = md.rest_col[a], pt = md.pk[md.rest_term[a]];
+            double tb[8];
             for (int d = 0; d < p0; ++d) {
-                double tb = 0.0;
-                for (int c = d; c < p0; ++c) tb += T0[c * p0 + d] * Bj[size_t(c) * r + a];
-                for (int cc = 0; cc < pt; ++cc) rb[size_t(a) * 8 + cc] += tb * s21[size_t(e - ra + cc) * p0 + d];
+                tb[d] = 0.0;
+                for (int c = d; c < p0; ++c) tb[d] += T0[c * p0 + d] * Bj[size_t(c) * r + a];
+            }
+            for (int cc = 0; cc < pt; ++cc) {
+                const double* sr = &s21[size_t(e - ra + cc) * p0];
+                double t = 0.0;
+                for (int d = 0; d < p0; ++d) t += tb[d] * sr[d];
+                rb[size_t(a) * 8 + cc] += t;
             }
         }
     }

@@ -51,6 +51,7 @@ struct Model {
     std::vector<double> D1;      // per level of term 0: Z'Z block (pk0 x pk0)
     std::vector<double> B;       // per level of term 0: pk0 x r block of Z1'[Z_rest X y]
     std::vector<std::vector<int>> touch;  // per level of term 0: dense columns with B != 0
+    bool uniform = false;  // every level of term 0 touches the same contiguous columns (fully crossed)
     std::vector<double> C;       // r x r: [Z_rest X y]'[Z_rest X y]
 };
 
@@ -71,11 +72,16 @@ struct Scratch {
     std::vector<double> L1, X1s, BL;
     std::vector<size_t> at;
     std::vector<double> sig, u, w, rb, work, lcol, s21, sx;  // the gradient's scratch
+    // With md.uniform: every level's X1_j, transposed side by side (touched columns x levels'
+    // random effects), and the gradient's Sigma22 times it.
+    std::vector<double> xt, ya;
 };
 
 // Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).
 // With want_beta, beta and rx_inv are filled too.
 bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta);
+// beta and rx_inv in ev from the factors of the last (successful) evaluate.
+void solve_beta(const Model& md, const Scratch& sc, Eval& ev);
 
 // The profiled deviance at theta (in ev, as evaluate) and its exact gradient in g:
 // d/dtheta_i = tr(P dV_i) + nu d(r^2)/r^2 (REML, nu = n - p; ML: V^-1 for P, nu = n), with
@@ -86,6 +92,10 @@ bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
 // with dr2, also the gradient of r^2 there.
 bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
                  std::vector<double>* dr2 = nullptr);
+
+// A start for theta from moment estimates of the covariances (lmm_general_start.cpp), or
+// empty where they cannot be formed.
+std::vector<double> moment_start(const Model& md);
 
 struct Result {
     bool converged = false, singular = false;
@@ -113,9 +123,9 @@ JointTest kenward_roger_test(const KenwardRoger& kr, const std::vector<double>& 
 // Fit, test every fixed effect (df_method: satterthwaite, kenward_roger (REML), residual or z) and, for each
 // entry of joint_tests (columns of X), that those coefficients are all zero: lmerTest's
 // contestMD F for Satterthwaite, else the Wald F on the coefficients' df (z: chi-square).
-// The optimum is the best of three starts (lme4's T_k = I, then 0.2 I and 3 I); with
-// first_converged (simulations), the later starts run only when an earlier one did not
-// converge, as lme4 runs its one start.
+// The optimum is the best of four starts (moment estimates, lme4's T_k = I, then 0.2 I and
+// 3 I); with first_converged (simulations), the later starts run only when an earlier one
+// did not converge, as lme4 runs its one start.
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
                    Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests,
                    bool first_converged = false);

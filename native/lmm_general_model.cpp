@@ -206,6 +206,8 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
         for (int a = qr; a < r; ++a) tj.push_back(a);
         for (int a : tj) md.lo[a] = std::min(md.lo[a], tj.front());
     }
+    md.uniform = md.touch[0].back() - md.touch[0].front() == int(md.touch[0].size()) - 1;
+    for (int j = 1; j < L0 && md.uniform; ++j) md.uniform = md.touch[j] == md.touch[0];
     for (int a = 0; a < qr;) {  // the whole level block takes its columns' first
         const int width = md.pk[md.rest_term[a]];
         int lo = md.lo[a];
