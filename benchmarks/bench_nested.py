@@ -18,6 +18,8 @@ import argparse
 import os
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # MCPower's Rust pool: one thread
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # NumPy's BLAS pool: one thread, no spinning
 
 import time  # noqa: E402
 
