@@ -67,6 +67,23 @@ void add_log(Dual<K>& a, const Dual<K>& b) {  // a += log(b)
     for (int i = 0; i < K; ++i) a.d[i] += b.d[i] / b.v;
 }
 
+// The sum of the logs of many factors >= 1 (the dual's value) as one log of their product,
+// taken whenever the product grows large; the derivatives added as add_log does.
+template <int K>
+struct LogSum {
+    Dual<K> sum;
+    double prod = 1.0;
+    void add(const Dual<K>& b) {
+        prod *= b.v;
+        if (prod > 1e280) flush();
+        for (int i = 0; i < K; ++i) sum.d[i] += b.d[i] / b.v;
+    }
+    void flush() {
+        sum.v += std::log(prod);
+        prod = 1.0;
+    }
+};
+
 // Per thread: the nodes' sums (a, u) of one level of the tree; Q (m x m, lower).
 template <int K>
 struct Work {
@@ -88,7 +105,7 @@ bool evaluate_k(const Model& md, bool reml, const double* theta, Eval& ev, Scrat
     std::vector<Dual<K>>& Q = wk.Q;
     Q.assign(size_t(m) * m, Dual<K>{});
     for (size_t e = 0; e < Q.size(); ++e) Q[e].v = md.within[e];
-    Dual<K> logdet;
+    LogSum<K> logs;  // log|V|
     // The finest level from its means: M_l'A_l^-1 M_l = W_l + w n_l mean mean', w = 1 / (1 + t n_l).
     {
         const int L = md.nl[md.chain[0]], up = md.nl[md.chain[1]];
@@ -101,7 +118,7 @@ bool evaluate_k(const Model& md, bool reml, const double* theta, Eval& ev, Scrat
             Dual<K> den;
             den.v = 1.0 + t.v * n;
             den.d[0] = t.d[0] * n;
-            add_log(logdet, den);
+            logs.add(den);
             Dual<K> w;  // n / den
             w.v = n / den.v;
             w.d[0] = -w.v * den.d[0] / den.v;
@@ -134,7 +151,7 @@ bool evaluate_k(const Model& md, bool reml, const double* theta, Eval& ev, Scrat
             if (a.v == 0.0) continue;  // an empty level
             Dual<K> den = mul(t, a);
             den.v += 1.0;
-            add_log(logdet, den);
+            logs.add(den);
             const Dual<K> c = div(t, den);
             Dual<K>* u = &wk.u[size_t(l) * m];
             for (int x = 0; x < m; ++x) {
@@ -155,6 +172,8 @@ bool evaluate_k(const Model& md, bool reml, const double* theta, Eval& ev, Scrat
     for (size_t e = 0; e < Q.size(); ++e) sc.nq[e] = Q[e].v;
     // Eliminate X's rows (a Cholesky without square roots): the pivots' product is
     // |X'V^-1X| = |R_X|^2 and what remains of y'V^-1y is r^2.
+    logs.flush();
+    const Dual<K>& logdet = logs.sum;
     Dual<K> logdet_rx;
     for (int i = 0; i < p; ++i) {
         const Dual<K> piv = Q[size_t(i) * m + i];
