@@ -53,8 +53,9 @@ struct Model {
     std::vector<std::vector<int>> touch;  // per level of term 0: dense columns with B != 0
     bool uniform = false;  // every level of term 0 touches the same contiguous columns (fully crossed)
     std::vector<double> C;       // r x r: [Z_rest X y]'[Z_rest X y]
-    // Nested scalar intercepts, (1|school) + (1|school:class) and deeper: evaluate and the
-    // gradients take lmm_nested_intercepts.cpp's closed form from these sums instead.
+    // Nested scalar intercepts, (1|school) + (1|school:class) and deeper: evaluate, the
+    // gradients and moment_start take lmm_nested_intercepts.cpp's closed form from these sums
+    // instead, and build_model leaves the fields above from top on empty.
     bool nested = false;
     std::vector<int> chain;                 // the terms from the finest grouping to the coarsest
     std::vector<std::vector<int>> parent;   // per step of chain: each level's level one up

@@ -114,3 +114,18 @@ def test_only_nested_intercepts_take_the_closed_form() -> None:
         a = _native.general_deviance(theta=theta, estimator=est, **case)
         b = _native.general_deviance(theta=theta, estimator=est, nested_kernel=False, **case)
         assert a[0] == b[0] and np.array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("estimator", ["reml", "ml"])
+def test_empty_levels_match_general_path(estimator: str) -> None:
+    """Levels without rows (n_levels beyond the codes used) add nothing on either path."""
+    rng = np.random.default_rng(5)
+    problem = nested_data(rng, 3, 2, (0.5, 0.5, 0.5))
+    problem = {**problem, "n_levels": [v + 3 for v in problem["n_levels"]]}
+    opts = {"estimator": engine._estimator(estimator),
+            "df_method": engine._df_method("satterthwaite"), **problem}
+    fit = _native.fit_general(**opts)
+    ref = _native.fit_general(nested_kernel=False, **opts)
+    assert fit["deviance"] == pytest.approx(ref["deviance"], rel=1e-8, abs=0)
+    np.testing.assert_allclose(fit["se"], ref["se"], rtol=1e-6)
+    np.testing.assert_allclose(fit["df"], ref["df"], rtol=1e-5)
