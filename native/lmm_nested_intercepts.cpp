@@ -366,10 +366,10 @@ std::vector<double> nested_moment_start(const Model& md) {
     }
     if (!la::cholesky(xx.data(), p)) return {};
     la::chol_solve(xx.data(), p, beta.data());
-    double within = 0.0;  // e'We, v = (-beta, 1)
+    double within = 0.0;  // e'We = v'W v, v = (-beta, 1)
+    auto v = [&](int x) { return x < p ? -beta[x] : 1.0; };
     for (int x = 0; x < m; ++x)
-        for (int z = 0; z < m; ++z)
-            within += (x < p ? -beta[x] : 1.0) * (z < p ? -beta[z] : 1.0) * md.within[size_t(std::max(x, z)) * m + std::min(x, z)];
+        for (int z = 0; z < m; ++z) within += v(x) * v(z) * md.within[size_t(std::max(x, z)) * m + std::min(x, z)];
     int filled = 0;
     for (int l = 0; l < L0; ++l) filled += md.rows0[l] > 0.0;
     if (!(md.n > filled) || !(within > 0.0)) return {};
