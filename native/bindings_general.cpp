@@ -28,7 +28,7 @@ py::array_t<double> array_of(const std::vector<double>& v, std::vector<py::ssize
 
 py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_levels,
                         std::vector<std::vector<int>> z_columns, Estimator estimator, DfMethod df_method,
-                        std::vector<std::vector<int>> joint_tests) {
+                        std::vector<std::vector<int>> joint_tests, bool nested_kernel) {
     if (X.ndim() != 2 || y.ndim() != 1) throw std::invalid_argument("X must be 2-d and y 1-d");
     const int64_t n = X.shape(0);
     const int p = int(X.shape(1));
@@ -45,7 +45,8 @@ py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_le
     general::Result out;
     {
         py::gil_scoped_release release;
-        out = general::fit_general(X.data(), y.data(), n, p, terms, estimator, df_method, joint_tests);
+        out = general::fit_general(X.data(), y.data(), n, p, terms, estimator, df_method, joint_tests,
+                                   /*first_converged=*/false, nested_kernel);
     }
     const py::ssize_t pp = p;
     py::dict d;
@@ -74,7 +75,8 @@ py::dict fit_general_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_le
 // The profiled deviance and its exact gradient at theta, for tests that hold the gradient
 // to finite differences of the deviance.
 py::tuple general_deviance_py(Doubles X, Doubles y, Codes codes, std::vector<int> n_levels,
-                              std::vector<std::vector<int>> z_columns, std::vector<double> theta, Estimator estimator) {
+                              std::vector<std::vector<int>> z_columns, std::vector<double> theta, Estimator estimator,
+                              bool nested_kernel) {
     const int64_t n = X.shape(0);
     std::vector<general::TermInput> terms(n_levels.size());
     if (X.ndim() != 2 || y.shape(0) != n || codes.ndim() != 2 || size_t(codes.shape(0)) != terms.size() ||
@@ -85,7 +87,7 @@ py::tuple general_deviance_py(Doubles X, Doubles y, Codes codes, std::vector<int
         terms[k].n_levels = n_levels[k];
         terms[k].z_columns = z_columns[k];
     }
-    const general::Model md = general::build_model(X.data(), y.data(), n, int(X.shape(1)), terms);
+    const general::Model md = general::build_model(X.data(), y.data(), n, int(X.shape(1)), terms, nested_kernel);
     if (int(theta.size()) != md.n_theta) throw std::invalid_argument("theta has the wrong length");
     general::Eval ev;
     general::Scratch sc;
@@ -101,9 +103,11 @@ void register_general(py::module_& m) {
     m.def("fit_general", &fit_general_py, py::arg("X"), py::arg("y"), py::arg("codes"), py::arg("n_levels"),
           py::arg("z_columns"), py::kw_only(), py::arg("estimator") = Estimator::reml,
           py::arg("df_method") = DfMethod::satterthwaite, py::arg("joint_tests") = std::vector<std::vector<int>>{},
-          "Fit an LMM with several random-effect terms (codes: terms x rows; the first term is blocked).");
+          py::arg("nested_kernel") = true,
+          "Fit an LMM with several random-effect terms (codes: terms x rows; the first term is blocked; "
+          "nested_kernel=False: nested intercepts too by the general path, for tests).");
     m.def("general_deviance", &general_deviance_py, py::arg("X"), py::arg("y"), py::arg("codes"),
           py::arg("n_levels"), py::arg("z_columns"), py::arg("theta"), py::kw_only(),
-          py::arg("estimator") = Estimator::reml,
+          py::arg("estimator") = Estimator::reml, py::arg("nested_kernel") = true,
           "The profiled deviance of an LMM with several random-effect terms at theta and its gradient.");
 }

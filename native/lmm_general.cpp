@@ -277,6 +277,7 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
 }  // namespace
 
 void solve_beta(const Model& md, const Scratch& sc, Eval& ev) {
+    if (md.nested) return solve_beta_nested(md, sc, ev);
     // R_X' is S's block at the X rows; the y row holds c_beta: solve R_X beta = c_beta.
     const int r = md.r, p = md.p, qr = md.q_rest;
     const std::vector<double>& S = sc.S;
@@ -506,6 +507,7 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
 }  // namespace
 
 bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta) {
+    if (md.nested) return evaluate_nested(md, reml, theta, ev, sc, want_beta);
     switch (md.pk[0]) {
         case 1: return evaluate_p0<1>(md, reml, theta, ev, sc, want_beta);
         case 2: return evaluate_p0<2>(md, reml, theta, ev, sc, want_beta);
@@ -523,6 +525,11 @@ bool gradient(const Model& md, bool reml, const double* theta, Eval& ev, Scratch
 
 bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::vector<double>& g,
                  std::vector<double>* dr2) {
+    if (md.nested) {  // evaluate_nested kept them
+        g = sc.ng;
+        if (dr2) *dr2 = sc.ndr2;
+        return true;
+    }
     switch (md.pk[0]) {
         case 1: return gradient_p0<1>(md, reml, ev, sc, g, dr2);
         case 2: return gradient_p0<2>(md, reml, ev, sc, g, dr2);

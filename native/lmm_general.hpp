@@ -53,9 +53,25 @@ struct Model {
     std::vector<std::vector<int>> touch;  // per level of term 0: dense columns with B != 0
     bool uniform = false;  // every level of term 0 touches the same contiguous columns (fully crossed)
     std::vector<double> C;       // r x r: [Z_rest X y]'[Z_rest X y]
+    // Nested scalar intercepts, (1|school) + (1|school:class) and deeper: evaluate, the
+    // gradients and moment_start take lmm_nested_intercepts.cpp's closed form from these sums
+    // instead, and build_model leaves the fields above from top on empty.
+    bool nested = false;
+    std::vector<int> chain;                 // the terms from the finest grouping to the coarsest
+    std::vector<std::vector<int>> parent;   // per step of chain: each level's level one up
+    // [X y] centred (its means subtracted, but for the intercept column): per finest level its
+    // rows and its means (p + 1); within (p + 1)^2: the scatter about those means.
+    int intercept = 0;
+    std::vector<double> center, rows0, means0, within;
 };
 
-Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms);
+// With nested_kernel false, never the closed form for nested intercepts (tests compare the two).
+Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
+                  bool nested_kernel = true);
+// Fills md's nested-intercepts fields and returns true where every term is a scalar
+// intercept (a column of ones) and each term's levels lie within the next's (2 to 4 terms).
+bool find_nested_intercepts(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
+                            Model& md);
 
 // The profiled pieces at one theta.
 struct Eval {
@@ -75,11 +91,16 @@ struct Scratch {
     // With md.uniform: every level's X1_j, transposed side by side (touched columns x levels'
     // random effects), and the gradient's Sigma22 times it.
     std::vector<double> xt, ya;
+    // The nested-intercepts kernel: [X y]'V^-1[X y] (lower, (p + 1)^2), the gradients.
+    std::vector<double> nq, ng, ndr2;
 };
 
 // Profiled REML criterion or ML deviance at theta; false if not finite (or X'V^-1X singular).
 // With want_beta, beta and rx_inv are filled too.
 bool evaluate(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta);
+// evaluate for md.nested (lmm_nested_intercepts.cpp), its gradients kept in sc; and solve_beta.
+bool evaluate_nested(const Model& md, bool reml, const double* theta, Eval& ev, Scratch& sc, bool want_beta);
+void solve_beta_nested(const Model& md, const Scratch& sc, Eval& ev);
 // beta and rx_inv in ev from the factors of the last (successful) evaluate.
 void solve_beta(const Model& md, const Scratch& sc, Eval& ev);
 
@@ -96,6 +117,7 @@ bool gradient_at(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
 // A start for theta from moment estimates of the covariances (lmm_general_start.cpp), or
 // empty where they cannot be formed.
 std::vector<double> moment_start(const Model& md);
+std::vector<double> nested_moment_start(const Model& md);  // its form for md.nested
 
 struct Result {
     bool converged = false, singular = false;
@@ -128,6 +150,6 @@ JointTest kenward_roger_test(const KenwardRoger& kr, const std::vector<double>& 
 // did not converge, as lme4 runs its one start.
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
                    Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests,
-                   bool first_converged = false);
+                   bool first_converged = false, bool nested_kernel = true);
 
 }  // namespace mcps::general

@@ -346,7 +346,7 @@ JointTest wald_f(const Result& fit, const std::vector<int>& cols) {
 
 Result fit_general(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
                    Estimator estimator, DfMethod df_method, const std::vector<std::vector<int>>& joint_tests,
-                   bool first_converged) {
+                   bool first_converged, bool nested_kernel) {
     if (df_method == DfMethod::between_within)
         throw std::invalid_argument(
             "with several random-effect terms the df methods are satterthwaite, kenward_roger, residual and z");
@@ -356,7 +356,8 @@ Result fit_general(const double* X, const double* y, int64_t n, int p, const std
     for (const auto& cols : joint_tests)
         for (int c : cols)
             if (c < 0 || c >= p) throw std::invalid_argument("joint test column " + std::to_string(c) + " is not a column of X");
-    const Model md = build_model(X, y, n, p, terms);
+    // Kenward-Roger reads the general path's cross-products.
+    const Model md = build_model(X, y, n, p, terms, nested_kernel && df_method != DfMethod::kenward_roger);
     const ThetaMap tm(md);
     Profiled f(md, estimator == Estimator::reml, tm);
     // Starts at the moment estimates (near the optimum: a third of the iterations), then at

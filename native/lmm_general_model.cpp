@@ -76,7 +76,8 @@ void sum_run(const double* X, const double* y, int64_t from, int64_t to, double*
 
 }  // namespace
 
-Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms) {
+Model build_model(const double* X, const double* y, int64_t n, int p, const std::vector<TermInput>& terms,
+                  bool nested_kernel) {
     if (terms.empty()) throw std::invalid_argument("the model has no random-effect term");
     Model md;
     md.n = int(n);
@@ -102,6 +103,9 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
             e += md.pk[k];
         }
     }
+    // Nested intercepts need only their own sums (lmm_nested_intercepts.cpp).
+    md.nested = nested_kernel && find_nested_intercepts(X, y, n, p, terms, md);
+    if (md.nested) return md;
     // The dense columns of the other terms: by block of the top term (one block if none),
     // then by term and level.
     md.top = top_term(terms, n);

@@ -54,6 +54,7 @@ bool lu_solve(std::vector<double>& A, std::vector<double>& b, int n) {
 }  // namespace
 
 std::vector<double> moment_start(const Model& md) {
+    if (md.nested) return nested_moment_start(md);
     const int K = int(md.pk.size()), r = md.r, qr = md.q_rest, p = md.p, p0 = md.pk[0];
     // Unknowns: the upper triangle of each G_k, then sigma^2; the equations in the same order.
     std::vector<int> uat(K + 1, 0);

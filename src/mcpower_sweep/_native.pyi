@@ -320,9 +320,11 @@ def fit_general(
     estimator: Estimator = ...,
     df_method: DfMethod = ...,
     joint_tests: Sequence[Sequence[int]] = ...,
+    nested_kernel: bool = ...,
 ) -> dict[str, Any]:
     """Fit an LMM with several random-effect terms (codes: terms x rows; the first term is
-    factored level by level, so it should have the most levels)."""
+    factored level by level, so it should have the most levels).  Nested scalar intercepts
+    take a closed form; ``nested_kernel=False`` sends them the general way (for tests)."""
 
 def general_deviance(
     X: ArrayLike,
@@ -333,6 +335,7 @@ def general_deviance(
     theta: Sequence[float],
     *,
     estimator: Estimator = ...,
+    nested_kernel: bool = ...,
 ) -> tuple[float, NDArray[np.float64] | None]:
     """The profiled REML criterion or ML deviance of :func:`fit_general`'s model at theta
     and its exact gradient (``(inf, None)`` where the model cannot be evaluated)."""
