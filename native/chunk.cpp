@@ -90,16 +90,7 @@ void glmm_simulation(const GlmmProblem& gp, const GlmmFitOptions& opt, DfMethod 
         joint_p[k] = wald_f_test(f.beta, f.vcov, p, df, joint_tests[k]).pvalue;
         if (std::isnan(joint_p[k])) return;  // counted as a failed fit, never as "not significant"
     }
-    for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
-    out.converged[i] = 1;
-    out.singular[i] = f.singular;
-    for (int c = 0; c < p; ++c) {
-        const double se = std::sqrt(f.vcov[c * p + c]);
-        out.estimate[i * p + c] = f.beta[c];
-        out.se[i * p + c] = se;
-        out.df[i * p + c] = df[c];
-        out.pvalue[i * p + c] = two_sided_p(f.beta[c] / se, df[c]);
-    }
+    out.store_wald(i, f.beta, f.vcov, df, joint_p, f.singular);
     store_components(f.re_cov, gp.q, false, 0.0, i, out);
 }
 
@@ -416,6 +407,20 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
     out.tests = wald_tests(pr, out.fit, ws, method);
     for (const auto& cols : joint_tests) out.joint.push_back(joint_test(pr, out.fit, ws, out.tests, method, cols));
     return out;
+}
+
+void ChunkOutput::store_wald(int64_t i, const std::vector<double>& beta, const std::vector<double>& vcov,
+                             const std::vector<double>& df_, const double* joint_p, bool is_singular) {
+    for (int k = 0; k < n_joint; ++k) joint_pvalue[i * n_joint + k] = joint_p[k];
+    converged[i] = 1;
+    singular[i] = is_singular;
+    for (int c = 0; c < p; ++c) {
+        const double s = std::sqrt(vcov[c * p + c]);
+        estimate[i * p + c] = beta[c];
+        se[i * p + c] = s;
+        df[i * p + c] = df_[c];
+        pvalue[i * p + c] = two_sided_p(beta[c] / s, df_[c]);
+    }
 }
 
 }  // namespace mcps

@@ -23,6 +23,12 @@ struct ChunkOutput {
     // the two variances is 0).  NaN for failed fits.
     int n_components = 0;
     std::vector<double> components;
+
+    // Row i from a fit with Wald tests that passed its checks (finite SEs and joint
+    // p-values): beta, the SEs from vcov (p x p), df, two-sided p-values and the n_joint
+    // joint tests' p-values; converged, and singular as the fit says.
+    void store_wald(int64_t i, const std::vector<double>& beta, const std::vector<double>& vcov,
+                    const std::vector<double>& df, const double* joint_p, bool is_singular);
 };
 
 // Simulations start .. start + count - 1 of `seed`; results never depend on n_threads.

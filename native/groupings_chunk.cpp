@@ -54,16 +54,7 @@ void glmm_simulation(const GroupingsDesign& d, const std::vector<double>& X, con
     }
     for (int c = 0; c < p; ++c)
         if (!std::isfinite(std::sqrt(f.vcov[c * p + c])) || !std::isfinite(f.beta[c])) return;
-    out.converged[i] = 1;
-    out.singular[i] = f.singular;
-    for (int c = 0; c < p; ++c) {
-        const double se = std::sqrt(f.vcov[c * p + c]);
-        out.estimate[i * p + c] = f.beta[c];
-        out.se[i * p + c] = se;
-        out.df[i * p + c] = df[c];
-        out.pvalue[i * p + c] = two_sided_p(f.beta[c] / se, df[c]);
-    }
-    for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
+    out.store_wald(i, f.beta, f.vcov, df, joint_p, f.singular);
     store_terms(d, f.re_cov, &out.components[size_t(i) * out.n_components]);
 }
 
