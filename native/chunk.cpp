@@ -257,22 +257,9 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
     const int p = spec.n_fit();
     const int q = spec.fit_columns.empty() ? spec.n_random() : int(spec.fit_z_columns.size());
     const bool restricted = !spec.fit_columns.empty();
-    ChunkOutput out;
-    out.count = count;
-    out.p = p;
-    out.converged.assign(count, 0);
-    out.singular.assign(count, 0);
-    out.iterations.assign(count, 0);
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    out.estimate.assign(count * p, nan);
-    out.se.assign(count * p, nan);
-    out.df.assign(count * p, nan);
-    out.pvalue.assign(count * p, nan);
     const int n_joint = int(spec.joint_tests.size());
-    out.n_joint = n_joint;
-    out.joint_pvalue.assign(count * n_joint, nan);
-    out.n_components = (spec.family == GlmFamily::gaussian ? 1 : 0) + q + q * (q - 1) / 2;
-    out.components.assign(count * out.n_components, nan);
+    ChunkOutput out = ChunkOutput::all_failed(
+        count, p, n_joint, (spec.family == GlmFamily::gaussian ? 1 : 0) + q + q * (q - 1) / 2);
 
     const Generator gen(spec);
     const std::vector<double> truth = interior(theta_from_cov(analysis_re_cov(spec), q, 1.0), q, 0.1);
@@ -323,15 +310,7 @@ ChunkOutput run_chunk(const EngineSpec& spec, uint64_t seed, uint64_t start, int
             finite = finite && !std::isnan(joint_p[k]);
         }
         if (!finite) return;  // counted as a failed fit, never as "not significant"
-        for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = joint_p[k];
-        out.converged[i] = 1;
-        out.singular[i] = f.singular;
-        for (int c = 0; c < p; ++c) {
-            out.estimate[i * p + c] = f.beta[c];
-            out.se[i * p + c] = t.se[c];
-            out.df[i * p + c] = t.df[c];
-            out.pvalue[i * p + c] = t.pvalue[c];
-        }
+        out.store_tests(i, f.beta.data(), t.se.data(), t.df.data(), t.pvalue.data(), joint_p, f.singular);
         store_components(f.re_cov, q, true, f.sigma2, i, out);
     });
     return out;
@@ -409,18 +388,46 @@ DataFitOutput fit_data(const double* X, const double* y, const int64_t* group, i
     return out;
 }
 
-void ChunkOutput::store_wald(int64_t i, const std::vector<double>& beta, const std::vector<double>& vcov,
-                             const std::vector<double>& df_, const double* joint_p, bool is_singular) {
+ChunkOutput ChunkOutput::all_failed(int64_t count, int p, int n_joint, int n_components) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    ChunkOutput out;
+    out.count = count;
+    out.p = p;
+    out.converged.assign(count, 0);
+    out.singular.assign(count, 0);
+    out.iterations.assign(count, 0);
+    out.estimate.assign(count * p, nan);
+    out.se.assign(count * p, nan);
+    out.df.assign(count * p, nan);
+    out.pvalue.assign(count * p, nan);
+    out.n_joint = n_joint;
+    out.joint_pvalue.assign(count * n_joint, nan);
+    out.n_components = n_components;
+    out.components.assign(count * n_components, nan);
+    return out;
+}
+
+void ChunkOutput::store_tests(int64_t i, const double* beta, const double* se_, const double* df_,
+                              const double* pvalue_, const double* joint_p, bool is_singular) {
     for (int k = 0; k < n_joint; ++k) joint_pvalue[i * n_joint + k] = joint_p[k];
     converged[i] = 1;
     singular[i] = is_singular;
     for (int c = 0; c < p; ++c) {
-        const double s = std::sqrt(vcov[c * p + c]);
         estimate[i * p + c] = beta[c];
-        se[i * p + c] = s;
+        se[i * p + c] = se_[c];
         df[i * p + c] = df_[c];
-        pvalue[i * p + c] = two_sided_p(beta[c] / s, df_[c]);
+        pvalue[i * p + c] = pvalue_[c];
     }
+}
+
+void ChunkOutput::store_wald(int64_t i, const std::vector<double>& beta, const std::vector<double>& vcov,
+                             const std::vector<double>& df_, const double* joint_p, bool is_singular) {
+    double s[kMaxFixedEffects], pv[kMaxFixedEffects];
+    for (int c = 0; c < p; ++c) {
+        s[c] = std::sqrt(vcov[c * p + c]);
+        pv[c] = two_sided_p(beta[c] / s[c], df_[c]);
+    }
+    store_tests(i, beta.data(), s, df_.data(), pv, joint_p, is_singular);
 }
 
 }  // namespace mcps

@@ -24,9 +24,14 @@ struct ChunkOutput {
     int n_components = 0;
     std::vector<double> components;
 
-    // Row i from a fit with Wald tests that passed its checks (finite SEs and joint
-    // p-values): beta, the SEs from vcov (p x p), df, two-sided p-values and the n_joint
-    // joint tests' p-values; converged, and singular as the fit says.
+    // count rows of failed fits (NaN results), each to be stored when its fit succeeds.
+    static ChunkOutput all_failed(int64_t count, int p, int n_joint, int n_components);
+    // Row i from a fit whose tests passed their checks (finite, no NaN): p values each of
+    // beta, se, df and pvalue, the n_joint joint tests' p-values; converged, and singular as
+    // the fit says.
+    void store_tests(int64_t i, const double* beta, const double* se, const double* df,
+                     const double* pvalue, const double* joint_p, bool is_singular);
+    // The same for Wald tests on df (z where infinite): the SEs from vcov (p x p).
     void store_wald(int64_t i, const std::vector<double>& beta, const std::vector<double>& vcov,
                     const std::vector<double>& df, const double* joint_p, bool is_singular);
 };

@@ -65,22 +65,9 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
     d.check();
     if (count < 0) throw std::invalid_argument("count must be >= 0");
     const int p = d.n_fixed(), K = int(d.fit_grouping.size()), n_joint = int(d.joint_tests.size());
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    ChunkOutput out;
-    out.count = count;
-    out.p = p;
-    out.converged.assign(count, 0);
-    out.singular.assign(count, 0);
-    out.iterations.assign(count, 0);
-    out.estimate.assign(count * p, nan);
-    out.se.assign(count * p, nan);
-    out.df.assign(count * p, nan);
-    out.pvalue.assign(count * p, nan);
-    out.n_joint = n_joint;
-    out.joint_pvalue.assign(count * n_joint, nan);
-    out.n_components = d.family == GlmFamily::gaussian ? 1 : 0;
-    for (const auto& z : d.fit_z_columns) out.n_components += int(z.size() * (z.size() + 1) / 2);
-    out.components.assign(count * out.n_components, nan);
+    int n_components = d.family == GlmFamily::gaussian ? 1 : 0;
+    for (const auto& z : d.fit_z_columns) n_components += int(z.size() * (z.size() + 1) / 2);
+    ChunkOutput out = ChunkOutput::all_failed(count, p, n_joint, n_components);
     std::vector<general::TermInput> terms(K);
     for (int k = 0; k < K; ++k) {
         terms[k].codes = d.codes[d.fit_grouping[k]].data();
@@ -111,15 +98,9 @@ ChunkOutput run_groupings_chunk(const GroupingsDesign& d, uint64_t seed, uint64_
                      !std::isnan(f.df[c]);
         for (const auto& j : f.joint) finite = finite && !std::isnan(j.pvalue);
         if (!finite) return;  // counted as a failed fit, never as "not significant"
-        out.converged[i] = 1;
-        out.singular[i] = f.singular;
-        for (int c = 0; c < p; ++c) {
-            out.estimate[i * p + c] = f.beta[c];
-            out.se[i * p + c] = f.se[c];
-            out.df[i * p + c] = f.df[c];
-            out.pvalue[i * p + c] = f.pvalue[c];
-        }
-        for (int k = 0; k < n_joint; ++k) out.joint_pvalue[i * n_joint + k] = f.joint[k].pvalue;
+        double joint_p[kMaxFixedEffects];
+        for (int k = 0; k < n_joint; ++k) joint_p[k] = f.joint[k].pvalue;
+        out.store_tests(i, f.beta.data(), f.se.data(), f.df.data(), f.pvalue.data(), joint_p, f.singular);
         double* row = &out.components[size_t(i) * out.n_components];
         *row = f.sigma2;
         store_terms(d, f.re_cov, row + 1);
