@@ -119,6 +119,14 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
         for (int b = b0; b < b1;) {
             const int t = md.rest_term[b], q = md.pk[t];
             const double* Tk = &sc.T[tat[t]];
+            if (q == 1) {  // a run of one-column levels of term t (items): a scaled stretch of C's row
+                int f = b + 1;
+                while (f < b1 && md.rest_term[f] == t) ++f;
+                const double tk = Tk[0];
+                for (int g = b; g < f; ++g) Aa[g] = 0.0 + Ca[g] * tk;
+                b = f;
+                continue;
+            }
             for (int c = 0; c < q; ++c) {
                 double s = 0.0;
                 for (int d = c; d < q; ++d) s += Ca[b + d] * Tk[d * q + c];
@@ -339,9 +347,15 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         const double* Bj = &md.B[size_t(j) * p0 * r];
         const double* D = &md.D1[size_t(j) * p0 * p0];
         double* uj = &u[size_t(j) * p0];
+        // The rows' sums side by side (independent chains, each in its own order), then the solve.
+        double su[8], sw[8];
+        for (int a = 0; a < p0; ++a) su[a] = X1[size_t(a) * nt + nt - 1];
+        for (int e = 0; e < nt - 1; ++e) {
+            const double ze = z[tj[e]];
+            for (int a = 0; a < p0; ++a) su[a] -= X1[size_t(a) * nt + e] * ze;
+        }
         for (int a = p0 - 1; a >= 0; --a) {
-            double s = X1[size_t(a) * nt + nt - 1];
-            for (int e = 0; e < nt - 1; ++e) s -= X1[size_t(a) * nt + e] * z[tj[e]];
+            double s = su[a];
             for (int c = a + 1; c < p0; ++c) s -= Lj[c * p0 + a] * uj[c];
             uj[a] = s / Lj[a * p0 + a];
         }
@@ -350,11 +364,14 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
             for (int d = 0; d <= c; ++d) tu[c] += T0[c * p0 + d] * uj[d];
         }
         for (int a = 0; a < p0; ++a) {
-            double s = Bj[size_t(a) * r + r - 1];
-            for (int c = 0; c < p0; ++c) s -= D[a * p0 + c] * tu[c];
-            for (int e = 0; e < nt - 1; ++e) s -= BL[size_t(a) * nt + e] * z[tj[e]];
-            w[size_t(j) * p0 + a] = s;
+            sw[a] = Bj[size_t(a) * r + r - 1];
+            for (int c = 0; c < p0; ++c) sw[a] -= D[a * p0 + c] * tu[c];
         }
+        for (int e = 0; e < nt - 1; ++e) {
+            const double ze = z[tj[e]];
+            for (int a = 0; a < p0; ++a) sw[a] -= BL[size_t(a) * nt + e] * ze;
+        }
+        for (int a = 0; a < p0; ++a) w[size_t(j) * p0 + a] = sw[a];
         for (int e = 0; e < nt && tj[e] < qr; ++e)
             for (int c = 0; c < p0; ++c) w[q1 + tj[e]] -= Bj[size_t(c) * r + tj[e]] * tu[c];
     }
@@ -448,13 +465,17 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
                 DT[a * p0 + d] = 0.0;
                 for (int c = d; c < p0; ++c) DT[a * p0 + d] += D[a * p0 + c] * T0[c * p0 + d];
             }
+        double sg[64];  // the p0 x p0 sums side by side, each in its own order
         for (int a = 0; a < p0; ++a)
             for (int c = 0; c < p0; ++c) {
                 double s = 0.0;
                 for (int d = 0; d < p0; ++d) s += DT[a * p0 + d] * S11[d * p0 + c];
-                for (int e = 0; e < ne; ++e) s += BL[size_t(a) * nt + e] * s21[size_t(e) * p0 + c];
-                G0[a * p0 + c] += s;
+                sg[a * p0 + c] = s;
             }
+        for (int e = 0; e < ne; ++e)
+            for (int a = 0; a < p0; ++a)
+                for (int c = 0; c < p0; ++c) sg[a * p0 + c] += BL[size_t(a) * nt + e] * s21[size_t(e) * p0 + c];
+        for (int a = 0; a < p0 * p0; ++a) G0[a] += sg[a];
         for (int e = 0; e < ne && tj[e] < qr; ++e) {  // Z_m'Z_j T0 Sigma_jm of the other terms
             const int a = tj[e], ra = md.rest_col[a], pt = md.pk[md.rest_term[a]];
             double tb[8];
