@@ -224,13 +224,17 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
             e += q;
         }
         X1.resize(size_t(p0) * nt);  // written in order before it is read
-        for (int a = 0; a < p0; ++a)
+        double* __restrict x1w = X1.data();  // (no alias of blt: the loop below vectorises)
+        const double* __restrict bl = blt;
+        for (int a = 0; a < p0; ++a) {
+            const double inv = 1.0 / M[a * p0 + a];  // one division per row, not per column
             for (int e = 0; e < nt; ++e) {
                 double s = 0.0;
-                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * blt[size_t(c) * nt + e];
-                for (int c = 0; c < a; ++c) s -= M[a * p0 + c] * X1[size_t(c) * nt + e];
-                X1[size_t(a) * nt + e] = s / M[a * p0 + a];
+                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * bl[size_t(c) * nt + e];
+                for (int c = 0; c < a; ++c) s -= M[a * p0 + c] * x1w[size_t(c) * nt + e];
+                x1w[size_t(a) * nt + e] = s * inv;
             }
+        }
         if (sc.keep) std::copy(X1.begin(), X1.end(), &sc.X1s[sc.at[j]]);
         if (md.uniform) {  // S is updated by all levels at once, below
             sc.xt.resize(size_t(nt) * md.q1);
@@ -408,6 +412,8 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         s21.assign(size_t(ne) * p0, 0.0);
         double Kj[64];
         for (int a = 0; a < p0 * p0; ++a) Kj[a] = a % (p0 + 1) == 0 ? 1.0 : 0.0;
+        double inv_l[8];  // L_j's pivots inverted once for the rows below
+        for (int a = 0; a < p0; ++a) inv_l[a] = 1.0 / Lj[a * p0 + a];
         // Y = row e of Sigma22 X1_j' over the touched rows.  Where they are contiguous (a
         // subject meets every item) all rows at once, as sums of Sigma22's rows (symmetric,
         // both triangles kept) so that the inner loop runs along a row; else one by one.
@@ -444,7 +450,7 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
             for (int a = p0 - 1; a >= 0; --a) {  // x L_j = Y
                 double s = Y[a];
                 for (int c = a + 1; c < p0; ++c) s -= Lj[c * p0 + a] * Y[c];
-                Y[a] = s / Lj[a * p0 + a];
+                Y[a] = s * inv_l[a];
                 s21[size_t(e) * p0 + a] = -Y[a];
             }
         }
