@@ -205,10 +205,17 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
             if (q == 1) {  // a run of one-column levels of term t (items): scaled columns of B_j
                 int f = e + 1;
                 while (f < nt && tj[f] < qr && md.rest_term[tj[f]] == t) ++f;
+                const double tk = Tk[0];
+                const bool run = tj[f - 1] - tj[e] == f - 1 - e;  // (a subject meets every item)
                 for (int c = 0; c < p0; ++c) {
-                    const double* Bc = Bj + size_t(c) * r;
-                    double* out = blt + size_t(c) * nt;
-                    for (int g = e; g < f; ++g) out[g] = Bc[tj[g]] * Tk[0];
+                    const double* __restrict Bc = Bj + size_t(c) * r;
+                    double* __restrict out = blt + size_t(c) * nt;
+                    if (run) {
+                        const double* __restrict Bs = Bc + tj[e] - e;
+                        for (int g = e; g < f; ++g) out[g] = Bs[g] * tk;
+                    } else {
+                        for (int g = e; g < f; ++g) out[g] = Bc[tj[g]] * tk;
+                    }
                 }
                 e = f;
                 continue;
