@@ -104,7 +104,8 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
     const int r = md.r, p = md.p, p0 = P0 > 0 ? P0 : md.pk[0], qr = md.q_rest;
     build_t(md, theta, sc.T);
     // Offsets of each term's T_k in sc.T.
-    std::vector<size_t> tat(md.pk.size(), 0);
+    std::vector<size_t>& tat = sc.tat;
+    tat.assign(md.pk.size(), 0);
     for (size_t t = 1; t < md.pk.size(); ++t) tat[t] = tat[t - 1] + size_t(md.pk[t - 1]) * md.pk[t - 1];
     const double* T0 = &sc.T[0];
     // S = Lt' C Lt + I on the random effects, Lt = blockdiag(Lambda_rest, I): first C Lt ...
