@@ -104,7 +104,8 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
     const int r = md.r, p = md.p, p0 = P0 > 0 ? P0 : md.pk[0], qr = md.q_rest;
     build_t(md, theta, sc.T);
     // Offsets of each term's T_k in sc.T.
-    std::vector<size_t> tat(md.pk.size(), 0);
+    std::vector<size_t>& tat = sc.tat;
+    tat.assign(md.pk.size(), 0);
     for (size_t t = 1; t < md.pk.size(); ++t) tat[t] = tat[t - 1] + size_t(md.pk[t - 1]) * md.pk[t - 1];
     const double* T0 = &sc.T[0];
     // S = Lt' C Lt + I on the random effects, Lt = blockdiag(Lambda_rest, I): first C Lt ...
@@ -119,6 +120,14 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
         for (int b = b0; b < b1;) {
             const int t = md.rest_term[b], q = md.pk[t];
             const double* Tk = &sc.T[tat[t]];
+            if (q == 1) {  // a run of one-column levels of term t (items): a scaled stretch of C's row
+                int f = b + 1;
+                while (f < b1 && md.rest_term[f] == t) ++f;
+                const double tk = Tk[0];
+                for (int g = b; g < f; ++g) Aa[g] = 0.0 + Ca[g] * tk;
+                b = f;
+                continue;
+            }
             for (int c = 0; c < q; ++c) {
                 double s = 0.0;
                 for (int d = c; d < q; ++d) s += Ca[b + d] * Tk[d * q + c];
@@ -197,10 +206,17 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
             if (q == 1) {  // a run of one-column levels of term t (items): scaled columns of B_j
                 int f = e + 1;
                 while (f < nt && tj[f] < qr && md.rest_term[tj[f]] == t) ++f;
+                const double tk = Tk[0];
+                const bool run = tj[f - 1] - tj[e] == f - 1 - e;  // (a subject meets every item)
                 for (int c = 0; c < p0; ++c) {
-                    const double* Bc = Bj + size_t(c) * r;
-                    double* out = blt + size_t(c) * nt;
-                    for (int g = e; g < f; ++g) out[g] = Bc[tj[g]] * Tk[0];
+                    const double* __restrict Bc = Bj + size_t(c) * r;
+                    double* __restrict out = blt + size_t(c) * nt;
+                    if (run) {
+                        const double* __restrict Bs = Bc + tj[e] - e;
+                        for (int g = e; g < f; ++g) out[g] = Bs[g] * tk;
+                    } else {
+                        for (int g = e; g < f; ++g) out[g] = Bc[tj[g]] * tk;
+                    }
                 }
                 e = f;
                 continue;
@@ -216,13 +232,17 @@ bool evaluate_p0(const Model& md, bool reml, const double* theta, Eval& ev, Scra
             e += q;
         }
         X1.resize(size_t(p0) * nt);  // written in order before it is read
-        for (int a = 0; a < p0; ++a)
+        double* __restrict x1w = X1.data();  // (no alias of blt: the loop below vectorises)
+        const double* __restrict bl = blt;
+        for (int a = 0; a < p0; ++a) {
+            const double inv = 1.0 / M[a * p0 + a];  // one division per row, not per column
             for (int e = 0; e < nt; ++e) {
                 double s = 0.0;
-                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * blt[size_t(c) * nt + e];
-                for (int c = 0; c < a; ++c) s -= M[a * p0 + c] * X1[size_t(c) * nt + e];
-                X1[size_t(a) * nt + e] = s / M[a * p0 + a];
+                for (int c = a; c < p0; ++c) s += T0[c * p0 + a] * bl[size_t(c) * nt + e];
+                for (int c = 0; c < a; ++c) s -= M[a * p0 + c] * x1w[size_t(c) * nt + e];
+                x1w[size_t(a) * nt + e] = s * inv;
             }
+        }
         if (sc.keep) std::copy(X1.begin(), X1.end(), &sc.X1s[sc.at[j]]);
         if (md.uniform) {  // S is updated by all levels at once, below
             sc.xt.resize(size_t(nt) * md.q1);
@@ -339,9 +359,15 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         const double* Bj = &md.B[size_t(j) * p0 * r];
         const double* D = &md.D1[size_t(j) * p0 * p0];
         double* uj = &u[size_t(j) * p0];
+        // The rows' sums side by side (independent chains, each in its own order), then the solve.
+        double su[8], sw[8];
+        for (int a = 0; a < p0; ++a) su[a] = X1[size_t(a) * nt + nt - 1];
+        for (int e = 0; e < nt - 1; ++e) {
+            const double ze = z[tj[e]];
+            for (int a = 0; a < p0; ++a) su[a] -= X1[size_t(a) * nt + e] * ze;
+        }
         for (int a = p0 - 1; a >= 0; --a) {
-            double s = X1[size_t(a) * nt + nt - 1];
-            for (int e = 0; e < nt - 1; ++e) s -= X1[size_t(a) * nt + e] * z[tj[e]];
+            double s = su[a];
             for (int c = a + 1; c < p0; ++c) s -= Lj[c * p0 + a] * uj[c];
             uj[a] = s / Lj[a * p0 + a];
         }
@@ -350,11 +376,14 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
             for (int d = 0; d <= c; ++d) tu[c] += T0[c * p0 + d] * uj[d];
         }
         for (int a = 0; a < p0; ++a) {
-            double s = Bj[size_t(a) * r + r - 1];
-            for (int c = 0; c < p0; ++c) s -= D[a * p0 + c] * tu[c];
-            for (int e = 0; e < nt - 1; ++e) s -= BL[size_t(a) * nt + e] * z[tj[e]];
-            w[size_t(j) * p0 + a] = s;
+            sw[a] = Bj[size_t(a) * r + r - 1];
+            for (int c = 0; c < p0; ++c) sw[a] -= D[a * p0 + c] * tu[c];
         }
+        for (int e = 0; e < nt - 1; ++e) {
+            const double ze = z[tj[e]];
+            for (int a = 0; a < p0; ++a) sw[a] -= BL[size_t(a) * nt + e] * ze;
+        }
+        for (int a = 0; a < p0; ++a) w[size_t(j) * p0 + a] = sw[a];
         for (int e = 0; e < nt && tj[e] < qr; ++e)
             for (int c = 0; c < p0; ++c) w[q1 + tj[e]] -= Bj[size_t(c) * r + tj[e]] * tu[c];
     }
@@ -391,6 +420,8 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
         s21.assign(size_t(ne) * p0, 0.0);
         double Kj[64];
         for (int a = 0; a < p0 * p0; ++a) Kj[a] = a % (p0 + 1) == 0 ? 1.0 : 0.0;
+        double inv_l[8];  // L_j's pivots inverted once for the rows below
+        for (int a = 0; a < p0; ++a) inv_l[a] = 1.0 / Lj[a * p0 + a];
         // Y = row e of Sigma22 X1_j' over the touched rows.  Where they are contiguous (a
         // subject meets every item) all rows at once, as sums of Sigma22's rows (symmetric,
         // both triangles kept) so that the inner loop runs along a row; else one by one.
@@ -427,7 +458,7 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
             for (int a = p0 - 1; a >= 0; --a) {  // x L_j = Y
                 double s = Y[a];
                 for (int c = a + 1; c < p0; ++c) s -= Lj[c * p0 + a] * Y[c];
-                Y[a] = s / Lj[a * p0 + a];
+                Y[a] = s * inv_l[a];
                 s21[size_t(e) * p0 + a] = -Y[a];
             }
         }
@@ -448,13 +479,17 @@ bool gradient_p0(const Model& md, bool reml, const Eval& ev, Scratch& sc, std::v
                 DT[a * p0 + d] = 0.0;
                 for (int c = d; c < p0; ++c) DT[a * p0 + d] += D[a * p0 + c] * T0[c * p0 + d];
             }
+        double sg[64];  // the p0 x p0 sums side by side, each in its own order
         for (int a = 0; a < p0; ++a)
             for (int c = 0; c < p0; ++c) {
                 double s = 0.0;
                 for (int d = 0; d < p0; ++d) s += DT[a * p0 + d] * S11[d * p0 + c];
-                for (int e = 0; e < ne; ++e) s += BL[size_t(a) * nt + e] * s21[size_t(e) * p0 + c];
-                G0[a * p0 + c] += s;
+                sg[a * p0 + c] = s;
             }
+        for (int e = 0; e < ne; ++e)
+            for (int a = 0; a < p0; ++a)
+                for (int c = 0; c < p0; ++c) sg[a * p0 + c] += BL[size_t(a) * nt + e] * s21[size_t(e) * p0 + c];
+        for (int a = 0; a < p0 * p0; ++a) G0[a] += sg[a];
         for (int e = 0; e < ne && tj[e] < qr; ++e) {  // Z_m'Z_j T0 Sigma_jm of the other terms
             const int a = tj[e], ra = md.rest_col[a], pt = md.pk[md.rest_term[a]];
             double tb[8];

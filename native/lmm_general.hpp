@@ -81,6 +81,7 @@ struct Eval {
 
 struct Scratch {
     std::vector<double> T, S, A, X1, bl1;
+    std::vector<size_t> tat;  // each term's offset in T
     // With keep, evaluate also keeps per level j of the first term its L_j (pk0 x pk0),
     // X1_j = L_j^-1 T0' B_j Lt and B_j Lt (pk0 x touched columns, from at[j]): the
     // gradient's inputs.

@@ -158,10 +158,13 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
     for (int k = 1, a = 0; k < K; ++k)
         for (int c : terms[k].z_columns) wat[a++] = c;
     const std::vector<int>& z0 = terms[0].z_columns;
-    auto wv = [&](int a, int b) { return a >= b ? W[size_t(a) * m + b] : W[size_t(b) * m + a]; };
+    std::vector<double> Wf(size_t(m) * m);  // W with both triangles
+    auto wv = [&](int a, int b) { return Wf[size_t(a) * m + b]; };
     int64_t run = 0;  // the run's first row
     auto flush = [&](int64_t end) {
         if (end == run) return;
+        for (int a = 0; a < m; ++a)
+            for (int b = 0; b <= a; ++b) Wf[size_t(a) * m + b] = Wf[size_t(b) * m + a] = W[size_t(a) * m + b];
         const int j = int(terms[0].codes[run]);
         for (int k = 1, a = 0; k < K; ++k)
             for (int c = 0, at = md.level_at[k][terms[k].codes[run]]; c < md.pk[k]; ++c) idx[a++] = at + c;
@@ -175,7 +178,7 @@ Model build_model(const double* X, const double* y, int64_t n, int p, const std:
             for (int b = 0; b < ne; ++b) Ca[idx[b]] += wv(wat[a], wat[b]);
         }
         for (int a = 0; a < e; ++a) {
-            if (md.rest_col[idx[a]] == 0) meets[j].push_back(idx[a]);
+            if (md.rest_col[idx[a]] == 0 && (meets[j].empty() || meets[j].back() != idx[a])) meets[j].push_back(idx[a]);
             for (int b = 0; b < e; ++b) md.lo[idx[a]] = std::min(md.lo[idx[a]], idx[b] - md.rest_col[idx[b]]);
         }
         std::fill(W.begin(), W.end(), 0.0);
