@@ -81,8 +81,8 @@ def main() -> None:
             ref.append(mcpower_time(formula, n, args.mcpower_sims))
         o = min(ours)
         r = None if None in ref else min(x for x in ref if x is not None)
-        shown = f"{r:>10.2f} {o / r:>6.1f}" if r else f"{'-':>10} {'-':>6}"
-        print(f"{name:>16} {n:>5} {o:>8.2f} {shown}")
+        shown = f"{r:>10.3f} {o / r:>6.2f}" if r else f"{'-':>10} {'-':>6}"
+        print(f"{name:>16} {n:>5} {o:>8.3f} {shown}")
 
 
 if __name__ == "__main__":
