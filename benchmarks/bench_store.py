@@ -9,7 +9,11 @@ totals).  ``big`` first runs a 10,000-point synthetic sweep (100 ICCs × 100 eff
 ``--cli`` times the command line's read commands instead, each in a fresh process as a
 user runs them (imports included): the median of 5 runs of ``mcpower-sweep info STORE``
 and ``mcpower-sweep table STORE``, wall and CPU seconds (CPU is less inflated than wall
-on a shared machine).
+on a shared machine).  Alternately with them, in the same way, it times the import of the
+libraries each command needs (its floor: ``info`` reads through zarr; ``table`` builds
+xarray objects, and xarray imports dask.array whenever it does so if dask is installed,
+and computes with SciPy's optimize and stats) and ``python -c pass``; and, in this
+process once those are imported, ``open_results`` plus the default tables.
 
 Run::
 
@@ -69,23 +73,56 @@ def measure(path: str | Path) -> dict[str, Any]:
     }
 
 
+# The third-party imports of each read command: what it costs before any of ours runs.
+FLOORS = {
+    "python": "pass",
+    "info": "import numpy, zarr",
+    "table": "import xarray, zarr, dask.array, scipy.optimize, scipy.stats",
+}
+
+
+def _child_run(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of ``argv`` in a new process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def cli_times(store: str, runs: int = 5) -> dict[str, Any]:
-    """Median wall and CPU seconds of ``mcpower-sweep info|table store`` in new processes."""
+    """Median wall and CPU seconds of ``mcpower-sweep info|table store`` in new processes,
+    and of their import floors (:data:`FLOORS`), run alternately."""
+    argvs = {f"{c}": [sys.executable, "-m", "mcpower_sweep.cli", c, store]
+             for c in ("info", "table")}
+    argvs |= {f"floor_{k}": [sys.executable, "-c", code] for k, code in FLOORS.items()}
+    walls: dict[str, list[float]] = {k: [] for k in argvs}
+    cpus: dict[str, list[float]] = {k: [] for k in argvs}
+    for _ in range(runs):
+        for key, argv in argvs.items():
+            wall, cpu = _child_run(argv)
+            walls[key].append(wall)
+            cpus[key].append(cpu)
     timings: dict[str, Any] = {"store": store}
-    for command in ("info", "table"):
-        walls, cpus = [], []
-        for _ in range(runs):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "mcpower_sweep.cli", command, store],
-                           check=True, stdout=subprocess.DEVNULL)
-            walls.append(time.perf_counter() - t0)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        timings[f"{command}_wall_s"] = round(statistics.median(walls), 2)
-        timings[f"{command}_cpu_s"] = round(statistics.median(cpus), 2)
+    for key in argvs:
+        timings[f"{key}_wall_s"] = round(statistics.median(walls[key]), 2)
+        timings[f"{key}_cpu_s"] = round(statistics.median(cpus[key]), 2)
+    for c in ("info", "table"):
+        timings[f"{c}_above_floor_wall_s"] = round(
+            timings[f"{c}_wall_s"] - timings[f"floor_{c}_wall_s"], 2)
+    timings["in_process_table_s"] = round(_in_process_table(store), 3)
     timings["loadavg_1min"] = round(os.getloadavg()[0], 2)
     return timings
+
+
+def _in_process_table(store: str) -> float:
+    """Best of 3: ``open_results`` and the default tables, with the libraries imported."""
+    from mcpower_sweep import open_results
+    from mcpower_sweep.reports import summary_tables
+
+    summary_tables(open_results(store))  # imports and first-call caches
+    return best_of(lambda: summary_tables(open_results(store)))
 
 
 def big_sweep(out: Path) -> float:

@@ -66,6 +66,9 @@ def required_sample_size(
     if axis not in sub.dims:
         raise ValueError(f"the results have no {axis!r} axis to find a required size on")
     others = [a for a in axes_of(sub) if a != axis]
+    # Only the variables read below: indexing every variable of the store at every point
+    # would cost most of a report's time.
+    sub = sub[["n_significant", "n_success", "power_lower", "power_upper"]]
     sizes = sub[axis].values
     points = (
         [dict(zip(others, combo, strict=True)) for combo in
