@@ -78,6 +78,8 @@ FLOORS = {
     "python": "pass",
     "info": "import numpy, zarr",
     "table": "import xarray, zarr, dask.array, scipy.optimize, scipy.stats",
+    # The ceiling's noncentral t alone (scipy.stats.nct.sf), whatever reads the store.
+    "scipy_stats": "import numpy, scipy.stats",
 }
 
 
@@ -112,8 +114,28 @@ def cli_times(store: str, runs: int = 5) -> dict[str, Any]:
         timings[f"{c}_above_floor_wall_s"] = round(
             timings[f"{c}_wall_s"] - timings[f"floor_{c}_wall_s"], 2)
     timings["in_process_table_s"] = round(_in_process_table(store), 3)
+    timings["nctdtr_nan_points"] = nctdtr_nans()
     timings["loadavg_1min"] = round(os.getloadavg()[0], 2)
     return timings
+
+
+def nctdtr_nans() -> str:
+    """Where SciPy's public noncentral t (``1 - scipy.special.nctdtr``) gives NaN for the
+    upper tail the power ceiling needs, which ``scipy.stats.nct.sf`` computes (and why the
+    ceiling imports scipy.stats): NaN points of a grid of df, levels and noncentralities."""
+    import numpy as np
+    from scipy import special, stats
+
+    nan = total = 0
+    for df in (1, 1.5, 2, 3, 5.7, 10, 28, 100, 1e3, 1e5, 1e7):
+        for alpha in (0.5, 0.05, 0.01, 0.001, 1e-6):
+            crit = stats.t.ppf(1 - alpha / 2, df)
+            delta = np.linspace(-60, 60, 481)
+            upper = 1 - special.nctdtr(df, delta, crit)
+            assert np.all(np.isfinite(stats.nct.sf(crit, df, delta)))
+            nan += int(np.sum(~np.isfinite(upper)))
+            total += delta.size
+    return f"{nan} of {total}"
 
 
 def _in_process_table(store: str) -> float:
