@@ -62,7 +62,7 @@ model:
   effects: {treatment: 0.3, age: 0.1}
   cluster: {grouping: cluster, ICC: 0.15, n_clusters: 8, random_slopes: [treatment],
             slope_variance: 0.05}
-simulations: 6400
+simulations: 25600
 seed: 11
 max_failed: 0.5
 chunk_size: 40
@@ -70,9 +70,11 @@ sweep:
   slope_variance: [0, 0.1]
   sample_size: [80, 160]
 """
-# Long enough (about 20 s on 2 cores) that a kill or Ctrl-C at up to half the chunks lands
-# while the run still has chunks to do, even with the store's flushes seconds apart.
-N_CHUNKS = 4 * 6400 // 40
+# Long enough that a kill or Ctrl-C at up to half the chunks lands while the run still has
+# chunks to do: the half left (about 10 s on 2 cores) must outlast the longest gap between
+# the store's flushes (writer.FLUSH_MAX_SECONDS, 5 s). With 6,400 simulations the half left
+# took 2.5 s, and a Ctrl-C under load sometimes came after the run had ended.
+N_CHUNKS = 4 * 25600 // 40
 
 
 def expected_counts(text: str = SCENARIO) -> xr.Dataset:
@@ -181,8 +183,8 @@ def workdir(tmp_path: Path) -> Path:
 def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected) -> None:
     """SIGKILL one worker process, later the other: Dask reruns their tasks elsewhere.
 
-    Small chunks (4 x the scenario's number) make the run long enough that the second kill
-    lands while it runs; the pids are taken before, so no call to the cluster delays a kill.
+    The run is long enough that the second kill lands while it runs; the pids are taken
+    before, so no call to the cluster delays a kill.
     """
     from distributed import Client, LocalCluster
 
@@ -198,8 +200,8 @@ def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected
         Client(cluster) as client,
     ):
         before = set(client.run(os.getpid).values())
-        kwargs = {**s.sweep_kwargs(), "chunk_size": s.options.chunk_size // 4}
-        n_chunks = N_CHUNKS * 4
+        kwargs = s.sweep_kwargs()
+        n_chunks = N_CHUNKS
 
         def killer() -> None:
             try:
@@ -301,7 +303,7 @@ def test_sigint_driver_says_how_to_resume(workdir: Path, expected, seed: int,
 
 # ------------------------------------------------------------------ the store
 def small_scenario(seed: int = 11, effect: float = 0.3, sizes: str = "[80, 160]") -> str:
-    return (SCENARIO.replace("simulations: 6400", "simulations: 20")
+    return (SCENARIO.replace("simulations: 25600", "simulations: 20")
             .replace("seed: 11", f"seed: {seed}")
             .replace("treatment: 0.3", f"treatment: {effect}")
             .replace("sample_size: [80, 160]", f"sample_size: {sizes}"))
