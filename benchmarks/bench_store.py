@@ -96,8 +96,7 @@ def _child_run(argv: list[str]) -> tuple[float, float]:
 def cli_times(store: str, runs: int = 5) -> dict[str, Any]:
     """Median wall and CPU seconds of ``mcpower-sweep info|table store`` in new processes,
     and of their import floors (:data:`FLOORS`), run alternately."""
-    argvs = {f"{c}": [sys.executable, "-m", "mcpower_sweep.cli", c, store]
-             for c in ("info", "table")}
+    argvs = {c: [sys.executable, "-m", "mcpower_sweep.cli", c, store] for c in ("info", "table")}
     argvs |= {f"floor_{k}": [sys.executable, "-c", code] for k, code in FLOORS.items()}
     walls: dict[str, list[float]] = {k: [] for k in argvs}
     cpus: dict[str, list[float]] = {k: [] for k in argvs}

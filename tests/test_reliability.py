@@ -201,11 +201,10 @@ def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected
     ):
         before = set(client.run(os.getpid).values())
         kwargs = s.sweep_kwargs()
-        n_chunks = N_CHUNKS
 
         def killer() -> None:
             try:
-                for pid, threshold in zip(sorted(before), (n_chunks // 8, n_chunks // 3),
+                for pid, threshold in zip(sorted(before), (N_CHUNKS // 8, N_CHUNKS // 3),
                                           strict=True):
                     deadline = time.monotonic() + 120
                     while done_chunks(path) < threshold and time.monotonic() < deadline:
@@ -225,8 +224,8 @@ def test_worker_killed_mid_sweep_gives_identical_counts(tmp_path: Path, expected
     assert not errors, errors
     assert len(killed) == 2 and {pid for pid, _ in killed} == before
     assert not before & after  # both died (and were replaced)
-    assert all(done < n_chunks for _, done in killed), killed  # while the sweep ran
-    assert json.loads(ds.attrs["last_run"])["chunks_run"] == n_chunks
+    assert all(done < N_CHUNKS for _, done in killed), killed  # while the sweep ran
+    assert json.loads(ds.attrs["last_run"])["chunks_run"] == N_CHUNKS
     assert_counts(ds, expected)
     assert_counts(store.open_results(path), expected)
 
